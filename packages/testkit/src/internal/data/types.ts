@@ -1,0 +1,41 @@
+/**
+ * The contract of the BE data path: headers and body bytes in, typed row changes and counters out.
+ * Implemented in `pipeline.ts` from `starrocks-csv.md` and `starrocks-value-conversion.md`.
+ *
+ * @internal
+ */
+import type { RowOp } from "../model.js"
+
+/** Load headers with lower-cased names. */
+export type LoadHeaders = Readonly<Record<string, string>>
+
+export interface LoadOptions {
+  /** FE `empty_load_as_error` (default true). */
+  readonly emptyLoadAsError: boolean
+  /** Message style for an empty load: "old" = `all partitions have no load data`, "new" = `No partitions have data …`. */
+  readonly emptyLoadMessage: "old" | "new"
+}
+
+export interface LoadCounters {
+  readonly total: number
+  readonly loaded: number
+  readonly filtered: number
+  readonly unselected: number
+  readonly bytes: number
+}
+
+export type LoadOutcome =
+  | {
+    readonly _tag: "Ok"
+    readonly ops: ReadonlyArray<RowOp>
+    readonly counters: LoadCounters
+    /** Error-log lines (`Error: <reason>. Row: <raw row>`); non-empty means an ErrorURL is reported. */
+    readonly errorLog: ReadonlyArray<string>
+  }
+  | {
+    readonly _tag: "Fail"
+    /** The BE message, verbatim (`too many filtered rows`, `illegal json started with x`, ...). */
+    readonly message: string
+    readonly counters: LoadCounters
+    readonly errorLog: ReadonlyArray<string>
+  }

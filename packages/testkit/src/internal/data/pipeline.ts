@@ -1,24 +1,633 @@
 /**
- * STUB (to be replaced by the full data path): plain CSV split with `column_separator`, values kept as strings.
+ * The BE data path of a Stream Load: headers and body bytes in, typed row changes, counters and error-log lines out.
+ * Written from `starrocks-csv.md`, `starrocks-value-conversion.md` and `starrocks-http-protocol.md` §6, §7.2, §11.
+ *
+ * Header validation covered here (`validateHeaders`): `format`, `column_separator`/`row_delimiter` (hex rule),
+ * `strict_mode`, `partial_update` (bool; PRIMARY tables only), `trim_space`, `skip_header`, `columns` and `where`
+ * syntax and column names, `jsonpaths`, `json_root`, `compression`/`Content-Encoding` names. The payload is
+ * decompressed here (format aliases `gzip`/`deflate`/`zstd`…, or the `compression`/`Content-Encoding` header; gzip,
+ * deflate, zlib supported; zstd when the Node runtime has it). Not covered (HTTP layer): `label`, `timeout`, auth,
+ * "Only one of http header content-encoding and compression can be set", `ignore_json_size` and the JSON size
+ * limit, `log_rejected_record_num`, etc.
  *
  * @internal
  */
-import type { TableDef } from "../model.js"
-import type { LoadHeaders, LoadOptions, LoadOutcome } from "./types.js"
+import * as Zlib from "node:zlib"
+import type { Cell, RowOp, TableDef } from "../model.js"
+import type { ColumnType } from "./convert.js"
+import { convertJson, convertText, fitsLength, INVALID, jsonAsText, parseColumnType } from "./convert.js"
+import type { CsvOptions, CsvRecord } from "./csvReader.js"
+import { readCsvV1, readCsvV2 } from "./csvReader.js"
+import type { ColumnItem, Expr, Scalar } from "./expr.js"
+import { evalExpr, evalPredicate, exprRefs, parseColumnsHeader, parseExpr, scalarToString } from "./expr.js"
+import type { JsonPath, JsonValue } from "./json.js"
+import {
+  extractJsonPath,
+  JsonObject,
+  JsonSyntaxError,
+  parseJsonPath,
+  parseJsonText,
+  parseValueAt,
+  skipWs,
+  stringifyJson
+} from "./json.js"
+import type { LoadCounters, LoadHeaders, LoadOptions, LoadOutcome } from "./types.js"
 
-/**
- * Header-phase validation (before any body byte is read): returns the BE `Fail` message, or undefined.
- * Covers `format`, `strict_mode`, `max_filter_ratio`, `columns`/`where` syntax, `partial_update`, etc.
- */
-export const validateHeaders = (_table: TableDef, headers: LoadHeaders): string | undefined => {
-  const format = (headers["format"] ?? "csv").toLowerCase()
-  if (format !== "csv" && format !== "json") return `unknown data format, format=${headers["format"]}`
-  return undefined
+// ---------------------------------------------------------------------------------------------------------------
+// header parsing
+
+const COMPRESSED_FORMATS = new Set(["gzip", "bzip2", "lz4", "deflate", "zstd"])
+/** `compression` / `Content-Encoding` names the FE knows (case-insensitive). */
+const KNOWN_COMPRESSIONS = new Set([
+  "gzip",
+  "bzip2",
+  "lz4_frame",
+  "zstd",
+  "deflate",
+  "zlib",
+  "lz4",
+  "snappy",
+  "no_compression"
+])
+
+/** FE `Delimiter.convertDelimiter`: `\x..`/`\X..`/`0x..` is hex, anything else literal (empty → the default). */
+export const parseDelimiter = (value: string | undefined, dflt: string): Uint8Array | string => {
+  if (value === undefined || value.length === 0) return Buffer.from(dflt, "utf8")
+  const prefix = value.slice(0, 2)
+  if (prefix === "\\x" || prefix === "\\X" || prefix === "0x" || prefix === "0X") {
+    const hex = value.slice(2)
+    if (hex.length === 0 || hex.length % 2 !== 0 || !/^[0-9a-fA-F]+$/.test(hex)) {
+      return `Invalid delimiter '${value}': invalid hex format`
+    }
+    return Buffer.from(hex, "hex")
+  }
+  return Buffer.from(value, "utf8")
+}
+
+/** `strtod`: the longest numeric prefix, garbage → 0. */
+export const parseStrtod = (value: string | undefined): number => {
+  if (value === undefined) return 0
+  const m = /^[\t\n\v\f\r ]*([+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)/.exec(value)
+  if (m === null) {
+    const inf = /^[\t\n\v\f\r ]*([+-]?)inf/i.exec(value)
+    return inf === null ? 0 : inf[1] === "-" ? -Infinity : Infinity
+  }
+  return Number(m[1])
+}
+
+const parseBool = (v: string | undefined): boolean | undefined | "invalid" => {
+  if (v === undefined) return undefined
+  const l = v.toLowerCase()
+  if (l === "true") return true
+  if (l === "false") return false
+  return "invalid"
+}
+
+interface TableColumn {
+  readonly name: string
+  readonly type: ColumnType
+  readonly nullable: boolean
+  readonly isKey: boolean
+}
+
+type Mapping =
+  | { readonly _tag: "Source"; readonly index: number }
+  | { readonly _tag: "Expr"; readonly expr: Expr }
+  | { readonly _tag: "Absent" }
+
+interface LoadSpec {
+  readonly format: "csv" | "json"
+  readonly compression: string | undefined
+  readonly csv: Omit<CsvOptions, "legacyStartLookahead">
+  readonly strictMode: boolean
+  readonly partialUpdate: boolean
+  readonly maxFilterRatio: number
+  readonly columns: ReadonlyArray<TableColumn>
+  /** Source slot names: CSV field order, JSON keys. */
+  readonly sources: ReadonlyArray<string>
+  /** Per source: the table column type when the source maps to a column by name and no expression uses it. */
+  readonly sourceTypes: ReadonlyArray<ColumnType | undefined>
+  /** Per source: the table column name it maps to directly (for error messages). */
+  readonly mappings: ReadonlyArray<Mapping>
+  readonly op: Mapping
+  /** Table column names the load supplies (partial update). */
+  readonly supplied: ReadonlyArray<string>
+  readonly where: Expr | undefined
+  readonly jsonPaths: ReadonlyArray<JsonPath> | undefined
+  readonly jsonRoot: JsonPath | undefined
+  readonly stripOuterArray: boolean
+}
+
+const OP = "__op"
+
+const buildSpec = (table: TableDef, headers: LoadHeaders): LoadSpec | string => {
+  const rawFormat = headers["format"]
+  const lf = (rawFormat ?? "csv").toLowerCase()
+  if (lf !== "csv" && lf !== "json" && !COMPRESSED_FORMATS.has(lf)) return `unknown data format, format=${rawFormat}`
+  const format = lf === "json" ? "json" : "csv"
+  let compression: string | undefined = COMPRESSED_FORMATS.has(lf) ? lf : undefined
+  const compressionH = headers["compression"] ?? headers["content-encoding"]
+  if (compressionH !== undefined && compressionH.length > 0) {
+    const c = compressionH.toLowerCase()
+    if (!KNOWN_COMPRESSIONS.has(c)) return `Unsupported compression type: ${compressionH}`
+    if (c !== "no_compression") compression = c === "lz4_frame" ? "lz4" : c
+  }
+
+  const strict = parseBool(headers["strict_mode"])
+  if (strict === "invalid") return "Invalid strict mode format. Must be bool type"
+  const partial = parseBool(headers["partial_update"])
+  if (partial === "invalid") return "Invalid partial update flag format. Must be bool type"
+  if (partial === true && table.model !== "PRIMARY") return "Only primary key table support partial update"
+  const trim = parseBool(headers["trim_space"])
+  if (trim === "invalid") return "Invalid trim space format. Must be bool type"
+  let skipHeader = 0
+  const sh = headers["skip_header"]
+  if (sh !== undefined) {
+    if (!/^\s*[+-]?[0-9]+\s*$/.test(sh)) return "Invalid csv load skip_header format"
+    skipHeader = Number.parseInt(sh, 10)
+    if (skipHeader < 0) return "skip_header must be equal or greater than 0"
+  }
+  const columnSeparator = parseDelimiter(headers["column_separator"], "\t")
+  if (typeof columnSeparator === "string") return columnSeparator
+  const rowDelimiter = parseDelimiter(headers["row_delimiter"], "\n")
+  if (typeof rowDelimiter === "string") return rowDelimiter
+  const encloseH = headers["enclose"]
+  const escapeH = headers["escape"]
+  // the BE takes the first byte of the value; an empty header is ignored
+  const enclose = encloseH !== undefined && encloseH.length > 0 ? Buffer.from(encloseH, "utf8")[0]! : 0
+  const escape = escapeH !== undefined && escapeH.length > 0 ? Buffer.from(escapeH, "utf8")[0]! : 0
+  const hasEnclose = encloseH !== undefined && encloseH.length > 0
+  const hasEscape = escapeH !== undefined && escapeH.length > 0
+
+  const columns: Array<TableColumn> = table.columns.map((c) => {
+    const isKey = table.key.includes(c.name)
+    return { name: c.name, type: parseColumnType(c.type), nullable: c.nullable ?? !isKey, isKey }
+  })
+  const byLower = new Map(columns.map((c, i) => [c.name.toLowerCase(), i]))
+
+  let sources: Array<string>
+  let mappings: Array<Mapping>
+  let op: Mapping = { _tag: "Absent" }
+  let sourceTypes: Array<ColumnType | undefined>
+  let supplied: Array<string>
+  const columnsHeader = headers["columns"]
+  if (columnsHeader === undefined || columnsHeader.trim().length === 0) {
+    sources = columns.map((c) => c.name)
+    mappings = columns.map((_, i) => ({ _tag: "Source", index: i }))
+    sourceTypes = columns.map((c) => c.type)
+    supplied = columns.map((c) => c.name)
+    if (format === "json") {
+      // the JSON reader projects `__op` automatically
+      sources.push(OP)
+      sourceTypes.push(undefined)
+      op = { _tag: "Source", index: sources.length - 1 }
+    }
+  } else {
+    let items: Array<ColumnItem>
+    try {
+      items = parseColumnsHeader(columnsHeader)
+    } catch (e) {
+      return `Syntax error in columns header: ${(e as Error).message}`
+    }
+    sources = []
+    const sourceLower = new Map<string, number>()
+    for (const it of items) {
+      if (it._tag !== "Source") continue
+      const l = it.name.toLowerCase()
+      if (sourceLower.has(l)) return `Duplicate column: ${it.name}`
+      sourceLower.set(l, sources.length)
+      sources.push(it.name)
+    }
+    const derived = new Map<string, Expr>()
+    const usedInExpr = new Set<number>()
+    for (const it of items) {
+      if (it._tag !== "Derived") continue
+      const l = it.name.toLowerCase()
+      if (l !== OP && !byLower.has(l)) return `Unknown column '${it.name}' in '${table.table}'`
+      if (derived.has(l)) return `Duplicate column: ${it.name}`
+      derived.set(l, it.expr)
+      for (const ref of exprRefs(it.expr)) {
+        const si = sourceLower.get(ref.toLowerCase())
+        if (si === undefined) return `Unknown column '${ref}' in 'columns'`
+        usedInExpr.add(si)
+      }
+    }
+    mappings = columns.map((c) => {
+      const l = c.name.toLowerCase()
+      const e = derived.get(l)
+      if (e !== undefined) return { _tag: "Expr", expr: e }
+      const si = sourceLower.get(l)
+      return si !== undefined ? { _tag: "Source", index: si } : { _tag: "Absent" }
+    })
+    sourceTypes = sources.map((s, i) => {
+      const ci = byLower.get(s.toLowerCase())
+      return ci !== undefined && !usedInExpr.has(i) && !derived.has(s.toLowerCase()) ? columns[ci]!.type : undefined
+    })
+    const opExpr = derived.get(OP)
+    const opSource = sourceLower.get(OP)
+    if (opExpr !== undefined) op = { _tag: "Expr", expr: opExpr }
+    else if (opSource !== undefined) op = { _tag: "Source", index: opSource }
+    supplied = columns.filter((_, i) => mappings[i]!._tag !== "Absent").map((c) => c.name)
+  }
+
+  let where: Expr | undefined
+  const whereH = headers["where"]
+  if (whereH !== undefined && whereH.trim().length > 0) {
+    try {
+      where = parseExpr(whereH)
+    } catch (e) {
+      return `Syntax error in where header: ${(e as Error).message}`
+    }
+    const known = new Set([...columns.map((c) => c.name.toLowerCase()), ...sources.map((s) => s.toLowerCase())])
+    for (const ref of exprRefs(where)) {
+      if (!known.has(ref.toLowerCase())) return `Unknown column '${ref}' in 'where'`
+    }
+  }
+
+  let jsonPaths: Array<JsonPath> | undefined
+  const jp = headers["jsonpaths"]
+  if (format === "json" && jp !== undefined && jp.trim().length > 0) {
+    const parsed = parseJsonText(jp)
+    if (parsed === undefined || !Array.isArray(parsed.value)) return `Invalid json path: ${jp}`
+    jsonPaths = []
+    for (const p of parsed.value as ReadonlyArray<JsonValue>) {
+      const path = typeof p === "string" ? parseJsonPath(p) : undefined
+      if (path === undefined) return `Invalid json path: ${jp}`
+      jsonPaths.push(path)
+    }
+  }
+  let jsonRoot: JsonPath | undefined
+  const jr = headers["json_root"]
+  if (format === "json" && jr !== undefined && jr.trim().length > 0) {
+    jsonRoot = parseJsonPath(jr)
+    if (jsonRoot === undefined) return `Invalid json root: ${jr}`
+  }
+
+  return {
+    format,
+    compression,
+    csv: {
+      columnSeparator,
+      rowDelimiter,
+      enclose,
+      escape,
+      v2: hasEnclose || hasEscape,
+      trimSpace: trim === true,
+      skipHeader
+    },
+    strictMode: strict === true,
+    partialUpdate: partial === true,
+    maxFilterRatio: parseStrtod(headers["max_filter_ratio"]),
+    columns,
+    sources,
+    sourceTypes,
+    mappings,
+    op,
+    supplied,
+    where,
+    jsonPaths,
+    jsonRoot,
+    stripOuterArray: (headers["strip_outer_array"] ?? "").toLowerCase() === "true"
+  }
 }
 
 /**
+ * Header-phase validation (before any body byte is read): returns the BE `Fail` message, or undefined.
+ * Covers `format`, `strict_mode`, `partial_update`, `trim_space`, `skip_header`, delimiters, `columns`/`where`,
+ * `jsonpaths`/`json_root`, and the names of `compression`/`Content-Encoding` (`Unsupported compression type: <x>`).
+ * `max_filter_ratio` is parsed like `strtod` and never fails.
+ */
+export const validateHeaders = (table: TableDef, headers: LoadHeaders): string | undefined => {
+  const spec = buildSpec(table, headers)
+  return typeof spec === "string" ? spec : undefined
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// rows
+
+/** A source value: CSV text (`null` = `\N`), or a JSON value (`undefined` = key missing). */
+type SourceValue = string | null | JsonValue | undefined
+
+class RowFiltered {
+  constructor(readonly reason: string) {}
+}
+
+const NULL_TEXT = "\\N"
+
+class Loader {
+  total = 0
+  loaded = 0
+  filtered = 0
+  unselected = 0
+  readonly ops: Array<RowOp> = []
+  readonly errorLog: Array<string> = []
+  readonly maxLogRows: number
+  readonly isPrimary: boolean
+  readonly allNames: ReadonlyArray<string>
+  readonly nameIndex: Map<string, number>
+  readonly sourceIndex: Map<string, number>
+
+  constructor(readonly table: TableDef, readonly spec: LoadSpec, options: LoadOptions) {
+    this.maxLogRows = options.maxErrorLogRows ?? 50
+    this.isPrimary = table.model === "PRIMARY"
+    this.allNames = spec.columns.map((c) => c.name)
+    this.nameIndex = new Map(spec.columns.map((c, i) => [c.name.toLowerCase(), i]))
+    this.sourceIndex = new Map(spec.sources.map((s, i) => [s.toLowerCase(), i]))
+  }
+
+  logRow(reason: string, raw: () => string) {
+    if (this.errorLog.length < this.maxLogRows) this.errorLog.push(`Error: ${reason}. Row: ${raw()}`)
+  }
+
+  filter(reason: string, raw: () => string) {
+    this.total++
+    this.filtered++
+    this.logRow(reason, raw)
+  }
+
+  /** A source value as the VARCHAR text an expression sees. */
+  sourceText(v: SourceValue, json: boolean): Scalar {
+    if (v === undefined || v === null) return null
+    if (!json) return v as string
+    return jsonAsText(v as JsonValue)
+  }
+
+  convertSource(type: ColumnType, v: SourceValue, json: boolean): Cell | typeof INVALID {
+    if (v === undefined || v === null) return null
+    if (json) return convertJson(type, v as JsonValue)
+    const s = v as string
+    return s === NULL_TEXT ? null : convertText(type, s)
+  }
+
+  /** Converts one row and appends its op (or counts it filtered/unselected). */
+  row(values: ReadonlyArray<SourceValue>, json: boolean, raw: () => string) {
+    const spec = this.spec
+    const cols = spec.columns
+    const cells: Array<Cell> = new Array(cols.length)
+    const norm: ReadonlyArray<SourceValue> = json ? values : values.map((v) => (v === NULL_TEXT ? null : v))
+    const env = (name: string): Scalar => {
+      const si = this.sourceIndex.get(name.toLowerCase())
+      return si === undefined ? null : this.sourceText(norm[si], json)
+    }
+    try {
+      for (let i = 0; i < cols.length; i++) {
+        const col = cols[i]!
+        const m = spec.mappings[i]!
+        if (m._tag === "Absent") {
+          cells[i] = null
+        } else if (m._tag === "Source") {
+          const v = norm[m.index]
+          const type = spec.sourceTypes[m.index] ?? col.type
+          const c = this.convertSource(type, v, json)
+          if (c === INVALID) {
+            if (spec.strictMode) {
+              throw new RowFiltered(`The field (name = ${col.name}, pos = ${m.index}) is out of range`)
+            }
+            cells[i] = null
+          } else {
+            cells[i] = c
+          }
+        } else {
+          const r = evalExpr(m.expr, env)
+          cells[i] = this.castExprResult(col, r, spec.strictMode)
+        }
+      }
+      let isDelete = false
+      if (this.isPrimary && spec.op._tag !== "Absent") {
+        const opValue: Scalar = spec.op._tag === "Source"
+          ? this.sourceText(norm[spec.op.index], json)
+          : evalExpr(spec.op.expr, env)
+        isDelete = isDeleteOp(opValue)
+      }
+      if (spec.where !== undefined) {
+        const selected = evalPredicate(spec.where, (name) => {
+          const ci = this.nameIndex.get(name.toLowerCase())
+          if (ci !== undefined) return cellToScalar(cells[ci]!)
+          return env(name)
+        })
+        if (!selected) {
+          this.total++
+          this.unselected++
+          return
+        }
+      }
+      const values: Record<string, Cell> = {}
+      for (let i = 0; i < cols.length; i++) values[cols[i]!.name] = cells[i]!
+      if (isDelete) {
+        for (let i = 0; i < cols.length; i++) {
+          const col = cols[i]!
+          if (col.isKey && !col.nullable && cells[i] === null) {
+            throw new RowFiltered(`NULL value in non-nullable column '${col.name}'`)
+          }
+        }
+        this.ops.push({ op: "delete", values })
+      } else {
+        const partial = spec.partialUpdate
+        for (let i = 0; i < cols.length; i++) {
+          const col = cols[i]!
+          if (!col.nullable && cells[i] === null && (!partial || spec.mappings[i]!._tag !== "Absent")) {
+            throw new RowFiltered(`NULL value in non-nullable column '${col.name}'`)
+          }
+        }
+        this.ops.push({ op: "upsert", values, columns: partial ? spec.supplied : this.allNames })
+      }
+      this.total++
+      this.loaded++
+    } catch (e) {
+      if (e instanceof RowFiltered) this.filter(e.reason, raw)
+      else throw e
+    }
+  }
+
+  /** An expression result (VARCHAR source slots) cast to the column type; the sink checks VARCHAR lengths. */
+  castExprResult(col: TableColumn, r: Scalar, strict: boolean): Cell {
+    if (r === null) return null
+    const t = col.type
+    let c: Cell | typeof INVALID
+    if (t.kind === "CHAR" || t.kind === "VARCHAR") {
+      const s = scalarToString(r)!
+      if (!fitsLength(s, t.length)) {
+        throw new RowFiltered(
+          `String (length=${Buffer.byteLength(s)}) is too long. The max length of '${col.name}' is ${t.length}`
+        )
+      }
+      return s
+    }
+    if (typeof r === "boolean" && t.kind === "BOOLEAN") c = r
+    else c = convertText(t, scalarToString(r)!)
+    if (c === INVALID) {
+      if (strict) throw new RowFiltered(`The field (name = ${col.name}) is out of range: cast of '${r}' failed`)
+      return null
+    }
+    return c
+  }
+
+  counters(bytes: number): LoadCounters {
+    return {
+      total: this.total,
+      loaded: this.loaded,
+      filtered: this.filtered,
+      unselected: this.unselected,
+      bytes
+    }
+  }
+}
+
+const isDeleteOp = (v: Scalar): boolean => {
+  if (v === null) return false
+  if (typeof v === "string") {
+    const t = v.trim().toLowerCase()
+    if (t === "delete") return true
+    if (t === "upsert") return false
+    const n = Number(t)
+    return t.length > 0 && Number.isFinite(n) && Math.trunc(n) === 1
+  }
+  if (typeof v === "boolean") return v
+  if (typeof v === "number") return Math.trunc(v) === 1
+  if (typeof v === "bigint") return v === 1n
+  return false
+}
+
+const cellToScalar = (c: Cell): Scalar => c as Scalar
+
+// ---------------------------------------------------------------------------------------------------------------
+// CSV
+
+const runCsv = (loader: Loader, spec: LoadSpec, body: Buffer, options: LoadOptions) => {
+  const csv: CsvOptions = { ...spec.csv, legacyStartLookahead: options.legacyCsvStartLookahead === true }
+  const expect = spec.sources.length
+  const colByte = csv.columnSeparator[0] ?? 0
+  const rowByte = csv.rowDelimiter[0] ?? 0
+  const onRecord = (r: CsvRecord) => {
+    if (r.fields.length !== expect) {
+      loader.filter(
+        `Value count does not match column count. Expect ${expect}, but got ${r.fields.length}. ` +
+          `Column delimiter: ${colByte},Row delimiter: ${rowByte}.`,
+        () => r.raw
+      )
+      return
+    }
+    loader.row(r.fields, false, () => r.raw)
+  }
+  if (csv.v2) readCsvV2(body, csv, onRecord)
+  else readCsvV1(body, csv, onRecord)
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// JSON
+
+class JsonStop {
+  constructor(readonly reason: string, readonly raw: string) {}
+}
+
+const isJsonWs = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09
+
+/** Returns a Fail message for a body whose first byte is not `{`/`[`, else undefined. */
+const runJsonBody = (loader: Loader, spec: LoadSpec, body: Buffer): string | undefined => {
+  let first = 0
+  while (first < body.length && isJsonWs(body[first]!)) first++
+  if (first >= body.length) return undefined
+  const c = body[first]!
+  if (c !== 0x7b && c !== 0x5b) {
+    return `illegal json started with ${String.fromCharCode(c)}`
+  }
+  const text = body.toString("utf8")
+  const rowOf = (obj: JsonValue) => {
+    const raw = () => stringifyJson(obj)
+    if (!(obj instanceof JsonObject)) {
+      loader.filter("JSON data is not an object", raw)
+      return
+    }
+    const values: Array<SourceValue> = new Array(spec.sources.length)
+    if (spec.jsonPaths !== undefined) {
+      for (let i = 0; i < spec.sources.length; i++) {
+        const p = spec.jsonPaths[i]
+        values[i] = p === undefined ? undefined : extractJsonPath(obj, p)
+      }
+    } else {
+      for (let i = 0; i < spec.sources.length; i++) values[i] = obj.map.get(spec.sources[i]!)
+    }
+    loader.row(values, true, raw)
+  }
+  let pos = skipWs(text, 0)
+  try {
+    while (pos < text.length) {
+      let doc: JsonValue
+      try {
+        const r = parseValueAt(text, pos)
+        doc = r.value
+        pos = skipWs(text, r.end)
+      } catch (e) {
+        if (e instanceof JsonSyntaxError) {
+          throw new JsonStop(
+            `JSON parse error: ${e.message}`,
+            `parser current location: ${text.slice(e.position, e.position + 64)}`
+          )
+        }
+        throw e
+      }
+      let root: JsonValue | undefined = doc
+      if (spec.jsonRoot !== undefined) {
+        root = extractJsonPath(doc, spec.jsonRoot)
+        if (root === undefined) throw new JsonStop("JSON Root not found", stringifyJson(doc))
+      }
+      if (spec.stripOuterArray) {
+        if (!Array.isArray(root)) {
+          throw new JsonStop("JSON data is not an array-object, strip_outer_array must be FALSE", stringifyJson(root!))
+        }
+        for (const el of root as ReadonlyArray<JsonValue>) rowOf(el)
+      } else {
+        if (Array.isArray(root)) {
+          throw new JsonStop("JSON data is an array-object, strip_outer_array must be TRUE", stringifyJson(root!))
+        }
+        if (!(root instanceof JsonObject)) {
+          throw new JsonStop("JSON data is not an object", stringifyJson(root!))
+        }
+        rowOf(root)
+      }
+    }
+  } catch (e) {
+    if (!(e instanceof JsonStop)) throw e
+    // a rejected document: one filtered row, and the rest of this body is not read
+    loader.filter(e.reason, () => e.raw)
+  }
+  return undefined
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+const decompress = (format: string, body: Buffer): Buffer | string => {
+  try {
+    if (format === "gzip") return Zlib.gunzipSync(body)
+    if (format === "zlib") return Zlib.inflateSync(body)
+    if (format === "zstd") {
+      const z = (Zlib as unknown as { zstdDecompressSync?: (b: Buffer) => Buffer }).zstdDecompressSync
+      if (z !== undefined) return z(body)
+    }
+    if (format === "deflate") {
+      try {
+        return Zlib.inflateSync(body)
+      } catch {
+        return Zlib.inflateRawSync(body)
+      }
+    }
+  } catch (e) {
+    return `Failed to decompress ${format} data: ${(e as Error).message}`
+  }
+  return `Unsupported compression format in the emulator: ${format}`
+}
+
+const toBuffer = (b: Uint8Array): Buffer => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength))
+
+export const EMPTY_LOAD_OLD = "all partitions have no load data"
+export const EMPTY_LOAD_NEW = "No partitions have data available for loading. If you are sure there may be no data " +
+  "to be loaded, you can use `ADMIN SET FRONTEND CONFIG ('empty_load_as_error' = 'false')` " +
+  "to ensure such load jobs can succeed"
+
+/**
  * Runs one load: the bodies of a plain stream load (one) or of every `transaction/load` of a transaction
- * (concatenated as one pipe), parsed with the headers, converted to the table's column types.
+ * (CSV: concatenated as one pipe; JSON: each body its own document stream), parsed with the headers, converted to
+ * the table's column types.
  */
 export const runLoad = (
   table: TableDef,
@@ -26,19 +635,44 @@ export const runLoad = (
   bodies: ReadonlyArray<Uint8Array>,
   options: LoadOptions
 ): LoadOutcome => {
-  const text = Buffer.concat(bodies.map((b) => Buffer.from(b))).toString("utf8")
-  const sep = headers["column_separator"] ?? "\t"
-  const lines = text.split("\n").filter((l) => l.length > 0)
   const bytes = bodies.reduce((n, b) => n + b.byteLength, 0)
-  const ops = lines.map((line) => {
-    const fields = line.split(sep)
-    const values: Record<string, string | null> = {}
-    table.columns.forEach((c, i) => (values[c.name] = fields[i] === "\\N" ? null : fields[i] ?? null))
-    return { op: "upsert" as const, values, columns: table.columns.map((c) => c.name) }
-  })
-  const counters = { total: ops.length, loaded: ops.length, filtered: 0, unselected: 0, bytes }
-  if (ops.length === 0 && options.emptyLoadAsError) {
-    return { _tag: "Fail", message: "all partitions have no load data", counters, errorLog: [] }
+  const spec = buildSpec(table, headers)
+  const zero = { total: 0, loaded: 0, filtered: 0, unselected: 0, bytes }
+  if (typeof spec === "string") return { _tag: "Fail", message: spec, counters: zero, errorLog: [] }
+  let buffers: Array<Buffer> = bodies.map(toBuffer)
+  if (spec.compression !== undefined) {
+    const out: Array<Buffer> = []
+    for (const b of buffers) {
+      if (b.length === 0) continue
+      const d = decompress(spec.compression, b)
+      if (typeof d === "string") return { _tag: "Fail", message: d, counters: zero, errorLog: [] }
+      out.push(d)
+    }
+    buffers = out
   }
-  return { _tag: "Ok", ops, counters, errorLog: [] }
+  const loader = new Loader(table, spec, options)
+  if (spec.format === "csv") {
+    runCsv(loader, spec, buffers.length === 1 ? buffers[0]! : Buffer.concat(buffers), options)
+  } else {
+    for (const b of buffers) {
+      const fail = runJsonBody(loader, spec, b)
+      if (fail !== undefined) {
+        return { _tag: "Fail", message: fail, counters: loader.counters(bytes), errorLog: loader.errorLog }
+      }
+    }
+  }
+  const counters = loader.counters(bytes)
+  const considered = counters.total - counters.unselected
+  if (counters.filtered > 0 && counters.filtered / considered > spec.maxFilterRatio) {
+    return { _tag: "Fail", message: "too many filtered rows", counters, errorLog: loader.errorLog }
+  }
+  if (counters.loaded === 0 && options.emptyLoadAsError) {
+    return {
+      _tag: "Fail",
+      message: options.emptyLoadMessage === "old" ? EMPTY_LOAD_OLD : EMPTY_LOAD_NEW,
+      counters,
+      errorLog: loader.errorLog
+    }
+  }
+  return { _tag: "Ok", ops: loader.ops, counters, errorLog: loader.errorLog }
 }

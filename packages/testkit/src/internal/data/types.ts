@@ -14,6 +14,14 @@ export interface LoadOptions {
   readonly emptyLoadAsError: boolean
   /** Message style for an empty load: "old" = `all partitions have no load data`, "new" = `No partitions have data …`. */
   readonly emptyLoadMessage: "old" | "new"
+  /**
+   * Emulate the CSV reader before StarRocks PR #37381 (3.0.x, 3.1.x, 3.2.0–3.2.2): a field starting with `""` followed
+   * by anything but a delimiter is an unenclosed field starting with a literal quote (starrocks-csv.md §2.7, 7d).
+   * Default false (the released reader).
+   */
+  readonly legacyCsvStartLookahead?: boolean | undefined
+  /** Maximum number of row lines in the error log (default 50, as the CSV scanner). */
+  readonly maxErrorLogRows?: number | undefined
 }
 
 export interface LoadCounters {

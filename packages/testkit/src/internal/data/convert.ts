@@ -1,0 +1,449 @@
+/**
+ * Column types and value conversion (starrocks-value-conversion.md): CSV text and JSON values into typed cells.
+ * A conversion returns `INVALID` when the BE converter would fail (NULL with strict_mode off, filtered with it on).
+ *
+ * @internal
+ */
+import type { Cell } from "../model.js"
+import { JsonNumber, JsonObject, parseJsonText, stringifyJson } from "./json.js"
+import type { JsonValue } from "./json.js"
+
+export type ColumnType =
+  | { readonly kind: "BOOLEAN" }
+  | { readonly kind: "TINYINT" | "SMALLINT" | "INT" | "BIGINT" | "LARGEINT" }
+  | { readonly kind: "FLOAT" | "DOUBLE" }
+  | { readonly kind: "DECIMAL"; readonly precision: number; readonly scale: number }
+  | { readonly kind: "CHAR" | "VARCHAR"; readonly length: number }
+  | { readonly kind: "DATE" | "DATETIME" | "JSON" }
+  | { readonly kind: "ARRAY"; readonly element: ColumnType }
+
+/** Sentinel of a failed conversion. */
+export const INVALID: unique symbol = Symbol.for("effect-starrocks/testkit/INVALID")
+export type Invalid = typeof INVALID
+
+/** `VARCHAR`/`STRING` without a length: 65533 bytes (StarRocks' STRING). */
+export const DEFAULT_VARCHAR_LENGTH = 65533
+
+const splitTop = (s: string): Array<string> => {
+  const out: Array<string> = []
+  let depth = 0
+  let start = 0
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i]
+    if (c === "<" || c === "(") depth++
+    else if (c === ">" || c === ")") depth--
+    else if (c === "," && depth === 0) {
+      out.push(s.slice(start, i))
+      start = i + 1
+    }
+  }
+  out.push(s.slice(start))
+  return out.map((x) => x.trim())
+}
+
+/** Parses a StarRocks type text (`VARCHAR(64)`, `DECIMAL(10,2)`, `ARRAY<INT>`, ...). Unknown types read as STRING. */
+export const parseColumnType = (text: string): ColumnType => {
+  const t = text.trim()
+  const m = /^([A-Za-z_][A-Za-z0-9_]*)\s*(?:\((.*)\)|<(.*)>)?\s*(?:UNSIGNED)?$/i.exec(t)
+  if (m === null) return { kind: "VARCHAR", length: DEFAULT_VARCHAR_LENGTH }
+  const name = m[1]!.toUpperCase()
+  const args = m[2] !== undefined ? splitTop(m[2]) : []
+  const num = (i: number, dflt: number) => {
+    const v = args[i] !== undefined ? Number.parseInt(args[i]!, 10) : NaN
+    return Number.isFinite(v) ? v : dflt
+  }
+  switch (name) {
+    case "BOOLEAN":
+    case "BOOL":
+      return { kind: "BOOLEAN" }
+    case "TINYINT":
+      return { kind: "TINYINT" }
+    case "SMALLINT":
+      return { kind: "SMALLINT" }
+    case "INT":
+    case "INTEGER":
+      return { kind: "INT" }
+    case "BIGINT":
+      return { kind: "BIGINT" }
+    case "LARGEINT":
+      return { kind: "LARGEINT" }
+    case "FLOAT":
+      return { kind: "FLOAT" }
+    case "DOUBLE":
+      return { kind: "DOUBLE" }
+    case "DECIMAL":
+    case "DECIMALV2":
+    case "DECIMALV3":
+    case "DECIMAL32":
+    case "DECIMAL64":
+    case "DECIMAL128":
+    case "NUMERIC": {
+      const precision = num(0, 10)
+      return { kind: "DECIMAL", precision, scale: num(1, 0) }
+    }
+    case "CHAR":
+      return { kind: "CHAR", length: num(0, 1) }
+    case "VARCHAR":
+      return { kind: "VARCHAR", length: num(0, DEFAULT_VARCHAR_LENGTH) }
+    case "STRING":
+    case "TEXT":
+      return { kind: "VARCHAR", length: DEFAULT_VARCHAR_LENGTH }
+    case "DATE":
+      return { kind: "DATE" }
+    case "DATETIME":
+    case "TIMESTAMP":
+      return { kind: "DATETIME" }
+    case "JSON":
+      return { kind: "JSON" }
+    case "ARRAY":
+      return { kind: "ARRAY", element: parseColumnType(m[3] ?? "STRING") }
+    default:
+      return { kind: "VARCHAR", length: DEFAULT_VARCHAR_LENGTH }
+  }
+}
+
+export const typeToString = (t: ColumnType): string => {
+  switch (t.kind) {
+    case "DECIMAL":
+      return `DECIMAL(${t.precision},${t.scale})`
+    case "CHAR":
+    case "VARCHAR":
+      return `${t.kind}(${t.length})`
+    case "ARRAY":
+      return `ARRAY<${typeToString(t.element)}>`
+    default:
+      return t.kind
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// integers
+
+const INT_BITS = { TINYINT: 8, SMALLINT: 16, INT: 32, BIGINT: 64, LARGEINT: 128 } as const
+
+const isSpaceCode = (c: number) => c === 0x20 || (c >= 0x09 && c <= 0x0d)
+
+const trimWs = (s: string): string => {
+  let a = 0
+  let b = s.length
+  while (a < b && isSpaceCode(s.charCodeAt(a))) a++
+  while (b > a && isSpaceCode(s.charCodeAt(b - 1))) b--
+  return a === 0 && b === s.length ? s : s.slice(a, b)
+}
+
+type IntParse = { readonly ok: true; readonly value: bigint } | { readonly ok: false; readonly overflow: boolean }
+
+/** `string_to_int`: optional sign, digits, trailing whitespace (retried after leading whitespace); bare sign = 0. */
+const stringToInt = (s: string, bits: number): IntParse => {
+  const attempt = (str: string): IntParse => {
+    let i = 0
+    let neg = false
+    if (str[0] === "-" || str[0] === "+") {
+      neg = str[0] === "-"
+      i = 1
+    }
+    const digitsStart = i
+    while (i < str.length) {
+      const c = str.charCodeAt(i)
+      if (c < 0x30 || c > 0x39) break
+      i++
+    }
+    const digits = str.slice(digitsStart, i)
+    for (let j = i; j < str.length; j++) {
+      if (!isSpaceCode(str.charCodeAt(j))) return { ok: false, overflow: false }
+    }
+    if (str.length === 0) return { ok: false, overflow: false }
+    if (digits.length === 0 && digitsStart === 0) return { ok: false, overflow: false }
+    const v = digits.length === 0 ? 0n : BigInt(digits)
+    const max = (1n << BigInt(bits - 1)) - 1n
+    const value = neg ? -v : v
+    if (value > max || value < -max - 1n) return { ok: false, overflow: true }
+    return { ok: true, value }
+  }
+  const first = attempt(s)
+  if (first.ok || first.overflow) return first
+  let k = 0
+  while (k < s.length && isSpaceCode(s.charCodeAt(k))) k++
+  if (k === 0) return first
+  return attempt(s.slice(k))
+}
+
+/** fast_float-like `string_to_float`: undefined when invalid. Infinity/NaN are returned as such. */
+export const stringToFloat = (input: string): number | undefined => {
+  const s = trimWs(input)
+  if (s.length === 0) return undefined
+  let i = 0
+  let neg = false
+  if (s[0] === "-" || s[0] === "+") {
+    neg = s[0] === "-"
+    i = 1
+  }
+  const rest = s.slice(i).toLowerCase()
+  if (rest.startsWith("inf")) return neg ? -Infinity : Infinity
+  if (rest.startsWith("nan")) return NaN
+  let seenE = false
+  for (let j = 0; j < rest.length; j++) {
+    const c = rest[j]!
+    if (c >= "0" && c <= "9") continue
+    if (c === ".") continue
+    if (c === "e") {
+      if (seenE) return undefined
+      seenE = true
+      continue
+    }
+    if ((c === "+" || c === "-") && j > 0 && rest[j - 1] === "e") continue
+    return undefined
+  }
+  const m = /^(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:e[+-]?[0-9]+)?/.exec(rest)
+  if (m === null) return undefined
+  const v = Number(m[0])
+  if (!Number.isFinite(v)) return undefined
+  return neg ? -v : v
+}
+
+/** DecimalV2-style parse then truncation toward zero (BIGINT/LARGEINT fallback); undefined when rejected. */
+const decimalToTruncatedInt = (input: string): bigint | undefined => {
+  const s = trimWs(input)
+  const m = /^([+-]?)([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?$/.exec(s)
+  if (m === null) return undefined
+  const intPart = m[2] ?? ""
+  const frac = m[3] ?? ""
+  if (intPart.length === 0 && frac.length === 0 && m[3] === undefined) return undefined
+  const exp = m[4] !== undefined ? Number.parseInt(m[4], 10) : 0
+  if (exp > 127 || exp < -128) return undefined
+  const digits = (intPart + frac).replace(/^0+/, "")
+  const pointShift = frac.length - exp
+  let v: bigint
+  if (digits.length === 0) v = 0n
+  else if (pointShift <= 0) v = BigInt(digits) * 10n ** BigInt(-pointShift)
+  else v = digits.length > pointShift ? BigInt(digits.slice(0, digits.length - pointShift)) : 0n
+  return m[1] === "-" ? -v : v
+}
+
+const convertInt = (kind: keyof typeof INT_BITS, s: string): Cell | Invalid => {
+  const bits = INT_BITS[kind]
+  const r = stringToInt(s, bits)
+  if (r.ok) return bits <= 32 ? Number(r.value) : r.value
+  if (r.overflow) return INVALID
+  if (bits <= 32) {
+    const f = stringToFloat(s)
+    if (f === undefined || !Number.isFinite(f)) return INVALID
+    const t = Math.trunc(f)
+    const max = 2 ** (bits - 1) - 1
+    if (t > max || t < -max - 1) return INVALID
+    return t === 0 ? 0 : t
+  }
+  const d = decimalToTruncatedInt(s)
+  if (d === undefined) return INVALID
+  return BigInt.asIntN(64, d)
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// others
+
+const convertBoolean = (s: string): Cell | Invalid => {
+  if (s === "1") return true
+  if (s === "0") return false
+  const attempt = (str: string): boolean | undefined => {
+    const m = /^(true|false)[\t\n\v\f\r ]*$/i.exec(str)
+    return m === null ? undefined : m[1]!.toLowerCase() === "true"
+  }
+  const b = attempt(s) ?? attempt(s.replace(/^[\t\n\v\f\r ]+/, ""))
+  if (b !== undefined) return b
+  const f = stringToFloat(s)
+  if (f !== undefined) return Number.isNaN(f) || f !== 0
+  // float overflow goes through DecimalV2: !is_zero
+  const d = /^[\t\n\v\f\r ]*[+-]?([0-9]*\.?[0-9]*)(?:[eE][+-]?[0-9]+)?[\t\n\v\f\r ]*$/.exec(s)
+  if (d !== null && /[0-9]/.test(d[1]!)) return /[1-9]/.test(d[1]!)
+  return INVALID
+}
+
+const convertDecimal = (precision: number, scale: number, input: string): Cell | Invalid => {
+  const s = trimWs(input)
+  const m = /^([+-]?)([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?$/.exec(s)
+  if (m === null) return INVALID
+  const intPart = m[2] ?? ""
+  const frac = m[3] ?? ""
+  if (intPart.length === 0 && frac.length === 0) return INVALID
+  const exp = m[4] !== undefined ? Number.parseInt(m[4], 10) : 0
+  if (exp > 127 || exp < -128) return INVALID
+  // value = digits * 10^(exp - frac.length); want unscaled = value * 10^scale
+  const digits = BigInt((intPart + frac) || "0")
+  const shift = exp - frac.length + scale
+  let unscaled: bigint
+  if (shift >= 0) unscaled = digits * 10n ** BigInt(shift)
+  else {
+    const div = 10n ** BigInt(-shift)
+    unscaled = digits / div
+    const rem = digits % div
+    if (rem * 2n >= div) unscaled += 1n // round half up (away from zero on the magnitude)
+  }
+  if (unscaled >= 10n ** BigInt(precision)) return INVALID
+  if (unscaled === 0n) return scale > 0 ? "0." + "0".repeat(scale) : "0"
+  const neg = m[1] === "-"
+  let text = unscaled.toString()
+  if (scale > 0) {
+    text = text.padStart(scale + 1, "0")
+    text = text.slice(0, text.length - scale) + "." + text.slice(text.length - scale)
+  }
+  return neg ? "-" + text : text
+}
+
+const pad = (n: number, w: number) => String(n).padStart(w, "0")
+
+const validDate = (y: number, mo: number, d: number) => {
+  if (y < 0 || y > 9999 || mo < 1 || mo > 12 || d < 1) return false
+  const dim = [31, (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0 ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+  return d <= dim[mo - 1]!
+}
+
+interface DateTimeParts {
+  readonly y: number
+  readonly mo: number
+  readonly d: number
+  readonly h: number
+  readonly mi: number
+  readonly s: number
+  readonly frac: string
+  readonly hasTime: boolean
+}
+
+const dateTimeRe = /^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.(\d+))?)?)?$/
+const compactRe = /^(\d{4})(\d{2})(\d{2})(?:[T ]?(\d{2})(\d{2})(\d{2})(?:\.(\d+))?)?$/
+
+const parseDateTime = (input: string): DateTimeParts | undefined => {
+  const s = trimWs(input)
+  const m = dateTimeRe.exec(s) ?? compactRe.exec(s)
+  if (m === null) return undefined
+  const y = Number(m[1])
+  const mo = Number(m[2])
+  const d = Number(m[3])
+  if (!validDate(y, mo, d)) return undefined
+  const hasTime = m[4] !== undefined
+  const h = hasTime ? Number(m[4]) : 0
+  const mi = hasTime ? Number(m[5]) : 0
+  const sec = m[6] !== undefined ? Number(m[6]) : 0
+  if (h > 23 || mi > 59 || sec > 59) return undefined
+  return { y, mo, d, h, mi, s: sec, frac: (m[7] ?? "").slice(0, 6).padEnd(6, "0"), hasTime }
+}
+
+const formatDate = (p: DateTimeParts) => `${pad(p.y, 4)}-${pad(p.mo, 2)}-${pad(p.d, 2)}`
+
+const convertDate = (s: string): Cell | Invalid => {
+  const p = parseDateTime(s)
+  return p === undefined ? INVALID : formatDate(p)
+}
+
+const convertDateTime = (s: string): Cell | Invalid => {
+  const p = parseDateTime(s)
+  if (p === undefined) return INVALID
+  const base = `${formatDate(p)} ${pad(p.h, 2)}:${pad(p.mi, 2)}:${pad(p.s, 2)}`
+  return p.frac === "000000" ? base : `${base}.${p.frac}`
+}
+
+const utf8Length = (s: string): number => {
+  // fast path: ASCII-only strings
+  if (s.length <= 64) {
+    let ascii = true
+    for (let i = 0; i < s.length; i++) {
+      if (s.charCodeAt(i) > 0x7f) {
+        ascii = false
+        break
+      }
+    }
+    if (ascii) return s.length
+  }
+  return Buffer.byteLength(s, "utf8")
+}
+
+/** Whether a string fits a CHAR/VARCHAR(n) (bytes). */
+export const fitsLength = (s: string, length: number): boolean =>
+  s.length <= length && (s.length * 3 <= length || utf8Length(s) <= length)
+
+const convertArrayValue = (element: ColumnType, v: JsonValue): Cell | Invalid => {
+  if (!Array.isArray(v)) return INVALID
+  return (v as ReadonlyArray<JsonValue>).map((e) => {
+    const c = convertJson(element, e)
+    return c === INVALID ? null : c
+  })
+}
+
+/** CSV text (already unescaped, not `\N`) into a column type. */
+export const convertText = (type: ColumnType, s: string): Cell | Invalid => {
+  switch (type.kind) {
+    case "TINYINT":
+    case "SMALLINT":
+    case "INT":
+    case "BIGINT":
+    case "LARGEINT":
+      return convertInt(type.kind, s)
+    case "FLOAT": {
+      const f = stringToFloat(s)
+      if (f === undefined) return INVALID
+      const r = Math.fround(f)
+      return Number.isFinite(f) && !Number.isFinite(r) ? INVALID : r
+    }
+    case "DOUBLE": {
+      const f = stringToFloat(s)
+      return f === undefined ? INVALID : f
+    }
+    case "BOOLEAN":
+      return convertBoolean(s)
+    case "DECIMAL":
+      return convertDecimal(type.precision, type.scale, s)
+    case "CHAR":
+    case "VARCHAR":
+      return fitsLength(s, Math.min(type.length, 1048576)) ? s : INVALID
+    case "DATE":
+      return convertDate(s)
+    case "DATETIME":
+      return convertDateTime(s)
+    case "JSON": {
+      const p = parseJsonText(s)
+      return p === undefined ? INVALID : stringifyJson(p.value)
+    }
+    case "ARRAY": {
+      const p = parseJsonText(s)
+      return p === undefined ? INVALID : convertArrayValue(type.element, p.value)
+    }
+  }
+}
+
+/** The text a JSON value gives when it is read as VARCHAR: string content, raw number, `1`/`0`, minified JSON. */
+export const jsonAsText = (v: JsonValue): string => {
+  if (typeof v === "string") return v
+  if (typeof v === "boolean") return v ? "1" : "0"
+  if (v instanceof JsonNumber) return v.raw
+  return stringifyJson(v)
+}
+
+/** A JSON value into a column type (JSON `null` is NULL). */
+export const convertJson = (type: ColumnType, v: JsonValue): Cell | Invalid => {
+  if (v === null) return null
+  switch (type.kind) {
+    case "JSON":
+      return stringifyJson(v)
+    case "ARRAY":
+      if (typeof v === "string") {
+        const p = parseJsonText(v)
+        return p === undefined ? INVALID : convertArrayValue(type.element, p.value)
+      }
+      return convertArrayValue(type.element, v)
+    case "TINYINT":
+    case "SMALLINT":
+    case "INT":
+    case "BIGINT":
+    case "LARGEINT":
+    case "FLOAT":
+    case "DOUBLE":
+    case "DECIMAL":
+    case "DATE":
+    case "DATETIME":
+    case "BOOLEAN":
+      if (v instanceof JsonObject || Array.isArray(v)) return INVALID
+      return convertText(type, jsonAsText(v))
+    case "CHAR":
+    case "VARCHAR":
+      return convertText(type, jsonAsText(v))
+  }
+}

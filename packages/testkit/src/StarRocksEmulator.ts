@@ -1,0 +1,289 @@
+/**
+ * A StarRocks-compatible HTTP emulator for tests: FE and BE `node:http` servers on loopback that implement Stream
+ * Load, the transaction interface, labels, `get_load_state`, error logs and fault injection, following
+ * `starrocks-http-protocol.md`.
+ *
+ * @since 1.0.0
+ */
+import type { Scope } from "effect"
+import { Context, Effect, Layer } from "effect"
+import * as Admin from "./internal/admin.js"
+import * as Be from "./internal/be.js"
+import { BeNode, Cluster, FeNode } from "./internal/cluster.js"
+import type { Settings } from "./internal/cluster.js"
+import type { Fault, FaultAction } from "./internal/faults.js"
+import { FaultInjector } from "./internal/faults.js"
+import * as Fe from "./internal/fe.js"
+import { NodeServer } from "./internal/http.js"
+import * as MemoryStorage from "./internal/memoryStorage.js"
+import type { ColumnDef, Row, RowOp, TableDef, TablesFile, TxnRecord, TxnStatus } from "./internal/model.js"
+import type { Storage } from "./internal/storage.js"
+import { StorageError } from "./internal/storage.js"
+
+export type {
+  /** @since 1.0.0 */
+  ColumnDef,
+  /** @since 1.0.0 */
+  Fault,
+  /** @since 1.0.0 */
+  FaultAction,
+  /** @since 1.0.0 */
+  Row,
+  /** @since 1.0.0 */
+  RowOp,
+  /** @since 1.0.0 */
+  Storage,
+  /** @since 1.0.0 */
+  TableDef,
+  /** @since 1.0.0 */
+  TablesFile,
+  /** @since 1.0.0 */
+  TxnRecord,
+  /** @since 1.0.0 */
+  TxnStatus
+}
+
+export {
+  /**
+   * @since 1.0.0
+   * @category errors
+   */
+  StorageError
+}
+
+/**
+ * @since 1.0.0
+ * @category models
+ */
+export interface Options extends TablesFile {
+  /** Number of FEs (default 1); `fe0` is the leader. */
+  readonly fes?: number | undefined
+  /** Number of BEs (default 1), bound to 127.0.0.2, 127.0.0.3, ... */
+  readonly bes?: number | undefined
+  /** Default: in-memory storage. */
+  readonly storage?: Storage | undefined
+  /** Start the admin HTTP server (default true). */
+  readonly admin?: boolean | undefined
+  /** FE refuses HTTP/1.1 stream loads without `Expect: 100-continue` (default true, newest FEs). */
+  readonly requireExpect?: boolean | undefined
+  /** Duplicate-label reporting: main-branch `Label Already Exists` (default) or the 3.3–3.5 `Fail` form. */
+  readonly duplicateLabelMode?: "label-already-exists" | "fail" | undefined
+  /** Name of the plan-time key in stream-load replies (default `StreamLoadPlanTimeMs`). */
+  readonly planTimeField?: "StreamLoadPlanTimeMs" | "StreamLoadPutTimeMs" | undefined
+  /** `RestBaseResult` shape (get_load_state, 401 bodies): "new" (default) adds `code`, `message`, `reason`. */
+  readonly loadStateShape?: "new" | "old" | undefined
+  /** FE `empty_load_as_error` (default true). */
+  readonly emptyLoadAsError?: boolean | undefined
+  /** Empty-load message: "new" (default) `No partitions have data available for loading. …`, "old" `all partitions have no load data`. */
+  readonly emptyLoadMessage?: "old" | "new" | undefined
+  /** FE `label_keep_max_second` (default 259200). */
+  readonly labelKeepMaxSecond?: number | undefined
+  /** FE `label_keep_max_num` per database (default 1000). */
+  readonly labelKeepMaxNum?: number | undefined
+  /** Cleaner tick for timeouts, publish and retention (default 30000 ms). */
+  readonly cleanerIntervalMs?: number | undefined
+  /** BE `enable_http_auth`: the ErrorURL download needs Basic auth (default false). */
+  readonly beHttpAuth?: boolean | undefined
+  /** Seed of the fault-injection PRNG (default 1). */
+  readonly seed?: number | undefined
+  /** BE `streaming_load_max_mb` (default 102400). */
+  readonly streamingLoadMaxMb?: number | undefined
+  /** FE `max_running_txn_num_per_db` (default 1000). */
+  readonly maxRunningTxnNumPerDb?: number | undefined
+  /**
+   * How long a BE taken down with `setNode` stays down before the FE aborts the PREPARE (begun, not prepared)
+   * transactions it coordinates with reason `coordinate BE is down` (default 15000 ms; PREPARED ones are kept).
+   */
+  readonly beDownAbortMs?: number | undefined
+}
+
+/**
+ * @since 1.0.0
+ * @category models
+ */
+export interface RequestLogEntry {
+  readonly node: string
+  readonly method: string
+  readonly path: string
+  readonly headers: Record<string, string>
+  readonly bodyBytes: number
+}
+
+/**
+ * @since 1.0.0
+ * @category models
+ */
+export interface StarRocksEmulator {
+  /** FE addresses, `127.0.0.1:PORT`; the first is the leader. */
+  readonly fe: ReadonlyArray<string>
+  /** BE addresses, `127.0.0.2:PORT`, `127.0.0.3:PORT`, ... */
+  readonly bes: ReadonlyArray<string>
+  /** Admin API base URL, `http://127.0.0.1:PORT`, when enabled. */
+  readonly admin: string | undefined
+  readonly createTable: (def: TableDef) => Effect.Effect<void, StorageError>
+  /** The visible rows of a table. */
+  readonly rows: (
+    database: string,
+    table: string
+  ) => Effect.Effect<ReadonlyArray<Record<string, unknown>>, StorageError>
+  /** The FE transactions of a database (what the label manager still retains). */
+  readonly transactions: (database: string) => Effect.Effect<ReadonlyArray<TxnRecord>>
+  /** The `get_load_state` state of a label. */
+  readonly loadState: (database: string, label: string) => Effect.Effect<TxnStatus | "UNKNOWN">
+  readonly addFault: (fault: Fault) => Effect.Effect<void>
+  readonly clearFaults: Effect.Effect<void>
+  /**
+   * `"fe0"`, `"be1"`, ...: down closes the listener and every connection (connections refused), up reopens it on
+   * the same port. A down BE is skipped by the FE's round-robin and loses its transaction contexts (as a crashed
+   * BE does); after `beDownAbortMs` the FE aborts its begun transactions.
+   */
+  readonly setNode: (node: string, state: "up" | "down") => Effect.Effect<void>
+  /** Every request received, in order (node, method, path with query, lower-cased headers, body bytes read). */
+  readonly requests: Effect.Effect<ReadonlyArray<RequestLogEntry>>
+  /** Drops rows, transactions, BE contexts, error logs, faults and the request log; brings every node up. */
+  readonly reset: Effect.Effect<void>
+  /** Runs the cleaner once now (timeouts, publish, retention). */
+  readonly tick: Effect.Effect<void>
+}
+
+/**
+ * @since 1.0.0
+ * @category tags
+ */
+export const StarRocksEmulator: Context.Tag<StarRocksEmulator, StarRocksEmulator> = Context.GenericTag<
+  StarRocksEmulator
+>("@effect-starrocks/testkit/StarRocksEmulator")
+
+const toStorageError = (e: unknown) =>
+  e instanceof StorageError ? e : new StorageError(e instanceof Error ? e.message : String(e), e)
+
+/**
+ * Starts the FE, BE and admin servers; they stop when the scope closes.
+ *
+ * @since 1.0.0
+ * @category constructors
+ */
+export const make = (options: Options): Effect.Effect<StarRocksEmulator, StorageError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const storage = options.storage ?? MemoryStorage.make()
+    const settings: Settings = {
+      users: options.users ?? { root: "" },
+      requireExpect: options.requireExpect ?? true,
+      duplicateLabelMode: options.duplicateLabelMode ?? "label-already-exists",
+      planTimeField: options.planTimeField ?? "StreamLoadPlanTimeMs",
+      loadStateShape: options.loadStateShape ?? "new",
+      emptyLoadAsError: options.emptyLoadAsError ?? true,
+      emptyLoadMessage: options.emptyLoadMessage ?? "new",
+      labelKeepMaxSecond: options.labelKeepMaxSecond ?? 259200,
+      labelKeepMaxNum: options.labelKeepMaxNum ?? 1000,
+      cleanerIntervalMs: options.cleanerIntervalMs ?? 30_000,
+      beHttpAuth: options.beHttpAuth ?? false,
+      streamingLoadMaxMb: options.streamingLoadMaxMb ?? 102400,
+      maxRunningTxnNumPerDb: options.maxRunningTxnNumPerDb ?? 1000,
+      defaultTimeoutSec: 600,
+      preparedTimeoutDefaultSec: 86400,
+      beDownAbortMs: options.beDownAbortMs ?? 15_000
+    }
+    const faults = new FaultInjector(options.seed ?? 1)
+    const cluster = new Cluster(settings, storage, faults)
+    for (const def of options.tables ?? []) yield* storage.createTable(def)
+
+    const createTable = (def: TableDef) => storage.createTable(def)
+    const rows = (database: string, table: string) => storage.readRows(database, table)
+    const resetAll = async () => {
+      await Effect.runPromise(storage.reset)
+      cluster.reset()
+      faults.clear()
+      for (const n of [...cluster.fes, ...cluster.bes]) if (!n.server.isUp) await n.server.start()
+      for (const be of cluster.bes) be.downSince = undefined
+      cluster.start()
+    }
+
+    let adminServer: NodeServer | undefined
+    yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: async () => {
+          await cluster.restore()
+          for (let i = 0; i < (options.fes ?? 1); i++) {
+            const fe: FeNode = new FeNode(`fe${i}`, i, new NodeServer("127.0.0.1", (q, r, e) => feHandler(q, r, e)))
+            const feHandler = Fe.makeHandler(cluster, fe)
+            cluster.fes.push(fe)
+            await fe.server.start()
+          }
+          for (let i = 0; i < (options.bes ?? 1); i++) {
+            const be: BeNode = new BeNode(
+              `be${i}`,
+              i,
+              new NodeServer(`127.0.0.${2 + i}`, (q, r, e) => beHandler(q, r, e))
+            )
+            const beHandler = Be.makeHandler(cluster, be)
+            cluster.bes.push(be)
+            await be.server.start()
+          }
+          if (options.admin ?? true) {
+            adminServer = new NodeServer(
+              "127.0.0.1",
+              Admin.makeHandler({
+                createTable: (def) => Effect.runPromise(createTable(def)),
+                rows: (db, t) => Effect.runPromise(rows(db, t)),
+                tableExists: async (db, t) => (await Effect.runPromise(storage.getTable(db, t))) !== undefined,
+                transactions: (db) => cluster.txnsOf(db),
+                addFault: (f) => faults.add(f),
+                clearFaults: () => faults.clear(),
+                reset: resetAll
+              })
+            )
+            await adminServer.start()
+          }
+          cluster.start()
+        },
+        catch: toStorageError
+      }),
+      () =>
+        Effect.promise(async () => {
+          cluster.stop()
+          await Promise.all([...cluster.fes, ...cluster.bes].map((n) => n.server.stop()))
+          if (adminServer !== undefined) await adminServer.stop()
+        })
+    )
+
+    const findNode = (name: string) => [...cluster.fes, ...cluster.bes].find((n) => n.name === name)
+
+    return StarRocksEmulator.of({
+      fe: cluster.fes.map((f) => f.address),
+      bes: cluster.bes.map((b) => b.address),
+      admin: adminServer === undefined ? undefined : `http://${adminServer.address}`,
+      createTable,
+      rows,
+      transactions: (database) => Effect.sync(() => cluster.txnsOf(database)),
+      loadState: (database, label) => Effect.sync(() => cluster.loadState(database, label)),
+      addFault: (fault) => Effect.sync(() => faults.add(fault)),
+      clearFaults: Effect.sync(() => faults.clear()),
+      setNode: (node, state) =>
+        Effect.promise(async () => {
+          const n = findNode(node)
+          if (n === undefined) return
+          if (state === "down") {
+            if (!n.server.isUp) return
+            await n.server.stop()
+            if (n instanceof BeNode) {
+              n.contexts.clear()
+              n.downSince = Date.now()
+            }
+          } else if (!n.server.isUp) {
+            await n.server.start()
+            if (n instanceof BeNode) n.downSince = undefined
+          }
+        }),
+      requests: Effect.sync(() => cluster.requests.map((r) => ({ ...r }))),
+      reset: Effect.promise(() => resetAll()),
+      tick: Effect.promise(() => cluster.tick())
+    })
+  })
+
+/**
+ * @since 1.0.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<StarRocksEmulator, StorageError> =>
+  Layer.scoped(StarRocksEmulator, make(options))

@@ -1,0 +1,119 @@
+/**
+ * In-memory storage: the default for the emulator, the demo and unit tests.
+ *
+ * @internal
+ */
+import { Effect } from "effect"
+import type { Row, RowOp, TableDef, TxnRecord } from "./model.js"
+import type { Storage } from "./storage.js"
+import { StorageError } from "./storage.js"
+
+interface MemTable {
+  readonly def: TableDef
+  /** DUPLICATE: insertion order; PRIMARY: keyed by the encoded key. */
+  rows: Array<Row>
+  readonly byKey: Map<string, Row>
+}
+
+const keyOf = (def: TableDef, row: Row): string =>
+  JSON.stringify(def.key.map((k) => {
+    const v = row[k]
+    return typeof v === "bigint" ? `${v}n` : v ?? null
+  }))
+
+const compareCells = (a: unknown, b: unknown): number => {
+  if (a === b) return 0
+  if (a === null || a === undefined) return -1
+  if (b === null || b === undefined) return 1
+  if ((typeof a === "number" || typeof a === "bigint") && (typeof b === "number" || typeof b === "bigint")) {
+    return a < b ? -1 : a > b ? 1 : 0
+  }
+  const sa = String(a)
+  const sb = String(b)
+  return sa < sb ? -1 : sa > sb ? 1 : 0
+}
+
+const tableKey = (database: string, table: string) => `${database}\u0000${table}`
+
+/** @internal */
+export const make = (): Storage => {
+  const tables = new Map<string, MemTable>()
+  const txns = new Map<string, TxnRecord>()
+  const staged = new Map<number, ReadonlyArray<RowOp>>()
+
+  const get = (database: string, table: string) =>
+    Effect.suspend(() => {
+      const t = tables.get(tableKey(database, table))
+      return t === undefined
+        ? Effect.fail(new StorageError(`unknown table "${database}.${table}"`))
+        : Effect.succeed(t)
+    })
+
+  const applyTo = (t: MemTable, ops: ReadonlyArray<RowOp>) => {
+    if (t.def.model === "PRIMARY") {
+      for (const op of ops) {
+        const k = keyOf(t.def, op.values)
+        if (op.op === "delete") {
+          t.byKey.delete(k)
+        } else {
+          const prev = t.byKey.get(k)
+          if (prev !== undefined && op.columns.length < t.def.columns.length) {
+            const merged: Record<string, Row[string]> = { ...prev }
+            for (const c of op.columns) merged[c] = op.values[c] ?? null
+            t.byKey.set(k, merged)
+          } else {
+            const full: Record<string, Row[string]> = {}
+            for (const c of t.def.columns) full[c.name] = op.values[c.name] ?? null
+            t.byKey.set(k, full)
+          }
+        }
+      }
+    } else {
+      for (const op of ops) {
+        if (op.op === "upsert") {
+          const full: Record<string, Row[string]> = {}
+          for (const c of t.def.columns) full[c.name] = op.values[c.name] ?? null
+          t.rows.push(full)
+        }
+      }
+    }
+  }
+
+  return {
+    kind: "memory",
+    listTables: Effect.sync(() => Array.from(tables.values(), (t) => t.def)),
+    getTable: (database, table) => Effect.sync(() => tables.get(tableKey(database, table))?.def),
+    createTable: (def) =>
+      Effect.sync(() => {
+        const k = tableKey(def.database, def.table)
+        if (!tables.has(k)) tables.set(k, { def, rows: [], byKey: new Map() })
+      }),
+    applyOps: (database, table, ops) => Effect.map(get(database, table), (t) => applyTo(t, ops)),
+    readRows: (database, table) =>
+      Effect.map(get(database, table), (t) => {
+        if (t.def.model !== "PRIMARY") return t.rows.map((r) => ({ ...r }))
+        const rows = Array.from(t.byKey.values(), (r) => ({ ...r }))
+        return rows.sort((a, b) => {
+          for (const k of t.def.key) {
+            const c = compareCells(a[k], b[k])
+            if (c !== 0) return c
+          }
+          return 0
+        })
+      }),
+    saveTxn: (txn) => Effect.sync(() => void txns.set(`${txn.database}\u0000${txn.txnId}`, txn)),
+    deleteTxn: (database, txnId) => Effect.sync(() => void txns.delete(`${database}\u0000${txnId}`)),
+    loadTxns: Effect.sync(() => Array.from(txns.values())),
+    saveStaged: (txnId, ops) => Effect.sync(() => void staged.set(txnId, ops)),
+    loadStaged: (txnId) => Effect.sync(() => staged.get(txnId) ?? []),
+    dropStaged: (txnId) => Effect.sync(() => void staged.delete(txnId)),
+    reset: Effect.sync(() => {
+      for (const t of tables.values()) {
+        t.rows = []
+        t.byKey.clear()
+      }
+      txns.clear()
+      staged.clear()
+    })
+  }
+}

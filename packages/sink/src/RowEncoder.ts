@@ -1,12 +1,22 @@
 /**
+ * Row encoding for Stream Load: CSV (the enclose/escape recipe of `starrocks-csv.md` §8) and JSON (an array of
+ * objects), compiled once from an `effect/Schema` struct into per-column closures.
+ *
  * @since 0.1.0
  */
+import { BigDecimal, DateTime } from "effect"
 import type { Schema } from "effect"
+import * as ColumnType from "./ColumnType.js"
 import type { LoadBody } from "./LoadClient.js"
+import { RowEncodeError } from "./RowEncodeError.js"
+
+export {
+  /** @since 0.1.0 */
+  RowEncodeError
+}
 
 /**
- * CONTRACT (implementation pending): encoders are compiled once from an `effect/Schema` struct; no per-row
- * reflection.
+ * CONTRACT: encoders are compiled once from an `effect/Schema` struct; no per-row reflection.
  *
  * @since 0.1.0
  * @category models
@@ -15,12 +25,13 @@ export interface BatchBuilder<A> {
   readonly format: "csv" | "json"
   /** Rows added so far. */
   readonly rows: number
-  /** Encoded bytes so far (UTF-8). */
+  /** Encoded bytes so far (UTF-8), exactly what `finish` returns (for JSON including the closing `]`). */
   readonly bytes: number
   /**
    * Encodes and appends one row. Returns false, adding nothing, when the row cannot travel in this batch's
    * format (CSV and the row holds the exact string `\N`, or needs quoting on a server below 3.0): the caller
-   * finishes this batch and starts a JSON one. Throws `RowEncodeError` for a value the column cannot take.
+   * finishes this batch and starts a JSON one. Throws `RowEncodeError` for a value the column cannot take
+   * (nothing is added then either).
    */
   readonly add: (row: A, rowIndex: number) => boolean
   /** The body and the Stream Load headers of this batch (`format`, separators, `enclose`, `escape`, `columns`…). */
@@ -34,7 +45,15 @@ export interface BatchBuilder<A> {
 export interface RowEncoder<A> {
   /** Column names in the order they are sent. */
   readonly columns: ReadonlyArray<string>
+  /** The StarRocks type each column is encoded for (the table's when `columnTypes` was given). */
+  readonly columnTypes: ReadonlyArray<ColumnType.ColumnType>
   readonly builder: (format: "csv" | "json") => BatchBuilder<A>
+  /**
+   * Hands the buffers of a finished body back for reuse by later batches (up to `bufferPoolBytes`). Call it only
+   * when the body will never be read again (its load settled, no retry left). Reusing buffers keeps V8 from running
+   * a full GC for every max-bytes of new Buffer memory, which halves throughput with a large heap.
+   */
+  readonly release: (body: LoadBody) => void
 }
 
 /**
@@ -42,19 +61,981 @@ export interface RowEncoder<A> {
  * @category models
  */
 export interface RowEncoderOptions {
+  /** The struct fields to send, in this order (default: all fields in struct order). */
   readonly columns?: ReadonlyArray<string> | undefined
+  /**
+   * Time zone of DATE/DATETIME text: `UTC` (default), a fixed offset (`+08:00`, `UTC-5`) or an IANA name
+   * (`Asia/Shanghai`).
+   */
   readonly timeZone?: string | undefined
   /** With false, a row holding the exact string `\N` in a CSV batch is a RowEncodeError instead of JSON. */
   readonly csvJsonFallback?: boolean | undefined
   /** Servers below 3.0 ignore `enclose`/`escape`. */
   readonly serverSupportsEnclose?: boolean | undefined
+  /**
+   * The table's column types (from `TableSchema.describe`), by column name: values are validated against these
+   * instead of the types derived from the schema.
+   */
+  readonly columnTypes?: Readonly<Record<string, ColumnType.ColumnType>> | undefined
+  /** CSV column separator (default `,`): ASCII, without `"`, `\`, NUL or the row delimiter. */
+  readonly columnSeparator?: string | undefined
+  /** CSV row delimiter, one ASCII byte (default `\n`). */
+  readonly rowDelimiter?: string | undefined
+  /**
+   * At most this many bytes of buffers handed back through `RowEncoder.release` are kept for reuse (default
+   * 256 MiB; buffers only ever come back through `release`, so a caller that never calls it keeps none).
+   */
+  readonly bufferPoolBytes?: number | undefined
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// internal signalling (synchronous, single-threaded: module-level state is safe)
+// ---------------------------------------------------------------------------------------------------------------
+
+class Failure {
+  constructor(readonly reason: string) {}
+}
+const FALLBACK_N = { fallback: "\\N" }
+const FALLBACK_QUOTE = { fallback: "quote" }
+
+const fail = (reason: string): never => {
+  throw new Failure(reason)
+}
+
+const preview = (v: unknown): string => {
+  let s: string
+  try {
+    s = typeof v === "string"
+      ? JSON.stringify(v.length > 40 ? v.slice(0, 40) + "…" : v)
+      : typeof v === "bigint"
+      ? `${v}n`
+      : v instanceof Date
+      ? `Date(${Number.isNaN(v.getTime()) ? "Invalid" : v.toISOString()})`
+      : typeof v === "object" && v !== null
+      ? (Array.isArray(v) ? `array(${v.length})` : (v.constructor?.name ?? "object"))
+      : String(v)
+  } catch {
+    s = typeof v
+  }
+  return s.length > 60 ? s.slice(0, 60) + "…" : s
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// time zones and date text
+// ---------------------------------------------------------------------------------------------------------------
+
+const DAY_MS = 86_400_000
+const P2: Array<string> = Array.from({ length: 100 }, (_, i) => (i < 10 ? "0" : "") + i)
+const P3: Array<string> = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, "0"))
+
+/** Local-time offset (ms) of an instant. */
+type OffsetOf = (t: number) => number
+
+const fixedOffset = (tz: string): number | undefined => {
+  const t = tz.trim()
+  if (/^(utc|gmt|z|etc\/utc|etc\/gmt|etc\/zulu|zulu|universal|etc\/universal)$/i.test(t)) return 0
+  const m = /^(?:utc|gmt)?\s*([+-])(\d{1,2})(?::?(\d{2}))?$/i.exec(t)
+  if (m === null) return undefined
+  const h = Number(m[2])
+  const min = Number(m[3] ?? "0")
+  if (h > 18 || min > 59) return undefined
+  return (m[1] === "-" ? -1 : 1) * (h * 60 + min) * 60_000
 }
 
 /**
+ * An offset function for a time zone. Fixed offsets never touch Intl; IANA zones ask Intl once per 15-minute
+ * UTC bucket (cached, direct-mapped), and per value only inside a bucket where the offset changes.
+ */
+const makeOffsetOf = (timeZone: string): OffsetOf => {
+  const fixed = fixedOffset(timeZone)
+  if (fixed !== undefined) return () => fixed
+  let dtf: Intl.DateTimeFormat
+  try {
+    dtf = new Intl.DateTimeFormat("en-US", {
+      timeZone,
+      hourCycle: "h23",
+      era: "short",
+      year: "numeric",
+      month: "numeric",
+      day: "numeric",
+      hour: "numeric",
+      minute: "numeric",
+      second: "numeric"
+    })
+  } catch {
+    throw new RangeError(`unknown time zone '${timeZone}'`)
+  }
+  const exact = (t: number): number => {
+    const s = Math.floor(t / 1000) * 1000
+    const parts = dtf.formatToParts(new Date(s))
+    let y = 0, mo = 0, d = 0, h = 0, mi = 0, se = 0, bc = false
+    for (const p of parts) {
+      switch (p.type) {
+        case "year":
+          y = Number(p.value)
+          break
+        case "month":
+          mo = Number(p.value)
+          break
+        case "day":
+          d = Number(p.value)
+          break
+        case "hour":
+          h = Number(p.value) % 24
+          break
+        case "minute":
+          mi = Number(p.value)
+          break
+        case "second":
+          se = Number(p.value)
+          break
+        case "era":
+          bc = p.value.startsWith("B")
+          break
+      }
+    }
+    const local = new Date(0)
+    local.setUTCFullYear(bc ? 1 - y : y, mo - 1, d)
+    local.setUTCHours(h, mi, se, 0)
+    return local.getTime() - s
+  }
+  const BUCKET = 900_000
+  const SIZE = 4096
+  const keys = new Float64Array(SIZE).fill(NaN)
+  const vals = new Float64Array(SIZE)
+  return (t) => {
+    const b = Math.floor(t / BUCKET)
+    const slot = b & (SIZE - 1)
+    let o: number
+    if (keys[slot] === b) {
+      o = vals[slot]!
+    } else {
+      const start = exact(b * BUCKET)
+      const end = exact(b * BUCKET + BUCKET - 1000)
+      o = start === end ? start : NaN
+      keys[slot] = b
+      vals[slot] = o
+    }
+    return Number.isNaN(o) ? exact(t) : o
+  }
+}
+
+/** Text of dates and datetimes in one time zone, with day prefixes and times of day cached. */
+class DateText {
+  readonly offsetOf: OffsetOf
+  private readonly dayKeys = new Float64Array(4096).fill(NaN)
+  private readonly dayVals: Array<string> = new Array(4096).fill("")
+  private readonly prefixKeys = new Float64Array(4096).fill(NaN)
+  private readonly prefixVals: Array<string> = new Array(4096).fill("")
+  private readonly times: Array<string | undefined> = new Array(86400)
+  constructor(timeZone: string) {
+    this.offsetOf = makeOffsetOf(timeZone)
+  }
+  /** `YYYY-MM-DD` of a day number (days since 1970-01-01). */
+  day(day: number): string {
+    const slot = day & 4095
+    if (this.dayKeys[slot] === day) return this.dayVals[slot]!
+    const d = new Date(day * DAY_MS)
+    const y = d.getUTCFullYear()
+    if (!(y >= 0 && y <= 9999)) fail(`date out of range 0000-01-01..9999-12-31 (year ${y})`)
+    const s = String(y).padStart(4, "0") + "-" + P2[d.getUTCMonth() + 1] + "-" + P2[d.getUTCDate()]
+    this.dayKeys[slot] = day
+    this.dayVals[slot] = s
+    return s
+  }
+  /** `YYYY-MM-DD ` (with the space) of a day number. */
+  prefix(day: number): string {
+    const slot = day & 4095
+    if (this.prefixKeys[slot] === day) return this.prefixVals[slot]!
+    const s = this.day(day) + " "
+    this.prefixKeys[slot] = day
+    this.prefixVals[slot] = s
+    return s
+  }
+  time(sec: number): string {
+    const c = this.times[sec]
+    if (c !== undefined) return c
+    const s = P2[(sec / 3600) | 0] + ":" + P2[((sec % 3600) / 60) | 0] + ":" + P2[sec % 60]
+    this.times[sec] = s
+    return s
+  }
+  date(t: number): string {
+    const local = t + this.offsetOf(t)
+    return this.day(Math.floor(local / DAY_MS))
+  }
+  dateTime(t: number): string {
+    const local = t + this.offsetOf(t)
+    const day = Math.floor(local / DAY_MS)
+    const rem = local - day * DAY_MS
+    const sec = (rem / 1000) | 0
+    const ms = rem - sec * 1000
+    const s = this.prefix(day) + this.time(sec)
+    return ms === 0 ? s : s + "." + P3[ms] + "000"
+  }
+}
+
+const epochOf = (v: unknown): number => {
+  let t: number
+  if (v instanceof Date) t = v.getTime()
+  else if (DateTime.isDateTime(v)) t = v.epochMillis
+  else return fail(`expected a Date, got ${preview(v)}`)
+  if (Number.isNaN(t)) fail("invalid Date")
+  return t
+}
+
+const DATE_RE = /^(\d{4})-(\d{2})-(\d{2})$/
+const DATETIME_RE = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?)$/
+
+const checkYmd = (s: string): void => {
+  const m = DATE_RE.exec(s.slice(0, 10))
+  if (m === null) return fail(`not a date: ${preview(s)}`)
+  const mo = Number(m[2])
+  const d = Number(m[3])
+  if (mo < 1 || mo > 12 || d < 1 || d > 31) fail(`not a date: ${preview(s)}`)
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// numbers and decimals
+// ---------------------------------------------------------------------------------------------------------------
+
+const INT_RE = /^[+-]?\d+$/
+const MAX_SAFE = Number.MAX_SAFE_INTEGER
+
+const intText = (tag: ColumnType.IntegerTag): (v: unknown) => string => {
+  const [min, max] = ColumnType.integerRange[tag]
+  const lo = Number(min)
+  const hiExcl = Number(max + 1n)
+  const name = tag.toUpperCase()
+  return (v) => {
+    if (typeof v === "number") {
+      if (Number.isInteger(v)) {
+        if (v < lo || v >= hiExcl) fail(`${v} is out of ${name} range [${min}, ${max}]`)
+        return v <= MAX_SAFE && v >= -MAX_SAFE ? "" + v : globalThis.BigInt(v).toString()
+      }
+      return fail(
+        Number.isNaN(v) || !Number.isFinite(v)
+          ? `${v} cannot be stored in ${name}`
+          : `${v} is not an integer (${name} column; values are never truncated)`
+      )
+    }
+    if (typeof v === "bigint") {
+      if (v < min || v > max) fail(`${v} is out of ${name} range [${min}, ${max}]`)
+      return v.toString()
+    }
+    if (typeof v === "boolean") return v ? "1" : "0"
+    if (typeof v === "string" && INT_RE.test(v)) {
+      const b = globalThis.BigInt(v)
+      if (b < min || b > max) fail(`${v} is out of ${name} range [${min}, ${max}]`)
+      return b.toString()
+    }
+    return fail(`expected an integer for ${name}, got ${preview(v)}`)
+  }
+}
+
+const FLOAT_MAX = 3.4028234663852886e38
+
+const floatText = (isFloat: boolean): (v: unknown) => string => (v) => {
+  if (typeof v === "number") {
+    if (!Number.isFinite(v)) fail(`${v} cannot be stored (NaN and Infinity are rejected)`)
+    if (isFloat && (v > FLOAT_MAX || v < -FLOAT_MAX)) fail(`${v} is out of FLOAT range`)
+    return "" + v
+  }
+  if (typeof v === "bigint") return v.toString()
+  if (BigDecimal.isBigDecimal(v)) return BigDecimal.format(v)
+  if (typeof v === "boolean") return v ? "1" : "0"
+  return fail(`expected a number, got ${preview(v)}`)
+}
+
+const DEC_RE = /^([+-])?(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/
+const POW10: Array<bigint> = Array.from({ length: 80 }, (_, i) => 10n ** globalThis.BigInt(i))
+
+/**
+ * Exact DECIMAL(p,s) text from an unscaled integer and its scale: always `s` fraction digits; more significant
+ * fraction digits than `s`, or more than `p - s` integer digits, is a Failure (never rounded).
+ */
+const decimalFromUnscaled = (unscaled: bigint, scale: number, p: number, s: number): string => {
+  let u = unscaled
+  if (scale > s) {
+    const div = POW10[scale - s] ?? 10n ** globalThis.BigInt(scale - s)
+    if (u % div !== 0n) fail(`more than ${s} fraction digits for DECIMAL(${p},${s}) (values are never rounded)`)
+    u = u / div
+  } else if (scale < s) {
+    u = u * (POW10[s - scale] ?? 10n ** globalThis.BigInt(s - scale))
+  }
+  const neg = u < 0n
+  const digits = (neg ? -u : u).toString()
+  if (digits.length > p) {
+    fail(`more than ${p - s} integer digits for DECIMAL(${p},${s})`)
+  }
+  if (s === 0) return neg ? "-" + digits : digits
+  const padded = digits.length <= s ? "0".repeat(s - digits.length + 1) + digits : digits
+  const cut = padded.length - s
+  return (neg ? "-" : "") + padded.slice(0, cut) + "." + padded.slice(cut)
+}
+
+const decimalText = (p: number, s: number): (v: unknown) => string => {
+  const fromString = (str: string): string => {
+    const m = DEC_RE.exec(str)
+    if (m === null || (m[2] === "" && (m[3] ?? "") === "")) return fail(`not a decimal number: ${preview(str)}`)
+    const frac = m[3] ?? ""
+    const exp = m[4] === undefined ? 0 : Number(m[4])
+    const unscaled = globalThis.BigInt((m[1] === "-" ? "-" : "") + (m[2] || "0") + frac)
+    return decimalFromUnscaled(unscaled, frac.length - exp, p, s)
+  }
+  // fast path: a BigDecimal already at scale s whose unscaled value fits a double exactly
+  const pow = 10 ** s
+  const limit = Math.min(10 ** p, Number.MAX_SAFE_INTEGER)
+  const frac = s === 2 ? P2 : s === 3 ? P3 : undefined
+  const SAFE = globalThis.BigInt(Number.MAX_SAFE_INTEGER)
+  return (v) => {
+    if (BigDecimal.isBigDecimal(v)) {
+      const u = v.value
+      if (v.scale === s && s > 0 && u <= SAFE && u >= -SAFE) {
+        const x = Number(u)
+        const a = x < 0 ? -x : x
+        if (a < limit) {
+          const ip = Math.floor(a / pow)
+          const f = a - ip * pow
+          return (x < 0 ? "-" + ip : "" + ip) + "." + (frac !== undefined ? frac[f] : String(f).padStart(s, "0"))
+        }
+      }
+      return decimalFromUnscaled(u, v.scale, p, s)
+    }
+    if (typeof v === "string") return fromString(v)
+    if (typeof v === "number") {
+      if (!Number.isFinite(v)) fail(`${v} cannot be stored in DECIMAL`)
+      return fromString("" + v)
+    }
+    if (typeof v === "bigint") return decimalFromUnscaled(v, 0, p, s)
+    return fail(`expected a BigDecimal, a decimal string or a number, got ${preview(v)}`)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// generic JSON text
+// ---------------------------------------------------------------------------------------------------------------
+
+const jsonString = (s: string): string => JSON.stringify(s)
+
+const makeAnyJson = (dates: DateText): (v: unknown) => string => {
+  const go = (v: unknown, depth: number): string => {
+    if (depth > 100) fail("value nested too deeply")
+    switch (typeof v) {
+      case "string":
+        return JSON.stringify(v)
+      case "number":
+        if (!Number.isFinite(v)) fail(`${v} cannot be stored (NaN and Infinity are rejected)`)
+        return "" + v
+      case "boolean":
+        return v ? "true" : "false"
+      case "bigint":
+        return v.toString()
+      case "undefined":
+        return "null"
+      case "object": {
+        if (v === null) return "null"
+        if (Array.isArray(v)) {
+          let out = "["
+          for (let i = 0; i < v.length; i++) out += (i === 0 ? "" : ",") + go(v[i], depth + 1)
+          return out + "]"
+        }
+        if (v instanceof Date || DateTime.isDateTime(v)) return "\"" + dates.dateTime(epochOf(v)) + "\""
+        if (BigDecimal.isBigDecimal(v)) return BigDecimal.format(v)
+        if (v instanceof Map) {
+          let out = "{"
+          let first = true
+          for (const [k, x] of v) {
+            out += (first ? "" : ",") + JSON.stringify(typeof k === "string" ? k : go(k, depth + 1)) + ":" +
+              go(x, depth + 1)
+            first = false
+          }
+          return out + "}"
+        }
+        if (typeof (v as any).toJSON === "function") return go((v as any).toJSON(), depth + 1)
+        let out = "{"
+        let first = true
+        for (const k of Object.keys(v)) {
+          const x = (v as any)[k]
+          if (x === undefined || typeof x === "function" || typeof x === "symbol") continue
+          out += (first ? "" : ",") + JSON.stringify(k) + ":" + go(x, depth + 1)
+          first = false
+        }
+        return out + "}"
+      }
+      default:
+        return fail(`cannot encode a ${typeof v} as JSON`)
+    }
+  }
+  return (v) => go(v, 0)
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// per-type codecs
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * `text`: the value's text (CSV field content before enclosing/escaping); `json`: the JSON value text.
+ * `textual`: the text may hold `"`, `\`, control characters or non-ASCII (strings, JSON text), so CSV must scan
+ * and escape it; otherwise it is plain ASCII without quotes or backslashes.
+ */
+interface Codec {
+  readonly text: (v: unknown) => string
+  readonly json: (v: unknown) => string
+  readonly textual: boolean
+  readonly maxBytes?: number
+}
+
+const compileCodec = (t: ColumnType.ColumnType, dates: DateText, anyJson: (v: unknown) => string): Codec => {
+  const quoted = (text: (v: unknown) => string) => (v: unknown) => "\"" + text(v) + "\""
+  const anyText = (v: unknown): string => {
+    switch (typeof v) {
+      case "string":
+        return v
+      case "number":
+        if (!Number.isFinite(v)) fail(`${v} cannot be stored (NaN and Infinity are rejected)`)
+        return "" + v
+      case "bigint":
+        return v.toString()
+      case "boolean":
+        return v ? "true" : "false"
+      default:
+        if (v instanceof Date || DateTime.isDateTime(v)) return dates.dateTime(epochOf(v))
+        if (BigDecimal.isBigDecimal(v)) return BigDecimal.format(v)
+        return anyJson(v)
+    }
+  }
+  switch (t._tag) {
+    case "Boolean":
+      return {
+        textual: false,
+        text: (v) =>
+          v === true ? "1" : v === false ? "0" : v === 1 ? "1" : v === 0 ? "0" : fail(
+            `expected a boolean, got ${preview(v)}`
+          ),
+        json: (v) =>
+          v === true ? "true" : v === false ? "false" : v === 1 ? "true" : v === 0 ? "false" : fail(
+            `expected a boolean, got ${preview(v)}`
+          )
+      }
+    case "TinyInt":
+    case "SmallInt":
+    case "Int":
+    case "BigInt": {
+      const text = intText(t._tag)
+      return { textual: false, text, json: text }
+    }
+    case "LargeInt": {
+      const text = intText(t._tag)
+      return { textual: false, text, json: quoted(text) }
+    }
+    case "Float":
+    case "Double": {
+      const text = floatText(t._tag === "Float")
+      return { textual: false, text, json: text }
+    }
+    case "Decimal": {
+      const text = decimalText(t.precision, t.scale)
+      return { textual: false, text, json: quoted(text) }
+    }
+    case "Date": {
+      const text = (v: unknown): string => {
+        if (typeof v === "string") {
+          checkYmd(v)
+          if (v.length !== 10) fail(`not a date: ${preview(v)}`)
+          return v
+        }
+        return dates.date(epochOf(v))
+      }
+      return { textual: false, text, json: quoted(text) }
+    }
+    case "DateTime": {
+      const text = (v: unknown): string => {
+        if (typeof v === "string") {
+          const m = DATETIME_RE.exec(v)
+          if (m === null) {
+            if (DATE_RE.test(v)) {
+              checkYmd(v)
+              return v + " 00:00:00"
+            }
+            return fail(`not a datetime (YYYY-MM-DD HH:MM:SS[.ffffff]): ${preview(v)}`)
+          }
+          checkYmd(m[1]!)
+          return m[1] + " " + m[2]
+        }
+        return dates.dateTime(epochOf(v))
+      }
+      return { textual: false, text, json: quoted(text) }
+    }
+    case "Char":
+    case "Varchar":
+    case "String": {
+      const maxBytes = t._tag === "String" ? ColumnType.STRING_MAX_BYTES : t.length
+      return { textual: true, text: anyText, json: (v) => jsonString(anyText(v)), maxBytes }
+    }
+    case "Json": {
+      const text = (v: unknown): string => {
+        if (typeof v === "string") {
+          try {
+            JSON.parse(v)
+          } catch {
+            fail(`a string into a JSON column must be JSON text: ${preview(v)}`)
+          }
+          return v
+        }
+        return anyJson(v)
+      }
+      return { textual: true, text, json: text }
+    }
+    case "Array": {
+      const el = compileCodec(t.element, dates, anyJson)
+      const json = (v: unknown): string => {
+        if (!Array.isArray(v)) return fail(`expected an array, got ${preview(v)}`)
+        let out = "["
+        for (let i = 0; i < v.length; i++) {
+          const x = v[i]
+          out += (i === 0 ? "" : ",") + (x === null || x === undefined ? "null" : el.json(x))
+        }
+        return out + "]"
+      }
+      return { textual: true, text: json, json }
+    }
+    case "Map": {
+      const key = compileCodec(t.key, dates, anyJson)
+      const val = compileCodec(t.value, dates, anyJson)
+      const entry = (k: unknown, x: unknown) =>
+        jsonString(key.text(k)) + ":" + (x === null || x === undefined ? "null" : val.json(x))
+      const json = (v: unknown): string => {
+        let out = "{"
+        let first = true
+        if (v instanceof Map) {
+          for (const [k, x] of v) {
+            out += (first ? "" : ",") + entry(k, x)
+            first = false
+          }
+        } else if (typeof v === "object" && v !== null && !Array.isArray(v)) {
+          for (const k of Object.keys(v)) {
+            out += (first ? "" : ",") + entry(k, (v as any)[k])
+            first = false
+          }
+        } else {
+          return fail(`expected a Map or a record, got ${preview(v)}`)
+        }
+        return out + "}"
+      }
+      return { textual: true, text: json, json }
+    }
+    case "Struct": {
+      const fields = t.fields.map((f) => ({
+        key: jsonString(f.name) + ":",
+        name: f.name,
+        codec: compileCodec(f.type, dates, anyJson)
+      }))
+      const json = (v: unknown): string => {
+        if (typeof v !== "object" || v === null || Array.isArray(v)) {
+          return fail(`expected an object, got ${preview(v)}`)
+        }
+        let out = "{"
+        for (let i = 0; i < fields.length; i++) {
+          const f = fields[i]!
+          const x = (v as any)[f.name]
+          out += (i === 0 ? "" : ",") + f.key + (x === null || x === undefined ? "null" : f.codec.json(x))
+        }
+        return out + "}"
+      }
+      return { textual: true, text: json, json }
+    }
+    case "Other":
+      return {
+        textual: true,
+        text: () => fail(`${t.name.toUpperCase()} columns cannot be loaded from a value (use a columns expression)`),
+        json: () => fail(`${t.name.toUpperCase()} columns cannot be loaded from a value (use a columns expression)`)
+      }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// cells
+// ---------------------------------------------------------------------------------------------------------------
+
+const ESC_RE = /["\\]/g
+const NON_ASCII_RE = /[^\x00-\x7f]/
+const CSV_SPECIAL_RE = /["\\]/
+const JSON_SPECIAL_RE = /["\\\x00-\x1f]/
+
+const tooLong = (bytes: number, max: number): never =>
+  fail(`${bytes} bytes exceed the column's ${max}-byte limit (StarRocks would store NULL or filter the row)`)
+
+/** CSV cell content (escaped, to be enclosed) of a textual codec (byte length checked); throws FALLBACK_N on `\N`. */
+const csvTextualCell = (codec: Codec): (v: unknown) => string => {
+  const max = codec.maxBytes ?? Infinity
+  const text = codec.text
+  return (v) => {
+    const s = text(v)
+    const n = s.length
+    let esc = false
+    let wide = false
+    if (n <= 64) {
+      for (let i = 0; i < n; i++) {
+        const c = s.charCodeAt(i)
+        if (c === 34 || c === 92) esc = true
+        else if (c > 127) wide = true
+      }
+    } else {
+      esc = CSV_SPECIAL_RE.test(s)
+      wide = NON_ASCII_RE.test(s)
+    }
+    if (n === 2 && s === "\\N") throw FALLBACK_N
+    if (wide) {
+      const bytes = Buffer.byteLength(s, "utf8")
+      if (bytes > max) tooLong(bytes, max)
+    } else if (n > max) {
+      tooLong(n, max)
+    }
+    return esc ? s.replace(ESC_RE, "\\$&") : s
+  }
+}
+
+/** CSV field without enclosure (servers below 3.0): anything that would need quoting throws FALLBACK_QUOTE. */
+const csvPlainCell = (codec: Codec, sep: string, delim: string): (v: unknown) => string => {
+  const max = codec.maxBytes ?? Infinity
+  const text = codec.text
+  return (v) => {
+    const s = text(v)
+    if (s === "\\N") throw FALLBACK_N
+    if (s.includes(sep) || s.includes(delim) || CSV_SPECIAL_RE.test(s) || s.includes("\r")) throw FALLBACK_QUOTE
+    if (codec.textual && s.length > max / 3) {
+      const bytes = NON_ASCII_RE.test(s) ? Buffer.byteLength(s, "utf8") : s.length
+      if (bytes > max) tooLong(bytes, max)
+    }
+    return s
+  }
+}
+
+/** JSON value of a codec (string columns: byte length checked). */
+const jsonCell = (codec: Codec): (v: unknown) => string => {
+  const json = codec.json
+  if (!codec.textual) return json
+  const max = codec.maxBytes
+  if (max !== undefined) {
+    // string columns: check the text's byte length, then quote it
+    const text = codec.text
+    return (v) => {
+      const s = text(v)
+      const n = s.length
+      let esc = false
+      let wide = false
+      if (n <= 64) {
+        for (let i = 0; i < n; i++) {
+          const c = s.charCodeAt(i)
+          if (c === 34 || c === 92 || c < 32) esc = true
+          else if (c > 127) wide = true
+        }
+      } else {
+        esc = JSON_SPECIAL_RE.test(s)
+        wide = NON_ASCII_RE.test(s)
+      }
+      if (wide) {
+        const bytes = Buffer.byteLength(s, "utf8")
+        if (bytes > max) tooLong(bytes, max)
+      } else if (n > max) {
+        tooLong(n, max)
+      }
+      return esc ? JSON.stringify(s) : "\"" + s + "\""
+    }
+  }
+  return json
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// headers
+// ---------------------------------------------------------------------------------------------------------------
+
+const SIMPLE_IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/
+
+/** A `columns` header entry: plain when a simple identifier, back-quoted otherwise. */
+const columnRef = (name: string): string => SIMPLE_IDENT.test(name) ? name : "`" + name.replace(/`/g, "``") + "`"
+
+/** A separator as a header value: literal when printable ASCII, else `\x..` hex (the FE's hex rule). */
+const delimiterHeader = (d: string): string =>
+  /^[\x21-\x7e]+$/.test(d) && !/^(\\x|0x)/i.test(d)
+    ? d
+    : "\\x" + Array.from(Buffer.from(d, "latin1")).map((b) => b.toString(16).padStart(2, "0").toUpperCase()).join("")
+
+type RowFn = (row: unknown) => string
+
+/**
+ * Generates the function that renders one row as one string expression: `lead(i) + value_i` per column, then
+ * `tail`, where a value is `quote + cell(v) + quote`, or `nullText` for a nullable column holding null/undefined.
+ * Adjacent literals are folded, so a CSV row of non-nullable columns costs two concatenations per column. Compiled
+ * once per encoder (no per-row reflection); property names are embedded as string literals.
+ */
+const generateRow = (
+  names: ReadonlyArray<string>,
+  nullable: ReadonlyArray<boolean>,
+  lead: (i: number) => string,
+  quote: string,
+  nullText: string,
+  tail: string
+) => {
+  const segs: Array<{ lit: string } | { expr: string }> = []
+  const lit = (t: string) => {
+    const last = segs[segs.length - 1]
+    if (last !== undefined && "lit" in last) last.lit += t
+    else if (t.length > 0) segs.push({ lit: t })
+  }
+  const reads: Array<string> = []
+  names.forEach((name, i) => {
+    reads.push(`const v${i} = row[${JSON.stringify(name)}];`)
+    lit(lead(i))
+    if (nullable[i]) {
+      segs.push({
+        expr: `(v${i} === null || v${i} === undefined ? ${JSON.stringify(nullText)} : ${
+          quote === "" ? "" : JSON.stringify(quote) + " + "
+        }c[${i}](v${i})${quote === "" ? "" : " + " + JSON.stringify(quote)})`
+      })
+    } else {
+      lit(quote)
+      segs.push({ expr: `(v${i} === null || v${i} === undefined ? nn(${i}) : c[${i}](v${i}))` })
+      lit(quote)
+    }
+  })
+  lit(tail)
+  const body = reads.join("\n") + "\nreturn " +
+    segs.map((s) => ("lit" in s ? JSON.stringify(s.lit) : s.expr)).join(" + ") + ";"
+  const factory = new Function("c", "nn", `"use strict"; return function encodeRow(row) {\n${body}\n};`) as (
+    c: ReadonlyArray<(v: unknown) => string>,
+    nn: (i: number) => never
+  ) => RowFn
+  return factory
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// make
+// ---------------------------------------------------------------------------------------------------------------
+
+/** Size of a batch's first buffer; later ones double up to MAX_BUFFER (rows are written straight into them). */
+const FIRST_BUFFER = 16 * 1024
+const MAX_BUFFER = 1024 * 1024
+const EMPTY = Buffer.alloc(0)
+
+/**
+ * Compiles the row encoder of a struct schema. Throws a TypeError/RangeError for a schema that is not a struct,
+ * an unknown column in `columns`, a bad time zone or bad separators.
+ *
  * @since 0.1.0
  * @category constructors
  */
-export declare const make: <A, I, R>(
+export const make = <A, I, R>(
   schema: Schema.Schema<A, I, R>,
   options?: RowEncoderOptions
-) => RowEncoder<A>
+): RowEncoder<A> => {
+  const fields = ColumnType.fieldsOf(schema)
+  const byName = new Map(fields.map((f) => [f.name, f]))
+  const names = options?.columns ?? fields.map((f) => f.name)
+  const selected = names.map((n) => {
+    const f = byName.get(n)
+    if (f === undefined) {
+      throw new TypeError(
+        `column '${n}' is not a field of the schema (fields: ${fields.map((x) => x.name).join(", ")})`
+      )
+    }
+    return f
+  })
+  if (selected.length === 0) throw new TypeError("no columns to encode")
+  if (new Set(names).size !== names.length) throw new TypeError(`duplicate column in columns: ${names.join(", ")}`)
+  const types = selected.map((f) => options?.columnTypes?.[f.name] ?? f.type)
+  const dates = new DateText(options?.timeZone ?? "UTC")
+  const anyJson = makeAnyJson(dates)
+  const codecs = types.map((t) => compileCodec(t, dates, anyJson))
+
+  const sep = options?.columnSeparator ?? ","
+  const delim = options?.rowDelimiter ?? "\n"
+  if (delim.length !== 1 || delim.charCodeAt(0) > 127 || delim === "\"" || delim === "\\" || delim === "\0") {
+    throw new RangeError("rowDelimiter must be one ASCII byte other than '\"', '\\' and NUL")
+  }
+  if (
+    sep.length === 0 || sep.length > 50 || /[^\x01-\x7f]/.test(sep) || sep.includes("\"") || sep.includes("\\") ||
+    sep.includes(delim)
+  ) {
+    throw new RangeError("columnSeparator must be 1..50 ASCII bytes without '\"', '\\', NUL or the row delimiter")
+  }
+  const enclose = options?.serverSupportsEnclose !== false
+  const jsonFallback = options?.csvJsonFallback !== false
+
+  const nullable = selected.map((f) => f.nullable)
+  const csvCells = codecs.map((c) => !enclose ? csvPlainCell(c, sep, delim) : c.textual ? csvTextualCell(c) : c.text)
+  const jsonCells = codecs.map(jsonCell)
+  const csvNull = enclose ? "\\\\N" : "\\N"
+  const notNull = (_i: number): never => fail("null in a field the schema declares not nullable")
+  const csvRow = enclose
+    ? generateRow(names, nullable, (i) => (i === 0 ? "" : sep), "\"", csvNull, delim)(csvCells, notNull)
+    : undefined
+  const jsonRow = generateRow(
+    names,
+    nullable,
+    (i) => (i === 0 ? "{" : ",") + JSON.stringify(names[i]) + ":",
+    "",
+    "null",
+    "}"
+  )(jsonCells, notNull)
+  const plainRow = (row: A): string => {
+    let s = ""
+    for (let i = 0; i < n; i++) {
+      const v = (row as any)[names[i]!]
+      s += (v === null || v === undefined ? (nullable[i] ? csvNull : notNull(i)) : csvCells[i]!(v)) +
+        (i === n - 1 ? delim : sep)
+    }
+    return s
+  }
+  /** Which column of a row fails (for the error), by encoding cell by cell. */
+  const locate = (row: A, cells: ReadonlyArray<(v: unknown) => string>): { i: number; e: unknown } => {
+    for (let i = 0; i < n; i++) {
+      const v = (row as any)[names[i]!]
+      try {
+        if (v === null || v === undefined) {
+          if (!nullable[i]) notNull(i)
+        } else {
+          cells[i]!(v)
+        }
+      } catch (e) {
+        return { i, e }
+      }
+    }
+    return { i: 0, e: new Failure("unexpected failure") }
+  }
+
+  const csvHeaders: Record<string, string> = {
+    format: "csv",
+    column_separator: delimiterHeader(sep),
+    row_delimiter: delimiterHeader(delim),
+    ...(enclose ? { enclose: "\"", escape: "\\" } : {}),
+    columns: names.map(columnRef).join(",")
+  }
+  const jsonHeaders: Record<string, string> = {
+    format: "json",
+    strip_outer_array: "true",
+    ignore_json_size: "true"
+  }
+  const n = names.length
+
+  const pool: Array<ArrayBuffer> = []
+  const poolMax = Math.max(0, Math.floor((options?.bufferPoolBytes ?? 256 * MAX_BUFFER) / MAX_BUFFER))
+  const pooled = new WeakSet<ArrayBufferLike>()
+  const takeBuffer = (size: number): Buffer => {
+    if (size === MAX_BUFFER && pool.length > 0) {
+      const ab = pool.pop()!
+      pooled.delete(ab)
+      return Buffer.from(ab)
+    }
+    return Buffer.allocUnsafeSlow(size)
+  }
+  const release = (body: LoadBody): void => {
+    for (const c of body.chunks) {
+      const ab = c.buffer
+      if (ab.byteLength === MAX_BUFFER && c.byteOffset === 0 && pool.length < poolMax && !pooled.has(ab)) {
+        pooled.add(ab)
+        pool.push(ab as ArrayBuffer)
+      }
+    }
+  }
+
+  const builder = (format: "csv" | "json"): BatchBuilder<A> => {
+    const chunks: Array<Uint8Array> = []
+    let flushed = 0
+    let buf: Buffer = takeBuffer(FIRST_BUFFER)
+    let pos = 0
+    let rows = 0
+    let done = false
+    /** Appends a row's text to the current buffer (exact UTF-8 byte count from the write). */
+    const write = (s: string) => {
+      const max = s.length * 3
+      if (pos + max > buf.length) {
+        if (pos > 0) {
+          chunks.push(buf.subarray(0, pos))
+          flushed += pos
+        }
+        buf = takeBuffer(Math.max(Math.min(buf.length * 2, MAX_BUFFER), max))
+        pos = 0
+      }
+      pos += (buf as any).utf8Write(s, pos)
+    }
+    if (format === "json") write("[")
+    const wrap = (e: unknown, rowIndex: number, i: number): never => {
+      if (e instanceof Failure) throw new RowEncodeError({ row: rowIndex, column: names[i]!, reason: e.reason })
+      if (e === FALLBACK_N) {
+        throw new RowEncodeError({
+          row: rowIndex,
+          column: names[i]!,
+          reason: "the exact string \\N cannot travel in CSV (StarRocks reads it as NULL) and the JSON fallback is off"
+        })
+      }
+      if (e === FALLBACK_QUOTE) {
+        throw new RowEncodeError({
+          row: rowIndex,
+          column: names[i]!,
+          reason: "the value needs quoting, which servers below 3.0 do not read, and the JSON fallback is off"
+        })
+      }
+      throw new RowEncodeError({ row: rowIndex, column: names[i]!, reason: `unexpected: ${String(e)}` })
+    }
+    const check = () => {
+      if (done) throw new Error("BatchBuilder.add after finish")
+    }
+    const addCsv = (row: A, rowIndex: number): boolean => {
+      check()
+      let s: string
+      try {
+        s = csvRow !== undefined ? csvRow(row) : plainRow(row)
+      } catch (e) {
+        if ((e === FALLBACK_N || e === FALLBACK_QUOTE) && jsonFallback) return false
+        const at = locate(row, csvCells)
+        if ((at.e === FALLBACK_N || at.e === FALLBACK_QUOTE) && jsonFallback) return false
+        return wrap(at.e, rowIndex, at.i)
+      }
+      write(s)
+      rows++
+      return true
+    }
+    const addJson = (row: A, rowIndex: number): boolean => {
+      check()
+      let s: string
+      try {
+        s = jsonRow(row)
+      } catch {
+        const at = locate(row, jsonCells)
+        return wrap(at.e, rowIndex, at.i)
+      }
+      write(rows === 0 ? s : "," + s)
+      rows++
+      return true
+    }
+    return {
+      format,
+      get rows() {
+        return rows
+      },
+      get bytes() {
+        return flushed + pos + (format === "json" && !done ? 1 : 0)
+      },
+      add: format === "csv" ? addCsv : addJson,
+      finish: () => {
+        if (!done) {
+          if (format === "json") write("]")
+          done = true
+          if (pos > 0) {
+            chunks.push(buf.subarray(0, pos))
+            flushed += pos
+          }
+          buf = EMPTY
+          pos = 0
+        }
+        return {
+          body: { chunks, byteLength: flushed },
+          headers: format === "csv" ? csvHeaders : jsonHeaders
+        }
+      }
+    }
+  }
+
+  return { columns: names, columnTypes: types, builder, release }
+}

@@ -1,8 +1,13 @@
 /**
+ * The sink's configuration: the resolved `StarRocksConfig` (a service), and the three ways to build it with the
+ * same validation — typed options (`make`, `makeEffect`, `layer`), the StarRocks Flink connector's keys verbatim
+ * (`fromProperties`) and `STARROCKS_*` variables through Effect's `Config` (`config`, `layerConfig`).
+ *
+ * See `docs/configuration.md` for every option, its Flink name, environment variable, default and range.
+ *
  * @since 0.1.0
  */
-import type { Duration, Option, Redacted } from "effect"
-import { Context } from "effect"
+import { Config, ConfigError, Context, Duration, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
 
 /**
  * The resolved sink configuration. Built by `make` (typed options), `fromProperties` (the Flink connector's keys)
@@ -14,7 +19,10 @@ import { Context } from "effect"
  * @category models
  */
 export interface StarRocksConfig {
-  /** FE HTTP addresses, `host:port` or `http(s)://host:port` (`load-url`, `;`-separated in properties). */
+  /**
+   * FE HTTP addresses (`load-url`, `;`-separated in properties). The constructors normalize every entry to
+   * `http://host:port` or `https://host:port` (no path, no trailing slash; `http://` when no scheme was given).
+   */
   readonly loadUrl: ReadonlyArray<string>
   /** FE MySQL-protocol address `host:port` (`jdbc-url`, given as `jdbc:mysql://host:port[/db]`). */
   readonly jdbcUrl: Option.Option<
@@ -58,7 +66,10 @@ export interface StarRocksConfig {
   readonly timeZone: string
   /** `be-host-map`: rewrites of BE addresses handed out by the FE, `internal:port` → `reachable:port`. */
   readonly beHostMap: ReadonlyMap<string, string>
-  /** `sink.direct-be`: BE HTTP addresses to load into directly (skipping the FE redirect), when non-empty. */
+  /**
+   * `sink.direct-be`: BE HTTP addresses to load into directly (skipping the FE redirect), when non-empty.
+   * Normalized like `loadUrl` (`http(s)://host:port`).
+   */
   readonly directBackends: ReadonlyArray<string>
   /** Max redirects followed per request. */
   readonly maxRedirects: number
@@ -68,6 +79,11 @@ export interface StarRocksConfig {
   readonly serverVersion: Option.Option<string>
   /** When a CSV batch holds the exact string `\N`: send it as JSON (true) or reject the row (false). */
   readonly csvJsonFallback: boolean
+  /**
+   * `sink.at-least-once.use-transaction-stream-load`: load each at-least-once batch through the transaction
+   * interface (begin, `transaction/load`, commit under the batch's label) instead of one plain Stream Load.
+   */
+  readonly useTransactionStreamLoad: boolean
   /** Deadline for settling a label in doubt through `get_load_state` (`sink.label-state.timeout-ms`). */
   readonly labelStateTimeout: Duration.Duration
 }
@@ -79,3 +95,1175 @@ export interface StarRocksConfig {
 export const StarRocksConfig: Context.Tag<StarRocksConfig, StarRocksConfig> = Context.GenericTag<StarRocksConfig>(
   "@effect-starrocks/sink/StarRocksConfig"
 )
+
+// -----------------------------------------------------------------------------
+// errors
+// -----------------------------------------------------------------------------
+
+/**
+ * One problem found in a configuration: the key as the user wrote it (typed option name, Flink key or
+ * environment variable), what is wrong, the allowed values or range, and a "did you mean" for unknown keys.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const ConfigProblem = Schema.Struct({
+  key: Schema.String,
+  reason: Schema.String,
+  allowed: Schema.optional(Schema.String),
+  suggestion: Schema.optional(Schema.String)
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ConfigProblem = typeof ConfigProblem.Type
+
+const renderProblem = (p: ConfigProblem): string =>
+  `${p.key}: ${p.reason}` +
+  (p.allowed !== undefined ? ` (allowed: ${p.allowed})` : "") +
+  (p.suggestion !== undefined ? ` (did you mean "${p.suggestion}"?)` : "")
+
+/**
+ * An invalid configuration. `key`, `reason`, `allowed` and `suggestion` describe the first problem; `problems`
+ * holds all of them (the first included), and the message lists them all. Never carries the password.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class StarRocksConfigError extends Schema.TaggedError<StarRocksConfigError>()("StarRocksConfigError", {
+  key: Schema.String,
+  reason: Schema.String,
+  allowed: Schema.optional(Schema.String),
+  suggestion: Schema.optional(Schema.String),
+  problems: Schema.optionalWith(Schema.Array(ConfigProblem), { default: () => [] })
+}) {
+  /**
+   * @since 0.1.0
+   */
+  static fromProblems(problems: ReadonlyArray<ConfigProblem>): StarRocksConfigError {
+    const first = problems[0] ?? { key: "(config)", reason: "invalid" }
+    return new StarRocksConfigError({ ...first, problems })
+  }
+
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    const all: ReadonlyArray<ConfigProblem> = this.problems.length > 0 ? this.problems : [this]
+    if (all.length === 1) return `Invalid StarRocks config: ${renderProblem(all[0]!)}`
+    return `Invalid StarRocks config, ${all.length} problems: ` +
+      all.map((p, i) => `(${i + 1}) ${renderProblem(p)}`).join("; ")
+  }
+}
+
+// -----------------------------------------------------------------------------
+// options, defaults, ranges
+// -----------------------------------------------------------------------------
+
+/**
+ * Typed options for `make`, `makeEffect` and `layer`. Only the six connection fields are required; every other
+ * field has the default documented in `defaults` and `docs/configuration.md`. Durations accept any
+ * `Duration.DurationInput` (a number is milliseconds).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** `host:port`, `http(s)://host:port`, or several (`;`- or `,`-separated string, or an array). */
+  readonly loadUrl: string | ReadonlyArray<string>
+  /** `jdbc:mysql://host:port[,host:port][/db]` (the first host is used) or `host:port`. */
+  readonly jdbcUrl?: string | undefined
+  readonly database: string
+  readonly table: string
+  readonly username: string
+  /** Always `Redacted` (`Redacted.make("...")`); a plain string is refused. */
+  readonly password: Redacted.Redacted<string>
+  readonly format?: "csv" | "json" | undefined
+  readonly semantic?: "at-least-once" | "exactly-once" | undefined
+  readonly version?: "AUTO" | "V1" | "V2" | undefined
+  /** `[-_A-Za-z0-9]`, 1 to 64 characters. */
+  readonly labelPrefix?: string | undefined
+  readonly maxBytes?: number | undefined
+  readonly maxRows?: number | undefined
+  readonly flushInterval?: Duration.DurationInput | undefined
+  readonly maxRetries?: number | undefined
+  readonly retryInterval?: Duration.DurationInput | undefined
+  readonly retryMaxDelay?: Duration.DurationInput | undefined
+  readonly connectTimeout?: Duration.DurationInput | undefined
+  /** Absent: no client-side read timeout. */
+  readonly socketTimeout?: Duration.DurationInput | undefined
+  readonly waitForContinueTimeout?: Duration.DurationInput | undefined
+  readonly ioThreadCount?: number | undefined
+  /** Stream Load headers; names are lower-cased; `format` may be given here instead of `format`. */
+  readonly properties?: Readonly<Record<string, string>> | undefined
+  /** An IANA time zone such as `UTC` or `Asia/Shanghai`. */
+  readonly timeZone?: string | undefined
+  /** `{ "internal:port": "reachable:port" }` or `"internal:port=reachable:port,…"`. */
+  readonly beHostMap?: Readonly<Record<string, string>> | string | undefined
+  /** Like `loadUrl`. */
+  readonly directBackends?: string | ReadonlyArray<string> | undefined
+  readonly maxRedirects?: number | undefined
+  readonly sanitizeErrorLog?: boolean | undefined
+  /** e.g. `3.3.0`. */
+  readonly serverVersion?: string | undefined
+  readonly csvJsonFallback?: boolean | undefined
+  readonly useTransactionStreamLoad?: boolean | undefined
+  readonly labelStateTimeout?: Duration.DurationInput | undefined
+  /**
+   * Accept `maxBytes`, `maxRows` and `flushInterval` below their documented floors (still > 0). A warning is
+   * logged when a layer is built from such a config. For tests and low-latency pipelines.
+   */
+  readonly allowSmallBuffers?: boolean | undefined
+}
+
+/**
+ * The defaults (as the Flink connector's, except `retryInterval`: see `docs/configuration.md`).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaults = {
+  format: "csv",
+  semantic: "at-least-once",
+  version: "AUTO",
+  labelPrefix: "effect-sr",
+  maxBytes: 94_371_840,
+  maxRows: 500_000,
+  flushInterval: Duration.millis(300_000),
+  maxRetries: 3,
+  retryInterval: Duration.millis(1_000),
+  retryMaxDelay: Duration.millis(30_000),
+  connectTimeout: Duration.millis(30_000),
+  waitForContinueTimeout: Duration.millis(30_000),
+  ioThreadCount: 2,
+  timeZone: "UTC",
+  maxRedirects: 5,
+  sanitizeErrorLog: false,
+  csvJsonFallback: true,
+  useTransactionStreamLoad: false,
+  labelStateTimeout: Duration.millis(60_000),
+  allowSmallBuffers: false
+} as const
+
+/**
+ * Inclusive ranges (`[min, max]`). Durations in milliseconds. With `allowSmallBuffers` the `min` of `maxBytes`,
+ * `maxRows` and `flushInterval` becomes 1.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const ranges = {
+  maxBytes: { min: 64 * 1024 * 1024, max: 10 * 1024 * 1024 * 1024 },
+  maxRows: { min: 64_000, max: 5_000_000 },
+  flushInterval: { min: 1_000, max: 3_600_000 },
+  maxRetries: { min: 0, max: 10 },
+  retryInterval: { min: 1, max: 3_600_000 },
+  retryMaxDelay: { min: 1, max: 3_600_000 },
+  connectTimeout: { min: 100, max: 60_000 },
+  socketTimeout: { min: 1, max: 86_400_000 },
+  waitForContinueTimeout: { min: 3_000, max: 600_000 },
+  ioThreadCount: { min: 1, max: 64 },
+  maxRedirects: { min: 0, max: 20 },
+  labelStateTimeout: { min: 100, max: 3_600_000 }
+} as const
+
+/**
+ * The longest `sink.label-prefix`. StarRocks labels must match `^[-\w]{1,128}$`; the sink appends `-` and at most
+ * 63 more characters.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const labelPrefixMaxLength = 64
+
+/**
+ * Stream Load headers that the sink sets itself and that `sink.properties.*` may not override.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const reservedProperties: ReadonlyArray<string> = [
+  "label",
+  "expect",
+  "authorization",
+  "content-length",
+  "transfer-encoding",
+  "host",
+  "connection"
+]
+
+// -----------------------------------------------------------------------------
+// key names: typed option ↔ Flink key ↔ environment variable
+// -----------------------------------------------------------------------------
+
+type Field = keyof Options
+
+interface KeyInfo {
+  readonly property: string
+  readonly env: string
+}
+
+const keyTable: { readonly [K in Field]: KeyInfo } = {
+  loadUrl: { property: "load-url", env: "LOAD_URL" },
+  jdbcUrl: { property: "jdbc-url", env: "JDBC_URL" },
+  database: { property: "database-name", env: "DATABASE" },
+  table: { property: "table-name", env: "TABLE" },
+  username: { property: "username", env: "USERNAME" },
+  password: { property: "password", env: "PASSWORD" },
+  format: { property: "sink.properties.format", env: "FORMAT" },
+  semantic: { property: "sink.semantic", env: "SEMANTIC" },
+  version: { property: "sink.version", env: "VERSION" },
+  labelPrefix: { property: "sink.label-prefix", env: "LABEL_PREFIX" },
+  maxBytes: { property: "sink.buffer-flush.max-bytes", env: "BUFFER_FLUSH_MAX_BYTES" },
+  maxRows: { property: "sink.buffer-flush.max-rows", env: "BUFFER_FLUSH_MAX_ROWS" },
+  flushInterval: { property: "sink.buffer-flush.interval-ms", env: "BUFFER_FLUSH_INTERVAL_MS" },
+  allowSmallBuffers: { property: "sink.buffer-flush.allow-small", env: "BUFFER_FLUSH_ALLOW_SMALL" },
+  maxRetries: { property: "sink.max-retries", env: "MAX_RETRIES" },
+  retryInterval: { property: "sink.retry.interval-ms", env: "RETRY_INTERVAL_MS" },
+  retryMaxDelay: { property: "sink.retry.max-delay-ms", env: "RETRY_MAX_DELAY_MS" },
+  connectTimeout: { property: "sink.connect.timeout-ms", env: "CONNECT_TIMEOUT_MS" },
+  socketTimeout: { property: "sink.socket.timeout-ms", env: "SOCKET_TIMEOUT_MS" },
+  waitForContinueTimeout: { property: "sink.wait-for-continue.timeout-ms", env: "WAIT_FOR_CONTINUE_TIMEOUT_MS" },
+  ioThreadCount: { property: "sink.io.thread-count", env: "IO_THREAD_COUNT" },
+  properties: { property: "sink.properties.*", env: "PROPERTIES" },
+  timeZone: { property: "sink.timezone", env: "TIMEZONE" },
+  beHostMap: { property: "be-host-map", env: "BE_HOST_MAP" },
+  directBackends: { property: "sink.direct-be", env: "DIRECT_BE" },
+  maxRedirects: { property: "sink.max-redirects", env: "MAX_REDIRECTS" },
+  sanitizeErrorLog: { property: "sink.sanitize-error-log", env: "SANITIZE_ERROR_LOG" },
+  serverVersion: { property: "sink.server-version", env: "SERVER_VERSION" },
+  csvJsonFallback: { property: "sink.csv.json-fallback", env: "CSV_JSON_FALLBACK" },
+  useTransactionStreamLoad: {
+    property: "sink.at-least-once.use-transaction-stream-load",
+    env: "AT_LEAST_ONCE_USE_TRANSACTION_STREAM_LOAD"
+  },
+  labelStateTimeout: { property: "sink.label-state.timeout-ms", env: "LABEL_STATE_TIMEOUT_MS" }
+}
+
+const fields = Object.keys(keyTable) as ReadonlyArray<Field>
+
+/** How a problem names a field (and a `properties` entry) in the user's own vocabulary. */
+interface Naming {
+  readonly field: (field: Field) => string
+  readonly property: (name: string) => string
+}
+
+const typedNaming: Naming = {
+  field: (field) => field,
+  property: (name) => `properties.${name}`
+}
+
+const propertyNaming: Naming = {
+  field: (field) => keyTable[field].property,
+  property: (name) => `sink.properties.${name}`
+}
+
+const envPrefix = "STARROCKS_"
+
+const envNaming: Naming = {
+  field: (field) => envPrefix + keyTable[field].env,
+  property: (name) => `${envPrefix}PROPERTIES (${name})`
+}
+
+/**
+ * Flink connector keys that have no effect here: accepted (their value is not checked beyond being present) and
+ * reported once with a warning log.
+ */
+const ignoredKeys: Readonly<Record<string, string>> = {
+  "sink.parallelism": "Flink planner parallelism; an Effect stream has one writer (use sink.io.thread-count)",
+  "sink.use.new-sink-api": "Flink sink API choice; there is one sink here",
+  "sink.scan-frequency.ms": "Flink manager-thread tick; flushes here are driven by the clock and the buffer",
+  "sink.metric.histogram-window-size": "Flink metric setting; latencies are an Effect Metric histogram",
+  "sink.buffer-flush.enqueue-timeout-ms": "Flink V1 queue wait; backpressure here is by bytes, with deadlines",
+  "sink.chunk-limit": "the HTTP body of a load is one buffer, at most sink.buffer-flush.max-bytes",
+  "sink.exactly-once.enable-label-gen": "labels are always deterministic and prefix-scoped",
+  "sink.exactly-once.enable-abort-lingering-txn": "reserved for the exactly-once mode",
+  "sink.exactly-once.check-num-lingering-txn": "reserved for the exactly-once mode"
+}
+
+/** Flink connector keys for features this sink does not have: refused with the reason. */
+const rejectedKeys: Readonly<Record<string, string>> = {
+  "sink.wrap-json-as-array": "rows are typed and encoded by the sink; there are no pre-serialized JSON rows",
+  "sink.ignore.update-before": "changelog (upsert/delete) rows are not supported yet",
+  "sink.blackhole": "not supported; to benchmark, point load-url at a null Stream Load endpoint",
+  "sink.publish-timeout.ms": "not supported: a Publish Timeout always counts as success; the load timeout is " +
+    "sink.properties.timeout",
+  "sink.transaction.multi-table.enabled": "multi-table transactions are not supported",
+  "sink.transaction.multi-table.buffer-size": "multi-table transactions are not supported"
+}
+
+const rejectedPrefixes: ReadonlyArray<readonly [string, string]> = [
+  ["sink.merge-commit.", "merge commit is not supported"],
+  ["sink.transaction.multi-table.", "multi-table transactions are not supported"]
+]
+
+const propertyKeys: ReadonlyArray<string> = [
+  "connector",
+  ...fields.filter((f) => f !== "properties" && f !== "format").map((f) => keyTable[f].property),
+  "sink.properties.format",
+  ...Object.keys(ignoredKeys),
+  ...Object.keys(rejectedKeys)
+]
+
+// -----------------------------------------------------------------------------
+// helpers
+// -----------------------------------------------------------------------------
+
+/** @internal */
+export const levenshtein = (a: string, b: string): number => {
+  if (a === b) return 0
+  if (a.length === 0) return b.length
+  if (b.length === 0) return a.length
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i)
+  for (let i = 1; i <= a.length; i++) {
+    const curr = [i]
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1
+      curr[j] = Math.min(prev[j]! + 1, curr[j - 1]! + 1, prev[j - 1]! + cost)
+    }
+    prev = curr
+  }
+  return prev[b.length]!
+}
+
+/** The closest known key, if close enough to be a likely typo. */
+const suggest = (key: string, known: ReadonlyArray<string>): string | undefined => {
+  const k = key.toLowerCase()
+  let best: string | undefined
+  let bestDistance = Infinity
+  for (const candidate of known) {
+    const d = levenshtein(k, candidate.toLowerCase())
+    if (d < bestDistance) {
+      best = candidate
+      bestDistance = d
+    }
+  }
+  return best !== undefined && bestDistance <= Math.max(3, Math.floor(key.length * 0.4)) ? best : undefined
+}
+
+const fmt = (n: number): string => String(n)
+
+const rangeText = (min: number, max: number, unit = ""): string => `[${fmt(min)}, ${fmt(max)}]${unit}`
+
+const hostPortPattern = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?):(\d{1,5})$/
+
+const parseHostPort = (text: string): { readonly host: string; readonly port: number } | undefined => {
+  const match = hostPortPattern.exec(text)
+  if (match === null) return undefined
+  const port = Number(match[2])
+  if (port < 1 || port > 65_535) return undefined
+  return { host: match[1]!, port }
+}
+
+/** `host:port` or `http(s)://host:port[/]` → `http(s)://host:port`, or the reason it is not. */
+const parseAddress = (entry: string): Either.Either<string, string> => {
+  if (entry.includes("@")) {
+    return Either.left("an address must not carry credentials (use username and password)")
+  }
+  const schemeMatch = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(entry)
+  let scheme = "http"
+  let rest = entry
+  if (schemeMatch !== null) {
+    scheme = schemeMatch[1]!.toLowerCase()
+    if (scheme !== "http" && scheme !== "https") {
+      return Either.left(`"${entry}" has scheme ${scheme}; only http and https are allowed`)
+    }
+    rest = entry.slice(schemeMatch[0].length)
+  }
+  if (rest.endsWith("/")) rest = rest.slice(0, -1)
+  const hp = parseHostPort(rest)
+  if (hp === undefined) return Either.left(`"${entry}" is not host:port or http(s)://host:port`)
+  return Either.right(`${scheme}://${hp.host}:${hp.port}`)
+}
+
+const splitList = (text: string): Array<string> => text.split(/[;,]/).map((s) => s.trim()).filter((s) => s.length > 0)
+
+const isRecord = (u: unknown): u is Readonly<Record<string, unknown>> =>
+  typeof u === "object" && u !== null && !Array.isArray(u)
+
+const headerNamePattern = /^[a-z0-9_.-]+$/
+
+// -----------------------------------------------------------------------------
+// resolve: typed options → StarRocksConfig, collecting every problem
+// -----------------------------------------------------------------------------
+
+const resolve = (
+  options: Options,
+  naming: Naming,
+  extraProblems: ReadonlyArray<ConfigProblem> = []
+): Either.Either<StarRocksConfig, StarRocksConfigError> => {
+  const problems: Array<ConfigProblem> = [...extraProblems]
+  const problem = (field: Field, reason: string, allowed?: string): void => {
+    problems.push(
+      allowed === undefined ? { key: naming.field(field), reason } : {
+        key: naming.field(field),
+        reason,
+        allowed
+      }
+    )
+  }
+  const o = options as unknown as Readonly<Record<string, unknown>>
+  const allowSmall = o.allowSmallBuffers === true
+
+  // required strings
+  const requiredName = (field: "database" | "table" | "username"): string => {
+    const value = o[field]
+    if (value === undefined) {
+      problem(field, "is required")
+      return ""
+    }
+    if (typeof value !== "string" || value.length === 0) {
+      problem(field, "must be a non-empty string")
+      return ""
+    }
+    if (field !== "username" && /[/\s\p{Cc}]/u.test(value)) {
+      problem(field, `"${value}" must not contain "/", white space or control characters`)
+    }
+    if (field === "username" && /[:\p{Cc}]/u.test(value)) {
+      problem(field, "must not contain \":\" or control characters (HTTP Basic authentication)")
+    }
+    return value
+  }
+
+  // addresses
+  const addresses = (field: "loadUrl" | "directBackends", required: boolean): ReadonlyArray<string> => {
+    const value = o[field]
+    if (value === undefined) {
+      if (required) problem(field, "is required", "host:port;host:port (scheme http:// or https:// optional)")
+      return []
+    }
+    let entries: ReadonlyArray<string>
+    if (typeof value === "string") entries = splitList(value)
+    else if (Array.isArray(value) && value.every((v) => typeof v === "string")) {
+      entries = value.map((v: string) => v.trim()).filter((v) => v.length > 0)
+    } else {
+      problem(field, "must be a string or an array of strings")
+      return []
+    }
+    if (entries.length === 0) {
+      if (required) problem(field, "lists no address", "host:port;host:port (scheme http:// or https:// optional)")
+      return []
+    }
+    const out: Array<string> = []
+    for (const entry of entries) {
+      const parsed = parseAddress(entry)
+      if (Either.isLeft(parsed)) problem(field, parsed.left, "host:port or http(s)://host:port")
+      else if (!out.includes(parsed.right)) out.push(parsed.right)
+    }
+    return out
+  }
+
+  const loadUrl = addresses("loadUrl", true)
+  const directBackends = addresses("directBackends", false)
+  const database = requiredName("database")
+  const table = requiredName("table")
+  const username = requiredName("username")
+
+  // password
+  let password: Redacted.Redacted<string> = Redacted.make("")
+  if (o.password === undefined) problem("password", "is required")
+  else if (!Redacted.isRedacted(o.password)) {
+    problem("password", "must be a Redacted<string> (Redacted.make(...)); a plain value is refused")
+  } else password = o.password as Redacted.Redacted<string>
+
+  // jdbc-url
+  let jdbcUrl: StarRocksConfig["jdbcUrl"] = Option.none()
+  if (o.jdbcUrl !== undefined) {
+    const text = o.jdbcUrl
+    const allowed = "jdbc:mysql://host:port[,host:port][/database]"
+    if (typeof text !== "string") problem("jdbcUrl", "must be a string", allowed)
+    else {
+      const shown = text.split("?")[0]!
+      const match = /^jdbc:mysql:\/\/([^/?]*)(?:\/([^?]*))?(?:\?.*)?$/i.exec(text.trim())
+      const hosts = match !== null ? match[1]! : text.trim()
+      const db = match !== null ? match[2] : undefined
+      const first = hosts.split(",")[0]!.trim()
+      const hp = (match !== null || !text.includes("/")) ? parseHostPort(first) : undefined
+      if (hp === undefined) problem("jdbcUrl", `"${shown}" is not a MySQL JDBC URL with host:port`, allowed)
+      else {
+        jdbcUrl = Option.some({
+          host: hp.host,
+          port: hp.port,
+          database: db !== undefined && db.length > 0 ? Option.some(db) : Option.none()
+        })
+      }
+    }
+  }
+
+  // enums
+  const oneOf = <A extends string>(field: Field, values: ReadonlyArray<A>, fallback: A): A => {
+    const value = o[field]
+    if (value === undefined) return fallback
+    if (typeof value === "string" && (values as ReadonlyArray<string>).includes(value)) return value as A
+    problem(field, `${JSON.stringify(value)} is not allowed`, values.join(" | "))
+    return fallback
+  }
+  const semantic = oneOf("semantic", ["at-least-once", "exactly-once"], defaults.semantic)
+  const version = oneOf("version", ["AUTO", "V1", "V2"], defaults.version)
+
+  // properties (+ format)
+  const properties: Record<string, string> = {}
+  let formatFromProperties: "csv" | "json" | undefined
+  if (o.properties !== undefined) {
+    if (!isRecord(o.properties)) problem("properties", "must be a record of strings")
+    else {
+      for (const [rawName, value] of Object.entries(o.properties)) {
+        const name = rawName.toLowerCase()
+        const key = naming.property(name)
+        if (!headerNamePattern.test(name)) {
+          problems.push({ key, reason: "is not a valid Stream Load header name", allowed: "[a-z0-9_.-]+" })
+        } else if (reservedProperties.includes(name)) {
+          problems.push({
+            key,
+            reason: name === "label" ?
+              "is set by the sink for every load (use the label prefix)" :
+              "is set by the sink's HTTP client and cannot be overridden"
+          })
+        } else if (typeof value !== "string") problems.push({ key, reason: "must be a string" })
+        else if (/[\r\n\0]/.test(value)) problems.push({ key, reason: "must not contain CR, LF or NUL" })
+        else if (name in properties || (name === "format" && formatFromProperties !== undefined)) {
+          problems.push({ key, reason: "is given twice (names are case-insensitive)" })
+        } else if (name === "format") {
+          const f = value.toLowerCase()
+          if (f === "csv" || f === "json") formatFromProperties = f
+          else problems.push({ key, reason: `"${value}" is not allowed`, allowed: "csv | json" })
+        } else properties[name] = value
+      }
+    }
+  }
+  let format: "csv" | "json" = oneOf("format", ["csv", "json"], formatFromProperties ?? defaults.format)
+  if (o.format !== undefined && formatFromProperties !== undefined && o.format !== formatFromProperties) {
+    problem("format", `conflicts with ${naming.property("format")}=${formatFromProperties}`)
+  } else if (formatFromProperties !== undefined && o.format === undefined) format = formatFromProperties
+
+  // label prefix
+  let labelPrefix: string = defaults.labelPrefix
+  if (o.labelPrefix !== undefined) {
+    const allowed = `[-_A-Za-z0-9], 1 to ${labelPrefixMaxLength} characters`
+    if (typeof o.labelPrefix !== "string" || !/^[-\w]+$/.test(o.labelPrefix)) {
+      problem("labelPrefix", `${JSON.stringify(o.labelPrefix)} has characters a StarRocks label cannot hold`, allowed)
+    } else if (o.labelPrefix.length > labelPrefixMaxLength) {
+      problem("labelPrefix", `is ${o.labelPrefix.length} characters long`, allowed)
+    } else labelPrefix = o.labelPrefix
+  }
+
+  // integers
+  const integer = (
+    field: "maxBytes" | "maxRows" | "maxRetries" | "ioThreadCount" | "maxRedirects",
+    fallback: number,
+    unit = ""
+  ): number => {
+    const value = o[field]
+    if (value === undefined) return fallback
+    const range = ranges[field]
+    const small = allowSmall && (field === "maxBytes" || field === "maxRows")
+    const min = small ? 1 : range.min
+    const allowed = rangeText(min, range.max, unit)
+    if (typeof value !== "number" || !Number.isSafeInteger(value)) {
+      problem(field, `${JSON.stringify(value)} is not an integer`, allowed)
+      return fallback
+    }
+    if (value < min || value > range.max) {
+      const hint = !small && value > 0 && value < range.min && (field === "maxBytes" || field === "maxRows") ?
+        ` (below the floor: set ${naming.field("allowSmallBuffers")} to accept it)` :
+        ""
+      problem(field, `${value} is out of range${hint}`, allowed)
+      return fallback
+    }
+    return value
+  }
+  const maxBytes = integer("maxBytes", defaults.maxBytes, " bytes")
+  const maxRows = integer("maxRows", defaults.maxRows)
+  const maxRetries = integer("maxRetries", defaults.maxRetries)
+  const ioThreadCount = integer("ioThreadCount", defaults.ioThreadCount)
+  const maxRedirects = integer("maxRedirects", defaults.maxRedirects)
+
+  // durations
+  const duration = (
+    field:
+      | "flushInterval"
+      | "retryInterval"
+      | "retryMaxDelay"
+      | "connectTimeout"
+      | "socketTimeout"
+      | "waitForContinueTimeout"
+      | "labelStateTimeout",
+    fallback: Duration.Duration
+  ): Duration.Duration => {
+    const value = o[field]
+    if (value === undefined) return fallback
+    const range = ranges[field]
+    const small = allowSmall && field === "flushInterval"
+    const min = small ? 1 : range.min
+    const allowed = rangeText(min, range.max, " ms")
+    if (typeof value === "number" && (Number.isNaN(value) || value < 0)) {
+      problem(field, `${value} ms is out of range`, allowed)
+      return fallback
+    }
+    const decoded = Duration.decodeUnknown(value)
+    if (Option.isNone(decoded)) {
+      problem(field, `${JSON.stringify(value)} is not a duration`, allowed)
+      return fallback
+    }
+    const ms = Duration.toMillis(decoded.value)
+    if (ms < min || ms > range.max) {
+      const hint = !small && field === "flushInterval" && ms > 0 && ms < range.min ?
+        ` (below the floor: set ${naming.field("allowSmallBuffers")} to accept it)` :
+        ""
+      problem(field, `${fmt(ms)} ms is out of range${hint}`, allowed)
+      return fallback
+    }
+    return decoded.value
+  }
+  const flushInterval = duration("flushInterval", defaults.flushInterval)
+  const problemsBeforeRetry = problems.length
+  const retryInterval = duration("retryInterval", defaults.retryInterval)
+  const retryMaxDelay = duration("retryMaxDelay", defaults.retryMaxDelay)
+  if (problems.length === problemsBeforeRetry && Duration.lessThan(retryMaxDelay, retryInterval)) {
+    problem(
+      o.retryMaxDelay !== undefined ? "retryMaxDelay" : "retryInterval",
+      `the retry cap (${Duration.toMillis(retryMaxDelay)} ms) is below the retry base delay (${
+        Duration.toMillis(retryInterval)
+      } ms)`,
+      `${naming.field("retryInterval")} <= ${naming.field("retryMaxDelay")}`
+    )
+  }
+  const connectTimeout = duration("connectTimeout", defaults.connectTimeout)
+  const socketTimeout = o.socketTimeout === undefined ?
+    Option.none() :
+    Option.some(duration("socketTimeout", Duration.zero))
+  const waitForContinueTimeout = duration("waitForContinueTimeout", defaults.waitForContinueTimeout)
+  const labelStateTimeout = duration("labelStateTimeout", defaults.labelStateTimeout)
+
+  // booleans
+  const bool = (
+    field: "sanitizeErrorLog" | "csvJsonFallback" | "useTransactionStreamLoad" | "allowSmallBuffers",
+    fallback: boolean
+  ): boolean => {
+    const value = o[field]
+    if (value === undefined) return fallback
+    if (typeof value !== "boolean") {
+      problem(field, `${JSON.stringify(value)} is not a boolean`, "true | false")
+      return fallback
+    }
+    return value
+  }
+  const sanitizeErrorLog = bool("sanitizeErrorLog", defaults.sanitizeErrorLog)
+  const csvJsonFallback = bool("csvJsonFallback", defaults.csvJsonFallback)
+  const useTransactionStreamLoad = bool("useTransactionStreamLoad", defaults.useTransactionStreamLoad)
+  bool("allowSmallBuffers", defaults.allowSmallBuffers)
+
+  // time zone
+  let timeZone: string = defaults.timeZone
+  if (o.timeZone !== undefined) {
+    let valid = typeof o.timeZone === "string" && o.timeZone.length > 0
+    if (valid) {
+      try {
+        new Intl.DateTimeFormat("en-US", { timeZone: o.timeZone as string })
+      } catch {
+        valid = false
+      }
+    }
+    if (valid) timeZone = o.timeZone as string
+    else problem("timeZone", `${JSON.stringify(o.timeZone)} is not a known time zone`, "an IANA name, e.g. UTC")
+  }
+
+  // be-host-map
+  const beHostMap = new Map<string, string>()
+  if (o.beHostMap !== undefined) {
+    const allowed = "internal:port=reachable:port,…"
+    let pairs: Array<readonly [string, unknown]> = []
+    if (typeof o.beHostMap === "string") {
+      for (const entry of splitList(o.beHostMap)) {
+        const eq = entry.indexOf("=")
+        if (eq < 0) problem("beHostMap", `"${entry}" has no "="`, allowed)
+        else pairs.push([entry.slice(0, eq).trim(), entry.slice(eq + 1).trim()])
+      }
+    } else if (isRecord(o.beHostMap)) pairs = Object.entries(o.beHostMap)
+    else problem("beHostMap", "must be a string or a record", allowed)
+    for (const [from, to] of pairs) {
+      const a = parseHostPort(from)
+      const b = typeof to === "string" ? parseHostPort(to) : undefined
+      if (a === undefined || b === undefined) {
+        problem("beHostMap", `"${from}=${String(to)}" is not host:port=host:port`, allowed)
+      } else {
+        const key = `${a.host}:${a.port}`
+        if (beHostMap.has(key)) problem("beHostMap", `"${key}" is mapped twice`, allowed)
+        else beHostMap.set(key, `${b.host}:${b.port}`)
+      }
+    }
+  }
+
+  // server version
+  let serverVersion: Option.Option<string> = Option.none()
+  if (o.serverVersion !== undefined) {
+    if (typeof o.serverVersion === "string" && /^\d+\.\d+(\.\d+)*([-+][-+.\w]*)?$/.test(o.serverVersion)) {
+      serverVersion = Option.some(o.serverVersion)
+    } else problem("serverVersion", `${JSON.stringify(o.serverVersion)} is not a version`, "e.g. 3.3.0")
+  }
+
+  // unknown typed options (JavaScript callers, spread objects)
+  if (naming === typedNaming) {
+    for (const key of Object.keys(o)) {
+      if (!(fields as ReadonlyArray<string>).includes(key)) {
+        const suggestion = suggest(key, fields)
+        problems.push(
+          suggestion === undefined
+            ? { key, reason: "is not an option" }
+            : { key, reason: "is not an option", suggestion }
+        )
+      }
+    }
+  }
+
+  if (problems.length > 0) return Either.left(StarRocksConfigError.fromProblems(problems))
+  return Either.right({
+    loadUrl,
+    jdbcUrl,
+    database,
+    table,
+    username,
+    password,
+    semantic,
+    version,
+    labelPrefix,
+    format,
+    maxBytes,
+    maxRows,
+    flushInterval,
+    maxRetries,
+    retryInterval,
+    retryMaxDelay,
+    connectTimeout,
+    socketTimeout,
+    waitForContinueTimeout,
+    ioThreadCount,
+    properties,
+    timeZone,
+    beHostMap,
+    directBackends,
+    maxRedirects,
+    sanitizeErrorLog,
+    serverVersion,
+    csvJsonFallback,
+    useTransactionStreamLoad,
+    labelStateTimeout
+  })
+}
+
+// -----------------------------------------------------------------------------
+// constructors
+// -----------------------------------------------------------------------------
+
+/**
+ * Validates typed options and returns the resolved config, or a `StarRocksConfigError` listing every problem.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeEither = (options: Options): Either.Either<StarRocksConfig, StarRocksConfigError> =>
+  resolve(options, typedNaming)
+
+/**
+ * Validates typed options and returns the resolved config, as a plain value so that it can be passed straight to
+ * `StarRocksSink.layer(config)`. Throws a `StarRocksConfigError` (an `Error`) on an invalid value; use
+ * `makeEffect` for the typed-error path.
+ *
+ * @example
+ * ```ts
+ * import { Redacted } from "effect"
+ * import { StarRocksConfig } from "@effect-starrocks/sink"
+ *
+ * const config = StarRocksConfig.make({
+ *   loadUrl: ["fe1:8030", "fe2:8030"],
+ *   database: "db",
+ *   table: "t",
+ *   username: "root",
+ *   password: Redacted.make("")
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options): StarRocksConfig => {
+  const result = resolve(options, typedNaming)
+  if (Either.isLeft(result)) throw result.left
+  return result.right
+}
+
+/**
+ * `make` with the failure in the error channel.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeEffect = (options: Options): Effect.Effect<StarRocksConfig, StarRocksConfigError> =>
+  Effect.suspend(() => resolve(options, typedNaming))
+
+const parseInteger = (text: string): number | undefined => {
+  const t = text.trim()
+  if (!/^[+-]?\d+$/.test(t)) return undefined
+  const n = Number(t)
+  return Number.isSafeInteger(n) ? n : undefined
+}
+
+const parseBoolean = (text: string): boolean | undefined => {
+  const t = text.trim().toLowerCase()
+  return t === "true" ? true : t === "false" ? false : undefined
+}
+
+type Mutable<A> = { -readonly [K in keyof A]?: A[K] }
+
+interface ParsedRecord {
+  readonly options: Options
+  readonly problems: ReadonlyArray<ConfigProblem>
+  readonly ignored: ReadonlyArray<readonly [string, string]>
+}
+
+/**
+ * The Flink connector's keys → typed options. `nameOf` turns a Flink key into the key to report (itself, or the
+ * environment variable).
+ */
+const parseRecord = (
+  record: Readonly<Record<string, string>>,
+  nameOf: (flinkKey: string) => string,
+  password: Option.Option<Redacted.Redacted<string>>
+): ParsedRecord => {
+  const problems: Array<ConfigProblem> = []
+  const ignored: Array<readonly [string, string]> = []
+  const out: Mutable<Options> = {}
+  const byProperty = new Map<string, Field>(fields.map((f) => [keyTable[f].property, f]))
+  const props: Record<string, string> = {}
+  let hasProps = false
+  if (Option.isSome(password)) out.password = password.value
+
+  for (const [key, rawValue] of Object.entries(record)) {
+    if (typeof rawValue !== "string") {
+      problems.push({ key: nameOf(key), reason: "must be a string" })
+      continue
+    }
+    const value = rawValue
+    const trimmed = value.trim()
+    if (key === "connector") {
+      if (trimmed !== "starrocks") {
+        problems.push({ key: nameOf(key), reason: `"${value}" is not this connector`, allowed: "starrocks" })
+      }
+      continue
+    }
+    if (key === "password") {
+      out.password = Redacted.make(value)
+      continue
+    }
+    if (key.startsWith("sink.properties.")) {
+      const name = key.slice("sink.properties.".length)
+      if (name.toLowerCase() === "format") {
+        if (out.format !== undefined) {
+          problems.push({ key: nameOf(key), reason: "is given twice (names are case-insensitive)" })
+        } else out.format = trimmed.toLowerCase() as Options["format"]
+      } else if (name.length === 0) problems.push({ key: nameOf(key), reason: "names no Stream Load property" })
+      else if (name.toLowerCase() in props) {
+        problems.push({ key: nameOf(key), reason: "is given twice (names are case-insensitive)" })
+      } else {
+        props[name.toLowerCase()] = value
+        hasProps = true
+      }
+      continue
+    }
+    if (key in ignoredKeys) {
+      ignored.push([nameOf(key), ignoredKeys[key]!])
+      continue
+    }
+    const rejected = rejectedKeys[key] ?? rejectedPrefixes.find(([prefix]) => key.startsWith(prefix))?.[1]
+    if (rejected !== undefined) {
+      problems.push({ key: nameOf(key), reason: rejected })
+      continue
+    }
+    const field = byProperty.get(key)
+    if (field === undefined || field === "properties") {
+      const suggestion = suggest(key, propertyKeys)
+      problems.push(
+        suggestion === undefined ?
+          { key: nameOf(key), reason: "is not a known option" } :
+          { key: nameOf(key), reason: "is not a known option", suggestion }
+      )
+      continue
+    }
+    const bad = (what: string, allowed?: string): void => {
+      const p: ConfigProblem = { key: nameOf(key), reason: `"${value}" is not ${what}` }
+      problems.push(allowed === undefined ? p : { ...p, allowed })
+    }
+    switch (field) {
+      case "maxBytes":
+      case "maxRows":
+      case "maxRetries":
+      case "ioThreadCount":
+      case "maxRedirects": {
+        const n = parseInteger(value)
+        if (n === undefined) bad("an integer", rangeText(ranges[field].min, ranges[field].max))
+        else out[field] = n
+        break
+      }
+      case "flushInterval":
+      case "retryInterval":
+      case "retryMaxDelay":
+      case "connectTimeout":
+      case "waitForContinueTimeout":
+      case "labelStateTimeout": {
+        const n = parseInteger(value)
+        if (n === undefined) bad("an integer number of milliseconds", rangeText(ranges[field].min, ranges[field].max))
+        else out[field] = n
+        break
+      }
+      case "socketTimeout": {
+        const n = parseInteger(value)
+        if (n === undefined) bad("an integer number of milliseconds", "-1 (none) or [1, 86400000]")
+        else if (n !== -1) out.socketTimeout = n
+        break
+      }
+      case "sanitizeErrorLog":
+      case "csvJsonFallback":
+      case "useTransactionStreamLoad":
+      case "allowSmallBuffers": {
+        const b = parseBoolean(value)
+        if (b === undefined) bad("a boolean", "true | false")
+        else out[field] = b
+        break
+      }
+      case "semantic":
+        out.semantic = trimmed.toLowerCase() as Options["semantic"]
+        break
+      case "version":
+        out.version = trimmed.toUpperCase() as Options["version"]
+        break
+      case "format":
+        out.format = trimmed.toLowerCase() as Options["format"]
+        break
+      case "loadUrl":
+      case "jdbcUrl":
+      case "database":
+      case "table":
+      case "username":
+      case "labelPrefix":
+      case "timeZone":
+      case "beHostMap":
+      case "directBackends":
+      case "serverVersion":
+        out[field] = trimmed
+        break
+      case "password":
+        break
+    }
+  }
+  if (hasProps) out.properties = props
+  return { options: out as Options, problems, ignored }
+}
+
+const logIgnored = (ignored: ReadonlyArray<readonly [string, string]>): Effect.Effect<void> =>
+  ignored.length === 0 ?
+    Effect.void :
+    Effect.logWarning(
+      "StarRocks config: options accepted but ignored: " + ignored.map(([k, why]) => `${k} (${why})`).join("; ")
+    )
+
+/**
+ * Reads the StarRocks Flink connector's option keys verbatim (`load-url`, `sink.buffer-flush.max-bytes`,
+ * `sink.properties.*`, …) plus this library's extensions, and validates them. Every problem (unknown key with a
+ * "did you mean", missing required key, bad or out-of-range value) is collected into one `StarRocksConfigError`.
+ * Flink-only keys without an effect here are accepted and logged once as ignored.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromProperties = (
+  record: Readonly<Record<string, string>>
+): Effect.Effect<StarRocksConfig, StarRocksConfigError> =>
+  Effect.suspend(() => {
+    const parsed = parseRecord(record, (k) => k, Option.none())
+    return Effect.zipRight(logIgnored(parsed.ignored), resolve(parsed.options, propertyNaming, parsed.problems))
+  })
+
+// -----------------------------------------------------------------------------
+// environment (Config)
+// -----------------------------------------------------------------------------
+
+const envFields = fields.filter((f) => f !== "password" && f !== "properties")
+
+/** The variables as strings (password redacted), nested under `STARROCKS`. */
+const rawEnv: Config.Config<{
+  readonly values: Readonly<Record<string, Option.Option<string>>>
+  readonly properties: Option.Option<string>
+  readonly password: Option.Option<Redacted.Redacted<string>>
+}> = Config.all({
+  values: Config.all(
+    Object.fromEntries(envFields.map((f) => [f, Config.option(Config.string(keyTable[f].env))]))
+  ),
+  properties: Config.option(Config.string(keyTable.properties.env)),
+  password: Config.option(Config.redacted(keyTable.password.env))
+}).pipe(Config.nested("STARROCKS"))
+
+/** `{"k":"v"}` (JSON) or `k=v;k=v`. */
+const parseEnvProperties = (
+  text: string
+): Either.Either<Record<string, string>, string> => {
+  const t = text.trim()
+  if (t.startsWith("{")) {
+    let json: unknown
+    try {
+      json = JSON.parse(t)
+    } catch {
+      return Either.left("is not valid JSON")
+    }
+    if (!isRecord(json) || !Object.values(json).every((v) => typeof v === "string")) {
+      return Either.left("must be a JSON object of strings")
+    }
+    return Either.right(json as Record<string, string>)
+  }
+  const out: Record<string, string> = {}
+  for (const entry of t.split(";").map((s) => s.trim()).filter((s) => s.length > 0)) {
+    const eq = entry.indexOf("=")
+    if (eq <= 0) return Either.left(`"${entry}" is not name=value`)
+    out[entry.slice(0, eq).trim()] = entry.slice(eq + 1)
+  }
+  return Either.right(out)
+}
+
+const fromEnvValues = (raw: typeof rawEnv extends Config.Config<infer A> ? A : never): {
+  readonly result: Either.Either<StarRocksConfig, StarRocksConfigError>
+  readonly ignored: ReadonlyArray<readonly [string, string]>
+} => {
+  const record: Record<string, string> = {}
+  const envOf = new Map<string, string>()
+  for (const f of envFields) {
+    const value = raw.values[f]
+    const property = keyTable[f].property
+    envOf.set(property, envPrefix + keyTable[f].env)
+    if (value !== undefined && Option.isSome(value)) record[property] = value.value
+  }
+  const extra: Array<ConfigProblem> = []
+  if (Option.isSome(raw.properties)) {
+    const parsed = parseEnvProperties(raw.properties.value)
+    if (Either.isLeft(parsed)) {
+      extra.push({
+        key: envPrefix + keyTable.properties.env,
+        reason: parsed.left,
+        allowed: "{\"name\":\"value\",…} or name=value;name=value"
+      })
+    } else {
+      for (const [name, value] of Object.entries(parsed.right)) {
+        const key = `sink.properties.${name}`
+        envOf.set(key, `${envPrefix}PROPERTIES (${name})`)
+        if (name.toLowerCase() === "format" && record["sink.properties.format"] !== undefined) {
+          extra.push({ key: `${envPrefix}PROPERTIES (${name})`, reason: `conflicts with ${envPrefix}FORMAT` })
+        } else record[key] = value
+      }
+    }
+  }
+  const parsed = parseRecord(record, (k) => envOf.get(k) ?? k, raw.password)
+  return {
+    result: resolve(parsed.options, envNaming, [...extra, ...parsed.problems]),
+    ignored: parsed.ignored
+  }
+}
+
+/**
+ * The config read from `STARROCKS_*` variables (`STARROCKS_LOAD_URL`, `STARROCKS_DATABASE`, `STARROCKS_PASSWORD`
+ * as a `Redacted`, `STARROCKS_BUFFER_FLUSH_MAX_BYTES`, …; the full list is in `docs/configuration.md`), with the
+ * same validation as `fromProperties`. An invalid config is a `ConfigError.InvalidData` carrying the
+ * `StarRocksConfigError` message; `layerConfig()` keeps the typed `StarRocksConfigError` instead.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config: Config.Config<StarRocksConfig> = rawEnv.pipe(
+  Config.mapOrFail((raw) =>
+    Either.mapLeft(fromEnvValues(raw).result, (e) => ConfigError.InvalidData(["STARROCKS"], e.message))
+  )
+)
+
+// -----------------------------------------------------------------------------
+// warnings and layers
+// -----------------------------------------------------------------------------
+
+/**
+ * Warnings about a resolved config: buffer settings below the documented floors (only possible with
+ * `allowSmallBuffers`). Empty when there is nothing to say.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const warnings = (self: StarRocksConfig): ReadonlyArray<string> => {
+  const out: Array<string> = []
+  if (self.maxBytes < ranges.maxBytes.min) {
+    out.push(`maxBytes (sink.buffer-flush.max-bytes) ${self.maxBytes} < ${ranges.maxBytes.min}`)
+  }
+  if (self.maxRows < ranges.maxRows.min) {
+    out.push(`maxRows (sink.buffer-flush.max-rows) ${self.maxRows} < ${ranges.maxRows.min}`)
+  }
+  const interval = Duration.toMillis(self.flushInterval)
+  if (interval < ranges.flushInterval.min) {
+    out.push(`flushInterval (sink.buffer-flush.interval-ms) ${interval} ms < ${ranges.flushInterval.min} ms`)
+  }
+  return out
+}
+
+/**
+ * Logs `warnings(config)` as one warning line, if any. Called by the layers of this module; a layer that
+ * provides a config built elsewhere (e.g. `StarRocksSink.layer(config)`) should call it too.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const logWarnings = (self: StarRocksConfig): Effect.Effect<void> => {
+  const list = warnings(self)
+  return list.length === 0 ? Effect.void : Effect.logWarning(
+    "StarRocks config: buffer settings below the documented floors (allowed by allowSmallBuffers): " +
+      list.join("; ") +
+      ". Many small loads cost StarRocks a version each (\"too many versions\"); use in tests and low-latency " +
+      "pipelines only."
+  )
+}
+
+/**
+ * Provides `StarRocksConfig` from a config already resolved (`make`, `fromProperties`), logging `warnings`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerFrom = (self: StarRocksConfig): Layer.Layer<StarRocksConfig> =>
+  Layer.effect(StarRocksConfig, Effect.as(logWarnings(self), self))
+
+/**
+ * Provides `StarRocksConfig` from typed options, validated (`makeEffect`).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<StarRocksConfig, StarRocksConfigError> =>
+  Layer.effect(StarRocksConfig, Effect.tap(makeEffect(options), logWarnings))
+
+/**
+ * Provides `StarRocksConfig` from Effect `Config`: with no argument, from the `STARROCKS_*` variables (see
+ * `config`); with a `Config.Config.Wrap<Options>`, from those configs. Either way validated, with the typed
+ * `StarRocksConfigError` on an invalid value.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  wrapped?: Config.Config.Wrap<Options>
+): Layer.Layer<StarRocksConfig, ConfigError.ConfigError | StarRocksConfigError> =>
+  Layer.effect(
+    StarRocksConfig,
+    Effect.tap(
+      wrapped === undefined ?
+        Effect.flatMap(rawEnv, (raw) => {
+          const { ignored, result } = fromEnvValues(raw)
+          return Effect.zipRight(logIgnored(ignored), result)
+        }) :
+        Effect.flatMap(Config.unwrap(wrapped), makeEffect),
+      logWarnings
+    )
+  )

@@ -1,20 +1,61 @@
 /**
+ * Errors of the load path. Every error is a `Schema.TaggedError`, so it can be logged as JSON or stored in a
+ * checkpoint. None of them ever carries the password or the `Authorization` header: the header is built at the
+ * HTTP call site only and never copied into an error, a log line or a URL.
+ *
  * @since 0.1.0
  */
 import { Schema } from "effect"
 
 /**
- * CONTRACT: errors of the load path. (LoadClient owner refines these; keep the tags.)
+ * A network-level failure: connection refused/reset, a timeout (connect, wait-for-continue, socket), an
+ * HTTP exchange that could not be completed. Retryable.
  *
  * @since 0.1.0
  * @category errors
  */
 export class TransportError extends Schema.TaggedError<TransportError>()("TransportError", {
   url: Schema.String,
-  reason: Schema.String
-}) {}
+  reason: Schema.String,
+  /** Node's error code when there is one (`ECONNREFUSED`, `ECONNRESET`, `ETIMEDOUT`, …). */
+  code: Schema.optional(Schema.String),
+  /** Where it failed: `connect`, `continue` (waiting for 100 Continue), `send` (body), `response`. */
+  phase: Schema.optional(Schema.Literal("connect", "continue", "send", "response")),
+  /** 0 for the first hop (the load URL), 1 for the host the first redirect pointed to, … */
+  hop: Schema.optional(Schema.Number),
+  /** Whether any body byte left the client (a transaction load that sent bytes cannot be replayed as is). */
+  bodySent: Schema.optional(Schema.Boolean),
+  /** false for failures that a retry cannot fix (a TLS certificate that does not verify, an invalid request). */
+  retryable: Schema.optional(Schema.Boolean)
+}) {
+  override get message(): string {
+    return `${this.phase ?? "transport"} error on ${this.url}: ${this.reason}`
+  }
+}
 
 /**
+ * A redirect that must not be followed: more hops than `maxRedirects`, an https→http downgrade, a missing or
+ * malformed `Location`. Not retryable (a configuration or cluster problem).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class RedirectError extends Schema.TaggedError<RedirectError>()("RedirectError", {
+  url: Schema.String,
+  location: Schema.optional(Schema.String),
+  reason: Schema.String,
+  hops: Schema.Array(Schema.String)
+}) {
+  override get message(): string {
+    return `redirect refused at ${this.url}: ${this.reason}`
+  }
+}
+
+/**
+ * A Stream Load (or `get_load_state`) that the server answered with a failure. `status` and `message` are the
+ * server's `Status` and `Message`; `errorLog` holds the first lines of the fetched `ErrorURL` for a
+ * non-retryable failure (row data redacted when `sanitizeErrorLog` is set).
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -22,11 +63,113 @@ export class StreamLoadError extends Schema.TaggedError<StreamLoadError>()("Stre
   label: Schema.String,
   status: Schema.String,
   message: Schema.String,
-  retryable: Schema.Boolean
+  retryable: Schema.Boolean,
+  /** The classifier's reason, e.g. `too many filtered rows`, `no backend alive`, `unknown status`. */
+  reason: Schema.optional(Schema.String),
+  httpStatus: Schema.optional(Schema.Number),
+  url: Schema.optional(Schema.String),
+  errorUrl: Schema.optional(Schema.String),
+  errorLog: Schema.optional(Schema.String),
+  filteredRows: Schema.optional(Schema.Number),
+  txnId: Schema.optional(Schema.Number)
+}) {}
+
+/**
+ * HTTP 401/403, or a body saying `Access denied` / `Need auth information` / `no valid Basic authorization`.
+ * Not retryable. Carries the server's message only, never the credentials.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class AuthError extends Schema.TaggedError<AuthError>()("AuthError", {
+  url: Schema.String,
+  httpStatus: Schema.Number,
+  status: Schema.String,
+  message: Schema.String
+}) {}
+
+/**
+ * A label whose state could not be settled through `get_load_state` within `labelStateTimeout`
+ * (still PREPARE/PREPARED/UNKNOWN). The outcome of the load is unknown: not retryable under a new label.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class LabelStateTimeout extends Schema.TaggedError<LabelStateTimeout>()("LabelStateTimeout", {
+  label: Schema.String,
+  lastState: Schema.String,
+  waitedMs: Schema.Number
+}) {
+  override get message(): string {
+    return `label ${this.label} still ${this.lastState} after ${this.waitedMs} ms`
+  }
+}
+
+/**
+ * A transaction-interface call (`begin`, `load`, `prepare`, `commit`, `rollback`) that failed.
+ * `kind` is the classification: `LabelExists` (with `existingJobStatus`), `Retryable`, `Permanent`, `InDoubt`,
+ * `TxnNotExists` (the BE lost or removed the context: start over under a new label), `Aborted`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class TransactionError extends Schema.TaggedError<TransactionError>()("TransactionError", {
+  operation: Schema.Literal("begin", "load", "prepare", "commit", "rollback"),
+  label: Schema.String,
+  status: Schema.String,
+  message: Schema.String,
+  kind: Schema.Literal("LabelExists", "Retryable", "Permanent", "InDoubt", "TxnNotExists", "Aborted"),
+  retryable: Schema.Boolean,
+  reason: Schema.optional(Schema.String),
+  existingJobStatus: Schema.optional(Schema.String),
+  /** The label state read through `get_load_state` when the client tried to verify the outcome. */
+  labelState: Schema.optional(Schema.String),
+  httpStatus: Schema.optional(Schema.Number)
 }) {}
 
 /**
  * @since 0.1.0
  * @category errors
  */
-export type LoadError = TransportError | StreamLoadError
+export type LoadError =
+  | TransportError
+  | RedirectError
+  | StreamLoadError
+  | AuthError
+  | LabelStateTimeout
+  | TransactionError
+
+/**
+ * @since 0.1.0
+ * @category schemas
+ */
+export const LoadError: Schema.Union<
+  [
+    typeof TransportError,
+    typeof RedirectError,
+    typeof StreamLoadError,
+    typeof AuthError,
+    typeof LabelStateTimeout,
+    typeof TransactionError
+  ]
+> = Schema.Union(TransportError, RedirectError, StreamLoadError, AuthError, LabelStateTimeout, TransactionError)
+
+/**
+ * Whether retrying the same request (same label) after a backoff is safe and may succeed (protocol §7).
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const isRetryable = (error: LoadError): boolean => {
+  switch (error._tag) {
+    case "TransportError":
+      return error.retryable !== false
+    case "StreamLoadError":
+    case "TransactionError":
+      return error.retryable
+    case "RedirectError":
+    case "AuthError":
+    case "LabelStateTimeout":
+      return false
+  }
+}

@@ -1,0 +1,452 @@
+/**
+ * The node:http/https transport of the load path.
+ *
+ * One `exchange` = one logical request: the first hop and the redirects (307 FE→BE, follower→leader) followed by
+ * hand with the same method, the same headers (Authorization included) and the replayable body. With
+ * `Expect: 100-continue` the headers are flushed first and the body is written only on `100 Continue`; a response
+ * that arrives first (the FE's 307, a BE header-phase error) is read, the body is never written, and the
+ * connection is destroyed (never reused). Every wait has a deadline: connect, wait-for-continue, socket
+ * inactivity.
+ *
+ * @internal
+ */
+import { Effect, Either } from "effect"
+import * as Http from "node:http"
+import * as Https from "node:https"
+import type { LoadBody } from "../LoadClient.js"
+import { RedirectError, TransportError } from "../StarRocksError.js"
+
+/** @internal */
+export interface HttpRequest {
+  readonly method: "GET" | "PUT" | "POST"
+  readonly url: URL
+  /** Complete header set, Authorization included. `Content-Length` and `Expect` are added here. */
+  readonly headers: Readonly<Record<string, string>>
+  readonly body?: LoadBody | undefined
+  /** Send `Expect: 100-continue` and write the body only after `100 Continue`. */
+  readonly expectContinue: boolean
+}
+
+/** @internal */
+export interface HttpOptions {
+  readonly connectTimeoutMs: number
+  readonly continueTimeoutMs: number
+  /** Socket inactivity deadline (waiting for the response included). */
+  readonly socketTimeoutMs: number
+  readonly maxRedirects: number
+  readonly beHostMap: ReadonlyMap<string, string>
+  readonly agents?: Agents | undefined
+  /** The response body is cut after this many bytes (`truncated` is then set). */
+  readonly maxResponseBytes?: number | undefined
+  readonly rejectUnauthorized?: boolean | undefined
+}
+
+/** @internal */
+export interface HttpResponse {
+  readonly status: number
+  readonly headers: Http.IncomingHttpHeaders
+  readonly body: string
+  readonly truncated: boolean
+  /** The URL that answered (no credentials). */
+  readonly url: string
+  /** Origins visited, first hop first, e.g. `["http://127.0.0.1:8030", "http://127.0.0.2:8040"]`. */
+  readonly hops: ReadonlyArray<string>
+}
+
+const defaultPort = (url: URL): string => url.port !== "" ? url.port : url.protocol === "https:" ? "443" : "80"
+
+/** `protocol//host:port` without credentials. @internal */
+export const originOf = (url: URL): string => `${url.protocol}//${url.hostname}:${defaultPort(url)}`
+
+/** The URL without credentials. @internal */
+export const displayUrl = (url: URL): string => `${originOf(url)}${url.pathname}${url.search}`
+
+/** Parses `host:port` or `http(s)://host:port[/path]` into a base URL. @internal */
+export const parseBaseUrl = (value: string): URL => {
+  const trimmed = value.trim().replace(/\/+$/, "")
+  const url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed) ? trimmed : `http://${trimmed}`)
+  url.username = ""
+  url.password = ""
+  return url
+}
+
+/**
+ * Rewrites the host of a URL through the be-host-map (`internal:port` → `reachable:port`; a value may carry a
+ * scheme, `https://proxy:443`, to reach a BE through a TLS proxy). Keys match `host:port` or `host`.
+ * @internal
+ */
+export const applyHostMap = (url: URL, beHostMap: ReadonlyMap<string, string>): URL => {
+  if (beHostMap.size === 0) return url
+  const hostPort = `${url.hostname}:${defaultPort(url)}`.toLowerCase()
+  let mapped: string | undefined
+  for (const [key, value] of beHostMap) {
+    const k = key.trim().toLowerCase()
+    if (k === hostPort || k === url.hostname.toLowerCase()) {
+      mapped = value.trim()
+      if (k === hostPort) break
+    }
+  }
+  if (mapped === undefined) return url
+  const next = new URL(url.href)
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(mapped)) {
+    const target = new URL(mapped)
+    next.protocol = target.protocol
+    next.hostname = target.hostname
+    next.port = target.port
+  } else if (/:\d+$/.test(mapped) && !mapped.startsWith("[")) {
+    const i = mapped.lastIndexOf(":")
+    next.hostname = mapped.slice(0, i)
+    next.port = mapped.slice(i + 1)
+  } else {
+    next.host = mapped
+  }
+  return next
+}
+
+/**
+ * The redirect rule: resolve `Location` against the current URL, refuse a non-http(s) scheme and an https→http
+ * downgrade, then apply the be-host-map. Returns the next URL or the reason for refusing.
+ * @internal
+ */
+export const resolveRedirect = (
+  current: URL,
+  location: string,
+  beHostMap: ReadonlyMap<string, string>
+): Either.Either<URL, string> => {
+  let next: URL
+  try {
+    next = new URL(location, current)
+  } catch {
+    return Either.left("malformed Location header")
+  }
+  if (next.protocol !== "http:" && next.protocol !== "https:") {
+    return Either.left(`redirect to unsupported scheme ${next.protocol}`)
+  }
+  next.username = ""
+  next.password = ""
+  const mapped = applyHostMap(next, beHostMap)
+  if (current.protocol === "https:" && mapped.protocol === "http:") {
+    return Either.left("https→http redirect refused (credentials would travel in clear text)")
+  }
+  return Either.right(mapped)
+}
+
+/** One keep-alive Agent per origin; destroyed with the client's scope. @internal */
+export interface Agents {
+  readonly get: (url: URL) => Http.Agent
+  readonly destroy: () => void
+}
+
+/** @internal */
+export const makeAgents = (options?: { readonly maxSockets?: number | undefined }): Agents => {
+  const agents = new Map<string, Http.Agent>()
+  return {
+    get: (url) => {
+      const origin = originOf(url)
+      let agent = agents.get(origin)
+      if (agent === undefined) {
+        const agentOptions = { keepAlive: true, maxSockets: options?.maxSockets ?? 16, scheduling: "lifo" as const }
+        agent = url.protocol === "https:" ? new Https.Agent(agentOptions) : new Http.Agent(agentOptions)
+        agents.set(origin, agent)
+      }
+      return agent
+    },
+    destroy: () => {
+      for (const agent of agents.values()) agent.destroy()
+      agents.clear()
+    }
+  }
+}
+
+type Phase = "connect" | "continue" | "send" | "response"
+
+const COALESCE_BYTES = 64 * 1024
+
+interface RawResponse {
+  readonly status: number
+  readonly headers: Http.IncomingHttpHeaders
+  readonly body: string
+  readonly truncated: boolean
+}
+
+const staleSocketErrors = new WeakSet<TransportError>()
+
+/** TLS verification failures and invalid requests: retrying cannot help. */
+const permanentCodes =
+  /^(ERR_TLS_CERT_ALTNAME_INVALID|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|CERT_HAS_EXPIRED|CERT_NOT_YET_VALID|CERT_REVOKED|ERR_INVALID_.*|ERR_UNESCAPED_CHARACTERS)$/
+
+const errorCode = (error: unknown): string | undefined => {
+  const code = (error as { code?: unknown } | null)?.code
+  return typeof code === "string" ? code : undefined
+}
+
+const errorText = (error: unknown): string => error instanceof Error ? error.message : String(error)
+
+/** One HTTP request/response on one connection, no redirect handling. @internal */
+export const sendOnce = (
+  request: HttpRequest,
+  options: HttpOptions,
+  hop = 0
+): Effect.Effect<RawResponse, TransportError> =>
+  Effect.async<RawResponse, TransportError>((resume) => {
+    const url = request.url
+    const display = displayUrl(url)
+    const isHttps = url.protocol === "https:"
+    const chunks = request.body?.chunks ?? []
+    const length = request.body?.byteLength ?? 0
+    const maxBytes = options.maxResponseBytes ?? 4 * 1024 * 1024
+    const headers: Record<string, string> = { ...request.headers }
+    for (const key of Object.keys(headers)) {
+      const lower = key.toLowerCase()
+      if (lower === "content-length" || lower === "expect" || lower === "transfer-encoding") delete headers[key]
+    }
+    if (request.method !== "GET" || length > 0) headers["Content-Length"] = String(length)
+    if (request.expectContinue) headers["Expect"] = "100-continue"
+
+    let done = false
+    let phase: Phase = "connect"
+    let bodySent = false
+    let connected = false
+    let reused = false
+    let responded = false
+    let connectTimer: ReturnType<typeof setTimeout> | undefined
+    let continueTimer: ReturnType<typeof setTimeout> | undefined
+    let req: Http.ClientRequest | undefined
+
+    const clearTimers = () => {
+      if (connectTimer !== undefined) clearTimeout(connectTimer)
+      if (continueTimer !== undefined) clearTimeout(continueTimer)
+      connectTimer = continueTimer = undefined
+    }
+    const fail = (reason: string, code?: string) => {
+      if (done) return
+      done = true
+      clearTimers()
+      req?.destroy()
+      const error = new TransportError({
+        url: display,
+        reason,
+        phase: connected ? phase : "connect",
+        bodySent,
+        hop,
+        ...(code !== undefined ? { code } : {}),
+        ...(code !== undefined && permanentCodes.test(code) ? { retryable: false } : {})
+      })
+      // a pooled keep-alive socket the server had already closed: nothing was processed
+      if (reused && !responded && (code === "ECONNRESET" || code === "EPIPE")) staleSocketErrors.add(error)
+      resume(Effect.fail(error))
+    }
+    const succeed = (response: RawResponse, destroy: boolean) => {
+      if (done) return
+      done = true
+      clearTimers()
+      if (destroy) req?.destroy()
+      resume(Effect.succeed(response))
+    }
+
+    const writeBody = () => {
+      phase = "send"
+      let i = 0
+      // small chunks (one per row, say) are coalesced into writes of about 64 KiB
+      const next = (): Uint8Array | undefined => {
+        while (i < chunks.length && chunks[i]!.byteLength === 0) i++
+        if (i >= chunks.length) return undefined
+        const first = chunks[i++]!
+        if (first.byteLength >= COALESCE_BYTES) return first
+        const group: Array<Uint8Array> = [first]
+        let size = first.byteLength
+        while (i < chunks.length && size + chunks[i]!.byteLength <= COALESCE_BYTES) {
+          size += chunks[i]!.byteLength
+          group.push(chunks[i++]!)
+        }
+        return group.length === 1 ? first : Buffer.concat(group, size)
+      }
+      const pump = () => {
+        for (;;) {
+          if (done || responded || req === undefined) return
+          const chunk = next()
+          if (chunk === undefined) break
+          bodySent = true
+          if (!req.write(chunk)) {
+            req.once("drain", pump)
+            return
+          }
+        }
+        req.end()
+        phase = "response"
+      }
+      pump()
+    }
+
+    const onConnected = () => {
+      if (connectTimer !== undefined) clearTimeout(connectTimer)
+      connectTimer = undefined
+      connected = true
+      if (done) return
+      if (request.expectContinue) {
+        phase = "continue"
+        continueTimer = setTimeout(
+          () => fail(`no 100 Continue within ${options.continueTimeoutMs} ms`, "ECONTINUETIMEOUT"),
+          options.continueTimeoutMs
+        )
+      }
+    }
+
+    try {
+      req = (isHttps ? Https : Http).request({
+        protocol: url.protocol,
+        hostname: url.hostname.replace(/^\[(.*)\]$/, "$1"),
+        port: defaultPort(url),
+        path: `${url.pathname}${url.search}`,
+        method: request.method,
+        headers,
+        agent: options.agents?.get(url) ?? false,
+        ...(isHttps ? { rejectUnauthorized: options.rejectUnauthorized ?? true } : {})
+      })
+    } catch (error) {
+      fail(`invalid request: ${errorText(error)}`, errorCode(error))
+      return
+    }
+    const r = req
+
+    r.setTimeout(options.socketTimeoutMs, () => fail(`socket timeout after ${options.socketTimeoutMs} ms`, "ETIMEDOUT"))
+    r.on("socket", (socket) => {
+      if (socket.connecting) {
+        connectTimer = setTimeout(
+          () => fail(`connect timeout after ${options.connectTimeoutMs} ms`, "ECONNECTTIMEOUT"),
+          options.connectTimeoutMs
+        )
+        socket.once(isHttps ? "secureConnect" : "connect", onConnected)
+      } else {
+        reused = true
+        onConnected()
+      }
+    })
+    r.on("error", (error) => fail(errorText(error), errorCode(error)))
+    r.on("continue", () => {
+      if (done || responded) return
+      if (continueTimer !== undefined) clearTimeout(continueTimer)
+      continueTimer = undefined
+      writeBody()
+    })
+    r.on("response", (res) => {
+      responded = true
+      if (continueTimer !== undefined) clearTimeout(continueTimer)
+      continueTimer = undefined
+      // a reply before the whole body went out (the FE's 307, a BE header-phase error): never reuse the socket
+      const early = phase !== "response"
+      phase = "response"
+      const parts: Array<Buffer> = []
+      let size = 0
+      let truncated = false
+      res.on("data", (data: Buffer) => {
+        if (truncated) return
+        if (size + data.byteLength > maxBytes) {
+          parts.push(data.subarray(0, maxBytes - size))
+          size = maxBytes
+          truncated = true
+          succeed({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(parts).toString("utf8"),
+            truncated
+          }, true)
+          return
+        }
+        parts.push(data)
+        size += data.byteLength
+      })
+      res.on("end", () =>
+        succeed({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          body: Buffer.concat(parts).toString("utf8"),
+          truncated
+        }, early))
+      res.on("aborted", () => fail("response aborted"))
+      res.on("error", (error) => fail(errorText(error), errorCode(error)))
+    })
+
+    if (request.expectContinue) {
+      r.flushHeaders()
+    } else {
+      for (const chunk of chunks) {
+        if (chunk.byteLength > 0) {
+          bodySent = true
+          r.write(chunk)
+        }
+      }
+      r.end()
+      phase = "response"
+    }
+
+    return Effect.sync(() => {
+      done = true
+      clearTimers()
+      r.destroy()
+    })
+  })
+
+const isRedirectStatus = (status: number): boolean =>
+  status === 301 || status === 302 || status === 303 || status === 307 || status === 308
+
+const headerValue = (value: string | ReadonlyArray<string> | undefined): string | undefined =>
+  typeof value === "string" ? value : value?.[0]
+
+/**
+ * One logical exchange: follows redirects by hand up to `maxRedirects`, with the same headers and body.
+ * @internal
+ */
+export const exchange = (
+  request: HttpRequest,
+  options: HttpOptions
+): Effect.Effect<HttpResponse, TransportError | RedirectError> =>
+  Effect.gen(function*() {
+    const hops: Array<string> = []
+    let current = request.url
+    for (let hop = 0;; hop++) {
+      hops.push(originOf(current))
+      const response = yield* sendOnce({ ...request, url: current }, options, hop).pipe(
+        // once, on a fresh connection, when a pooled socket turned out to be closed
+        Effect.catchIf((e) => staleSocketErrors.has(e), () =>
+          sendOnce({ ...request, url: current }, { ...options, agents: undefined }, hop))
+      )
+      const location = headerValue(response.headers.location)
+      if (isRedirectStatus(response.status) && location !== undefined && location !== "") {
+        if (hop >= options.maxRedirects) {
+          return yield* new RedirectError({
+            url: displayUrl(current),
+            location: redactLocation(location),
+            reason: `more than ${options.maxRedirects} redirects`,
+            hops
+          })
+        }
+        const next = resolveRedirect(current, location, options.beHostMap)
+        if (Either.isLeft(next)) {
+          return yield* new RedirectError({
+            url: displayUrl(current),
+            location: redactLocation(location),
+            reason: next.left,
+            hops
+          })
+        }
+        yield* Effect.logDebug("redirect").pipe(
+          Effect.annotateLogs({ from: displayUrl(current), to: displayUrl(next.right), status: response.status })
+        )
+        current = next.right
+        continue
+      }
+      return { ...response, url: displayUrl(current), hops }
+    }
+  })
+
+const redactLocation = (location: string): string => {
+  try {
+    const url = new URL(location)
+    url.username = ""
+    url.password = ""
+    return url.href
+  } catch {
+    return location.slice(0, 300)
+  }
+}

@@ -1,1 +1,63 @@
-export {}
+/**
+ * @since 0.1.0
+ */
+
+/**
+ * @since 0.1.0
+ */
+export * as Checkpointer from "./Checkpointer.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as ColumnType from "./ColumnType.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as LabelStore from "./LabelStore.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as LoadClient from "./LoadClient.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as RetryPolicy from "./RetryPolicy.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as RowEncoder from "./RowEncoder.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as SinkMetrics from "./SinkMetrics.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as StarRocksConfig from "./StarRocksConfig.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as StarRocksError from "./StarRocksError.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as StarRocksSink from "./StarRocksSink.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as StreamLoadResponse from "./StreamLoadResponse.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as TableSchema from "./TableSchema.js"

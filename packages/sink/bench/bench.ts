@@ -1,0 +1,197 @@
+/**
+ * `npm run bench`: the sink against a null Stream Load endpoint on loopback, with two baselines in the same run:
+ * (a) a plain Node loop that encodes the same rows to the same bytes and PUTs them with node:http, and (b) curl -T
+ * of those bytes (the wire). Prints figures, then one JSON line:
+ * {"csv_rows_per_s":…,"csv_vs_plain":…,"json_rows_per_s":…,"json_vs_plain":…,"wire_mb_per_s":…,"peak_rss_mb":…}
+ * Environment: BENCH_ROWS (default 2,000,000).
+ */
+import { ReferenceRows } from "@effect-starrocks/testkit"
+import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import * as Url from "node:url"
+import { RowEncoder } from "../src/index.js"
+import * as Plain from "./plainBaseline.js"
+import { ReferenceRow } from "./referenceSchema.js"
+import { config, runSink } from "./sinkRun.js"
+
+const here = Path.dirname(Url.fileURLToPath(import.meta.url))
+const N = Number(process.env["BENCH_ROWS"] ?? 2_000_000)
+
+const startEndpoint = () =>
+  new Promise<
+    { port: number; child: ChildProcess.ChildProcess; stats: () => Promise<{ loads: number; bytes: number }> }
+  >(
+    (resolve, reject) => {
+      const child = ChildProcess.spawn(process.execPath, [Path.join(here, "nullEndpoint.mjs")], {
+        stdio: ["ignore", "pipe", "inherit", "ipc"]
+      })
+      child.stdout!.once("data", (d: Buffer) => {
+        const { port } = JSON.parse(d.toString("utf8"))
+        resolve({
+          port,
+          child,
+          stats: () =>
+            new Promise((res) => {
+              child.once("message", (m) => res(m as { loads: number; bytes: number }))
+              child.send("stats")
+            })
+        })
+      })
+      child.once("error", reject)
+    }
+  )
+
+const time = async <A>(f: () => Promise<A>): Promise<[A, number]> => {
+  const t0 = process.hrtime.bigint()
+  const a = await f()
+  return [a, Number(process.hrtime.bigint() - t0) / 1e9]
+}
+
+const main = async () => {
+  const endpoint = await startEndpoint()
+  const { port } = endpoint
+  console.log(`null endpoint on 127.0.0.1:${port}; building ${N.toLocaleString()} reference rows in memory`)
+  const rows = Array.from(ReferenceRows.rows(N))
+
+  // the same headers and separators the sink sends
+  const csvHeaders = { ...RowEncoder.make(ReferenceRow).builder("csv").finish().headers }
+  const jsonHeaders = { ...RowEncoder.make(ReferenceRow).builder("json").finish().headers }
+  const probe = RowEncoder.make(ReferenceRow).builder("csv")
+  probe.add(rows[0]!, 0)
+  const probeText = Buffer.concat(probe.finish().body.chunks.map((c) => Buffer.from(c))).toString("utf8")
+  const format: Plain.Format = {
+    separator: csvHeaders["column_separator"] ?? ",",
+    rowDelimiter: probeText.endsWith("\n") ? "\n" : "\n",
+    booleanTrue: probeText.includes("\"true\"") ? "true" : "1",
+    booleanFalse: probeText.includes("\"true\"") ? "false" : "0"
+  }
+  if (Plain.csvRow(rows[0]!, format) !== probeText) {
+    console.log(
+      `note: plain CSV row differs from the sink's:\n  sink:  ${JSON.stringify(probeText)}\n  plain: ${
+        JSON.stringify(Plain.csvRow(rows[0]!, format))
+      }`
+    )
+  }
+  const cfg = config(port, "csv")
+
+  // warm-up (JIT) on a small slice
+  await runSink(rows.slice(0, 50_000), port, "csv")
+  await runSink(rows.slice(0, 50_000), port, "json")
+
+  const before = await endpoint.stats()
+  const [, csvSeconds] = await time(() => runSink(rows, port, "csv"))
+  const afterCsv = await endpoint.stats()
+  const [, jsonSeconds] = await time(() => runSink(rows, port, "json"))
+  const afterJson = await endpoint.stats()
+  const [plainCsvBytes, plainCsvSeconds] = await time(() =>
+    Plain.run({
+      rows,
+      format: "csv",
+      csv: format,
+      headers: csvHeaders,
+      batchRows: cfg.maxRows,
+      inflight: cfg.ioThreadCount,
+      port
+    })
+  )
+  const [plainJsonBytes, plainJsonSeconds] = await time(() =>
+    Plain.run({
+      rows,
+      format: "json",
+      csv: format,
+      headers: jsonHeaders,
+      batchRows: cfg.maxRows,
+      inflight: cfg.ioThreadCount,
+      port
+    })
+  )
+  const sinkCsvBytes = afterCsv.bytes - before.bytes
+  const sinkJsonBytes = afterJson.bytes - afterCsv.bytes
+
+  // the wire: curl -T of the CSV bytes of one batch, repeated over the same total size
+  const tmp = Fs.mkdtempSync(Path.join(Os.tmpdir(), "sr-bench-"))
+  const file = Path.join(tmp, "batch.csv")
+  const batch = rows.slice(0, Math.min(rows.length, cfg.maxRows)).map((r) => Plain.csvRow(r, format)).join("")
+  Fs.writeFileSync(file, batch)
+  const batchBytes = Buffer.byteLength(batch)
+  const reps = Math.max(1, Math.round(plainCsvBytes / batchBytes))
+  const [, wireSeconds] = await time(async () => {
+    for (let i = 0; i < reps; i++) {
+      ChildProcess.execFileSync("curl", [
+        "-sS",
+        "-o",
+        "/dev/null",
+        "-u",
+        "root:",
+        "-H",
+        "Expect:100-continue",
+        "-H",
+        `label:wire-${i}`,
+        "-T",
+        file,
+        `http://127.0.0.1:${port}/api/db/t/_stream_load`
+      ])
+    }
+  })
+  Fs.rmSync(tmp, { recursive: true, force: true })
+
+  // memory: generated rows (not pre-built) through the sink, N and 10 × N, each in its own process
+  const rss = (n: number) => {
+    const out = ChildProcess.execFileSync(
+      process.execPath,
+      ["--import", "tsx", Path.join(here, "rss.ts"), String(n), String(port), "csv"],
+      { encoding: "utf8" }
+    )
+    return JSON.parse(out.trim().split("\n").pop()!) as { rows: number; peak_rss_mb: number; seconds: number }
+  }
+  const rssSmall = rss(Math.max(1, Math.round(N / 10)))
+  const rssLarge = rss(N)
+  const rssHuge = process.env["BENCH_RSS_10X"] === "0" ? undefined : rss(N * 10)
+  endpoint.child.kill("SIGTERM")
+
+  const csvRate = N / csvSeconds
+  const jsonRate = N / jsonSeconds
+  const plainCsvRate = N / plainCsvSeconds
+  const plainJsonRate = N / plainJsonSeconds
+  const wire = (batchBytes * reps) / 1048576 / wireSeconds
+  console.log(
+    `rows: ${N.toLocaleString()}  max-bytes: ${cfg.maxBytes}  max-rows: ${cfg.maxRows}  in flight: ${cfg.ioThreadCount}`
+  )
+  console.log(
+    `sink  CSV : ${Math.round(csvRate).toLocaleString()} rows/s  (${(sinkCsvBytes / 1048576).toFixed(1)} MiB)`
+  )
+  console.log(
+    `plain CSV : ${Math.round(plainCsvRate).toLocaleString()} rows/s  (${
+      (plainCsvBytes / 1048576).toFixed(1)
+    } MiB)  same bytes: ${sinkCsvBytes === plainCsvBytes}`
+  )
+  console.log(
+    `sink  JSON: ${Math.round(jsonRate).toLocaleString()} rows/s  (${(sinkJsonBytes / 1048576).toFixed(1)} MiB)`
+  )
+  console.log(
+    `plain JSON: ${Math.round(plainJsonRate).toLocaleString()} rows/s  (${
+      (plainJsonBytes / 1048576).toFixed(1)
+    } MiB)  same bytes: ${sinkJsonBytes === plainJsonBytes}`
+  )
+  console.log(`wire (curl -T): ${wire.toFixed(0)} MiB/s`)
+  console.log(
+    `peak RSS, generated rows through the sink: ${rssSmall.rows.toLocaleString()} rows ${rssSmall.peak_rss_mb} MB, ${rssLarge.rows.toLocaleString()} rows ${rssLarge.peak_rss_mb} MB${
+      rssHuge ? `, ${rssHuge.rows.toLocaleString()} rows ${rssHuge.peak_rss_mb} MB` : ""
+    }  (bound: 2 × max-bytes + 150 MB = ${Math.round((2 * cfg.maxBytes) / 1048576 + 150)} MB)`
+  )
+  console.log(JSON.stringify({
+    csv_rows_per_s: Math.round(csvRate),
+    csv_vs_plain: Number((csvRate / plainCsvRate).toFixed(3)),
+    json_rows_per_s: Math.round(jsonRate),
+    json_vs_plain: Number((jsonRate / plainJsonRate).toFixed(3)),
+    wire_mb_per_s: Math.round(wire),
+    peak_rss_mb: Math.max(rssSmall.peak_rss_mb, rssLarge.peak_rss_mb, rssHuge?.peak_rss_mb ?? 0)
+  }))
+}
+
+main().catch((e) => {
+  console.error(e)
+  process.exit(1)
+})

@@ -1,0 +1,24 @@
+import { Effect, Logger, LogLevel, Redacted, Stream } from "effect"
+import { StarRocksConfig, StarRocksSink } from "../src/index.js"
+import { ReferenceRow } from "./referenceSchema.js"
+
+export const config = (port: number, format: "csv" | "json") =>
+  StarRocksConfig.make({
+    loadUrl: [`127.0.0.1:${port}`],
+    database: "db",
+    table: "t",
+    username: "root",
+    password: Redacted.make(""),
+    format,
+    maxRetries: 0
+  })
+
+/** Runs rows through the sink into the null endpoint; resolves to the summary. */
+export const runSink = (rows: Iterable<typeof ReferenceRow.Type>, port: number, format: "csv" | "json") =>
+  Stream.fromIterable(rows).pipe(
+    Stream.rechunk(4096),
+    Stream.run(StarRocksSink.make(ReferenceRow)),
+    Effect.provide(StarRocksSink.layer(config(port, format))),
+    Logger.withMinimumLogLevel(LogLevel.Warning),
+    Effect.runPromise
+  )

@@ -1,0 +1,72 @@
+/**
+ * Durable checkpoint records (exactly-once). In memory by default; file-system and SQL stores come with the
+ * exactly-once work.
+ *
+ * @since 0.1.0
+ */
+import { Context, Effect, Layer, Option, Ref, Schema } from "effect"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export class CheckpointRecord extends Schema.Class<CheckpointRecord>("CheckpointRecord")({
+  /** The checkpoint key (one per sink instance). */
+  key: Schema.String,
+  id: Schema.Number,
+  /** The source position, Schema-encoded by the application (opaque to the sink). */
+  position: Schema.Unknown,
+  /** Labels prepared in this checkpoint, per `db.table`. */
+  prepared: Schema.Record({ key: Schema.String, value: Schema.Array(Schema.String) }),
+  /** Next label id per `db.table`. */
+  nextLabelId: Schema.Record({ key: Schema.String, value: Schema.Number }),
+  createdAt: Schema.Number
+}) {}
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export class CheckpointerError extends Schema.TaggedError<CheckpointerError>()("CheckpointerError", {
+  reason: Schema.String
+}) {}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Checkpointer {
+  readonly save: (record: CheckpointRecord) => Effect.Effect<void, CheckpointerError>
+  readonly latest: (key: string) => Effect.Effect<Option.Option<CheckpointRecord>, CheckpointerError>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export const Checkpointer: Context.Tag<Checkpointer, Checkpointer> = Context.GenericTag<Checkpointer>(
+  "@effect-starrocks/sink/Checkpointer"
+)
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeMemory: Effect.Effect<Checkpointer> = Effect.map(
+  Ref.make(new Map<string, CheckpointRecord>()),
+  (ref): Checkpointer => ({
+    save: (record) =>
+      Ref.update(ref, (map) => {
+        const current = map.get(record.key)
+        if (current !== undefined && current.id > record.id) return map
+        return new Map(map).set(record.key, record)
+      }),
+    latest: (key) => Effect.map(Ref.get(ref), (map) => Option.fromNullable(map.get(key)))
+  })
+)
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerMemory: Layer.Layer<Checkpointer> = Layer.effect(Checkpointer, makeMemory)

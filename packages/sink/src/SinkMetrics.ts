@@ -1,0 +1,119 @@
+/**
+ * The sink's metrics, as Effect `Metric`s tagged with `table` = `db.table`.
+ *
+ * Names follow the Flink connector's documented counters (`totalFlushBytes`, `totalFlushRows`,
+ * `totalFlushSucceededTimes`, `totalFlushFailedTimes`) so dashboards carry over, plus what it lacks.
+ * Export them with `@effect/opentelemetry` (Prometheus or OTLP); see docs/metrics.md.
+ *
+ * @since 0.1.0
+ */
+import { Effect, Metric, MetricBoundaries } from "effect"
+
+/**
+ * @since 0.1.0
+ * @category metrics
+ */
+export const totalFlushBytes = Metric.counter("totalFlushBytes", {
+  description: "bytes of Stream Load bodies that landed",
+  incremental: true
+})
+
+/**
+ * @since 0.1.0
+ * @category metrics
+ */
+export const totalFlushRows = Metric.counter("totalFlushRows", {
+  description: "rows sent in loads that landed",
+  incremental: true
+})
+
+/**
+ * @since 0.1.0
+ * @category metrics
+ */
+export const totalFlushSucceededTimes = Metric.counter("totalFlushSucceededTimes", {
+  description: "loads that landed (Success, Publish Timeout, or an earlier attempt's label found committed)",
+  incremental: true
+})
+
+/**
+ * @since 0.1.0
+ * @category metrics
+ */
+export const totalFlushFailedTimes = Metric.counter("totalFlushFailedTimes", {
+  description: "loads that failed for good after their retries",
+  incremental: true
+})
+
+/**
+ * @since 0.1.0
+ * @category metrics
+ */
+export const totalFilteredRows = Metric.counter("totalFilteredRows", {
+  description: "rows StarRocks filtered (NumberFilteredRows) in loads that landed",
+  incremental: true
+})
+
+/**
+ * @since 0.1.0
+ * @category metrics
+ */
+export const totalLoadRetries = Metric.counter("totalLoadRetries", {
+  description: "load attempts beyond the first, all under the batch's own label",
+  incremental: true
+})
+
+/**
+ * @since 0.1.0
+ * @category metrics
+ */
+export const inflightLoads = Metric.gauge("numInflightLoads", { description: "Stream Loads in flight" })
+
+/**
+ * @since 0.1.0
+ * @category metrics
+ */
+export const bufferedBytes = Metric.gauge("currentBufferBytes", {
+  description: "bytes encoded and not yet loaded (building batch plus batches in flight)"
+})
+
+/**
+ * @since 0.1.0
+ * @category metrics
+ */
+export const loadLatency = Metric.timerWithBoundaries(
+  "loadLatencyMs",
+  [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000]
+)
+
+/**
+ * Server-side timings of each response (`LoadTimeMs`, `WriteDataTimeMs`, `CommitAndPublishTimeMs`, ...), tagged
+ * with `timing` = the response key.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const serverTimeMs = Metric.histogram(
+  "serverTimeMs",
+  MetricBoundaries.exponential({ start: 1, factor: 2, count: 18 })
+)
+
+/**
+ * The tag value used for a table: `db.table`.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export const tableTag = (database: string, table: string): string => `${database}.${table}`
+
+/**
+ * Tags every metric updated inside an effect with the sink's table (`table` = `db.table`).
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const tagged = (
+  database: string,
+  table: string
+): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R> =>
+  Effect.tagMetrics("table", tableTag(database, table))

@@ -1,0 +1,490 @@
+/**
+ * The StarRocks sink: an Effect `Sink` that encodes typed rows into Stream Load batches and lands them.
+ *
+ * ```ts
+ * const summary = yield* Stream.run(rows, StarRocksSink.make(Row)).pipe(Effect.provide(StarRocksSink.layer(config)))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import type { Schema } from "effect"
+import { Deferred, Duration, Effect, Exit, Fiber, Layer, Metric, Option, Sink } from "effect"
+import type * as Chunk from "effect/Chunk"
+import * as Checkpointer from "./Checkpointer.js"
+import * as LabelStore from "./LabelStore.js"
+import * as LoadClient from "./LoadClient.js"
+import * as RetryPolicy from "./RetryPolicy.js"
+import * as RowEncoder from "./RowEncoder.js"
+import * as SinkMetrics from "./SinkMetrics.js"
+import * as StarRocksConfig from "./StarRocksConfig.js"
+import type { LoadError } from "./StarRocksError.js"
+import * as StarRocksError from "./StarRocksError.js"
+import * as TableSchema from "./TableSchema.js"
+
+/**
+ * What a finished sink reports.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SinkSummary {
+  /** Rows sent in loads that landed. */
+  readonly rows: number
+  /** Body bytes of loads that landed. */
+  readonly bytes: number
+  /** Loads that landed. */
+  readonly loads: number
+  /** Attempts beyond the first, over all loads (each retried under its batch's own label). */
+  readonly retries: number
+  /** Rows StarRocks filtered (`NumberFilteredRows`, allowed by `max_filter_ratio`). */
+  readonly filteredRows: number
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface MakeOptions {
+  /** Columns in the order sent; default: the struct's field order. */
+  readonly columns?: ReadonlyArray<string> | undefined
+  /**
+   * Keep row order strictly across loads: one load in flight at a time, so that a later upsert of a key lands
+   * after an earlier one. Default: true for a Primary Key table detected through `jdbc-url`, else false (up to
+   * `sink.io.thread-count` loads in flight).
+   */
+  readonly ordered?: boolean | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export type SinkError =
+  | LoadError
+  | RowEncoder.RowEncodeError
+  | TableSchema.TableSchemaError
+  | LabelStore.LabelStoreError
+
+/**
+ * The services a sink runs on.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Services =
+  | StarRocksConfig.StarRocksConfig
+  | LoadClient.LoadClient
+  | LabelStore.LabelStore
+
+interface Batch {
+  readonly seq: number
+  readonly label: string
+  readonly rows: number
+  readonly body: LoadClient.LoadBody
+  readonly headers: Readonly<Record<string, string>>
+  /** Byte-budget permits this batch holds until it has landed. */
+  readonly held: number
+}
+
+const labelPart = (s: string): string => s.replace(/[^-\w]/g, "_")
+
+const randomId = (): string => Math.floor(Math.random() * 0x100000000).toString(16).padStart(8, "0")
+
+/**
+ * Builds the label of the `seq`-th batch of a sink run: `{prefix}-{table}-{instance}-{seq}`, always matching
+ * StarRocks' `^[-\w]{1,128}$`.
+ *
+ * @since 0.1.0
+ * @category labels
+ */
+export const batchLabel = (prefix: string, table: string, instance: string, seq: number): string => {
+  const tail = `-${instance}-${seq}`
+  const head = `${labelPart(prefix)}-${labelPart(table)}`
+  return head.slice(0, 128 - tail.length) + tail
+}
+
+/**
+ * A `Sink` over rows typed by an `effect/Schema` struct. Rows are encoded as they arrive (CSV by the safe recipe,
+ * or JSON), cut into batches by `sink.buffer-flush.max-rows`, `max-bytes` and `interval-ms`, and loaded by
+ * Stream Load with at most `sink.io.thread-count` loads in flight. Buffered plus in-flight bytes never exceed
+ * twice `max-bytes` (plus one upstream chunk): beyond that the upstream waits. When the stream ends the last
+ * batch is loaded and the summary returned. Every batch keeps its label across retries, and every label is
+ * recorded in the `LabelStore` before its first attempt.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <A, I, R>(
+  schema: Schema.Schema<A, I, R>,
+  options?: MakeOptions
+): Sink.Sink<SinkSummary, A, never, SinkError, Services> =>
+  Sink.unwrapScoped(Effect.gen(function*() {
+    const config = yield* StarRocksConfig.StarRocksConfig
+    const client = yield* LoadClient.LoadClient
+    const labels = yield* LabelStore.LabelStore
+    const scope = yield* Effect.scope
+
+    // With `jdbc-url`: the table's columns, checked against the schema (all mismatches in one error), its
+    // model and the server version. Without it the sink still works, trusting the schema's own types.
+    const table = yield* Option.match(config.jdbcUrl, {
+      onNone: () => Effect.succeed(undefined),
+      onSome: (jdbc) =>
+        TableSchema.validate(schema, {
+          host: jdbc.host,
+          port: jdbc.port,
+          user: config.username,
+          password: config.password,
+          database: config.database,
+          table: config.table,
+          serverVersion: Option.getOrUndefined(config.serverVersion),
+          fields: options?.columns
+        })
+    })
+
+    const encoder = RowEncoder.make(schema, {
+      columns: options?.columns,
+      timeZone: config.timeZone,
+      csvJsonFallback: config.csvJsonFallback,
+      serverSupportsEnclose: table?.supportsEnclose ??
+        TableSchema.supportsEnclose(Option.getOrUndefined(config.serverVersion)),
+      columnTypes: table?.columnTypes
+    })
+
+    const tableTag = SinkMetrics.tableTag(config.database, config.table)
+    const withTag = SinkMetrics.tagged(config.database, config.table)
+    const instance = randomId()
+    const maxBytes = config.maxBytes
+    const maxRows = config.maxRows
+    const intervalMs = Duration.toMillis(config.flushInterval)
+    const budget = 2 * maxBytes
+    const ordered = options?.ordered ?? table?.isPrimaryKeyTable ?? false
+    const inflightLimit = ordered ? 1 : Math.max(1, config.ioThreadCount)
+
+    const bytesBudget = yield* Effect.makeSemaphore(budget)
+    const slots = yield* Effect.makeSemaphore(inflightLimit)
+    const lock = yield* Effect.makeSemaphore(1)
+    const failure = yield* Deferred.make<never, SinkError>()
+
+    let builder: RowEncoder.BatchBuilder<A> | undefined
+    let builderHeld = 0
+    let firstRowAt = 0
+    let seq = 0
+    let rowIndex = 0
+    let outstanding = 0
+    const inflight = new Map<number, Batch>()
+    // batches whose load has not come to an end of its own (cleared on success or final failure, kept when
+    // interrupted): what the finalizer settles through get_load_state
+    const unsettled = new Map<number, Batch>()
+    const fibers = new Set<Fiber.RuntimeFiber<void>>()
+    const summary = { rows: 0, bytes: 0, loads: 0, retries: 0, filteredRows: 0 }
+
+    // Any wait is cut short when a load has failed for good, so a dead loader never blocks the upstream.
+    const guard = <X, E2, R2>(effect: Effect.Effect<X, E2, R2>) => Effect.raceFirst(effect, Deferred.await(failure))
+
+    const reportOutstanding = Metric.set(SinkMetrics.bufferedBytes, outstanding).pipe(withTag)
+
+    // Takes byte-budget permits for what the building batch holds beyond what it already took.
+    const coverBuilder = Effect.suspend(() => {
+      if (builder === undefined) return Effect.void
+      const needed = Math.min(builder.bytes, budget) - builderHeld
+      if (needed <= 0) return Effect.void
+      return guard(bytesBudget.take(needed)).pipe(
+        Effect.tap(() =>
+          Effect.sync(() => {
+            builderHeld += needed
+            outstanding += needed
+          })
+        ),
+        Effect.zipRight(reportOutstanding)
+      )
+    })
+
+    // The transaction path of at-least-once (`sink.at-least-once.use-transaction-stream-load`): begin,
+    // `transaction/load`, commit under the batch's label. A retryable failure rolls the transaction back and
+    // replays the batch under the same label (an ABORTED label is free at once); a label found committed by an
+    // earlier attempt counts as loaded.
+    const batchRetry = RetryPolicy.make<LoadError>({
+      base: config.retryInterval,
+      maxDelay: config.retryMaxDelay,
+      maxRetries: config.maxRetries,
+      while: (e) =>
+        StarRocksError.isRetryable(e) ||
+        // a failed transaction call poisons that transaction, not the batch: rolled back, it is replayed
+        (e._tag === "TransactionError" && (e.kind === "Retryable" || e.kind === "TxnNotExists" || e.kind === "Aborted"))
+    })
+    const loadTransactional = (batch: Batch): Effect.Effect<LoadClient.LoadResult, LoadError> =>
+      Effect.gen(function*() {
+        let attempts = 0
+        const rollback = client.rollback(batch.label).pipe(Effect.ignore)
+        const attempt = Effect.gen(function*() {
+          attempts++
+          const begun = yield* client.begin(batch.label).pipe(
+            Effect.as(true),
+            Effect.catchIf(
+              (e): e is StarRocksError.TransactionError => e._tag === "TransactionError" && e.kind === "LabelExists",
+              () => Effect.succeed(false)
+            )
+          )
+          if (!begun) {
+            const state = yield* client.getLoadState(batch.label)
+            if (state === "VISIBLE" || state === "COMMITTED") return undefined
+            yield* rollback
+            return yield* new StarRocksError.StreamLoadError({
+              label: batch.label,
+              status: "LABEL_ALREADY_EXISTS",
+              message: `label ${batch.label} is held by an earlier attempt (${state}); rolled back, beginning again`,
+              retryable: true
+            })
+          }
+          const loaded = yield* client.loadTxn(batch.label, batch.headers, batch.body).pipe(
+            Effect.tapError(() => rollback)
+          )
+          const committed = yield* client.commit(batch.label).pipe(Effect.tapError(() => rollback))
+          return { loaded, committed }
+        })
+        const done = yield* Effect.retry(attempt, batchRetry)
+        const retries = attempts - 1 + (done?.loaded.retries ?? 0) + (done?.committed.retries ?? 0)
+        return {
+          label: batch.label,
+          status: done === undefined ? "Already Loaded" as const : "Success" as const,
+          txnId: done?.committed.txnId ?? -1,
+          loadedRows: done?.committed.loadedRows ?? 0,
+          filteredRows: done?.committed.filteredRows ?? 0,
+          unselectedRows: done?.committed.unselectedRows ?? 0,
+          loadBytes: batch.body.byteLength,
+          retries,
+          hops: done?.loaded.hops ?? [],
+          timings: done?.committed.timings ?? {}
+        }
+      })
+
+    const loadOne = (batch: Batch): Effect.Effect<void, SinkError> =>
+      Effect.gen(function*() {
+        const started = Date.now()
+        yield* labels.put(
+          new LabelStore.LabelRecord({
+            label: batch.label,
+            table: tableTag,
+            state: "pending",
+            rows: batch.rows,
+            bytes: batch.body.byteLength,
+            updatedAt: started
+          })
+        )
+        const result = yield* (config.useTransactionStreamLoad
+          ? loadTransactional(batch)
+          : client.loadBatch({ label: batch.label, headers: batch.headers, body: batch.body })).pipe(
+            Effect.tapError((error) =>
+              Effect.zipRight(
+                Metric.increment(SinkMetrics.totalFlushFailedTimes),
+                labels.put(
+                  new LabelStore.LabelRecord({
+                    label: batch.label,
+                    table: tableTag,
+                    state: "failed",
+                    rows: batch.rows,
+                    bytes: batch.body.byteLength,
+                    updatedAt: Date.now()
+                  })
+                ).pipe(Effect.ignore, Effect.zipRight(Effect.logError("stream load failed", error)))
+              )
+            )
+          )
+        const ms = Date.now() - started
+        yield* labels.put(
+          new LabelStore.LabelRecord({
+            label: batch.label,
+            table: tableTag,
+            state: "committed",
+            rows: batch.rows,
+            bytes: batch.body.byteLength,
+            updatedAt: Date.now()
+          })
+        )
+        summary.rows += batch.rows
+        summary.bytes += batch.body.byteLength
+        summary.loads += 1
+        summary.retries += result.retries
+        summary.filteredRows += result.filteredRows
+        yield* Metric.incrementBy(SinkMetrics.totalFlushBytes, batch.body.byteLength)
+        yield* Metric.incrementBy(SinkMetrics.totalFlushRows, batch.rows)
+        yield* Metric.increment(SinkMetrics.totalFlushSucceededTimes)
+        yield* Metric.incrementBy(SinkMetrics.totalFilteredRows, result.filteredRows)
+        yield* Metric.incrementBy(SinkMetrics.totalLoadRetries, result.retries)
+        yield* Metric.update(SinkMetrics.loadLatency, Duration.millis(ms))
+        for (const [key, value] of Object.entries(result.timings)) {
+          yield* Metric.update(Metric.tagged(SinkMetrics.serverTimeMs, "timing", key), value)
+        }
+        yield* Effect.logInfo("stream load").pipe(
+          Effect.annotateLogs({
+            table: tableTag,
+            label: batch.label,
+            status: result.status,
+            rows: batch.rows,
+            bytes: batch.body.byteLength,
+            ms,
+            retries: result.retries,
+            hops: result.hops.join(" -> ")
+          })
+        )
+      }).pipe(withTag)
+
+    const dispatch = (batch: Batch) =>
+      Effect.gen(function*() {
+        yield* guard(slots.take(1))
+        inflight.set(batch.seq, batch)
+        unsettled.set(batch.seq, batch)
+        yield* Metric.set(SinkMetrics.inflightLoads, inflight.size).pipe(withTag)
+        const fiber = yield* loadOne(batch).pipe(
+          Effect.catchAll((error) => Deferred.fail(failure, error)),
+          Effect.tap(() => Effect.sync(() => unsettled.delete(batch.seq))),
+          Effect.ensuring(Effect.withFiberRuntime<void>((self) => {
+            inflight.delete(batch.seq)
+            fibers.delete(self as unknown as Fiber.RuntimeFiber<void>)
+            // the body will not be read again: its buffers go back to the encoder for the next batches
+            encoder.release(batch.body)
+            outstanding -= batch.held
+            return Effect.all([
+              slots.release(1),
+              bytesBudget.release(batch.held),
+              reportOutstanding,
+              Metric.set(SinkMetrics.inflightLoads, inflight.size).pipe(withTag)
+            ], { discard: true })
+          })),
+          Effect.asVoid,
+          Effect.forkIn(scope)
+        )
+        if (inflight.has(batch.seq)) fibers.add(fiber)
+      })
+
+    // Seals the building batch (if any) and hands it to a loader. Runs under `lock`.
+    const seal = Effect.suspend(() => {
+      const b = builder
+      if (b === undefined || b.rows === 0) return Effect.void
+      return coverBuilder.pipe(Effect.zipRight(Effect.suspend(() => {
+        builder = undefined
+        const held = builderHeld
+        builderHeld = 0
+        const { body, headers } = b.finish()
+        seq += 1
+        const batch: Batch = {
+          seq,
+          label: batchLabel(config.labelPrefix, config.table, instance, seq),
+          rows: b.rows,
+          body,
+          headers,
+          held
+        }
+        return dispatch(batch)
+      })))
+    })
+
+    const newBuilder = (format: "csv" | "json"): RowEncoder.BatchBuilder<A> => {
+      firstRowAt = Date.now()
+      return encoder.builder(format)
+    }
+
+    const full = (b: RowEncoder.BatchBuilder<A>) => b.rows >= maxRows || b.bytes >= maxBytes
+
+    const onChunk = (chunk: Chunk.Chunk<A>) =>
+      lock.withPermits(1)(Effect.gen(function*() {
+        const failed = yield* Deferred.poll(failure)
+        if (Option.isSome(failed)) return yield* failed.value
+        for (const row of chunk) {
+          const index = rowIndex++
+          if (builder === undefined) builder = newBuilder(config.format)
+          if (!builder.add(row, index)) {
+            // the row cannot travel in this batch's format (CSV and the exact string `\N`): cut, go JSON
+            yield* seal
+            builder = newBuilder("json")
+            if (!builder.add(row, index)) {
+              return yield* Effect.die(new Error(`row ${index} cannot be encoded as JSON`))
+            }
+          }
+          if (full(builder)) yield* seal
+        }
+        yield* coverBuilder
+      })).pipe(
+        Effect.catchAllDefect((defect) =>
+          defect instanceof RowEncoder.RowEncodeError ? Effect.fail(defect) : Effect.die(defect)
+        )
+      )
+
+    // Flushes a batch that has waited `interval-ms` since its first row, whether or not rows keep coming.
+    if (intervalMs > 0) {
+      yield* Effect.gen(function*() {
+        while (true) {
+          const wait = builder === undefined ? intervalMs : Math.max(1, firstRowAt + intervalMs - Date.now())
+          yield* Effect.sleep(Duration.millis(wait))
+          yield* lock.withPermits(1)(
+            Effect.suspend(() => builder !== undefined && Date.now() - firstRowAt >= intervalMs ? seal : Effect.void)
+          )
+        }
+      }).pipe(Effect.catchAllCause(() => Effect.void), Effect.forkIn(scope))
+    }
+
+    // On failure or interruption: loads still in flight are stopped and their labels settled through
+    // get_load_state, so none is left under an unknown label.
+    yield* Effect.addFinalizer((exit) =>
+      Exit.isSuccess(exit) ? Effect.void : Effect.gen(function*() {
+        yield* Fiber.interruptAll(Array.from(fibers))
+        const open = Array.from(unsettled.values())
+        unsettled.clear()
+        yield* Effect.forEach(open, (batch) =>
+          client.getLoadState(batch.label).pipe(
+            Effect.timeout(Duration.seconds(10)),
+            Effect.option,
+            Effect.flatMap((state) => {
+              const s = Option.getOrUndefined(state)
+              const settled = s === "VISIBLE" || s === "COMMITTED"
+                ? "committed" as const
+                : s === "ABORTED" || s === "UNKNOWN"
+                ? "failed" as const
+                : "in-doubt" as const
+              return labels.put(
+                new LabelStore.LabelRecord({
+                  label: batch.label,
+                  table: tableTag,
+                  state: settled,
+                  rows: batch.rows,
+                  bytes: batch.body.byteLength,
+                  updatedAt: Date.now()
+                })
+              ).pipe(
+                Effect.zipRight(
+                  Effect.logWarning("sink stopped with a load in flight").pipe(
+                    Effect.annotateLogs({ label: batch.label, state: s ?? "unknown", recorded: settled })
+                  )
+                )
+              )
+            }),
+            Effect.ignore
+          ), { concurrency: "unbounded", discard: true })
+      })
+    )
+
+    const finish = Effect.gen(function*() {
+      yield* lock.withPermits(1)(seal)
+      yield* guard(slots.take(inflightLimit))
+      yield* slots.release(inflightLimit)
+      const failed = yield* Deferred.poll(failure)
+      if (Option.isSome(failed)) return yield* failed.value
+      return { ...summary } as SinkSummary
+    })
+
+    return Sink.forEachChunk(onChunk).pipe(Sink.mapEffect(() => finish))
+  }))
+
+/**
+ * The sink's services for a configuration: the `node:http` LoadClient, and the LabelStore and Checkpointer in
+ * memory. Swap any of them by providing your own layer after this one.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  config: StarRocksConfig.StarRocksConfig
+): Layer.Layer<Services | Checkpointer.Checkpointer> =>
+  Layer.mergeAll(LoadClient.layer, LabelStore.layerMemory, Checkpointer.layerMemory).pipe(
+    Layer.provideMerge(StarRocksConfig.layerFrom(config))
+  )

@@ -40,10 +40,8 @@ const program = Effect.gen(function*() {
     username: "root",
     password: Redacted.make(""),
     format: "csv",
-    maxBytes: 16 * 1024 * 1024,
     maxRows: 200_000,
-    flushInterval: "5 seconds",
-    allowSmallBuffers: true
+    flushInterval: "5 seconds"
   })
 
   const started = Date.now()

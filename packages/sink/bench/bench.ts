@@ -74,6 +74,14 @@ const main = async () => {
       }`
     )
   }
+  const jsonProbe = RowEncoder.make(ReferenceRow).builder("json")
+  jsonProbe.add(rows[0]!, 0)
+  const jsonText = Buffer.concat(jsonProbe.finish().body.chunks.map((c) => Buffer.from(c))).toString("utf8")
+  if (`[${Plain.jsonRow(rows[0]!)}]` !== jsonText) {
+    console.log(
+      `note: plain JSON row differs from the sink's:\n  sink:  ${jsonText}\n  plain: [${Plain.jsonRow(rows[0]!)}]`
+    )
+  }
   const cfg = config(port, "csv")
 
   // warm-up (JIT) on a small slice

@@ -11,6 +11,13 @@ const pad2 = (n: number) => (n < 10 ? "0" + n : "" + n)
 const date = (d: Date) => `${d.getUTCFullYear()}-${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())}`
 const datetime = (d: Date) =>
   `${date(d)} ${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())}:${pad2(d.getUTCSeconds())}`
+/** DECIMAL(p,2) text: exactly two fraction digits, as the column's scale requires. */
+const decimal2 = (d: BigDecimal.BigDecimal) => {
+  const digits = BigDecimal.scale(d, 2).value.toString()
+  const negative = digits.startsWith("-")
+  const abs = (negative ? digits.slice(1) : digits).padStart(3, "0")
+  return `${negative ? "-" : ""}${abs.slice(0, -2)}.${abs.slice(-2)}`
+}
 const quote = (s: string) => (s.includes("\\") || s.includes("\"") ? s.replace(/[\\"]/g, "\\$&") : s)
 
 export interface Format {
@@ -24,7 +31,7 @@ export const csvRow = (r: ReferenceRows.ReferenceRow, f: Format): string => {
   const s = f.separator
   return `"${r.id}"${s}"${r.user_id}"${s}"${quote(r.name)}"${s}"${r.score}"${s}"${date(r.day)}"${s}"${
     datetime(r.ts)
-  }"${s}"${r.active ? f.booleanTrue : f.booleanFalse}"${s}"${BigDecimal.format(r.amount)}"${s}${
+  }"${s}"${r.active ? f.booleanTrue : f.booleanFalse}"${s}"${decimal2(r.amount)}"${s}${
     r.note === null ? "\\\\N" : `"${quote(r.note)}"`
   }${s}"${quote(r.city)}"${f.rowDelimiter}`
 }
@@ -38,7 +45,7 @@ export const jsonRow = (r: ReferenceRows.ReferenceRow): string =>
     day: date(r.day),
     ts: datetime(r.ts),
     active: r.active,
-    amount: BigDecimal.format(r.amount),
+    amount: decimal2(r.amount),
     note: r.note,
     city: r.city
   })

@@ -10,7 +10,10 @@ export const config = (port: number, format: "csv" | "json") =>
     username: "root",
     password: Redacted.make(""),
     format,
-    maxRetries: 0
+    maxRetries: 0,
+    ...(process.env["BENCH_MAX_ROWS"] ? { maxRows: Number(process.env["BENCH_MAX_ROWS"]) } : {}),
+    ...(process.env["BENCH_MAX_BYTES"] ? { maxBytes: Number(process.env["BENCH_MAX_BYTES"]) } : {}),
+    allowSmallBuffers: true
   })
 
 /** Runs rows through the sink into the null endpoint; resolves to the summary. */

@@ -147,7 +147,9 @@ export const make = <A, I, R>(
       csvJsonFallback: config.csvJsonFallback,
       serverSupportsEnclose: table?.supportsEnclose ??
         TableSchema.supportsEnclose(Option.getOrUndefined(config.serverVersion)),
-      columnTypes: table?.columnTypes
+      columnTypes: table?.columnTypes,
+      // buffers of settled bodies are reused, but never more than one batch's worth is kept idle
+      bufferPoolBytes: config.maxBytes
     })
 
     const tableTag = SinkMetrics.tableTag(config.database, config.table)

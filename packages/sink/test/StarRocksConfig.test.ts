@@ -446,7 +446,7 @@ describe("StarRocksConfig", () => {
       assert.strictEqual(Redacted.value(propsOk({ password: "" }).password), "")
     })
 
-    it("Flink-only keys are accepted, ignored and logged", () =>
+    it("Flink-only keys are accepted, ignored and logged; use-transaction-stream-load is honoured", () =>
       Effect.gen(function*() {
         const logs = yield* Ref.make<ReadonlyArray<readonly [string, string]>>([])
         const c = yield* StarRocksConfig.fromProperties({
@@ -463,8 +463,10 @@ describe("StarRocksConfig", () => {
           "sink.exactly-once.check-num-lingering-txn": "-1"
         }).pipe(Effect.provide(capturingLogger(logs)))
         assert.strictEqual(c.table, "t")
+        assert.isTrue(c.useTransactionStreamLoad)
         const lines = yield* Ref.get(logs)
         assert.strictEqual(lines.length, 1)
+        assert.notInclude(lines[0]![1], "use-transaction-stream-load")
         assert.strictEqual(lines[0]![0], "WARN")
         assert.include(lines[0]![1], "sink.parallelism")
         assert.include(lines[0]![1], "sink.exactly-once.check-num-lingering-txn")

@@ -211,8 +211,9 @@ const route = async (cluster: Cluster, be: BeNode, ex: Exchange) => {
   const method = (ex.req.method ?? "GET").toUpperCase()
 
   const parts = pathname.split("/")
-  let kind: "stream" | "txn-load" | "txn-op" | "error-log" | "none" = "none"
+  let kind: "stream" | "txn-load" | "txn-op" | "error-log" | "health" | "none" = "none"
   if (pathname === "/api/_load_error_log" && (method === "GET" || method === "HEAD")) kind = "error-log"
+  else if (pathname === "/api/health" && method === "GET") kind = "health"
   else if (pathname === "/api/transaction/load" && method === "PUT") kind = "txn-load"
   else if (
     parts.length === 4 && parts[1] === "api" && parts[2] === "transaction" && (method === "POST" || method === "PUT")
@@ -263,6 +264,8 @@ const route = async (cluster: Cluster, be: BeNode, ex: Exchange) => {
   switch (kind) {
     case "error-log":
       return errorLog(cluster, be, ex, params.get("file") ?? "")
+    case "health":
+      return health(cluster, ex)
     case "stream":
       return streamLoad(cluster, be, ex, decodeURIComponent(parts[2]!), decodeURIComponent(parts[3]!), bodyFault)
     case "txn-load":
@@ -277,19 +280,27 @@ const route = async (cluster: Cluster, be: BeNode, ex: Exchange) => {
 // ---------------------------------------------------------------------------------------------------------------
 // error log
 
+/** BE `enable_http_auth` gate (newest BEs): non-load endpoints need valid Basic auth. False when it answered 401. */
+const authGate = (cluster: Cluster, ex: Exchange): boolean => {
+  if (!cluster.settings.beHttpAuth) return true
+  const auth = parseBasic(ex.headers["authorization"])
+  const denied = auth === undefined
+    ? "missing Basic authorization"
+    : cluster.checkPassword(auth.user, auth.password, clientIp(ex.req))
+  if (denied === undefined) return true
+  reply(ex, 401, compactJson({ status: "FAILED", code: "1", message: denied }), "json", {
+    "WWW-Authenticate": "Basic realm=\"\""
+  })
+  return false
+}
+
+const health = (cluster: Cluster, ex: Exchange) => {
+  if (!authGate(cluster, ex)) return
+  reply(ex, 200, "{\"status\": \"OK\",\"msg\": \"To Be Added\"}", "json")
+}
+
 const errorLog = (cluster: Cluster, be: BeNode, ex: Exchange, file: string) => {
-  if (cluster.settings.beHttpAuth) {
-    const auth = parseBasic(ex.headers["authorization"])
-    const denied = auth === undefined
-      ? "missing Basic authorization"
-      : cluster.checkPassword(auth.user, auth.password, clientIp(ex.req))
-    if (denied !== undefined) {
-      reply(ex, 401, compactJson({ status: "FAILED", code: "1", message: denied }), "json", {
-        "WWW-Authenticate": "Basic realm=\"\""
-      })
-      return
-    }
-  }
+  if (!authGate(cluster, ex)) return
   const lines = be.errorLogs.get(file)
   if (lines === undefined) {
     reply(ex, 404, "Not Found", "text")

@@ -4,10 +4,9 @@
  * are registered only where the target has an emulator.
  */
 import { ReferenceRows } from "@effect-starrocks/testkit"
-import type { StarRocksEmulator, StarRocksEmulator } from "@effect-starrocks/testkit"
-import { ReferenceRows } from "@effect-starrocks/testkit"
+import type { StarRocksEmulator } from "@effect-starrocks/testkit"
 import type { Vitest } from "@effect/vitest"
-import type { Vitest } from "@effect/vitest"
+import { assert } from "@effect/vitest"
 import { BigDecimal, Effect, Redacted, Schema, Stream } from "effect"
 import { ColumnType, StarRocksConfig, StarRocksSink } from "../../src/index.js"
 import type { TableSpec } from "./Target.js"

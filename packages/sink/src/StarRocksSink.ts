@@ -8,9 +8,12 @@
  * @since 0.1.0
  */
 import type { Schema } from "effect"
+import type * as Checkpoint from "./Checkpoint.js"
 import { Deferred, Duration, Effect, Exit, Fiber, Layer, Metric, Option, Sink } from "effect"
 import type * as Chunk from "effect/Chunk"
 import * as Checkpointer from "./Checkpointer.js"
+import { ExactlyOnceError } from "./internal/exactlyOnceError.js"
+import * as ExactlyOnce from "./internal/exactlyOnce.js"
 import * as LabelStore from "./LabelStore.js"
 import * as LoadClient from "./LoadClient.js"
 import * as RetryPolicy from "./RetryPolicy.js"
@@ -64,6 +67,19 @@ export type SinkError =
   | RowEncoder.RowEncodeError
   | TableSchema.TableSchemaError
   | LabelStore.LabelStoreError
+  | Checkpointer.CheckpointerError
+  | ExactlyOnceError
+
+export {
+  /**
+   * A failure of the exactly-once protocol that is not a plain load error (`reason`: `PreparedLost`,
+   * `LabelCollision`, `CommitFailed`, `Spool`, `Unsupported`, `Position`).
+   *
+   * @since 0.1.0
+   * @category errors
+   */
+  ExactlyOnceError
+}
 
 /**
  * The services a sink runs on.
@@ -490,3 +506,71 @@ export const layer = (
   Layer.mergeAll(LoadClient.layer, LabelStore.layerMemory, Checkpointer.layerMemory).pipe(
     Layer.provideMerge(StarRocksConfig.layerFrom(config))
   )
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ExactlyOnceOptions<P, PI> {
+  /** Encodes barrier positions into the checkpoint record (and decodes the recorded one at recovery). */
+  readonly position: Schema.Schema<P, PI>
+  /** Default "0"; part of the labels and of the checkpoint key. Give every parallel sink its own. */
+  readonly instance?: string
+  /** Default `${labelPrefix}-${db}.${table}-${instance}`. */
+  readonly checkpointKey?: string
+  /** Columns in the order sent; default: the struct's field order. */
+  readonly columns?: ReadonlyArray<string>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ExactlyOnceSummary extends SinkSummary {
+  /** Checkpoint records saved by this run. */
+  readonly checkpoints: number
+  /** The position of the last acknowledged barrier (or the recovered one), decoded. */
+  readonly lastPosition: Option.Option<unknown>
+}
+
+/**
+ * The exactly-once sink (two-phase commit over the transaction interface, driven by `Checkpoint` barriers).
+ * Rows are encoded and batched as in `make` (max-rows / max-bytes) and each sealed batch is loaded into the
+ * table's one open transaction, so memory stays bounded by max-bytes whatever the checkpoint interval. At a
+ * barrier the open transaction is prepared, the checkpoint record (position, prepared labels, next label id) is
+ * saved through the `Checkpointer`, the prepared labels are committed, and only then is the barrier's ack
+ * completed. Labels are `{prefix}-{table}-{instance}-{id}`. At start it runs `recover`. A failed
+ * `transaction/load` rolls the transaction back and replays its data (kept in a bounded spool: memory up to
+ * max-bytes, then a temporary file) into a new transaction. Rows after the last barrier are rolled back when the
+ * stream ends. See docs/exactly-once.md.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const exactlyOnce = <A, I, P, PI>(
+  schema: Schema.Schema<A, I>,
+  options: ExactlyOnceOptions<P, PI>
+): Sink.Sink<
+  ExactlyOnceSummary,
+  Checkpoint.Envelope<A, P>,
+  never,
+  SinkError | Checkpointer.CheckpointerError,
+  Services | Checkpointer.Checkpointer
+> => ExactlyOnce.make(schema, options)
+
+/**
+ * Recovery (also run by `exactlyOnce` at start; idempotent): commits what the last checkpoint prepared
+ * (COMMITTED/VISIBLE count as done; an ABORTED one is an `ExactlyOnceError` `PreparedLost`), rolls back the
+ * lingering PREPARE/PREPARED transactions of this instance (label ids from the recorded next id on, until 8
+ * consecutive unknown ids), and returns the last checkpointed position, decoded: resume the source after it.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const recover = <P, PI>(
+  options: ExactlyOnceOptions<P, PI>
+): Effect.Effect<
+  Option.Option<P>,
+  SinkError | Checkpointer.CheckpointerError,
+  Services | Checkpointer.Checkpointer
+> => ExactlyOnce.recover(options)

@@ -5,6 +5,11 @@
 /**
  * @since 0.1.0
  */
+export * as Checkpoint from "./Checkpoint.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as Checkpointer from "./Checkpointer.js"
 
 /**

@@ -7,7 +7,7 @@ import { ReferenceRows } from "@effect-starrocks/testkit"
 import type { StarRocksEmulator } from "@effect-starrocks/testkit"
 import type { Vitest } from "@effect/vitest"
 import { assert } from "@effect/vitest"
-import { BigDecimal, Effect, Redacted, Schema, Stream } from "effect"
+import { BigDecimal, Effect, Logger, LogLevel, Redacted, Schema, Stream } from "effect"
 import { ColumnType, StarRocksConfig, StarRocksSink } from "../../src/index.js"
 import type { TableSpec } from "./Target.js"
 import { Target, text } from "./Target.js"
@@ -70,7 +70,8 @@ const run = <A, I>(
   Stream.fromIterable(rows).pipe(
     Stream.rechunk(1000),
     Stream.run(StarRocksSink.make(schema, options)),
-    Effect.provide(StarRocksSink.layer(config))
+    Effect.provide(StarRocksSink.layer(config)),
+    Logger.withMinimumLogLevel(LogLevel.Error)
   )
 
 export const sinkSuite = (

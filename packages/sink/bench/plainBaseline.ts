@@ -7,13 +7,14 @@ import type { ReferenceRows } from "@effect-starrocks/testkit"
 import { BigDecimal } from "effect"
 import * as Http from "node:http"
 
-const pad2 = (n: number) => (n < 10 ? "0" + n : "" + n)
-const date = (d: Date) => `${d.getUTCFullYear()}-${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())}`
-const datetime = (d: Date) =>
-  `${date(d)} ${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())}:${pad2(d.getUTCSeconds())}`
+const date = (d: Date) => d.toISOString().slice(0, 10)
+const datetime = (d: Date) => {
+  const iso = d.toISOString()
+  return iso.slice(0, 10) + " " + iso.slice(11, 19)
+}
 /** DECIMAL(p,2) text: exactly two fraction digits, as the column's scale requires. */
 const decimal2 = (d: BigDecimal.BigDecimal) => {
-  const digits = BigDecimal.scale(d, 2).value.toString()
+  const digits = (d.scale === 2 ? d.value : BigDecimal.scale(d, 2).value).toString()
   const negative = digits.startsWith("-")
   const abs = (negative ? digits.slice(1) : digits).padStart(3, "0")
   return `${negative ? "-" : ""}${abs.slice(0, -2)}.${abs.slice(-2)}`

@@ -213,7 +213,7 @@ export interface SqlOptions {
  *
  * ```sql
  * CREATE TABLE IF NOT EXISTS effect_starrocks_checkpoints (
- *   checkpoint_key VARCHAR(255) NOT NULL PRIMARY KEY,
+ *   checkpoint_key VARBINARY(255) NOT NULL PRIMARY KEY,  -- UTF-8 bytes, compared exactly
  *   id BIGINT NOT NULL,
  *   record LONGTEXT NOT NULL,   -- the whole CheckpointRecord as JSON
  *   updated_at BIGINT NOT NULL  -- epoch milliseconds of the last write
@@ -222,7 +222,8 @@ export interface SqlOptions {
  *
  * `save` is one `INSERT … ON DUPLICATE KEY UPDATE` that replaces the row only when the new id is at least the
  * stored one, so it never goes back, even with concurrent writers. It is durable when the server commits durably
- * (InnoDB with `innodb_flush_log_at_trx_commit = 1`, the default). Checkpoint ids must be safe integers.
+ * (InnoDB with `innodb_flush_log_at_trx_commit = 1`, the default). Checkpoint ids must be safe integers and keys
+ * at most 255 UTF-8 bytes (compared byte for byte: `A` and `a` are two keys).
  * Other dialects are refused at construction (PostgreSQL and SQLite would need `INSERT … ON CONFLICT`).
  *
  * @since 0.1.0
@@ -244,7 +245,7 @@ export const makeSql = (
       new CheckpointerError({ reason: SqlStore.sqlReason(`${what} (table ${tableName})`, error) })
 
     yield* sql`CREATE TABLE IF NOT EXISTS ${table} (
-      checkpoint_key VARCHAR(255) NOT NULL PRIMARY KEY,
+      checkpoint_key VARBINARY(255) NOT NULL PRIMARY KEY,
       id BIGINT NOT NULL,
       record LONGTEXT NOT NULL,
       updated_at BIGINT NOT NULL
@@ -258,6 +259,8 @@ export const makeSql = (
               reason: `checkpoint ${JSON.stringify(record.key)}: the SQL store needs an integer id, got ${record.id}`
             })
           }
+          const tooLong = SqlStore.keyTooLong("checkpoint key", record.key)
+          if (tooLong !== undefined) return yield* new CheckpointerError({ reason: tooLong })
           const text = yield* recordJson(record)
           const now = yield* Clock.currentTimeMillis
           // MySQL applies the assignments left to right: `id` last, so that the conditions see the stored id.

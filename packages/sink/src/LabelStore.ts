@@ -315,9 +315,9 @@ export interface SqlOptions {
 }
 
 interface LabelRow {
-  readonly label: string
-  readonly table_name: string
-  readonly state: string
+  readonly label: unknown
+  readonly table_name: unknown
+  readonly state: unknown
   readonly row_count: unknown
   readonly byte_count: unknown
   readonly updated_at: unknown
@@ -331,8 +331,8 @@ const decodeLabelRecord = Schema.decodeUnknown(LabelRecord)
  *
  * ```sql
  * CREATE TABLE IF NOT EXISTS effect_starrocks_labels (
- *   label VARCHAR(255) NOT NULL PRIMARY KEY,
- *   table_name VARCHAR(255) NOT NULL,           -- db.table
+ *   label VARBINARY(255) NOT NULL PRIMARY KEY,  -- UTF-8 bytes, compared exactly
+ *   table_name VARBINARY(512) NOT NULL,         -- db.table
  *   state VARCHAR(16) NOT NULL,                 -- pending | committed | failed | in-doubt
  *   row_count BIGINT NOT NULL,
  *   byte_count BIGINT NOT NULL,
@@ -346,7 +346,7 @@ const decodeLabelRecord = Schema.decodeUnknown(LabelRecord)
  * `put` is a `REPLACE` (a new `seq`, so a re-put moves the label to the end, as in memory), followed, for a
  * committed label, by the retention step: committed labels older than the `maxCommitted` newest are deleted (a
  * step that never deletes more than it should, even when processes put concurrently). `rows`, `bytes` and
- * `updatedAt` must be integers. Other dialects are refused at construction.
+ * `updatedAt` must be integers, labels at most 255 UTF-8 bytes (compared byte for byte). Other dialects are refused at construction.
  *
  * @since 0.1.0
  * @category constructors
@@ -368,8 +368,8 @@ export const makeSql = (
       new LabelStoreError({ reason: SqlStore.sqlReason(`${what} (table ${tableName})`, error) })
 
     yield* sql`CREATE TABLE IF NOT EXISTS ${table} (
-      label VARCHAR(255) NOT NULL PRIMARY KEY,
-      table_name VARCHAR(255) NOT NULL,
+      label VARBINARY(255) NOT NULL PRIMARY KEY,
+      table_name VARBINARY(512) NOT NULL,
       state VARCHAR(16) NOT NULL,
       row_count BIGINT NOT NULL,
       byte_count BIGINT NOT NULL,
@@ -381,16 +381,16 @@ export const makeSql = (
 
     const fromRow = (row: LabelRow): Effect.Effect<LabelRecord, LabelStoreError> =>
       decodeLabelRecord({
-        label: row.label,
-        table: row.table_name,
-        state: row.state,
+        label: SqlStore.toText(row.label),
+        table: SqlStore.toText(row.table_name),
+        state: SqlStore.toText(row.state),
         rows: SqlStore.toNumber(row.row_count),
         bytes: SqlStore.toNumber(row.byte_count),
         updatedAt: SqlStore.toNumber(row.updated_at)
       }).pipe(
         Effect.mapError((error) =>
           new LabelStoreError({
-            reason: `corrupt label row ${JSON.stringify(row.label)} in table ${tableName}: ${error.message}`
+            reason: `corrupt label row ${JSON.stringify(SqlStore.toText(row.label))} in table ${tableName}: ${error.message}`
           })
         )
       )
@@ -417,6 +417,9 @@ export const makeSql = (
               reason: `label ${JSON.stringify(record.label)}: the SQL store needs integer rows, bytes and updatedAt`
             })
           }
+          const tooLong = SqlStore.keyTooLong("label", record.label) ??
+            (Buffer.byteLength(record.table, "utf8") > 512 ? `table name ${record.table} is too long` : undefined)
+          if (tooLong !== undefined) return yield* new LabelStoreError({ reason: tooLong })
           yield* sql`REPLACE INTO ${table} (${columns}) VALUES (${record.label}, ${record.table}, ${record.state},
             ${record.rows}, ${record.bytes}, ${record.updatedAt})`.pipe(
             Effect.mapError(failure(`cannot put label ${JSON.stringify(record.label)}`))

@@ -279,7 +279,9 @@ export const makeSql = (
           Effect.flatMap((rows) =>
             rows.length === 0
               ? Effect.succeedNone
-              : Effect.asSome(decodeStored(String(rows[0]!.record), key, `table ${tableName}, key ${JSON.stringify(key)}`))
+              : Effect.asSome(
+                decodeStored(String(rows[0]!.record), key, `table ${tableName}, key ${JSON.stringify(key)}`)
+              )
           )
         )
     }

@@ -232,8 +232,10 @@ export const makeFileSystem = (
         lines++
       })
 
-    const maybeCompact = Effect.suspend(() =>
-      lines > Math.max(1_000, 2 * records.size) ? compact : Effect.void
+    // The operation is already durable when compaction runs: a failed compaction leaves the valid log in place and
+    // is tried again at the next operation, so it is logged rather than failing the operation.
+    const maybeCompact = Effect.suspend(() => lines > Math.max(1_000, 2 * records.size) ? compact : Effect.void).pipe(
+      Effect.catchAll((error) => Effect.logWarning(`LabelStore: compaction failed: ${error.reason}`))
     )
 
     // Load.
@@ -390,7 +392,9 @@ export const makeSql = (
       }).pipe(
         Effect.mapError((error) =>
           new LabelStoreError({
-            reason: `corrupt label row ${JSON.stringify(SqlStore.toText(row.label))} in table ${tableName}: ${error.message}`
+            reason: `corrupt label row ${
+              JSON.stringify(SqlStore.toText(row.label))
+            } in table ${tableName}: ${error.message}`
           })
         )
       )
@@ -424,8 +428,15 @@ export const makeSql = (
             ${record.rows}, ${record.bytes}, ${record.updatedAt})`.pipe(
             Effect.mapError(failure(`cannot put label ${JSON.stringify(record.label)}`))
           )
+          // The record is stored by now: a failed retention step is logged, not an error of the put.
           if (record.state === "committed") {
-            yield* retain.pipe(Effect.mapError(failure("cannot drop old committed labels")))
+            yield* retain.pipe(
+              Effect.catchAll((error) =>
+                Effect.logWarning(
+                  SqlStore.sqlReason(`LabelStore: cannot drop old committed labels (table ${tableName})`, error)
+                )
+              )
+            )
           }
         }),
       get: (label) =>

@@ -1,0 +1,79 @@
+/**
+ * Helpers shared by the SQL `Checkpointer` and `LabelStore`.
+ *
+ * @internal
+ */
+import type * as SqlClient from "@effect/sql/SqlClient"
+import { Effect } from "effect"
+import { errorMessage } from "./fileStore.js"
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]{0,63}(\.[A-Za-z_][A-Za-z0-9_$]{0,63})?$/
+
+/**
+ * A table name (`table` or `schema.table`) that is safe to use as an identifier, or a reason why it is not.
+ *
+ * @internal
+ */
+export const checkTableName = (table: string): string | undefined =>
+  IDENTIFIER.test(table)
+    ? undefined
+    : `invalid table name ${JSON.stringify(table)}: expected [A-Za-z_][A-Za-z0-9_$]* or schema.table, at most 64 ` +
+      `characters each`
+
+/**
+ * A readable reason for a failed statement: the `SqlError` message and the driver's own message under it.
+ *
+ * @internal
+ */
+export const sqlReason = (what: string, error: unknown): string => {
+  const outer = errorMessage(error)
+  const cause = typeof error === "object" && error !== null && "cause" in error ? error.cause : undefined
+  const inner = cause === undefined ? undefined : errorMessage(cause)
+  return inner === undefined || inner === outer ? `${what}: ${outer}` : `${what}: ${outer}: ${inner}`
+}
+
+/**
+ * Succeeds on the MySQL dialect (MySQL, MariaDB), the only one whose SQL these stores are written and tested for;
+ * fails with a reason on any other.
+ *
+ * @internal
+ */
+export const requireMysql = (sql: SqlClient.SqlClient, store: string): Effect.Effect<void, string> =>
+  sql.onDialectOrElse({
+    mysql: () => Effect.void,
+    orElse: () =>
+      Effect.fail(
+        `${store}: only the MySQL dialect (MySQL, MariaDB, through @effect/sql-mysql2) is supported; other ` +
+          `databases need their own upsert (INSERT … ON CONFLICT on PostgreSQL and SQLite)`
+      )
+  })
+
+/**
+ * Integer columns come back as numbers or, with some driver settings (`bigNumberStrings`, `supportBigNumbers`), as
+ * strings or bigints.
+ *
+ * @internal
+ */
+export const toNumber = (value: unknown): number =>
+  typeof value === "number" ? value : typeof value === "bigint" ? Number(value) : Number(String(value))
+
+/**
+ * A text column read back: `VARBINARY` columns come as bytes.
+ *
+ * @internal
+ */
+export const toText = (value: unknown): string =>
+  value instanceof Uint8Array ? Buffer.from(value).toString("utf8") : String(value)
+
+/**
+ * The longest key or label the SQL stores take (their `VARBINARY(255)` primary keys), in UTF-8 bytes.
+ *
+ * @internal
+ */
+export const MAX_KEY_BYTES = 255
+
+/** @internal */
+export const keyTooLong = (what: string, key: string): string | undefined =>
+  Buffer.byteLength(key, "utf8") > MAX_KEY_BYTES
+    ? `${what} ${JSON.stringify(key)} is longer than ${MAX_KEY_BYTES} UTF-8 bytes, the SQL store's limit`
+    : undefined

@@ -4,25 +4,14 @@
  * Stream Load (FE → 307 → BE, `Expect: 100-continue`), and checks what landed against the source.
  * Exit 0 only when every row arrived exactly once. No external service is needed.
  */
-import { ColumnType, StarRocksConfig, StarRocksSink } from "@effect-starrocks/sink"
+import { StarRocksConfig, StarRocksSink } from "@effect-starrocks/sink"
 import { ReferenceRows, StarRocksEmulator } from "@effect-starrocks/testkit"
 import { NodeRuntime } from "@effect/platform-node"
-import { Console, Effect, Logger, LogLevel, Redacted, Schema, Stream } from "effect"
+import { Console, Effect, Logger, LogLevel, Redacted, Stream } from "effect"
 
 const ROWS = Number(process.env["DEMO_ROWS"] ?? 1_000_000)
 
-const Row = Schema.Struct({
-  id: ColumnType.BigInt,
-  user_id: ColumnType.Int,
-  name: ColumnType.Varchar(64),
-  score: ColumnType.Double,
-  day: ColumnType.Date,
-  ts: ColumnType.DateTime,
-  active: ColumnType.Boolean,
-  amount: ColumnType.Decimal(10, 2),
-  note: Schema.NullOr(ColumnType.Varchar(64)),
-  city: ColumnType.Varchar(32)
-})
+const Row = ReferenceRows.schema
 
 const program = Effect.gen(function*() {
   const emulator = yield* StarRocksEmulator.make({

@@ -456,11 +456,18 @@ export const annotate = <S extends Schema.Annotable.All>(schema: S, type: Column
 }
 
 /**
+ * The pinned StarRocks type of a schema, if any. The annotation key is the global symbol
+ * `Symbol.for("@effect-starrocks/sink/ColumnType")`, and its value may be a `ColumnType` or a type string
+ * (`"BIGINT"`, `"DECIMAL(10,2)"`), so a library can pin types without depending on this package.
+ *
  * @since 0.1.0
  * @category annotations
  */
 export const getAnnotation = (ast: AST.AST): Option.Option<ColumnType> =>
-  AST.getAnnotation<ColumnType>(ast, ColumnTypeId)
+  Option.map(
+    AST.getAnnotation<ColumnType | string>(ast, ColumnTypeId),
+    (t) => (typeof t === "string" ? unsafeParse(t) : t)
+  )
 
 /** A JS boolean into BOOLEAN. @since 0.1.0 */
 export const Boolean = annotate(Schema.Boolean, boolean)

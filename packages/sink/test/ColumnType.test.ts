@@ -190,4 +190,13 @@ describe("ColumnType annotations and the default mapping", () => {
     assert.deepStrictEqual(types(Row), { a: "DOUBLE", b: "DATE" })
     assert.throws(() => ColumnType.fieldsOf(Schema.String), /struct schema/)
   })
+
+  it("a type string under the global symbol pins the type without importing this package", () => {
+    const key = Symbol.for("@effect-starrocks/sink/ColumnType")
+    const Row = Schema.Struct({
+      id: Schema.Number.annotations({ [key]: "BIGINT" }),
+      amount: Schema.String.annotations({ [key]: "DECIMAL(10,2)" })
+    })
+    assert.deepStrictEqual(types(Row), { id: "BIGINT", amount: "DECIMAL(10,2)" })
+  })
 })

@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { BigDecimal } from "effect"
+import { BigDecimal, Schema } from "effect"
 import type { TableDef } from "./internal/model.js"
 
 /**
@@ -38,6 +38,31 @@ export const cities: ReadonlyArray<string> = [
   "Guangzhou",
   "Helsinki"
 ]
+
+/** The sink's column-type annotation key (a global symbol: no dependency on the sink package). */
+const ColumnTypeId = Symbol.for("@effect-starrocks/sink/ColumnType")
+const typed = <S extends Schema.Annotable.All>(schema: S, type: string): S =>
+  schema.annotations({ [ColumnTypeId]: type }) as S
+
+/**
+ * The reference row as an `effect/Schema` struct whose fields carry their StarRocks column types (read by
+ * `@effect-starrocks/sink`'s encoders).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const schema = Schema.Struct({
+  id: typed(Schema.Number, "BIGINT"),
+  user_id: typed(Schema.Number, "INT"),
+  name: typed(Schema.String, "VARCHAR(64)"),
+  score: typed(Schema.Number, "DOUBLE"),
+  day: typed(Schema.DateFromSelf, "DATE"),
+  ts: typed(Schema.DateFromSelf, "DATETIME"),
+  active: typed(Schema.Boolean, "BOOLEAN"),
+  amount: typed(Schema.BigDecimalFromSelf, "DECIMAL(10,2)"),
+  note: Schema.NullOr(typed(Schema.String, "VARCHAR(64)")),
+  city: typed(Schema.String, "VARCHAR(32)")
+})
 
 const DAY_MS = 86_400_000
 const DAY0 = Date.UTC(2024, 0, 1)

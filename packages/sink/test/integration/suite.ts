@@ -16,18 +16,7 @@ let tableSeq = 0
 const uniqueTable = (base: string) => `${base}_${process.pid}_${Date.now() % 100000}_${++tableSeq}`
 
 /** The reference row as a typed Schema with its StarRocks column types. */
-export const ReferenceRow = Schema.Struct({
-  id: ColumnType.BigInt,
-  user_id: ColumnType.Int,
-  name: ColumnType.Varchar(64),
-  score: ColumnType.Double,
-  day: ColumnType.Date,
-  ts: ColumnType.DateTime,
-  active: ColumnType.Boolean,
-  amount: ColumnType.Decimal(10, 2),
-  note: Schema.NullOr(ColumnType.Varchar(64)),
-  city: ColumnType.Varchar(32)
-})
+export const ReferenceRow = ReferenceRows.schema
 
 const referenceSpec = (database: string, table: string): TableSpec => ReferenceRows.tableDef(database, table)
 

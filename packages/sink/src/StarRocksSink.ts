@@ -8,12 +8,12 @@
  * @since 0.1.0
  */
 import type { Schema } from "effect"
-import type * as Checkpoint from "./Checkpoint.js"
 import { Deferred, Duration, Effect, Exit, Fiber, Layer, Metric, Option, Sink } from "effect"
 import type * as Chunk from "effect/Chunk"
+import type * as Checkpoint from "./Checkpoint.js"
 import * as Checkpointer from "./Checkpointer.js"
-import { ExactlyOnceError } from "./internal/exactlyOnceError.js"
 import * as ExactlyOnce from "./internal/exactlyOnce.js"
+import { ExactlyOnceError } from "./internal/exactlyOnceError.js"
 import * as LabelStore from "./LabelStore.js"
 import * as LoadClient from "./LoadClient.js"
 import * as RetryPolicy from "./RetryPolicy.js"
@@ -73,7 +73,7 @@ export type SinkError =
 export {
   /**
    * A failure of the exactly-once protocol that is not a plain load error (`reason`: `PreparedLost`,
-   * `LabelCollision`, `CommitFailed`, `Spool`, `Unsupported`, `Position`).
+   * `LabelCollision`, `CommitFailed`, `Spool`, `Unsupported`, `Position`, `Coordinator`).
    *
    * @since 0.1.0
    * @category errors
@@ -520,6 +520,13 @@ export interface ExactlyOnceOptions<P, PI> {
   readonly checkpointKey?: string
   /** Columns in the order sent; default: the struct's field order. */
   readonly columns?: ReadonlyArray<string>
+  /**
+   * The label path (`sink.version` V1) only: the directory of the durable batch spool; it must survive restarts.
+   * Default `{os.tmpdir()}/effect-starrocks-spool/{checkpointKey}`.
+   */
+  readonly spoolDirectory?: string
+  /** Aligned checkpoints across instances in one process (`Checkpoint.coordinator(n)`). */
+  readonly coordinator?: Checkpoint.Coordinator
 }
 
 /**
@@ -542,7 +549,8 @@ export interface ExactlyOnceSummary extends SinkSummary {
  * completed. Labels are `{prefix}-{table}-{instance}-{id}`. At start it runs `recover`. A failed
  * `transaction/load` rolls the transaction back and replays its data (kept in a bounded spool: memory up to
  * max-bytes, then a temporary file) into a new transaction. Rows after the last barrier are rolled back when the
- * stream ends. See docs/exactly-once.md.
+ * stream ends. With `sink.version` V1 (servers without the transaction interface) sealed batches are spooled to
+ * durable files instead and loaded under their labels after the checkpoint is saved. See docs/exactly-once.md.
  *
  * @since 0.1.0
  * @category constructors

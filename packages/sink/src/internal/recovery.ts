@@ -1,0 +1,279 @@
+/**
+ * Exactly-once recovery: commit what the last checkpoint prepared, abort the lingering transactions of this
+ * instance (label ids at and after the recorded next id), and find where new label ids start.
+ */
+import type { Schema } from "effect"
+import { Effect, Option } from "effect"
+import * as Checkpointer from "../Checkpointer.js"
+import * as LabelStore from "../LabelStore.js"
+import * as LoadClient from "../LoadClient.js"
+import * as StarRocksConfig from "../StarRocksConfig.js"
+import type { LoadError } from "../StarRocksError.js"
+import { ExactlyOnceError } from "./exactlyOnceError.js"
+import type { LabelSpool } from "./labelSpool.js"
+
+/** Consecutive UNKNOWN label ids that end the lingering-transaction walk. */
+export const UNKNOWN_STREAK = 8
+/** At most this many label ids are walked. */
+export const MAX_WALK = 10_000
+
+export interface Identity {
+  readonly instance: string
+  readonly key: string
+  readonly tableTag: string
+  readonly label: (id: number) => string
+}
+
+const labelPart = (s: string): string => s.replace(/[^-\w]/g, "_")
+
+/** `{prefix}-{table}-{instance}-{id}`, sanitized, at most 128 characters (same as `StarRocksSink.batchLabel`). */
+export const txnLabel = (prefix: string, table: string, instance: string, id: number): string => {
+  const tail = `-${labelPart(instance)}-${id}`
+  const head = `${labelPart(prefix)}-${labelPart(table)}`
+  return head.slice(0, 128 - tail.length) + tail
+}
+
+export const identity = (
+  config: StarRocksConfig.StarRocksConfig,
+  options: { readonly instance?: string | undefined; readonly checkpointKey?: string | undefined }
+): Identity => {
+  const instance = options.instance ?? "0"
+  return {
+    instance,
+    key: options.checkpointKey ?? `${config.labelPrefix}-${config.database}.${config.table}-${instance}`,
+    tableTag: `${config.database}.${config.table}`,
+    label: (id) => txnLabel(config.labelPrefix, config.table, instance, id)
+  }
+}
+
+export interface Recovered<P> {
+  readonly record: Option.Option<Checkpointer.CheckpointRecord>
+  readonly position: Option.Option<P>
+  /** The first label id new transactions may use. */
+  readonly nextId: number
+  /** Labels committed by recovery (those of the last checkpoint). */
+  readonly committed: ReadonlyArray<string>
+  /** Lingering labels rolled back. */
+  readonly aborted: ReadonlyArray<string>
+}
+
+const markLabel = (
+  labels: LabelStore.LabelStore | undefined,
+  tableTag: string,
+  label: string,
+  state: LabelStore.LabelState
+) =>
+  labels === undefined ? Effect.void : labels.get(label).pipe(
+    Effect.flatMap((existing) =>
+      labels.put(
+        new LabelStore.LabelRecord({
+          label,
+          table: tableTag,
+          state,
+          rows: Option.match(existing, { onNone: () => 0, onSome: (r) => r.rows }),
+          bytes: Option.match(existing, { onNone: () => 0, onSome: (r) => r.bytes }),
+          updatedAt: Date.now()
+        })
+      )
+    ),
+    Effect.ignore
+  )
+
+/** Commits one label of the last checkpoint; COMMITTED/VISIBLE count as done. */
+const commitRecorded = (
+  client: LoadClient.LoadClient,
+  labels: LabelStore.LabelStore | undefined,
+  tableTag: string,
+  label: string
+): Effect.Effect<void, LoadError | ExactlyOnceError> =>
+  client.commit(label).pipe(
+    Effect.asVoid,
+    Effect.catchAll((error) =>
+      Effect.gen(function*() {
+        const state = yield* client.getLoadState(label).pipe(Effect.orElseSucceed(() => undefined))
+        if (state === "COMMITTED" || state === "VISIBLE") return
+        if (state === "ABORTED") {
+          return yield* new ExactlyOnceError({
+            reason: "PreparedLost",
+            label,
+            labelState: state,
+            message: `the last checkpoint prepared ${label}, but it is ABORTED (prepared_timeout passed, or it was ` +
+              `rolled back by hand): the rows of that checkpoint are NOT in StarRocks; resume the source from the ` +
+              `checkpoint before it or reload them`
+          })
+        }
+        if (state === "UNKNOWN") {
+          // evicted by label retention: committed before (then the LabelStore knows) or lost
+          const known = labels === undefined
+            ? Option.none()
+            : yield* labels.get(label).pipe(Effect.orElseSucceed(() => Option.none<LabelStore.LabelRecord>()))
+          if (Option.isSome(known) && known.value.state === "committed") return
+          return yield* new ExactlyOnceError({
+            reason: "PreparedLost",
+            label,
+            labelState: state,
+            message: `the last checkpoint prepared ${label}, but StarRocks no longer knows the label (label ` +
+              `retention, label_keep_max_second / label_keep_max_num) and the LabelStore does not record it as ` +
+              `committed: whether that checkpoint's rows landed cannot be told`
+          })
+        }
+        return yield* error
+      })
+    ),
+    Effect.tap(() => markLabel(labels, tableTag, label, "committed"))
+  )
+
+/** The label path: loads a batch the last checkpoint spooled, under its label ("Label Already Exists" settled). */
+const reloadSpooled = (
+  client: LoadClient.LoadClient,
+  labels: LabelStore.LabelStore | undefined,
+  tableTag: string,
+  spool: LabelSpool,
+  label: string
+): Effect.Effect<void, LoadError | ExactlyOnceError> =>
+  Effect.gen(function*() {
+    const batch = yield* spool.read(label)
+    if (batch === undefined) {
+      const state = yield* client.getLoadState(label)
+      if (state === "COMMITTED" || state === "VISIBLE") return
+      return yield* new ExactlyOnceError({
+        reason: "PreparedLost",
+        label,
+        labelState: state,
+        message: `the last checkpoint spooled ${label}, but its spool file is gone and the label is ${state}: ` +
+          `that checkpoint's rows are NOT in StarRocks (the spool directory must survive restarts)`
+      })
+    }
+    yield* client.loadBatch({ label, headers: batch.headers, body: batch.body })
+    yield* markLabel(labels, tableTag, label, "committed")
+    yield* spool.remove(label)
+  })
+
+/**
+ * Runs recovery for one instance. Idempotent: running it twice commits nothing new and aborts nothing new.
+ */
+export const run = <P, PI>(
+  positionSchema: Schema.Schema<P, PI>,
+  id: Identity,
+  decode: (u: unknown) => Effect.Effect<P, ExactlyOnceError>,
+  /** The label path (V1): the durable spool of batches recorded by checkpoints. */
+  labelSpool?: LabelSpool | undefined
+): Effect.Effect<
+  Recovered<P>,
+  LoadError | ExactlyOnceError | Checkpointer.CheckpointerError,
+  StarRocksConfig.StarRocksConfig | LoadClient.LoadClient | Checkpointer.Checkpointer
+> =>
+  Effect.gen(function*() {
+    void positionSchema
+    const client = yield* LoadClient.LoadClient
+    const checkpointer = yield* Checkpointer.Checkpointer
+    const labels = Option.getOrUndefined(yield* Effect.serviceOption(LabelStore.LabelStore))
+    const record = yield* checkpointer.latest(id.key)
+
+    // the last checkpoint's age against the server's timers (defaults: the config cannot see the server's)
+    if (Option.isSome(record)) {
+      const config = yield* StarRocksConfig.StarRocksConfig
+      const ageSec = (Date.now() - record.value.createdAt) / 1000
+      const preparedTimeout = Number(config.properties["prepared_timeout"] ?? 86_400)
+      if (labelSpool === undefined && ageSec > 0.8 * preparedTimeout) {
+        yield* Effect.logWarning(
+          "exactly-once recovery: the last checkpoint is older than 80% of prepared_timeout; its prepared " +
+            "transactions may have been aborted by the FE (prepared_transaction_default_timeout_second)"
+        ).pipe(Effect.annotateLogs({ key: id.key, ageSec: Math.round(ageSec), preparedTimeout }))
+      }
+      if (ageSec > 0.8 * 259_200) {
+        yield* Effect.logWarning(
+          "exactly-once recovery: the last checkpoint is older than 80% of the default label retention " +
+            "(label_keep_max_second = 3 days); its labels may be evicted"
+        ).pipe(Effect.annotateLogs({ key: id.key, ageSec: Math.round(ageSec) }))
+      }
+    }
+
+    // 1. commit what the last checkpoint prepared
+    const committed: Array<string> = []
+    const recorded = new Set<string>()
+    if (Option.isSome(record)) {
+      for (const table of Object.keys(record.value.prepared)) {
+        for (const label of record.value.prepared[table] ?? []) {
+          recorded.add(label)
+          if (labelSpool === undefined) yield* commitRecorded(client, labels, table, label)
+          else yield* reloadSpooled(client, labels, table, labelSpool, label)
+          committed.push(label)
+        }
+      }
+    }
+    if (labelSpool !== undefined) {
+      // batches spooled after the last checkpoint are not covered by it: the source replays them
+      for (const label of yield* labelSpool.labels) if (!recorded.has(label)) yield* labelSpool.remove(label)
+    }
+
+    // 2. abort lingering transactions: label ids from the recorded next id on
+    const start = Option.match(record, {
+      onNone: () => 0,
+      onSome: (r) => r.nextLabelId[id.tableTag] ?? 0
+    })
+    const aborted: Array<string> = []
+    let unknown = 0
+    let lastSeen = start - 1
+    for (let n = start; n < start + MAX_WALK && unknown < UNKNOWN_STREAK; n++) {
+      const label = id.label(n)
+      const state = yield* client.getLoadState(label)
+      switch (state) {
+        case "UNKNOWN":
+          unknown++
+          continue
+        case "ABORTED":
+          break
+        case "PREPARE":
+        case "PREPARED": {
+          const rolledBack = yield* client.rollback(label).pipe(
+            Effect.as(true),
+            // a begun (PREPARE) transaction whose BE lost its context cannot be rolled back by label; nobody will
+            // ever commit it (new ids start after it) and the FE aborts it at its timeout
+            Effect.catchAll((e) => state === "PREPARE" ? Effect.succeed(false) : Effect.fail(e))
+          )
+          if (!rolledBack) {
+            yield* Effect.logWarning(
+              "exactly-once recovery: a lingering begun transaction could not be rolled " +
+                "back; the FE aborts it at its timeout"
+            ).pipe(Effect.annotateLogs({ label }))
+            break
+          }
+          yield* markLabel(labels, id.tableTag, label, "failed")
+          aborted.push(label)
+          yield* Effect.logWarning("exactly-once recovery: rolled back a lingering transaction").pipe(
+            Effect.annotateLogs({ label, state })
+          )
+          break
+        }
+        case "COMMITTED":
+        case "VISIBLE":
+          return yield* new ExactlyOnceError({
+            reason: "LabelCollision",
+            label,
+            labelState: state,
+            message: `label ${label} is ${state} but lies at or after the next label id ${start} recorded by ` +
+              `checkpoint key ${id.key}: the label prefix collides with committed labels this instance does not ` +
+              `own (use another sink.label-prefix or instance, or restore the matching checkpoint store)`
+          })
+      }
+      unknown = 0
+      lastSeen = n
+    }
+
+    const position = Option.isSome(record)
+      ? Option.some(yield* decode(record.value.position))
+      : Option.none<P>()
+    if (committed.length > 0 || aborted.length > 0) {
+      yield* Effect.logInfo("exactly-once recovery").pipe(
+        Effect.annotateLogs({
+          key: id.key,
+          checkpoint: Option.match(record, { onNone: () => -1, onSome: (r) => r.id }),
+          committed: committed.join(","),
+          aborted: aborted.join(","),
+          nextId: lastSeen + 1
+        })
+      )
+    }
+    return { record, position, nextId: lastSeen + 1, committed, aborted }
+  })

@@ -1,0 +1,586 @@
+/**
+ * Exactly-once against the emulator (memory storage, real sockets, live clock).
+ */
+import { StarRocksEmulator } from "@effect-starrocks/testkit"
+import { assert, describe, layer } from "@effect/vitest"
+import {
+  Cause,
+  Deferred,
+  Effect,
+  Exit,
+  Fiber,
+  Layer,
+  Logger,
+  LogLevel,
+  Option,
+  Queue,
+  Redacted,
+  Ref,
+  Schema,
+  Stream
+} from "effect"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import {
+  Checkpoint,
+  Checkpointer,
+  ColumnType,
+  LabelStore,
+  LoadClient,
+  StarRocksConfig,
+  StarRocksSink
+} from "../../src/index.js"
+
+const Row = Schema.Struct({ id: ColumnType.BigInt, note: Schema.NullOr(ColumnType.Varchar(64)) })
+type Row = typeof Row.Type
+
+const db = "db"
+let seq = 0
+const uniqueTable = (base: string) => `${base}_${process.pid}_${Date.now() % 100000}_${++seq}`
+
+const rowsFrom = (from: number, to: number): ReadonlyArray<Row> => {
+  const out: Array<Row> = []
+  for (let i = from; i < to; i++) out.push({ id: i, note: i % 7 === 0 ? null : `note ${i}` })
+  return out
+}
+
+const Emulator = StarRocksEmulator.layer({ users: { root: "" }, bes: 2, cleanerIntervalMs: 200 })
+
+const setup = Effect.gen(function*() {
+  const emulator = yield* StarRocksEmulator.StarRocksEmulator
+  const table = uniqueTable("eo")
+  yield* emulator.createTable({
+    database: db,
+    table,
+    model: "DUPLICATE",
+    key: ["id"],
+    columns: [{ name: "id", type: "BIGINT" }, { name: "note", type: "VARCHAR(64)", nullable: true }]
+  })
+  const checkpointer = yield* Checkpointer.makeMemory
+  const labelStore = yield* LabelStore.makeMemory()
+  return { emulator, table, checkpointer, labelStore }
+})
+
+type Ctx = Effect.Effect.Success<typeof setup>
+
+const configFor = (ctx: Ctx, overrides: Partial<StarRocksConfig.Options> = {}) =>
+  StarRocksConfig.make({
+    loadUrl: ctx.emulator.fe,
+    database: db,
+    table: ctx.table,
+    username: "root",
+    password: Redacted.make(""),
+    format: "csv",
+    maxRows: 100,
+    maxBytes: 64 * 1024,
+    flushInterval: "60 seconds",
+    maxRetries: 3,
+    retryInterval: "20 millis",
+    retryMaxDelay: "100 millis",
+    labelStateTimeout: "2 seconds",
+    allowSmallBuffers: true,
+    ...overrides
+  })
+
+/** The sink's services, sharing the test's Checkpointer and LabelStore (they survive a "restart"). */
+const services = (ctx: Ctx, config: StarRocksConfig.StarRocksConfig, checkpointer?: Checkpointer.Checkpointer) =>
+  Layer.mergeAll(
+    LoadClient.layer,
+    Layer.succeed(LabelStore.LabelStore, ctx.labelStore),
+    Layer.succeed(Checkpointer.Checkpointer, checkpointer ?? ctx.checkpointer)
+  ).pipe(
+    Layer.provideMerge(StarRocksConfig.layerFrom(config)),
+    Layer.provideMerge(Logger.minimumLogLevel(LogLevel.Error))
+  )
+
+const visibleIds = (ctx: Ctx) =>
+  Effect.map(ctx.emulator.rows(db, ctx.table), (rows) => rows.map((r) => Number(r["id"] as bigint)))
+
+const assertExactlyOnce = (ctx: Ctx, n: number) =>
+  Effect.gen(function*() {
+    const ids = yield* visibleIds(ctx)
+    const counts = new Map<number, number>()
+    for (const id of ids) counts.set(id, (counts.get(id) ?? 0) + 1)
+    const duplicated = [...counts.values()].filter((c) => c > 1).length
+    let lost = 0
+    for (let i = 0; i < n; i++) if (!counts.has(i)) lost++
+    assert.deepStrictEqual({ rows: ids.length, lost, duplicated }, { rows: n, lost: 0, duplicated: 0 })
+  })
+
+const openTxns = (ctx: Ctx) =>
+  Effect.map(
+    ctx.emulator.transactions(db),
+    (txns) => txns.filter((t) => t.table === ctx.table && (t.status === "PREPARE" || t.status === "PREPARED"))
+  )
+
+const options = { position: Schema.Number } as const
+
+/** Runs `rows` with a barrier every `every` rows; collects the acks in the order they complete. */
+const runSink = (
+  ctx: Ctx,
+  config: StarRocksConfig.StarRocksConfig,
+  rows: ReadonlyArray<Row>,
+  every: number,
+  acks?: Ref.Ref<ReadonlyArray<Checkpoint.Ack<number>>>,
+  checkpointer?: Checkpointer.Checkpointer
+) =>
+  Stream.fromIterable(rows).pipe(
+    Stream.rechunk(25),
+    Checkpoint.withBarriers({ position: (r: Row) => Number(r.id), everyRows: every }),
+    Stream.tap((e) =>
+      e._tag === "Barrier" && acks !== undefined
+        ? Effect.fork(Effect.flatMap(Deferred.await(e.ack), (ack) => Ref.update(acks, (a) => [...a, ack])))
+        : Effect.void
+    ),
+    Stream.run(StarRocksSink.exactlyOnce(Row, options)),
+    Effect.provide(services(ctx, config, checkpointer))
+  )
+
+describe("exactly-once against the emulator", () => {
+  layer(Emulator, { excludeTestServices: true, timeout: "30 seconds" })((it) => {
+    it.effect("rows land exactly once with barriers every N rows; acks complete in order with positions", () =>
+      Effect.gen(function*() {
+        const ctx = yield* setup
+        const acks = yield* Ref.make<ReadonlyArray<Checkpoint.Ack<number>>>([])
+        const summary = yield* runSink(ctx, configFor(ctx), rowsFrom(0, 1000), 250, acks)
+        assert.strictEqual(summary.rows, 1000)
+        assert.strictEqual(summary.checkpoints, 4)
+        assert.deepStrictEqual(summary.lastPosition, Option.some(999))
+        yield* assertExactlyOnce(ctx, 1000)
+        yield* Effect.sleep("50 millis")
+        const got = yield* Ref.get(acks)
+        assert.deepStrictEqual(got.map((a) => [a.id, a.position]), [[1, 249], [2, 499], [3, 749], [4, 999]])
+        for (const [i, a] of got.entries()) assert.deepStrictEqual(a.labels, [`effect-sr-${ctx.table}-0-${i}`])
+        assert.deepStrictEqual(yield* openTxns(ctx), [])
+        const record = yield* ctx.checkpointer.latest(`effect-sr-${db}.${ctx.table}-0`)
+        assert.isTrue(Option.isSome(record))
+        assert.deepStrictEqual(Option.getOrThrow(record).nextLabelId, { [`${db}.${ctx.table}`]: 4 })
+        // the transactions' loads carried a begin timeout
+        const begins = (yield* ctx.emulator.requests).filter((r) =>
+          r.path.startsWith("/api/transaction/begin") && r.headers["label"]?.includes(ctx.table)
+        )
+        assert.isTrue(begins.length >= 4 && begins.every((r) => r.headers["timeout"] === "600"))
+      }))
+
+    it.effect("staged rows are invisible until the barrier's commit", () =>
+      Effect.gen(function*() {
+        const ctx = yield* setup
+        const queue = yield* Queue.unbounded<Checkpoint.Envelope<Row, number>>()
+        const fiber = yield* Stream.fromQueue(queue).pipe(
+          Stream.run(StarRocksSink.exactlyOnce(Row, options)),
+          Effect.provide(services(ctx, configFor(ctx))),
+          Effect.fork
+        )
+        yield* Queue.offerAll(queue, rowsFrom(0, 250).map(Checkpoint.row))
+        // two full batches (max-rows 100) are loaded into the open transaction
+        const loads = Effect.map(
+          ctx.emulator.requests,
+          (rs) =>
+            rs.filter((r) => r.path.startsWith("/api/transaction/load") && r.headers["label"]?.includes(ctx.table))
+        )
+        for (let i = 0; i < 200 && (yield* loads).filter((r) => r.node.startsWith("be")).length < 2; i++) {
+          yield* Effect.sleep("20 millis")
+        }
+        const staged = (yield* ctx.emulator.transactions(db)).filter((t) => t.table === ctx.table)
+        assert.strictEqual(staged.length, 1)
+        assert.strictEqual(staged[0]!.status, "PREPARE")
+        assert.deepStrictEqual(yield* visibleIds(ctx), [])
+        const b = yield* Checkpoint.barrier(249)
+        yield* Queue.offer(queue, b)
+        const ack = yield* Checkpoint.awaitAck(b)
+        assert.strictEqual(ack.position, 249)
+        yield* assertExactlyOnce(ctx, 250)
+        yield* Queue.shutdown(queue)
+        yield* Fiber.interrupt(fiber)
+      }))
+
+    it.effect("restart: interrupt mid-way, recover, resume after the returned position: every row once", () =>
+      Effect.gen(function*() {
+        const ctx = yield* setup
+        const config = configFor(ctx)
+        const all = rowsFrom(0, 1000)
+        const slow = Stream.fromIterable(all).pipe(
+          Stream.rechunk(10),
+          Stream.tap(() => Effect.sleep("1 millis")),
+          Checkpoint.withBarriers({ position: (r: Row) => Number(r.id), everyRows: 150 }),
+          Stream.run(StarRocksSink.exactlyOnce(Row, options)),
+          Effect.provide(services(ctx, config))
+        )
+        const fiber = yield* Effect.fork(slow)
+        const key = `effect-sr-${db}.${ctx.table}-0`
+        for (let i = 0; i < 500; i++) {
+          const latest = yield* ctx.checkpointer.latest(key)
+          if (Option.isSome(latest) && latest.value.id >= 2) break
+          yield* Effect.sleep("10 millis")
+        }
+        yield* Effect.sleep("30 millis")
+        yield* Fiber.interrupt(fiber)
+        const resumed = yield* StarRocksSink.recover(options).pipe(Effect.provide(services(ctx, config)))
+        assert.isTrue(Option.isSome(resumed))
+        const from = Option.getOrThrow(resumed) + 1
+        assert.isTrue(from >= 300 && from < 1000)
+        assert.deepStrictEqual(yield* openTxns(ctx), [])
+        // the rows up to the position are there, none after it
+        const ids = yield* visibleIds(ctx)
+        assert.strictEqual(ids.length, from)
+        yield* runSink(ctx, config, all.slice(from), 150)
+        yield* assertExactlyOnce(ctx, 1000)
+      }))
+
+    it.effect("a crash after the checkpoint save, before the commit: recovery commits the prepared labels", () =>
+      Effect.gen(function*() {
+        const ctx = yield* setup
+        const config = configFor(ctx)
+        const saves = yield* Ref.make(0)
+        // the second save is durable, then the process "dies" before committing
+        const crashing: Checkpointer.Checkpointer = {
+          latest: ctx.checkpointer.latest,
+          save: (record) =>
+            ctx.checkpointer.save(record).pipe(
+              Effect.zipRight(Ref.updateAndGet(saves, (n) => n + 1)),
+              Effect.flatMap((n) => n === 2 ? Effect.interrupt : Effect.void)
+            )
+        }
+        const exit = yield* Effect.exit(runSink(ctx, config, rowsFrom(0, 600), 200, undefined, crashing))
+        assert.isTrue(Exit.isInterrupted(exit))
+        const prepared = yield* openTxns(ctx)
+        assert.deepStrictEqual(prepared.map((t) => t.status), ["PREPARED"])
+        assert.strictEqual((yield* visibleIds(ctx)).length, 200)
+        const resumed = yield* StarRocksSink.recover(options).pipe(Effect.provide(services(ctx, config)))
+        assert.deepStrictEqual(resumed, Option.some(399))
+        assert.strictEqual((yield* visibleIds(ctx)).length, 400)
+        assert.deepStrictEqual(yield* openTxns(ctx), [])
+        // idempotent
+        assert.deepStrictEqual(
+          yield* StarRocksSink.recover(options).pipe(Effect.provide(services(ctx, config))),
+          Option.some(399)
+        )
+        yield* runSink(ctx, config, rowsFrom(400, 600), 200)
+        yield* assertExactlyOnce(ctx, 600)
+      }))
+
+    it.effect("recovery rolls back lingering PREPARE/PREPARED transactions of the instance", () =>
+      Effect.gen(function*() {
+        const ctx = yield* setup
+        const config = configFor(ctx)
+        const label = (id: number) => StarRocksSink.batchLabel("effect-sr", ctx.table, "0", id)
+        yield* Effect.gen(function*() {
+          const client = yield* LoadClient.LoadClient
+          const body = { chunks: [Buffer.from("\"1\",\"a\"\n")], byteLength: 8 }
+          const headers = { format: "csv", column_separator: ",", enclose: "\"", escape: "\\" }
+          yield* client.begin(label(0))
+          yield* client.loadTxn(label(0), headers, body)
+          yield* client.begin(label(1))
+          yield* client.loadTxn(label(1), headers, body)
+          yield* client.prepare(label(1))
+          yield* client.begin(label(2))
+          yield* client.rollback(label(2))
+          yield* client.begin(label(3))
+        }).pipe(Effect.provide(services(ctx, config)))
+        assert.deepStrictEqual((yield* openTxns(ctx)).map((t) => t.status).sort(), ["PREPARE", "PREPARE", "PREPARED"])
+        const resumed = yield* StarRocksSink.recover(options).pipe(Effect.provide(services(ctx, config)))
+        assert.isTrue(Option.isNone(resumed))
+        assert.deepStrictEqual(yield* openTxns(ctx), [])
+        // a new sink starts after the walked range
+        yield* runSink(ctx, config, rowsFrom(0, 100), 100)
+        yield* assertExactlyOnce(ctx, 100)
+        const txns = (yield* ctx.emulator.transactions(db)).filter((t) => t.table === ctx.table)
+        assert.deepStrictEqual(txns.filter((t) => t.status === "VISIBLE").map((t) => t.label), [label(4)])
+      }))
+
+    it.effect("a failed transaction load is replayed into a new transaction: no duplicates, the pipeline lives", () =>
+      Effect.gen(function*() {
+        const ctx = yield* setup
+        // small buffers so that the replay spool spills to disk
+        const config = configFor(ctx, { maxRows: 50, maxBytes: 1024 })
+        yield* ctx.emulator.addFault({
+          path: "/api/transaction/load",
+          node: "be",
+          nth: 3,
+          action: { _tag: "close-mid-body" }
+        })
+        yield* ctx.emulator.addFault({
+          path: "/api/transaction/load",
+          node: "be",
+          nth: 9,
+          action: { _tag: "http-500" }
+        })
+        const summary = yield* runSink(ctx, config, rowsFrom(0, 600), 300)
+        assert.strictEqual(summary.rows, 600)
+        assert.isAtLeast(summary.retries, 2)
+        yield* assertExactlyOnce(ctx, 600)
+        const txns = (yield* ctx.emulator.transactions(db)).filter((t) => t.table === ctx.table)
+        assert.isAtLeast(txns.filter((t) => t.status === "ABORTED").length, 2)
+        assert.strictEqual(txns.filter((t) => t.status === "VISIBLE").length, 2)
+        yield* ctx.emulator.clearFaults
+      }))
+
+    it.effect("TXN_IN_PROCESSING on a load is retried", () =>
+      Effect.gen(function*() {
+        const ctx = yield* setup
+        yield* ctx.emulator.addFault({
+          path: "/api/transaction/load",
+          node: "be",
+          nth: 2,
+          times: 2,
+          action: { _tag: "txn-in-processing" }
+        })
+        const summary = yield* runSink(ctx, configFor(ctx), rowsFrom(0, 300), 300)
+        assert.strictEqual(summary.rows, 300)
+        yield* assertExactlyOnce(ctx, 300)
+        yield* ctx.emulator.clearFaults
+      }))
+
+    it.effect("a commit that keeps failing is a typed error (ack failed); recovery commits it later", () =>
+      Effect.gen(function*() {
+        const ctx = yield* setup
+        const config = configFor(ctx, { maxRetries: 1 })
+        yield* ctx.emulator.addFault({ path: "/api/transaction/commit", node: "fe", action: { _tag: "http-500" } })
+        const acks = yield* Ref.make<ReadonlyArray<Checkpoint.Ack<number>>>([])
+        const queue = yield* Queue.unbounded<Checkpoint.Envelope<Row, number>>()
+        yield* Queue.offerAll(queue, rowsFrom(0, 100).map(Checkpoint.row))
+        const b = yield* Checkpoint.barrier(99)
+        yield* Queue.offer(queue, b)
+        const exit = yield* Stream.fromQueue(queue).pipe(
+          Stream.run(StarRocksSink.exactlyOnce(Row, options)),
+          Effect.provide(services(ctx, config)),
+          Effect.exit
+        )
+        yield* ctx.emulator.clearFaults
+        assert.isTrue(Exit.isFailure(exit))
+        const error = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
+        assert.isTrue(Option.isSome(error))
+        const e = Option.getOrThrow(error)
+        assert.strictEqual(e._tag, "ExactlyOnceError")
+        assert.strictEqual((e as StarRocksSink.ExactlyOnceError).reason, "CommitFailed")
+        const ackExit = yield* Effect.exit(Checkpoint.awaitAck(b))
+        assert.isTrue(Exit.isFailure(ackExit))
+        assert.deepStrictEqual(yield* Ref.get(acks), [])
+        assert.deepStrictEqual(yield* visibleIds(ctx), [])
+        const resumed = yield* StarRocksSink.recover(options).pipe(Effect.provide(services(ctx, config)))
+        assert.deepStrictEqual(resumed, Option.some(99))
+        yield* assertExactlyOnce(ctx, 100)
+      }))
+
+    it.effect("Publish Timeout on commit counts as committed", () =>
+      Effect.gen(function*() {
+        const ctx = yield* setup
+        yield* ctx.emulator.addFault({
+          path: "/api/transaction/commit",
+          node: "fe",
+          nth: 1,
+          action: { _tag: "publish-timeout", visibleAfterMs: 300 }
+        })
+        const summary = yield* runSink(ctx, configFor(ctx), rowsFrom(0, 200), 100)
+        assert.strictEqual(summary.rows, 200)
+        for (let i = 0; i < 100 && (yield* visibleIds(ctx)).length < 200; i++) yield* Effect.sleep("20 millis")
+        yield* assertExactlyOnce(ctx, 200)
+        yield* ctx.emulator.clearFaults
+      }))
+
+    it.effect("a label prefix colliding with committed labels is a typed error", () =>
+      Effect.gen(function*() {
+        const ctx = yield* setup
+        const config = configFor(ctx)
+        // someone else committed under this instance's label id 1, and there is no checkpoint
+        yield* Effect.gen(function*() {
+          const client = yield* LoadClient.LoadClient
+          yield* client.loadBatch({
+            label: StarRocksSink.batchLabel("effect-sr", ctx.table, "0", 1),
+            headers: { format: "csv", column_separator: ",", enclose: "\"", escape: "\\" },
+            body: { chunks: [Buffer.from("\"1\",\"a\"\n")], byteLength: 8 }
+          })
+        }).pipe(Effect.provide(services(ctx, config)))
+        const exit = yield* Effect.exit(StarRocksSink.recover(options).pipe(Effect.provide(services(ctx, config))))
+        const error = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
+        assert.isTrue(Option.isSome(error))
+        const e = Option.getOrThrow(error) as StarRocksSink.ExactlyOnceError
+        assert.strictEqual(e._tag, "ExactlyOnceError")
+        assert.strictEqual(e.reason, "LabelCollision")
+        assert.match(e.message, /label prefix collides/)
+        // another instance is fine
+        const other = yield* StarRocksSink.recover({ ...options, instance: "1" }).pipe(
+          Effect.provide(services(ctx, config))
+        )
+        assert.isTrue(Option.isNone(other))
+      }))
+
+    it.effect("parallel instances over partitions of one stream share a Checkpointer", () =>
+      Effect.gen(function*() {
+        const ctx = yield* setup
+        const config = configFor(ctx)
+        const all = rowsFrom(0, 600)
+        const summaries = yield* Effect.forEach(
+          [0, 1, 2],
+          (p) =>
+            Stream.fromIterable(all.filter((r) => Number(r.id) % 3 === p)).pipe(
+              Checkpoint.withBarriers({ position: (r: Row) => Number(r.id), everyRows: 70 }),
+              Stream.run(StarRocksSink.exactlyOnce(Row, { ...options, instance: `p${p}` })),
+              Effect.provide(services(ctx, config))
+            ),
+          { concurrency: "unbounded" }
+        )
+        assert.deepStrictEqual(summaries.map((s) => s.rows), [200, 200, 200])
+        yield* assertExactlyOnce(ctx, 600)
+        for (const p of [0, 1, 2]) {
+          const record = yield* ctx.checkpointer.latest(`effect-sr-${db}.${ctx.table}-p${p}`)
+          assert.isTrue(Option.isSome(record))
+          assert.strictEqual(Option.getOrThrow(record).position, 597 + p)
+        }
+        const labels = (yield* ctx.emulator.transactions(db)).filter((t) => t.table === ctx.table).map((t) => t.label)
+        for (const p of [0, 1, 2]) assert.isTrue(labels.some((l) => l.includes(`-p${p}-`)))
+      }))
+
+    it.effect("a format change mid-transaction (the \\N JSON fallback) prepares one transaction per format", () =>
+      Effect.gen(function*() {
+        const ctx = yield* setup
+        const rows = rowsFrom(0, 90).map((r) => Number(r.id) === 40 ? { ...r, note: "\\N" } : r)
+        const acks = yield* Ref.make<ReadonlyArray<Checkpoint.Ack<number>>>([])
+        const summary = yield* runSink(ctx, configFor(ctx), rows, 90, acks)
+        assert.strictEqual(summary.rows, 90)
+        yield* assertExactlyOnce(ctx, 90)
+        yield* Effect.sleep("20 millis")
+        const got = yield* Ref.get(acks)
+        assert.strictEqual(got.length, 1)
+        // csv rows 0..39, then json from row 40 on: two transactions in one checkpoint
+        assert.strictEqual(got[0]!.labels.length, 2)
+        const stored = (yield* ctx.emulator.rows(db, ctx.table)).find((r) => Number(r["id"] as bigint) === 40)
+        assert.strictEqual(stored?.["note"], "\\N")
+      }))
+
+    it.effect("interrupting the sink rolls back its open transaction", () =>
+      Effect.gen(function*() {
+        const ctx = yield* setup
+        const queue = yield* Queue.unbounded<Checkpoint.Envelope<Row, number>>()
+        const fiber = yield* Stream.fromQueue(queue).pipe(
+          Stream.run(StarRocksSink.exactlyOnce(Row, options)),
+          Effect.provide(services(ctx, configFor(ctx))),
+          Effect.fork
+        )
+        yield* Queue.offerAll(queue, rowsFrom(0, 150).map(Checkpoint.row))
+        for (let i = 0; i < 200 && (yield* openTxns(ctx)).length === 0; i++) yield* Effect.sleep("10 millis")
+        assert.deepStrictEqual((yield* openTxns(ctx)).map((t) => t.status), ["PREPARE"])
+        yield* Fiber.interrupt(fiber)
+        assert.deepStrictEqual(yield* openTxns(ctx), [])
+        assert.deepStrictEqual(yield* visibleIds(ctx), [])
+      }))
+
+    it.effect("label path (V1): batches spooled to disk, loaded under their labels after the checkpoint", () =>
+      Effect.gen(function*() {
+        const ctx = yield* setup
+        const config = configFor(ctx, { version: "V1" })
+        const spoolDirectory = Fs.mkdtempSync(Path.join(Os.tmpdir(), "eo-v1-"))
+        const v1 = { ...options, spoolDirectory }
+        const saves = yield* Ref.make(0)
+        // the second save is durable, then the process "dies" before loading its batches
+        const crashing: Checkpointer.Checkpointer = {
+          latest: ctx.checkpointer.latest,
+          save: (record) =>
+            ctx.checkpointer.save(record).pipe(
+              Effect.zipRight(Ref.updateAndGet(saves, (n) => n + 1)),
+              Effect.flatMap((n) => n === 2 ? Effect.interrupt : Effect.void)
+            )
+        }
+        const run = (rows: ReadonlyArray<Row>, checkpointer: Checkpointer.Checkpointer) =>
+          Stream.fromIterable(rows).pipe(
+            Checkpoint.withBarriers({ position: (r: Row) => Number(r.id), everyRows: 200 }),
+            Stream.run(StarRocksSink.exactlyOnce(Row, v1)),
+            Effect.provide(services(ctx, config, checkpointer))
+          )
+        const exit = yield* Effect.exit(run(rowsFrom(0, 600), crashing))
+        assert.isTrue(Exit.isInterrupted(exit))
+        assert.strictEqual((yield* visibleIds(ctx)).length, 200)
+        // the checkpoint's two batches (max-rows 100) wait on disk, nothing is in a transaction
+        assert.strictEqual(Fs.readdirSync(spoolDirectory).filter((f) => f.endsWith(".bin")).length, 2)
+        assert.deepStrictEqual(yield* openTxns(ctx), [])
+        const resumed = yield* StarRocksSink.recover(v1).pipe(Effect.provide(services(ctx, config)))
+        assert.deepStrictEqual(resumed, Option.some(399))
+        assert.strictEqual((yield* visibleIds(ctx)).length, 400)
+        assert.deepStrictEqual(Fs.readdirSync(spoolDirectory), [])
+        const summary = yield* run(rowsFrom(400, 600), ctx.checkpointer)
+        assert.strictEqual(summary.rows, 200)
+        yield* assertExactlyOnce(ctx, 600)
+        // plain stream loads only
+        const txnCalls = (yield* ctx.emulator.requests).filter((r) =>
+          r.path.startsWith("/api/transaction") && r.headers["label"]?.includes(ctx.table)
+        )
+        assert.deepStrictEqual(txnCalls, [])
+        Fs.rmSync(spoolDirectory, { recursive: true, force: true })
+      }))
+
+    it.effect("aligned checkpoints: no instance saves checkpoint k+1 before every instance saved k", () =>
+      Effect.gen(function*() {
+        const ctx = yield* setup
+        const config = configFor(ctx)
+        const coordinator = yield* Checkpoint.coordinator(3)
+        const saved = yield* Ref.make<ReadonlyArray<number>>([])
+        const recording: Checkpointer.Checkpointer = {
+          latest: ctx.checkpointer.latest,
+          save: (record) =>
+            Effect.zipRight(ctx.checkpointer.save(record), Ref.update(saved, (ids) => [...ids, record.id]))
+        }
+        const all = rowsFrom(0, 600)
+        const summaries = yield* Effect.forEach(
+          [0, 1, 2],
+          (p) =>
+            Stream.fromIterable(all.filter((r) => Number(r.id) % 3 === p)).pipe(
+              Stream.rechunk(10),
+              // one slow instance
+              Stream.tap(() => p === 1 ? Effect.sleep("2 millis") : Effect.void),
+              Checkpoint.withBarriers({ position: (r: Row) => Number(r.id), everyRows: p === 2 ? 40 : 50 }),
+              Stream.run(StarRocksSink.exactlyOnce(Row, { ...options, instance: `a${p}`, coordinator })),
+              Effect.provide(services(ctx, config, recording))
+            ),
+          { concurrency: "unbounded" }
+        )
+        assert.deepStrictEqual(summaries.map((s) => s.rows), [200, 200, 200])
+        yield* assertExactlyOnce(ctx, 600)
+        const ids = yield* Ref.get(saved)
+        // instance a2 takes 5 checkpoints, the others 4 (they leave the group when their stream ends)
+        assert.strictEqual(ids.length, 13)
+        for (let i = 1; i < ids.length; i++) assert.isAtLeast(ids[i]!, ids[i - 1]!)
+      }))
+
+    it.effect("aligned checkpoints: a failing instance aborts the group instead of leaving it waiting", () =>
+      Effect.gen(function*() {
+        const ctx = yield* setup
+        const config = configFor(ctx)
+        const coordinator = yield* Checkpoint.coordinator(2)
+        const broken: Checkpointer.Checkpointer = {
+          latest: ctx.checkpointer.latest,
+          save: () => Effect.fail(new Checkpointer.CheckpointerError({ reason: "disk full" }))
+        }
+        const exits = yield* Effect.forEach(
+          [0, 1],
+          (p) =>
+            Stream.fromIterable(rowsFrom(0, 300).filter((r) => Number(r.id) % 2 === p)).pipe(
+              Stream.tap(() => p === 0 ? Effect.sleep("1 millis") : Effect.void),
+              Checkpoint.withBarriers({ position: (r: Row) => Number(r.id), everyRows: 50 }),
+              Stream.run(StarRocksSink.exactlyOnce(Row, { ...options, instance: `f${p}`, coordinator })),
+              Effect.provide(services(ctx, config, p === 1 ? broken : ctx.checkpointer)),
+              Effect.exit
+            ),
+          { concurrency: "unbounded" }
+        )
+        const tags = exits.map((e) =>
+          Exit.isFailure(e) ? Option.getOrUndefined(Cause.failureOption(e.cause))?._tag : "success"
+        )
+        assert.deepStrictEqual(tags, ["ExactlyOnceError", "CheckpointerError"])
+      }))
+
+    it.effect("rows after the last barrier are rolled back at stream end", () =>
+      Effect.gen(function*() {
+        const ctx = yield* setup
+        const summary = yield* Stream.fromIterable(rowsFrom(0, 250)).pipe(
+          Checkpoint.withBarriers({ position: (r: Row) => Number(r.id), everyRows: 100, final: false }),
+          Stream.run(StarRocksSink.exactlyOnce(Row, options)),
+          Effect.provide(services(ctx, configFor(ctx)))
+        )
+        assert.strictEqual(summary.rows, 200)
+        assert.deepStrictEqual(summary.lastPosition, Option.some(199))
+        yield* assertExactlyOnce(ctx, 200)
+        assert.deepStrictEqual(yield* openTxns(ctx), [])
+      }))
+  })
+})

@@ -1,0 +1,39 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import * as Spool from "../src/internal/spool.js"
+
+const body = (text: string) => ({
+  chunks: [Buffer.from(text.slice(0, 2)), Buffer.from(text.slice(2))],
+  byteLength: text.length
+})
+
+describe("replay spool", () => {
+  it.effect("keeps bodies in memory up to the limit, then on disk, replays them in order, clears the file", () =>
+    Effect.gen(function*() {
+      const directory = Fs.mkdtempSync(Path.join(Os.tmpdir(), "spool-test-"))
+      const released: Array<number> = []
+      const spool = Spool.make({ memoryLimit: 10, directory, release: (b) => released.push(b.byteLength) })
+      yield* spool.add(body("aaaaaa"))
+      yield* spool.add(body("bbbbbbb"))
+      yield* spool.add(body("cccc"))
+      assert.strictEqual(spool.count(), 3)
+      assert.strictEqual(spool.memoryBytes(), 10)
+      assert.strictEqual(spool.diskBytes(), 7)
+      // the disk body went back to the encoder once written
+      assert.deepStrictEqual(released, [7])
+      assert.strictEqual(Fs.readdirSync(directory).length, 1)
+      const seen: Array<string> = []
+      yield* spool.replay((b) =>
+        Effect.sync(() => seen.push(Buffer.concat(b.chunks.map((c) => Buffer.from(c))).toString()))
+      )
+      assert.deepStrictEqual(seen, ["aaaaaa", "bbbbbbb", "cccc"])
+      yield* spool.clear
+      assert.strictEqual(spool.count(), 0)
+      assert.deepStrictEqual(released, [7, 6, 4])
+      assert.strictEqual(Fs.readdirSync(directory).length, 0)
+      Fs.rmSync(directory, { recursive: true, force: true })
+    }))
+})

@@ -6,6 +6,7 @@
  * Environment: BENCH_ROWS (default 2,000,000).
  */
 import { ReferenceRows } from "@effect-starrocks/testkit"
+import * as Esbuild from "esbuild"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
@@ -145,18 +146,30 @@ const main = async () => {
   })
   Fs.rmSync(tmp, { recursive: true, force: true })
 
-  // memory: generated rows (not pre-built) through the sink, N and 10 × N, each in its own process
+  // memory: generated rows (not pre-built) through the sink, N/10, N and 10 × N, each in its own process. The
+  // probe is bundled by esbuild and run by plain node, as production code runs (tsx's loader alone adds ~80 MB).
+  const probeDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "sr-rss-"))
+  const probeFile = Path.join(probeDir, "rss.mjs")
+  await Esbuild.build({
+    entryPoints: [Path.join(here, "rss.ts")],
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    outfile: probeFile,
+    logLevel: "warning",
+    banner: { js: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);" }
+  })
   const rss = (n: number) => {
-    const out = ChildProcess.execFileSync(
-      process.execPath,
-      ["--import", "tsx", Path.join(here, "rss.ts"), String(n), String(port), "csv"],
-      { encoding: "utf8" }
-    )
+    const out = ChildProcess.execFileSync(process.execPath, [probeFile, String(n), String(port), "csv"], {
+      encoding: "utf8"
+    })
     return JSON.parse(out.trim().split("\n").pop()!) as { rows: number; peak_rss_mb: number; seconds: number }
   }
   const rssSmall = rss(Math.max(1, Math.round(N / 10)))
   const rssLarge = rss(N)
   const rssHuge = process.env["BENCH_RSS_10X"] === "0" ? undefined : rss(N * 10)
+  Fs.rmSync(probeDir, { recursive: true, force: true })
   endpoint.child.kill("SIGTERM")
 
   const csvRate = N / csvSeconds

@@ -91,6 +91,12 @@ export interface LoadClient {
   ) => Effect.Effect<TransactionResult, LoadError>
   /** Health of the load URLs (and of the direct BEs). */
   readonly endpointStatus: Effect.Effect<ReadonlyArray<EndpointStatus>>
+  /**
+   * Whether the cluster has the transaction interface (StarRocks 2.4+), probed as the Flink connector does:
+   * `POST /api/transaction/begin` without a label. An FE that answers 404 or `Not implemented` has none; any
+   * other answer (current FEs say `Empty label.`), and a probe that fails, count as supported.
+   */
+  readonly supportsTransactions: Effect.Effect<boolean>
 }
 
 /**
@@ -932,6 +938,19 @@ export const makeWith = (
       endpointStatus: Effect.map(
         Effect.all([fes.status, directBes?.status ?? Effect.succeed([])]),
         ([a, b]) => [...a, ...b]
+      ),
+      supportsTransactions: send(fes, (base) => ({
+        method: "POST",
+        url: new URL("/api/transaction/begin", base),
+        headers: { db: config.database, table: config.table, Authorization: authorization() },
+        body: undefined,
+        expectContinue: false
+      }), controlSocketTimeout).pipe(
+        Effect.map((response) => !(response.status === 404 || /not implemented/i.test(response.body))),
+        Effect.tap((supported) =>
+          Effect.logInfo("transaction interface probe").pipe(Effect.annotateLogs({ supported }))
+        ),
+        Effect.orElseSucceed(() => true)
       )
     })
   })
@@ -966,6 +985,7 @@ export const fromPartial = (
     commit: unsupported("commit"),
     rollback: unsupported("rollback"),
     endpointStatus: Effect.succeed([]),
+    supportsTransactions: Effect.succeed(true),
     ...client
   })
 }

@@ -8,7 +8,7 @@
  * @since 0.1.0
  */
 import type { Schema } from "effect"
-import { Deferred, Duration, Effect, Exit, Fiber, Layer, Metric, Option, Sink } from "effect"
+import { Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Metric, Option, Sink } from "effect"
 import type * as Chunk from "effect/Chunk"
 import type * as Checkpoint from "./Checkpoint.js"
 import * as Checkpointer from "./Checkpointer.js"
@@ -564,7 +564,11 @@ export const exactlyOnce = <A, I, P, PI>(
   never,
   SinkError | Checkpointer.CheckpointerError,
   Services | Checkpointer.Checkpointer
-> => ExactlyOnce.make(schema, options)
+> =>
+  Sink.unwrap(Effect.map(
+    withResolvedVersion,
+    (context) => ExactlyOnce.make(schema, options).pipe(Sink.provideContext(context))
+  ))
 
 /**
  * Recovery (also run by `exactlyOnce` at start; idempotent): commits what the last checkpoint prepared
@@ -581,4 +585,16 @@ export const recover = <P, PI>(
   Option.Option<P>,
   SinkError | Checkpointer.CheckpointerError,
   Services | Checkpointer.Checkpointer
-> => ExactlyOnce.recover(options)
+> => Effect.flatMap(withResolvedVersion, (context) => Effect.provide(ExactlyOnce.recover(options), context))
+
+/**
+ * The services with `sink.version` AUTO resolved: V2 when the cluster has the transaction interface
+ * (`LoadClient.supportsTransactions`), V1 (the label path) otherwise.
+ */
+const withResolvedVersion = Effect.gen(function*() {
+  const context = yield* Effect.context<Services | Checkpointer.Checkpointer>()
+  const config = Context.get(context, StarRocksConfig.StarRocksConfig)
+  if (config.version !== "AUTO") return context
+  const supported = yield* Context.get(context, LoadClient.LoadClient).supportsTransactions
+  return Context.add(context, StarRocksConfig.StarRocksConfig, { ...config, version: supported ? "V2" : "V1" })
+})

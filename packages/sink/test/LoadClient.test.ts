@@ -1119,3 +1119,59 @@ describe("endpoint pool", () => {
 it("layer is a Layer", () => {
   assert.isTrue(Layer.isLayer(LoadClient.layer))
 })
+
+describe("LoadClient: transaction interface probe (sink.version AUTO)", () => {
+  const probeWith = (answer: (res: Http.ServerResponse) => void) =>
+    Effect.gen(function*() {
+      const seen: Array<{ method: string; url: string; label: string | undefined; auth: string | undefined }> = []
+      const server = Http.createServer((req, res) => {
+        seen.push({
+          method: req.method ?? "",
+          url: req.url ?? "",
+          label: req.headers["label"] as string | undefined,
+          auth: req.headers["authorization"]
+        })
+        req.resume()
+        answer(res)
+      })
+      const port = yield* Effect.acquireRelease(Effect.promise(() => listen(server, "127.0.0.1")), () =>
+        Effect.promise(() => close(server)))
+      const supported = yield* withClient(
+        testConfig({ loadUrl: [`http://127.0.0.1:${port}`] }),
+        (client) =>
+          client.supportsTransactions
+      )
+      return { supported, seen }
+    })
+
+  it.scopedLive("an FE that answers `Empty label.` has the transaction interface; the probe carries no label", () =>
+    Effect.gen(function*() {
+      const { seen, supported } = yield* probeWith((res) => {
+        res.writeHead(200, { "content-type": "application/json" })
+        res.end(
+          JSON.stringify({ Status: "FAILED", Message: "class com.starrocks.common.StarRocksException: Empty label." })
+        )
+      })
+      assert.isTrue(supported)
+      assert.deepStrictEqual(seen.map((s) => [s.method, s.url, s.label, s.auth]), [[
+        "POST",
+        "/api/transaction/begin",
+        undefined,
+        AUTH
+      ]])
+    }))
+
+  it.scopedLive("an FE without it (`Not implemented`, or 404) selects the label path", () =>
+    Effect.gen(function*() {
+      const notImplemented = yield* probeWith((res) => {
+        res.writeHead(200, { "content-type": "application/json" })
+        res.end(JSON.stringify({ status: "FAILED", msg: "Not implemented" }))
+      })
+      assert.isFalse(notImplemented.supported)
+      const missing = yield* probeWith((res) => {
+        res.writeHead(404, { "content-type": "text/html" })
+        res.end("<html>Not Found</html>")
+      })
+      assert.isFalse(missing.supported)
+    }))
+})

@@ -1,0 +1,154 @@
+/**
+ * The crash test's child (see scripts/crash-test.ts): one run of an exactly-once pipeline from the deterministic
+ * reference source into the emulator. It recovers (commits what the last checkpoint prepared, aborts the rest),
+ * resumes the source after the recovered position and runs to the end of the source, unless it is killed.
+ *
+ * `CRASH_AT=<phase>:<n>` makes it SIGKILL itself at the nth occurrence of a phase:
+ *   latest       after the checkpointer returned the last checkpoint (inside recovery)
+ *   load         after a `transaction/load` returned
+ *   prepare      after a `transaction/prepare` returned (before the checkpoint is saved)
+ *   save-before  after prepare, just before the checkpoint record is written
+ *   save-after   right after the checkpoint record is durable, before any commit
+ *   commit       after a `transaction/commit` returned (also the commits of recovery)
+ *   rollback     after a `transaction/rollback` returned (recovery's aborts)
+ *   begin        after a `transaction/begin` returned
+ *   ack          after a barrier was acknowledged
+ *
+ * stdout lines for the parent: `recovered <from>`, `ack <id> <position>`, `crash <phase>:<n>`, `done <summary>`, and
+ * `retried <op> <n>`, `status <op> <status>`, `error <op> <tag>` for what the transaction interface answered.
+ *
+ * Usage: node --import tsx scripts/crash-child.ts --fe HOST:PORT --dir DIR --db DB --table T --rows R
+ *          [--every B] [--max-rows M] [--instance I]
+ */
+import { Checkpoint, Checkpointer, LoadClient, StarRocksConfig, StarRocksSink } from "@effect-starrocks/sink"
+import { ReferenceRows } from "@effect-starrocks/testkit"
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import { Deferred, Effect, Layer, Logger, LogLevel, Option, Redacted, Schema, Stream } from "effect"
+import * as fs from "node:fs"
+
+const args = new Map<string, string>()
+for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i]!.replace(/^--/, ""), process.argv[i + 1]!)
+const arg = (name: string, fallback?: string): string => {
+  const v = args.get(name) ?? fallback
+  if (v === undefined) throw new Error(`missing --${name}`)
+  return v
+}
+
+const fe = arg("fe")
+const dir = arg("dir")
+const database = arg("db", "crash")
+const table = arg("table", "t")
+const total = Number(arg("rows"))
+const every = Number(arg("every", "2000"))
+const maxRows = Number(arg("max-rows", "500"))
+const instance = arg("instance", "crash")
+
+/** One line to the parent, written synchronously so that it is out before a SIGKILL. */
+const say = (line: string) => fs.writeSync(1, line + "\n")
+
+const [crashPhase, crashNthText] = (process.env["CRASH_AT"] ?? "").split(":")
+const crashNth = Number(crashNthText ?? "0")
+const seen = new Map<string, number>()
+const hook = (phase: string) =>
+  Effect.sync(() => {
+    const n = (seen.get(phase) ?? 0) + 1
+    seen.set(phase, n)
+    if (phase === crashPhase && n === crashNth) {
+      say(`crash ${phase}:${n}`)
+      process.kill(process.pid, "SIGKILL")
+    }
+  })
+
+const ReferenceRow = ReferenceRows.schema
+
+const options: StarRocksSink.ExactlyOnceOptions<number, number> = { position: Schema.Number, instance }
+
+const program = Effect.gen(function*() {
+  const client = yield* LoadClient.LoadClient
+  const checkpointer = yield* Checkpointer.Checkpointer
+  /** Reports what the transaction interface answered beyond a plain success (retries, odd statuses, errors). */
+  const observe = <E extends { readonly _tag: string }>(
+    operation: string,
+    effect: Effect.Effect<LoadClient.TransactionResult, E>
+  ) =>
+    effect.pipe(
+      Effect.tap((r) =>
+        Effect.sync(() => {
+          if (r.retries > 0) say(`retried ${operation} ${r.retries}`)
+          if (r.status !== "OK" && r.status !== "Success") say(`status ${operation} ${r.status.replace(/\s+/g, "_")}`)
+        })
+      ),
+      Effect.tapError((e) => Effect.sync(() => say(`error ${operation} ${e._tag}`))),
+      Effect.zipLeft(hook(operation))
+    )
+  const hooked: LoadClient.LoadClient = {
+    ...client,
+    begin: (...a) => observe("begin", client.begin(...a)),
+    loadTxn: (...a) => observe("load", client.loadTxn(...a)),
+    prepare: (...a) => observe("prepare", client.prepare(...a)),
+    commit: (...a) => observe("commit", client.commit(...a)),
+    rollback: (...a) => observe("rollback", client.rollback(...a))
+  }
+  const hookedCheckpointer: Checkpointer.Checkpointer = {
+    ...checkpointer,
+    save: (record) =>
+      hook("save-before").pipe(
+        Effect.zipRight(checkpointer.save(record)),
+        Effect.zipLeft(hook("save-after"))
+      ),
+    latest: (key) => Effect.tap(checkpointer.latest(key), () => hook("latest"))
+  }
+
+  const run = Effect.gen(function*() {
+    const position = yield* StarRocksSink.recover(options)
+    const from = Option.match(position, { onNone: () => 0, onSome: (p) => p + 1 })
+    say(`recovered ${from}`)
+    const summary = yield* Stream.fromIterable(ReferenceRows.rows(Math.max(0, total - from), from)).pipe(
+      Stream.rechunk(250),
+      Checkpoint.withBarriers({ everyRows: every, position: (r: ReferenceRows.ReferenceRow) => r.id }),
+      Stream.tap((envelope) =>
+        envelope._tag === "Barrier"
+          ? Effect.forkDaemon(
+            Deferred.await(envelope.ack).pipe(
+              Effect.tap((ack) => Effect.sync(() => say(`ack ${ack.id} ${ack.position}`))),
+              Effect.zipLeft(hook("ack")),
+              Effect.ignore
+            )
+          )
+          : Effect.void
+      ),
+      Stream.run(StarRocksSink.exactlyOnce(ReferenceRow, options))
+    )
+    say(`done ${JSON.stringify(summary)}`)
+  })
+
+  yield* run.pipe(
+    Effect.provideService(LoadClient.LoadClient, hooked),
+    Effect.provideService(Checkpointer.Checkpointer, hookedCheckpointer)
+  )
+})
+
+const config = StarRocksConfig.make({
+  loadUrl: fe,
+  database,
+  table,
+  username: "root",
+  password: Redacted.make(""),
+  format: "csv",
+  maxRows,
+  allowSmallBuffers: true,
+  maxRetries: 10,
+  retryInterval: "50 millis",
+  retryMaxDelay: "1 second"
+})
+
+const services = Layer.merge(
+  StarRocksSink.layer(config),
+  Checkpointer.layerFileSystem({ directory: dir }).pipe(Layer.provide(NodeContext.layer))
+)
+
+program.pipe(
+  Effect.provide(services),
+  Logger.withMinimumLogLevel(LogLevel.Warning),
+  NodeRuntime.runMain
+)

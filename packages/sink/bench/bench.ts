@@ -160,8 +160,8 @@ const main = async () => {
     logLevel: "warning",
     banner: { js: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);" }
   })
-  const rss = (n: number) => {
-    const out = ChildProcess.execFileSync(process.execPath, [probeFile, String(n), String(port), "csv"], {
+  const rss = (n: number, flags: ReadonlyArray<string> = []) => {
+    const out = ChildProcess.execFileSync(process.execPath, [...flags, probeFile, String(n), String(port), "csv"], {
       encoding: "utf8"
     })
     return JSON.parse(out.trim().split("\n").pop()!) as { rows: number; peak_rss_mb: number; seconds: number }
@@ -169,6 +169,10 @@ const main = async () => {
   const rssSmall = rss(Math.max(1, Math.round(N / 10)))
   const rssLarge = rss(N)
   const rssHuge = process.env["BENCH_RSS_10X"] === "0" ? undefined : rss(N * 10)
+  // the same with V8's old space capped (a usual production setting): how much of the above is heap headroom
+  const capped = ["--max-old-space-size=256"]
+  const rssCapped = rss(N, capped)
+  const rssCappedHuge = process.env["BENCH_RSS_10X"] === "0" ? undefined : rss(N * 10, capped)
   Fs.rmSync(probeDir, { recursive: true, force: true })
   endpoint.child.kill("SIGTERM")
 
@@ -201,6 +205,11 @@ const main = async () => {
     `peak RSS, generated rows through the sink: ${rssSmall.rows.toLocaleString()} rows ${rssSmall.peak_rss_mb} MB, ${rssLarge.rows.toLocaleString()} rows ${rssLarge.peak_rss_mb} MB${
       rssHuge ? `, ${rssHuge.rows.toLocaleString()} rows ${rssHuge.peak_rss_mb} MB` : ""
     }  (bound: 2 × max-bytes + 150 MB = ${Math.round((2 * cfg.maxBytes) / 1048576 + 150)} MB)`
+  )
+  console.log(
+    `peak RSS with --max-old-space-size=256: ${rssCapped.rows.toLocaleString()} rows ${rssCapped.peak_rss_mb} MB${
+      rssCappedHuge ? `, ${rssCappedHuge.rows.toLocaleString()} rows ${rssCappedHuge.peak_rss_mb} MB` : ""
+    }`
   )
   console.log(JSON.stringify({
     csv_rows_per_s: Math.round(csvRate),

@@ -12,6 +12,7 @@ import { Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Metric, Option
 import type * as Chunk from "effect/Chunk"
 import type * as Checkpoint from "./Checkpoint.js"
 import * as Checkpointer from "./Checkpointer.js"
+import { prepareEncoder } from "./internal/encoderSetup.js"
 import * as ExactlyOnce from "./internal/exactlyOnce.js"
 import { ExactlyOnceError } from "./internal/exactlyOnceError.js"
 import * as LabelStore from "./LabelStore.js"
@@ -22,7 +23,7 @@ import * as SinkMetrics from "./SinkMetrics.js"
 import * as StarRocksConfig from "./StarRocksConfig.js"
 import type { LoadError } from "./StarRocksError.js"
 import * as StarRocksError from "./StarRocksError.js"
-import * as TableSchema from "./TableSchema.js"
+import type * as TableSchema from "./TableSchema.js"
 
 /**
  * What a finished sink reports.
@@ -141,32 +142,8 @@ export const make = <A, I, R>(
     const scope = yield* Effect.scope
 
     // With `jdbc-url`: the table's columns, checked against the schema (all mismatches in one error), its
-    // model and the server version. Without it the sink still works, trusting the schema's own types.
-    const table = yield* Option.match(config.jdbcUrl, {
-      onNone: () => Effect.succeed(undefined),
-      onSome: (jdbc) =>
-        TableSchema.validate(schema, {
-          host: jdbc.host,
-          port: jdbc.port,
-          user: config.username,
-          password: config.password,
-          database: config.database,
-          table: config.table,
-          serverVersion: Option.getOrUndefined(config.serverVersion),
-          fields: options?.columns
-        })
-    })
-
-    const encoder = RowEncoder.make(schema, {
-      columns: options?.columns,
-      timeZone: config.timeZone,
-      csvJsonFallback: config.csvJsonFallback,
-      serverSupportsEnclose: table?.supportsEnclose ??
-        TableSchema.supportsEnclose(Option.getOrUndefined(config.serverVersion)),
-      columnTypes: table?.columnTypes,
-      // buffers of settled bodies are reused, but never more than one batch's worth is kept idle
-      bufferPoolBytes: config.maxBytes
-    })
+    // model and the server version.
+    const { encoder, table } = yield* prepareEncoder(schema, config, options?.columns)
 
     const tableTag = SinkMetrics.tableTag(config.database, config.table)
     const withTag = SinkMetrics.tagged(config.database, config.table)

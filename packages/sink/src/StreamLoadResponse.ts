@@ -47,13 +47,8 @@ const caseInsensitive = <Fields extends Schema.Struct.Fields>(fields: Fields) =>
   )
 }
 
-/**
- * BE `_stream_load` reply (and the FE's `FAILED` replies, which share `Status`/`Message`).
- *
- * @since 0.1.0
- * @category schemas
- */
-export const StreamLoadBody = caseInsensitive({
+/** The keys shared by stream-load and transaction replies (both parsed case-insensitively). */
+const loadFields = {
   Status: Schema.optional(Str),
   Message: Schema.optional(Str),
   Msg: Schema.optional(Str),
@@ -65,9 +60,16 @@ export const StreamLoadBody = caseInsensitive({
   NumberFilteredRows: Schema.optional(Num),
   NumberUnselectedRows: Schema.optional(Num),
   LoadBytes: Schema.optional(Num),
-  ErrorURL: Schema.optional(Str),
-  RejectedRecordPath: Schema.optional(Str)
-})
+  ErrorURL: Schema.optional(Str)
+}
+
+/**
+ * BE `_stream_load` reply (and the FE's `FAILED` replies, which share `Status`/`Message`).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const StreamLoadBody = caseInsensitive({ ...loadFields, RejectedRecordPath: Schema.optional(Str) })
 
 /**
  * @since 0.1.0
@@ -82,20 +84,7 @@ export type StreamLoadBody = typeof StreamLoadBody.Type
  * @since 0.1.0
  * @category schemas
  */
-export const TransactionBody = caseInsensitive({
-  Status: Schema.optional(Str),
-  Message: Schema.optional(Str),
-  Msg: Schema.optional(Str),
-  TxnId: Schema.optional(Num),
-  Label: Schema.optional(Str),
-  ExistingJobStatus: Schema.optional(Str),
-  NumberTotalRows: Schema.optional(Num),
-  NumberLoadedRows: Schema.optional(Num),
-  NumberFilteredRows: Schema.optional(Num),
-  NumberUnselectedRows: Schema.optional(Num),
-  LoadBytes: Schema.optional(Num),
-  ErrorURL: Schema.optional(Str)
-})
+export const TransactionBody = caseInsensitive(loadFields)
 
 /**
  * @since 0.1.0

@@ -15,7 +15,8 @@ import * as SinkMetrics from "../SinkMetrics.js"
 import * as StarRocksConfig from "../StarRocksConfig.js"
 import type { LoadError } from "../StarRocksError.js"
 import * as StarRocksError from "../StarRocksError.js"
-import * as TableSchema from "../TableSchema.js"
+import type * as TableSchema from "../TableSchema.js"
+import { prepareEncoder } from "./encoderSetup.js"
 import { ExactlyOnceError } from "./exactlyOnceError.js"
 import * as LabelSpool from "./labelSpool.js"
 import * as Recovery from "./recovery.js"
@@ -131,29 +132,7 @@ export const make = <A, I, P, PI>(
     const labelSpool = labelSpoolFor(config, id, options.spoolDirectory)
     const recovered = yield* Recovery.run(options.position, id, decode, labelSpool)
 
-    const table = yield* Option.match(config.jdbcUrl, {
-      onNone: () => Effect.succeed(undefined),
-      onSome: (jdbc) =>
-        TableSchema.validate(schema, {
-          host: jdbc.host,
-          port: jdbc.port,
-          user: config.username,
-          password: config.password,
-          database: config.database,
-          table: config.table,
-          serverVersion: Option.getOrUndefined(config.serverVersion),
-          fields: options.columns
-        })
-    })
-    const encoder = RowEncoder.make(schema, {
-      columns: options.columns,
-      timeZone: config.timeZone,
-      csvJsonFallback: config.csvJsonFallback,
-      serverSupportsEnclose: table?.supportsEnclose ??
-        TableSchema.supportsEnclose(Option.getOrUndefined(config.serverVersion)),
-      columnTypes: table?.columnTypes,
-      bufferPoolBytes: config.maxBytes
-    })
+    const { encoder } = yield* prepareEncoder(schema, config, options.columns)
 
     const withTag = SinkMetrics.tagged(config.database, config.table)
     const maxBytes = config.maxBytes

@@ -665,33 +665,44 @@ const JSON_SPECIAL_RE = /["\\\x00-\x1f]/
 const tooLong = (bytes: number, max: number): never =>
   fail(`${bytes} bytes exceed the column's ${max}-byte limit (StarRocks would store NULL or filter the row)`)
 
+const ESCAPE = 1
+const WIDE = 2
+
+/**
+ * One pass over a value's text: `ESCAPE` when it holds `"` or `\\` (and, for JSON, a control character), `WIDE`
+ * when it holds a non-ASCII character (its UTF-8 length then differs from its length). Short strings are scanned
+ * by hand, long ones by regular expression.
+ */
+const scanText = (s: string, json: boolean): number => {
+  const n = s.length
+  if (n > 64) {
+    return ((json ? JSON_SPECIAL_RE : CSV_SPECIAL_RE).test(s) ? ESCAPE : 0) | (NON_ASCII_RE.test(s) ? WIDE : 0)
+  }
+  let flags = 0
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i)
+    if (c === 34 || c === 92 || (json && c < 32)) flags |= ESCAPE
+    else if (c > 127) flags |= WIDE
+  }
+  return flags
+}
+
+/** The column's byte limit, on the UTF-8 length when the text is not all ASCII. */
+const checkBytes = (s: string, flags: number, max: number): void => {
+  const bytes = flags & WIDE ? Buffer.byteLength(s, "utf8") : s.length
+  if (bytes > max) tooLong(bytes, max)
+}
+
 /** CSV cell content (escaped, to be enclosed) of a textual codec (byte length checked); throws FALLBACK_N on `\N`. */
 const csvTextualCell = (codec: Codec): (v: unknown) => string => {
   const max = codec.maxBytes ?? Infinity
   const text = codec.text
   return (v) => {
     const s = text(v)
-    const n = s.length
-    let esc = false
-    let wide = false
-    if (n <= 64) {
-      for (let i = 0; i < n; i++) {
-        const c = s.charCodeAt(i)
-        if (c === 34 || c === 92) esc = true
-        else if (c > 127) wide = true
-      }
-    } else {
-      esc = CSV_SPECIAL_RE.test(s)
-      wide = NON_ASCII_RE.test(s)
-    }
-    if (n === 2 && s === "\\N") throw FALLBACK_N
-    if (wide) {
-      const bytes = Buffer.byteLength(s, "utf8")
-      if (bytes > max) tooLong(bytes, max)
-    } else if (n > max) {
-      tooLong(n, max)
-    }
-    return esc ? s.replace(ESC_RE, "\\$&") : s
+    if (s.length === 2 && s === "\\N") throw FALLBACK_N
+    const flags = scanText(s, false)
+    checkBytes(s, flags, max)
+    return flags & ESCAPE ? s.replace(ESC_RE, "\\$&") : s
   }
 }
 
@@ -703,10 +714,7 @@ const csvPlainCell = (codec: Codec, sep: string, delim: string): (v: unknown) =>
     const s = text(v)
     if (s === "\\N") throw FALLBACK_N
     if (s.includes(sep) || s.includes(delim) || CSV_SPECIAL_RE.test(s) || s.includes("\r")) throw FALLBACK_QUOTE
-    if (codec.textual && s.length > max / 3) {
-      const bytes = NON_ASCII_RE.test(s) ? Buffer.byteLength(s, "utf8") : s.length
-      if (bytes > max) tooLong(bytes, max)
-    }
+    if (codec.textual && s.length > max / 3) checkBytes(s, NON_ASCII_RE.test(s) ? WIDE : 0, max)
     return s
   }
 }
@@ -721,26 +729,9 @@ const jsonCell = (codec: Codec): (v: unknown) => string => {
     const text = codec.text
     return (v) => {
       const s = text(v)
-      const n = s.length
-      let esc = false
-      let wide = false
-      if (n <= 64) {
-        for (let i = 0; i < n; i++) {
-          const c = s.charCodeAt(i)
-          if (c === 34 || c === 92 || c < 32) esc = true
-          else if (c > 127) wide = true
-        }
-      } else {
-        esc = JSON_SPECIAL_RE.test(s)
-        wide = NON_ASCII_RE.test(s)
-      }
-      if (wide) {
-        const bytes = Buffer.byteLength(s, "utf8")
-        if (bytes > max) tooLong(bytes, max)
-      } else if (n > max) {
-        tooLong(n, max)
-      }
-      return esc ? JSON.stringify(s) : "\"" + s + "\""
+      const flags = scanText(s, true)
+      checkBytes(s, flags, max)
+      return flags & ESCAPE ? JSON.stringify(s) : "\"" + s + "\""
     }
   }
   return json

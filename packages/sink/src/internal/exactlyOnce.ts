@@ -13,9 +13,8 @@ import * as RetryPolicy from "../RetryPolicy.js"
 import * as RowEncoder from "../RowEncoder.js"
 import * as SinkMetrics from "../SinkMetrics.js"
 import * as StarRocksConfig from "../StarRocksConfig.js"
-import type { LoadError } from "../StarRocksError.js"
 import * as StarRocksError from "../StarRocksError.js"
-import type * as TableSchema from "../TableSchema.js"
+import type * as StarRocksSink from "../StarRocksSink.js"
 import { prepareEncoder } from "./encoderSetup.js"
 import { ExactlyOnceError } from "./exactlyOnceError.js"
 import * as LabelSpool from "./labelSpool.js"
@@ -41,19 +40,10 @@ export interface Summary {
   readonly lastPosition: Option.Option<unknown>
 }
 
-export type Error =
-  | LoadError
-  | RowEncoder.RowEncodeError
-  | TableSchema.TableSchemaError
-  | LabelStore.LabelStoreError
-  | Checkpointer.CheckpointerError
-  | ExactlyOnceError
+/** The sink's error union (a type-only import: no runtime cycle with StarRocksSink). */
+export type Error = StarRocksSink.SinkError
 
-export type Requirements =
-  | StarRocksConfig.StarRocksConfig
-  | LoadClient.LoadClient
-  | LabelStore.LabelStore
-  | Checkpointer.Checkpointer
+export type Requirements = StarRocksSink.Services | Checkpointer.Checkpointer
 
 interface Txn {
   /** The label of the live transaction (changes when the data is replayed into a new transaction). */

@@ -173,3 +173,15 @@ export const isRetryable = (error: LoadError): boolean => {
       return false
   }
 }
+
+/**
+ * Whether the data of a failed load can be sent again into a new transaction: a retryable error, or a transaction
+ * call that poisoned its transaction (`Retryable`, `TxnNotExists`, `Aborted`) once that transaction is rolled back.
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const isReplayable = (error: LoadError): boolean =>
+  isRetryable(error) ||
+  (error._tag === "TransactionError" &&
+    (error.kind === "Retryable" || error.kind === "TxnNotExists" || error.kind === "Aborted"))

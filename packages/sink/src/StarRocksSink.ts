@@ -202,10 +202,8 @@ export const make = <A, I, R>(
       base: config.retryInterval,
       maxDelay: config.retryMaxDelay,
       maxRetries: config.maxRetries,
-      while: (e) =>
-        StarRocksError.isRetryable(e) ||
-        // a failed transaction call poisons that transaction, not the batch: rolled back, it is replayed
-        (e._tag === "TransactionError" && (e.kind === "Retryable" || e.kind === "TxnNotExists" || e.kind === "Aborted"))
+      // a failed transaction call poisons that transaction, not the batch: rolled back, it is replayed
+      while: StarRocksError.isReplayable
     })
     const loadTransactional = (batch: Batch): Effect.Effect<LoadClient.LoadResult, LoadError> =>
       Effect.gen(function*() {

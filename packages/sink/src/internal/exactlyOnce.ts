@@ -80,10 +80,10 @@ export const decoder = <P, PI>(schema: Schema.Schema<P, PI>) => (u: unknown) =>
 const replayable = (e: Error): boolean =>
   e._tag !== "ExactlyOnceError" && e._tag !== "LabelStoreError" && e._tag !== "CheckpointerError" &&
   e._tag !== "RowEncodeError" && e._tag !== "TableSchemaError" && (
-    StarRocksError.isRetryable(e) ||
+    StarRocksError.isReplayable(e) ||
+    // here a replay moves to a new label, so these are replayable too
     e._tag === "TransportError" ||
-    (e._tag === "TransactionError" &&
-      (e.kind === "Retryable" || e.kind === "TxnNotExists" || e.kind === "Aborted" || e.kind === "LabelExists"))
+    (e._tag === "TransactionError" && e.kind === "LabelExists")
   )
 
 /** The label path's spool (V1 only). */

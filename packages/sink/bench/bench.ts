@@ -160,19 +160,17 @@ const main = async () => {
     logLevel: "warning",
     banner: { js: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);" }
   })
-  const rss = (n: number, flags: ReadonlyArray<string> = []) => {
-    const out = ChildProcess.execFileSync(process.execPath, [...flags, probeFile, String(n), String(port), "csv"], {
+  const rss = (n: number, format: "csv" | "json") => {
+    const out = ChildProcess.execFileSync(process.execPath, [probeFile, String(n), String(port), format], {
       encoding: "utf8"
     })
     return JSON.parse(out.trim().split("\n").pop()!) as { rows: number; peak_rss_mb: number; seconds: number }
   }
-  const rssSmall = rss(Math.max(1, Math.round(N / 10)))
-  const rssLarge = rss(N)
-  const rssHuge = process.env["BENCH_RSS_10X"] === "0" ? undefined : rss(N * 10)
-  // the same with V8's old space capped (a usual production setting): how much of the above is heap headroom
-  const capped = ["--max-old-space-size=256"]
-  const rssCapped = rss(N, capped)
-  const rssCappedHuge = process.env["BENCH_RSS_10X"] === "0" ? undefined : rss(N * 10, capped)
+  const tenfold = process.env["BENCH_RSS_10X"] !== "0"
+  const rssRuns = {
+    csv: [rss(Math.max(1, Math.round(N / 10)), "csv"), rss(N, "csv"), ...(tenfold ? [rss(N * 10, "csv")] : [])],
+    json: [rss(N, "json"), ...(tenfold ? [rss(N * 10, "json")] : [])]
+  }
   Fs.rmSync(probeDir, { recursive: true, force: true })
   endpoint.child.kill("SIGTERM")
 
@@ -201,23 +199,21 @@ const main = async () => {
     } MiB)  same bytes: ${sinkJsonBytes === plainJsonBytes}`
   )
   console.log(`wire (curl -T): ${wire.toFixed(0)} MiB/s`)
-  console.log(
-    `peak RSS, generated rows through the sink: ${rssSmall.rows.toLocaleString()} rows ${rssSmall.peak_rss_mb} MB, ${rssLarge.rows.toLocaleString()} rows ${rssLarge.peak_rss_mb} MB${
-      rssHuge ? `, ${rssHuge.rows.toLocaleString()} rows ${rssHuge.peak_rss_mb} MB` : ""
-    }  (bound: 2 × max-bytes + 150 MB = ${Math.round((2 * cfg.maxBytes) / 1048576 + 150)} MB)`
-  )
-  console.log(
-    `peak RSS with --max-old-space-size=256: ${rssCapped.rows.toLocaleString()} rows ${rssCapped.peak_rss_mb} MB${
-      rssCappedHuge ? `, ${rssCappedHuge.rows.toLocaleString()} rows ${rssCappedHuge.peak_rss_mb} MB` : ""
-    }`
-  )
+  const bound = Math.round((2 * cfg.maxBytes) / 1048576 + 150)
+  for (const format of ["csv", "json"] as const) {
+    console.log(
+      `peak RSS, generated rows through the sink, ${format.toUpperCase()}: ${
+        rssRuns[format].map((r) => `${r.rows.toLocaleString()} rows ${r.peak_rss_mb} MB`).join(", ")
+      }  (bound: 2 × max-bytes + 150 MB = ${bound} MB)`
+    )
+  }
   console.log(JSON.stringify({
     csv_rows_per_s: Math.round(csvRate),
     csv_vs_plain: Number((csvRate / plainCsvRate).toFixed(3)),
     json_rows_per_s: Math.round(jsonRate),
     json_vs_plain: Number((jsonRate / plainJsonRate).toFixed(3)),
     wire_mb_per_s: Math.round(wire),
-    peak_rss_mb: Math.max(rssSmall.peak_rss_mb, rssLarge.peak_rss_mb, rssHuge?.peak_rss_mb ?? 0)
+    peak_rss_mb: Math.max(...[...rssRuns.csv, ...rssRuns.json].map((r) => r.peak_rss_mb))
   }))
 }
 

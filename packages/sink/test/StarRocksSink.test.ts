@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Redacted, Ref, Schema, Stream } from "effect"
+import { Chunk, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Redacted, Ref, Schema, Stream } from "effect"
 import { LabelStore, LoadClient, StarRocksConfig, StarRocksError, StarRocksSink } from "../src/index.js"
 
 const baseConfig = (overrides: Partial<StarRocksConfig.StarRocksConfig> = {}): StarRocksConfig.StarRocksConfig => ({
@@ -162,6 +162,34 @@ describe("StarRocksSink", () => {
         )
         assert.strictEqual(yield* Ref.get(maxActive), expected)
       }
+    }))
+
+  it.live("gives the event loop turns while it encodes: loads in flight land before a large chunk is encoded", () =>
+    Effect.gen(function*() {
+      // one chunk of 200,000 rows, 40 batches, loads never wait for a slot: without turns of the event loop the
+      // whole chunk would be encoded before the first load's timer could fire
+      let encoded = 0
+      const big = Array.from({ length: 200_000 }, (_, i) => ({
+        get id() {
+          encoded++
+          return i
+        },
+        name: `name-${i}`
+      }))
+      const encodedAtLanding: Array<number> = []
+      const { calls, client } = yield* fakeClient({})
+      const recording = LoadClient.fromPartial({
+        ...client,
+        loadBatch: (request) =>
+          Effect.tap(client.loadBatch(request), () => Effect.sync(() => encodedAtLanding.push(encoded)))
+      })
+      const summary = yield* Stream.fromChunk(Chunk.unsafeFromArray(big)).pipe(
+        Stream.run(StarRocksSink.make(Row)),
+        Effect.provide(layerWith(baseConfig({ maxRows: 5_000, maxBytes: 10_000_000, ioThreadCount: 64 }), recording))
+      )
+      assert.strictEqual(summary.rows, 200_000)
+      assert.strictEqual((yield* Ref.get(calls)).length, 40)
+      assert.isBelow(encodedAtLanding[0]!, 200_000, "the first load landed while later rows were still being encoded")
     }))
 
   it.live("backpressures the upstream when buffered plus in-flight bytes reach twice max-bytes", () =>

@@ -13,6 +13,7 @@ import type * as Chunk from "effect/Chunk"
 import type * as Checkpoint from "./Checkpoint.js"
 import * as Checkpointer from "./Checkpointer.js"
 import { prepareEncoder } from "./internal/encoderSetup.js"
+import * as EventLoop from "./internal/eventLoop.js"
 import * as ExactlyOnce from "./internal/exactlyOnce.js"
 import { ExactlyOnceError } from "./internal/exactlyOnceError.js"
 import * as LabelStore from "./LabelStore.js"
@@ -106,9 +107,6 @@ interface Batch {
 const labelPart = (s: string): string => s.replace(/[^-\w]/g, "_")
 
 const randomId = (): string => Math.floor(Math.random() * 0x100000000).toString(16).padStart(8, "0")
-
-/** Longest stretch of encoding (ms) before the sink gives the event loop a macrotask turn. */
-const TURN_MS = 2
 
 /**
  * Builds the label of the `seq`-th batch of a sink run: `{prefix}-{table}-{instance}-{seq}`, always matching
@@ -380,19 +378,9 @@ export const make = <A, I, R>(
       return encoder.builder(format)
     }
 
-    // Encoding runs on the event loop's thread, and Effect's scheduler yields through microtasks: without a
-    // macrotask turn, the socket writes of the loads in flight (and every timer and socket of the application)
-    // would wait while chunk after chunk is encoded, and sealed batches would pile up to the byte budget instead
-    // of draining while the next one is built. So the sink gives the event loop a turn at least every
-    // TURN_MS of encoding: within a chunk every 1,024 rows, and between chunks.
-    let lastTurn = performance.now()
-    const ioTurn = Effect.async<void>((resume) => {
-      setImmediate(() => {
-        lastTurn = performance.now()
-        resume(Effect.void)
-      })
-    })
-    const maybeTurn = Effect.suspend(() => performance.now() - lastTurn >= TURN_MS ? ioTurn : Effect.void)
+    // a macrotask turn at least every 2 ms of encoding, so that the loads in flight drain while the next batch
+    // is built (internal/eventLoop.ts)
+    const turns = EventLoop.make()
 
     const full = (b: RowEncoder.BatchBuilder<A>) => b.rows >= maxRows || b.bytes >= maxBytes
 
@@ -412,14 +400,14 @@ export const make = <A, I, R>(
             }
           }
           if (full(builder)) yield* seal
-          if ((index & 1023) === 1023) yield* maybeTurn
+          if (index % EventLoop.ROWS_PER_CHECK === EventLoop.ROWS_PER_CHECK - 1) yield* turns.maybe
         }
         yield* coverBuilder
       })).pipe(
         Effect.catchAllDefect((defect) =>
           defect instanceof RowEncoder.RowEncodeError ? Effect.fail(defect) : Effect.die(defect)
         ),
-        Effect.zipRight(maybeTurn)
+        Effect.zipRight(turns.maybe)
       )
 
     // Flushes a batch that has waited `interval-ms` since its first row, whether or not rows keep coming.

@@ -16,6 +16,7 @@ import * as StarRocksConfig from "../StarRocksConfig.js"
 import * as StarRocksError from "../StarRocksError.js"
 import type * as StarRocksSink from "../StarRocksSink.js"
 import { prepareEncoder } from "./encoderSetup.js"
+import * as EventLoop from "./eventLoop.js"
 import { ExactlyOnceError } from "./exactlyOnceError.js"
 import * as LabelSpool from "./labelSpool.js"
 import * as Recovery from "./recovery.js"
@@ -364,10 +365,17 @@ export const make = <A, I, P, PI>(
         Effect.onInterrupt(() => Deferred.interrupt(barrier.ack))
       )
 
+    // the application's sockets and timers get a turn at least every 2 ms of encoding (internal/eventLoop.ts)
+    const turns = EventLoop.make()
+    let seen = 0
+    const onEnvelope = (envelope: Checkpoint.Envelope<A, P>) =>
+      Effect.zipRight(
+        envelope._tag === "Row" ? addRow(envelope.row) : onBarrier(envelope),
+        ++seen % EventLoop.ROWS_PER_CHECK === 0 ? turns.maybe : Effect.void
+      )
     const onChunk = (chunk: Chunk.Chunk<Checkpoint.Envelope<A, P>>) =>
-      Effect.forEach(chunk, (envelope) => envelope._tag === "Row" ? addRow(envelope.row) : onBarrier(envelope), {
-        discard: true
-      }).pipe(
+      Effect.forEach(chunk, onEnvelope, { discard: true }).pipe(
+        Effect.zipRight(turns.maybe),
         Effect.catchAllDefect((defect) =>
           defect instanceof RowEncoder.RowEncodeError ? Effect.fail(defect) : Effect.die(defect)
         )

@@ -5,6 +5,7 @@ import { StarRocksEmulator } from "@effect-starrocks/testkit"
 import { assert, describe, layer } from "@effect/vitest"
 import {
   Cause,
+  Chunk,
   Deferred,
   Effect,
   Exit,
@@ -161,6 +162,37 @@ describe("exactly-once against the emulator", () => {
           r.path.startsWith("/api/transaction/begin") && r.headers["label"]?.includes(ctx.table)
         )
         assert.isTrue(begins.length >= 4 && begins.every((r) => r.headers["timeout"] === "600"))
+      }))
+
+    it.effect("encoding a large chunk gives the event loop turns (its timers and sockets are not starved)", () =>
+      Effect.gen(function*() {
+        const ctx = yield* setup
+        // a setImmediate ticker; rows record its count when the encoder reads them. One chunk, one batch: no load
+        // (no I/O wait) happens while the chunk is encoded, so only the sink's own turns let the ticker run
+        let ticks = 0
+        let running = true
+        const tick = () => {
+          ticks++
+          if (running) setImmediate(tick)
+        }
+        setImmediate(tick)
+        const seenAt: Array<number> = []
+        const n = 100_000
+        const big = Array.from({ length: n }, (_, i) => ({
+          get id() {
+            if (i === 0 || i === n - 1) seenAt.push(ticks)
+            return i
+          },
+          note: null
+        }))
+        const summary = yield* Stream.fromChunk(Chunk.unsafeFromArray(big)).pipe(
+          Checkpoint.withBarriers({ position: () => n - 1, everyRows: n }),
+          Stream.run(StarRocksSink.exactlyOnce(Row, options)),
+          Effect.provide(services(ctx, configFor(ctx, { maxRows: 1_000_000, maxBytes: 64 * 1024 * 1024 })))
+        ).pipe(Effect.ensuring(Effect.sync(() => (running = false))))
+        assert.strictEqual(summary.rows, n)
+        yield* assertExactlyOnce(ctx, n)
+        assert.isAbove(seenAt[seenAt.length - 1]!, seenAt[0]!, "the event loop turned while the chunk was encoded")
       }))
 
     it.effect("staged rows are invisible until the barrier's commit", () =>

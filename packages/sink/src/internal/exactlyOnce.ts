@@ -373,13 +373,22 @@ export const make = <A, I, P, PI>(
         envelope._tag === "Row" ? addRow(envelope.row) : onBarrier(envelope),
         ++seen % EventLoop.ROWS_PER_CHECK === 0 ? turns.maybe : Effect.void
       )
-    const onChunk = (chunk: Chunk.Chunk<Checkpoint.Envelope<A, P>>) =>
-      Effect.forEach(chunk, onEnvelope, { discard: true }).pipe(
+    // the chunk is held through a cell emptied when it is taken, so that the effect (which Effect's stream
+    // driver keeps reachable for a while after it has run) does not keep the upstream's rows alive and get them
+    // promoted to V8's old space (StarRocksSink.make does the same; docs/benchmark.md, Memory)
+    const onChunk = (input: Chunk.Chunk<Checkpoint.Envelope<A, P>>) => {
+      const cell = { chunk: input as Chunk.Chunk<Checkpoint.Envelope<A, P>> | undefined }
+      return Effect.suspend(() => {
+        const chunk = cell.chunk ?? []
+        cell.chunk = undefined
+        return Effect.forEach(chunk, onEnvelope, { discard: true })
+      }).pipe(
         Effect.zipRight(turns.maybe),
         Effect.catchAllDefect((defect) =>
           defect instanceof RowEncoder.RowEncodeError ? Effect.fail(defect) : Effect.die(defect)
         )
       )
+    }
 
     // interruption or failure: the open (not prepared) transaction is rolled back; prepared ones are left to
     // recovery (a checkpoint recording them may already be durable)

@@ -6,6 +6,7 @@
  * Environment: BENCH_ROWS (default 2,000,000).
  */
 import { ReferenceRows } from "@effect-starrocks/testkit"
+import { Effect, Sink, Stream } from "effect"
 import * as Esbuild from "esbuild"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
@@ -94,6 +95,13 @@ const main = async () => {
   const afterCsv = await endpoint.stats()
   const [, jsonSeconds] = await time(() => runSink(rows, port, "json"))
   const afterJson = await endpoint.stats()
+  // one-row chunks (what Stream.async, fromAsyncIterable or an event source give): the sink's cost per chunk,
+  // next to Effect's own cost of the same stream into a sink that does nothing
+  const small = rows.slice(0, 300_000)
+  const [, oneRowSeconds] = await time(() => runSink(small, port, "csv", 1))
+  const [, oneRowNoopSeconds] = await time(() =>
+    Effect.runPromise(Stream.run(Stream.rechunk(Stream.fromIterable(small), 1), Sink.forEachChunk(() => Effect.void)))
+  )
   const [plainCsvBytes, plainCsvSeconds] = await time(() =>
     Plain.run({
       rows,
@@ -199,6 +207,12 @@ const main = async () => {
     } MiB)  same bytes: ${sinkJsonBytes === plainJsonBytes}`
   )
   console.log(`wire (curl -T): ${wire.toFixed(0)} MiB/s`)
+  console.log(
+    `sink  CSV, one-row chunks: ${
+      Math.round(small.length / oneRowSeconds).toLocaleString()
+    } rows/s  (Effect's stream ` +
+      `of one-row chunks into a no-op sink: ${Math.round(small.length / oneRowNoopSeconds).toLocaleString()} rows/s)`
+  )
   const bound = Math.round((2 * cfg.maxBytes) / 1048576 + 150)
   for (const format of ["csv", "json"] as const) {
     console.log(

@@ -17,9 +17,14 @@ export const config = (port: number, format: "csv" | "json") =>
   })
 
 /** Runs rows through the sink into the null endpoint; resolves to the summary. */
-export const runSink = (rows: Iterable<typeof ReferenceRow.Type>, port: number, format: "csv" | "json") =>
+export const runSink = (
+  rows: Iterable<typeof ReferenceRow.Type>,
+  port: number,
+  format: "csv" | "json",
+  chunkSize = 4096
+) =>
   Stream.fromIterable(rows).pipe(
-    Stream.rechunk(4096),
+    Stream.rechunk(chunkSize),
     Stream.run(StarRocksSink.make(ReferenceRow)),
     Effect.provide(StarRocksSink.layer(config(port, format))),
     Logger.withMinimumLogLevel(LogLevel.Warning),

@@ -410,17 +410,27 @@ export const make = <A, I, R>(
 
     const full = (b: RowEncoder.BatchBuilder<A>) => b.rows >= maxRows || b.bytes >= maxBytes
 
-    const onChunk = (input: Chunk.Chunk<A>) => {
-      // Measured (docs/benchmark.md, Memory): under `Stream.run`, when the effect returned here holds its chunk,
-      // V8 promotes about half of the upstream's rows to the old space, which then grows by about 100 MB between
-      // full collections; Effect's stream driver keeps such effects reachable for a while after they have run.
-      // Held through a cell that is emptied when the chunk is taken, the rows die young.
-      const cell = { chunk: input as Chunk.Chunk<A> | undefined }
-      return lock.withPermits(1)(Effect.gen(function*() {
-        let rows: ReadonlyArray<A> | undefined = cell.chunk === undefined ? [] : Chunk.toReadonlyArray(cell.chunk)
-        cell.chunk = undefined
-        if (failedWith !== undefined) return yield* Effect.fail(failedWith)
-        for (let i = 0; i < rows.length; i++) {
+    // The interval timer sets this before it asks for `lock`, and clears it when it has let go: while it is set,
+    // chunks go the locked way.
+    let timerWants = false
+
+    /** Whether the building batch has grown by `coverStep` bytes without permits (or reached the budget). */
+    const coverDue = () => {
+      if (builder === undefined) return false
+      const needed = Math.min(builder.bytes, budget) - builderHeld
+      return needed > 0 && (needed >= coverStep || builder.bytes >= budget)
+    }
+
+    // The locked way: rows from `from` on, with seals, turns and permits as they come.
+    // (the rows come in a cell emptied when they are taken, for the reason given at `onChunk`)
+    const locked = (cell: { rows: ReadonlyArray<A> | undefined }, from: number) =>
+      lock.withPermits(1)(Effect.gen(function*() {
+        let rows = cell.rows ?? []
+        cell.rows = undefined
+        // what the unlocked way stopped for: a full batch, a turn
+        if (builder !== undefined && full(builder)) yield* seal
+        yield* turns.maybe
+        for (let i = from; i < rows.length; i++) {
           const row = rows[i]!
           const index = rowIndex++
           if (builder === undefined) builder = newBuilder(config.format)
@@ -435,13 +445,48 @@ export const make = <A, I, R>(
           if (full(builder)) yield* seal
           if (index % EventLoop.ROWS_PER_CHECK === EventLoop.ROWS_PER_CHECK - 1) yield* turns.maybe
         }
-        rows = undefined
+        rows = []
         yield* coverSome
-      })).pipe(
+      }))
+
+    const onChunk = (input: Chunk.Chunk<A>) => {
+      // Measured (docs/benchmark.md, Memory): under `Stream.run`, when the effect returned here holds its chunk,
+      // V8 promotes about half of the upstream's rows to the old space, which then grows by about 100 MB between
+      // full collections; Effect's stream driver keeps such effects reachable for a while after they have run.
+      // Held through a cell that is emptied when the chunk is taken, the rows die young.
+      const cell = { chunk: input as Chunk.Chunk<A> | undefined }
+      return Effect.suspend(() => {
+        const rows = cell.chunk === undefined ? [] : Chunk.toReadonlyArray(cell.chunk)
+        cell.chunk = undefined
+        if (failedWith !== undefined) return Effect.fail(failedWith)
+        let i = 0
+        if (!timerWants) {
+          // The unlocked way: rows that need no effect (no seal, no turn, no permits) are encoded here and now,
+          // which is atomic (nothing else runs meanwhile), so the lock is not needed; a stream of one-row chunks
+          // then costs little more per row than Effect's own stream. It stops at the first row that needs more.
+          try {
+            for (; i < rows.length; i++) {
+              if (builder === undefined) builder = newBuilder(config.format)
+              const index = rowIndex
+              if (!builder.add(rows[i]!, index)) break // a cut to JSON: the locked way adds this row again
+              rowIndex++
+              if (full(builder) || (index % EventLoop.ROWS_PER_CHECK === EventLoop.ROWS_PER_CHECK - 1 && turns.due())) {
+                i++
+                break
+              }
+            }
+          } catch (e) {
+            return e instanceof RowEncoder.RowEncodeError ? Effect.fail(e) : Effect.die(e)
+          }
+          if (i === rows.length && !(builder !== undefined && full(builder)) && !coverDue() && !turns.due()) {
+            return Effect.void
+          }
+        }
+        return locked({ rows }, i)
+      }).pipe(
         Effect.catchAllDefect((defect) =>
           defect instanceof RowEncoder.RowEncodeError ? Effect.fail(defect) : Effect.die(defect)
-        ),
-        Effect.zipRight(turns.maybe)
+        )
       )
     }
 
@@ -451,9 +496,10 @@ export const make = <A, I, R>(
         while (true) {
           const wait = builder === undefined ? intervalMs : Math.max(1, firstRowAt + intervalMs - Date.now())
           yield* Effect.sleep(Duration.millis(wait))
+          timerWants = true
           yield* lock.withPermits(1)(
             Effect.suspend(() => builder !== undefined && Date.now() - firstRowAt >= intervalMs ? seal : Effect.void)
-          )
+          ).pipe(Effect.ensuring(Effect.sync(() => (timerWants = false))))
         }
       }).pipe(Effect.catchAllCause(() => Effect.void), Effect.forkIn(scope))
     }

@@ -152,6 +152,29 @@ describe("StarRocksSink", () => {
       assert.strictEqual(summary.rows, 10)
     }))
 
+  it.live("one-row chunks with the interval timer sealing meanwhile: every row once, in order", () =>
+    Effect.gen(function*() {
+      // one-row chunks take the unlocked way; a 5 ms interval makes the timer seal between (and during) them
+      const { calls, client } = yield* fakeClient({})
+      const summary = yield* Stream.fromIterable(rows(20_000)).pipe(
+        Stream.rechunk(1),
+        Stream.tap((r) => r.id % 2_000 === 500 ? Effect.sleep(Duration.millis(12)) : Effect.void),
+        Stream.run(StarRocksSink.make(Row, { ordered: true })),
+        Effect.provide(layerWith(
+          baseConfig({ flushInterval: Duration.millis(5), maxRows: 1_000, maxBytes: 10_000_000 }),
+          client
+        ))
+      )
+      const made = yield* Ref.get(calls)
+      assert.strictEqual(summary.rows, 20_000)
+      assert.isAbove(made.length, 20, "batches cut by max-rows and by the timer")
+      const ids = made.flatMap((c) =>
+        c.body.split("\n").filter((l) => l.length > 0).map((l) => Number(l.split(",")[0]!.replace(/"/g, "")))
+      )
+      assert.deepStrictEqual(ids, Array.from({ length: 20_000 }, (_, i) => i))
+      assert.isTrue(made.every((c) => c.bytes > 0))
+    }))
+
   it.live("keeps at most sink.io.thread-count loads in flight, and one when ordered", () =>
     Effect.gen(function*() {
       for (const [threads, ordered, expected] of [[3, false, 3], [3, true, 1]] as const) {

@@ -15,6 +15,8 @@ export const TURN_MS = 2
 export const ROWS_PER_CHECK = 1024
 
 export interface Turns {
+  /** Whether `TURN_MS` have passed since the last turn. */
+  readonly due: () => boolean
   /** A macrotask turn when `TURN_MS` have passed since the last one; nothing otherwise. */
   readonly maybe: Effect.Effect<void>
 }
@@ -27,5 +29,6 @@ export const make = (): Turns => {
       resume(Effect.void)
     })
   })
-  return { maybe: Effect.suspend(() => performance.now() - last >= TURN_MS ? turn : Effect.void) }
+  const due = () => performance.now() - last >= TURN_MS
+  return { due, maybe: Effect.suspend(() => due() ? turn : Effect.void) }
 }

@@ -1,8 +1,7 @@
 /**
  * The exactly-once sink over the transaction interface (two-phase commit driven by checkpoint barriers).
  */
-import type { Chunk } from "effect"
-import { Cause, Deferred, Effect, Exit, Metric, Option, Schema, Sink } from "effect"
+import { Cause, Chunk, Deferred, Effect, Exit, Metric, Option, Schema, Sink } from "effect"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import type * as Checkpoint from "../Checkpoint.js"
@@ -368,22 +367,44 @@ export const make = <A, I, P, PI>(
     // the application's sockets and timers get a turn at least every 2 ms of encoding (internal/eventLoop.ts)
     const turns = EventLoop.make()
     let seen = 0
-    const onEnvelope = (envelope: Checkpoint.Envelope<A, P>) =>
-      Effect.zipRight(
-        envelope._tag === "Row" ? addRow(envelope.row) : onBarrier(envelope),
-        ++seen % EventLoop.ROWS_PER_CHECK === 0 ? turns.maybe : Effect.void
-      )
+
+    /**
+     * Envelopes from `from` on. A row that fits the building batch without sealing it is added right here (the
+     * sink runs one chunk at a time and nothing else touches the batch), so a chunk costs one effect per seal,
+     * barrier and turn rather than one per row; the rest go through `addRow` and `onBarrier`.
+     */
+    const envelopes = (items: ReadonlyArray<Checkpoint.Envelope<A, P>>, from: number): Effect.Effect<void, Error> =>
+      Effect.suspend(() => {
+        for (let i = from; i < items.length; i++) {
+          const envelope = items[i]!
+          const turn = ++seen % EventLoop.ROWS_PER_CHECK === 0 && turns.due()
+          if (envelope._tag === "Barrier") {
+            return Effect.zipRight(onBarrier(envelope), envelopes(items, i + 1))
+          }
+          if (builder === undefined) builder = encoder.builder(config.format)
+          if (!builder.add(envelope.row, rowIndex)) {
+            // a cut to JSON: addRow seals and adds the row again
+            return Effect.zipRight(addRow(envelope.row), envelopes(items, i + 1))
+          }
+          rowIndex++
+          if (builder.rows >= maxRows || builder.bytes >= maxBytes) {
+            return Effect.zipRight(seal, envelopes(items, i + 1))
+          }
+          if (turn) return Effect.zipRight(turns.maybe, envelopes(items, i + 1))
+        }
+        return turns.maybe
+      })
+
     // the chunk is held through a cell emptied when it is taken, so that the effect (which Effect's stream
     // driver keeps reachable for a while after it has run) does not keep the upstream's rows alive and get them
     // promoted to V8's old space (StarRocksSink.make does the same; docs/benchmark.md, Memory)
     const onChunk = (input: Chunk.Chunk<Checkpoint.Envelope<A, P>>) => {
       const cell = { chunk: input as Chunk.Chunk<Checkpoint.Envelope<A, P>> | undefined }
       return Effect.suspend(() => {
-        const chunk = cell.chunk ?? []
+        const items = cell.chunk === undefined ? [] : Chunk.toReadonlyArray(cell.chunk)
         cell.chunk = undefined
-        return Effect.forEach(chunk, onEnvelope, { discard: true })
+        return envelopes(items, 0)
       }).pipe(
-        Effect.zipRight(turns.maybe),
         Effect.catchAllDefect((defect) =>
           defect instanceof RowEncoder.RowEncodeError ? Effect.fail(defect) : Effect.die(defect)
         )

@@ -9,9 +9,9 @@
  */
 import type { Schema } from "effect"
 import { Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Metric, Option, Sink } from "effect"
-import * as Chunk from "effect/Chunk"
 import type * as Checkpoint from "./Checkpoint.js"
 import * as Checkpointer from "./Checkpointer.js"
+import * as Chunks from "./internal/chunks.js"
 import { prepareEncoder } from "./internal/encoderSetup.js"
 import * as EventLoop from "./internal/eventLoop.js"
 import * as ExactlyOnce from "./internal/exactlyOnce.js"
@@ -19,7 +19,7 @@ import { ExactlyOnceError } from "./internal/exactlyOnceError.js"
 import * as LabelStore from "./LabelStore.js"
 import * as LoadClient from "./LoadClient.js"
 import * as RetryPolicy from "./RetryPolicy.js"
-import * as RowEncoder from "./RowEncoder.js"
+import type * as RowEncoder from "./RowEncoder.js"
 import * as SinkMetrics from "./SinkMetrics.js"
 import * as StarRocksConfig from "./StarRocksConfig.js"
 import type { LoadError } from "./StarRocksError.js"
@@ -167,7 +167,7 @@ export const make = <A, I, R>(
     const slots = yield* Effect.makeSemaphore(inflightLimit)
     const lock = yield* Effect.makeSemaphore(1)
     const failure = yield* Deferred.make<never, SinkError>()
-    // the first load failure, also kept here so that each chunk can look without an effect
+    // the first load failure (`failure` is for waits to race against; this is read where no wait is involved)
     let failedWith: SinkError | undefined
 
     let builder: RowEncoder.BatchBuilder<A> | undefined
@@ -188,16 +188,21 @@ export const make = <A, I, R>(
 
     const reportOutstanding = Metric.set(SinkMetrics.bufferedBytes, outstanding).pipe(withTag)
 
-    // Takes byte-budget permits for what the building batch holds beyond what it already took.
+    /** Bytes the building batch holds beyond the byte-budget permits it took. */
+    const uncovered = () => builder === undefined ? 0 : Math.min(builder.bytes, budget) - builderHeld
+    // A chunk of a few rows takes its permits once they add up to `coverStep` (a seal takes them all): the budget
+    // is then exceeded by less than that (at most 1/64 of it), and small chunks do not pay for a take each.
+    const coverDue = () => {
+      const needed = uncovered()
+      return needed > 0 && (needed >= coverStep || builder!.bytes >= budget)
+    }
+
+    // Takes byte-budget permits for what the building batch holds beyond what it already took: all of it, or
+    // only when `coverDue`.
     const cover = (all: boolean) =>
       Effect.suspend(() => {
-        if (builder === undefined) return Effect.void
-        const needed = Math.min(builder.bytes, budget) - builderHeld
-        if (needed <= 0) return Effect.void
-        // a chunk of a few rows takes its permits once they add up to `coverStep` (a seal takes them all): the
-        // budget is then exceeded by less than that (at most 1/64 of it), and small chunks do not pay for a take
-        // each
-        if (!all && needed < coverStep && builder.bytes < budget) return Effect.void
+        const needed = uncovered()
+        if (needed <= 0 || !(all || coverDue())) return Effect.void
         // `outstanding` is what the budget has given out: when the permits are there, they are taken without the
         // race against `failure`, which forks two fibers; per chunk, that alone made V8 promote small chunks' rows
         // to the old space (1.4 GB promoted for 4M rows in chunks of 512, 0.08 GB without it)
@@ -414,80 +419,66 @@ export const make = <A, I, R>(
     // chunks go the locked way.
     let timerWants = false
 
-    /** Whether the building batch has grown by `coverStep` bytes without permits (or reached the budget). */
-    const coverDue = () => {
-      if (builder === undefined) return false
-      const needed = Math.min(builder.bytes, budget) - builderHeld
-      return needed > 0 && (needed >= coverStep || builder.bytes >= budget)
+    /**
+     * Adds rows from `from` on to the building batch while none needs an effect. Stops at a row that cannot
+     * travel in the batch's format (`cut`, at that row), or after a row that filled the batch or brought a turn
+     * due (`pause`).
+     */
+    const addRows = (
+      rows: ReadonlyArray<A>,
+      from: number
+    ): { readonly next: number; readonly stop: "done" | "cut" | "pause" } => {
+      for (let i = from; i < rows.length; i++) {
+        if (builder === undefined) builder = newBuilder(config.format)
+        const index = rowIndex
+        if (!builder.add(rows[i]!, index)) return { next: i, stop: "cut" }
+        rowIndex++
+        if (full(builder) || (index % EventLoop.ROWS_PER_CHECK === EventLoop.ROWS_PER_CHECK - 1 && turns.due())) {
+          return { next: i + 1, stop: "pause" }
+        }
+      }
+      return { next: rows.length, stop: "done" }
     }
 
-    // The locked way: rows from `from` on, with seals, turns and permits as they come.
-    // (the rows come in a cell emptied when they are taken, for the reason given at `onChunk`)
-    const locked = (cell: { rows: ReadonlyArray<A> | undefined }, from: number) =>
+    // The locked way: rows from `from` on, with seals, turns and permits as they come (the rows are handed over
+    // through `once`: internal/chunks.ts).
+    const locked = (take: () => ReadonlyArray<A> | undefined, from: number) =>
       lock.withPermits(1)(Effect.gen(function*() {
-        let rows = cell.rows ?? []
-        cell.rows = undefined
-        // what the unlocked way stopped for: a full batch, a turn
-        if (builder !== undefined && full(builder)) yield* seal
-        yield* turns.maybe
-        for (let i = from; i < rows.length; i++) {
-          const row = rows[i]!
-          const index = rowIndex++
-          if (builder === undefined) builder = newBuilder(config.format)
-          if (!builder.add(row, index)) {
+        let rows = take() ?? []
+        let next = from
+        while (true) {
+          if (builder !== undefined && full(builder)) yield* seal
+          yield* turns.maybe
+          const added = addRows(rows, next)
+          next = added.next
+          if (added.stop === "done") break
+          if (added.stop === "cut") {
             // the row cannot travel in this batch's format (CSV and the exact string `\N`): cut, go JSON
             yield* seal
             builder = newBuilder("json")
-            if (!builder.add(row, index)) {
+            const index = rowIndex++
+            if (!builder.add(rows[next]!, index)) {
               return yield* Effect.die(new Error(`row ${index} cannot be encoded as JSON`))
             }
+            next++
           }
-          if (full(builder)) yield* seal
-          if (index % EventLoop.ROWS_PER_CHECK === EventLoop.ROWS_PER_CHECK - 1) yield* turns.maybe
         }
         rows = []
         yield* coverSome
       }))
 
-    const onChunk = (input: Chunk.Chunk<A>) => {
-      // Measured (docs/benchmark.md, Memory): under `Stream.run`, when the effect returned here holds its chunk,
-      // V8 promotes about half of the upstream's rows to the old space, which then grows by about 100 MB between
-      // full collections; Effect's stream driver keeps such effects reachable for a while after they have run.
-      // Held through a cell that is emptied when the chunk is taken, the rows die young.
-      const cell = { chunk: input as Chunk.Chunk<A> | undefined }
-      return Effect.suspend(() => {
-        const rows = cell.chunk === undefined ? [] : Chunk.toReadonlyArray(cell.chunk)
-        cell.chunk = undefined
-        if (failedWith !== undefined) return Effect.fail(failedWith)
-        let i = 0
-        if (!timerWants) {
-          // The unlocked way: rows that need no effect (no seal, no turn, no permits) are encoded here and now,
-          // which is atomic (nothing else runs meanwhile), so the lock is not needed; a stream of one-row chunks
-          // then costs little more per row than Effect's own stream. It stops at the first row that needs more.
-          try {
-            for (; i < rows.length; i++) {
-              if (builder === undefined) builder = newBuilder(config.format)
-              const index = rowIndex
-              if (!builder.add(rows[i]!, index)) break // a cut to JSON: the locked way adds this row again
-              rowIndex++
-              if (full(builder) || (index % EventLoop.ROWS_PER_CHECK === EventLoop.ROWS_PER_CHECK - 1 && turns.due())) {
-                i++
-                break
-              }
-            }
-          } catch (e) {
-            return e instanceof RowEncoder.RowEncodeError ? Effect.fail(e) : Effect.die(e)
-          }
-          if (i === rows.length && !(builder !== undefined && full(builder)) && !coverDue() && !turns.due()) {
-            return Effect.void
-          }
-        }
-        return locked({ rows }, i)
-      }).pipe(
-        Effect.catchAllDefect((defect) =>
-          defect instanceof RowEncoder.RowEncodeError ? Effect.fail(defect) : Effect.die(defect)
-        )
-      )
+    const onChunk = (rows: ReadonlyArray<A>) => {
+      if (failedWith !== undefined) return Effect.fail(failedWith)
+      let from = 0
+      if (!timerWants) {
+        // The unlocked way: rows that need no effect (no seal, no turn, no permits) are encoded here and now,
+        // which is atomic (nothing else runs meanwhile), so the lock is not needed; a stream of one-row chunks
+        // then costs little more per row than Effect's own stream.
+        const added = addRows(rows, 0)
+        if (added.stop === "done" && !coverDue() && !turns.due()) return Effect.void
+        from = added.next
+      }
+      return locked(Chunks.once(rows), from)
     }
 
     // Flushes a batch that has waited `interval-ms` since its first row, whether or not rows keep coming.
@@ -548,12 +539,11 @@ export const make = <A, I, R>(
       yield* lock.withPermits(1)(seal)
       yield* guard(slots.take(inflightLimit))
       yield* slots.release(inflightLimit)
-      const failed = yield* Deferred.poll(failure)
-      if (Option.isSome(failed)) return yield* failed.value
+      if (failedWith !== undefined) return yield* Effect.fail(failedWith)
       return { ...summary } as SinkSummary
     })
 
-    return Sink.forEachChunk(onChunk).pipe(Sink.mapEffect(() => finish))
+    return Chunks.forEachChunk(onChunk).pipe(Sink.mapEffect(() => finish))
   }))
 
 /**

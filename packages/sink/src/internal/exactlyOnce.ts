@@ -1,7 +1,7 @@
 /**
  * The exactly-once sink over the transaction interface (two-phase commit driven by checkpoint barriers).
  */
-import { Cause, Chunk, Deferred, Effect, Exit, Metric, Option, Schema, Sink } from "effect"
+import { Cause, Deferred, Effect, Exit, Metric, Option, Schema, Sink } from "effect"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import type * as Checkpoint from "../Checkpoint.js"
@@ -9,11 +9,12 @@ import * as Checkpointer from "../Checkpointer.js"
 import * as LabelStore from "../LabelStore.js"
 import * as LoadClient from "../LoadClient.js"
 import * as RetryPolicy from "../RetryPolicy.js"
-import * as RowEncoder from "../RowEncoder.js"
+import type * as RowEncoder from "../RowEncoder.js"
 import * as SinkMetrics from "../SinkMetrics.js"
 import * as StarRocksConfig from "../StarRocksConfig.js"
 import * as StarRocksError from "../StarRocksError.js"
 import type * as StarRocksSink from "../StarRocksSink.js"
+import * as Chunks from "./chunks.js"
 import { prepareEncoder } from "./encoderSetup.js"
 import * as EventLoop from "./eventLoop.js"
 import { ExactlyOnceError } from "./exactlyOnceError.js"
@@ -366,7 +367,6 @@ export const make = <A, I, P, PI>(
 
     // the application's sockets and timers get a turn at least every 2 ms of encoding (internal/eventLoop.ts)
     const turns = EventLoop.make()
-    let seen = 0
 
     /**
      * Envelopes from `from` on. A row that fits the building batch without sealing it is added right here (the
@@ -377,12 +377,12 @@ export const make = <A, I, P, PI>(
       Effect.suspend(() => {
         for (let i = from; i < items.length; i++) {
           const envelope = items[i]!
-          const turn = ++seen % EventLoop.ROWS_PER_CHECK === 0 && turns.due()
           if (envelope._tag === "Barrier") {
             return Effect.zipRight(onBarrier(envelope), envelopes(items, i + 1))
           }
           if (builder === undefined) builder = encoder.builder(config.format)
-          if (!builder.add(envelope.row, rowIndex)) {
+          const index = rowIndex
+          if (!builder.add(envelope.row, index)) {
             // a cut to JSON: addRow seals and adds the row again
             return Effect.zipRight(addRow(envelope.row), envelopes(items, i + 1))
           }
@@ -390,26 +390,15 @@ export const make = <A, I, P, PI>(
           if (builder.rows >= maxRows || builder.bytes >= maxBytes) {
             return Effect.zipRight(seal, envelopes(items, i + 1))
           }
-          if (turn) return Effect.zipRight(turns.maybe, envelopes(items, i + 1))
+          if (index % EventLoop.ROWS_PER_CHECK === EventLoop.ROWS_PER_CHECK - 1 && turns.due()) {
+            return Effect.zipRight(turns.maybe, envelopes(items, i + 1))
+          }
         }
         return turns.maybe
       })
 
-    // the chunk is held through a cell emptied when it is taken, so that the effect (which Effect's stream
-    // driver keeps reachable for a while after it has run) does not keep the upstream's rows alive and get them
-    // promoted to V8's old space (StarRocksSink.make does the same; docs/benchmark.md, Memory)
-    const onChunk = (input: Chunk.Chunk<Checkpoint.Envelope<A, P>>) => {
-      const cell = { chunk: input as Chunk.Chunk<Checkpoint.Envelope<A, P>> | undefined }
-      return Effect.suspend(() => {
-        const items = cell.chunk === undefined ? [] : Chunk.toReadonlyArray(cell.chunk)
-        cell.chunk = undefined
-        return envelopes(items, 0)
-      }).pipe(
-        Effect.catchAllDefect((defect) =>
-          defect instanceof RowEncoder.RowEncodeError ? Effect.fail(defect) : Effect.die(defect)
-        )
-      )
-    }
+    // chunks are handed over through `once` (internal/chunks.ts)
+    const onChunk = (items: ReadonlyArray<Checkpoint.Envelope<A, P>>) => envelopes(items, 0)
 
     // interruption or failure: the open (not prepared) transaction is rolled back; prepared ones are left to
     // recovery (a checkpoint recording them may already be durable)
@@ -452,5 +441,5 @@ export const make = <A, I, P, PI>(
       return { ...summary, lastPosition } satisfies Summary
     })
 
-    return Sink.forEachChunk(onChunk).pipe(Sink.mapEffect(() => finish))
+    return Chunks.forEachChunk(onChunk).pipe(Sink.mapEffect(() => finish))
   }))

@@ -186,7 +186,8 @@ export const make = <A, I, R>(
     // Any wait is cut short when a load has failed for good, so a dead loader never blocks the upstream.
     const guard = <X, E2, R2>(effect: Effect.Effect<X, E2, R2>) => Effect.raceFirst(effect, Deferred.await(failure))
 
-    const reportOutstanding = Metric.set(SinkMetrics.bufferedBytes, outstanding).pipe(withTag)
+    // (suspended: the gauge takes the value at the time of the update, not the 0 of this definition)
+    const reportOutstanding = Effect.suspend(() => Metric.set(SinkMetrics.bufferedBytes, outstanding)).pipe(withTag)
 
     /** Bytes the building batch holds beyond the byte-budget permits it took. */
     const uncovered = () => builder === undefined ? 0 : Math.min(builder.bytes, budget) - builderHeld

@@ -1,6 +1,20 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Chunk, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Redacted, Ref, Schema, Stream } from "effect"
-import { LabelStore, LoadClient, StarRocksConfig, StarRocksError, StarRocksSink } from "../src/index.js"
+import {
+  Chunk,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  Layer,
+  Metric,
+  Option,
+  Redacted,
+  Ref,
+  Schema,
+  Stream
+} from "effect"
+import { LabelStore, LoadClient, SinkMetrics, StarRocksConfig, StarRocksError, StarRocksSink } from "../src/index.js"
 
 const baseConfig = (overrides: Partial<StarRocksConfig.StarRocksConfig> = {}): StarRocksConfig.StarRocksConfig => ({
   loadUrl: ["127.0.0.1:1"],
@@ -235,6 +249,25 @@ describe("StarRocksSink", () => {
       yield* Deferred.succeed(gate, void 0)
       const summary = yield* Fiber.join(fiber)
       assert.strictEqual(summary.rows, 100_000)
+    }))
+
+  it.live("the currentBufferBytes gauge shows the bytes in flight while loads wait, and 0 once they landed", () =>
+    Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      const { client } = yield* fakeClient({ gate })
+      const gauge = Metric.tagged(SinkMetrics.bufferedBytes, "table", "db.t_gauge")
+      const fiber = yield* Stream.fromIterable(rows(2_000)).pipe(
+        Stream.run(StarRocksSink.make(Row)),
+        Effect.provide(layerWith(baseConfig({ table: "t_gauge", maxRows: 500, maxBytes: 10_000_000 }), client)),
+        Effect.fork
+      )
+      yield* Effect.sleep(Duration.millis(100))
+      const waiting = (yield* Metric.value(gauge)).value
+      assert.isAbove(waiting, 10_000, "two batches of 500 rows are in flight")
+      yield* Deferred.succeed(gate, void 0)
+      const summary = yield* Fiber.join(fiber)
+      assert.strictEqual(summary.rows, 2_000)
+      assert.strictEqual((yield* Metric.value(gauge)).value, 0)
     }))
 
   it.live("a load that fails for good ends the stream with its typed error, and its label is recorded failed", () =>

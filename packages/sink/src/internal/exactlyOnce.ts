@@ -285,6 +285,8 @@ export const make = <A, I, P, PI>(
       return labelSpool !== undefined ? spoolBatch(labelSpool, body, headers, b.rows) : pushBatch(body, headers, b.rows)
     })
 
+    const full = (b: RowEncoder.BatchBuilder<A>) => b.rows >= maxRows || b.bytes >= maxBytes
+
     const addRow = (row: A) =>
       Effect.gen(function*() {
         const index = rowIndex++
@@ -294,7 +296,7 @@ export const make = <A, I, P, PI>(
           builder = encoder.builder("json")
           if (!builder.add(row, index)) return yield* Effect.die(new Error(`row ${index} cannot be encoded as JSON`))
         }
-        if (builder.rows >= maxRows || builder.bytes >= maxBytes) yield* seal
+        if (full(builder)) yield* seal
       })
 
     const commitPrepared = (p: Prepared) =>
@@ -387,7 +389,7 @@ export const make = <A, I, P, PI>(
             return Effect.zipRight(addRow(envelope.row), envelopes(items, i + 1))
           }
           rowIndex++
-          if (builder.rows >= maxRows || builder.bytes >= maxBytes) {
+          if (full(builder)) {
             return Effect.zipRight(seal, envelopes(items, i + 1))
           }
           if (index % EventLoop.ROWS_PER_CHECK === EventLoop.ROWS_PER_CHECK - 1 && turns.due()) {

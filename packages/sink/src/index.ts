@@ -3,6 +3,11 @@
  */
 
 /**
+ * @since 0.2.0
+ */
+export * as Change from "./Change.js"
+
+/**
  * @since 0.1.0
  */
 export * as Checkpoint from "./Checkpoint.js"

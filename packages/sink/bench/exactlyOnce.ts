@@ -31,12 +31,12 @@ const ok = (operation: LoadClient.TransactionOperation, label: string) =>
 const client = LoadClient.fromPartial({
   loadBatch: () => Effect.dieMessage("not used"),
   getLoadState: () => Effect.succeed("UNKNOWN" as const),
-  begin: (label) => ok("begin", label),
-  loadTxn: (label) => ok("load", label),
-  prepare: (label) => ok("prepare", label),
-  commit: (label) => ok("commit", label),
-  rollback: (label) => ok("rollback", label),
-  supportsTransactions: Effect.succeed(true)
+  begin: ({ label }) => ok("begin", label),
+  loadTxn: ({ label }) => ok("load", label),
+  prepare: ({ label }) => ok("prepare", label),
+  commit: ({ label }) => ok("commit", label),
+  rollback: ({ label }) => ok("rollback", label),
+  supportsTransactions: () => Effect.succeed(true)
 })
 const services = Layer.mergeAll(
   StarRocksConfig.layerFrom({ ...config(1, "csv"), semantic: "exactly-once" }),

@@ -10,10 +10,10 @@ import * as Endpoints from "./internal/endpoints.js"
 import type { HttpRequest, HttpResponse } from "./internal/http.js"
 import { applyHostMap, exchange, makeAgents, parseBaseUrl } from "./internal/http.js"
 import * as RetryPolicy from "./RetryPolicy.js"
-import { StarRocksConfig } from "./StarRocksConfig.js"
 import type { LoadError } from "./StarRocksError.js"
 import {
   AuthError,
+  isReplayable,
   isRetryable,
   LabelStateTimeout,
   RedirectError,
@@ -36,13 +36,53 @@ export interface LoadBody {
 }
 
 /**
+ * The table a request loads into.
+ *
  * @since 0.1.0
  * @category models
  */
-export interface LoadRequest {
+export interface Target {
+  readonly database: string
+  readonly table: string
+}
+
+/**
+ * One load of one body into one table under one label.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LoadRequest extends Target {
   readonly label: string
+  /**
+   * The complete Stream Load headers of this load (format, columns, the table's `sink.properties.*`, …): the client
+   * adds only `label`, Authorization and Expect. It merges no config-level `properties`.
+   */
   readonly headers: Readonly<Record<string, string>>
   readonly body: LoadBody
+}
+
+/**
+ * A bodyless transaction call (`begin`, `prepare`, `commit`, `rollback`) on one table under one label.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TransactionRequest extends Target {
+  readonly label: string
+  /** Extra headers (`timeout` for begin, `prepared_timeout` for prepare). */
+  readonly headers?: Readonly<Record<string, string>> | undefined
+}
+
+/**
+ * `GET /api/{database}/get_load_state?label=`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LoadStateRequest {
+  readonly database: string
+  readonly label: string
 }
 
 /**
@@ -55,48 +95,64 @@ export interface LoadRequest {
  * @category models
  */
 export interface LoadClient {
-  /** Plain stream load of one batch under `label`, retried per the config's schedule, label settled. */
+  /** Plain stream load of one batch under `request.label`, retried per the connection's schedule, label settled. */
   readonly loadBatch: (request: LoadRequest) => Effect.Effect<LoadResult, LoadError>
-  /** `GET /api/{db}/get_load_state?label=` (retried on transient failures). */
-  readonly getLoadState: (label: string) => Effect.Effect<LabelState, LoadError>
+  /**
+   * At-least-once over the transaction interface: begin, `transaction/load`, commit under `request.label`. A
+   * replayable failure rolls the transaction back and replays the body under the same label (an ABORTED label is
+   * free at once); a label found COMMITTED/VISIBLE (an earlier attempt landed) counts as loaded.
+   */
+  readonly loadTransactional: (request: LoadRequest) => Effect.Effect<LoadResult, LoadError>
+  /** `GET /api/{database}/get_load_state?label=` (retried on transient failures). */
+  readonly getLoadState: (request: LoadStateRequest) => Effect.Effect<LoadState, LoadError>
   /** `POST /api/transaction/begin`. A label already in use fails with `TransactionError` kind `LabelExists`. */
-  readonly begin: (
-    label: string,
-    headers?: Readonly<Record<string, string>>
-  ) => Effect.Effect<TransactionResult, LoadError>
+  readonly begin: (request: TransactionRequest) => Effect.Effect<TransactionResult, LoadError>
   /**
    * `PUT /api/transaction/load` of one body. Retried only when no body byte reached the server
    * (`TXN_IN_PROCESSING`, connection refused); any other failure leaves the transaction unusable: roll it back
    * and replay its data into a new one.
    */
-  readonly loadTxn: (
-    label: string,
-    headers: Readonly<Record<string, string>>,
-    body: LoadBody
-  ) => Effect.Effect<TransactionResult, LoadError>
+  readonly loadTxn: (request: LoadRequest) => Effect.Effect<TransactionResult, LoadError>
   /** `POST /api/transaction/prepare`; `TXN_NOT_EXISTS` is accepted when get_load_state says PREPARED. */
-  readonly prepare: (
-    label: string,
-    headers?: Readonly<Record<string, string>>
-  ) => Effect.Effect<TransactionResult, LoadError>
+  readonly prepare: (request: TransactionRequest) => Effect.Effect<TransactionResult, LoadError>
   /** `POST /api/transaction/commit`; a failure is verified with get_load_state (COMMITTED/VISIBLE = done). */
-  readonly commit: (
-    label: string,
-    headers?: Readonly<Record<string, string>>
-  ) => Effect.Effect<TransactionResult, LoadError>
+  readonly commit: (request: TransactionRequest) => Effect.Effect<TransactionResult, LoadError>
   /** `POST /api/transaction/rollback`; "already aborted" and an ABORTED/UNKNOWN label count as done. */
-  readonly rollback: (
-    label: string,
-    headers?: Readonly<Record<string, string>>
-  ) => Effect.Effect<TransactionResult, LoadError>
+  readonly rollback: (request: TransactionRequest) => Effect.Effect<TransactionResult, LoadError>
   /** Health of the load URLs (and of the direct BEs). */
   readonly endpointStatus: Effect.Effect<ReadonlyArray<EndpointStatus>>
   /**
    * Whether the cluster has the transaction interface (StarRocks 2.4+), probed as the Flink connector does:
-   * `POST /api/transaction/begin` without a label. An FE that answers 404 or `Not implemented` has none; any
-   * other answer (current FEs say `Empty label.`), and a probe that fails, count as supported.
+   * `POST /api/transaction/begin` without a label on `target`. An FE that answers 404 or `Not implemented` has
+   * none; any other answer (current FEs say `Empty label.`), and a probe that fails, count as supported.
    */
-  readonly supportsTransactions: Effect.Effect<boolean>
+  readonly supportsTransactions: (target: Target) => Effect.Effect<boolean>
+}
+
+/**
+ * The client's own settings: connection, credentials, timeouts, TLS, retries. A resolved `StarRocksConfig`
+ * satisfies it structurally (same field names), so `LoadClient.layer(config)` takes either.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConnectionConfig {
+  readonly loadUrl: ReadonlyArray<string>
+  readonly username: string
+  readonly password: Redacted.Redacted<string>
+  readonly connectTimeout: Duration.Duration
+  readonly socketTimeout: Option.Option<Duration.Duration>
+  readonly waitForContinueTimeout: Duration.Duration
+  readonly maxRetries: number
+  readonly retryInterval: Duration.Duration
+  readonly retryMaxDelay: Duration.Duration
+  readonly maxRedirects: number
+  readonly beHostMap: ReadonlyMap<string, string>
+  readonly directBackends: ReadonlyArray<string>
+  readonly sanitizeErrorLog: boolean
+  readonly labelStateTimeout: Duration.Duration
+  /** Loads in flight the sockets are sized for (StarRocksConfig's `ioThreadCount`). */
+  readonly ioThreadCount: number
 }
 
 /**
@@ -115,10 +171,19 @@ export interface EndpointStatus {
 }
 
 /**
+ * The state of a label on the server, as `get_load_state` reports it.
+ *
  * @since 0.1.0
  * @category models
  */
-export type LabelState = "UNKNOWN" | "PREPARE" | "PREPARED" | "COMMITTED" | "VISIBLE" | "ABORTED"
+export type LoadState = "UNKNOWN" | "PREPARE" | "PREPARED" | "COMMITTED" | "VISIBLE" | "ABORTED"
+
+/**
+ * @since 0.1.0
+ * @category models
+ * @deprecated Use `LoadState` (`LabelStore.LabelState` is the sink's own record state).
+ */
+export type LabelState = LoadState
 
 const labelStates: ReadonlySet<string> = new Set(["UNKNOWN", "PREPARE", "PREPARED", "COMMITTED", "VISIBLE", "ABORTED"])
 
@@ -148,7 +213,7 @@ export interface LoadResult {
   /** Wall-clock time of the whole operation, retries and label settlement included. */
   readonly elapsedMs?: number | undefined
   /** The label state that settled a duplicate label or a commit in doubt, when one was read. */
-  readonly labelState?: LabelState | undefined
+  readonly labelState?: LoadState | undefined
 }
 
 /**
@@ -177,7 +242,7 @@ export interface TransactionResult {
   readonly hops: ReadonlyArray<string>
   readonly timings: Readonly<Record<string, number>>
   readonly errorUrl?: string | undefined
-  readonly labelState?: LabelState | undefined
+  readonly labelState?: LoadState | undefined
 }
 
 /**
@@ -196,7 +261,7 @@ interface TxnReply {
 }
 
 /**
- * Options that are not part of `StarRocksConfig` (tests and tuning).
+ * Options that are not part of the connection settings (tests and tuning).
  *
  * @since 0.1.0
  * @category models
@@ -218,22 +283,17 @@ const num = (value: number | undefined, fallback = 0): number =>
   value !== undefined && Number.isFinite(value) ? value : fallback
 
 /**
- * Builds the client from the resolved config. Keep-alive agents live as long as the scope.
+ * Builds the client from its connection settings (a resolved `StarRocksConfig` will do). Keep-alive agents live as
+ * long as the scope.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make: Effect.Effect<LoadClient, never, StarRocksConfig | Scope.Scope> = Effect.suspend(() => makeWith())
-
-/**
- * @since 0.1.0
- * @category constructors
- */
-export const makeWith = (
+export const make = (
+  config: ConnectionConfig,
   options?: LoadClientOptions
-): Effect.Effect<LoadClient, never, StarRocksConfig | Scope.Scope> =>
+): Effect.Effect<LoadClient, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const config = yield* StarRocksConfig
     const agents = yield* Effect.acquireRelease(
       Effect.sync(() => makeAgents({ maxSockets: Math.max(4, config.ioThreadCount * 2) })),
       (a) => Effect.sync(() => a.destroy())
@@ -246,8 +306,6 @@ export const makeWith = (
     const directBes = config.directBackends.length > 0 ? Endpoints.make(config.directBackends, poolOptions) : undefined
     const errorLogMaxChars = options?.errorLogMaxChars ?? 3000
     const errorLogMaxLines = options?.errorLogMaxLines ?? 20
-    const db = encodeURIComponent(config.database)
-    const table = encodeURIComponent(config.table)
     const basePolicy = {
       base: config.retryInterval,
       maxDelay: config.retryMaxDelay,
@@ -259,7 +317,7 @@ export const makeWith = (
       `Basic ${Buffer.from(`${config.username}:${Redacted.value(config.password)}`, "utf8").toString("base64")}`
 
     const loadTimeoutMs = (headers: Readonly<Record<string, string>>): number => {
-      const t = Number(headers["timeout"] ?? config.properties["timeout"] ?? 600)
+      const t = Number(headers["timeout"] ?? 600)
       return (Number.isFinite(t) && t > 0 ? t : 600) * 1000
     }
     const httpOptions = (socketTimeoutMs: number, maxResponseBytes?: number) => ({
@@ -387,9 +445,10 @@ export const makeWith = (
     // get_load_state
     // -----------------------------------------------------------------------------------------------------------
 
-    const getLoadStateOnce = (label: string): Effect.Effect<LabelState, LoadError> =>
+    const getLoadStateOnce = (request: LoadStateRequest): Effect.Effect<LoadState, LoadError> =>
       Effect.gen(function*() {
-        const path = `/api/${db}/get_load_state?label=${encodeURIComponent(label)}`
+        const label = request.label
+        const path = `/api/${encodeURIComponent(request.database)}/get_load_state?label=${encodeURIComponent(label)}`
         const response = yield* send(fes, (base) => ({
           method: "GET",
           url: new URL(path, base),
@@ -436,27 +495,28 @@ export const makeWith = (
             url: response.url
           })
         }
-        return state as LabelState
+        return state as LoadState
       })
 
-    const getLoadState = (label: string): Effect.Effect<LabelState, LoadError> =>
-      getLoadStateOnce(label).pipe(Effect.retry(RetryPolicy.make<LoadError>(basePolicy)))
+    const getLoadState = (request: LoadStateRequest): Effect.Effect<LoadState, LoadError> =>
+      getLoadStateOnce(request).pipe(Effect.retry(RetryPolicy.make<LoadError>(basePolicy)))
 
     /**
      * Polls get_load_state until the label reaches a final state or `labelStateTimeout` passes.
      * `final`: which states end the wait. Transient errors while polling are retried until the deadline.
      */
     const awaitLabelState = (
-      label: string,
-      final: (state: LabelState) => boolean
-    ): Effect.Effect<LabelState, LoadError> =>
+      request: LoadStateRequest,
+      final: (state: LoadState) => boolean
+    ): Effect.Effect<LoadState, LoadError> =>
       Effect.gen(function*() {
+        const label = request.label
         const timeoutMs = Duration.toMillis(config.labelStateTimeout)
         const start = yield* Clock.currentTimeMillis
         let delay = Math.min(Math.max(Duration.toMillis(config.retryInterval), 20), 1000)
         let last = "UNKNOWN"
         for (let poll = 0;; poll++) {
-          const result = yield* Effect.either(getLoadStateOnce(label))
+          const result = yield* Effect.either(getLoadStateOnce(request))
           if (Either.isRight(result)) {
             last = result.right
             yield* Effect.logDebug("label state").pipe(Effect.annotateLogs({ label, state: last, poll }))
@@ -533,7 +593,7 @@ export const makeWith = (
       status: LoadResult["status"],
       body: StreamLoadBody | undefined,
       response: HttpResponse,
-      labelState?: LabelState
+      labelState?: LoadState
     ): Omit<LoadResult, "retries" | "elapsedMs"> => ({
       label,
       status,
@@ -550,7 +610,7 @@ export const makeWith = (
       ...(labelState !== undefined ? { labelState } : {})
     })
 
-    const isCommitted = (s: LabelState) => s === "COMMITTED" || s === "VISIBLE"
+    const isCommitted = (s: LoadState) => s === "COMMITTED" || s === "VISIBLE"
 
     const attemptLoad = (
       request: LoadRequest,
@@ -558,7 +618,7 @@ export const makeWith = (
       attempt: number
     ): Effect.Effect<Omit<LoadResult, "retries" | "elapsedMs">, LoadError> =>
       Effect.gen(function*() {
-        const path = `/api/${db}/${table}/_stream_load`
+        const path = `/api/${encodeURIComponent(request.database)}/${encodeURIComponent(request.table)}/_stream_load`
         const pool = directBes ?? fes
         const socketTimeoutMs = socketTimeoutFor(headers)
         // an ABORTED label found while settling is free again: load once more at once under the same label
@@ -615,7 +675,7 @@ export const makeWith = (
               const inDoubt = outcome._tag === "InDoubt"
               // RUNNING / unknown: wait for a final state; in doubt: UNKNOWN is final too (nothing was kept)
               const state = yield* awaitLabelState(
-                request.label,
+                request,
                 (s) => isCommitted(s) || s === "ABORTED" || (inDoubt && s === "UNKNOWN")
               )
               if (isCommitted(state)) {
@@ -685,7 +745,7 @@ export const makeWith = (
             reason: "invalid body"
           })
         }
-        const headers = { ...mergeHeaders(config.properties, request.headers), label: request.label }
+        const headers = { ...mergeHeaders(request.headers), label: request.label }
         const bad = invalidHeader(headers)
         if (bad !== undefined) {
           return yield* new StreamLoadError({
@@ -722,7 +782,7 @@ export const makeWith = (
       label: string,
       outcome: Outcome,
       httpStatus: number,
-      labelState?: LabelState
+      labelState?: LoadState
     ): TransactionError => {
       const status = "status" in outcome ? outcome.status : ""
       const message = "message" in outcome ? outcome.message : ""
@@ -804,7 +864,7 @@ export const makeWith = (
       outcome: Outcome,
       response: HttpResponse,
       retries: number,
-      labelState?: LabelState
+      labelState?: LoadState
     ): TransactionResult => {
       const body = "body" in outcome ? outcome.body : undefined
       return {
@@ -830,11 +890,11 @@ export const makeWith = (
 
     const transaction = (
       operation: TransactionOperation,
-      label: string,
-      extra: Readonly<Record<string, string>> | undefined,
+      request: TransactionRequest,
       body: LoadBody | undefined
     ): Effect.Effect<TransactionResult, LoadError> =>
       Effect.gen(function*() {
+        const label = request.label
         if (!LABEL_RE.test(label)) {
           return yield* new TransactionError({
             operation,
@@ -847,10 +907,9 @@ export const makeWith = (
           })
         }
         const headers = {
-          ...(operation === "load" ? mergeHeaders(config.properties) : {}),
-          db: config.database,
-          table: config.table,
-          ...mergeHeaders(extra),
+          ...mergeHeaders(request.headers),
+          db: request.database,
+          table: request.table,
           label
         }
         const attempts = yield* Ref.make(0)
@@ -891,11 +950,11 @@ export const makeWith = (
           if (outcome._tag === "Success" || outcome._tag === "PublishTimeout") {
             return txnResult(operation, label, outcome, response, retries)
           }
-          return yield* verify(operation, label, outcome, response, retries)
+          return yield* verify(operation, request, outcome, response, retries)
         }
         const lastReply = yield* Ref.get(last)
         if (settles && result.left._tag === "TransactionError" && lastReply !== undefined) {
-          return yield* verify(operation, label, lastReply.outcome, lastReply.response, retries)
+          return yield* verify(operation, request, lastReply.outcome, lastReply.response, retries)
         }
         return yield* result.left
       })
@@ -903,13 +962,14 @@ export const makeWith = (
     /** A prepare/commit/rollback that did not answer OK, settled through get_load_state. */
     const verify = (
       operation: TransactionOperation,
-      label: string,
+      request: TransactionRequest,
       outcome: Outcome,
       response: HttpResponse,
       retries: number
     ): Effect.Effect<TransactionResult, LoadError> =>
       Effect.gen(function*() {
-        const state = yield* Effect.either(getLoadState(label))
+        const label = request.label
+        const state = yield* Effect.either(getLoadState(request))
         if (Either.isLeft(state)) return yield* txnError(operation, label, outcome, response.status)
         const s = state.right
         const done = operation === "prepare"
@@ -927,49 +987,103 @@ export const makeWith = (
         return yield* txnError(operation, label, outcome, response.status, s)
       })
 
+    const begin = (request: TransactionRequest) => transaction("begin", request, undefined)
+    const loadTxn = (request: LoadRequest) => transaction("load", request, request.body)
+    const commit = (request: TransactionRequest) => transaction("commit", request, undefined)
+    const rollback = (request: TransactionRequest) => transaction("rollback", request, undefined)
+
+    // a failed transaction call poisons that transaction, not the batch: rolled back, it is replayed
+    const replayPolicy = RetryPolicy.make<LoadError>({ ...basePolicy, while: isReplayable })
+
+    const loadTransactional = (request: LoadRequest): Effect.Effect<LoadResult, LoadError> =>
+      Effect.gen(function*() {
+        const start = yield* Clock.currentTimeMillis
+        const bare: TransactionRequest = { database: request.database, table: request.table, label: request.label }
+        let attempts = 0
+        const rollbackQuietly = rollback(bare).pipe(Effect.ignore)
+        const attempt = Effect.gen(function*() {
+          attempts++
+          const begun = yield* begin(bare).pipe(
+            Effect.as(true),
+            Effect.catchIf(
+              (e): e is TransactionError => e._tag === "TransactionError" && e.kind === "LabelExists",
+              () => Effect.succeed(false)
+            )
+          )
+          if (!begun) {
+            const state = yield* getLoadState(bare)
+            if (isCommitted(state)) return undefined
+            yield* rollbackQuietly
+            return yield* new StreamLoadError({
+              label: request.label,
+              status: "LABEL_ALREADY_EXISTS",
+              message: `label ${request.label} is held by an earlier attempt (${state}); rolled back, beginning again`,
+              retryable: true
+            })
+          }
+          const loaded = yield* loadTxn(request).pipe(Effect.tapError(() => rollbackQuietly))
+          const committed = yield* commit(bare).pipe(Effect.tapError(() => rollbackQuietly))
+          return { loaded, committed }
+        })
+        const done = yield* Effect.retry(attempt, replayPolicy)
+        const retries = attempts - 1 + (done?.loaded.retries ?? 0) + (done?.committed.retries ?? 0)
+        const end = yield* Clock.currentTimeMillis
+        return {
+          label: request.label,
+          status: done === undefined ? "Already Loaded" as const : "Success" as const,
+          txnId: done?.committed.txnId ?? -1,
+          loadedRows: done?.committed.loadedRows ?? 0,
+          filteredRows: done?.committed.filteredRows ?? 0,
+          unselectedRows: done?.committed.unselectedRows ?? 0,
+          loadBytes: request.body.byteLength,
+          retries,
+          hops: done?.loaded.hops ?? [],
+          timings: done?.committed.timings ?? {},
+          elapsedMs: end - start
+        }
+      })
+
     return LoadClient.of({
       loadBatch,
+      loadTransactional,
       getLoadState,
-      begin: (label, headers) => transaction("begin", label, headers, undefined),
-      loadTxn: (label, headers, body) => transaction("load", label, headers, body),
-      prepare: (label, headers) => transaction("prepare", label, headers, undefined),
-      commit: (label, headers) => transaction("commit", label, headers, undefined),
-      rollback: (label, headers) => transaction("rollback", label, headers, undefined),
+      begin,
+      loadTxn,
+      prepare: (request) => transaction("prepare", request, undefined),
+      commit,
+      rollback,
       endpointStatus: Effect.map(
         Effect.all([fes.status, directBes?.status ?? Effect.succeed([])]),
         ([a, b]) => [...a, ...b]
       ),
-      supportsTransactions: send(fes, (base) => ({
-        method: "POST",
-        url: new URL("/api/transaction/begin", base),
-        headers: { db: config.database, table: config.table, Authorization: authorization() },
-        body: undefined,
-        expectContinue: false
-      }), controlSocketTimeout).pipe(
-        Effect.map((response) => !(response.status === 404 || /not implemented/i.test(response.body))),
-        Effect.tap((supported) =>
-          Effect.logInfo("transaction interface probe").pipe(Effect.annotateLogs({ supported }))
-        ),
-        Effect.orElseSucceed(() => true)
-      )
+      supportsTransactions: (target) =>
+        send(fes, (base) => ({
+          method: "POST",
+          url: new URL("/api/transaction/begin", base),
+          headers: { db: target.database, table: target.table, Authorization: authorization() },
+          body: undefined,
+          expectContinue: false
+        }), controlSocketTimeout).pipe(
+          Effect.map((response) => !(response.status === 404 || /not implemented/i.test(response.body))),
+          Effect.tap((supported) =>
+            Effect.logInfo("transaction interface probe").pipe(Effect.annotateLogs({ supported }))
+          ),
+          Effect.orElseSucceed(() => true)
+        )
     })
   })
 
 /**
+ * The client as a layer, from its connection settings (a resolved `StarRocksConfig` will do).
+ *
  * @since 0.1.0
  * @category layers
  */
-export const layer: Layer.Layer<LoadClient, never, StarRocksConfig> = Layer.scoped(LoadClient, make)
+export const layer = (config: ConnectionConfig, options?: LoadClientOptions): Layer.Layer<LoadClient> =>
+  Layer.scoped(LoadClient, make(config, options))
 
 /**
- * @since 0.1.0
- * @category layers
- */
-export const layerWith = (options: LoadClientOptions): Layer.Layer<LoadClient, never, StarRocksConfig> =>
-  Layer.scoped(LoadClient, makeWith(options))
-
-/**
- * A LoadClient from the two plain-load operations (test doubles): the transaction operations die when called.
+ * A LoadClient from the two plain-load operations (test doubles): the other operations die when called.
  *
  * @since 0.1.0
  * @category constructors
@@ -979,13 +1093,14 @@ export const fromPartial = (
 ): LoadClient => {
   const unsupported = (operation: string) => () => Effect.dieMessage(`LoadClient.${operation} not provided`)
   return LoadClient.of({
+    loadTransactional: unsupported("loadTransactional"),
     begin: unsupported("begin"),
     loadTxn: unsupported("loadTxn"),
     prepare: unsupported("prepare"),
     commit: unsupported("commit"),
     rollback: unsupported("rollback"),
     endpointStatus: Effect.succeed([]),
-    supportsTransactions: Effect.succeed(true),
+    supportsTransactions: () => Effect.succeed(true),
     ...client
   })
 }

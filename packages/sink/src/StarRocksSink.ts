@@ -18,12 +18,10 @@ import * as ExactlyOnce from "./internal/exactlyOnce.js"
 import { ExactlyOnceError } from "./internal/exactlyOnceError.js"
 import * as LabelStore from "./LabelStore.js"
 import * as LoadClient from "./LoadClient.js"
-import * as RetryPolicy from "./RetryPolicy.js"
 import type * as RowEncoder from "./RowEncoder.js"
 import * as SinkMetrics from "./SinkMetrics.js"
 import * as StarRocksConfig from "./StarRocksConfig.js"
 import type { LoadError } from "./StarRocksError.js"
-import * as StarRocksError from "./StarRocksError.js"
 import type * as TableSchema from "./TableSchema.js"
 
 /**
@@ -222,63 +220,6 @@ export const make = <A, I, R>(
     const coverBuilder = cover(true)
     const coverSome = cover(false)
 
-    // The transaction path of at-least-once (`sink.at-least-once.use-transaction-stream-load`): begin,
-    // `transaction/load`, commit under the batch's label. A retryable failure rolls the transaction back and
-    // replays the batch under the same label (an ABORTED label is free at once); a label found committed by an
-    // earlier attempt counts as loaded.
-    const batchRetry = RetryPolicy.make<LoadError>({
-      base: config.retryInterval,
-      maxDelay: config.retryMaxDelay,
-      maxRetries: config.maxRetries,
-      // a failed transaction call poisons that transaction, not the batch: rolled back, it is replayed
-      while: StarRocksError.isReplayable
-    })
-    const loadTransactional = (batch: Batch): Effect.Effect<LoadClient.LoadResult, LoadError> =>
-      Effect.gen(function*() {
-        let attempts = 0
-        const rollback = client.rollback(batch.label).pipe(Effect.ignore)
-        const attempt = Effect.gen(function*() {
-          attempts++
-          const begun = yield* client.begin(batch.label).pipe(
-            Effect.as(true),
-            Effect.catchIf(
-              (e): e is StarRocksError.TransactionError => e._tag === "TransactionError" && e.kind === "LabelExists",
-              () => Effect.succeed(false)
-            )
-          )
-          if (!begun) {
-            const state = yield* client.getLoadState(batch.label)
-            if (state === "VISIBLE" || state === "COMMITTED") return undefined
-            yield* rollback
-            return yield* new StarRocksError.StreamLoadError({
-              label: batch.label,
-              status: "LABEL_ALREADY_EXISTS",
-              message: `label ${batch.label} is held by an earlier attempt (${state}); rolled back, beginning again`,
-              retryable: true
-            })
-          }
-          const loaded = yield* client.loadTxn(batch.label, batch.headers, batch.body).pipe(
-            Effect.tapError(() => rollback)
-          )
-          const committed = yield* client.commit(batch.label).pipe(Effect.tapError(() => rollback))
-          return { loaded, committed }
-        })
-        const done = yield* Effect.retry(attempt, batchRetry)
-        const retries = attempts - 1 + (done?.loaded.retries ?? 0) + (done?.committed.retries ?? 0)
-        return {
-          label: batch.label,
-          status: done === undefined ? "Already Loaded" as const : "Success" as const,
-          txnId: done?.committed.txnId ?? -1,
-          loadedRows: done?.committed.loadedRows ?? 0,
-          filteredRows: done?.committed.filteredRows ?? 0,
-          unselectedRows: done?.committed.unselectedRows ?? 0,
-          loadBytes: batch.body.byteLength,
-          retries,
-          hops: done?.loaded.hops ?? [],
-          timings: done?.committed.timings ?? {}
-        }
-      })
-
     const loadOne = (batch: Batch): Effect.Effect<void, SinkError> =>
       Effect.gen(function*() {
         const started = Date.now()
@@ -292,9 +233,17 @@ export const make = <A, I, R>(
             updatedAt: started
           })
         )
+        const request = {
+          database: config.database,
+          table: config.table,
+          label: batch.label,
+          headers: batch.headers,
+          body: batch.body
+        }
+        // the transaction path of at-least-once: `sink.at-least-once.use-transaction-stream-load`
         const result = yield* (config.useTransactionStreamLoad
-          ? loadTransactional(batch)
-          : client.loadBatch({ label: batch.label, headers: batch.headers, body: batch.body })).pipe(
+          ? client.loadTransactional(request)
+          : client.loadBatch(request)).pipe(
             Effect.tapError((error) =>
               Effect.zipRight(
                 Metric.increment(SinkMetrics.totalFlushFailedTimes),
@@ -398,7 +347,8 @@ export const make = <A, I, R>(
           label: batchLabel(config.labelPrefix, config.table, instance, seq),
           rows: b.rows,
           body,
-          headers,
+          // the table's sink.properties.* under the encoder's own headers (keys are lower-case in both)
+          headers: { ...config.properties, ...headers },
           held
         }
         return dispatch(batch)
@@ -504,7 +454,7 @@ export const make = <A, I, R>(
         const open = Array.from(unsettled.values())
         unsettled.clear()
         yield* Effect.forEach(open, (batch) =>
-          client.getLoadState(batch.label).pipe(
+          client.getLoadState({ database: config.database, label: batch.label }).pipe(
             Effect.timeout(Duration.seconds(10)),
             Effect.option,
             Effect.flatMap((state) => {
@@ -557,7 +507,7 @@ export const make = <A, I, R>(
 export const layer = (
   config: StarRocksConfig.StarRocksConfig
 ): Layer.Layer<Services | Checkpointer.Checkpointer> =>
-  Layer.mergeAll(LoadClient.layer, LabelStore.layerMemory, Checkpointer.layerMemory).pipe(
+  Layer.mergeAll(LoadClient.layer(config), LabelStore.layerMemory, Checkpointer.layerMemory).pipe(
     Layer.provideMerge(StarRocksConfig.layerFrom(config))
   )
 
@@ -649,6 +599,6 @@ const withResolvedVersion = Effect.gen(function*() {
   const context = yield* Effect.context<Services | Checkpointer.Checkpointer>()
   const config = Context.get(context, StarRocksConfig.StarRocksConfig)
   if (config.version !== "AUTO") return context
-  const supported = yield* Context.get(context, LoadClient.LoadClient).supportsTransactions
+  const supported = yield* Context.get(context, LoadClient.LoadClient).supportsTransactions(config)
   return Context.add(context, StarRocksConfig.StarRocksConfig, { ...config, version: supported ? "V2" : "V1" })
 })

@@ -17,7 +17,7 @@ import * as Endpoints from "../src/internal/endpoints.js"
 import { resolveRedirect } from "../src/internal/http.js"
 import type { LoadBody } from "../src/LoadClient.js"
 import * as LoadClient from "../src/LoadClient.js"
-import { StarRocksConfig } from "../src/StarRocksConfig.js"
+import type { StarRocksConfig } from "../src/StarRocksConfig.js"
 import type { LoadError } from "../src/StarRocksError.js"
 import { isRetryable } from "../src/StarRocksError.js"
 
@@ -307,18 +307,20 @@ const captureLogger = Logger.make(({ annotations, message }) => {
 })
 const quiet = Logger.replace(Logger.defaultLogger, captureLogger)
 
+/** The table every request of these tests loads into. */
+const T = { database: "db", table: "t" } as const
+
 const withClient = <A, E>(
   config: StarRocksConfig,
   f: (client: LoadClient.LoadClient) => Effect.Effect<A, E>,
   options?: LoadClient.LoadClientOptions
 ): Effect.Effect<A, E> =>
-  Effect.scoped(Effect.flatMap(LoadClient.makeWith(options), f)).pipe(
-    Effect.provideService(StarRocksConfig, config),
+  Effect.scoped(Effect.flatMap(LoadClient.make(config, options), f)).pipe(
     Effect.provide(quiet)
   )
 
 const load = (config: StarRocksConfig, label: string, body: LoadBody, headers: Record<string, string> = {}) =>
-  withClient(config, (client) => client.loadBatch({ label, headers, body }))
+  withClient(config, (client) => client.loadBatch({ ...T, label, headers, body }))
 
 const assertNoSecret = (error: unknown) => {
   const texts = [
@@ -344,11 +346,13 @@ describe("LoadClient: redirects", () => {
     Effect.gen(function*() {
       const cluster = yield* makeCluster()
       const { body, text } = bigBody(6)
-      const config = testConfig({
-        loadUrl: [cluster.fe],
-        properties: { column_separator: ",", max_filter_ratio: "0.1" }
+      const config = testConfig({ loadUrl: [cluster.fe] })
+      // the sink merges the table's sink.properties.* under its own headers; the client sends them as given
+      const result = yield* load(config, "l-big", body, {
+        max_filter_ratio: "0.1",
+        column_separator: "|",
+        format: "csv"
       })
-      const result = yield* load(config, "l-big", body, { column_separator: "|", format: "csv" })
       assert.strictEqual(result.status, "Success")
       assert.strictEqual(result.retries, 0)
       assert.deepStrictEqual(result.hops, [`http://${cluster.fe}`, cluster.beOrigin])
@@ -361,7 +365,6 @@ describe("LoadClient: redirects", () => {
       assert.strictEqual(call.headers.authorization, AUTH)
       assert.strictEqual(call.headers.expect, "100-continue")
       assert.strictEqual(call.headers.label, "l-big")
-      // request headers win over sink.properties.*
       assert.strictEqual(call.headers.column_separator, "|")
       assert.strictEqual(call.headers.max_filter_ratio, "0.1")
       assert.strictEqual(call.bytes, body.byteLength)
@@ -509,7 +512,7 @@ describe.skipIf(selfSigned === undefined)("LoadClient: https", () => {
       const error = yield* Effect.flip(
         withClient(
           testConfig({ loadUrl: [pair.fe] }),
-          (client) => client.loadBatch({ label: "l-tls1", headers: {}, body: small }),
+          (client) => client.loadBatch({ ...T, label: "l-tls1", headers: {}, body: small }),
           { rejectUnauthorized: false }
         )
       )
@@ -526,7 +529,7 @@ describe.skipIf(selfSigned === undefined)("LoadClient: https", () => {
           loadUrl: [pair.fe],
           beHostMap: new Map([[`be-internal:${pair.plainPort}`, `https://127.0.0.2:${pair.bePort}`]])
         }),
-        (client) => client.loadBatch({ label: "l-tls2", headers: {}, body: bigBody(1).body }),
+        (client) => client.loadBatch({ ...T, label: "l-tls2", headers: {}, body: bigBody(1).body }),
         { rejectUnauthorized: false }
       )
       assert.strictEqual(result.status, "Success")
@@ -543,7 +546,7 @@ describe.skipIf(selfSigned === undefined)("LoadClient: https", () => {
       const error = yield* Effect.flip(
         withClient(
           testConfig({ loadUrl: [pair.fe], maxRetries: 3 }),
-          (client) => client.loadBatch({ label: "l-tls3", headers: {}, body: small })
+          (client) => client.loadBatch({ ...T, label: "l-tls3", headers: {}, body: small })
         )
       )
       assert.strictEqual(error._tag, "TransportError")
@@ -564,10 +567,10 @@ describe("LoadClient: failover and transient failures", () => {
       const config = testConfig({ loadUrl: [`127.0.0.1:${port}`, cluster.fe], maxRetries: 0 })
       const { result, status } = yield* withClient(config, (client) =>
         Effect.gen(function*() {
-          const result = yield* client.loadBatch({ label: "l-failover", headers: {}, body: small })
+          const result = yield* client.loadBatch({ ...T, label: "l-failover", headers: {}, body: small })
           // two more loads: the rotation comes back to the dead FE, which is skipped while marked down
           for (const label of ["l-failover2", "l-failover3"]) {
-            const next = yield* client.loadBatch({ label, headers: {}, body: small })
+            const next = yield* client.loadBatch({ ...T, label, headers: {}, body: small })
             assert.strictEqual(next.hops[0], `http://${cluster.fe}`)
           }
           return { result, status: yield* client.endpointStatus }
@@ -694,7 +697,10 @@ describe("LoadClient: keep-alive", () => {
       const results = yield* withClient(
         config,
         (client) =>
-          Effect.forEach(["k1", "k2", "k3", "k4"], (label) => client.loadBatch({ label, headers: {}, body: small }))
+          Effect.forEach(
+            ["k1", "k2", "k3", "k4"],
+            (label) => client.loadBatch({ ...T, label, headers: {}, body: small })
+          )
       )
       assert.deepStrictEqual(results.map((r) => [r.status, r.retries]), [
         ["Success", 0],
@@ -1026,18 +1032,18 @@ describe("LoadClient: transaction interface", () => {
       const config = testConfig({ loadUrl: [cluster.fe] })
       yield* withClient(config, (client) =>
         Effect.gen(function*() {
-          const begun = yield* client.begin("T1", { timeout: "600" })
+          const begun = yield* client.begin({ ...T, label: "T1", headers: { timeout: "600" } })
           assert.strictEqual(begun.txnId, 42)
           assert.strictEqual(begun.hops.length, 2)
-          const loaded = yield* client.loadTxn("T1", { format: "csv" }, small)
+          const loaded = yield* client.loadTxn({ ...T, label: "T1", headers: { format: "csv" }, body: small })
           assert.strictEqual(loaded.retries, 1)
           assert.strictEqual(loaded.timings["StreamLoadPlanTimeMs"], 1)
-          const prepared = yield* client.prepare("T1")
+          const prepared = yield* client.prepare({ ...T, label: "T1" })
           assert.strictEqual(prepared.status, "VERIFIED")
           assert.strictEqual(prepared.labelState, "PREPARED")
-          const committed = yield* client.commit("T1")
+          const committed = yield* client.commit({ ...T, label: "T1" })
           assert.strictEqual(committed.status, "OK")
-          const rolledBack = yield* client.rollback("T2")
+          const rolledBack = yield* client.rollback({ ...T, label: "T2" })
           assert.strictEqual(rolledBack.labelState, "ABORTED")
         }))
       const begin = cluster.beCalls.find((c) => c.path === "/api/transaction/begin")!
@@ -1072,10 +1078,10 @@ describe("LoadClient: transaction interface", () => {
       const config = testConfig({ loadUrl: [cluster.fe] })
       yield* withClient(config, (client) =>
         Effect.gen(function*() {
-          const begin = yield* Effect.flip(client.begin("T3"))
+          const begin = yield* Effect.flip(client.begin({ ...T, label: "T3" }))
           assert.isTrue(begin._tag === "TransactionError" && begin.kind === "LabelExists")
           if (begin._tag === "TransactionError") assert.strictEqual(begin.existingJobStatus, "RUNNING")
-          const commit = yield* Effect.flip(client.commit("T3"))
+          const commit = yield* Effect.flip(client.commit({ ...T, label: "T3" }))
           assert.isTrue(commit._tag === "TransactionError" && commit.kind === "Aborted")
           if (commit._tag === "TransactionError") assert.strictEqual(commit.labelState, "ABORTED")
         }))
@@ -1117,7 +1123,7 @@ describe("endpoint pool", () => {
 
 // keep the layer export exercised
 it("layer is a Layer", () => {
-  assert.isTrue(Layer.isLayer(LoadClient.layer))
+  assert.isTrue(Layer.isLayer(LoadClient.layer(testConfig({}))))
 })
 
 describe("LoadClient: transaction interface probe (sink.version AUTO)", () => {
@@ -1139,7 +1145,7 @@ describe("LoadClient: transaction interface probe (sink.version AUTO)", () => {
       const supported = yield* withClient(
         testConfig({ loadUrl: [`http://127.0.0.1:${port}`] }),
         (client) =>
-          client.supportsTransactions
+          client.supportsTransactions(T)
       )
       return { supported, seen }
     })

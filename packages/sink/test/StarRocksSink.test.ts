@@ -97,7 +97,7 @@ const fakeClient = (options: {
             timings: { LoadTimeMs: 1 }
           }
         }).pipe(Effect.onInterrupt(() => Ref.update(active, (a) => a - 1))),
-      getLoadState: (label) =>
+      getLoadState: ({ label }) =>
         Effect.gen(function*() {
           if (options.states) yield* Ref.update(options.states, (s) => [...s, label])
           return "VISIBLE" as const

@@ -126,6 +126,7 @@ export const make = <A, I, P, PI>(
     const { encoder } = yield* prepareEncoder(schema, config, options.columns)
 
     const withTag = SinkMetrics.tagged(config.database, config.table)
+    const target = { database: config.database, table: config.table }
     const maxBytes = config.maxBytes
     const maxRows = config.maxRows
     const timeoutSec = (() => {
@@ -164,7 +165,7 @@ export const make = <A, I, P, PI>(
       labels.put(new LabelStore.LabelRecord({ label, table: id.tableTag, state, rows, bytes, updatedAt: Date.now() }))
 
     const rollbackQuietly = (label: string) =>
-      client.rollback(label).pipe(
+      client.rollback({ ...target, label }).pipe(
         Effect.timeout("30 seconds"),
         Effect.zipRight(putLabel(label, "failed", 0, 0)),
         Effect.catchAllCause((cause) =>
@@ -186,8 +187,10 @@ export const make = <A, I, P, PI>(
         t.live = true
         t.beganAt = Date.now()
         yield* putLabel(t.label, "pending", t.rows, t.bytes)
-        yield* client.begin(t.label, beginHeaders)
-        yield* t.spool.replay((body) => Effect.asVoid(client.loadTxn(t.label, t.headers, body)))
+        yield* client.begin({ ...target, label: t.label, headers: beginHeaders })
+        yield* t.spool.replay((body) =>
+          Effect.asVoid(client.loadTxn({ ...target, label: t.label, headers: t.headers, body }))
+        )
       })
 
     const newTxn = (headers: Readonly<Record<string, string>>): Txn => ({
@@ -226,7 +229,7 @@ export const make = <A, I, P, PI>(
               "often or raise sink.properties.timeout"
           ).pipe(Effect.annotateLogs({ label: t.label, ageMs: age, timeoutSec }))
         }
-        yield* withReplay(t, (t) => client.prepare(t.label, prepareHeaders))
+        yield* withReplay(t, (t) => client.prepare({ ...target, label: t.label, headers: prepareHeaders }))
         t.live = false
         pending.push({ label: t.label, rows: t.rows, bytes: t.bytes })
         yield* t.spool.clear
@@ -240,7 +243,10 @@ export const make = <A, I, P, PI>(
         if (txn !== undefined && txn.headersKey !== headersKey(headers)) yield* prepareOpen
         if (txn === undefined) txn = newTxn(headers)
         const t = txn
-        yield* withReplay(t, (t) => Effect.asVoid(client.loadTxn(t.label, t.headers, body)))
+        yield* withReplay(
+          t,
+          (t) => Effect.asVoid(client.loadTxn({ ...target, label: t.label, headers: t.headers, body }))
+        )
         t.rows += rows
         t.bytes += body.byteLength
         t.loads++
@@ -272,7 +278,7 @@ export const make = <A, I, P, PI>(
             message: `the spool file of ${p.label} disappeared before it was loaded`
           })
         }
-        const result = yield* client.loadBatch({ label: p.label, headers: batch.headers, body: batch.body })
+        const result = yield* client.loadBatch({ ...target, label: p.label, headers: batch.headers, body: batch.body })
         yield* spool.remove(p.label)
         return result
       })
@@ -281,7 +287,9 @@ export const make = <A, I, P, PI>(
       const b = builder
       builder = undefined
       if (b === undefined || b.rows === 0) return Effect.void
-      const { body, headers } = b.finish()
+      const { body, headers: own } = b.finish()
+      // the table's sink.properties.* under the encoder's own headers (keys are lower-case in both)
+      const headers = { ...config.properties, ...own }
       return labelSpool !== undefined ? spoolBatch(labelSpool, body, headers, b.rows) : pushBatch(body, headers, b.rows)
     })
 
@@ -302,7 +310,10 @@ export const make = <A, I, P, PI>(
     const commitPrepared = (p: Prepared) =>
       (labelSpool !== undefined
         ? loadSpooled(labelSpool, p)
-        : client.commit(p.label) as Effect.Effect<{ readonly retries: number; readonly filteredRows: number }, Error>)
+        : client.commit({ ...target, label: p.label }) as Effect.Effect<
+          { readonly retries: number; readonly filteredRows: number },
+          Error
+        >)
         .pipe(
           Effect.mapError((e) =>
             new ExactlyOnceError({

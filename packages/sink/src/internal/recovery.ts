@@ -18,6 +18,10 @@ export const UNKNOWN_STREAK = 8
 export const MAX_WALK = 10_000
 
 export interface Identity {
+  readonly database: string
+  readonly table: string
+  /** The table's `sink.properties.*` (lower-case keys), merged under the headers of a spooled batch. */
+  readonly properties: Readonly<Record<string, string>>
   readonly instance: string
   readonly key: string
   readonly tableTag: string
@@ -39,6 +43,9 @@ export const identity = (
 ): Identity => {
   const instance = options.instance ?? "0"
   return {
+    database: config.database,
+    table: config.table,
+    properties: config.properties,
     instance,
     key: options.checkpointKey ?? `${config.labelPrefix}-${config.database}.${config.table}-${instance}`,
     tableTag: `${config.database}.${config.table}`,
@@ -79,18 +86,29 @@ const markLabel = (
     Effect.ignore
   )
 
+/** The table of a checkpoint record's `db.table` key (the identity's own table when it does not parse). */
+const targetOf = (tableTag: string, id: Identity): LoadClient.Target => {
+  const dot = tableTag.indexOf(".")
+  return dot > 0 && dot < tableTag.length - 1
+    ? { database: tableTag.slice(0, dot), table: tableTag.slice(dot + 1) }
+    : { database: id.database, table: id.table }
+}
+
 /** Commits one label of the last checkpoint; COMMITTED/VISIBLE count as done. */
 const commitRecorded = (
   client: LoadClient.LoadClient,
   labels: LabelStore.LabelStore | undefined,
   tableTag: string,
+  target: LoadClient.Target,
   label: string
 ): Effect.Effect<void, LoadError | ExactlyOnceError> =>
-  client.commit(label).pipe(
+  client.commit({ ...target, label }).pipe(
     Effect.asVoid,
     Effect.catchAll((error) =>
       Effect.gen(function*() {
-        const state = yield* client.getLoadState(label).pipe(Effect.orElseSucceed(() => undefined))
+        const state = yield* client.getLoadState({ database: target.database, label }).pipe(
+          Effect.orElseSucceed(() => undefined)
+        )
         if (state === "COMMITTED" || state === "VISIBLE") return
         if (state === "ABORTED") {
           return yield* new ExactlyOnceError({
@@ -128,13 +146,15 @@ const reloadSpooled = (
   client: LoadClient.LoadClient,
   labels: LabelStore.LabelStore | undefined,
   tableTag: string,
+  target: LoadClient.Target,
+  properties: Readonly<Record<string, string>>,
   spool: LabelSpool,
   label: string
 ): Effect.Effect<void, LoadError | ExactlyOnceError> =>
   Effect.gen(function*() {
     const batch = yield* spool.read(label)
     if (batch === undefined) {
-      const state = yield* client.getLoadState(label)
+      const state = yield* client.getLoadState({ database: target.database, label })
       if (state === "COMMITTED" || state === "VISIBLE") return
       return yield* new ExactlyOnceError({
         reason: "PreparedLost",
@@ -144,7 +164,8 @@ const reloadSpooled = (
           `that checkpoint's rows are NOT in StarRocks (the spool directory must survive restarts)`
       })
     }
-    yield* client.loadBatch({ label, headers: batch.headers, body: batch.body })
+    // spooled headers win over the table's properties (a spool written before they were merged lacks them)
+    yield* client.loadBatch({ ...target, label, headers: { ...properties, ...batch.headers }, body: batch.body })
     yield* markLabel(labels, tableTag, label, "committed")
     yield* spool.remove(label)
   })
@@ -196,8 +217,9 @@ export const run = <P, PI>(
       for (const table of Object.keys(record.value.prepared)) {
         for (const label of record.value.prepared[table] ?? []) {
           recorded.add(label)
-          if (labelSpool === undefined) yield* commitRecorded(client, labels, table, label)
-          else yield* reloadSpooled(client, labels, table, labelSpool, label)
+          const target = targetOf(table, id)
+          if (labelSpool === undefined) yield* commitRecorded(client, labels, table, target, label)
+          else yield* reloadSpooled(client, labels, table, target, id.properties, labelSpool, label)
           committed.push(label)
         }
       }
@@ -217,7 +239,7 @@ export const run = <P, PI>(
     let lastSeen = start - 1
     for (let n = start; n < start + MAX_WALK && unknown < UNKNOWN_STREAK; n++) {
       const label = id.label(n)
-      const state = yield* client.getLoadState(label)
+      const state = yield* client.getLoadState({ database: id.database, label })
       switch (state) {
         case "UNKNOWN":
           unknown++
@@ -226,7 +248,7 @@ export const run = <P, PI>(
           break
         case "PREPARE":
         case "PREPARED": {
-          const rolledBack = yield* client.rollback(label).pipe(
+          const rolledBack = yield* client.rollback({ database: id.database, table: id.table, label }).pipe(
             Effect.as(true),
             // a begun (PREPARE) transaction whose BE lost its context cannot be rolled back by label; nobody will
             // ever commit it (new ids start after it) and the FE aborts it at its timeout

@@ -87,7 +87,7 @@ const configFor = (ctx: Ctx, overrides: Partial<StarRocksConfig.Options> = {}) =
 /** The sink's services, sharing the test's Checkpointer and LabelStore (they survive a "restart"). */
 const services = (ctx: Ctx, config: StarRocksConfig.StarRocksConfig, checkpointer?: Checkpointer.Checkpointer) =>
   Layer.mergeAll(
-    LoadClient.layer,
+    LoadClient.layer(config),
     Layer.succeed(LabelStore.LabelStore, ctx.labelStore),
     Layer.succeed(Checkpointer.Checkpointer, checkpointer ?? ctx.checkpointer)
   ).pipe(
@@ -301,14 +301,15 @@ describe("exactly-once against the emulator", () => {
           const client = yield* LoadClient.LoadClient
           const body = { chunks: [Buffer.from("\"1\",\"a\"\n")], byteLength: 8 }
           const headers = { format: "csv", column_separator: ",", enclose: "\"", escape: "\\" }
-          yield* client.begin(label(0))
-          yield* client.loadTxn(label(0), headers, body)
-          yield* client.begin(label(1))
-          yield* client.loadTxn(label(1), headers, body)
-          yield* client.prepare(label(1))
-          yield* client.begin(label(2))
-          yield* client.rollback(label(2))
-          yield* client.begin(label(3))
+          const at = (id: number) => ({ database: db, table: ctx.table, label: label(id) })
+          yield* client.begin(at(0))
+          yield* client.loadTxn({ ...at(0), headers, body })
+          yield* client.begin(at(1))
+          yield* client.loadTxn({ ...at(1), headers, body })
+          yield* client.prepare(at(1))
+          yield* client.begin(at(2))
+          yield* client.rollback(at(2))
+          yield* client.begin(at(3))
         }).pipe(Effect.provide(services(ctx, config)))
         assert.deepStrictEqual((yield* openTxns(ctx)).map((t) => t.status).sort(), ["PREPARE", "PREPARE", "PREPARED"])
         const resumed = yield* StarRocksSink.recover(options).pipe(Effect.provide(services(ctx, config)))
@@ -419,6 +420,8 @@ describe("exactly-once against the emulator", () => {
         yield* Effect.gen(function*() {
           const client = yield* LoadClient.LoadClient
           yield* client.loadBatch({
+            database: db,
+            table: ctx.table,
             label: StarRocksSink.batchLabel("effect-sr", ctx.table, "0", 1),
             headers: { format: "csv", column_separator: ",", enclose: "\"", escape: "\\" },
             body: { chunks: [Buffer.from("\"1\",\"a\"\n")], byteLength: 8 }

@@ -31,9 +31,10 @@ export interface BatchBuilder<A> {
    * Encodes and appends one row. Returns false, adding nothing, when the row cannot travel in this batch's
    * format (CSV and the row holds the exact string `\N`, or needs quoting on a server below 3.0): the caller
    * finishes this batch and starts a JSON one. Throws `RowEncodeError` for a value the column cannot take
-   * (nothing is added then either).
+   * (nothing is added then either). `op` is the row's `__op` value (0 upsert, 1 delete) when the encoder was made
+   * with `opColumn` (default 0); ignored otherwise.
    */
-  readonly add: (row: A, rowIndex: number) => boolean
+  readonly add: (row: A, rowIndex: number, op?: number) => boolean
   /** The body and the Stream Load headers of this batch (`format`, separators, `enclose`, `escape`, `columns`…). */
   readonly finish: () => { readonly body: LoadBody; readonly headers: Readonly<Record<string, string>> }
 }
@@ -54,6 +55,11 @@ export interface RowEncoder<A> {
    * a full GC for every max-bytes of new Buffer memory, which halves throughput with a large heap.
    */
   readonly release: (body: LoadBody) => void
+  /**
+   * A value every column takes (NULL where nullable, else a zero of the column's type), by column name: what a
+   * delete that carries only the key columns sends in the others (StarRocks reads only the key of a delete).
+   */
+  readonly placeholders: () => Readonly<Record<string, unknown>>
 }
 
 /**
@@ -86,6 +92,13 @@ export interface RowEncoderOptions {
    * 256 MiB; buffers only ever come back through `release`, so a caller that never calls it keeps none).
    */
   readonly bufferPoolBytes?: number | undefined
+  /**
+   * Append StarRocks' `__op` column (0 upsert, 1 delete) after the columns; each row's value is given to
+   * `BatchBuilder.add`. JSON batches then carry a `columns` header too.
+   */
+  readonly opColumn?: boolean | undefined
+  /** Send the `columns` header with JSON batches too (partial updates name the columns they carry). */
+  readonly jsonColumnsHeader?: boolean | undefined
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -752,7 +765,7 @@ const delimiterHeader = (d: string): string =>
     ? d
     : "\\x" + Array.from(Buffer.from(d, "latin1")).map((b) => b.toString(16).padStart(2, "0").toUpperCase()).join("")
 
-type RowFn = (row: unknown) => string
+type RowFn = (row: unknown, op?: number) => string
 
 /**
  * Generates the function that renders one row as one string expression: `lead(i) + value_i` per column, then
@@ -766,7 +779,8 @@ const generateRow = (
   lead: (i: number) => string,
   quote: string,
   nullText: string,
-  tail: string
+  tail: string,
+  opLead?: string
 ) => {
   const segs: Array<{ lit: string } | { expr: string }> = []
   const lit = (t: string) => {
@@ -790,10 +804,14 @@ const generateRow = (
       lit(quote)
     }
   })
+  if (opLead !== undefined) {
+    lit(opLead)
+    segs.push({ expr: "(op === 1 ? \"1\" : \"0\")" })
+  }
   lit(tail)
   const body = reads.join("\n") + "\nreturn " +
     segs.map((s) => ("lit" in s ? JSON.stringify(s.lit) : s.expr)).join(" + ") + ";"
-  const factory = new Function("c", "nn", `"use strict"; return function encodeRow(row) {\n${body}\n};`) as (
+  const factory = new Function("c", "nn", `"use strict"; return function encodeRow(row, op) {\n${body}\n};`) as (
     c: ReadonlyArray<(v: unknown) => string>,
     nn: (i: number) => never
   ) => RowFn
@@ -858,8 +876,12 @@ export const make = <A, I, R>(
   const jsonCells = codecs.map(jsonCell)
   const csvNull = enclose ? "\\\\N" : "\\N"
   const notNull = (_i: number): never => fail("null in a field the schema declares not nullable")
+  const opColumn = options?.opColumn === true
   const csvRow = enclose
-    ? generateRow(names, nullable, (i) => (i === 0 ? "" : sep), "\"", csvNull, delim)(csvCells, notNull)
+    ? generateRow(names, nullable, (i) => (i === 0 ? "" : sep), "\"", csvNull, delim, opColumn ? sep : undefined)(
+      csvCells,
+      notNull
+    )
     : undefined
   const jsonRow = generateRow(
     names,
@@ -867,14 +889,15 @@ export const make = <A, I, R>(
     (i) => (i === 0 ? "{" : ",") + JSON.stringify(names[i]) + ":",
     "",
     "null",
-    "}"
+    "}",
+    opColumn ? ",\"__op\":" : undefined
   )(jsonCells, notNull)
-  const plainRow = (row: A): string => {
+  const plainRow = (row: A, op?: number): string => {
     let s = ""
     for (let i = 0; i < n; i++) {
       const v = (row as any)[names[i]!]
       s += (v === null || v === undefined ? (nullable[i] ? csvNull : notNull(i)) : csvCells[i]!(v)) +
-        (i === n - 1 ? delim : sep)
+        (i === n - 1 ? (opColumn ? sep + (op === 1 ? "1" : "0") + delim : delim) : sep)
     }
     return s
   }
@@ -900,12 +923,13 @@ export const make = <A, I, R>(
     column_separator: delimiterHeader(sep),
     row_delimiter: delimiterHeader(delim),
     ...(enclose ? { enclose: "\"", escape: "\\" } : {}),
-    columns: names.map(columnRef).join(",")
+    columns: names.map(columnRef).join(",") + (opColumn ? ",__op" : "")
   }
   const jsonHeaders: Record<string, string> = {
     format: "json",
     strip_outer_array: "true",
-    ignore_json_size: "true"
+    ignore_json_size: "true",
+    ...(opColumn || options?.jsonColumnsHeader === true ? { columns: csvHeaders.columns! } : {})
   }
   const n = names.length
 
@@ -972,11 +996,11 @@ export const make = <A, I, R>(
     const check = () => {
       if (done) throw new Error("BatchBuilder.add after finish")
     }
-    const addCsv = (row: A, rowIndex: number): boolean => {
+    const addCsv = (row: A, rowIndex: number, op?: number): boolean => {
       check()
       let s: string
       try {
-        s = csvRow !== undefined ? csvRow(row) : plainRow(row)
+        s = csvRow !== undefined ? csvRow(row, op) : plainRow(row, op)
       } catch (e) {
         if ((e === FALLBACK_N || e === FALLBACK_QUOTE) && jsonFallback) return false
         const at = locate(row, csvCells)
@@ -987,11 +1011,11 @@ export const make = <A, I, R>(
       rows++
       return true
     }
-    const addJson = (row: A, rowIndex: number): boolean => {
+    const addJson = (row: A, rowIndex: number, op?: number): boolean => {
       check()
       let s: string
       try {
-        s = jsonRow(row)
+        s = jsonRow(row, op)
       } catch {
         const at = locate(row, jsonCells)
         return wrap(at.e, rowIndex, at.i)
@@ -1028,5 +1052,30 @@ export const make = <A, I, R>(
     }
   }
 
-  return { columns: names, columnTypes: types, builder, release }
+  let placeholderRow: Record<string, unknown> | undefined
+  const placeholders = () => {
+    if (placeholderRow !== undefined) return placeholderRow
+    const candidates: ReadonlyArray<unknown> = [0, 0n, "0", "", false, new Date(0), "1970-01-01", [], {}, "{}"]
+    const out: Record<string, unknown> = {}
+    names.forEach((name, i) => {
+      if (nullable[i]) {
+        out[name] = null
+        return
+      }
+      for (const c of candidates) {
+        try {
+          csvCells[i]!(c)
+          jsonCells[i]!(c)
+          out[name] = c
+          return
+        } catch {
+          // not this one
+        }
+      }
+    })
+    placeholderRow = out
+    return out
+  }
+
+  return { columns: names, columnTypes: types, builder, release, placeholders }
 }

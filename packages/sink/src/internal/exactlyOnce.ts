@@ -1,7 +1,11 @@
 /**
- * The exactly-once sink over the transaction interface (two-phase commit driven by checkpoint barriers).
+ * The exactly-once sink over the transaction interface (two-phase commit driven by checkpoint barriers), on the
+ * same batcher, lanes and ledger as the at-least-once sink (internal/sink/*). Every table has its own open
+ * transaction; sealed batches are loaded into it as they come. At a barrier every open transaction of every table
+ * is prepared, one checkpoint record lists them all (with each table's next label id), then all are committed and
+ * the barrier acknowledged.
  */
-import { Cause, Deferred, Effect, Exit, Metric, Option, Schema, Sink } from "effect"
+import { Cause, Deferred, Effect, Option, Schema, Sink } from "effect"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import type * as Checkpoint from "../Checkpoint.js"
@@ -9,34 +13,28 @@ import * as Checkpointer from "../Checkpointer.js"
 import * as LabelStore from "../LabelStore.js"
 import * as LoadClient from "../LoadClient.js"
 import * as RetryPolicy from "../RetryPolicy.js"
-import type * as RowEncoder from "../RowEncoder.js"
-import * as SinkMetrics from "../SinkMetrics.js"
 import * as StarRocksConfig from "../StarRocksConfig.js"
 import * as StarRocksError from "../StarRocksError.js"
 import type * as StarRocksSink from "../StarRocksSink.js"
 import * as Chunks from "./chunks.js"
-import { prepareEncoder } from "./encoderSetup.js"
-import * as EventLoop from "./eventLoop.js"
 import { ExactlyOnceError } from "./exactlyOnceError.js"
 import * as LabelSpool from "./labelSpool.js"
 import * as Recovery from "./recovery.js"
+import * as Batcher from "./sink/batcher.js"
+import type { Lane, Sealed } from "./sink/lane.js"
+import * as Ledger from "./sink/ledger.js"
+import type { Routing } from "./sink/routing.js"
 import * as Spool from "./spool.js"
 
 export interface Options<P, PI> {
   readonly position: Schema.Schema<P, PI>
   readonly instance?: string | undefined
   readonly checkpointKey?: string | undefined
-  readonly columns?: ReadonlyArray<string> | undefined
   readonly spoolDirectory?: string | undefined
   readonly coordinator?: Checkpoint.Coordinator | undefined
 }
 
-export interface Summary {
-  readonly rows: number
-  readonly bytes: number
-  readonly loads: number
-  readonly retries: number
-  readonly filteredRows: number
+export interface Summary extends Ledger.Summary {
   readonly checkpoints: number
   readonly lastPosition: Option.Option<unknown>
 }
@@ -52,11 +50,9 @@ interface Txn {
   /** Whether `label` may hold a begun transaction on the server (rolled back before a replay). */
   live: boolean
   readonly headers: Readonly<Record<string, string>>
-  readonly headersKey: string
   beganAt: number
   rows: number
   bytes: number
-  loads: number
   readonly spool: Spool.Spool
 }
 
@@ -66,8 +62,15 @@ interface Prepared {
   readonly bytes: number
 }
 
-const headersKey = (headers: Readonly<Record<string, string>>): string =>
-  JSON.stringify(Object.keys(headers).sort().map((k) => [k, headers[k]]))
+/** One table's exactly-once state. */
+interface Table {
+  readonly lane: Lane
+  readonly target: LoadClient.Target
+  readonly label: (id: number) => string
+  nextId: number
+  txn: Txn | undefined
+  pending: Array<Prepared>
+}
 
 const positionError = (what: string) => (e: unknown) =>
   new ExactlyOnceError({ reason: "Position", message: `${what}: ${e instanceof Error ? e.message : String(e)}` })
@@ -87,48 +90,94 @@ const replayable = (e: Error): boolean =>
     (e._tag === "TransactionError" && e.kind === "LabelExists")
   )
 
+const sameHeaders = (a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean => {
+  if (a === b) return true
+  const ka = Object.keys(a)
+  if (ka.length !== Object.keys(b).length) return false
+  for (const k of ka) if (a[k] !== b[k]) return false
+  return true
+}
+
 /** The label path's spool (V1 only). */
-const labelSpoolFor = (config: StarRocksConfig.StarRocksConfig, id: Recovery.Identity, directory?: string) =>
+const labelSpoolFor = (config: StarRocksConfig.StarRocksConfig, key: string, directory?: string) =>
   config.version === "V1"
-    ? LabelSpool.make(
-      directory ?? Path.join(Os.tmpdir(), "effect-starrocks-spool", id.key.replace(/[^-\w.]/g, "_"))
-    )
+    ? LabelSpool.make(directory ?? Path.join(Os.tmpdir(), "effect-starrocks-spool", key.replace(/[^-\w.]/g, "_")))
     : undefined
 
+const defaultTarget = (config: StarRocksConfig.StarRocksConfig): LoadClient.Target => ({
+  database: config.database,
+  table: config.table
+})
+
+/**
+ * Recovery without a sink: commits the last checkpoint's labels and rolls back the lingering transactions of
+ * every table the checkpoint records, and of the config's default table.
+ */
 export const recover = <P, PI>(options: Options<P, PI>) =>
   Effect.gen(function*() {
     const config = yield* StarRocksConfig.StarRocksConfig
-    const id = Recovery.identity(config, options)
-    const spool = labelSpoolFor(config, id, options.spoolDirectory)
-    const recovered = yield* Recovery.run(options.position, id, decoder(options.position), spool)
-    return recovered.position
+    const key = Recovery.checkpointKey(config, options)
+    const instance = options.instance ?? "0"
+    const spool = labelSpoolFor(config, key, options.spoolDirectory)
+    const last = yield* Recovery.commitLast(
+      key,
+      decoder(options.position),
+      defaultTarget(config),
+      config.properties,
+      spool
+    )
+    const next: Readonly<Record<string, number>> = Option.match(last.record, {
+      onNone: () => ({}),
+      onSome: (r) => r.nextLabelId
+    })
+    const tables = new Set([...Object.keys(next), `${config.database}.${config.table}`])
+    for (const tag of tables) {
+      const target = Recovery.targetOf(tag, defaultTarget(config))
+      yield* Recovery.abortLingering(
+        target,
+        (id) => Recovery.txnLabel(config.labelPrefix, target.table, instance, id),
+        next[tag] ?? 0,
+        key
+      )
+    }
+    return last.position
   })
 
-export const make = <A, I, P, PI>(
-  schema: Schema.Schema<A, I>,
+export const make = <In, P, PI>(
+  routing: Routing<In>,
   options: Options<P, PI>
-): Sink.Sink<Summary, Checkpoint.Envelope<A, P>, never, Error, Requirements> =>
+): Sink.Sink<Summary, Checkpoint.Envelope<In, P>, never, Error, Requirements> =>
   Sink.unwrapScoped(Effect.gen(function*() {
     const config = yield* StarRocksConfig.StarRocksConfig
     const client = yield* LoadClient.LoadClient
     const labels = yield* LabelStore.LabelStore
     const checkpointer = yield* Checkpointer.Checkpointer
+    const clock = yield* Effect.clock
 
-    const id = Recovery.identity(config, options)
-    const decode = decoder(options.position)
+    const instance = options.instance ?? "0"
+    const key = Recovery.checkpointKey(config, options)
     const encodePosition = (p: P) =>
       Schema.encode(options.position)(p).pipe(Effect.mapError(positionError("the barrier position does not encode")))
 
-    // recovery first: commit what the last checkpoint prepared, abort lingering transactions
-    const labelSpool = labelSpoolFor(config, id, options.spoolDirectory)
-    const recovered = yield* Recovery.run(options.position, id, decode, labelSpool)
+    // recovery first: commit what the last checkpoint prepared (every table), then per table abort what lingers
+    const labelSpool = labelSpoolFor(config, key, options.spoolDirectory)
+    const last = yield* Recovery.commitLast(
+      key,
+      decoder(options.position),
+      defaultTarget(config),
+      config.properties,
+      labelSpool
+    )
+    // each table's next label id as the last checkpoint recorded it (kept for tables this run does not touch)
+    const nextLabelId: Record<string, number> = Option.match(last.record, {
+      onNone: () => ({}),
+      onSome: (r) => ({ ...r.nextLabelId })
+    })
 
-    const { encoder } = yield* prepareEncoder(schema, config, options.columns)
+    const router = yield* routing.build(config)
+    const ledger = Ledger.make(labels, clock)
 
-    const withTag = SinkMetrics.tagged(config.database, config.table)
-    const target = { database: config.database, table: config.table }
     const maxBytes = config.maxBytes
-    const maxRows = config.maxRows
     const timeoutSec = (() => {
       const t = Number(config.properties["timeout"] ?? 600)
       return Number.isFinite(t) && t > 0 ? Math.floor(t) : 600
@@ -143,132 +192,142 @@ export const make = <A, I, P, PI>(
       while: replayable
     })
 
-    let nextId = recovered.nextId
-    let checkpointId = Option.match(recovered.record, { onNone: () => 0, onSome: (r) => r.id })
-    let lastSavedPosition = Option.match(recovered.record, {
+    let checkpointId = Option.match(last.record, { onNone: () => 0, onSome: (r) => r.id })
+    let lastSavedPosition = Option.match(last.record, {
       onNone: () => undefined as string | undefined,
       onSome: (r) => JSON.stringify(r.position)
     })
-    let lastPosition: Option.Option<unknown> = recovered.position
-    let txn: Txn | undefined
-    let pending: Array<Prepared> = []
-    let builder: RowEncoder.BatchBuilder<A> | undefined
-    let rowIndex = 0
+    let lastPosition: Option.Option<unknown> = last.position
     let round = 0
-    const summary = { rows: 0, bytes: 0, loads: 0, retries: 0, filteredRows: 0, checkpoints: 0 }
+    let checkpoints = 0
+    const tables = new Map<Lane, Table>()
+
+    /** A table's state; the first time, its lingering transactions are rolled back (recovery, step 2). */
+    const tableOf = (lane: Lane): Effect.Effect<Table, Error, LoadClient.LoadClient> => {
+      const known = tables.get(lane)
+      if (known !== undefined) return Effect.succeed(known)
+      const target = { database: lane.settings.database, table: lane.settings.table }
+      const label = (id: number) => Recovery.txnLabel(config.labelPrefix, target.table, instance, id)
+      return Recovery.abortLingering(target, label, nextLabelId[lane.key] ?? 0, key).pipe(
+        Effect.map(({ nextId }) => {
+          const table: Table = { lane, target, label, nextId, txn: undefined, pending: [] }
+          tables.set(lane, table)
+          ledger.touch(lane.key)
+          return table
+        })
+      )
+    }
+    for (const lane of router.lanes()) yield* tableOf(lane)
 
     yield* Effect.logDebug("exactly-once sink started").pipe(
-      Effect.annotateLogs({ key: id.key, instance: id.instance, checkpoint: checkpointId, nextId, timeoutSec })
+      Effect.annotateLogs({ key, instance, checkpoint: checkpointId, timeoutSec })
     )
 
-    const putLabel = (label: string, state: LabelStore.LabelState, rows: number, bytes: number) =>
-      labels.put(new LabelStore.LabelRecord({ label, table: id.tableTag, state, rows, bytes, updatedAt: Date.now() }))
+    const batchOf = (t: Table, label: string, rows: number, bytes: number): Ledger.Batch => ({
+      table: t.lane.key,
+      database: t.target.database,
+      tableName: t.target.table,
+      label,
+      rows,
+      bytes
+    })
 
-    const rollbackQuietly = (label: string) =>
-      client.rollback({ ...target, label }).pipe(
+    const rollbackQuietly = (t: Table, label: string) =>
+      client.rollback({ ...t.target, label }).pipe(
         Effect.timeout("30 seconds"),
-        Effect.zipRight(putLabel(label, "failed", 0, 0)),
+        Effect.zipRight(ledger.record(batchOf(t, label, 0, 0), "failed")),
         Effect.catchAllCause((cause) =>
           Effect.logWarning("exactly-once: rollback failed").pipe(Effect.annotateLogs({ label, cause: String(cause) }))
         )
       )
 
     /** Rolls the live transaction back (if any) and begins a new one, replaying the spool into it. */
-    const restart = (t: Txn) =>
+    const restart = (t: Table, x: Txn) =>
       Effect.gen(function*() {
-        if (t.live) {
-          yield* rollbackQuietly(t.label)
-          summary.retries++
-          yield* Metric.increment(SinkMetrics.totalLoadRetries).pipe(withTag)
+        if (x.live) {
+          yield* rollbackQuietly(t, x.label)
+          yield* ledger.retried(t.lane.key, t.target.database, t.target.table)
           yield* Effect.logWarning("exactly-once: transaction failed, replaying its data into a new transaction")
-            .pipe(Effect.annotateLogs({ label: t.label, loads: t.spool.count(), bytes: t.bytes }))
+            .pipe(Effect.annotateLogs({ table: t.lane.key, label: x.label, loads: x.spool.count(), bytes: x.bytes }))
         }
-        t.label = id.label(nextId++)
-        t.live = true
-        t.beganAt = Date.now()
-        yield* putLabel(t.label, "pending", t.rows, t.bytes)
-        yield* client.begin({ ...target, label: t.label, headers: beginHeaders })
-        yield* t.spool.replay((body) =>
-          Effect.asVoid(client.loadTxn({ ...target, label: t.label, headers: t.headers, body }))
+        x.label = t.label(t.nextId++)
+        x.live = true
+        x.beganAt = clock.unsafeCurrentTimeMillis()
+        yield* ledger.pending(batchOf(t, x.label, x.rows, x.bytes))
+        yield* client.begin({ ...t.target, label: x.label, headers: beginHeaders })
+        yield* x.spool.replay((body) =>
+          Effect.asVoid(client.loadTxn({ ...t.target, label: x.label, headers: x.headers, body }))
         )
       })
 
-    const newTxn = (headers: Readonly<Record<string, string>>): Txn => ({
-      label: "",
-      live: false,
-      headers,
-      headersKey: headersKey(headers),
-      beganAt: Date.now(),
-      rows: 0,
-      bytes: 0,
-      loads: 0,
-      spool: Spool.make({ memoryLimit: maxBytes, release: encoder.release })
-    })
-
     /** Runs `step` on the live transaction; a failure replays the transaction into a new one and runs it again. */
-    const withReplay = <X>(t: Txn, step: (t: Txn) => Effect.Effect<X, Error>) => {
+    const withReplay = <X>(t: Table, x: Txn, step: (x: Txn) => Effect.Effect<X, Error>) => {
       let first = true
       return Effect.retry(
         Effect.suspend(() => {
-          const fresh = first && t.live
+          const fresh = first && x.live
           first = false
-          return fresh ? step(t) : Effect.zipRight(restart(t), Effect.suspend(() => step(t)))
+          return fresh ? step(x) : Effect.zipRight(restart(t, x), Effect.suspend(() => step(x)))
         }),
         replayPolicy
       )
     }
 
-    const prepareOpen = Effect.suspend(() => {
-      const t = txn
-      if (t === undefined) return Effect.void
-      return Effect.gen(function*() {
-        const age = Date.now() - t.beganAt
-        if (age > 0.8 * timeoutSec * 1000) {
-          yield* Effect.logWarning(
-            "exactly-once: a transaction is being prepared after more than 80% of its timeout: checkpoint more " +
-              "often or raise sink.properties.timeout"
-          ).pipe(Effect.annotateLogs({ label: t.label, ageMs: age, timeoutSec }))
-        }
-        yield* withReplay(t, (t) => client.prepare({ ...target, label: t.label, headers: prepareHeaders }))
-        t.live = false
-        pending.push({ label: t.label, rows: t.rows, bytes: t.bytes })
-        yield* t.spool.clear
-        txn = undefined
+    const prepareOpen = (t: Table) =>
+      Effect.suspend(() => {
+        const x = t.txn
+        if (x === undefined) return Effect.void
+        return Effect.gen(function*() {
+          const age = clock.unsafeCurrentTimeMillis() - x.beganAt
+          if (age > 0.8 * timeoutSec * 1000) {
+            yield* Effect.logWarning(
+              "exactly-once: a transaction is being prepared after more than 80% of its timeout: checkpoint more " +
+                "often or raise sink.properties.timeout"
+            ).pipe(Effect.annotateLogs({ label: x.label, ageMs: age, timeoutSec }))
+          }
+          yield* withReplay(t, x, (x) => client.prepare({ ...t.target, label: x.label, headers: prepareHeaders }))
+          x.live = false
+          t.pending.push({ label: x.label, rows: x.rows, bytes: x.bytes })
+          yield* x.spool.clear
+          t.txn = undefined
+        })
       })
-    })
 
-    const pushBatch = (body: LoadClient.LoadBody, headers: Readonly<Record<string, string>>, rows: number) =>
+    const pushBatch = (t: Table, sealed: Sealed) =>
       Effect.gen(function*() {
-        // all loads of one transaction carry identical headers: another format goes into another transaction
-        if (txn !== undefined && txn.headersKey !== headersKey(headers)) yield* prepareOpen
-        if (txn === undefined) txn = newTxn(headers)
-        const t = txn
-        yield* withReplay(
-          t,
-          (t) => Effect.asVoid(client.loadTxn({ ...target, label: t.label, headers: t.headers, body }))
-        )
-        t.rows += rows
-        t.bytes += body.byteLength
-        t.loads++
-        yield* t.spool.add(body)
+        // all loads of one transaction carry identical headers: another shape goes into another transaction
+        if (t.txn !== undefined && !sameHeaders(t.txn.headers, sealed.headers)) yield* prepareOpen(t)
+        if (t.txn === undefined) {
+          t.txn = {
+            label: "",
+            live: false,
+            headers: sealed.headers,
+            beganAt: clock.unsafeCurrentTimeMillis(),
+            rows: 0,
+            bytes: 0,
+            spool: Spool.make({ memoryLimit: maxBytes, release: sealed.release })
+          }
+        }
+        const x = t.txn
+        const body = sealed.body
+        yield* withReplay(t, x, (x) =>
+          Effect.asVoid(client.loadTxn({ ...t.target, label: x.label, headers: x.headers, body })))
+        x.rows += sealed.rows
+        x.bytes += body.byteLength
+        yield* x.spool.add(body)
       })
 
     // the label path (V1): sealed batches go to durable spool files, loaded under their labels after the save
-    const spoolBatch = (
-      spool: LabelSpool.LabelSpool,
-      body: LoadClient.LoadBody,
-      headers: Readonly<Record<string, string>>,
-      rows: number
-    ) =>
+    const spoolBatch = (spool: LabelSpool.LabelSpool, t: Table, sealed: Sealed) =>
       Effect.gen(function*() {
-        const label = id.label(nextId++)
-        yield* putLabel(label, "pending", rows, body.byteLength)
-        yield* spool.write({ label, headers, rows, body })
-        encoder.release(body)
-        pending.push({ label, rows, bytes: body.byteLength })
+        const label = t.label(t.nextId++)
+        yield* ledger.pending(batchOf(t, label, sealed.rows, sealed.body.byteLength))
+        yield* spool.write({ label, headers: sealed.headers, rows: sealed.rows, body: sealed.body })
+        sealed.release(sealed.body)
+        t.pending.push({ label, rows: sealed.rows, bytes: sealed.body.byteLength })
       })
 
-    const loadSpooled = (spool: LabelSpool.LabelSpool, p: Prepared) =>
+    const loadSpooled = (spool: LabelSpool.LabelSpool, t: Table, p: Prepared) =>
       Effect.gen(function*() {
         const batch = yield* spool.read(p.label)
         if (batch === undefined) {
@@ -278,39 +337,27 @@ export const make = <A, I, P, PI>(
             message: `the spool file of ${p.label} disappeared before it was loaded`
           })
         }
-        const result = yield* client.loadBatch({ ...target, label: p.label, headers: batch.headers, body: batch.body })
+        const result = yield* client.loadBatch({
+          ...t.target,
+          label: p.label,
+          headers: batch.headers,
+          body: batch.body
+        })
         yield* spool.remove(p.label)
         return result
       })
 
-    const seal = Effect.suspend(() => {
-      const b = builder
-      builder = undefined
-      if (b === undefined || b.rows === 0) return Effect.void
-      const { body, headers: own } = b.finish()
-      // the table's sink.properties.* under the encoder's own headers (keys are lower-case in both)
-      const headers = { ...config.properties, ...own }
-      return labelSpool !== undefined ? spoolBatch(labelSpool, body, headers, b.rows) : pushBatch(body, headers, b.rows)
-    })
+    const onSeal = (sealed: Sealed) =>
+      Effect.flatMap(
+        tableOf(sealed.lane),
+        (t) => labelSpool !== undefined ? spoolBatch(labelSpool, t, sealed) : pushBatch(t, sealed)
+      )
 
-    const full = (b: RowEncoder.BatchBuilder<A>) => b.rows >= maxRows || b.bytes >= maxBytes
-
-    const addRow = (row: A) =>
-      Effect.gen(function*() {
-        const index = rowIndex++
-        if (builder === undefined) builder = encoder.builder(config.format)
-        if (!builder.add(row, index)) {
-          yield* seal
-          builder = encoder.builder("json")
-          if (!builder.add(row, index)) return yield* Effect.die(new Error(`row ${index} cannot be encoded as JSON`))
-        }
-        if (full(builder)) yield* seal
-      })
-
-    const commitPrepared = (p: Prepared) =>
-      (labelSpool !== undefined
-        ? loadSpooled(labelSpool, p)
-        : client.commit({ ...target, label: p.label }) as Effect.Effect<
+    const commitPrepared = (t: Table, p: Prepared) => {
+      const startedAt = clock.unsafeCurrentTimeMillis()
+      return (labelSpool !== undefined
+        ? loadSpooled(labelSpool, t, p)
+        : client.commit({ ...t.target, label: p.label }) as Effect.Effect<
           { readonly retries: number; readonly filteredRows: number },
           Error
         >)
@@ -320,139 +367,124 @@ export const make = <A, I, P, PI>(
               reason: "CommitFailed",
               label: p.label,
               ...(e._tag === "TransactionError" && e.labelState !== undefined ? { labelState: e.labelState } : {}),
-              message: `${labelSpool !== undefined ? "load of the spooled batch" : "commit"} of ${p.label} failed ` +
-                `(${e._tag}: ${e.message}); the checkpoint recording it is durable, so recovery ` +
-                `${labelSpool !== undefined ? "loads" : "commits"} it at the next start` +
+              message: `${labelSpool !== undefined ? "load of the spooled batch" : "commit"} of ${p.label} ` +
+                `(table ${t.lane.key}) failed (${e._tag}: ${e.message}); the checkpoint recording it is durable, ` +
+                `so recovery ${labelSpool !== undefined ? "loads" : "commits"} it at the next start` +
                 `${labelSpool !== undefined ? "" : " unless it times out (prepared_timeout)"}`
             })
           ),
-          Effect.tap((result) =>
-            Effect.gen(function*() {
-              yield* putLabel(p.label, "committed", p.rows, p.bytes)
-              summary.rows += p.rows
-              summary.bytes += p.bytes
-              summary.loads += 1
-              summary.retries += result.retries
-              summary.filteredRows += result.filteredRows
-              yield* Metric.incrementBy(SinkMetrics.totalFlushBytes, p.bytes)
-              yield* Metric.incrementBy(SinkMetrics.totalFlushRows, p.rows)
-              yield* Metric.increment(SinkMetrics.totalFlushSucceededTimes)
-              yield* Metric.incrementBy(SinkMetrics.totalFilteredRows, result.filteredRows)
-            }).pipe(withTag)
-          )
+          Effect.tap((result) => ledger.landed(batchOf(t, p.label, p.rows, p.bytes), result, startedAt))
         )
+    }
 
-    const onBarrier = (barrier: Checkpoint.Barrier<P>) =>
-      Effect.gen(function*() {
-        yield* seal
-        yield* prepareOpen
+    // the batcher calls onBarrier, which seals through the batcher: bound once it is made
+    const late: { batcher?: Batcher.Batcher<Checkpoint.Envelope<In, P>, Error, LoadClient.LoadClient> } = {}
+
+    const onBarrier = (envelope: Checkpoint.Envelope<In, P>) => {
+      const barrier = envelope as Checkpoint.Barrier<P>
+      return Effect.gen(function*() {
+        yield* late.batcher!.sealAll
+        for (const t of tables.values()) yield* prepareOpen(t)
         // aligned checkpoints: nobody saves checkpoint k before every instance has prepared it
         if (options.coordinator !== undefined) yield* options.coordinator.arrive(++round)
         const encoded = yield* encodePosition(barrier.position)
         const positionKey = JSON.stringify(encoded)
-        const toCommit = pending
-        const committed = toCommit.map((p) => p.label)
+        const toCommit: Array<[Table, Prepared]> = []
+        const prepared: Record<string, Array<string>> = {}
+        for (const t of tables.values()) {
+          nextLabelId[t.lane.key] = t.nextId
+          if (t.pending.length === 0) continue
+          prepared[t.lane.key] = t.pending.map((p) => p.label)
+          for (const p of t.pending) toCommit.push([t, p])
+        }
         if (toCommit.length > 0 || positionKey !== lastSavedPosition) {
           const record = new Checkpointer.CheckpointRecord({
-            key: id.key,
+            key,
             id: checkpointId + 1,
             position: encoded,
-            prepared: committed.length > 0 ? { [id.tableTag]: committed } : {},
-            nextLabelId: { [id.tableTag]: nextId },
-            createdAt: Date.now()
+            prepared,
+            nextLabelId: { ...nextLabelId },
+            createdAt: clock.unsafeCurrentTimeMillis()
           })
           yield* checkpointer.save(record)
           checkpointId = record.id
           lastSavedPosition = positionKey
-          pending = []
-          summary.checkpoints++
-          for (const p of toCommit) yield* commitPrepared(p)
+          for (const t of tables.values()) t.pending = []
+          checkpoints++
+          for (const [t, p] of toCommit) yield* commitPrepared(t, p)
         }
         lastPosition = Option.some(barrier.position)
+        const committed = toCommit.map(([, p]) => p.label)
         yield* Effect.logDebug("exactly-once checkpoint").pipe(
-          Effect.annotateLogs({ key: id.key, checkpoint: checkpointId, labels: committed.join(",") })
+          Effect.annotateLogs({ key, checkpoint: checkpointId, labels: committed.join(",") })
         )
         yield* Deferred.succeed(barrier.ack, { id: checkpointId, position: barrier.position, labels: committed })
       }).pipe(
         Effect.tapError((e) => Deferred.fail(barrier.ack, e)),
         Effect.onInterrupt(() => Deferred.interrupt(barrier.ack))
       )
+    }
 
-    // the application's sockets and timers get a turn at least every 2 ms of encoding (internal/eventLoop.ts)
-    const turns = EventLoop.make()
+    const batcher = yield* Batcher.make<Checkpoint.Envelope<In, P>, Error, LoadClient.LoadClient>({
+      router,
+      maxRows: config.maxRows,
+      maxBytes,
+      clock,
+      onSeal,
+      unwrap: (item) => item._tag === "Barrier" ? Batcher.BARRIER : item.row,
+      onBarrier
+    })
+    late.batcher = batcher
 
-    /**
-     * Envelopes from `from` on. A row that fits the building batch without sealing it is added right here (the
-     * sink runs one chunk at a time and nothing else touches the batch), so a chunk costs one effect per seal,
-     * barrier and turn rather than one per row; the rest go through `addRow` and `onBarrier`.
-     */
-    const envelopes = (items: ReadonlyArray<Checkpoint.Envelope<A, P>>, from: number): Effect.Effect<void, Error> =>
-      Effect.suspend(() => {
-        for (let i = from; i < items.length; i++) {
-          const envelope = items[i]!
-          if (envelope._tag === "Barrier") {
-            return Effect.zipRight(onBarrier(envelope), envelopes(items, i + 1))
-          }
-          if (builder === undefined) builder = encoder.builder(config.format)
-          const index = rowIndex
-          if (!builder.add(envelope.row, index)) {
-            // a cut to JSON: addRow seals and adds the row again
-            return Effect.zipRight(addRow(envelope.row), envelopes(items, i + 1))
-          }
-          rowIndex++
-          if (full(builder)) {
-            return Effect.zipRight(seal, envelopes(items, i + 1))
-          }
-          if (index % EventLoop.ROWS_PER_CHECK === EventLoop.ROWS_PER_CHECK - 1 && turns.due()) {
-            return Effect.zipRight(turns.maybe, envelopes(items, i + 1))
-          }
-        }
-        return turns.maybe
-      })
-
-    // chunks are handed over through `once` (internal/chunks.ts)
-    const onChunk = (items: ReadonlyArray<Checkpoint.Envelope<A, P>>) => envelopes(items, 0)
-
-    // interruption or failure: the open (not prepared) transaction is rolled back; prepared ones are left to
+    // interruption or failure: the open (not prepared) transactions are rolled back; prepared ones are left to
     // recovery (a checkpoint recording them may already be durable)
     yield* Effect.addFinalizer((exit) =>
       Effect.gen(function*() {
         if (options.coordinator !== undefined) {
-          yield* Exit.isSuccess(exit)
+          yield* exit._tag === "Success"
             ? options.coordinator.leave
-            : options.coordinator.abort(`instance ${id.instance}: ${Cause.pretty(exit.cause).split("\n")[0]}`)
+            : options.coordinator.abort(`instance ${instance}: ${Cause.pretty(exit.cause).split("\n")[0]}`)
         }
-        const t = txn
-        txn = undefined
-        if (t !== undefined) {
-          if (t.live) yield* rollbackQuietly(t.label)
-          yield* t.spool.clear
+        for (const t of tables.values()) {
+          const x = t.txn
+          t.txn = undefined
+          if (x !== undefined) {
+            if (x.live) yield* rollbackQuietly(t, x.label)
+            yield* x.spool.clear
+          }
         }
       })
     )
 
     const finish = Effect.gen(function*() {
-      const buffered = builder?.rows ?? 0
-      builder = undefined
-      const open = txn
-      const uncovered = buffered + (open?.rows ?? 0) + pending.reduce((n, p) => n + p.rows, 0)
+      let uncovered = 0
+      for (const lane of router.lanes()) {
+        uncovered += lane.rows()
+        lane.discard()
+      }
+      for (const t of tables.values()) {
+        uncovered += (t.txn?.rows ?? 0) + t.pending.reduce((n, p) => n + p.rows, 0)
+      }
       if (uncovered > 0) {
         yield* Effect.logWarning(
           "exactly-once: the stream ended with rows after its last barrier; they are not covered by a checkpoint " +
             "and are rolled back (end the stream with a barrier, e.g. Checkpoint.withBarriers' final barrier)"
         ).pipe(Effect.annotateLogs({ rows: uncovered }))
       }
-      if (open !== undefined) {
-        txn = undefined
-        if (open.live) yield* rollbackQuietly(open.label)
-        yield* open.spool.clear
+      for (const t of tables.values()) {
+        const open = t.txn
+        if (open !== undefined) {
+          t.txn = undefined
+          if (open.live) yield* rollbackQuietly(t, open.label)
+          yield* open.spool.clear
+        }
+        for (const p of t.pending) {
+          yield* (labelSpool !== undefined ? labelSpool.remove(p.label) : rollbackQuietly(t, p.label))
+        }
+        t.pending = []
       }
-      for (const p of pending) {
-        yield* (labelSpool !== undefined ? labelSpool.remove(p.label) : rollbackQuietly(p.label))
-      }
-      pending = []
-      return { ...summary, lastPosition } satisfies Summary
+      return { ...ledger.summary(), checkpoints, lastPosition } satisfies Summary
     })
 
-    return Chunks.forEachChunk(onChunk).pipe(Sink.mapEffect(() => finish))
+    return Chunks.forEachChunk(batcher.onChunk).pipe(Sink.mapEffect(() => finish))
   }))

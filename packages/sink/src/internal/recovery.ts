@@ -2,7 +2,6 @@
  * Exactly-once recovery: commit what the last checkpoint prepared, abort the lingering transactions of this
  * instance (label ids at and after the recorded next id), and find where new label ids start.
  */
-import type { Schema } from "effect"
 import { Effect, Option } from "effect"
 import * as Checkpointer from "../Checkpointer.js"
 import * as LabelStore from "../LabelStore.js"
@@ -17,17 +16,6 @@ export const UNKNOWN_STREAK = 8
 /** At most this many label ids are walked. */
 export const MAX_WALK = 10_000
 
-export interface Identity {
-  readonly database: string
-  readonly table: string
-  /** The table's `sink.properties.*` (lower-case keys), merged under the headers of a spooled batch. */
-  readonly properties: Readonly<Record<string, string>>
-  readonly instance: string
-  readonly key: string
-  readonly tableTag: string
-  readonly label: (id: number) => string
-}
-
 const labelPart = (s: string): string => s.replace(/[^-\w]/g, "_")
 
 /** `{prefix}-{table}-{instance}-{id}`, sanitized, at most 128 characters (same as `StarRocksSink.batchLabel`). */
@@ -37,32 +25,12 @@ export const txnLabel = (prefix: string, table: string, instance: string, id: nu
   return head.slice(0, 128 - tail.length) + tail
 }
 
-export const identity = (
+/** The checkpoint key of an instance: `{prefix}-{db}.{table}-{instance}` of the config's default table. */
+export const checkpointKey = (
   config: StarRocksConfig.StarRocksConfig,
   options: { readonly instance?: string | undefined; readonly checkpointKey?: string | undefined }
-): Identity => {
-  const instance = options.instance ?? "0"
-  return {
-    database: config.database,
-    table: config.table,
-    properties: config.properties,
-    instance,
-    key: options.checkpointKey ?? `${config.labelPrefix}-${config.database}.${config.table}-${instance}`,
-    tableTag: `${config.database}.${config.table}`,
-    label: (id) => txnLabel(config.labelPrefix, config.table, instance, id)
-  }
-}
-
-export interface Recovered<P> {
-  readonly record: Option.Option<Checkpointer.CheckpointRecord>
-  readonly position: Option.Option<P>
-  /** The first label id new transactions may use. */
-  readonly nextId: number
-  /** Labels committed by recovery (those of the last checkpoint). */
-  readonly committed: ReadonlyArray<string>
-  /** Lingering labels rolled back. */
-  readonly aborted: ReadonlyArray<string>
-}
+): string =>
+  options.checkpointKey ?? `${config.labelPrefix}-${config.database}.${config.table}-${options.instance ?? "0"}`
 
 const markLabel = (
   labels: LabelStore.LabelStore | undefined,
@@ -87,11 +55,11 @@ const markLabel = (
   )
 
 /** The table of a checkpoint record's `db.table` key (the identity's own table when it does not parse). */
-const targetOf = (tableTag: string, id: Identity): LoadClient.Target => {
+export const targetOf = (tableTag: string, fallback: LoadClient.Target): LoadClient.Target => {
   const dot = tableTag.indexOf(".")
   return dot > 0 && dot < tableTag.length - 1
     ? { database: tableTag.slice(0, dot), table: tableTag.slice(dot + 1) }
-    : { database: id.database, table: id.table }
+    : fallback
 }
 
 /** Commits one label of the last checkpoint; COMMITTED/VISIBLE count as done. */
@@ -170,26 +138,33 @@ const reloadSpooled = (
     yield* spool.remove(label)
   })
 
+/** The last checkpoint of a key, its recorded labels committed (or, on the label path, their batches loaded). */
+export interface CommittedLast<P> {
+  readonly record: Option.Option<Checkpointer.CheckpointRecord>
+  readonly position: Option.Option<P>
+  readonly committed: ReadonlyArray<string>
+}
+
 /**
- * Runs recovery for one instance. Idempotent: running it twice commits nothing new and aborts nothing new.
+ * Step 1 of recovery: commits every label the last checkpoint of `key` prepared, in every table it records.
+ * `properties`: the `sink.properties.*` merged under spooled batches' headers (label path).
  */
-export const run = <P, PI>(
-  positionSchema: Schema.Schema<P, PI>,
-  id: Identity,
+export const commitLast = <P>(
+  key: string,
   decode: (u: unknown) => Effect.Effect<P, ExactlyOnceError>,
-  /** The label path (V1): the durable spool of batches recorded by checkpoints. */
+  fallback: LoadClient.Target,
+  properties: Readonly<Record<string, string>>,
   labelSpool?: LabelSpool | undefined
 ): Effect.Effect<
-  Recovered<P>,
+  CommittedLast<P>,
   LoadError | ExactlyOnceError | Checkpointer.CheckpointerError,
   StarRocksConfig.StarRocksConfig | LoadClient.LoadClient | Checkpointer.Checkpointer
 > =>
   Effect.gen(function*() {
-    void positionSchema
     const client = yield* LoadClient.LoadClient
     const checkpointer = yield* Checkpointer.Checkpointer
     const labels = Option.getOrUndefined(yield* Effect.serviceOption(LabelStore.LabelStore))
-    const record = yield* checkpointer.latest(id.key)
+    const record = yield* checkpointer.latest(key)
 
     // the last checkpoint's age against the server's timers (defaults: the config cannot see the server's)
     if (Option.isSome(record)) {
@@ -200,26 +175,25 @@ export const run = <P, PI>(
         yield* Effect.logWarning(
           "exactly-once recovery: the last checkpoint is older than 80% of prepared_timeout; its prepared " +
             "transactions may have been aborted by the FE (prepared_transaction_default_timeout_second)"
-        ).pipe(Effect.annotateLogs({ key: id.key, ageSec: Math.round(ageSec), preparedTimeout }))
+        ).pipe(Effect.annotateLogs({ key, ageSec: Math.round(ageSec), preparedTimeout }))
       }
       if (ageSec > 0.8 * 259_200) {
         yield* Effect.logWarning(
           "exactly-once recovery: the last checkpoint is older than 80% of the default label retention " +
             "(label_keep_max_second = 3 days); its labels may be evicted"
-        ).pipe(Effect.annotateLogs({ key: id.key, ageSec: Math.round(ageSec) }))
+        ).pipe(Effect.annotateLogs({ key, ageSec: Math.round(ageSec) }))
       }
     }
 
-    // 1. commit what the last checkpoint prepared
     const committed: Array<string> = []
     const recorded = new Set<string>()
     if (Option.isSome(record)) {
       for (const table of Object.keys(record.value.prepared)) {
+        const target = targetOf(table, fallback)
         for (const label of record.value.prepared[table] ?? []) {
           recorded.add(label)
-          const target = targetOf(table, id)
           if (labelSpool === undefined) yield* commitRecorded(client, labels, table, target, label)
-          else yield* reloadSpooled(client, labels, table, target, id.properties, labelSpool, label)
+          else yield* reloadSpooled(client, labels, table, target, properties, labelSpool, label)
           committed.push(label)
         }
       }
@@ -228,18 +202,37 @@ export const run = <P, PI>(
       // batches spooled after the last checkpoint are not covered by it: the source replays them
       for (const label of yield* labelSpool.labels) if (!recorded.has(label)) yield* labelSpool.remove(label)
     }
+    const position = Option.isSome(record)
+      ? Option.some(yield* decode(record.value.position))
+      : Option.none<P>()
+    return { record, position, committed }
+  })
 
-    // 2. abort lingering transactions: label ids from the recorded next id on
-    const start = Option.match(record, {
-      onNone: () => 0,
-      onSome: (r) => r.nextLabelId[id.tableTag] ?? 0
-    })
+/**
+ * Step 2 of recovery, per table: rolls back the lingering PREPARE/PREPARED transactions of this instance (label
+ * ids from `start` on, until `UNKNOWN_STREAK` unknown ids in a row) and returns the first id new labels may use.
+ * A COMMITTED/VISIBLE label there is a `LabelCollision`.
+ */
+export const abortLingering = (
+  target: LoadClient.Target,
+  label: (id: number) => string,
+  start: number,
+  key: string
+): Effect.Effect<
+  { readonly nextId: number; readonly aborted: ReadonlyArray<string> },
+  LoadError | ExactlyOnceError,
+  LoadClient.LoadClient
+> =>
+  Effect.gen(function*() {
+    const client = yield* LoadClient.LoadClient
+    const labels = Option.getOrUndefined(yield* Effect.serviceOption(LabelStore.LabelStore))
+    const tableTag = `${target.database}.${target.table}`
     const aborted: Array<string> = []
     let unknown = 0
     let lastSeen = start - 1
     for (let n = start; n < start + MAX_WALK && unknown < UNKNOWN_STREAK; n++) {
-      const label = id.label(n)
-      const state = yield* client.getLoadState({ database: id.database, label })
+      const name = label(n)
+      const state = yield* client.getLoadState({ database: target.database, label: name })
       switch (state) {
         case "UNKNOWN":
           unknown++
@@ -248,7 +241,7 @@ export const run = <P, PI>(
           break
         case "PREPARE":
         case "PREPARED": {
-          const rolledBack = yield* client.rollback({ database: id.database, table: id.table, label }).pipe(
+          const rolledBack = yield* client.rollback({ ...target, label: name }).pipe(
             Effect.as(true),
             // a begun (PREPARE) transaction whose BE lost its context cannot be rolled back by label; nobody will
             // ever commit it (new ids start after it) and the FE aborts it at its timeout
@@ -258,13 +251,13 @@ export const run = <P, PI>(
             yield* Effect.logWarning(
               "exactly-once recovery: a lingering begun transaction could not be rolled " +
                 "back; the FE aborts it at its timeout"
-            ).pipe(Effect.annotateLogs({ label }))
+            ).pipe(Effect.annotateLogs({ label: name }))
             break
           }
-          yield* markLabel(labels, id.tableTag, label, "failed")
-          aborted.push(label)
+          yield* markLabel(labels, tableTag, name, "failed")
+          aborted.push(name)
           yield* Effect.logWarning("exactly-once recovery: rolled back a lingering transaction").pipe(
-            Effect.annotateLogs({ label, state })
+            Effect.annotateLogs({ label: name, state })
           )
           break
         }
@@ -272,30 +265,15 @@ export const run = <P, PI>(
         case "VISIBLE":
           return yield* new ExactlyOnceError({
             reason: "LabelCollision",
-            label,
+            label: name,
             labelState: state,
-            message: `label ${label} is ${state} but lies at or after the next label id ${start} recorded by ` +
-              `checkpoint key ${id.key}: the label prefix collides with committed labels this instance does not ` +
+            message: `label ${name} is ${state} but lies at or after the next label id ${start} recorded by ` +
+              `checkpoint key ${key}: the label prefix collides with committed labels this instance does not ` +
               `own (use another sink.label-prefix or instance, or restore the matching checkpoint store)`
           })
       }
       unknown = 0
       lastSeen = n
     }
-
-    const position = Option.isSome(record)
-      ? Option.some(yield* decode(record.value.position))
-      : Option.none<P>()
-    if (committed.length > 0 || aborted.length > 0) {
-      yield* Effect.logInfo("exactly-once recovery").pipe(
-        Effect.annotateLogs({
-          key: id.key,
-          checkpoint: Option.match(record, { onNone: () => -1, onSome: (r) => r.id }),
-          committed: committed.join(","),
-          aborted: aborted.join(","),
-          nextId: lastSeen + 1
-        })
-      )
-    }
-    return { record, position, nextId: lastSeen + 1, committed, aborted }
+    return { nextId: lastSeen + 1, aborted }
   })

@@ -1,0 +1,214 @@
+/**
+ * The batcher: the row loop of both sinks. It takes the upstream's chunks, hands each item to its table's lane
+ * (lane.ts), and seals batches when a lane is full, when the lanes together hold `maxBytes`, when an item needs
+ * another shape or format, and when the interval timer says so. What happens to a sealed batch (a load, or a load
+ * into the table's open transaction) is the caller's `onSeal`.
+ *
+ * Three measured tricks live here and nowhere else (docs/benchmark.md, Memory and one-row chunks):
+ * - chunks are handed over through `Chunks.once`, so the upstream's rows die young;
+ * - the event loop gets a `setImmediate` turn at least every 2 ms of encoding (internal/eventLoop.ts), so that
+ *   the loads in flight drain while the next batch is built;
+ * - rows that need no effect (no seal, no turn, no new table) are encoded without the lock, right in the
+ *   per-chunk call. That is safe because it is synchronous: nothing else touches the lanes meanwhile. The interval
+ *   timer raises `timerWants` before it asks for the lock; while it is raised, chunks take the locked way, so the
+ *   timer is never starved. Invariant: lanes change only in the unlocked synchronous stretch or under `lock`.
+ */
+import type { Clock } from "effect"
+import { Effect } from "effect"
+import { RowEncodeError } from "../../RowEncodeError.js"
+import * as Chunks from "../chunks.js"
+import * as EventLoop from "../eventLoop.js"
+import type { Lane, Sealed } from "./lane.js"
+
+/** Finds the lane of an item; `create` makes the lane of a table the sink has not seen yet. */
+export interface Router<E, R> {
+  readonly lane: (row: unknown) => Lane | undefined
+  readonly create: (row: unknown, rowIndex: number) => Effect.Effect<Lane, E, R>
+  readonly lanes: () => Iterable<Lane>
+}
+
+export interface Options<In, E, R> {
+  readonly router: Router<E, R>
+  readonly maxRows: number
+  readonly maxBytes: number
+  readonly clock: Clock.Clock
+  /** Takes a sealed batch (waits while the byte budget is spent: backpressure). */
+  readonly onSeal: (sealed: Sealed) => Effect.Effect<void, E, R>
+  /** Envelopes: the row of an item, or `BARRIER` for a barrier (handed to `onBarrier` in order). */
+  readonly unwrap?: ((item: In) => unknown) | undefined
+  readonly onBarrier?: ((item: In) => Effect.Effect<void, E, R>) | undefined
+}
+
+export const BARRIER: unique symbol = Symbol("barrier")
+
+export interface Batcher<In, E, R> {
+  /** The per-chunk step. */
+  readonly onChunk: (items: ReadonlyArray<In>) => Effect.Effect<void, E | RowEncodeError, R>
+  /** Seals every lane's batch (the stream's end, a barrier). Call under `locked`. */
+  readonly sealAll: Effect.Effect<void, E, R>
+  /** Seals the batches whose first row came `intervalMs` or more before `now`. Call under `locked`. */
+  readonly sealDue: (now: number, intervalMs: number) => Effect.Effect<void, E, R>
+  /** When the oldest building batch got its first row (undefined when none is building). */
+  readonly oldest: () => number | undefined
+  /** Runs an effect under the batcher's lock, taking chunks the locked way meanwhile. */
+  readonly locked: <X, E2, R2>(effect: Effect.Effect<X, E2, R2>) => Effect.Effect<X, E2, R2>
+  /** Total bytes the lanes are building. */
+  readonly building: () => number
+}
+
+export const make = <In, E, R>(options: Options<In, E, R>): Effect.Effect<Batcher<In, E, R>> =>
+  Effect.map(Effect.makeSemaphore(1), (lock) => {
+    const { clock, maxBytes, maxRows, onSeal, router } = options
+    const unwrap = options.unwrap
+    const onBarrier = options.onBarrier
+    const turns = EventLoop.make()
+    let rowIndex = 0
+    let current: Lane | undefined
+    // raised while someone (the timer) waits for the lock: chunks then take the locked way
+    let wants = 0
+
+    const building = (): number => {
+      let n = 0
+      for (const lane of router.lanes()) n += lane.bytes()
+      return n
+    }
+
+    const sealLane = (lane: Lane): Effect.Effect<void, E, R> => {
+      const sealed = lane.seal()
+      return sealed === undefined ? Effect.void : onSeal(sealed)
+    }
+
+    // Full lanes are sealed; while the lanes together hold maxBytes, the largest one is sealed.
+    const relieve: Effect.Effect<void, E, R> = Effect.suspend(() => {
+      const due: Array<Lane> = []
+      let total = 0
+      let largest: Lane | undefined
+      for (const lane of router.lanes()) {
+        const bytes = lane.bytes()
+        if (lane.rows() >= maxRows || bytes >= maxBytes) due.push(lane)
+        else {
+          total += bytes
+          if (bytes > 0 && (largest === undefined || bytes > largest.bytes())) largest = lane
+        }
+      }
+      if (due.length === 0 && (total < maxBytes || largest === undefined)) return Effect.void
+      return Effect.zipRight(
+        Effect.forEach(due.length > 0 ? due : [largest!], sealLane, { discard: true }),
+        relieve
+      )
+    })
+
+    /** Adds items from `from` on while none needs an effect. */
+    const addRows = (
+      items: ReadonlyArray<In>,
+      from: number,
+      now: number
+    ): { readonly next: number; readonly stop: "done" | "cut" | "pause" | "barrier" } => {
+      for (let i = from; i < items.length; i++) {
+        let row: unknown = items[i]
+        if (unwrap !== undefined) {
+          row = unwrap(items[i]!)
+          if (row === BARRIER) return { next: i, stop: "barrier" }
+        }
+        const lane = router.lane(row)
+        if (lane === undefined) return { next: i, stop: "cut" }
+        current = lane
+        const index = rowIndex
+        if (!lane.tryAdd(row, index, now)) return { next: i, stop: "cut" }
+        rowIndex++
+        if (
+          lane.rows() >= maxRows || lane.bytes() >= maxBytes ||
+          (index % EventLoop.ROWS_PER_CHECK === EventLoop.ROWS_PER_CHECK - 1 &&
+            (turns.due() || building() >= maxBytes))
+        ) {
+          return { next: i + 1, stop: "pause" }
+        }
+      }
+      return { next: items.length, stop: "done" }
+    }
+
+    /** `addRows` with a `RowEncodeError` naming the table of the row that failed. */
+    const addNaming = (items: ReadonlyArray<In>, from: number, now: number) => {
+      try {
+        return addRows(items, from, now)
+      } catch (e) {
+        throw named(e)
+      }
+    }
+    const named = (e: unknown): unknown =>
+      e instanceof RowEncodeError && e.table === undefined && current !== undefined
+        ? new RowEncodeError({ row: e.row, column: e.column, reason: e.reason, table: current.key })
+        : e
+
+    // the locked way: rows from `from` on, with seals, turns, new tables and barriers as they come
+    const lockedRows = (take: () => ReadonlyArray<In> | undefined, from: number) =>
+      lock.withPermits(1)(Effect.gen(function*() {
+        let items = take() ?? []
+        let next = from
+        while (true) {
+          yield* relieve
+          yield* turns.maybe
+          const added = addNaming(items, next, clock.unsafeCurrentTimeMillis())
+          next = added.next
+          if (added.stop === "done") break
+          if (added.stop === "barrier") {
+            yield* onBarrier!(items[next]!)
+            next++
+          } else if (added.stop === "cut") {
+            const row = unwrap !== undefined ? unwrap(items[next]!) : items[next]
+            const lane = router.lane(row) ?? (yield* router.create(row, rowIndex))
+            current = lane
+            yield* sealLane(lane)
+            try {
+              lane.addFresh(row, rowIndex, clock.unsafeCurrentTimeMillis())
+            } catch (e) {
+              throw named(e)
+            }
+            rowIndex++
+            next++
+          }
+        }
+        items = []
+        yield* relieve
+      }))
+
+    const onChunk = (items: ReadonlyArray<In>) => {
+      let from = 0
+      if (wants === 0) {
+        const added = addNaming(items, 0, clock.unsafeCurrentTimeMillis())
+        if (added.stop === "done" && !turns.due()) return Effect.void
+        from = added.next
+      }
+      return lockedRows(Chunks.once(items), from)
+    }
+
+    const sealAll: Effect.Effect<void, E, R> = Effect.suspend(() =>
+      Effect.forEach(Array.from(router.lanes()), sealLane, { discard: true })
+    )
+
+    const sealDue = (now: number, intervalMs: number): Effect.Effect<void, E, R> =>
+      Effect.suspend(() =>
+        Effect.forEach(
+          Array.from(router.lanes()).filter((l) => l.rows() > 0 && now - l.firstRowAt() >= intervalMs),
+          sealLane,
+          { discard: true }
+        )
+      )
+
+    const oldest = (): number | undefined => {
+      let min: number | undefined
+      for (const lane of router.lanes()) {
+        if (lane.rows() > 0 && (min === undefined || lane.firstRowAt() < min)) min = lane.firstRowAt()
+      }
+      return min
+    }
+
+    const locked = <X, E2, R2>(effect: Effect.Effect<X, E2, R2>) =>
+      Effect.acquireUseRelease(
+        Effect.sync(() => wants++),
+        () => lock.withPermits(1)(effect),
+        () => Effect.sync(() => wants--)
+      )
+
+    return { onChunk, sealAll, sealDue, oldest, locked, building }
+  })

@@ -1,0 +1,233 @@
+/**
+ * The at-least-once dispatcher: takes sealed batches from the batcher and loads them, each under its own label,
+ * within two shared limits: the bytes of batches sealed but not landed (at most `maxBytes`: beyond that `dispatch`
+ * waits, which is the upstream's backpressure) and the loads in flight (`concurrency`). An ordered table (a
+ * Primary Key table by default) has one load in flight at a time, in seal order, so that a later change of a key
+ * lands after an earlier one; a table's batch that waits for its turn holds no load slot, so other tables go on.
+ *
+ * A load that fails for good fails the sink with its error, naming the table. The table's later batches are not
+ * loaded; the other tables' sealed batches still land (`drain`). When the sink is interrupted or fails, loads still
+ * in flight are stopped and their labels settled through `get_load_state` (`settle`).
+ */
+import type { Clock, Scope } from "effect"
+import { Deferred, Duration, Effect, FiberId, FiberSet, Metric, Option } from "effect"
+import type * as LabelStore from "../../LabelStore.js"
+import type * as LoadClient from "../../LoadClient.js"
+import * as SinkMetrics from "../../SinkMetrics.js"
+import type { LoadError } from "../../StarRocksError.js"
+import type { Lane, Sealed } from "./lane.js"
+import type { Batch, Ledger } from "./ledger.js"
+
+export interface Options {
+  readonly client: LoadClient.LoadClient
+  readonly ledger: Ledger
+  readonly clock: Clock.Clock
+  readonly maxBytes: number
+  readonly concurrency: number
+  /** Load through the transaction interface (begin, load, commit under the label) instead of plain Stream Load. */
+  readonly transactional: boolean
+  readonly label: (sealed: Sealed) => string
+  /** How long sealed batches of other tables may take to land after a table failed. */
+  readonly drainDeadline: Duration.DurationInput
+}
+
+export type DispatchError = LoadError | LabelStore.LabelStoreError
+
+export interface Dispatcher {
+  /** Takes a sealed batch: waits for byte budget, then loads it in the background. */
+  readonly dispatch: (sealed: Sealed) => Effect.Effect<void, DispatchError>
+  /** The first failure, if a load failed for good. */
+  readonly failure: () => DispatchError | undefined
+  /** Fails with the first failure once the other tables' loads in flight have landed (within the deadline). */
+  readonly fail: Effect.Effect<never, DispatchError>
+  /** Waits until every load in flight has ended; fails with the first failure. */
+  readonly drain: Effect.Effect<void, DispatchError>
+  /** Stops the loads in flight and settles their labels through `get_load_state`. */
+  readonly settle: Effect.Effect<void>
+}
+
+interface InFlight {
+  readonly sealed: Sealed
+  readonly batch: Batch
+}
+
+/** The error with the table it was loading into (`table`), so that a failed sink names it. */
+const naming = <X>(error: X, table: string): X => {
+  if (typeof error === "object" && error !== null && (error as { table?: unknown }).table === undefined) {
+    try {
+      Object.defineProperty(error, "table", { value: table, enumerable: true })
+    } catch {
+      // a frozen error keeps its own words
+    }
+  }
+  return error
+}
+
+export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const { client, clock, ledger, maxBytes } = options
+    const budget = yield* Effect.makeSemaphore(maxBytes)
+    const slots = yield* Effect.makeSemaphore(Math.max(1, options.concurrency))
+    const fibers = yield* FiberSet.make<void, never>()
+    const failed = yield* Deferred.make<never, DispatchError>()
+    let failedWith: DispatchError | undefined
+    const failedLanes = new Set<string>()
+    // what the budget has given out: when the permits are there they are taken without racing `failed` (a race
+    // forks two fibers per batch; measured, that alone made V8 promote small batches' rows: docs/benchmark.md)
+    let outstanding = 0
+    // per ordered lane: the end of its last dispatched load
+    const tails = new Map<Lane, Deferred.Deferred<void>>()
+    // loads begun and not ended of their own: settled through get_load_state when the sink stops early
+    const unsettled = new Set<InFlight>()
+    let inflight = 0
+
+    const guard = <X, E2>(effect: Effect.Effect<X, E2>) => Effect.raceFirst(effect, Deferred.await(failed))
+    // per table: bytes sealed and not landed (the gauge is tagged with the table)
+    const laneBytes = new Map<Lane, number>()
+    const reportBuffered = (lane: Lane, delta: number) =>
+      Effect.suspend(() => {
+        const bytes = (laneBytes.get(lane) ?? 0) + delta
+        laneBytes.set(lane, bytes)
+        return Metric.set(SinkMetrics.bufferedBytes, bytes).pipe(
+          SinkMetrics.tagged(lane.settings.database, lane.settings.table)
+        )
+      })
+
+    const loadOne = (item: InFlight) =>
+      Effect.gen(function*() {
+        const { batch, sealed } = item
+        const startedAt = clock.unsafeCurrentTimeMillis()
+        yield* ledger.pending(batch)
+        const request = {
+          database: sealed.lane.settings.database,
+          table: sealed.lane.settings.table,
+          label: batch.label,
+          headers: sealed.headers,
+          body: sealed.body
+        }
+        unsettled.add(item)
+        inflight++
+        yield* Metric.set(SinkMetrics.inflightLoads, inflight)
+        const result = yield* (options.transactional ? client.loadTransactional(request) : client.loadBatch(request))
+          .pipe(
+            Effect.tapError((error) => ledger.failed(batch, error)),
+            Effect.ensuring(Effect.suspend(() => {
+              inflight--
+              return Metric.set(SinkMetrics.inflightLoads, inflight)
+            }))
+          )
+        unsettled.delete(item)
+        yield* ledger.landed(batch, result, startedAt)
+      }).pipe(
+        Effect.tapError(() => Effect.sync(() => unsettled.delete(item))),
+        SinkMetrics.tagged(item.sealed.lane.settings.database, item.sealed.lane.settings.table)
+      )
+
+    const dispatch = (sealed: Sealed) =>
+      Effect.suspend(() => {
+        if (failedWith !== undefined) return Effect.fail(failedWith)
+        const lane = sealed.lane
+        const held = Math.min(sealed.body.byteLength, maxBytes)
+        const take = maxBytes - outstanding >= held ? budget.take(held) : guard(budget.take(held))
+        return take.pipe(
+          Effect.zipRight(Effect.suspend(() => {
+            outstanding += held
+            const batch: Batch = {
+              table: lane.key,
+              database: lane.settings.database,
+              tableName: lane.settings.table,
+              label: options.label(sealed),
+              rows: sealed.rows,
+              bytes: sealed.body.byteLength
+            }
+            const item: InFlight = { sealed, batch }
+            const previous = lane.ordered ? tails.get(lane) : undefined
+            const done = lane.ordered ? Deferred.unsafeMake<void>(FiberId.none) : undefined
+            if (done !== undefined) tails.set(lane, done)
+            const run = Effect.gen(function*() {
+              if (previous !== undefined) yield* Deferred.await(previous)
+              if (failedLanes.has(lane.key)) {
+                // an earlier load of this table failed for good: this one is not attempted
+                yield* ledger.record(batch, "failed").pipe(Effect.ignore)
+                return
+              }
+              yield* slots.withPermits(1)(loadOne(item)).pipe(
+                Effect.catchAll((error) =>
+                  Effect.suspend(() => {
+                    failedLanes.add(lane.key)
+                    const e = naming(error, lane.key)
+                    failedWith ??= e
+                    return Deferred.fail(failed, e)
+                  })
+                )
+              )
+            }).pipe(
+              Effect.ensuring(Effect.suspend(() => {
+                sealed.release(sealed.body)
+                outstanding -= held
+                return Effect.all([
+                  budget.release(held),
+                  reportBuffered(lane, -held),
+                  done !== undefined ? Deferred.succeed(done, undefined) : Effect.void
+                ], { discard: true })
+              }))
+            )
+            return Effect.zipRight(reportBuffered(lane, held), FiberSet.run(fibers, run))
+          }))
+        )
+      })
+
+    const awaitAll = FiberSet.awaitEmpty(fibers)
+
+    const fail: Effect.Effect<never, DispatchError> = Effect.suspend(() =>
+      awaitAll.pipe(
+        Effect.timeoutOption(options.drainDeadline),
+        Effect.zipRight(Effect.fail(failedWith!))
+      )
+    )
+
+    const drain: Effect.Effect<void, DispatchError> = guard(awaitAll).pipe(
+      Effect.zipRight(Effect.suspend(() => failedWith !== undefined ? fail : Effect.void))
+    )
+
+    const settle = Effect.gen(function*() {
+      yield* FiberSet.clear(fibers)
+      const open = Array.from(unsettled)
+      unsettled.clear()
+      yield* Effect.forEach(open, ({ batch }) =>
+        client.getLoadState({ database: batch.database, label: batch.label }).pipe(
+          Effect.timeout(Duration.seconds(10)),
+          Effect.option,
+          Effect.flatMap((state) => {
+            const s = Option.getOrUndefined(state)
+            const settled = s === "VISIBLE" || s === "COMMITTED"
+              ? "committed" as const
+              : s === "ABORTED" || s === "UNKNOWN"
+              ? "failed" as const
+              : "in-doubt" as const
+            return ledger.record(batch, settled).pipe(
+              Effect.zipRight(
+                Effect.logWarning("sink stopped with a load in flight").pipe(
+                  Effect.annotateLogs({
+                    table: batch.table,
+                    label: batch.label,
+                    state: s ?? "unknown",
+                    recorded: settled
+                  })
+                )
+              )
+            )
+          }),
+          Effect.ignore
+        ), { concurrency: "unbounded", discard: true })
+    })
+
+    return {
+      dispatch,
+      failure: () =>
+        failedWith,
+      fail,
+      drain,
+      settle
+    }
+  })

@@ -1,0 +1,306 @@
+/**
+ * A table's lane: its settings, its encoders (one per batch shape), its label sequence, and the batch it is
+ * building. Both sinks keep one lane per table; the batcher (batcher.ts) feeds them rows and seals them.
+ *
+ * A batch has one shape, because every load of it carries one set of headers:
+ * - `plain`: the table's columns (rows and `Change.upsert`);
+ * - `op`: the same columns plus `__op` (upserts 0, deletes 1) once a table has seen a delete;
+ * - `p:<columns>`: a partial update carrying exactly these columns (`partial_update: true`).
+ * An item whose shape differs from the building batch's, or a CSV row that must travel as JSON, is not added:
+ * the batcher seals the batch first (`tryAdd` returns false), then `addFresh` starts the next batch with it. Rows
+ * of a table therefore land in the order they came, and no partial update writes a column it does not carry.
+ */
+import type { Schema } from "effect"
+import * as Change from "../../Change.js"
+import * as ColumnType from "../../ColumnType.js"
+import type { LoadBody } from "../../LoadClient.js"
+import * as RowEncoder from "../../RowEncoder.js"
+
+/** The settings of one table (what the sink's table options and the config resolve to). */
+export interface TableSettings {
+  readonly database: string
+  readonly table: string
+  readonly format: "csv" | "json"
+  /** Columns in the order sent; default: the schema's fields (without a tagged union's `_tag`). */
+  readonly columns: ReadonlyArray<string> | undefined
+  /** `sink.properties.*` of this table, keys lower-cased (the config's, overridden by the table's own). */
+  readonly properties: Readonly<Record<string, string>>
+  /** One load in flight at a time (default: true for a Primary Key table). */
+  readonly ordered: boolean | undefined
+  /** Declares a Primary Key table and its key columns (without `jdbc-url`). */
+  readonly primaryKey: ReadonlyArray<string> | undefined
+  /** `merge_condition`: a row replaces the stored one only when this column is not lower. */
+  readonly mergeCondition: string | undefined
+  /** `partial_update_mode` of partial updates (StarRocks' default: row). */
+  readonly partialUpdateMode: "row" | "column" | undefined
+  /** CSV row delimiter and column separator the encoder uses. */
+  readonly csvJsonFallback: boolean
+  readonly timeZone: string
+}
+
+/** What the server told about the table through `jdbc-url` (undefined without it). */
+export interface TableFacts {
+  readonly columnTypes: RowEncoder.RowEncoderOptions["columnTypes"]
+  readonly primaryKey: ReadonlyArray<string>
+  readonly isPrimaryKeyTable: boolean
+  readonly supportsEnclose: boolean
+}
+
+/** A sealed batch of one lane. */
+export interface Sealed {
+  readonly lane: Lane
+  readonly seq: number
+  readonly rows: number
+  readonly body: LoadBody
+  readonly headers: Readonly<Record<string, string>>
+  /**
+   * Hands a body's buffers back to the encoder that made this batch (call once the body is never read again;
+   * batches of one lane with the same headers share that encoder).
+   */
+  readonly release: (body: LoadBody) => void
+}
+
+export interface Lane {
+  /** `db.table` */
+  readonly key: string
+  readonly settings: TableSettings
+  readonly isPrimaryKey: boolean
+  readonly keyColumns: ReadonlyArray<string>
+  readonly ordered: boolean
+  /** Rows in the building batch (0 when none). */
+  readonly rows: () => number
+  /** Bytes of the building batch (0 when none). */
+  readonly bytes: () => number
+  /** When the building batch got its first row (ms, the sink's clock); 0 when none. */
+  readonly firstRowAt: () => number
+  /**
+   * Adds the item (a row or a `Change`) to the building batch, opening one when there is none. False when the
+   * building batch must be sealed first (another shape, or a CSV row that must travel as JSON); nothing is added
+   * then. Throws `RowEncodeError` for a value the table cannot take.
+   */
+  readonly tryAdd: (item: unknown, rowIndex: number, now: number) => boolean
+  /** After a seal: starts the next batch with the item (JSON when CSV cannot carry it). */
+  readonly addFresh: (item: unknown, rowIndex: number, now: number) => void
+  /** The building batch as a sealed batch (undefined when empty); the lane then builds none. */
+  readonly seal: () => Sealed | undefined
+  /** Drops the building batch (the sink is stopping). */
+  readonly discard: () => void
+}
+
+const fail = (rowIndex: number, column: string, reason: string): never => {
+  throw new RowEncoder.RowEncodeError({ row: rowIndex, column, reason })
+}
+
+export const make = <A>(
+  schema: Schema.Schema<A, any, any>,
+  settings: TableSettings,
+  facts: TableFacts | undefined,
+  options: { readonly bufferPoolBytes: number }
+): Lane => {
+  const key = `${settings.database}.${settings.table}`
+  const declared = settings.primaryKey
+  const keyColumns = facts?.isPrimaryKeyTable ? facts.primaryKey : declared ?? []
+  const isPrimaryKey = keyColumns.length > 0
+  const ordered = settings.ordered ?? isPrimaryKey
+  const allFields = ColumnType.fieldsOf(schema).map((f) => f.name)
+  const columns = settings.columns ?? allFields.filter((f) => f !== "_tag")
+  for (const k of keyColumns) {
+    if (!columns.includes(k)) {
+      throw new TypeError(`table ${key}: key column '${k}' is not among the columns sent (${columns.join(", ")})`)
+    }
+  }
+  if (settings.mergeCondition !== undefined) {
+    if (!columns.includes(settings.mergeCondition)) {
+      throw new TypeError(
+        `table ${key}: merge condition column '${settings.mergeCondition}' is not among the columns sent`
+      )
+    }
+    if (keyColumns.includes(settings.mergeCondition)) {
+      throw new TypeError(
+        `table ${key}: merge condition column '${settings.mergeCondition}' is a key column (StarRocks refuses it)`
+      )
+    }
+  }
+
+  const baseOptions: RowEncoder.RowEncoderOptions = {
+    timeZone: settings.timeZone,
+    csvJsonFallback: settings.csvJsonFallback,
+    serverSupportsEnclose: facts?.supportsEnclose ?? true,
+    columnTypes: facts?.columnTypes,
+    bufferPoolBytes: options.bufferPoolBytes
+  }
+  // the table's own headers under the encoder's: the encoder's format, columns and separators win
+  const tableHeaders: Record<string, string> = { ...settings.properties }
+  delete tableHeaders["format"]
+  if (settings.mergeCondition !== undefined) tableHeaders["merge_condition"] = settings.mergeCondition
+
+  interface Shape {
+    readonly name: string
+    readonly encoder: RowEncoder.RowEncoder<any>
+    readonly extra: Readonly<Record<string, string>>
+    readonly headers: { csv?: Readonly<Record<string, string>>; json?: Readonly<Record<string, string>> }
+  }
+  const shapes = new Map<string, Shape>()
+  const shapeOf = (name: string, cols: ReadonlyArray<string>, op: boolean, partial: boolean): Shape => {
+    let shape = shapes.get(name)
+    if (shape === undefined) {
+      shape = {
+        name,
+        encoder: RowEncoder.make(schema, { ...baseOptions, columns: cols, opColumn: op, jsonColumnsHeader: partial }),
+        extra: partial
+          ? {
+            partial_update: "true",
+            ...(settings.partialUpdateMode !== undefined ? { partial_update_mode: settings.partialUpdateMode } : {})
+          }
+          : {},
+        headers: {}
+      }
+      shapes.set(name, shape)
+    }
+    return shape
+  }
+  const plain = shapeOf("plain", columns, false, false)
+  let placeholders: Readonly<Record<string, unknown>> | undefined
+  // once a table has had a delete, its batches keep the `__op` column (no cut at every delete)
+  let preferOp = false
+
+  let builder: RowEncoder.BatchBuilder<any> | undefined
+  let shape: Shape = plain
+  let firstRowAt = 0
+  let seq = 0
+
+  const requirePrimaryKey = (rowIndex: number, what: string) => {
+    if (!isPrimaryKey) {
+      fail(
+        rowIndex,
+        "__op",
+        `${what} into table ${key}, which is not known as a Primary Key table (give jdbc-url, or declare the ` +
+          "table's primaryKey); it is refused rather than loaded as an insert"
+      )
+    }
+  }
+  const requireKey = (row: Record<string, unknown>, rowIndex: number, what: string) => {
+    for (const k of keyColumns) {
+      if (row[k] === undefined || row[k] === null) fail(rowIndex, k, `${what} without its key column`)
+    }
+  }
+
+  // What the item needs: the shape, the row to encode and its __op.
+  let needShape: Shape = plain
+  let needRow: unknown = undefined
+  let needOp = 0
+  const resolve = (item: unknown, rowIndex: number): void => {
+    if (!Change.isChange(item)) {
+      needShape = preferOp ? shapeOf("op", columns, true, false) : plain
+      needRow = item
+      needOp = 0
+      return
+    }
+    switch (item._tag) {
+      case "Upsert":
+        needShape = preferOp ? shapeOf("op", columns, true, false) : plain
+        needRow = item.row
+        needOp = 0
+        return
+      case "Delete": {
+        requirePrimaryKey(rowIndex, "a delete")
+        const k = item.key as Record<string, unknown>
+        requireKey(k, rowIndex, "a delete")
+        const op = shapeOf("op", columns, true, false)
+        placeholders ??= op.encoder.placeholders()
+        const row: Record<string, unknown> = { ...placeholders }
+        for (const c of columns) if (k[c] !== undefined) row[c] = k[c]
+        for (const c of columns) {
+          if (!(c in row)) {
+            fail(rowIndex, c, "a delete that carries only the key needs a value for this NOT NULL column")
+          }
+        }
+        preferOp = true
+        needShape = op
+        needRow = row
+        needOp = 1
+        return
+      }
+      case "Update": {
+        requirePrimaryKey(rowIndex, "a partial update")
+        const r = item.row as Record<string, unknown>
+        requireKey(r, rowIndex, "a partial update")
+        const carried: Array<string> = []
+        for (const f of allFields) if (f !== "_tag" && r[f] !== undefined) carried.push(f)
+        for (const name of Object.keys(r)) {
+          if (name !== "_tag" && !allFields.includes(name)) fail(rowIndex, name, "not a field of the table's schema")
+        }
+        const name = "p:" + carried.join(",")
+        needShape = shapes.get(name) ?? shapeOf(name, carried, false, true)
+        needRow = r
+        needOp = 0
+        return
+      }
+    }
+  }
+
+  const open = (s: Shape, format: "csv" | "json", now: number) => {
+    shape = s
+    builder = s.encoder.builder(format)
+    firstRowAt = now
+  }
+
+  const tryAdd = (item: unknown, rowIndex: number, now: number): boolean => {
+    resolve(item, rowIndex)
+    if (builder === undefined) open(needShape, settings.format, now)
+    else if (needShape !== shape) return false
+    return builder!.add(needRow, rowIndex, needOp)
+  }
+
+  const addFresh = (item: unknown, rowIndex: number, now: number): void => {
+    resolve(item, rowIndex)
+    open(needShape, settings.format, now)
+    if (builder!.add(needRow, rowIndex, needOp)) return
+    // CSV cannot carry it (the exact string \N, or quoting on a server below 3.0): this batch goes as JSON
+    open(needShape, "json", now)
+    if (!builder!.add(needRow, rowIndex, needOp)) fail(rowIndex, "(row)", "cannot be encoded as JSON either")
+  }
+
+  const seal = (): Sealed | undefined => {
+    const b = builder
+    builder = undefined
+    firstRowAt = 0
+    if (b === undefined || b.rows === 0) return undefined
+    const s = shape
+    const { body, headers } = b.finish()
+    const format = b.format
+    let merged = s.headers[format]
+    if (merged === undefined) {
+      merged = { ...tableHeaders, ...s.extra, ...headers }
+      s.headers[format] = merged
+    }
+    seq += 1
+    return {
+      lane,
+      seq,
+      rows: b.rows,
+      body,
+      headers: merged,
+      release: s.encoder.release
+    }
+  }
+
+  const lane: Lane = {
+    key,
+    settings,
+    isPrimaryKey,
+    keyColumns,
+    ordered,
+    rows: () => builder?.rows ?? 0,
+    bytes: () => builder?.bytes ?? 0,
+    firstRowAt: () => firstRowAt,
+    tryAdd,
+    addFresh,
+    seal,
+    discard: () => {
+      builder = undefined
+      firstRowAt = 0
+    }
+  }
+  return lane
+}

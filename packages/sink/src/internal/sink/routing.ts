@@ -1,0 +1,218 @@
+/**
+ * Routing: which table an item goes to, and the lanes of those tables. A routing is built once per sink run from
+ * the config: one table (`single`), a tagged union of row schemas each bound to a table (`tagged`), a function of
+ * the row for tables that share one schema (`byFunction`, tables appearing while the stream runs), or
+ * pre-serialized records (rawLane.ts). With `jdbc-url`, every table's columns are read and checked when its lane is
+ * made: at start for the tables known then, when it first appears for the others.
+ */
+import type { Schema } from "effect"
+import { Effect, Option } from "effect"
+import * as Change from "../../Change.js"
+import * as ColumnType from "../../ColumnType.js"
+import { RowEncodeError } from "../../RowEncodeError.js"
+import type * as StarRocksConfig from "../../StarRocksConfig.js"
+import * as TableSchema from "../../TableSchema.js"
+import type { Router } from "./batcher.js"
+import * as Lane from "./lane.js"
+
+/** What a user says of one table (the public `StarRocksSink.TableOptions`). */
+export interface TableOptions {
+  readonly database?: string | undefined
+  readonly table?: string | undefined
+  readonly format?: "csv" | "json" | undefined
+  readonly columns?: ReadonlyArray<string> | undefined
+  readonly properties?: Readonly<Record<string, string>> | undefined
+  readonly ordered?: boolean | undefined
+  readonly primaryKey?: ReadonlyArray<string> | undefined
+  readonly mergeCondition?: string | undefined
+  readonly partialUpdateMode?: "row" | "column" | undefined
+}
+
+export type RouteError = TableSchema.TableSchemaError | RowEncodeError
+
+const lower = (record: Readonly<Record<string, string>> | undefined): Record<string, string> => {
+  const out: Record<string, string> = {}
+  if (record !== undefined) { for (const [k, v] of Object.entries(record)) out[k.toLowerCase()] = v }
+  return out
+}
+
+export const settingsOf = (config: StarRocksConfig.StarRocksConfig, options: TableOptions): Lane.TableSettings => {
+  const properties = { ...lower(config.properties), ...lower(options.properties) }
+  const format = options.format ?? (properties["format"] === "json" ? "json" : config.format)
+  const mode = options.partialUpdateMode ?? properties["partial_update_mode"]
+  return {
+    database: options.database ?? config.database,
+    table: options.table ?? config.table,
+    format,
+    columns: options.columns,
+    properties,
+    ordered: options.ordered,
+    primaryKey: options.primaryKey,
+    mergeCondition: options.mergeCondition ?? properties["merge_condition"],
+    partialUpdateMode: mode === "row" || mode === "column" ? mode : undefined,
+    csvJsonFallback: config.csvJsonFallback,
+    timeZone: config.timeZone
+  }
+}
+
+const schemaError = (settings: Lane.TableSettings, reason: string) =>
+  new TableSchema.TableSchemaError({ database: settings.database, table: settings.table, reason, mismatches: [] })
+
+/** With `jdbc-url`: the table's columns, checked against the schema (every mismatch in one error). */
+export const describe = (
+  config: StarRocksConfig.StarRocksConfig,
+  schema: Schema.Schema<any, any, any>,
+  settings: Lane.TableSettings
+): Effect.Effect<Lane.TableFacts | undefined, TableSchema.TableSchemaError> =>
+  Option.match(config.jdbcUrl, {
+    onNone: () => Effect.succeed(undefined),
+    onSome: (jdbc) =>
+      TableSchema.validate(schema, {
+        host: jdbc.host,
+        port: jdbc.port,
+        user: config.username,
+        password: config.password,
+        database: settings.database,
+        table: settings.table,
+        serverVersion: Option.getOrUndefined(config.serverVersion),
+        fields: settings.columns ??
+          ColumnType.fieldsOf(schema).map((f) => f.name).filter((f) => f !== "_tag")
+      }).pipe(Effect.map((t) => ({
+        columnTypes: t.columnTypes,
+        primaryKey: t.primaryKey,
+        isPrimaryKeyTable: t.isPrimaryKeyTable,
+        supportsEnclose: t.supportsEnclose
+      })))
+  })
+
+/** Makes a table's lane (after `describe`); a bad table option is a `TableSchemaError` naming the table. */
+export const makeLane = (
+  config: StarRocksConfig.StarRocksConfig,
+  schema: Schema.Schema<any, any, any>,
+  settings: Lane.TableSettings
+): Effect.Effect<Lane.Lane, TableSchema.TableSchemaError> =>
+  Effect.flatMap(describe(config, schema, settings), (facts) =>
+    Effect.try({
+      try: () =>
+        Lane.make(
+          schema,
+          settings,
+          facts ?? {
+            columnTypes: undefined,
+            primaryKey: [],
+            isPrimaryKeyTable: false,
+            supportsEnclose: TableSchema.supportsEnclose(Option.getOrUndefined(config.serverVersion))
+          },
+          { bufferPoolBytes: config.maxBytes }
+        ),
+      catch: (e) => schemaError(settings, e instanceof Error ? e.message : String(e))
+    }))
+
+/** The routing of a sink, before the run: what builds its router. */
+export interface Routing<In> {
+  readonly _In?: (_: In) => void
+  readonly build: (config: StarRocksConfig.StarRocksConfig) => Effect.Effect<Router<RouteError, never>, RouteError>
+  /** The schema a table's lane encodes (exactly-once recovery and tests need none). */
+  readonly describe: string
+}
+
+const unrouted = (reason: string) => (row: unknown, rowIndex: number): Effect.Effect<never, RowEncodeError> =>
+  Effect.fail(new RowEncodeError({ row: rowIndex, column: "_tag", reason: `${reason}: ${preview(row)}` }))
+
+const preview = (row: unknown): string => {
+  try {
+    const s = JSON.stringify(row, (_k, v) => (typeof v === "bigint" ? String(v) : v))
+    return s === undefined ? String(row) : s.length > 80 ? s.slice(0, 80) + "…" : s
+  } catch {
+    return typeof row
+  }
+}
+
+/** One table: the config's default table, or the one `options` names. */
+export const single = <A>(
+  schema: Schema.Schema<A, any, any>,
+  options: TableOptions
+): Routing<A | Change.Change<A>> => ({
+  describe: "one table",
+  build: (config) =>
+    Effect.map(makeLane(config, schema, settingsOf(config, options)), (lane) => {
+      const lanes = [lane]
+      return {
+        lane: () => lane,
+        create: () => Effect.succeed(lane),
+        lanes: () => lanes
+      }
+    })
+})
+
+/** A table definition of a tagged union (`StarRocksSink.table`). */
+export interface TableDef<A> {
+  readonly schema: Schema.Schema<A, any, any>
+  readonly options: TableOptions
+}
+
+/** The row of an item: a plain row, or the row / key a change carries. */
+export const rowOf = (item: unknown): unknown => Change.isChange(item) ? Change.row(item) : item
+
+/** A tagged union: each row's `_tag` picks its table. Every table is checked at start. */
+export const tagged = <A>(defs: Readonly<Record<string, TableDef<any>>>): Routing<A | Change.Change<A>> => ({
+  describe: "tagged",
+  build: (config) =>
+    Effect.gen(function*() {
+      const byTag = new Map<string, Lane.Lane>()
+      for (const [tag, def] of Object.entries(defs)) {
+        byTag.set(tag, yield* makeLane(config, def.schema, settingsOf(config, { table: tag, ...def.options })))
+      }
+      const lanes = Array.from(byTag.values())
+      return {
+        lane: (item: unknown) => {
+          const row = rowOf(item) as { readonly _tag?: unknown } | null
+          return typeof row === "object" && row !== null ? byTag.get(row._tag as string) : undefined
+        },
+        create: unrouted(`no table for the row's _tag (tables: ${Array.from(byTag.keys()).join(", ")})`),
+        lanes: () => lanes
+      }
+    })
+})
+
+/** What a routing function returns: a table name (in the default database) or a table. */
+export type Route = string | { readonly database?: string | undefined; readonly table: string }
+
+/** Tables that share one schema, chosen by a function of the row; tables appear while the stream runs. */
+export const byFunction = <A>(
+  schema: Schema.Schema<A, any, any>,
+  route: (row: A) => Route,
+  options: TableOptions
+): Routing<A | Change.Change<A>> => ({
+  describe: "by function",
+  build: (config) =>
+    Effect.sync(() => {
+      const lanes = new Map<string, Lane.Lane>()
+      const keyOf = (item: unknown): { key: string; database: string; table: string } => {
+        const r = route(rowOf(item) as A)
+        const database = typeof r === "string"
+          ? (options.database ?? config.database)
+          : (r.database ?? options.database ?? config.database)
+        const table = typeof r === "string" ? r : r.table
+        return { key: `${database}.${table}`, database, table }
+      }
+      return {
+        lane: (item: unknown) => {
+          const r = route(rowOf(item) as A)
+          if (typeof r === "string") return lanes.get(`${options.database ?? config.database}.${r}`)
+          return lanes.get(`${r.database ?? options.database ?? config.database}.${r.table}`)
+        },
+        create: (item: unknown) =>
+          Effect.suspend(() => {
+            const { database, key, table } = keyOf(item)
+            const existing = lanes.get(key)
+            if (existing !== undefined) return Effect.succeed(existing)
+            return makeLane(config, schema, settingsOf(config, { ...options, database, table })).pipe(
+              Effect.tap((lane) => Effect.sync(() => lanes.set(key, lane))),
+              Effect.tap(() => Effect.logInfo("new table").pipe(Effect.annotateLogs({ table: key })))
+            )
+          }),
+        lanes: () => lanes.values()
+      }
+    })
+})

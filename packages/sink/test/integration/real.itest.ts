@@ -7,10 +7,14 @@
  */
 import { describe, layer } from "@effect/vitest"
 import { sinkSuite } from "./suite.js"
+import { tablesSuite } from "./tables.js"
 import { realTarget } from "./targets.js"
 
 describe("sink against a real StarRocks cluster", () => {
   layer(realTarget, { excludeTestServices: true, timeout: "60 seconds" })(
     (it) => sinkSuite(it, { emulator: false, jdbc: true })
+  )
+  layer(realTarget, { excludeTestServices: true, timeout: "60 seconds" })(
+    (it) => tablesSuite(it, { emulator: false, jdbc: true })
   )
 })

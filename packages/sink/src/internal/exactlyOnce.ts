@@ -12,9 +12,9 @@ import * as RetryPolicy from "../RetryPolicy.js"
 import type * as RowEncoder from "../RowEncoder.js"
 import * as SinkMetrics from "../SinkMetrics.js"
 import * as StarRocksConfig from "../StarRocksConfig.js"
-import * as StarRocksError from "../StarRocksError.js"
 import type * as StarRocksSink from "../StarRocksSink.js"
 import * as Chunks from "./chunks.js"
+import * as RetryLogic from "./client/retryLogic.js"
 import { prepareEncoder } from "./encoderSetup.js"
 import * as EventLoop from "./eventLoop.js"
 import { ExactlyOnceError } from "./exactlyOnceError.js"
@@ -77,15 +77,8 @@ export const decoder = <P, PI>(schema: Schema.Schema<P, PI>) => (u: unknown) =>
     Effect.mapError(positionError("the recorded checkpoint position does not decode"))
   )
 
-/** Whether a failed transaction call is worth a replay into a new transaction. */
-const replayable = (e: Error): boolean =>
-  e._tag !== "ExactlyOnceError" && e._tag !== "LabelStoreError" && e._tag !== "CheckpointerError" &&
-  e._tag !== "RowEncodeError" && e._tag !== "TableSchemaError" && (
-    StarRocksError.isReplayable(e) ||
-    // here a replay moves to a new label, so these are replayable too
-    e._tag === "TransportError" ||
-    (e._tag === "TransactionError" && e.kind === "LabelExists")
-  )
+/** Whether a failed transaction call is worth a replay into a new transaction (under a new label). */
+const replayable = (e: Error): boolean => RetryLogic.isReplayable(e, { newLabel: true })
 
 /** The label path's spool (V1 only). */
 const labelSpoolFor = (config: StarRocksConfig.StarRocksConfig, id: Recovery.Identity, directory?: string) =>

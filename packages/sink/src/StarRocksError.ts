@@ -6,10 +6,12 @@
  * @since 0.1.0
  */
 import { Schema } from "effect"
+import * as RetryLogic from "./internal/client/retryLogic.js"
 
 /**
  * A network-level failure: connection refused/reset, a timeout (connect, wait-for-continue, socket), an
- * HTTP exchange that could not be completed. Retryable.
+ * HTTP exchange that could not be completed. Retried, unless `code` says a retry cannot help (TLS verification);
+ * a transaction load that sent body bytes is replayed into a new transaction instead.
  *
  * @since 0.1.0
  * @category errors
@@ -25,7 +27,10 @@ export class TransportError extends Schema.TaggedError<TransportError>()("Transp
   hop: Schema.optional(Schema.Number),
   /** Whether any body byte left the client (a transaction load that sent bytes cannot be replayed as is). */
   bodySent: Schema.optional(Schema.Boolean),
-  /** false for failures that a retry cannot fix (a TLS certificate that does not verify, an invalid request). */
+  /**
+   * false for failures that a retry cannot fix (a TLS certificate that does not verify, an invalid request): a
+   * summary of `code` for the reader; `isRetryable` decides from the facts.
+   */
   retryable: Schema.optional(Schema.Boolean)
 }) {
   override get message(): string {
@@ -52,9 +57,11 @@ export class RedirectError extends Schema.TaggedError<RedirectError>()("Redirect
 }
 
 /**
- * A Stream Load (or `get_load_state`) that the server answered with a failure. `status` and `message` are the
- * server's `Status` and `Message`; `errorLog` holds the first lines of the fetched `ErrorURL` for a
- * non-retryable failure (row data redacted when `sanitizeErrorLog` is set).
+ * A Stream Load (or `get_load_state`) that the server answered with a failure, or a request refused before it was
+ * sent. `status` and `message` are the server's `Status` and `Message`; `outcome` is the classifier's verdict
+ * (`Retryable`, `Permanent`, `InDoubt`, `LabelExists`, or `Invalid` for a request refused before sending), from which
+ * the retry decision is taken; `retryable` states that decision for the reader. `errorLog` holds the first lines of
+ * the fetched `ErrorURL` for a permanent failure (row data redacted when `sanitizeErrorLog` is set).
  *
  * @since 0.1.0
  * @category errors
@@ -64,6 +71,8 @@ export class StreamLoadError extends Schema.TaggedError<StreamLoadError>()("Stre
   status: Schema.String,
   message: Schema.String,
   retryable: Schema.Boolean,
+  /** The classifier's verdict (absent on errors built by hand: `retryable` stands in). */
+  outcome: Schema.optional(Schema.Literal("Retryable", "Permanent", "InDoubt", "LabelExists", "Invalid")),
   /** The classifier's reason, e.g. `too many filtered rows`, `no backend alive`, `unknown status`. */
   reason: Schema.optional(Schema.String),
   httpStatus: Schema.optional(Schema.Number),
@@ -119,6 +128,7 @@ export class TransactionError extends Schema.TaggedError<TransactionError>()("Tr
   status: Schema.String,
   message: Schema.String,
   kind: Schema.Literal("LabelExists", "Retryable", "Permanent", "InDoubt", "TxnNotExists", "Aborted"),
+  /** Whether the same call may be sent again, as decided from `operation`, `kind` and `reason` (for the reader). */
   retryable: Schema.Boolean,
   reason: Schema.optional(Schema.String),
   existingJobStatus: Schema.optional(Schema.String),
@@ -155,33 +165,23 @@ export const LoadError: Schema.Union<
 > = Schema.Union(TransportError, RedirectError, StreamLoadError, AuthError, LabelStateTimeout, TransactionError)
 
 /**
- * Whether retrying the same request (same label) after a backoff is safe and may succeed (protocol §7).
+ * Whether retrying the same request (same label) after a backoff is safe and may succeed. The decision is taken in
+ * one place, `internal/client/retryLogic.ts`, from the facts the error carries.
  *
  * @since 0.1.0
  * @category predicates
  */
-export const isRetryable = (error: LoadError): boolean => {
-  switch (error._tag) {
-    case "TransportError":
-      return error.retryable !== false
-    case "StreamLoadError":
-    case "TransactionError":
-      return error.retryable
-    case "RedirectError":
-    case "AuthError":
-    case "LabelStateTimeout":
-      return false
-  }
-}
+export const isRetryable: (error: LoadError) => boolean = RetryLogic.isRetryable
 
 /**
- * Whether the data of a failed load can be sent again into a new transaction: a retryable error, or a transaction
- * call that poisoned its transaction (`Retryable`, `TxnNotExists`, `Aborted`) once that transaction is rolled back.
+ * Whether the data of a failed load can be sent again into a new transaction once the failed one is rolled back:
+ * a retryable error, or a transaction call that poisoned its transaction (`Retryable`, `TxnNotExists`, `Aborted`).
+ * With `newLabel` (the replay goes under a new label) a transport failure of any kind and a label in use count too.
  *
  * @since 0.1.0
  * @category predicates
  */
-export const isReplayable = (error: LoadError): boolean =>
-  isRetryable(error) ||
-  (error._tag === "TransactionError" &&
-    (error.kind === "Retryable" || error.kind === "TxnNotExists" || error.kind === "Aborted"))
+export const isReplayable: (
+  error: LoadError,
+  options?: { readonly newLabel?: boolean | undefined }
+) => boolean = RetryLogic.isReplayable

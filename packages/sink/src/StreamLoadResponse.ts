@@ -259,7 +259,11 @@ const authRules: ReadonlyArray<Rule> = [
   [/missing basic authorization/i, "missing basic authorization"]
 ]
 
-/** Failures that retrying cannot fix (protocol §7.1 plus the connector's non-retryable keyword list). */
+/**
+ * Messages of failures that the same request cannot get past (StarRocks' own error texts plus the Flink
+ * connector's non-retryable keyword list): classified `Permanent`. What follows from a classification (retry,
+ * replay, settle, fail) is decided by `RetryPolicy.decide`, not here.
+ */
 const permanentRules: ReadonlyArray<Rule> = [
   [/too many filtered rows/i, "too many filtered rows"],
   [/primary key size exceed the limit/i, "primary key size exceed the limit"],
@@ -296,7 +300,7 @@ const permanentRules: ReadonlyArray<Rule> = [
   [/not implemented/i, "not implemented"]
 ]
 
-/** Transient failures (protocol §7.1): retry the same label after a backoff. */
+/** Messages of transient failures (the cluster busy, a node down, a timeout): classified `Retryable`. */
 const retryableRules: ReadonlyArray<Rule> = [
   [/no backend alive/i, "no backend alive"],
   [/too many versions|too many tablet versions/i, "too many versions"],
@@ -366,7 +370,7 @@ const classifyFailure = (
  * | `Success`, `OK` | Success |
  * | `Publish Timeout`, `PUBLISH_TIMEOUT` | PublishTimeout |
  * | `Label Already Exists`, `LABEL_ALREADY_EXISTS` | LabelExists (ExistingJobStatus) |
- * | `Fail`, `FAILED`, `INTERNAL_ERROR`, `ANALYSIS_ERROR`, … | by message: `has already been used` → LabelExists unknown, `Transaction status unknown` → InDoubt, access denied → Unauthorized, §7 keywords → Permanent/Retryable, otherwise Retryable |
+ * | `Fail`, `FAILED`, `INTERNAL_ERROR`, `ANALYSIS_ERROR`, … | by message: `has already been used` → LabelExists unknown, `Transaction status unknown` → InDoubt, access denied → Unauthorized, this module's keyword lists → Permanent/Retryable, otherwise Retryable |
  * | `TXN_IN_PROCESSING`, `MEM_LIMIT_EXCEEDED`, `SERVICE_UNAVAILABLE`, `TIMEOUT` | Retryable |
  * | `TXN_NOT_EXISTS`, `ABORTED`, `INVALID_ARGUMENT`, `DATA_QUALITY_ERROR`, `NOT_FOUND` | Permanent |
  * | any other status, no status, not JSON | Permanent (never success) |

@@ -5,7 +5,20 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import type { Scope } from "effect"
-import { Duration, Effect, Either, HashMap, Layer, List, Logger, Option, Redacted, TestClock } from "effect"
+import {
+  Clock,
+  Duration,
+  Effect,
+  Either,
+  Fiber,
+  HashMap,
+  Layer,
+  List,
+  Logger,
+  Option,
+  Redacted,
+  TestClock
+} from "effect"
 import { execFileSync } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Http from "node:http"
@@ -13,13 +26,14 @@ import * as Https from "node:https"
 import type { AddressInfo } from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import * as Endpoints from "../src/internal/endpoints.js"
-import { resolveRedirect } from "../src/internal/http.js"
-import type { LoadBody } from "../src/LoadClient.js"
+import * as Endpoints from "../src/internal/client/failover.js"
+import * as LoadStates from "../src/internal/client/loadState.js"
+import { resolveRedirect } from "../src/internal/client/transport.js"
+import type { LoadBody } from "../src/LoadBody.js"
 import * as LoadClient from "../src/LoadClient.js"
 import type { StarRocksConfig } from "../src/StarRocksConfig.js"
 import type { LoadError } from "../src/StarRocksError.js"
-import { isRetryable } from "../src/StarRocksError.js"
+import { AuthError, isRetryable, TransportError } from "../src/StarRocksError.js"
 
 const USER = "loader"
 const PASSWORD = "s3cr3t-Pa55word"
@@ -1119,6 +1133,105 @@ describe("endpoint pool", () => {
       assert.isFalse(status.down)
       assert.strictEqual(status.failures, 0)
     }).pipe(Effect.provide(quiet)))
+})
+
+describe("LoadClient: any table", () => {
+  it.scopedLive("one client loads into tables of two databases and reads each database's label states", () =>
+    Effect.gen(function*() {
+      const cluster = yield* makeCluster({ loadState: () => "VISIBLE" })
+      const { a, b, state } = yield* withClient(
+        testConfig({ loadUrl: [cluster.fe] }),
+        (client) =>
+          Effect.gen(function*() {
+            const a = yield* client.loadBatch({
+              database: "sales",
+              table: "orders",
+              label: "a-1",
+              headers: {},
+              body: small
+            })
+            const b = yield* client.loadBatch({
+              database: "crm",
+              table: "my table",
+              label: "b-1",
+              headers: {},
+              body: small
+            })
+            const state = yield* client.getLoadState({ database: "crm", label: "b-1" })
+            return { a, b, state }
+          })
+      )
+      assert.strictEqual(a.status, "Success")
+      assert.strictEqual(b.status, "Success")
+      assert.strictEqual(state, "VISIBLE")
+      assert.deepStrictEqual(cluster.beCalls.map((c) => c.path), [
+        "/api/sales/orders/_stream_load",
+        "/api/crm/my%20table/_stream_load"
+      ])
+      assert.deepStrictEqual(cluster.feRequests.map((r) => r.path).filter((p) => p.endsWith("get_load_state")), [
+        "/api/crm/get_load_state"
+      ])
+    }))
+})
+
+describe("awaitLabelState (on the TestClock)", () => {
+  const request = { database: "db", label: "l" }
+  /** A get_load_state double answering `answers[n]` to the n-th read (the last one from then on); records times. */
+  const reader = (answers: ReadonlyArray<LoadClient.LoadState | LoadError>, times: Array<number>) => {
+    let n = 0
+    return () =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        times.push(now)
+        const answer = answers[Math.min(n++, answers.length - 1)]!
+        return typeof answer === "string" ? Effect.succeed(answer) : Effect.fail(answer)
+      })
+  }
+  const options = { timeout: "10 seconds", initialDelay: "100 millis", maxDelay: "2 seconds" } as const
+
+  it.effect("reads with exponential pauses capped at 2 s, the last read at the deadline, then LabelStateTimeout", () =>
+    Effect.gen(function*() {
+      const times: Array<number> = []
+      const fiber = yield* Effect.fork(
+        Effect.flip(LoadStates.awaitLabelState(reader(["PREPARE"], times), request, (s) => s === "VISIBLE", options))
+      )
+      yield* TestClock.adjust("1 minute")
+      const error = yield* Fiber.join(fiber)
+      assert.deepStrictEqual(times, [0, 100, 300, 700, 1500, 3100, 5100, 7100, 9100, 10000])
+      assert.strictEqual(error._tag, "LabelStateTimeout")
+      if (error._tag === "LabelStateTimeout") {
+        assert.strictEqual(error.lastState, "PREPARE")
+        assert.strictEqual(error.waitedMs, 10_000)
+      }
+    }))
+
+  it.effect("a transient read failure is read again; a final state ends the wait at once", () =>
+    Effect.gen(function*() {
+      const times: Array<number> = []
+      const reset = new TransportError({ url: "u", reason: "reset", code: "ECONNRESET", phase: "response" })
+      const fiber = yield* Effect.fork(
+        LoadStates.awaitLabelState(
+          reader(["PREPARE", reset, "COMMITTED", "VISIBLE"], times),
+          request,
+          (s) => s === "VISIBLE",
+          options
+        )
+      )
+      yield* TestClock.adjust("1 minute")
+      assert.strictEqual(yield* Fiber.join(fiber), "VISIBLE")
+      assert.deepStrictEqual(times, [0, 100, 300, 700])
+    }))
+
+  it.effect("a failure retryLogic does not retry ends the wait with that error", () =>
+    Effect.gen(function*() {
+      const times: Array<number> = []
+      const denied = new AuthError({ url: "u", httpStatus: 401, status: "FAILED", message: "Access denied" })
+      const fiber = yield* Effect.fork(
+        Effect.flip(LoadStates.awaitLabelState(reader(["PREPARE", denied], times), request, () => false, options))
+      )
+      yield* TestClock.adjust("1 minute")
+      assert.strictEqual((yield* Fiber.join(fiber))._tag, "AuthError")
+      assert.deepStrictEqual(times, [0, 100])
+    }))
 })
 
 // keep the layer export exercised

@@ -14,9 +14,9 @@ import * as LabelStore from "../LabelStore.js"
 import * as LoadClient from "../LoadClient.js"
 import * as RetryPolicy from "../RetryPolicy.js"
 import * as StarRocksConfig from "../StarRocksConfig.js"
-import * as StarRocksError from "../StarRocksError.js"
 import type * as StarRocksSink from "../StarRocksSink.js"
 import * as Chunks from "./chunks.js"
+import * as RetryLogic from "./client/retryLogic.js"
 import { ExactlyOnceError } from "./exactlyOnceError.js"
 import * as LabelSpool from "./labelSpool.js"
 import * as Recovery from "./recovery.js"
@@ -80,15 +80,8 @@ export const decoder = <P, PI>(schema: Schema.Schema<P, PI>) => (u: unknown) =>
     Effect.mapError(positionError("the recorded checkpoint position does not decode"))
   )
 
-/** Whether a failed transaction call is worth a replay into a new transaction. */
-const replayable = (e: Error): boolean =>
-  e._tag !== "ExactlyOnceError" && e._tag !== "LabelStoreError" && e._tag !== "CheckpointerError" &&
-  e._tag !== "RowEncodeError" && e._tag !== "TableSchemaError" && (
-    StarRocksError.isReplayable(e) ||
-    // here a replay moves to a new label, so these are replayable too
-    e._tag === "TransportError" ||
-    (e._tag === "TransactionError" && e.kind === "LabelExists")
-  )
+/** Whether a failed transaction call is worth a replay into a new transaction (under a new label). */
+const replayable = (e: Error): boolean => RetryLogic.isReplayable(e, { newLabel: true })
 
 const sameHeaders = (a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean => {
   if (a === b) return true

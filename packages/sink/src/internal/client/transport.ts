@@ -1,5 +1,5 @@
 /**
- * The node:http/https transport of the load path.
+ * The node:http/https transport of the load client (the bottom stage: transport → failover → operations).
  *
  * One `exchange` = one logical request: the first hop and the redirects (307 FE→BE, follower→leader) followed by
  * hand with the same method, the same headers (Authorization included) and the replayable body. With
@@ -13,8 +13,9 @@
 import { Effect, Either } from "effect"
 import * as Http from "node:http"
 import * as Https from "node:https"
-import type { LoadBody } from "../LoadClient.js"
-import { RedirectError, TransportError } from "../StarRocksError.js"
+import type { LoadBody } from "../../LoadBody.js"
+import { RedirectError, TransportError } from "../../StarRocksError.js"
+import { isPermanentCode } from "./retryLogic.js"
 
 /** @internal */
 export interface HttpRequest {
@@ -171,10 +172,6 @@ interface RawResponse {
 
 const staleSocketErrors = new WeakSet<TransportError>()
 
-/** TLS verification failures and invalid requests: retrying cannot help. */
-const permanentCodes =
-  /^(ERR_TLS_CERT_ALTNAME_INVALID|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|CERT_HAS_EXPIRED|CERT_NOT_YET_VALID|CERT_REVOKED|ERR_INVALID_.*|ERR_UNESCAPED_CHARACTERS)$/
-
 const errorCode = (error: unknown): string | undefined => {
   const code = (error as { code?: unknown } | null)?.code
   return typeof code === "string" ? code : undefined
@@ -230,7 +227,8 @@ export const sendOnce = (
         bodySent,
         hop,
         ...(code !== undefined ? { code } : {}),
-        ...(code !== undefined && permanentCodes.test(code) ? { retryable: false } : {})
+        // a fact for the reader; whether to retry is decided by retryLogic from `code` and `bodySent`
+        ...(isPermanentCode(code) ? { retryable: false } : {})
       })
       // a pooled keep-alive socket the server had already closed: nothing was processed
       if (reused && !responded && (code === "ECONNRESET" || code === "EPIPE")) staleSocketErrors.add(error)

@@ -1,5 +1,6 @@
 /**
- * Health-tracked endpoint rotation (FE load URLs, or BE addresses in direct-to-BE mode).
+ * Failover over the load URLs: a health-tracked endpoint rotation (FE load URLs, or BE addresses in direct-to-BE
+ * mode) and `send`, which runs one exchange on the first reachable endpoint.
  *
  * Each attempt asks for `candidates`: the healthy endpoints starting at a rotating cursor, then the ones marked
  * down (earliest recovery first) as a last resort. An endpoint that refuses, resets or times out is marked down
@@ -8,9 +9,12 @@
  *
  * @internal
  */
-import { Clock, Effect } from "effect"
-import type { EndpointStatus } from "../LoadClient.js"
-import { originOf, parseBaseUrl } from "./http.js"
+import { Clock, Effect, Either } from "effect"
+import { TransportError } from "../../StarRocksError.js"
+import type { RedirectError } from "../../StarRocksError.js"
+import type { EndpointStatus } from "./model.js"
+import type { HttpOptions, HttpRequest, HttpResponse } from "./transport.js"
+import { exchange, originOf, parseBaseUrl } from "./transport.js"
 
 /** @internal */
 export interface Endpoint {
@@ -117,3 +121,40 @@ export const make = (urls: ReadonlyArray<string>, options?: EndpointPoolOptions)
 
   return { endpoints, candidates, markDown, markUp, status }
 }
+
+/**
+ * Sends one exchange to the first reachable endpoint of `pool`. A failure before any byte reached a server
+ * (refused, connect timeout) moves on to the next endpoint at once; a transport failure on the first hop
+ * marks that endpoint down; any HTTP answer marks it up.
+ * @internal
+ */
+export const send = (
+  pool: EndpointPool,
+  make: (base: URL) => HttpRequest,
+  options: HttpOptions
+): Effect.Effect<HttpResponse, TransportError | RedirectError> =>
+  Effect.gen(function*() {
+    const candidates = yield* pool.candidates
+    let lastError: TransportError | undefined
+    for (const endpoint of candidates) {
+      const result = yield* Effect.either(exchange(make(endpoint.url), options))
+      if (Either.isRight(result)) {
+        yield* pool.markUp(endpoint)
+        return result.right
+      }
+      const error = result.left
+      if (error._tag === "RedirectError") {
+        yield* pool.markUp(endpoint)
+        return yield* error
+      }
+      if ((error.hop ?? 0) > 0) {
+        // the load URL answered (a redirect); the failure is further on
+        yield* pool.markUp(endpoint)
+        return yield* error
+      }
+      yield* pool.markDown(endpoint, `${error.code ?? error.phase ?? "error"}: ${error.reason}`)
+      lastError = error
+      if (error.phase !== "connect") return yield* error
+    }
+    return yield* (lastError ?? new TransportError({ url: "", reason: "no load URL configured" }))
+  })

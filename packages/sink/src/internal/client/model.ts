@@ -1,0 +1,183 @@
+/**
+ * The requests and results of the load client (re-exported by `LoadClient`).
+ *
+ * @internal
+ */
+import type { Duration, Option, Redacted } from "effect"
+import type { LoadBody } from "../../LoadBody.js"
+
+/**
+ * The table a request loads into.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Target {
+  readonly database: string
+  readonly table: string
+}
+
+/**
+ * One load of one body into one table under one label.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LoadRequest extends Target {
+  readonly label: string
+  /**
+   * The complete Stream Load headers of this load (format, columns, the table's `sink.properties.*`, …): the client
+   * adds only `label`, Authorization and Expect. It merges no config-level `properties`.
+   */
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: LoadBody
+}
+
+/**
+ * A bodyless transaction call (`begin`, `prepare`, `commit`, `rollback`) on one table under one label.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TransactionRequest extends Target {
+  readonly label: string
+  /** Extra headers (`timeout` for begin, `prepared_timeout` for prepare). */
+  readonly headers?: Readonly<Record<string, string>> | undefined
+}
+
+/**
+ * `GET /api/{database}/get_load_state?label=`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LoadStateRequest {
+  readonly database: string
+  readonly label: string
+}
+
+/**
+ * The client's own settings: connection, credentials, timeouts, TLS, retries. A resolved `StarRocksConfig`
+ * satisfies it structurally (same field names), so `LoadClient.layer(config)` takes either.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConnectionConfig {
+  readonly loadUrl: ReadonlyArray<string>
+  readonly username: string
+  readonly password: Redacted.Redacted<string>
+  readonly connectTimeout: Duration.Duration
+  readonly socketTimeout: Option.Option<Duration.Duration>
+  readonly waitForContinueTimeout: Duration.Duration
+  readonly maxRetries: number
+  readonly retryInterval: Duration.Duration
+  readonly retryMaxDelay: Duration.Duration
+  readonly maxRedirects: number
+  readonly beHostMap: ReadonlyMap<string, string>
+  readonly directBackends: ReadonlyArray<string>
+  readonly sanitizeErrorLog: boolean
+  readonly labelStateTimeout: Duration.Duration
+  /** Loads in flight the sockets are sized for (StarRocksConfig's `ioThreadCount`). */
+  readonly ioThreadCount: number
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface EndpointStatus {
+  /** `protocol//host:port` */
+  readonly origin: string
+  /** Marked down and skipped until `downUntil` (epoch ms). */
+  readonly down: boolean
+  /** Consecutive failures (0 when healthy). */
+  readonly failures: number
+  readonly downUntil: number
+  readonly lastError: string | undefined
+}
+
+/**
+ * The state of a label on the server, as `get_load_state` reports it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type LoadState = "UNKNOWN" | "PREPARE" | "PREPARED" | "COMMITTED" | "VISIBLE" | "ABORTED"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface LoadResult {
+  readonly label: string
+  /** `Success`, `Publish Timeout`, or `Label Already Exists` settled as committed. */
+  readonly status: "Success" | "Publish Timeout" | "Already Loaded"
+  readonly txnId: number
+  readonly loadedRows: number
+  readonly filteredRows: number
+  readonly unselectedRows: number
+  readonly loadBytes: number
+  /** Attempts beyond the first. */
+  readonly retries: number
+  /** FE→BE hops of the last attempt, e.g. `["http://127.0.0.1:8030", "http://127.0.0.2:8040"]`. */
+  readonly hops: ReadonlyArray<string>
+  /** Server timings from the response body (`LoadTimeMs`, `WriteDataTimeMs`, ...). */
+  readonly timings: Readonly<Record<string, number>>
+  readonly errorUrl?: string | undefined
+  /** The server's `Message`. */
+  readonly message?: string | undefined
+  readonly totalRows?: number | undefined
+  /** Wall-clock time of the whole operation, retries and label settlement included. */
+  readonly elapsedMs?: number | undefined
+  /** The label state that settled a duplicate label or a commit in doubt, when one was read. */
+  readonly labelState?: LoadState | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type TransactionOperation = "begin" | "load" | "prepare" | "commit" | "rollback"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface TransactionResult {
+  readonly operation: TransactionOperation
+  readonly label: string
+  /** The server's `Status` (`OK`, `PUBLISH_TIMEOUT`, …), or `VERIFIED` when get_load_state settled it. */
+  readonly status: string
+  readonly message: string
+  readonly txnId: number | undefined
+  readonly totalRows: number
+  readonly loadedRows: number
+  readonly filteredRows: number
+  readonly unselectedRows: number
+  readonly loadBytes: number
+  readonly retries: number
+  readonly hops: ReadonlyArray<string>
+  readonly timings: Readonly<Record<string, number>>
+  readonly errorUrl?: string | undefined
+  readonly labelState?: LoadState | undefined
+}
+
+/**
+ * Options that are not part of the connection settings (tests and tuning).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LoadClientOptions {
+  /** Down-time of an endpoint after its first failure (doubles per failure). Default 1 s. */
+  readonly endpointBackoff?: Duration.DurationInput | undefined
+  /** Cap of the endpoint down-time. Default 30 s. */
+  readonly endpointMaxBackoff?: Duration.DurationInput | undefined
+  /** Characters of the fetched ErrorURL kept in an error. Default 3000. */
+  readonly errorLogMaxChars?: number | undefined
+  /** Lines of the fetched ErrorURL kept in an error. Default 20. */
+  readonly errorLogMaxLines?: number | undefined
+  /** Verify TLS certificates (default true). */
+  readonly rejectUnauthorized?: boolean | undefined
+}

@@ -1,0 +1,211 @@
+/**
+ * Plain Stream Load of one batch under its label (`PUT /api/{db}/{table}/_stream_load`): checked, sent through
+ * failover, the reply classified, a label in doubt or in use settled through `get_load_state`, retried under the
+ * same label as `retryLogic` decides.
+ *
+ * @internal
+ */
+import { Clock, Effect, Ref } from "effect"
+import * as RetryPolicy from "../../RetryPolicy.js"
+import type { LoadError } from "../../StarRocksError.js"
+import type { StreamLoadBody } from "../../StreamLoadResponse.js"
+import { classify, timings } from "../../StreamLoadResponse.js"
+import type { Connection } from "./connection.js"
+import * as ErrorLog from "./errorLog.js"
+import * as LoadState from "./loadState.js"
+import type { LoadRequest, LoadResult } from "./model.js"
+import { invalidHeader, LABEL_RE, mergeHeaders, num, outcomeToError, streamLoadError } from "./replies.js"
+import * as RetryLogic from "./retryLogic.js"
+import type { HttpResponse } from "./transport.js"
+
+type Attempt = Omit<LoadResult, "retries" | "elapsedMs">
+
+const toResult = (
+  label: string,
+  status: LoadResult["status"],
+  body: StreamLoadBody | undefined,
+  response: HttpResponse,
+  labelState?: LoadResult["labelState"]
+): Attempt => ({
+  label,
+  status,
+  txnId: num(body?.TxnId, -1),
+  loadedRows: num(body?.NumberLoadedRows),
+  filteredRows: num(body?.NumberFilteredRows),
+  unselectedRows: num(body?.NumberUnselectedRows),
+  totalRows: num(body?.NumberTotalRows),
+  loadBytes: num(body?.LoadBytes),
+  hops: response.hops,
+  timings: timings(response.body),
+  errorUrl: body?.ErrorURL,
+  message: body?.Message ?? body?.Msg ?? "",
+  ...(labelState !== undefined ? { labelState } : {})
+})
+
+const retryable = (error: LoadError): boolean => RetryLogic.decide("streamLoad", error) === "Retry"
+
+/** One attempt: the exchange, and the settlement of a label in doubt or in use. */
+const attempt = (
+  connection: Connection,
+  request: LoadRequest,
+  headers: Readonly<Record<string, string>>,
+  n: number
+): Effect.Effect<Attempt, LoadError> =>
+  Effect.gen(function*() {
+    const path = `/api/${encodeURIComponent(request.database)}/${encodeURIComponent(request.table)}/_stream_load`
+    const pool = connection.directBes ?? connection.fes
+    const socketTimeoutMs = connection.socketTimeoutFor(headers)
+    // an ABORTED label found while settling is free again: load once more at once under the same label
+    for (let reload = 0;; reload++) {
+      const started = yield* Clock.currentTimeMillis
+      const response = yield* connection.send(pool, (base) => ({
+        method: "PUT",
+        url: new URL(path, base),
+        headers: { ...headers, Authorization: connection.authorization() },
+        body: request.body,
+        expectContinue: true
+      }), socketTimeoutMs).pipe(
+        Effect.tapError((e) =>
+          Effect.logWarning("stream load attempt failed").pipe(
+            Effect.annotateLogs({
+              label: request.label,
+              attempt: n,
+              url: e.url,
+              error: e._tag,
+              reason: e.reason,
+              bytes: request.body.byteLength
+            })
+          )
+        )
+      )
+      const location = response.headers.location
+      const outcome = classify(response.status, response.body, typeof location === "string" ? location : undefined)
+      const body = "body" in outcome ? outcome.body : undefined
+      const ended = yield* Clock.currentTimeMillis
+      yield* Effect.logInfo("stream load").pipe(
+        Effect.annotateLogs({
+          label: request.label,
+          attempt: n,
+          hops: response.hops.join(" -> "),
+          httpStatus: response.status,
+          status: "status" in outcome ? outcome.status : "",
+          outcome: outcome._tag,
+          rows: num(body?.NumberLoadedRows),
+          filteredRows: num(body?.NumberFilteredRows),
+          bytes: request.body.byteLength,
+          ms: ended - started
+        })
+      )
+      if (outcome._tag === "Success") return toResult(request.label, "Success", outcome.body, response)
+      if (outcome._tag === "PublishTimeout") return toResult(request.label, "Publish Timeout", outcome.body, response)
+      if (outcome._tag === "LabelExists" && outcome.existingJobStatus === "FINISHED") {
+        return toResult(request.label, "Already Loaded", outcome.body, response)
+      }
+      const error = outcomeToError("streamLoad", request.label, outcome, response)
+      switch (RetryLogic.decide("streamLoad", error)) {
+        case "Settle": {
+          const inDoubt = outcome._tag === "InDoubt"
+          // RUNNING / unknown: wait for a final state; in doubt: UNKNOWN is final too (nothing was kept)
+          const state = yield* LoadState.awaitFinal(
+            connection,
+            request,
+            (s) => LoadState.isCommitted(s) || s === "ABORTED" || (inDoubt && s === "UNKNOWN")
+          )
+          if (LoadState.isCommitted(state)) {
+            return toResult(request.label, "Already Loaded", body, response, state)
+          }
+          if (reload === 0) {
+            yield* Effect.logInfo("label free again, loading under the same label").pipe(
+              Effect.annotateLogs({ label: request.label, state })
+            )
+            continue
+          }
+          return yield* streamLoadError("streamLoad", {
+            label: request.label,
+            status: "status" in outcome ? outcome.status : "",
+            message: "message" in outcome ? outcome.message : "",
+            // the label is free again (ABORTED, or UNKNOWN after a load in doubt): loading it again is safe
+            outcome: "Retryable",
+            reason: `label ${state} after ${outcome._tag}`,
+            httpStatus: response.status,
+            url: response.url
+          })
+        }
+        case "Fail": {
+          // a permanent failure: the first lines of the ErrorURL say which rows and why
+          if (error._tag !== "StreamLoadError" || error.errorUrl === undefined) return yield* error
+          const errorLog = yield* ErrorLog.fetch(connection, error.errorUrl)
+          return yield* streamLoadError("streamLoad", {
+            label: error.label,
+            status: error.status,
+            message: error.message,
+            outcome: error.outcome ?? "Permanent",
+            ...(error.reason !== undefined ? { reason: error.reason } : {}),
+            ...(error.httpStatus !== undefined ? { httpStatus: error.httpStatus } : {}),
+            ...(error.url !== undefined ? { url: error.url } : {}),
+            errorUrl: error.errorUrl,
+            errorLog,
+            ...(error.filteredRows !== undefined ? { filteredRows: error.filteredRows } : {}),
+            ...(error.txnId !== undefined ? { txnId: error.txnId } : {})
+          })
+        }
+        default:
+          return yield* error
+      }
+    }
+  })
+
+/**
+ * Plain stream load of one batch under `request.label`, retried per the connection's budget, label settled.
+ * @internal
+ */
+export const load = (connection: Connection, request: LoadRequest): Effect.Effect<LoadResult, LoadError> =>
+  Effect.gen(function*() {
+    const start = yield* Clock.currentTimeMillis
+    if (!LABEL_RE.test(request.label)) {
+      return yield* streamLoadError("streamLoad", {
+        label: request.label,
+        status: "",
+        message: `Label format error. regex: ^[-\\w]{1,128}$, label: ${request.label}`,
+        outcome: "Invalid",
+        reason: "label format error"
+      })
+    }
+    let actualBytes = 0
+    for (const chunk of request.body.chunks) actualBytes += chunk.byteLength
+    if (actualBytes !== request.body.byteLength) {
+      return yield* streamLoadError("streamLoad", {
+        label: request.label,
+        status: "",
+        message: `body byteLength ${request.body.byteLength} differs from its chunks (${actualBytes} bytes)`,
+        outcome: "Invalid",
+        reason: "invalid body"
+      })
+    }
+    const headers = { ...mergeHeaders(request.headers), label: request.label }
+    const bad = invalidHeader(headers)
+    if (bad !== undefined) {
+      return yield* streamLoadError("streamLoad", {
+        label: request.label,
+        status: "",
+        message: bad,
+        outcome: "Invalid",
+        reason: "invalid header"
+      })
+    }
+    const attempts = yield* Ref.make(0)
+    const result = yield* Ref.getAndUpdate(attempts, (n) => n + 1).pipe(
+      Effect.flatMap((n) => attempt(connection, request, headers, n)),
+      Effect.retry(RetryPolicy.make<LoadError>({ ...connection.retry, while: retryable })),
+      Effect.tapError((e) =>
+        Ref.get(attempts).pipe(Effect.flatMap((n) =>
+          Effect.logError("stream load failed").pipe(
+            Effect.annotateLogs({ label: request.label, attempts: n, error: e._tag, message: e.message })
+          )
+        ))
+      )
+    )
+    const retries = (yield* Ref.get(attempts)) - 1
+    const end = yield* Clock.currentTimeMillis
+    return { ...result, retries, elapsedMs: end - start }
+  })

@@ -875,11 +875,13 @@ export const envelope = <A, I, R>(
         : (name: string) => keyColumns.includes(name)
       const { issues, row } = convertRow(targets, raw, schemas, options, keep)
       if (Arr.isNonEmptyReadonlyArray(issues)) return Effect.fail(at(new ParseResult.Composite(lit, raw, issues)))
-      return decodeKey(row).pipe(Effect.mapBoth({ onFailure: at, onSuccess: (key) => Change.delete<A>(key) }))
+      return decodeKey(row, { errors: "all" }).pipe(
+        Effect.mapBoth({ onFailure: at, onSuccess: (key) => Change.delete<A>(key) })
+      )
     }
     const { issues, row } = convertRow(targets, raw, schemas, options, () => true)
     if (Arr.isNonEmptyReadonlyArray(issues)) return Effect.fail(at(new ParseResult.Composite(lit, raw, issues)))
-    return decodeRow(row, { onExcessProperty: "ignore" }).pipe(
+    return decodeRow(row, { onExcessProperty: "ignore", errors: "all" }).pipe(
       Effect.mapBoth({ onFailure: at, onSuccess: (a) => Change.upsert(a) })
     )
   }

@@ -175,6 +175,14 @@ describe("Debezium.envelope: the documentation's events", () => {
     }
   })
 
+  it("every field that does not fit is listed", () => {
+    const Wrong = Schema.Struct({ id: Schema.Boolean, first_name: Schema.Number, email: Schema.String })
+    assert.deepStrictEqual(paths(decodeErr(Wrong, fixture("mysql-create"))).map((p) => p.path), [
+      "after.id",
+      "after.first_name"
+    ])
+  })
+
   it("a missing field is a ParseError naming it", () => {
     const More = Schema.Struct({ id: ColumnType.Int, phone: Schema.String })
     assert.deepStrictEqual(paths(decodeErr(More, fixture("mysql-create"))), [{

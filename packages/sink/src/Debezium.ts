@@ -245,7 +245,8 @@ const opOf = (payload: Record<PropertyKey, unknown>, options: Options | undefine
     const deleted = payload[`${prefix}deleted`]
     if (deleted === "true" || deleted === true) return "d"
     const op = payload[`${prefix}op`]
-    return typeof op === "string" && isOp(op) ? op : "c"
+    if (op === undefined || op === null) return "c" // no add.fields=op: a row is an upsert
+    return typeof op === "string" && isOp(op) ? op : undefined
   }
   const op = payload.op
   return typeof op === "string" && isOp(op) ? op : undefined
@@ -850,8 +851,12 @@ export const envelope = <A, I, R>(
     const where = () => `of table ${tableOf(event, options)} at ${positionOf(event, options)}`
     if (op === undefined) {
       return fail(
-        "not a Debezium change event: no op (c, u, d, r, t or m)" +
-          ("after" in payload || "before" in payload ? "" : "; for rows of ExtractNewRecordState pass flattened: true")
+        flattened
+          ? `not a row of ExtractNewRecordState: ${prefixOf(options)}op is not one of c, u, d, r, t`
+          : "not a Debezium change event: no op (c, u, d, r, t or m)" +
+            ("after" in payload || "before" in payload
+              ? ""
+              : "; for rows of ExtractNewRecordState pass flattened: true")
       )
     }
     if (op === "t") return fail(`a truncate event ${where()} is not a row change`)

@@ -25,8 +25,11 @@
 import {
   Array as Arr,
   BigDecimal,
+  Chunk,
   DateTime,
   Effect,
+  Either,
+  Exit,
   Option,
   ParseResult,
   Predicate,
@@ -747,27 +750,46 @@ const shape = (canon: Canon, target: Target, what: string): unknown => {
 // the decoder
 // ---------------------------------------------------------------------------------------------------------------
 
-const fieldSchemas = (
-  schema: FieldSchema | undefined,
-  part: "before" | "after" | undefined
-): ReadonlyMap<string, FieldSchema> | undefined => {
-  if (schema === undefined) return undefined
-  const struct = part === undefined ? schema : schema.fields?.find((f) => f.field === part)
-  if (struct?.fields === undefined) return undefined
-  return new Map(struct.fields.flatMap((f) => (f.field === undefined ? [] : [[f.field, f] as const])))
+/**
+ * The Connect schema of each target field (by index) from an event's schema: one pass over the struct's fields,
+ * remembered per fields array (events that share one parsed schema share the result).
+ */
+const makeFieldSchemas = (targets: ReadonlyArray<Target>) => {
+  const index = new Map(targets.map((t, i) => [t.name, i]))
+  const cache = new WeakMap<ReadonlyArray<FieldSchema>, ReadonlyArray<FieldSchema | undefined>>()
+  return (
+    schema: FieldSchema | undefined,
+    part: "before" | "after" | undefined
+  ): ReadonlyArray<FieldSchema | undefined> | undefined => {
+    if (schema === undefined) return undefined
+    const fields = part === undefined ? schema.fields : schema.fields?.find((f) => f.field === part)?.fields
+    if (!Array.isArray(fields)) return undefined
+    let out = cache.get(fields)
+    if (out === undefined) {
+      const byTarget = new Array<FieldSchema | undefined>(targets.length)
+      for (const f of fields as ReadonlyArray<FieldSchema>) {
+        const i = f.field === undefined ? undefined : index.get(f.field)
+        if (i !== undefined) byTarget[i] = f
+      }
+      cache.set(fields, byTarget)
+      out = byTarget
+    }
+    return out
+  }
 }
 
 /** The row with each present field converted; every failure listed. */
 const convertRow = (
   targets: ReadonlyArray<Target>,
   raw: Record<PropertyKey, unknown>,
-  schemas: ReadonlyMap<string, FieldSchema> | undefined,
+  schemas: ReadonlyArray<FieldSchema | undefined> | undefined,
   options: Options | undefined,
   keep: (name: string, value: unknown) => boolean
-): { readonly row: Record<string, unknown>; readonly issues: ReadonlyArray<ParseResult.ParseIssue> } => {
+): { readonly row: Record<string, unknown>; readonly issues: Array<ParseResult.ParseIssue> } => {
   const row: Record<string, unknown> = {}
   const issues: Array<ParseResult.ParseIssue> = []
-  for (const t of targets) {
+  for (let i = 0; i < targets.length; i++) {
+    const t = targets[i]!
     if (!Object.prototype.hasOwnProperty.call(raw, t.name)) continue
     const value = raw[t.name]
     if (!keep(t.name, value)) continue
@@ -776,7 +798,7 @@ const convertRow = (
       continue
     }
     try {
-      const schema = schemas === undefined ? options?.fields?.[t.name] : schemas.get(t.name)
+      const schema = schemas === undefined ? options?.fields?.[t.name] : schemas[i]
       const canon = schema === undefined ? inferred(t, value, options, t.name) : fromSchema(schema, value, t.name)
       row[t.name] = shape(canon, t, t.name)
     } catch (e) {
@@ -786,6 +808,16 @@ const convertRow = (
   }
   return { row, issues }
 }
+
+/** `Effect.mapBoth` that keeps a synchronous result (an `Either`) synchronous, as the schema parser expects. */
+const mapBoth = <X, Y, R>(
+  self: Effect.Effect<X, ParseResult.ParseIssue, R>,
+  onFailure: (issue: ParseResult.ParseIssue) => ParseResult.ParseIssue,
+  onSuccess: (x: X) => Y
+): Effect.Effect<Y, ParseResult.ParseIssue, R> =>
+  Either.isEither(self)
+    ? Either.mapBoth(self as Either.Either<X, ParseResult.ParseIssue>, { onLeft: onFailure, onRight: onSuccess })
+    : Effect.mapBoth(self, { onFailure, onSuccess })
 
 /**
  * The schema of a delete's key: the fields of the row schema, each optional (or only the key columns). For a
@@ -830,6 +862,7 @@ export const envelope = <A, I, R>(
     }
   }
   const keySchema = Schema.make<Partial<A>, unknown, R>(keyAST(lit, keyColumns))
+  const fieldSchemas = makeFieldSchemas(targets)
   const decodeRow = ParseResult.decodeUnknown(Row)
   const decodeKey = ParseResult.decodeUnknown(keySchema)
   const flattened = options?.flattened !== undefined && options.flattened !== false
@@ -841,7 +874,7 @@ export const envelope = <A, I, R>(
     event: unknown,
     ast: AST.AST
   ): Effect.Effect<Change.Change<A>, ParseResult.ParseIssue, R> => {
-    const fail = (message: string) => Effect.fail(new ParseResult.Type(ast, event, message))
+    const fail = (message: string) => ParseResult.fail(new ParseResult.Type(ast, event, message))
     if (isTombstone(event)) {
       return fail("a tombstone (null value after a delete) is not a row change: skip it (Debezium.changes does)")
     }
@@ -879,16 +912,12 @@ export const envelope = <A, I, R>(
         ? (_: string, v: unknown) => v !== null && v !== undefined
         : (name: string) => keyColumns.includes(name)
       const { issues, row } = convertRow(targets, raw, schemas, options, keep)
-      if (Arr.isNonEmptyReadonlyArray(issues)) return Effect.fail(at(new ParseResult.Composite(lit, raw, issues)))
-      return decodeKey(row, { errors: "all" }).pipe(
-        Effect.mapBoth({ onFailure: at, onSuccess: (key) => Change.delete<A>(key) })
-      )
+      if (Arr.isNonEmptyReadonlyArray(issues)) return ParseResult.fail(at(new ParseResult.Composite(lit, raw, issues)))
+      return mapBoth(decodeKey(row, { errors: "all" }), at, (key) => Change.delete<A>(key))
     }
     const { issues, row } = convertRow(targets, raw, schemas, options, () => true)
-    if (Arr.isNonEmptyReadonlyArray(issues)) return Effect.fail(at(new ParseResult.Composite(lit, raw, issues)))
-    return decodeRow(row, { onExcessProperty: "ignore", errors: "all" }).pipe(
-      Effect.mapBoth({ onFailure: at, onSuccess: (a) => Change.upsert(a) })
-    )
+    if (Arr.isNonEmptyReadonlyArray(issues)) return ParseResult.fail(at(new ParseResult.Composite(lit, raw, issues)))
+    return mapBoth(decodeRow(row, { onExcessProperty: "ignore", errors: "all" }), at, (a) => Change.upsert(a))
   }
 
   return Schema.transformOrFail(Schema.Unknown, ChangeSchema, {
@@ -918,34 +947,59 @@ export interface StreamOptions extends Options {
  * @category combinators
  */
 export const changes = <A, I, R>(Row: Schema.Schema<A, I, R>, options?: StreamOptions) => {
-  const decode = Schema.decodeUnknown(envelope(Row, options))
-  const opOfEvent = (event: unknown): Op | undefined => {
+  type Failure = DebeziumError | ParseResult.ParseError
+  type Result = Exit.Exit<Change.Change<A>, Option.Option<Failure>>
+  const decode = ParseResult.decodeUnknown(envelope(Row, options))
+  /** A truncate or a message as the stream's error; `skip` for a message with `messages: "skip"`. */
+  const notARow = (event: unknown): DebeziumError | "skip" | undefined => {
     const { payload } = unwrap(event)
-    return Predicate.isRecord(payload) ? opOf(payload, options) : undefined
+    const op = Predicate.isRecord(payload) ? opOf(payload, options) : undefined
+    if (op === "m" && options?.messages === "skip") return "skip"
+    return op === "t" || op === "m"
+      ? new DebeziumError({
+        reason: op === "t" ? "truncate" : "message",
+        table: tableOf(event, options),
+        position: positionOf(event, options)
+      })
+      : undefined
+  }
+  // Decodes a chunk up to its first failure (the changes before it are still emitted), synchronously while the
+  // row schema decodes synchronously.
+  const decodeChunk = (chunk: Chunk.Chunk<unknown>): Effect.Effect<Chunk.Chunk<Result>, never, R> => {
+    const events = Chunk.toReadonlyArray(chunk)
+    const out: Array<Result> = []
+    const done = () => Effect.succeed(Chunk.unsafeFromArray(out))
+    const settle = (r: Either.Either<Change.Change<A>, ParseResult.ParseIssue>): boolean => {
+      if (Either.isRight(r)) {
+        out.push(Exit.succeed(r.right))
+        return true
+      }
+      out.push(Exit.fail(Option.some(ParseResult.parseError(r.left))))
+      return false
+    }
+    const loop = (from: number): Effect.Effect<Chunk.Chunk<Result>, never, R> => {
+      for (let i = from; i < events.length; i++) {
+        const event = events[i]
+        if (isTombstone(event)) continue
+        const stop = notARow(event)
+        if (stop === "skip") continue
+        if (stop !== undefined) {
+          out.push(Exit.fail(Option.some(stop)))
+          return done()
+        }
+        const r = decode(event)
+        if (Either.isEither(r)) {
+          if (!settle(r as Either.Either<Change.Change<A>, ParseResult.ParseIssue>)) return done()
+          continue
+        }
+        return Effect.flatMap(Effect.either(r), (e) => settle(e) ? loop(i + 1) : done())
+      }
+      return done()
+    }
+    return loop(0)
   }
   return <E, R2>(
     self: Stream.Stream<unknown, E, R2>
-  ): Stream.Stream<Change.Change<A>, E | DebeziumError | ParseResult.ParseError, R | R2> =>
-    self.pipe(
-      Stream.filter((event) => !isTombstone(event)),
-      Stream.mapEffect((event): Effect.Effect<
-        Option.Option<Change.Change<A>>,
-        DebeziumError | ParseResult.ParseError,
-        R
-      > => {
-        const op = opOfEvent(event)
-        if (op === "t" || (op === "m" && options?.messages !== "skip")) {
-          return Effect.fail(
-            new DebeziumError({
-              reason: op === "t" ? "truncate" : "message",
-              table: tableOf(event, options),
-              position: positionOf(event, options)
-            })
-          )
-        }
-        if (op === "m") return Effect.succeed(Option.none())
-        return Effect.asSome(decode(event))
-      }),
-      Stream.filterMap((o) => o)
-    )
+  ): Stream.Stream<Change.Change<A>, E | Failure, R | R2> =>
+    self.pipe(Stream.mapChunksEffect(decodeChunk), Stream.flattenExitOption)
 }

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { BigDecimal, Chunk, Effect, Either, ParseResult, Schema, Stream } from "effect"
+import { BigDecimal, Chunk, Context, Effect, Either, ParseResult, Schema, Stream } from "effect"
 import { readFileSync } from "node:fs"
 import * as Change from "../src/Change.js"
 import * as ColumnType from "../src/ColumnType.js"
@@ -662,6 +662,35 @@ describe("Debezium.changes", () => {
       const e = yield* Stream.make(bad).pipe(Debezium.changes(Customer), Stream.runDrain, Effect.flip)
       assert.isTrue(ParseResult.isParseError(e))
       if (ParseResult.isParseError(e)) assert.deepStrictEqual(paths(e).map((i) => i.path), ["after.id"])
+    }))
+
+  it.effect("a row schema that needs a service (an effectful decode) goes the same way, in order", () =>
+    Effect.gen(function*() {
+      class Names extends Context.Tag("Names")<Names, { readonly canonical: (s: string) => Effect.Effect<string> }>() {}
+      const Canonical = Schema.transformOrFail(Schema.String, Schema.String, {
+        strict: true,
+        decode: (s) => Effect.flatMap(Names, (n) => n.canonical(s)),
+        encode: ParseResult.succeed
+      })
+      const Row = Schema.Struct({ id: ColumnType.Int, first_name: Canonical })
+      const seen: Array<string> = []
+      const e = yield* Stream.make(
+        fixture("mysql-create"),
+        null,
+        fixture("mysql-update"),
+        fixture("mysql-truncate"),
+        fixture("mysql-create")
+      ).pipe(
+        Debezium.changes(Row),
+        Stream.tap((c) => Effect.sync(() => seen.push(`${c._tag} ${upsertRow(c).first_name}`))),
+        Stream.runDrain,
+        Effect.flip,
+        Effect.provideService(Names, {
+          canonical: (s) => Effect.yieldNow().pipe(Effect.as(s.toUpperCase()))
+        })
+      )
+      assert.deepStrictEqual(seen, ["Upsert ANNE", "Upsert ANNE MARIE"])
+      assert.strictEqual(e instanceof Debezium.DebeziumError ? e.reason : undefined, "truncate")
     }))
 
   it.effect("passes the upstream error through", () =>

@@ -10,7 +10,7 @@
  * that does not fit is a `ParseError` naming the field. The mapping is in `docs/debezium.md`.
  *
  * ```ts
- * import { Change, ColumnType, Debezium } from "@effect-starrocks/sink"
+ * import { ColumnType, Debezium } from "@effect-starrocks/sink"
  * import { Schema, Stream } from "effect"
  *
  * const Customer = Schema.Struct({ id: ColumnType.Int, email: ColumnType.Varchar(255) })
@@ -531,8 +531,11 @@ const fromSchema = (schema: FieldSchema, u: unknown, what: string): Canon => {
     case "io.debezium.time.IsoTimestamp":
       return isoInstant(u, what)
     case "io.debezium.time.IsoDate": {
-      if (typeof u !== "string") throw new Reject(`${what}: expected ISO-8601 date text, got ${excerpt(u)}`)
-      return { _tag: "Days", days: Number(parseIso(u, what) / NS_PER_DAY), raw: u }
+      // "2017-09-15Z": the calendar day (the zone marker says the day is UTC's)
+      const m = typeof u === "string" ? /^(\d{4})-(\d\d)-(\d\d)(?:Z|[+-]\d\d:?\d\d)?$/.exec(u) : null
+      if (m === null) throw new Reject(`${what}: expected ISO-8601 date text, got ${excerpt(u)}`)
+      parseIso(`${m[1]}-${m[2]}-${m[3]}`, what) // validates the day
+      return { _tag: "Days", days: Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])) / 86_400_000, raw: u }
     }
     case "io.debezium.time.Time":
     case "org.apache.kafka.connect.data.Time":
@@ -728,7 +731,7 @@ const shape = (canon: Canon, target: Target, what: string): unknown => {
       if (typeof v === "number") {
         if (a.has("number")) return v
         if (a.has("bigint")) return BigInt(v)
-        if (a.has("boolean") && (v === 0 || v === 1)) return v === 1 // MySQL TINYINT(1) arrives as an int16
+        if (a.has("boolean") && (v === 0 || v === 1)) return v === 1 // MySQL TINYINT(1) (and BOOLEAN) arrives as an int8
         if (a.has("string")) return String(v)
         if (a.has("BigDecimal")) return BigDecimal.fromBigInt(BigInt(v))
         return v

@@ -192,6 +192,12 @@ describe("Debezium.envelope: the documentation's events", () => {
     }])
   })
 
+  it("composes with Schema.parseJson for the raw record text", () => {
+    const text = readFileSync(new URL("./fixtures/debezium/pg-delete.json", import.meta.url), "utf8")
+    const c = Schema.decodeUnknownSync(Schema.parseJson(Debezium.envelope(Customer)))(text)
+    assert.deepStrictEqual(deleteKey(c), { id: 1 })
+  })
+
   it("a Schema.Class row: upserts are instances, deletes carry the fields", () => {
     class Person extends Schema.Class<Person>("Person")({ id: ColumnType.Int, email: ColumnType.Varchar(255) }) {}
     const row = upsertRow(decodeOk(Person, fixture("mysql-create")))
@@ -522,6 +528,7 @@ describe("Debezium.envelope: values encoded by the Connect schema", () => {
         upsertRow(decodeOk(D, { op: "c", after: { d: v } }, { fields: { d: type } })).d
       assert.strictEqual(date({ type: "int32", name: "org.apache.kafka.connect.data.Date" }, 17702), "2018-06-20")
       assert.strictEqual(date({ type: "string", name: "io.debezium.time.IsoDate" }, "2017-09-15Z"), "2017-09-15")
+      assert.strictEqual(date({ type: "string", name: "io.debezium.time.IsoDate" }, "1960-02-29Z"), "1960-02-29")
       assert.strictEqual(date(Debezium.types.Date, 0), "1970-01-01")
     })
 

@@ -115,7 +115,8 @@ export interface Options {
   /**
    * Connect schemas of fields, for events that carry none (`value.converter.schemas.enable=false`): which
    * temporal unit an integer is in (`Debezium.types.MicroTimestamp`), the scale of a DECIMAL
-   * (`Debezium.types.Decimal(2)`). Ignored for events that carry their schema.
+   * (`Debezium.types.Decimal(2)`). Ignored for events that carry their schema. A name that is not a field of the
+   * row schema is a `TypeError` when the decoder is made.
    */
   readonly fields?: { readonly [field: string]: FieldSchema } | undefined
   /**
@@ -862,6 +863,11 @@ export const envelope = <A, I, R>(
       if (!targets.some((t) => t.name === k)) {
         throw new TypeError(`Debezium.envelope: key column '${k}' is not a field of the row schema`)
       }
+    }
+  }
+  for (const name of Object.keys(options?.fields ?? {})) {
+    if (!targets.some((t) => t.name === name)) {
+      throw new TypeError(`Debezium.envelope: fields names '${name}', which is not a field of the row schema`)
     }
   }
   const keySchema = Schema.make<Partial<A>, unknown, R>(keyAST(lit, keyColumns))

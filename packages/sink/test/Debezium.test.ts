@@ -214,9 +214,13 @@ describe("Debezium.envelope: the documentation's events", () => {
     assert.include(Either.isLeft(r) ? r.left.message : "", "only decodes")
   })
 
-  it("rejects a row schema that is not a struct, and key columns that are not fields", () => {
+  it("rejects a row schema that is not a struct, and key columns or field schemas of no field", () => {
     assert.throws(() => Debezium.envelope(Schema.String), /struct schema/)
     assert.throws(() => Debezium.envelope(Customer, { key: ["nope"] }), /key column 'nope'/)
+    assert.throws(
+      () => Debezium.envelope(Customer, { fields: { created: Debezium.types.Timestamp } }),
+      /fields names 'created'/
+    )
   })
 })
 

@@ -566,7 +566,10 @@ const fromSchema = (schema: FieldSchema, u: unknown, what: string): Canon => {
 /** What Debezium meant, for events without the Connect schema: from the field's column type and the value. */
 const inferred = (target: Target, u: unknown, options: Options | undefined, what: string): Canon => {
   const column = target.column
-  if (Predicate.isRecord(u) && "scale" in u && "value" in u && Object.keys(u).length === 2) {
+  if (
+    (column._tag === "Decimal" || !target.accepts.has("object")) &&
+    Predicate.isRecord(u) && "scale" in u && "value" in u && Object.keys(u).length === 2
+  ) {
     return fromSchema(types.VariableScaleDecimal, u, what)
   }
   if (column._tag === "Decimal") {

@@ -316,6 +316,19 @@ describe("Debezium.envelope: values encoded by the Connect schema", () => {
     assert.strictEqual(BigDecimal.format(ok.amount), "1234.5")
   })
 
+  it("without the schema, { scale, value } is a VariableScaleDecimal for a DECIMAL field, an object for a struct field", () => {
+    const Row = Schema.Struct({
+      reading: ColumnType.Decimal(10, 3),
+      pair: Schema.Struct({ scale: Schema.Number, value: Schema.String })
+    })
+    const row = upsertRow(decodeOk(Row, {
+      op: "r",
+      after: { reading: { scale: 3, value: "MDk=" }, pair: { scale: 3, value: "MDk=" } }
+    }))
+    assert.strictEqual(BigDecimal.format(row.reading), "12.345")
+    assert.deepStrictEqual(row.pair, { scale: 3, value: "MDk=" })
+  })
+
   it("values take the form the field's schema expects", () => {
     const Row = Schema.Struct({
       amount_string: Schema.BigDecimal, // encoded as a string

@@ -23,6 +23,11 @@ export * as Checkpointer from "./Checkpointer.js"
 export * as ColumnType from "./ColumnType.js"
 
 /**
+ * @since 0.2.0
+ */
+export * as Debezium from "./Debezium.js"
+
+/**
  * @since 0.1.0
  */
 export * as LabelStore from "./LabelStore.js"

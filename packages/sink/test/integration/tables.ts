@@ -276,7 +276,7 @@ export const tablesSuite = (
         quiet
       )
       const b = yield* Stream.fromIterable(csv).pipe(
-        Stream.run(StarRocksSink.make(StarRocksSink.raw({ format: "csv", columns: ["id", "tenant", "v"] }))),
+        Stream.run(StarRocksSink.make(StarRocksSink.raw({ format: "csv", columns: ["id", "tenant", "v"], properties: { column_separator: "," } }))),
         Effect.provide(StarRocksSink.layer(config)),
         quiet
       )
@@ -326,9 +326,13 @@ export const tablesSuite = (
           path: `/${tables[1]}/_stream_load`,
           action: { _tag: "fail", message: "[E1008]Reached timeout" }
         })
-        const names = ["ok1", "bad", "ok2"]
-        // every table gets a full batch before the stream goes on; the bad one's load fails meanwhile
-        const rows: Array<Event> = Array.from({ length: 3_000 }, (_, i) => ({ id: i, tenant: names[i % 3]!, v: i }))
+        // ok1's and ok2's batches are sealed (and loading) before bad's, whose load fails for good
+        const names = ["ok1", "ok2", "bad"]
+        const rows: Array<Event> = Array.from({ length: 3_000 }, (_, i) => ({
+          id: i,
+          tenant: names[Math.floor(i / 1_000)]!,
+          v: i
+        }))
         const exit = yield* Stream.fromIterable(rows).pipe(
           Stream.rechunk(3_000),
           Stream.run(StarRocksSink.make(StarRocksSink.byRoute(Event, (row) => `${base}_${row.tenant}`))),

@@ -186,7 +186,9 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
       )
     )
 
+    // a failure cuts the wait short, then the other tables' loads get their deadline to land (`fail`)
     const drain: Effect.Effect<void, DispatchError> = guard(awaitAll).pipe(
+      Effect.catchAll(() => fail),
       Effect.zipRight(Effect.suspend(() => failedWith !== undefined ? fail : Effect.void))
     )
 

@@ -52,7 +52,9 @@ export const ColumnDef = Schema.Struct({
   type: Schema.String.pipe(
     Schema.filter((t) => isSupportedType(t) || `unsupported column type: ${JSON.stringify(t)}`)
   ),
-  nullable: Schema.optional(Schema.Boolean)
+  nullable: Schema.optional(Schema.Boolean),
+  /** The column's DEFAULT as StarRocks text, stored when a load leaves the column out. */
+  default: Schema.optional(Schema.String)
 })
 
 /**

@@ -4,6 +4,7 @@
  * @internal
  */
 import { Effect } from "effect"
+import { conditionAllows } from "./condition.js"
 import type { Row, RowOp, TableDef, TxnRecord } from "./model.js"
 import type { Storage } from "./storage.js"
 import { StorageError } from "./storage.js"
@@ -57,6 +58,11 @@ export const make = (): Storage => {
           t.byKey.delete(k)
         } else {
           const prev = t.byKey.get(k)
+          if (prev !== undefined && op.mergeCondition !== undefined) {
+            const c = op.mergeCondition
+            const type = t.def.columns.find((d) => d.name === c)?.type ?? ""
+            if (!conditionAllows(prev[c], op.values[c], type)) continue
+          }
           if (prev !== undefined && op.columns.length < t.def.columns.length) {
             const merged: Record<string, Row[string]> = { ...prev }
             for (const c of op.columns) merged[c] = op.values[c] ?? null

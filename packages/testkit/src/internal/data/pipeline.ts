@@ -88,6 +88,42 @@ interface TableColumn {
   readonly type: ColumnType
   readonly nullable: boolean
   readonly isKey: boolean
+  /** The declared default, converted; undefined when the column has none. */
+  readonly dflt: Cell | undefined
+}
+
+/**
+ * What a new row stores in a column that a partial update did not supply: the default, else NULL, else (NOT NULL
+ * without a default) the type's zero value.
+ */
+const fillValue = (c: TableColumn): Cell => {
+  if (c.dflt !== undefined) return c.dflt
+  if (c.nullable) return null
+  switch (c.type.kind) {
+    case "BOOLEAN":
+      return false
+    case "TINYINT":
+    case "SMALLINT":
+    case "INT":
+    case "FLOAT":
+    case "DOUBLE":
+      return 0
+    case "BIGINT":
+    case "LARGEINT":
+      return 0n
+    case "DECIMAL":
+      return c.type.scale > 0 ? "0." + "0".repeat(c.type.scale) : "0"
+    case "DATE":
+      return "1970-01-01"
+    case "DATETIME":
+      return "1970-01-01 00:00:00"
+    case "JSON":
+      return "null"
+    case "ARRAY":
+      return []
+    default:
+      return ""
+  }
 }
 
 type Mapping =
@@ -101,6 +137,10 @@ interface LoadSpec {
   readonly csv: Omit<CsvOptions, "legacyStartLookahead">
   readonly strictMode: boolean
   readonly partialUpdate: boolean
+  /** `partial_update_mode` (`row`, `column`, `auto`; other values are ignored as the BE ignores them). */
+  readonly partialUpdateMode: "row" | "column" | "auto" | undefined
+  /** `merge_condition`: the table column name (validated). */
+  readonly mergeCondition: string | undefined
   readonly maxFilterRatio: number
   readonly columns: ReadonlyArray<TableColumn>
   /** Source slot names: CSV field order, JSON keys. */
@@ -161,7 +201,15 @@ const buildSpec = (table: TableDef, headers: LoadHeaders): LoadSpec | string => 
 
   const columns: Array<TableColumn> = table.columns.map((c) => {
     const isKey = table.key.includes(c.name)
-    return { name: c.name, type: parseColumnType(c.type), nullable: c.nullable ?? !isKey, isKey }
+    const type = parseColumnType(c.type)
+    const d = c.default === undefined ? undefined : convertText(type, c.default)
+    return {
+      name: c.name,
+      type,
+      nullable: c.nullable ?? !isKey,
+      isKey,
+      dflt: d === undefined || d === INVALID ? undefined : d
+    }
   })
   const byLower = new Map(columns.map((c, i) => [c.name.toLowerCase(), i]))
 
@@ -227,8 +275,45 @@ const buildSpec = (table: TableDef, headers: LoadHeaders): LoadSpec | string => 
     const opSource = sourceLower.get(OP)
     if (opExpr !== undefined) op = { _tag: "Expr", expr: opExpr }
     else if (opSource !== undefined) op = { _tag: "Source", index: opSource }
+    else if (format === "json" && table.model === "PRIMARY") {
+      // FE Load.initColumns: a JSON stream load into a Primary Key table reads `__op` from each object even when
+      // `columns` does not name it
+      sources.push(OP)
+      sourceTypes.push(undefined)
+      op = { _tag: "Source", index: sources.length - 1 }
+    }
     supplied = columns.filter((_, i) => mappings[i]!._tag !== "Absent").map((c) => c.name)
+    if (partial !== true) {
+      // FE Load.initColumns: every column the load leaves out needs a default value (or NULL)
+      for (let i = 0; i < columns.length; i++) {
+        const c = columns[i]!
+        if (mappings[i]!._tag === "Absent" && !c.nullable && c.dflt === undefined) {
+          return `Column has no default value. column: ${c.name}`
+        }
+      }
+    }
   }
+
+  // FE Load.checkMergeCondition
+  let mergeCondition: string | undefined
+  const mcH = headers["merge_condition"]
+  if (mcH !== undefined && mcH.length > 0) {
+    if (table.model !== "PRIMARY") return `Conditional update only support primary key table ${table.table}`
+    const pool = partial === true ? columns.filter((c) => supplied.includes(c.name)) : columns
+    const col = pool.find((c) => c.name.toLowerCase() === mcH.toLowerCase())
+    if (col === undefined) {
+      return `Merge condition column ${mcH} does not exist. If you are doing partial update with condition ` +
+        "update, please check condition column is in the given update columns. Otherwise please check " +
+        `condition column is in table ${table.table}`
+    }
+    if (col.isKey) return `Merge condition column ${mcH} should not be primary key!`
+    if (col.type.kind === "CHAR" || col.type.kind === "VARCHAR" || col.type.kind === "JSON") {
+      return "Merge condition column has invalid type maybe bitmap/hll/percentile/json/varchar!"
+    }
+    mergeCondition = col.name
+  }
+  const pum = headers["partial_update_mode"]
+  const partialUpdateMode = pum === "row" || pum === "column" || pum === "auto" ? pum : undefined
 
   let where: Expr | undefined
   const whereH = headers["where"]
@@ -277,6 +362,8 @@ const buildSpec = (table: TableDef, headers: LoadHeaders): LoadSpec | string => 
     },
     strictMode: strict === true,
     partialUpdate: partial === true,
+    partialUpdateMode,
+    mergeCondition,
     maxFilterRatio: parseStrtod(headers["max_filter_ratio"]),
     columns,
     sources,
@@ -412,7 +499,17 @@ class Loader {
         }
       }
       const values: Record<string, Cell> = {}
-      for (let i = 0; i < cols.length; i++) values[cols[i]!.name] = cells[i]!
+      if (spec.partialUpdate) {
+        for (let i = 0; i < cols.length; i++) {
+          const col = cols[i]!
+          values[col.name] = spec.mappings[i]!._tag === "Absent" ? fillValue(col) : cells[i]!
+        }
+      } else {
+        for (let i = 0; i < cols.length; i++) {
+          const col = cols[i]!
+          values[col.name] = spec.mappings[i]!._tag === "Absent" && col.dflt !== undefined ? col.dflt : cells[i]!
+        }
+      }
       if (isDelete) {
         for (let i = 0; i < cols.length; i++) {
           const col = cols[i]!
@@ -425,11 +522,20 @@ class Loader {
         const partial = spec.partialUpdate
         for (let i = 0; i < cols.length; i++) {
           const col = cols[i]!
-          if (!col.nullable && cells[i] === null && (!partial || spec.mappings[i]!._tag !== "Absent")) {
+          if (!col.nullable && values[col.name] === null) {
             throw new RowFiltered(`NULL value in non-nullable column '${col.name}'`)
           }
         }
-        this.ops.push({ op: "upsert", values, columns: partial ? spec.supplied : this.allNames })
+        this.ops.push(
+          spec.mergeCondition === undefined
+            ? { op: "upsert", values, columns: partial ? spec.supplied : this.allNames }
+            : {
+              op: "upsert",
+              values,
+              columns: partial ? spec.supplied : this.allNames,
+              mergeCondition: spec.mergeCondition
+            }
+        )
       }
       this.total++
       this.loaded++
@@ -662,6 +768,15 @@ export const runLoad = (
     }
   }
   const counters = loader.counters(bytes)
+  if (spec.mergeCondition !== undefined && loader.ops.some((o) => o.op === "delete")) {
+    // the BE memtable refuses deletes in a condition update (MemTable::_split_upserts_deletes)
+    return {
+      _tag: "Fail",
+      message: `memtable of tablet 10086 delete with condition column ${spec.mergeCondition}`,
+      counters,
+      errorLog: loader.errorLog
+    }
+  }
   const considered = counters.total - counters.unselected
   if (counters.filtered > 0 && counters.filtered / considered > spec.maxFilterRatio) {
     return { _tag: "Fail", message: "too many filtered rows", counters, errorLog: loader.errorLog }

@@ -5,7 +5,7 @@
  *
  * @since 1.0.0
  */
-import type { Scope } from "effect"
+import type { Clock, Scope } from "effect"
 import { Context, Effect, Layer } from "effect"
 import * as Admin from "./internal/admin.js"
 import * as Be from "./internal/be.js"
@@ -84,6 +84,12 @@ export interface Options extends TablesFile {
   readonly cleanerIntervalMs?: number | undefined
   /** BE `enable_http_auth`: the ErrorURL download needs Basic auth (default false). */
   readonly beHttpAuth?: boolean | undefined
+  /**
+   * The clock of every timer (transaction `timeout`, `idle_transaction_timeout`, `prepared_timeout`, label
+   * retention, publish delays, `beDownAbortMs`). Default: the wall clock. Tests pass `yield* Effect.clock` under
+   * `TestClock`, move it with `TestClock.adjust` and run the cleaner with `tick`.
+   */
+  readonly clock?: Clock.Clock | undefined
   /** Seed of the fault-injection PRNG (default 1). */
   readonly seed?: number | undefined
   /** BE `streaming_load_max_mb` (default 102400). */
@@ -185,7 +191,13 @@ export const make = (options: Options): Effect.Effect<StarRocksEmulator, Storage
       beDownAbortMs: options.beDownAbortMs ?? 15_000
     }
     const faults = new FaultInjector(options.seed ?? 1)
-    const cluster = new Cluster(settings, storage, faults)
+    const clock = options.clock
+    const cluster = new Cluster(
+      settings,
+      storage,
+      faults,
+      clock === undefined ? undefined : () => clock.unsafeCurrentTimeMillis()
+    )
     for (const def of options.tables ?? []) yield* storage.createTable(def)
 
     const createTable = (def: TableDef) => storage.createTable(def)
@@ -268,7 +280,7 @@ export const make = (options: Options): Effect.Effect<StarRocksEmulator, Storage
             await n.server.stop()
             if (n instanceof BeNode) {
               n.contexts.clear()
-              n.downSince = Date.now()
+              n.downSince = cluster.now()
             }
           } else if (!n.server.isUp) {
             await n.server.start()

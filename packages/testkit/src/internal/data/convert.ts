@@ -417,6 +417,70 @@ export const jsonAsText = (v: JsonValue): string => {
   return stringifyJson(v)
 }
 
+const INT64_MIN = -(2n ** 63n)
+const UINT64_END = 2n ** 64n
+const INT_RANGE = {
+  TINYINT: [-128, 127],
+  SMALLINT: [-32768, 32767],
+  INT: [-2147483648, 2147483647],
+  BIGINT: [-(2 ** 63), 2 ** 63]
+} as const
+const FLT_MAX = 3.4028234663852886e38
+
+/**
+ * `checked_cast` of a double into a numeric column (formats/json/numeric_column.cpp): integers are truncated toward
+ * zero, and a value outside the column's range is invalid (NULL, or the row filtered under strict_mode).
+ */
+const doubleInto = (
+  kind: "TINYINT" | "SMALLINT" | "INT" | "BIGINT" | "FLOAT" | "DOUBLE",
+  d: number
+): Cell | Invalid => {
+  if (!Number.isFinite(d)) return kind === "DOUBLE" || kind === "FLOAT" ? d : INVALID
+  if (kind === "DOUBLE") return d
+  if (kind === "FLOAT") return Math.abs(d) > FLT_MAX ? INVALID : Math.fround(d)
+  const t = Math.trunc(d)
+  const [lo, hi] = INT_RANGE[kind]
+  if (kind === "BIGINT") return t < lo || t >= hi ? INVALID : BigInt(t)
+  return t < lo || t > hi ? INVALID : t === 0 ? 0 : t
+}
+
+/**
+ * A JSON value into TINYINT…BIGINT, FLOAT or DOUBLE, as the BE's JSON scanner reads these columns natively
+ * (formats/json/numeric_column.cpp; docs/protocol.md, "JSON numbers"):
+ * - an integer token that fits int64 is range-checked exactly; one in [2^63, 2^64) overflows every integer column;
+ *   a longer one, and any token with a fraction or an exponent, goes through a double (`1.9` → 1, `1e3` → 1000,
+ *   `12345678901234567.0` → 12345678901234568);
+ * - a string is parsed as an integer of the column's width, else as a double (then the same checks);
+ * - true/false, objects and arrays are invalid.
+ */
+const convertJsonNumeric = (
+  kind: "TINYINT" | "SMALLINT" | "INT" | "BIGINT" | "FLOAT" | "DOUBLE",
+  v: JsonValue
+): Cell | Invalid => {
+  if (v instanceof JsonNumber) {
+    const raw = v.raw
+    if (/^-?[0-9]+$/.test(raw)) {
+      const n = BigInt(raw)
+      if (n >= INT64_MIN && n < UINT64_END) {
+        if (kind === "FLOAT" || kind === "DOUBLE") return doubleInto(kind, Number(n))
+        if (kind === "BIGINT") return n >= 2n ** 63n ? INVALID : n
+        const [lo, hi] = INT_RANGE[kind]
+        return n < BigInt(lo) || n > BigInt(hi) ? INVALID : Number(n)
+      }
+    }
+    return doubleInto(kind, Number(raw))
+  }
+  if (typeof v === "string") {
+    if (kind !== "FLOAT" && kind !== "DOUBLE") {
+      const r = stringToInt(v, INT_BITS[kind])
+      if (r.ok) return kind === "BIGINT" ? r.value : Number(r.value)
+    }
+    const d = stringToFloat(v)
+    return d === undefined || Number.isNaN(d) && kind !== "FLOAT" && kind !== "DOUBLE" ? INVALID : doubleInto(kind, d)
+  }
+  return INVALID
+}
+
 /** A JSON value into a column type (JSON `null` is NULL). */
 export const convertJson = (type: ColumnType, v: JsonValue): Cell | Invalid => {
   if (v === null) return null
@@ -433,9 +497,10 @@ export const convertJson = (type: ColumnType, v: JsonValue): Cell | Invalid => {
     case "SMALLINT":
     case "INT":
     case "BIGINT":
-    case "LARGEINT":
     case "FLOAT":
     case "DOUBLE":
+      return convertJsonNumeric(type.kind, v)
+    case "LARGEINT":
     case "DECIMAL":
     case "DATE":
     case "DATETIME":

@@ -12,6 +12,7 @@
  *
  * @internal
  */
+import { isUtf8 } from "node:buffer"
 import * as Zlib from "node:zlib"
 import type { Cell, RowOp, TableDef } from "../model.js"
 import type { ColumnType } from "./convert.js"
@@ -410,6 +411,8 @@ class Loader {
   readonly errorLog: Array<string> = []
   readonly maxLogRows: number
   readonly isPrimary: boolean
+  /** Set when a CSV body is not valid UTF-8: string fields then need a closer look (docs/protocol.md). */
+  csvInvalidUtf8 = false
   readonly allNames: ReadonlyArray<string>
   readonly nameIndex: Map<string, number>
   readonly sourceIndex: Map<string, number>
@@ -465,6 +468,12 @@ class Loader {
         } else if (m._tag === "Source") {
           const v = norm[m.index]
           const type = spec.sourceTypes[m.index] ?? col.type
+          if (
+            this.csvInvalidUtf8 && (type.kind === "VARCHAR" || type.kind === "CHAR") && typeof v === "string" &&
+            v.includes("\uFFFD")
+          ) {
+            throw new RowFiltered(`Invalid UTF-8 string in column '${col.name}'`)
+          }
           const c = this.convertSource(type, v, json)
           if (c === INVALID) {
             if (spec.strictMode) {
@@ -602,6 +611,8 @@ const cellToScalar = (c: Cell): Scalar => c as Scalar
 const runCsv = (loader: Loader, spec: LoadSpec, body: Buffer, options: LoadOptions) => {
   const csv: CsvOptions = { ...spec.csv, legacyStartLookahead: options.legacyCsvStartLookahead === true }
   const expect = spec.sources.length
+  // the reader decodes fields as UTF-8, turning invalid bytes into U+FFFD: such fields are refused below
+  loader.csvInvalidUtf8 = !isUtf8(body)
   const colByte = csv.columnSeparator[0] ?? 0
   const rowByte = csv.rowDelimiter[0] ?? 0
   const onRecord = (r: CsvRecord) => {

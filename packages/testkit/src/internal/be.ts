@@ -504,7 +504,8 @@ const load = (cluster: Cluster, def: TableDef, h: Record<string, string>, bodies
   try {
     return runLoad(def, h, bodies, {
       emptyLoadAsError: cluster.settings.emptyLoadAsError,
-      emptyLoadMessage: cluster.settings.emptyLoadMessage
+      emptyLoadMessage: cluster.settings.emptyLoadMessage,
+      legacyCsvStartLookahead: cluster.settings.legacyCsvStartLookahead
     })
   } catch (e) {
     const out: LoadOutcome = {

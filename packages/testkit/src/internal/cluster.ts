@@ -24,6 +24,7 @@ export interface Settings {
   readonly beHttpAuth: boolean
   readonly streamingLoadMaxMb: number
   readonly maxRunningTxnNumPerDb: number
+  readonly legacyCsvStartLookahead: boolean
   readonly defaultTimeoutSec: number
   readonly preparedTimeoutDefaultSec: number
   /** How long a BE must be down before the FE aborts its PREPARE transactions (`coordinate BE is down`). */

@@ -5,7 +5,7 @@
  * @internal
  */
 import type { Cell } from "../model.js"
-import { JsonNumber, JsonObject, parseJsonText, stringifyJson } from "./json.js"
+import { JsonInvalidString, JsonNumber, JsonObject, parseJsonText, stringifyJson } from "./json.js"
 import type { JsonValue } from "./json.js"
 
 export type ColumnType =
@@ -412,6 +412,7 @@ export const convertText = (type: ColumnType, s: string): Cell | Invalid => {
 /** The text a JSON value gives when it is read as VARCHAR: string content, raw number, `1`/`0`, minified JSON. */
 export const jsonAsText = (v: JsonValue): string => {
   if (typeof v === "string") return v
+  if (v instanceof JsonInvalidString) return v.raw
   if (typeof v === "boolean") return v ? "1" : "0"
   if (v instanceof JsonNumber) return v.raw
   return stringifyJson(v)
@@ -484,14 +485,12 @@ const convertJsonNumeric = (
 /** A JSON value into a column type (JSON `null` is NULL). */
 export const convertJson = (type: ColumnType, v: JsonValue): Cell | Invalid => {
   if (v === null) return null
+  if (v instanceof JsonInvalidString) return INVALID
   switch (type.kind) {
     case "JSON":
       return stringifyJson(v)
     case "ARRAY":
-      if (typeof v === "string") {
-        const p = parseJsonText(v)
-        return p === undefined ? INVALID : convertArrayValue(type.element, p.value)
-      }
+      // only a JSON array fills an ARRAY column; a string holding array text is invalid (test_invalid_json)
       return convertArrayValue(type.element, v)
     case "TINYINT":
     case "SMALLINT":

@@ -142,6 +142,12 @@ interface LoadSpec {
   readonly partialUpdateMode: "row" | "column" | "auto" | undefined
   /** `merge_condition`: the table column name (validated). */
   readonly mergeCondition: string | undefined
+  /**
+   * Whether upserts carry the condition: not in a column-mode partial update, which StarRocks applies
+   * unconditionally (test_partial_update_column_mode/test_partial_update, case
+   * test_column_partial_update_with_condition_update; docs/protocol.md, "Condition update").
+   */
+  readonly conditionOnUpserts: boolean
   readonly maxFilterRatio: number
   readonly columns: ReadonlyArray<TableColumn>
   /** Source slot names: CSV field order, JSON keys. */
@@ -365,6 +371,7 @@ const buildSpec = (table: TableDef, headers: LoadHeaders): LoadSpec | string => 
     partialUpdate: partial === true,
     partialUpdateMode,
     mergeCondition,
+    conditionOnUpserts: mergeCondition !== undefined && !(partial === true && partialUpdateMode === "column"),
     maxFilterRatio: parseStrtod(headers["max_filter_ratio"]),
     columns,
     sources,
@@ -536,7 +543,7 @@ class Loader {
           }
         }
         this.ops.push(
-          spec.mergeCondition === undefined
+          !spec.conditionOnUpserts
             ? { op: "upsert", values, columns: partial ? spec.supplied : this.allNames }
             : {
               op: "upsert",
@@ -671,7 +678,7 @@ const runJsonBody = (loader: Loader, spec: LoadSpec, body: Buffer): string | und
     while (pos < text.length) {
       let doc: JsonValue
       try {
-        const r = parseValueAt(text, pos)
+        const r = parseValueAt(text, pos, true)
         doc = r.value
         pos = skipWs(text, r.end)
       } catch (e) {

@@ -75,10 +75,16 @@ export const make = (): Storage => {
         }
       }
     } else {
+      const names = t.def.columns.map((c) => c.name)
       for (const op of ops) {
         if (op.op === "upsert") {
+          // the data path gives every column (rows are never changed in place, so the object can be kept)
+          if (names.every((c) => op.values[c] !== undefined)) {
+            t.rows.push(op.values)
+            continue
+          }
           const full: Record<string, Row[string]> = {}
-          for (const c of t.def.columns) full[c.name] = op.values[c.name] ?? null
+          for (const c of names) full[c] = op.values[c] ?? null
           t.rows.push(full)
         }
       }

@@ -31,6 +31,23 @@ export interface CsvRecord {
   readonly raw: string
 }
 
+/** `buf.toString("utf8", a, b)` without the argument checks of `toString` (Buffer's own `utf8Slice`). */
+const utf8 = (buf: Buffer, a: number, b: number): string =>
+  (buf as unknown as { utf8Slice: (a: number, b: number) => string }).utf8Slice(a, b)
+
+/** A record; the raw row is decoded only when asked for (error log). */
+class Record implements CsvRecord {
+  constructor(
+    readonly fields: ReadonlyArray<string>,
+    private readonly buf: Buffer,
+    private readonly start: number,
+    private readonly end: number
+  ) {}
+  get raw(): string {
+    return this.buf.toString("utf8", this.start, this.end)
+  }
+}
+
 const matchAt = (buf: Uint8Array, pos: number, pat: Uint8Array): boolean => {
   if (pos + pat.length > buf.length) return false
   for (let i = 0; i < pat.length; i++) if (buf[pos + i] !== pat[i]) return false
@@ -76,9 +93,9 @@ export const readCsvV1 = (buf: Buffer, opts: CsvOptions, onRecord: (r: CsvRecord
         const fe = at < 0 || at >= end ? end : at
         if (opts.trimSpace) {
           const [a, b] = trimSpaces(buf, fs, fe)
-          fields.push(buf.toString("utf8", a, b))
+          fields.push(utf8(buf, a, b))
         } else {
-          fields.push(buf.toString("utf8", fs, fe))
+          fields.push(utf8(buf, fs, fe))
         }
         if (fe === end) break
         fs = fe + cs.length
@@ -86,12 +103,7 @@ export const readCsvV1 = (buf: Buffer, opts: CsvOptions, onRecord: (r: CsvRecord
       }
       const rs = pos
       const re = end
-      onRecord({
-        fields,
-        get raw() {
-          return buf.toString("utf8", rs, re)
-        }
-      })
+      onRecord(new Record(fields, buf, rs, re))
     }
     pos = next
   }
@@ -128,8 +140,21 @@ export const readCsvV2 = (buf: Buffer, opts: CsvOptions, onRecord: (r: CsvRecord
     scratch[len++] = b
   }
   const pushRange = (a: number, b: number) => {
-    for (let i = a; i < b; i++) push(buf[i]!)
+    const k = b - a
+    if (k < 24) {
+      for (let i = a; i < b; i++) push(buf[i]!)
+      return
+    }
+    if (len + k > scratch.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(scratch.length * 2, len + k))
+      scratch.copy(bigger, 0, 0, len)
+      scratch = bigger
+    }
+    buf.copy(scratch, len, a, b)
+    len += k
   }
+  const rd0 = rd[0]!
+  const cs0 = cs[0]!
 
   // 7e: a multi-byte row delimiter is recognised only when at least one more byte follows it
   const isRow = rd.length === 1
@@ -149,7 +174,7 @@ export const readCsvV2 = (buf: Buffer, opts: CsvOptions, onRecord: (r: CsvRecord
   const endField = () => {
     let l = len
     if (enclosed) l = Math.max(0, l - 1) // cut the (assumed) closing quote; 7g negative length → empty
-    fields.push(scratch.toString("utf8", 0, l))
+    fields.push(utf8(scratch, 0, l))
     lastColStart = fieldRawStart
     len = 0
     enclosed = false
@@ -159,12 +184,7 @@ export const readCsvV2 = (buf: Buffer, opts: CsvOptions, onRecord: (r: CsvRecord
   }
   const endRow = (rawEnd: number) => {
     const rs = rowStart
-    onRecord({
-      fields,
-      get raw() {
-        return buf.toString("utf8", rs, rawEnd)
-      }
-    })
+    onRecord(new Record(fields, buf, rs, rawEnd))
     fields = []
   }
 
@@ -252,6 +272,20 @@ export const readCsvV2 = (buf: Buffer, opts: CsvOptions, onRecord: (r: CsvRecord
       continue
     }
     if (state === ORDINARY) {
+      if (!justClosed && !dropRest) {
+        // bulk: the run of bytes that are data whatever follows them
+        let j = pos
+        while (j < n) {
+          const b = buf[j]!
+          if (b === rd0 || b === cs0 || b === E || b === Q) break
+          j++
+        }
+        if (j > pos) {
+          pushRange(pos, j)
+          pos = j
+          continue
+        }
+      }
       if (isRow(pos)) {
         endField()
         pos += rd.length
@@ -287,6 +321,17 @@ export const readCsvV2 = (buf: Buffer, opts: CsvOptions, onRecord: (r: CsvRecord
       continue
     }
     // ENCLOSE: delimiters are data
+    if (c !== E && c !== Q) {
+      let j = pos + 1
+      while (j < n) {
+        const b = buf[j]!
+        if (b === E || b === Q) break
+        j++
+      }
+      pushRange(pos, j)
+      pos = j
+      continue
+    }
     if (c === E) {
       pos = escapeAt(pos)
       continue

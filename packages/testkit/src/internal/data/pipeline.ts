@@ -409,6 +409,13 @@ class RowFiltered {
 
 const NULL_TEXT = "\\N"
 
+const noEnv = (_name: string): Scalar => null
+
+/** The raw row for the error log, computed only when a row is logged. */
+interface RawRow {
+  readonly raw: string
+}
+
 class Loader {
   total = 0
   loaded = 0
@@ -423,8 +430,31 @@ class Loader {
   readonly allNames: ReadonlyArray<string>
   readonly nameIndex: Map<string, number>
   readonly sourceIndex: Map<string, number>
+  /** Indexes of the NOT NULL columns. */
+  readonly notNull: ReadonlyArray<number>
+  /** Whether a `columns` expression, the `__op` expression or `where` reads the source slots. */
+  readonly needsEnv: boolean
+  /** Per table column: the source slot it is read from, or -1 (expression or absent). */
+  readonly srcIndex: ReadonlyArray<number>
+  /** Per table column: the type its source slot is converted to. */
+  readonly srcType: ReadonlyArray<ColumnType>
+
+  makeEnv(values: ReadonlyArray<SourceValue>, json: boolean): (name: string) => Scalar {
+    const norm = json ? values : values.map((v) => (v === NULL_TEXT ? null : v))
+    return (name) => {
+      const si = this.sourceIndex.get(name.toLowerCase())
+      return si === undefined ? null : this.sourceText(norm[si], json)
+    }
+  }
 
   constructor(readonly table: TableDef, readonly spec: LoadSpec, options: LoadOptions) {
+    this.srcIndex = spec.mappings.map((m) => (m._tag === "Source" ? m.index : -1))
+    this.srcType = spec.mappings.map((m, i) =>
+      m._tag === "Source" ? spec.sourceTypes[m.index] ?? spec.columns[i]!.type : spec.columns[i]!.type
+    )
+    this.needsEnv = spec.where !== undefined || spec.op._tag === "Expr" ||
+      spec.mappings.some((m) => m._tag === "Expr")
+    this.notNull = spec.columns.flatMap((c, i) => (c.nullable ? [] : [i]))
     this.maxLogRows = options.maxErrorLogRows ?? 50
     this.isPrimary = table.model === "PRIMARY"
     this.allNames = spec.columns.map((c) => c.name)
@@ -432,11 +462,11 @@ class Loader {
     this.sourceIndex = new Map(spec.sources.map((s, i) => [s.toLowerCase(), i]))
   }
 
-  logRow(reason: string, raw: () => string) {
-    if (this.errorLog.length < this.maxLogRows) this.errorLog.push(`Error: ${reason}. Row: ${raw()}`)
+  logRow(reason: string, raw: RawRow) {
+    if (this.errorLog.length < this.maxLogRows) this.errorLog.push(`Error: ${reason}. Row: ${raw.raw}`)
   }
 
-  filter(reason: string, raw: () => string) {
+  filter(reason: string, raw: RawRow) {
     this.total++
     this.filtered++
     this.logRow(reason, raw)
@@ -457,55 +487,71 @@ class Loader {
   }
 
   /** Converts one row and appends its op (or counts it filtered/unselected). */
-  row(values: ReadonlyArray<SourceValue>, json: boolean, raw: () => string) {
+  row(values: ReadonlyArray<SourceValue>, json: boolean, raw: RawRow) {
     const spec = this.spec
     const cols = spec.columns
-    const cells: Array<Cell> = new Array(cols.length)
-    const norm: ReadonlyArray<SourceValue> = json ? values : values.map((v) => (v === NULL_TEXT ? null : v))
-    const env = (name: string): Scalar => {
-      const si = this.sourceIndex.get(name.toLowerCase())
-      return si === undefined ? null : this.sourceText(norm[si], json)
-    }
+    const n = cols.length
+    // expressions see the source slots as VARCHAR (CSV `\N` is NULL); built only when the load has expressions
+    const env = this.needsEnv ? this.makeEnv(values, json) : noEnv
+    const out: Record<string, Cell> = {}
     try {
-      for (let i = 0; i < cols.length; i++) {
-        const col = cols[i]!
-        const m = spec.mappings[i]!
-        if (m._tag === "Absent") {
-          cells[i] = null
-        } else if (m._tag === "Source") {
-          const v = norm[m.index]
-          const type = spec.sourceTypes[m.index] ?? col.type
+      const srcIndex = this.srcIndex
+      const srcType = this.srcType
+      const names = this.allNames
+      for (let i = 0; i < n; i++) {
+        const si = srcIndex[i]!
+        if (si >= 0) {
+          const v = values[si]
+          const type = srcType[i]!
           if (
             this.csvInvalidUtf8 && (type.kind === "VARCHAR" || type.kind === "CHAR") && typeof v === "string" &&
             v.includes("\uFFFD")
           ) {
-            throw new RowFiltered(`Invalid UTF-8 string in column '${col.name}'`)
+            throw new RowFiltered(`Invalid UTF-8 string in column '${cols[i]!.name}'`)
           }
-          const c = this.convertSource(type, v, json)
+          const c = v === undefined || v === null
+            ? null
+            : json
+            ? convertJson(type, v as JsonValue)
+            : v === NULL_TEXT
+            ? null
+            : convertText(type, v as string)
           if (c === INVALID) {
+            const col = cols[i]!
+            const m = spec.mappings[i] as { readonly index: number }
             if (spec.strictMode) {
               throw new RowFiltered(`The field (name = ${col.name}, pos = ${m.index}) is out of range`)
             }
-            cells[i] = null
+            out[names[i]!] = null
           } else {
-            cells[i] = c
+            out[names[i]!] = c
           }
         } else {
-          const r = evalExpr(m.expr, env)
-          cells[i] = this.castExprResult(col, r, spec.strictMode)
+          const col = cols[i]!
+          const m = spec.mappings[i]!
+          if (m._tag === "Expr") out[col.name] = this.castExprResult(col, evalExpr(m.expr, env), spec.strictMode)
+          else out[col.name] = spec.partialUpdate ? fillValue(col) : col.dflt !== undefined ? col.dflt : null
         }
       }
       let isDelete = false
       if (this.isPrimary && spec.op._tag !== "Absent") {
-        const opValue: Scalar = spec.op._tag === "Source"
-          ? this.sourceText(norm[spec.op.index], json)
-          : evalExpr(spec.op.expr, env)
+        let opValue: Scalar
+        if (spec.op._tag === "Source") {
+          const v = values[spec.op.index]
+          opValue = !json && v === NULL_TEXT ? null : this.sourceText(v, json)
+        } else {
+          opValue = evalExpr(spec.op.expr, env)
+        }
         isDelete = isDeleteOp(opValue)
       }
       if (spec.where !== undefined) {
         const selected = evalPredicate(spec.where, (name) => {
           const ci = this.nameIndex.get(name.toLowerCase())
-          if (ci !== undefined) return cellToScalar(cells[ci]!)
+          if (ci !== undefined) {
+            // the WHERE sees the loaded value; for a partial update's absent column, NULL
+            const c = cols[ci]!
+            return spec.partialUpdate && spec.mappings[ci]!._tag === "Absent" ? null : cellToScalar(out[c.name]!)
+          }
           return env(name)
         })
         if (!selected) {
@@ -514,43 +560,24 @@ class Loader {
           return
         }
       }
-      const values: Record<string, Cell> = {}
-      if (spec.partialUpdate) {
-        for (let i = 0; i < cols.length; i++) {
-          const col = cols[i]!
-          values[col.name] = spec.mappings[i]!._tag === "Absent" ? fillValue(col) : cells[i]!
-        }
-      } else {
-        for (let i = 0; i < cols.length; i++) {
-          const col = cols[i]!
-          values[col.name] = spec.mappings[i]!._tag === "Absent" && col.dflt !== undefined ? col.dflt : cells[i]!
-        }
-      }
       if (isDelete) {
-        for (let i = 0; i < cols.length; i++) {
+        for (let i = 0; i < n; i++) {
           const col = cols[i]!
-          if (col.isKey && !col.nullable && cells[i] === null) {
+          if (col.isKey && !col.nullable && out[col.name] === null) {
             throw new RowFiltered(`NULL value in non-nullable column '${col.name}'`)
           }
         }
-        this.ops.push({ op: "delete", values })
+        this.ops.push({ op: "delete", values: out })
       } else {
-        const partial = spec.partialUpdate
-        for (let i = 0; i < cols.length; i++) {
+        for (const i of this.notNull) {
           const col = cols[i]!
-          if (!col.nullable && values[col.name] === null) {
-            throw new RowFiltered(`NULL value in non-nullable column '${col.name}'`)
-          }
+          if (out[col.name] === null) throw new RowFiltered(`NULL value in non-nullable column '${col.name}'`)
         }
+        const columns = spec.partialUpdate ? spec.supplied : this.allNames
         this.ops.push(
           !spec.conditionOnUpserts
-            ? { op: "upsert", values, columns: partial ? spec.supplied : this.allNames }
-            : {
-              op: "upsert",
-              values,
-              columns: partial ? spec.supplied : this.allNames,
-              mergeCondition: spec.mergeCondition
-            }
+            ? { op: "upsert", values: out, columns }
+            : { op: "upsert", values: out, columns, mergeCondition: spec.mergeCondition }
         )
       }
       this.total++
@@ -627,11 +654,11 @@ const runCsv = (loader: Loader, spec: LoadSpec, body: Buffer, options: LoadOptio
       loader.filter(
         `Value count does not match column count. Expect ${expect}, but got ${r.fields.length}. ` +
           `Column delimiter: ${colByte},Row delimiter: ${rowByte}.`,
-        () => r.raw
+        r
       )
       return
     }
-    loader.row(r.fields, false, () => r.raw)
+    loader.row(r.fields, false, r)
   }
   if (csv.v2) readCsvV2(body, csv, onRecord)
   else readCsvV1(body, csv, onRecord)
@@ -657,7 +684,11 @@ const runJsonBody = (loader: Loader, spec: LoadSpec, body: Buffer): string | und
   }
   const text = body.toString("utf8")
   const rowOf = (obj: JsonValue) => {
-    const raw = () => stringifyJson(obj)
+    const raw: RawRow = {
+      get raw() {
+        return stringifyJson(obj)
+      }
+    }
     if (!(obj instanceof JsonObject)) {
       loader.filter("JSON data is not an object", raw)
       return
@@ -713,7 +744,7 @@ const runJsonBody = (loader: Loader, spec: LoadSpec, body: Buffer): string | und
   } catch (e) {
     if (!(e instanceof JsonStop)) throw e
     // a rejected document: one filtered row, and the rest of this body is not read
-    loader.filter(e.reason, () => e.raw)
+    loader.filter(e.reason, e)
   }
   return undefined
 }

@@ -1,5 +1,5 @@
 /**
- * Column types and value conversion (starrocks-value-conversion.md): CSV text and JSON values into typed cells.
+ * Column types and value conversion (docs/protocol.md §8): CSV text and JSON values into typed cells.
  * A conversion returns `INVALID` when the BE converter would fail (NULL with strict_mode off, filtered with it on).
  *
  * @internal

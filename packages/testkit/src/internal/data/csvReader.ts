@@ -1,7 +1,7 @@
 /**
- * The BE CSV reader (starrocks-csv.md), on bytes:
+ * The BE CSV reader (docs/protocol.md §9), on bytes:
  * - v1 (`readCsvV1`): neither `enclose` nor `escape` set: split by the row delimiter, then by the column separator.
- * - v2 (`readCsvV2`): the released (post-#37381) state machine, quirks included (§2, §3, §5, §7 a–h, k).
+ * - v2 (`readCsvV2`): the released (post-#37381) state machine, quirks included (docs/protocol.md §9.2, §9.3, §9.5, §9.7 a–h, k).
  *
  * @internal
  */
@@ -116,7 +116,7 @@ const ENCLOSE = 2
 /**
  * v2: the released state machine. Bytes of the current field are collected into a scratch buffer (escapes and
  * `""` pairs removed); an enclosed field keeps its closing quote and everything after it up to the delimiter, and
- * one byte is cut at the end (§2.3, 7c).
+ * one byte is cut at the end (docs/protocol.md §9.2 item 3, §9.7 c).
  */
 export const readCsvV2 = (buf: Buffer, opts: CsvOptions, onRecord: (r: CsvRecord) => void): void => {
   const rd = opts.rowDelimiter

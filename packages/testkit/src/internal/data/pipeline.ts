@@ -1,6 +1,6 @@
 /**
  * The BE data path of a Stream Load: headers and body bytes in, typed row changes, counters and error-log lines out.
- * Written from `starrocks-csv.md`, `starrocks-value-conversion.md` and `starrocks-http-protocol.md` §6, §7.2, §11.
+ * Written from docs/protocol.md §6, §7.2, §8, §9 and §11.
  *
  * Header validation covered here (`validateHeaders`): `format`, `column_separator`/`row_delimiter` (hex rule),
  * `strict_mode`, `partial_update` (bool; PRIMARY tables only), `trim_space`, `skip_header`, `columns` and `where`

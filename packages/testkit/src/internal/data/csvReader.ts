@@ -36,7 +36,7 @@ const utf8 = (buf: Buffer, a: number, b: number): string =>
   (buf as unknown as { utf8Slice: (a: number, b: number) => string }).utf8Slice(a, b)
 
 /** A record; the raw row is decoded only when asked for (error log). */
-class Record implements CsvRecord {
+class CsvRow implements CsvRecord {
   constructor(
     readonly fields: ReadonlyArray<string>,
     private readonly buf: Buffer,
@@ -103,7 +103,7 @@ export const readCsvV1 = (buf: Buffer, opts: CsvOptions, onRecord: (r: CsvRecord
       }
       const rs = pos
       const re = end
-      onRecord(new Record(fields, buf, rs, re))
+      onRecord(new CsvRow(fields, buf, rs, re))
     }
     pos = next
   }
@@ -184,7 +184,7 @@ export const readCsvV2 = (buf: Buffer, opts: CsvOptions, onRecord: (r: CsvRecord
   }
   const endRow = (rawEnd: number) => {
     const rs = rowStart
-    onRecord(new Record(fields, buf, rs, rawEnd))
+    onRecord(new CsvRow(fields, buf, rs, rawEnd))
     fields = []
   }
 

@@ -1,7 +1,7 @@
 /**
  * A StarRocks-compatible HTTP emulator for tests: FE and BE `node:http` servers on loopback that implement Stream
  * Load, the transaction interface, labels, `get_load_state`, error logs and fault injection, following
- * docs/protocol.md.
+ * docs/protocol.md (§2–§7).
  *
  * @since 1.0.0
  */

@@ -2,7 +2,7 @@
  * The emulator's version knobs and what each StarRocks version sets them to: `StarRocksEmulator.make({
  * starrocksVersion: "3.3" })`, the tables file's `"starrocksVersion"` and `effect-starrocks emulator
  * --starrocks-version 3.3`. Explicit knobs override the version's values. The table of versions is in
- * docs/testkit.md ("Version knobs"); the facts behind it in docs/protocol.md.
+ * docs/testkit.md ("Version knobs"); the facts behind it in docs/protocol.md §10.
  *
  * @since 0.1.0
  */

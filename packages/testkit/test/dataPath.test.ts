@@ -1,7 +1,7 @@
 /**
  * The Primary Key data path the sink relies on, through the HTTP servers, on the memory and the MySQL storage alike:
  * condition update (`merge_condition`), partial updates in row and column mode with `__op`, and several tables with
- * a transaction each open at once. Facts: docs/protocol.md, "Condition update", "Partial update", "__op".
+ * a transaction each open at once. Facts: docs/protocol.md §3.6, §6.4–§6.6.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"

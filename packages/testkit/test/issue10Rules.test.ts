@@ -1,6 +1,6 @@
 /**
  * The rules of issue 10 ("Why") where the emulator differed from StarRocks; each test failed on the emulator before
- * the fix. Facts and their sources: docs/protocol.md.
+ * the fix. Facts and their sources: docs/protocol.md §3.4, §3.5, §5.5, §6.3, §6.7, §8.2, §8.4.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, TestClock } from "effect"

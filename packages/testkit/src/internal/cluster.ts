@@ -100,7 +100,7 @@ export const labelAlreadyUsed = (label: string) => `Label [${label}] has already
 
 /**
  * The 3.3–3.5 form of a duplicate label (`StreamLoadTask.updateTransactionResultWithException`, rethrown by
- * `loadTxnBeginImpl` as a plain error): docs/protocol.md, "Duplicate labels".
+ * `loadTxnBeginImpl` as a plain error): docs/protocol.md §5.5.
  */
 export const wrappedLabelAlreadyUsed = (taskId: number, label: string) =>
   `stream_load_task:${taskId}, label=${label}, error_msg=cancel stream task for exception: ${labelAlreadyUsed(label)}`

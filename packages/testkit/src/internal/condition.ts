@@ -2,7 +2,7 @@
  * StarRocks' condition update (`merge_condition`): an upsert replaces the stored row only when the stored value
  * of the condition column is not greater than the new one. NULL sorts below every value (`NullableColumn::
  * compare_at` with `nan_direction_hint = -1`), so a stored NULL is always replaced and a new NULL never replaces
- * a stored value. See docs/protocol.md, "Condition update".
+ * a stored value. See docs/protocol.md §6.6.
  *
  * @internal
  */

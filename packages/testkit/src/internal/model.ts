@@ -58,7 +58,7 @@ export type Row = Readonly<Record<string, Cell>>
  * PRIMARY tables only those are written to an existing row; a new row takes `values`, where the columns the load
  * did not supply already hold their fill value). `mergeCondition` (the `merge_condition` header, PRIMARY tables
  * only) names the column whose stored value must not be greater than the new one for the upsert to take effect
- * (docs/protocol.md, "Condition update").
+ * (docs/protocol.md §6.6).
  */
 export type RowOp =
   | {

@@ -531,7 +531,7 @@ const doubleInto = (
 
 /**
  * A JSON value into TINYINT…BIGINT, FLOAT or DOUBLE, as the BE's JSON scanner reads these columns natively
- * (formats/json/numeric_column.cpp; docs/protocol.md, "JSON numbers"):
+ * (formats/json/numeric_column.cpp; docs/protocol.md §8.4):
  * - an integer token that fits int64 is range-checked exactly; one in [2^63, 2^64) overflows every integer column;
  *   a longer one, and any token with a fraction or an exponent, goes through a double (`1.9` → 1, `1e3` → 1000,
  *   `12345678901234567.0` → 12345678901234568);

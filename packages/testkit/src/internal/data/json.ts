@@ -13,7 +13,7 @@ export class JsonNumber {
 /**
  * A string with an invalid escape (`"\s"`), kept as its raw text. The BE's on-demand parser (simdjson) only
  * unescapes a string when a column reads it, so such a string fails only the column that reads it (NULL, or the row
- * filtered under strict_mode) and the document still loads (StarRocks' test_invalid_json; docs/protocol.md).
+ * filtered under strict_mode) and the document still loads (StarRocks' test_invalid_json; docs/protocol.md §6.3).
  */
 export class JsonInvalidString {
   constructor(readonly raw: string) {}
@@ -141,7 +141,7 @@ export const parseValueAt = (
         continue
       }
       // raw control characters are kept: simdjson's on-demand parser (the BE's) does not reject them, and
-      // StarRocks' test_stream_load_non_utf8_json loads one (docs/protocol.md, "JSON documents")
+      // StarRocks' test_stream_load_non_utf8_json loads one (docs/protocol.md §6.3)
       pos++
     }
   }

@@ -145,7 +145,7 @@ interface LoadSpec {
   /**
    * Whether upserts carry the condition: not in a column-mode partial update, which StarRocks applies
    * unconditionally (test_partial_update_column_mode/test_partial_update, case
-   * test_column_partial_update_with_condition_update; docs/protocol.md, "Condition update").
+   * test_column_partial_update_with_condition_update; docs/protocol.md §6.6).
    */
   readonly conditionOnUpserts: boolean
   readonly maxFilterRatio: number
@@ -425,7 +425,7 @@ class Loader {
   readonly errorLog: Array<string> = []
   readonly maxLogRows: number
   readonly isPrimary: boolean
-  /** Set when a CSV body is not valid UTF-8: string fields then need a closer look (docs/protocol.md). */
+  /** Set when a CSV body is not valid UTF-8: string fields then need a closer look (docs/protocol.md §8.2). */
   csvInvalidUtf8 = false
   readonly allNames: ReadonlyArray<string>
   readonly nameIndex: Map<string, number>

@@ -178,6 +178,97 @@ describe("effect-starrocks emulator (CLI)", () => {
       assert.strictEqual(out.stdout, "")
     })), { timeout: 60_000 })
 
+  it.live(
+    "--starrocks-version 3.3 reproduces the 3.3-3.5 duplicate-label failure through curl",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const dir = yield* tmpDir
+        const tables = path.join(dir, "tables.json")
+        const csv = path.join(dir, "rows.csv")
+        yield* Effect.promise(() => fs.writeFile(tables, JSON.stringify(tablesFile("db"))))
+        yield* Effect.promise(() => fs.writeFile(csv, "1,a\n"))
+        const cli = yield* startCli(["emulator", "--tables", tables, "--starrocks-version", "3.3"])
+        const first = yield* curlRecipe(cli.ready.fe[0]!, "db", "dup", csv)
+        assert.strictEqual((JSON.parse(first.stdout) as Record<string, unknown>)["Status"], "Success")
+        const again = yield* curlRecipe(cli.ready.fe[0]!, "db", "dup", csv)
+        const body = JSON.parse(again.stdout) as Record<string, unknown>
+        assert.strictEqual(body["Status"], "Fail")
+        assert.isUndefined(body["ExistingJobStatus"])
+        assert.match(
+          String(body["Message"]),
+          /^stream_load_task:\d+, label=dup, error_msg=cancel stream task for exception: Label \[dup\] has already been used\.$/
+        )
+        // get_load_state of a 3.3 FE: the new RestBaseResult shape
+        const state = yield* Effect.promise(() =>
+          fetch(`http://${cli.ready.fe[0]}/api/db/get_load_state?label=dup`, {
+            headers: { Authorization: `Basic ${Buffer.from("root:").toString("base64")}` }
+          }).then((r) => r.json() as Promise<Record<string, unknown>>)
+        )
+        assert.deepStrictEqual(state, {
+          state: "VISIBLE",
+          reason: "",
+          status: "OK",
+          code: "0",
+          msg: "Success",
+          message: "OK"
+        })
+      })),
+    { timeout: 60_000 }
+  )
+
+  it.live(
+    "tables-file knobs override the version, flags override both",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const dir = yield* tmpDir
+        const tables = path.join(dir, "tables.json")
+        const csv = path.join(dir, "rows.csv")
+        // 3.0: old get_load_state shape and no Expect rule; the file turns the fail mode on, the flag turns the
+        // Expect rule back on
+        yield* Effect.promise(() =>
+          fs.writeFile(
+            tables,
+            JSON.stringify({ ...tablesFile("db"), starrocksVersion: "3.0", duplicateLabelMode: "fail" })
+          )
+        )
+        yield* Effect.promise(() => fs.writeFile(csv, "1,a\n"))
+        const cli = yield* startCli(["emulator", "--tables", tables, "--require-expect", "true"])
+        yield* curlRecipe(cli.ready.fe[0]!, "db", "k", csv)
+        const again = yield* curlRecipe(cli.ready.fe[0]!, "db", "k", csv)
+        assert.strictEqual((JSON.parse(again.stdout) as Record<string, unknown>)["Status"], "Fail")
+        const state = yield* Effect.promise(() =>
+          fetch(`http://${cli.ready.fe[0]}/api/db/get_load_state?label=k`, {
+            headers: { Authorization: `Basic ${Buffer.from("root:").toString("base64")}` }
+          }).then((r) => r.json() as Promise<Record<string, unknown>>)
+        )
+        assert.deepStrictEqual(state, { state: "VISIBLE", status: "OK", msg: "Success" })
+        const noExpect = yield* run("curl", [
+          "-sS",
+          "--location-trusted",
+          "-u",
+          "root:",
+          "-H",
+          "Expect:",
+          "-H",
+          "label:n",
+          "-H",
+          "column_separator:,",
+          "-T",
+          csv,
+          `http://${cli.ready.fe[0]}/api/db/t/_stream_load`
+        ])
+        assert.include(noExpect.stdout, "There is no 100-continue header")
+      })),
+    { timeout: 60_000 }
+  )
+
+  it.live("rejects a bad --starrocks-version", () =>
+    Effect.gen(function*() {
+      const out = yield* run(process.execPath, [bin, "emulator", "--starrocks-version", "three"])
+      assert.strictEqual(out.code, 1)
+      assert.include(out.stderr, "--starrocks-version: expected a StarRocks version X.Y or X.Y.Z")
+    }), { timeout: 60_000 })
+
   it.live("rejects an unknown storage", () =>
     Effect.gen(function*() {
       const out = yield* run(process.execPath, [bin, "emulator", "--storage", "postgres://x"])

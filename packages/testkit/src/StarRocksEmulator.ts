@@ -1,11 +1,11 @@
 /**
  * A StarRocks-compatible HTTP emulator for tests: FE and BE `node:http` servers on loopback that implement Stream
  * Load, the transaction interface, labels, `get_load_state`, error logs and fault injection, following
- * `starrocks-http-protocol.md`.
+ * docs/protocol.md (§2–§7).
  *
  * @since 1.0.0
  */
-import type { Scope } from "effect"
+import type { Clock, Scope } from "effect"
 import { Context, Effect, Layer } from "effect"
 import * as Admin from "./internal/admin.js"
 import * as Be from "./internal/be.js"
@@ -19,6 +19,7 @@ import * as MemoryStorage from "./internal/memoryStorage.js"
 import type { ColumnDef, Row, RowOp, TableDef, TablesFile, TxnRecord, TxnStatus } from "./internal/model.js"
 import type { Storage } from "./internal/storage.js"
 import { StorageError } from "./internal/storage.js"
+import * as StarRocksVersion from "./StarRocksVersion.js"
 
 export type {
   /** @since 1.0.0 */
@@ -55,7 +56,12 @@ export {
  * @since 1.0.0
  * @category models
  */
-export interface Options extends TablesFile {
+export interface Options extends TablesFile, StarRocksVersion.VersionOptions {
+  /**
+   * The StarRocks version to behave as (`"3.3"`, `"3.2.11"`): sets every knob of `VersionOptions` as that version
+   * behaves (see `StarRocksVersion.options`); knobs given here override it. Default: the newest StarRocks.
+   */
+  readonly starrocksVersion?: string | undefined
   /** Number of FEs (default 1); `fe0` is the leader. */
   readonly fes?: number | undefined
   /** Number of BEs (default 1), bound to 127.0.0.2, 127.0.0.3, ... */
@@ -64,32 +70,18 @@ export interface Options extends TablesFile {
   readonly storage?: Storage | undefined
   /** Start the admin HTTP server (default true). */
   readonly admin?: boolean | undefined
-  /** FE refuses HTTP/1.1 stream loads without `Expect: 100-continue` (default true, newest FEs). */
-  readonly requireExpect?: boolean | undefined
-  /** Duplicate-label reporting: main-branch `Label Already Exists` (default) or the 3.3–3.5 `Fail` form. */
-  readonly duplicateLabelMode?: "label-already-exists" | "fail" | undefined
-  /** Name of the plan-time key in stream-load replies (default `StreamLoadPlanTimeMs`). */
-  readonly planTimeField?: "StreamLoadPlanTimeMs" | "StreamLoadPutTimeMs" | undefined
-  /** `RestBaseResult` shape (get_load_state, 401 bodies): "new" (default) adds `code`, `message`, `reason`. */
-  readonly loadStateShape?: "new" | "old" | undefined
-  /** FE `empty_load_as_error` (default true). */
-  readonly emptyLoadAsError?: boolean | undefined
-  /** Empty-load message: "new" (default) `No partitions have data available for loading. …`, "old" `all partitions have no load data`. */
-  readonly emptyLoadMessage?: "old" | "new" | undefined
-  /** FE `label_keep_max_second` (default 259200). */
-  readonly labelKeepMaxSecond?: number | undefined
-  /** FE `label_keep_max_num` per database (default 1000). */
-  readonly labelKeepMaxNum?: number | undefined
-  /** Cleaner tick for timeouts, publish and retention (default 30000 ms). */
+  /** Cleaner tick for timeouts, publish and retention (default 30000 ms, as FE `transaction_clean_interval_second`). */
   readonly cleanerIntervalMs?: number | undefined
   /** BE `enable_http_auth`: the ErrorURL download needs Basic auth (default false). */
   readonly beHttpAuth?: boolean | undefined
+  /**
+   * The clock of every timer (transaction `timeout`, `idle_transaction_timeout`, `prepared_timeout`, label
+   * retention, publish delays, `beDownAbortMs`). Default: the wall clock. Tests pass `yield* Effect.clock` under
+   * `TestClock`, move it with `TestClock.adjust` and run the cleaner with `tick`.
+   */
+  readonly clock?: Clock.Clock | undefined
   /** Seed of the fault-injection PRNG (default 1). */
   readonly seed?: number | undefined
-  /** BE `streaming_load_max_mb` (default 102400). */
-  readonly streamingLoadMaxMb?: number | undefined
-  /** FE `max_running_txn_num_per_db` (default 1000). */
-  readonly maxRunningTxnNumPerDb?: number | undefined
   /**
    * How long a BE taken down with `setNode` stays down before the FE aborts the PREPARE (begun, not prepared)
    * transactions it coordinates with reason `coordinate BE is down` (default 15000 ms; PREPARED ones are kept).
@@ -166,26 +158,40 @@ const toStorageError = (e: unknown) =>
 export const make = (options: Options): Effect.Effect<StarRocksEmulator, StorageError, Scope.Scope> =>
   Effect.gen(function*() {
     const storage = options.storage ?? MemoryStorage.make()
+    let base = StarRocksVersion.latest
+    if (options.starrocksVersion !== undefined) {
+      const v = StarRocksVersion.parse(options.starrocksVersion)
+      if (typeof v === "string") return yield* Effect.dieMessage(`StarRocksEmulator: ${v}`)
+      base = StarRocksVersion.options(v)
+    }
     const settings: Settings = {
       users: options.users ?? { root: "" },
-      requireExpect: options.requireExpect ?? true,
-      duplicateLabelMode: options.duplicateLabelMode ?? "label-already-exists",
-      planTimeField: options.planTimeField ?? "StreamLoadPlanTimeMs",
-      loadStateShape: options.loadStateShape ?? "new",
-      emptyLoadAsError: options.emptyLoadAsError ?? true,
-      emptyLoadMessage: options.emptyLoadMessage ?? "new",
-      labelKeepMaxSecond: options.labelKeepMaxSecond ?? 259200,
-      labelKeepMaxNum: options.labelKeepMaxNum ?? 1000,
+      requireExpect: options.requireExpect ?? base.requireExpect,
+      duplicateLabelMode: options.duplicateLabelMode ?? base.duplicateLabelMode,
+      planTimeField: options.planTimeField ?? base.planTimeField,
+      loadStateShape: options.loadStateShape ?? base.loadStateShape,
+      emptyLoadAsError: options.emptyLoadAsError ?? base.emptyLoadAsError,
+      emptyLoadMessage: options.emptyLoadMessage ?? base.emptyLoadMessage,
+      labelKeepMaxSecond: options.labelKeepMaxSecond ?? base.labelKeepMaxSecond,
+      labelKeepMaxNum: options.labelKeepMaxNum ?? base.labelKeepMaxNum,
       cleanerIntervalMs: options.cleanerIntervalMs ?? 30_000,
       beHttpAuth: options.beHttpAuth ?? false,
-      streamingLoadMaxMb: options.streamingLoadMaxMb ?? 102400,
-      maxRunningTxnNumPerDb: options.maxRunningTxnNumPerDb ?? 1000,
-      defaultTimeoutSec: 600,
-      preparedTimeoutDefaultSec: 86400,
+      streamingLoadMaxMb: options.streamingLoadMaxMb ?? base.streamingLoadMaxMb,
+      maxRunningTxnNumPerDb: options.maxRunningTxnNumPerDb ?? base.maxRunningTxnNumPerDb,
+      legacyCsvStartLookahead: options.legacyCsvStartLookahead ?? base.legacyCsvStartLookahead,
+      defaultTimeoutSec: options.streamLoadDefaultTimeoutSecond ?? base.streamLoadDefaultTimeoutSecond,
+      preparedTimeoutDefaultSec: options.preparedTransactionDefaultTimeoutSecond ??
+        base.preparedTransactionDefaultTimeoutSecond,
       beDownAbortMs: options.beDownAbortMs ?? 15_000
     }
     const faults = new FaultInjector(options.seed ?? 1)
-    const cluster = new Cluster(settings, storage, faults)
+    const clock = options.clock
+    const cluster = new Cluster(
+      settings,
+      storage,
+      faults,
+      clock === undefined ? undefined : () => clock.unsafeCurrentTimeMillis()
+    )
     for (const def of options.tables ?? []) yield* storage.createTable(def)
 
     const createTable = (def: TableDef) => storage.createTable(def)
@@ -268,7 +274,7 @@ export const make = (options: Options): Effect.Effect<StarRocksEmulator, Storage
             await n.server.stop()
             if (n instanceof BeNode) {
               n.contexts.clear()
-              n.downSince = Date.now()
+              n.downSince = cluster.now()
             }
           } else if (!n.server.isUp) {
             await n.server.start()

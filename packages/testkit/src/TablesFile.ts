@@ -2,7 +2,7 @@
  * The emulator's tables file (also the shape of `StarRocksEmulator` options `users` / `tables`):
  *
  * ```json
- * {"users":{"root":""},
+ * {"users":{"root":""}, "starrocksVersion":"3.3", "labelKeepMaxSecond":600,
  *  "tables":[{"database":"db","table":"t","model":"PRIMARY","key":["id"],
  *             "columns":[{"name":"id","type":"BIGINT"},{"name":"note","type":"VARCHAR(64)","nullable":true}]}]}
  * ```
@@ -52,7 +52,9 @@ export const ColumnDef = Schema.Struct({
   type: Schema.String.pipe(
     Schema.filter((t) => isSupportedType(t) || `unsupported column type: ${JSON.stringify(t)}`)
   ),
-  nullable: Schema.optional(Schema.Boolean)
+  nullable: Schema.optional(Schema.Boolean),
+  /** The column's DEFAULT as StarRocks text, stored when a load leaves the column out. */
+  default: Schema.optional(Schema.String)
 })
 
 /**
@@ -104,9 +106,55 @@ export type TableDef = typeof TableDef.Type
  * @since 0.1.0
  * @category schemas
  */
+const NonNegativeInt = Schema.Int.pipe(Schema.nonNegative())
+const PositiveInt = Schema.Int.pipe(Schema.positive())
+
+/**
+ * The emulator knobs a tables file may set (the fields of `StarRocksVersion.VersionOptions` plus `starrocksVersion`
+ * and the emulator's own `cleanerIntervalMs`, `beHttpAuth`, `seed`, `beDownAbortMs`); see docs/testkit.md.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Knobs = Schema.Struct({
+  starrocksVersion: Schema.optional(
+    Schema.String.pipe(Schema.pattern(/^\s*v?\d+\.\d+(?:\.\d+)?\s*$/, {
+      message: () => "expected a StarRocks version X.Y or X.Y.Z (e.g. 3.3 or 3.2.11)"
+    }))
+  ),
+  requireExpect: Schema.optional(Schema.Boolean),
+  duplicateLabelMode: Schema.optional(Schema.Literal("label-already-exists", "fail")),
+  planTimeField: Schema.optional(Schema.Literal("StreamLoadPlanTimeMs", "StreamLoadPutTimeMs")),
+  loadStateShape: Schema.optional(Schema.Literal("new", "old")),
+  emptyLoadAsError: Schema.optional(Schema.Boolean),
+  emptyLoadMessage: Schema.optional(Schema.Literal("new", "old")),
+  labelKeepMaxSecond: Schema.optional(NonNegativeInt),
+  labelKeepMaxNum: Schema.optional(NonNegativeInt),
+  streamingLoadMaxMb: Schema.optional(PositiveInt),
+  maxRunningTxnNumPerDb: Schema.optional(PositiveInt),
+  legacyCsvStartLookahead: Schema.optional(Schema.Boolean),
+  streamLoadDefaultTimeoutSecond: Schema.optional(PositiveInt),
+  preparedTransactionDefaultTimeoutSecond: Schema.optional(PositiveInt),
+  cleanerIntervalMs: Schema.optional(PositiveInt),
+  beHttpAuth: Schema.optional(Schema.Boolean),
+  seed: Schema.optional(Schema.Int),
+  beDownAbortMs: Schema.optional(NonNegativeInt)
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Knobs = typeof Knobs.Type
+
+/**
+ * @since 0.1.0
+ * @category schemas
+ */
 export const TablesFile = Schema.Struct({
   users: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String })),
-  tables: Schema.optional(Schema.Array(TableDef))
+  tables: Schema.optional(Schema.Array(TableDef)),
+  ...Knobs.fields
 })
 
 /**

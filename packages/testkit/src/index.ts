@@ -25,3 +25,10 @@ export * as ReferenceRows from "./ReferenceRows.js"
  * @since 0.1.0
  */
 export * as TablesFile from "./TablesFile.js"
+
+/**
+ * The emulator's version knobs and what each StarRocks version sets them to.
+ *
+ * @since 0.1.0
+ */
+export * as StarRocksVersion from "./StarRocksVersion.js"

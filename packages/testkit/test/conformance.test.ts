@@ -1,5 +1,5 @@
 /**
- * Section 11 of starrocks-http-protocol.md: every conformance case over real sockets.
+ * docs/protocol.md §11: every conformance case over real sockets.
  */
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Effect } from "effect"
@@ -49,7 +49,7 @@ const single = <A>(
 ) => Effect.flatMap(StarRocksEmulator.make(options), f)
 
 layer(StarRocksEmulator.layer({ ...TABLES, fes: 2, bes: 1, cleanerIntervalMs: 50 }), { excludeTestServices: true })(
-  "conformance (section 11)",
+  "conformance (docs/protocol.md §11)",
   (it) => {
     // ------------------------------------------------------------------------------------------------ FE
     it.effect("case 1: FE stream load answers 307 to a BE without reading the body", () =>
@@ -747,7 +747,7 @@ layer(StarRocksEmulator.layer({ ...TABLES, fes: 2, bes: 1, cleanerIntervalMs: 50
   }
 )
 
-describe("conformance (section 11, own topology)", () => {
+describe("conformance (docs/protocol.md §11, own topology)", () => {
   it.scopedLive("case 7: no alive BE", () =>
     Effect.gen(function*() {
       const em = yield* StarRocksEmulator.make({ ...TABLES, admin: false })

@@ -1,5 +1,5 @@
 /**
- * The rules of sections 4–7 of starrocks-http-protocol.md, and the emulator's own surface (faults, admin API,
+ * The rules of docs/protocol.md §3–§7, and the emulator's own surface (faults, admin API,
  * restart with the same storage, request log, knobs).
  */
 import { assert, describe, it } from "@effect/vitest"
@@ -31,7 +31,7 @@ const state = (em: StarRocksEmulator.StarRocksEmulator, label: string, db = "d")
   )
 const ids = (rows: ReadonlyArray<Record<string, unknown>>) => rows.map((r) => String(r["id"]))
 
-describe("labels (section 5)", () => {
+describe("labels (docs/protocol.md §5)", () => {
   it.scopedLive("labels are scoped to a database, not a table", () =>
     Effect.gen(function*() {
       const em = yield* emu()
@@ -118,7 +118,7 @@ describe("labels (section 5)", () => {
     }))
 })
 
-describe("transactions and timers (sections 3, 4)", () => {
+describe("transactions and timers (docs/protocol.md §3, §4)", () => {
   it.scopedLive("staged rows are invisible until commit, then visible at once", () =>
     Effect.gen(function*() {
       const em = yield* emu()
@@ -335,7 +335,7 @@ describe("transactions and timers (sections 3, 4)", () => {
     }))
 })
 
-describe("coordinator BE down (section 3.4)", () => {
+describe("coordinator BE down (docs/protocol.md §3.4)", () => {
   it.scopedLive("a restarted BE lost its contexts; a BE down long enough aborts PREPARE, keeps PREPARED", () =>
     Effect.gen(function*() {
       const em = yield* emu({ beDownAbortMs: 150 })

@@ -432,7 +432,7 @@ const streamLoad = async (
   r.beginTxnTimeMs = Date.now() - tb
   if (begun._tag === "Error") return fail(begun.message, false)
   if (begun._tag === "LabelExists") {
-    if (cluster.settings.duplicateLabelMode === "fail") return fail(begun.message, false)
+    if (cluster.settings.duplicateLabelMode === "fail") return fail(cluster.duplicateLabelFailMessage(label), false)
     r.status = "Label Already Exists"
     r.existing = begun.jobStatus
     r.message = begun.message
@@ -504,7 +504,8 @@ const load = (cluster: Cluster, def: TableDef, h: Record<string, string>, bodies
   try {
     return runLoad(def, h, bodies, {
       emptyLoadAsError: cluster.settings.emptyLoadAsError,
-      emptyLoadMessage: cluster.settings.emptyLoadMessage
+      emptyLoadMessage: cluster.settings.emptyLoadMessage,
+      legacyCsvStartLookahead: cluster.settings.legacyCsvStartLookahead
     })
   } catch (e) {
     const out: LoadOutcome = {
@@ -588,8 +589,11 @@ const txnLoad = async (cluster: Cluster, be: BeNode, ex: Exchange, bodyFault: Fa
   }
   ctx.inProcessing = true
   try {
+    // TransactionStreamLoadAction::on_header: a failed header phase rolls the transaction back, which aborts it in
+    // the FE and drops the BE context (the next load is TXN_NOT_EXISTS, a commit through the FE FAILED)
     const failCtx = (status: TxnStatusName, message: string) => {
       ctx.failed = message
+      be.contexts.delete(label)
       cluster.abort(ctx.txnId, message)
       replyTxn(ex, txnBody(status, message))
     }
@@ -646,7 +650,7 @@ const txnLoad = async (cluster: Cluster, be: BeNode, ex: Exchange, bodyFault: Fa
     }
     ctx.bodies.push(body.body)
     ctx.bytes += body.body.byteLength
-    ctx.lastActive = Date.now()
+    ctx.lastActive = cluster.now()
     replyTxn(
       ex,
       txnBody("OK", "", {
@@ -661,7 +665,7 @@ const txnLoad = async (cluster: Cluster, be: BeNode, ex: Exchange, bodyFault: Fa
     )
   } finally {
     ctx.inProcessing = false
-    ctx.lastActive = Date.now()
+    ctx.lastActive = cluster.now()
   }
 }
 
@@ -714,11 +718,11 @@ const txnBegin = async (cluster: Cluster, be: BeNode, ex: Exchange, label: strin
     return replyTxn(
       ex,
       cluster.settings.duplicateLabelMode === "fail"
-        ? txnBody("ANALYSIS_ERROR", begun.message)
+        ? txnBody("ANALYSIS_ERROR", cluster.duplicateLabelFailMessage(label))
         : txnBody("LABEL_ALREADY_EXISTS", begun.message, { existing: begun.jobStatus })
     )
   }
-  const now = Date.now()
+  const now = cluster.now()
   const ctx: BeTxnContext = {
     db,
     table,

@@ -24,6 +24,7 @@ export interface Settings {
   readonly beHttpAuth: boolean
   readonly streamingLoadMaxMb: number
   readonly maxRunningTxnNumPerDb: number
+  readonly legacyCsvStartLookahead: boolean
   readonly defaultTimeoutSec: number
   readonly preparedTimeoutDefaultSec: number
   /** How long a BE must be down before the FE aborts its PREPARE transactions (`coordinate BE is down`). */
@@ -97,6 +98,13 @@ const LABEL_RE = /^[-\w]{1,128}$/
 
 export const labelAlreadyUsed = (label: string) => `Label [${label}] has already been used.`
 
+/**
+ * The 3.3–3.5 form of a duplicate label (`StreamLoadTask.updateTransactionResultWithException`, rethrown by
+ * `loadTxnBeginImpl` as a plain error): docs/protocol.md §5.5.
+ */
+export const wrappedLabelAlreadyUsed = (taskId: number, label: string) =>
+  `stream_load_task:${taskId}, label=${label}, error_msg=cancel stream task for exception: ${labelAlreadyUsed(label)}`
+
 export class Cluster {
   readonly txns = new Map<number, TxnRecord>()
   readonly coordinators = new Map<string, number>()
@@ -104,12 +112,23 @@ export class Cluster {
   readonly bes: Array<BeNode> = []
   readonly requests: Array<RequestLog> = []
   private nextTxnId = 1
+  private nextTaskId = 10_001
   private chain: Promise<unknown> = Promise.resolve()
   private readonly timers = new Set<ReturnType<typeof setTimeout>>()
   private interval: ReturnType<typeof setInterval> | undefined
   private ticking = false
 
-  constructor(readonly settings: Settings, readonly storage: Storage, readonly faults: FaultInjector) {}
+  constructor(
+    readonly settings: Settings,
+    readonly storage: Storage,
+    readonly faults: FaultInjector,
+    private readonly clock: (() => number) | undefined = undefined
+  ) {}
+
+  /** The emulator's clock (epoch ms): the wall clock, or the one given in the options (e.g. a TestClock). */
+  now(): number {
+    return this.clock === undefined ? Date.now() : this.clock()
+  }
 
   // ---------------------------------------------------------------------------------------------------------------
   // plumbing
@@ -169,7 +188,7 @@ export class Cluster {
         continue
       }
       this.txns.set(t.txnId, t)
-      if (t.status === "COMMITTED") this.schedule((t.visibleAt ?? 0) - Date.now(), () => void this.publish(t.txnId))
+      if (t.status === "COMMITTED") this.schedule((t.visibleAt ?? 0) - this.now(), () => void this.publish(t.txnId))
     }
   }
 
@@ -272,7 +291,7 @@ export class Cluster {
           `current running txns on db ${args.db} is ${running}, larger than limit ${this.settings.maxRunningTxnNumPerDb}`
       }
     }
-    const now = Date.now()
+    const now = this.now()
     const txn: TxnRecord = {
       txnId: this.nextTxnId++,
       database: args.db,
@@ -303,7 +322,7 @@ export class Cluster {
     const t = this.txns.get(txnId)
     if (t === undefined || (t.status !== "PREPARE" && t.status !== "PREPARED")) return false
     const wasPrepared = t.status === "PREPARED"
-    this.put({ ...t, status: "ABORTED", reason, finishedAt: Date.now() })
+    this.put({ ...t, status: "ABORTED", reason, finishedAt: this.now() })
     if (wasPrepared) void this.serial(this.storage.dropStaged(txnId)).catch(() => undefined)
     this.retain(t.database)
     return true
@@ -313,7 +332,7 @@ export class Cluster {
   async prepare(txnId: number, ops: ReadonlyArray<RowOp>, counters: Counters, preparedTimeoutSec: number) {
     const t = this.txns.get(txnId)
     if (t === undefined || t.status !== "PREPARE") return t?.reason || "transaction is aborted"
-    const now = Date.now()
+    const now = this.now()
     await this.serial(this.storage.saveStaged(txnId, ops))
     const cur = this.txns.get(txnId)!
     if (cur.status !== "PREPARE") return cur.reason || "transaction is aborted"
@@ -358,7 +377,7 @@ export class Cluster {
     ops: () => Effect.Effect<ReadonlyArray<RowOp>, unknown>,
     publishDelayMs: number | undefined
   ): Promise<{ readonly error: string } | { readonly status: "VISIBLE" | "COMMITTED" }> {
-    const now = Date.now()
+    const now = this.now()
     // Mark the state first (synchronously) so timers and concurrent requests see it.
     if (publishDelayMs !== undefined) {
       const committed: TxnRecord = { ...t, status: "COMMITTED", visibleAt: now + publishDelayMs }
@@ -367,7 +386,7 @@ export class Cluster {
         await this.serial(Effect.flatMap(ops(), (o) => this.storage.saveStaged(t.txnId, o)))
         await this.serial(this.storage.saveTxn(committed))
       } catch (e) {
-        this.put({ ...t, status: "ABORTED", reason: String(e), finishedAt: Date.now() })
+        this.put({ ...t, status: "ABORTED", reason: String(e), finishedAt: this.now() })
         return { error: String(e) }
       }
       this.schedule(publishDelayMs, () => void this.publish(t.txnId))
@@ -394,7 +413,7 @@ export class Cluster {
   async publish(txnId: number): Promise<void> {
     const t = this.txns.get(txnId)
     if (t === undefined || t.status !== "COMMITTED") return
-    const visible: TxnRecord = { ...t, status: "VISIBLE", finishedAt: Date.now() }
+    const visible: TxnRecord = { ...t, status: "VISIBLE", finishedAt: this.now() }
     this.txns.set(txnId, visible)
     try {
       await this.serial(
@@ -412,7 +431,7 @@ export class Cluster {
 
   /** `removeExpiredTxns`: final transactions older than label_keep_max_second, then oldest first over the cap. */
   retain(db: string): void {
-    const now = Date.now()
+    const now = this.now()
     const all = this.txnsOf(db)
     const final = all.filter((t) => t.status === "VISIBLE" || t.status === "ABORTED")
       .sort((a, b) => (a.finishedAt ?? 0) - (b.finishedAt ?? 0) || a.txnId - b.txnId)
@@ -431,7 +450,7 @@ export class Cluster {
     if (this.ticking) return
     this.ticking = true
     try {
-      const now = Date.now()
+      const now = this.now()
       for (const be of this.bes) {
         for (const [label, ctx] of be.contexts) {
           if (ctx.inProcessing) continue
@@ -464,6 +483,11 @@ export class Cluster {
     } finally {
       this.ticking = false
     }
+  }
+
+  /** The message of a duplicate label in `fail` mode (3.3–3.5), with a fresh stream-load task id. */
+  duplicateLabelFailMessage(label: string): string {
+    return wrappedLabelAlreadyUsed(this.nextTaskId++, label)
   }
 
   coordinatorKey(db: string, label: string): string {

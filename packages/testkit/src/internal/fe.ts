@@ -207,7 +207,8 @@ const transaction = async (
     return redirect(ex, be)
   }
   const txn = cluster.latest(db, label)
-  if (txn === undefined) return failed(ex, `${EXC}No transaction found with db[${db}] and label[${label}]`)
+  // TransactionLoadAction.getTxnState
+  if (txn === undefined) return failed(ex, `${EXC}No transaction found by label ${label}`)
   const id = txn.txnId
   if (op === "commit") {
     switch (txn.status) {

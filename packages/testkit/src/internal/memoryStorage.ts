@@ -4,6 +4,7 @@
  * @internal
  */
 import { Effect } from "effect"
+import { conditionAllows } from "./condition.js"
 import type { Row, RowOp, TableDef, TxnRecord } from "./model.js"
 import type { Storage } from "./storage.js"
 import { StorageError } from "./storage.js"
@@ -57,6 +58,11 @@ export const make = (): Storage => {
           t.byKey.delete(k)
         } else {
           const prev = t.byKey.get(k)
+          if (prev !== undefined && op.mergeCondition !== undefined) {
+            const c = op.mergeCondition
+            const type = t.def.columns.find((d) => d.name === c)?.type ?? ""
+            if (!conditionAllows(prev[c], op.values[c], type)) continue
+          }
           if (prev !== undefined && op.columns.length < t.def.columns.length) {
             const merged: Record<string, Row[string]> = { ...prev }
             for (const c of op.columns) merged[c] = op.values[c] ?? null
@@ -69,10 +75,16 @@ export const make = (): Storage => {
         }
       }
     } else {
+      const names = t.def.columns.map((c) => c.name)
       for (const op of ops) {
         if (op.op === "upsert") {
+          // the data path gives every column (rows are never changed in place, so the object can be kept)
+          if (names.every((c) => op.values[c] !== undefined)) {
+            t.rows.push(op.values)
+            continue
+          }
           const full: Record<string, Row[string]> = {}
-          for (const c of t.def.columns) full[c.name] = op.values[c.name] ?? null
+          for (const c of names) full[c] = op.values[c] ?? null
           t.rows.push(full)
         }
       }

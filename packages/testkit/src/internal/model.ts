@@ -11,6 +11,12 @@ export interface ColumnDef {
   readonly type: string
   /** Defaults to false for key columns and true for value columns. */
   readonly nullable?: boolean | undefined
+  /**
+   * The column's `DEFAULT` as StarRocks text (`"0"`, `"unknown"`, `"2024-01-01"`): what a load that does not supply
+   * the column stores. A NOT NULL column without one cannot be left out of a load's `columns` (except in a partial
+   * update).
+   */
+  readonly default?: string | undefined
 }
 
 export type TableModel = "DUPLICATE" | "PRIMARY"
@@ -49,10 +55,18 @@ export type Row = Readonly<Record<string, Cell>>
 
 /**
  * One row change produced by a load. `columns` lists the columns the load supplied (for partial updates on
- * PRIMARY tables only those are written; otherwise the missing ones are NULL/defaults already in `values`).
+ * PRIMARY tables only those are written to an existing row; a new row takes `values`, where the columns the load
+ * did not supply already hold their fill value). `mergeCondition` (the `merge_condition` header, PRIMARY tables
+ * only) names the column whose stored value must not be greater than the new one for the upsert to take effect
+ * (docs/protocol.md §6.6).
  */
 export type RowOp =
-  | { readonly op: "upsert"; readonly values: Row; readonly columns: ReadonlyArray<string> }
+  | {
+    readonly op: "upsert"
+    readonly values: Row
+    readonly columns: ReadonlyArray<string>
+    readonly mergeCondition?: string | undefined
+  }
   | { readonly op: "delete"; readonly values: Row }
 
 /** FE transaction states (`get_load_state`). */

@@ -19,6 +19,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
+import { conditionAllows } from "./condition.js"
 import type { Cell, ColumnDef, Row, RowOp, TableDef, TxnRecord } from "./model.js"
 import type { Storage } from "./storage.js"
 import { StorageError } from "./storage.js"
@@ -718,13 +719,27 @@ export const make = (url: string): Effect.Effect<Storage, StorageError, Scope.Sc
         const isPartial = (op: RowOp & { op: "upsert" }) =>
           def.model === "PRIMARY" && def.columns.some((c) => !op.columns.includes(c.name))
 
-        const insertRows = (cols: ReadonlyArray<string>, rows: ReadonlyArray<Row>, upsert: boolean) => {
+        const insertRows = (
+          cols: ReadonlyArray<string>,
+          rows: ReadonlyArray<Row>,
+          upsert: boolean,
+          mergeCondition?: string | undefined
+        ) => {
           const tuple = `(${cols.map(() => "?").join(", ")})`
-          const updates = cols.filter((c) => !def.key.includes(c))
+          // With a merge condition the condition column is assigned last: MariaDB evaluates the assignments left
+          // to right, so every IF() before it still sees the stored value.
+          const updates = cols.filter((c) => !def.key.includes(c) && c !== mergeCondition)
+          if (mergeCondition !== undefined && cols.includes(mergeCondition)) updates.push(mergeCondition)
+          const mc = mergeCondition === undefined ? "" : quoteId(mergeCondition)
+          const cond = `(${mc} IS NULL OR (VALUES(${mc}) IS NOT NULL AND VALUES(${mc}) >= ${mc}))`
+          const assign = (c: string) =>
+            mergeCondition === undefined
+              ? `${quoteId(c)} = VALUES(${quoteId(c)})`
+              : `${quoteId(c)} = IF(${cond}, VALUES(${quoteId(c)}), ${quoteId(c)})`
           const onDup = upsert
             ? ` ON DUPLICATE KEY UPDATE ${
               updates.length > 0
-                ? updates.map((c) => `${quoteId(c)} = VALUES(${quoteId(c)})`).join(", ")
+                ? updates.map(assign).join(", ")
                 : `${quoteId(def.key[0]!)} = ${quoteId(def.key[0]!)}`
             }`
             : ""
@@ -739,10 +754,19 @@ export const make = (url: string): Effect.Effect<Storage, StorageError, Scope.Sc
         const partialUpsert = (op: RowOp & { op: "upsert" }) =>
           Effect.gen(function*() {
             const key = keyOf(op.values)
-            const found = yield* run(`SELECT 1 AS x FROM ${target} WHERE ${keyMatch} FOR UPDATE`, key)
+            const mc = op.mergeCondition !== undefined && types.has(op.mergeCondition) ? op.mergeCondition : undefined
+            const found = yield* run(
+              `SELECT ${mc === undefined ? "1" : quoteId(mc)} AS x FROM ${target} WHERE ${keyMatch} FOR UPDATE`,
+              key
+            )
             const cols = op.columns.filter((c) => types.has(c) && !def.key.includes(c))
             if (found.length > 0) {
               if (cols.length === 0) return
+              if (mc !== undefined) {
+                const stored = fromSqlValue((found[0] as Record<string, unknown>)["x"], types.get(mc)!)
+                const type = def.columns.find((c) => c.name === mc)!.type
+                if (!conditionAllows(stored, op.values[mc], type)) return
+              }
               yield* run(
                 `UPDATE ${target} SET ${cols.map((c) => `${quoteId(c)} = ?`).join(", ")} WHERE ${keyMatch}`,
                 [...bind(op.values, cols), ...key]
@@ -778,12 +802,20 @@ export const make = (url: string): Effect.Effect<Storage, StorageError, Scope.Sc
             let size = approxSize(op.values)
             while (j < ops.length && j - i < BATCH_ROWS) {
               const next = ops[j]!
-              if (next.op !== "upsert" || isPartial(next) || known(next.values).join("\u0000") !== sig) break
+              if (
+                next.op !== "upsert" || isPartial(next) || next.mergeCondition !== op.mergeCondition ||
+                known(next.values).join("\u0000") !== sig
+              ) break
               size += approxSize(next.values)
               if (size > BATCH_CHARS) break
               j++
             }
-            yield* insertRows(cols, ops.slice(i, j).map((o) => o.values), def.model === "PRIMARY")
+            yield* insertRows(
+              cols,
+              ops.slice(i, j).map((o) => o.values),
+              def.model === "PRIMARY",
+              def.model === "PRIMARY" ? op.mergeCondition : undefined
+            )
             i = j
           }
         })

@@ -103,7 +103,7 @@ describe("where header (case 22)", () => {
   })
 })
 
-describe("__op and partial_update (§6.3)", () => {
+describe("__op and partial_update (docs/protocol.md §6.4, §6.5)", () => {
   const pk = table([
     { name: "id", type: "INT" },
     { name: "name", type: "VARCHAR(8)" },

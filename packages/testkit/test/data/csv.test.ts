@@ -41,7 +41,7 @@ describe("CSV v1 split reader (neither enclose nor escape)", () => {
   })
 })
 
-describe("CSV v2 §2 enclose (released reader)", () => {
+describe("CSV v2 enclose, released reader (docs/protocol.md §9.2)", () => {
   it("enclosed fields keep column and row delimiters (csv_file17)", () => {
     assert.deepStrictEqual(readCsv("3|\"bb|BB\"\n", { sep: "|", ...Q }), [["3", "bb|BB"]])
     assert.deepStrictEqual(readCsv("5|\"cc\nadf,1,3455\"\n", { sep: "|", ...Q }), [["5", "cc\nadf,1,3455"]])
@@ -94,7 +94,7 @@ describe("CSV v2 §2 enclose (released reader)", () => {
   })
 })
 
-describe("CSV v2 §3 escape", () => {
+describe("CSV v2 escape (docs/protocol.md §9.3)", () => {
   it("escape works outside enclosures (test_ESCAPE)", () => {
     const o = { sep: "|", escape: "\\" }
     assert.deepStrictEqual(readCsv("1|\\\"aa\\\"|abc\\\"\n", o), [["1", "\"aa\"", "abc\""]])
@@ -125,7 +125,7 @@ describe("CSV v2 7h NUL acts as the unset escape/enclose", () => {
   })
 })
 
-describe("CSV v2 §5 trim_space", () => {
+describe("CSV v2 trim_space (docs/protocol.md §9.5)", () => {
   const o = { ...Q, trim: true }
   it("leading spaces are skipped before deciding enclosure; spaces inside quotes kept (csv_file16)", () => {
     assert.deepStrictEqual(readCsv("  \"aa  \"       ,\" bb\"   \n", o), [["aa  ", " bb"]])
@@ -141,7 +141,7 @@ describe("CSV v2 §5 trim_space", () => {
   })
 })
 
-describe("CSV v2 §6 multi-line values, skip_header, transactions", () => {
+describe("CSV v2 multi-line values, skip_header, transactions (docs/protocol.md §9.6)", () => {
   it("skip_header counts an enclosed newline in the header as a line end", () => {
     // the header `"h` ends at the raw newline; `1",x` then has a stray quote that swallows the `,` (7b)
     assert.deepStrictEqual(readCsv("\"h\n1\",x\n2,y\n", { ...Q, skip: 1 }), [["1,x"], ["2", "y"]])
@@ -163,7 +163,7 @@ describe("CSV v2 §6 multi-line values, skip_header, transactions", () => {
   })
 })
 
-describe("CSV v2 §7 remaining quirks", () => {
+describe("CSV v2 remaining quirks (docs/protocol.md §9.7)", () => {
   it("7e multi-byte row delimiter ending exactly the body is not recognised", () => {
     assert.deepStrictEqual(readCsv("1,\"a\"\r\n2,\"b\"\r\n", { ...Q, rd: "\r\n" }), [["1", "a"], ["2", "b\"\r"]])
     assert.deepStrictEqual(readCsv("1,a\r\n2,b\r\n", { ...Q, rd: "\r\n" }), [["1", "a"], ["2", "b\r\n"]])
@@ -190,7 +190,7 @@ describe("CSV v2 §7 remaining quirks", () => {
   })
 })
 
-describe("CSV §4 NULL and empty values", () => {
+describe("CSV NULL and empty values (docs/protocol.md §9.4)", () => {
   const t = strings(2)
   it("\\N unenclosed without escape is NULL", () => {
     assert.deepStrictEqual(rows(load(t, { column_separator: "," }, "1,\\N\n")), [["1", null]])
@@ -225,7 +225,7 @@ describe("CSV §4 NULL and empty values", () => {
   })
 })
 
-describe("CSV §8 safe client recipe round-trip", () => {
+describe("CSV safe client recipe round-trip (docs/protocol.md §9.8)", () => {
   const values: ReadonlyArray<string | null> = [
     "",
     "a,b",

@@ -1,11 +1,11 @@
 /**
- * Column types and value conversion (starrocks-value-conversion.md): CSV text and JSON values into typed cells.
+ * Column types and value conversion (docs/protocol.md §8): CSV text and JSON values into typed cells.
  * A conversion returns `INVALID` when the BE converter would fail (NULL with strict_mode off, filtered with it on).
  *
  * @internal
  */
 import type { Cell } from "../model.js"
-import { JsonNumber, JsonObject, parseJsonText, stringifyJson } from "./json.js"
+import { JsonInvalidString, JsonNumber, JsonObject, parseJsonText, stringifyJson } from "./json.js"
 import type { JsonValue } from "./json.js"
 
 export type ColumnType =
@@ -291,10 +291,12 @@ const convertDecimal = (precision: number, scale: number, input: string): Cell |
 
 const pad = (n: number, w: number) => String(n).padStart(w, "0")
 
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+
 const validDate = (y: number, mo: number, d: number) => {
   if (y < 0 || y > 9999 || mo < 1 || mo > 12 || d < 1) return false
-  const dim = [31, (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0 ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
-  return d <= dim[mo - 1]!
+  if (mo === 2 && d === 29) return (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0
+  return d <= DAYS_IN_MONTH[mo - 1]!
 }
 
 interface DateTimeParts {
@@ -369,6 +371,88 @@ const convertArrayValue = (element: ColumnType, v: JsonValue): Cell | Invalid =>
 }
 
 /** CSV text (already unescaped, not `\N`) into a column type. */
+// ---------------------------------------------------------------------------------------------------------------
+// fast paths: the plain spellings a client writes (and the only ones the sink writes) are recognised with char
+// code checks; anything else takes the full converter above
+
+const isDigit = (c: number) => c >= 0x30 && c <= 0x39
+
+/** `-?[0-9]{1,15}` (fits a double exactly), else -1 / the digit start. */
+const plainIntStart = (s: string): number => {
+  const n = s.length
+  const start = n > 0 && s.charCodeAt(0) === 0x2d ? 1 : 0
+  if (n === start || n - start > 15) return -1
+  for (let i = start; i < n; i++) if (!isDigit(s.charCodeAt(i))) return -1
+  return start
+}
+
+const INT_MAX = { TINYINT: 127, SMALLINT: 32767, INT: 2147483647 } as const
+
+const fastInt = (kind: keyof typeof INT_BITS, s: string): Cell | Invalid | undefined => {
+  if (plainIntStart(s) < 0) return undefined
+  const v = Number(s)
+  if (kind === "BIGINT" || kind === "LARGEINT") return BigInt(v)
+  const max = INT_MAX[kind]
+  return v > max || v < -max - 1 ? undefined : v === 0 ? 0 : v
+}
+
+/** `-?[0-9]+(\.[0-9]+)?` with at most 15 significant digits: Number() gives the same double as strtod. */
+const fastDouble = (s: string): number | undefined => {
+  const n = s.length
+  let i = n > 0 && s.charCodeAt(0) === 0x2d ? 1 : 0
+  const start = i
+  while (i < n && isDigit(s.charCodeAt(i))) i++
+  if (i === start) return undefined
+  if (i < n) {
+    if (s.charCodeAt(i) !== 0x2e) return undefined
+    const f = ++i
+    while (i < n && isDigit(s.charCodeAt(i))) i++
+    if (i !== n || i === f) return undefined
+  }
+  if (n - start > 16) return undefined
+  return Number(s)
+}
+
+/** A DECIMAL(p,s) text already in its stored form: `-?(0|[1-9][0-9]*)\.[0-9]{s}` within the precision. */
+const fastDecimal = (precision: number, scale: number, s: string): string | undefined => {
+  const n = s.length
+  let i = n > 0 && s.charCodeAt(0) === 0x2d ? 1 : 0
+  const start = i
+  while (i < n && isDigit(s.charCodeAt(i))) i++
+  const intDigits = i - start
+  if (intDigits === 0 || (intDigits > 1 && s.charCodeAt(start) === 0x30)) return undefined
+  if (scale === 0) return i === n && intDigits <= precision && start === 0 ? s : undefined
+  if (i >= n || s.charCodeAt(i) !== 0x2e || n - i - 1 !== scale) return undefined
+  for (let j = i + 1; j < n; j++) if (!isDigit(s.charCodeAt(j))) return undefined
+  if (intDigits > precision - scale) return undefined
+  // "-0.00" is stored as "0.00": the full converter handles the sign of zero
+  return start === 1 && intDigits === 1 && s.charCodeAt(1) === 0x30 ? undefined : s
+}
+
+const two = (s: string, i: number) => (s.charCodeAt(i) - 0x30) * 10 + s.charCodeAt(i + 1) - 0x30
+
+/** `YYYY-MM-DD` of a valid date. */
+const fastDate = (s: string): boolean => {
+  if (s.length < 10 || s.charCodeAt(4) !== 0x2d || s.charCodeAt(7) !== 0x2d) return false
+  if (
+    !isDigit(s.charCodeAt(0)) || !isDigit(s.charCodeAt(1)) || !isDigit(s.charCodeAt(2)) ||
+    !isDigit(s.charCodeAt(3)) || !isDigit(s.charCodeAt(5)) || !isDigit(s.charCodeAt(6)) ||
+    !isDigit(s.charCodeAt(8)) || !isDigit(s.charCodeAt(9))
+  ) return false
+  return validDate(two(s, 0) * 100 + two(s, 2), two(s, 5), two(s, 8))
+}
+
+/** `YYYY-MM-DD HH:MM:SS` of a valid date and time. */
+const fastDateTime = (s: string): boolean => {
+  if (s.length !== 19 || !fastDate(s) || s.charCodeAt(10) !== 0x20) return false
+  if (s.charCodeAt(13) !== 0x3a || s.charCodeAt(16) !== 0x3a) return false
+  if (
+    !isDigit(s.charCodeAt(11)) || !isDigit(s.charCodeAt(12)) || !isDigit(s.charCodeAt(14)) ||
+    !isDigit(s.charCodeAt(15)) || !isDigit(s.charCodeAt(17)) || !isDigit(s.charCodeAt(18))
+  ) return false
+  return two(s, 11) <= 23 && two(s, 14) <= 59 && two(s, 17) <= 59
+}
+
 export const convertText = (type: ColumnType, s: string): Cell | Invalid => {
   switch (type.kind) {
     case "TINYINT":
@@ -376,7 +460,7 @@ export const convertText = (type: ColumnType, s: string): Cell | Invalid => {
     case "INT":
     case "BIGINT":
     case "LARGEINT":
-      return convertInt(type.kind, s)
+      return fastInt(type.kind, s) ?? convertInt(type.kind, s)
     case "FLOAT": {
       const f = stringToFloat(s)
       if (f === undefined) return INVALID
@@ -384,20 +468,20 @@ export const convertText = (type: ColumnType, s: string): Cell | Invalid => {
       return Number.isFinite(f) && !Number.isFinite(r) ? INVALID : r
     }
     case "DOUBLE": {
-      const f = stringToFloat(s)
+      const f = fastDouble(s) ?? stringToFloat(s)
       return f === undefined ? INVALID : f
     }
     case "BOOLEAN":
       return convertBoolean(s)
     case "DECIMAL":
-      return convertDecimal(type.precision, type.scale, s)
+      return fastDecimal(type.precision, type.scale, s) ?? convertDecimal(type.precision, type.scale, s)
     case "CHAR":
     case "VARCHAR":
       return fitsLength(s, Math.min(type.length, 1048576)) ? s : INVALID
     case "DATE":
-      return convertDate(s)
+      return s.length === 10 && fastDate(s) ? s : convertDate(s)
     case "DATETIME":
-      return convertDateTime(s)
+      return fastDateTime(s) ? s : convertDateTime(s)
     case "JSON": {
       const p = parseJsonText(s)
       return p === undefined ? INVALID : stringifyJson(p.value)
@@ -412,30 +496,94 @@ export const convertText = (type: ColumnType, s: string): Cell | Invalid => {
 /** The text a JSON value gives when it is read as VARCHAR: string content, raw number, `1`/`0`, minified JSON. */
 export const jsonAsText = (v: JsonValue): string => {
   if (typeof v === "string") return v
+  if (v instanceof JsonInvalidString) return v.raw
   if (typeof v === "boolean") return v ? "1" : "0"
   if (v instanceof JsonNumber) return v.raw
   return stringifyJson(v)
 }
 
+const INT64_MIN = -(2n ** 63n)
+const UINT64_END = 2n ** 64n
+const INT_RANGE = {
+  TINYINT: [-128, 127],
+  SMALLINT: [-32768, 32767],
+  INT: [-2147483648, 2147483647],
+  BIGINT: [-(2 ** 63), 2 ** 63]
+} as const
+const FLT_MAX = 3.4028234663852886e38
+
+/**
+ * `checked_cast` of a double into a numeric column (formats/json/numeric_column.cpp): integers are truncated toward
+ * zero, and a value outside the column's range is invalid (NULL, or the row filtered under strict_mode).
+ */
+const doubleInto = (
+  kind: "TINYINT" | "SMALLINT" | "INT" | "BIGINT" | "FLOAT" | "DOUBLE",
+  d: number
+): Cell | Invalid => {
+  if (!Number.isFinite(d)) return kind === "DOUBLE" || kind === "FLOAT" ? d : INVALID
+  if (kind === "DOUBLE") return d
+  if (kind === "FLOAT") return Math.abs(d) > FLT_MAX ? INVALID : Math.fround(d)
+  const t = Math.trunc(d)
+  const [lo, hi] = INT_RANGE[kind]
+  if (kind === "BIGINT") return t < lo || t >= hi ? INVALID : BigInt(t)
+  return t < lo || t > hi ? INVALID : t === 0 ? 0 : t
+}
+
+/**
+ * A JSON value into TINYINT…BIGINT, FLOAT or DOUBLE, as the BE's JSON scanner reads these columns natively
+ * (formats/json/numeric_column.cpp; docs/protocol.md §8.4):
+ * - an integer token that fits int64 is range-checked exactly; one in [2^63, 2^64) overflows every integer column;
+ *   a longer one, and any token with a fraction or an exponent, goes through a double (`1.9` → 1, `1e3` → 1000,
+ *   `12345678901234567.0` → 12345678901234568);
+ * - a string is parsed as an integer of the column's width, else as a double (then the same checks);
+ * - true/false, objects and arrays are invalid.
+ */
+const convertJsonNumeric = (
+  kind: "TINYINT" | "SMALLINT" | "INT" | "BIGINT" | "FLOAT" | "DOUBLE",
+  v: JsonValue
+): Cell | Invalid => {
+  if (v instanceof JsonNumber) {
+    const raw = v.raw
+    if (/^-?[0-9]+$/.test(raw)) {
+      const n = BigInt(raw)
+      if (n >= INT64_MIN && n < UINT64_END) {
+        if (kind === "FLOAT" || kind === "DOUBLE") return doubleInto(kind, Number(n))
+        if (kind === "BIGINT") return n >= 2n ** 63n ? INVALID : n
+        const [lo, hi] = INT_RANGE[kind]
+        return n < BigInt(lo) || n > BigInt(hi) ? INVALID : Number(n)
+      }
+    }
+    return doubleInto(kind, Number(raw))
+  }
+  if (typeof v === "string") {
+    if (kind !== "FLOAT" && kind !== "DOUBLE") {
+      const r = stringToInt(v, INT_BITS[kind])
+      if (r.ok) return kind === "BIGINT" ? r.value : Number(r.value)
+    }
+    const d = stringToFloat(v)
+    return d === undefined || Number.isNaN(d) && kind !== "FLOAT" && kind !== "DOUBLE" ? INVALID : doubleInto(kind, d)
+  }
+  return INVALID
+}
+
 /** A JSON value into a column type (JSON `null` is NULL). */
 export const convertJson = (type: ColumnType, v: JsonValue): Cell | Invalid => {
   if (v === null) return null
+  if (v instanceof JsonInvalidString) return INVALID
   switch (type.kind) {
     case "JSON":
       return stringifyJson(v)
     case "ARRAY":
-      if (typeof v === "string") {
-        const p = parseJsonText(v)
-        return p === undefined ? INVALID : convertArrayValue(type.element, p.value)
-      }
+      // only a JSON array fills an ARRAY column; a string holding array text is invalid (test_invalid_json)
       return convertArrayValue(type.element, v)
     case "TINYINT":
     case "SMALLINT":
     case "INT":
     case "BIGINT":
-    case "LARGEINT":
     case "FLOAT":
     case "DOUBLE":
+      return convertJsonNumeric(type.kind, v)
+    case "LARGEINT":
     case "DECIMAL":
     case "DATE":
     case "DATETIME":

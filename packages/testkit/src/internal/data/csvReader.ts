@@ -1,7 +1,7 @@
 /**
- * The BE CSV reader (starrocks-csv.md), on bytes:
+ * The BE CSV reader (docs/protocol.md §9), on bytes:
  * - v1 (`readCsvV1`): neither `enclose` nor `escape` set: split by the row delimiter, then by the column separator.
- * - v2 (`readCsvV2`): the released (post-#37381) state machine, quirks included (§2, §3, §5, §7 a–h, k).
+ * - v2 (`readCsvV2`): the released (post-#37381) state machine, quirks included (docs/protocol.md §9.2, §9.3, §9.5, §9.7 a–h, k).
  *
  * @internal
  */
@@ -29,6 +29,23 @@ export interface CsvRecord {
   readonly fields: ReadonlyArray<string>
   /** The raw row for the error log (v2: includes the row delimiter, quirk 7k); decoded on demand. */
   readonly raw: string
+}
+
+/** `buf.toString("utf8", a, b)` without the argument checks of `toString` (Buffer's own `utf8Slice`). */
+const utf8 = (buf: Buffer, a: number, b: number): string =>
+  (buf as unknown as { utf8Slice: (a: number, b: number) => string }).utf8Slice(a, b)
+
+/** A record; the raw row is decoded only when asked for (error log). */
+class CsvRow implements CsvRecord {
+  constructor(
+    readonly fields: ReadonlyArray<string>,
+    private readonly buf: Buffer,
+    private readonly start: number,
+    private readonly end: number
+  ) {}
+  get raw(): string {
+    return this.buf.toString("utf8", this.start, this.end)
+  }
 }
 
 const matchAt = (buf: Uint8Array, pos: number, pat: Uint8Array): boolean => {
@@ -76,9 +93,9 @@ export const readCsvV1 = (buf: Buffer, opts: CsvOptions, onRecord: (r: CsvRecord
         const fe = at < 0 || at >= end ? end : at
         if (opts.trimSpace) {
           const [a, b] = trimSpaces(buf, fs, fe)
-          fields.push(buf.toString("utf8", a, b))
+          fields.push(utf8(buf, a, b))
         } else {
-          fields.push(buf.toString("utf8", fs, fe))
+          fields.push(utf8(buf, fs, fe))
         }
         if (fe === end) break
         fs = fe + cs.length
@@ -86,12 +103,7 @@ export const readCsvV1 = (buf: Buffer, opts: CsvOptions, onRecord: (r: CsvRecord
       }
       const rs = pos
       const re = end
-      onRecord({
-        fields,
-        get raw() {
-          return buf.toString("utf8", rs, re)
-        }
-      })
+      onRecord(new CsvRow(fields, buf, rs, re))
     }
     pos = next
   }
@@ -104,7 +116,7 @@ const ENCLOSE = 2
 /**
  * v2: the released state machine. Bytes of the current field are collected into a scratch buffer (escapes and
  * `""` pairs removed); an enclosed field keeps its closing quote and everything after it up to the delimiter, and
- * one byte is cut at the end (§2.3, 7c).
+ * one byte is cut at the end (docs/protocol.md §9.2 item 3, §9.7 c).
  */
 export const readCsvV2 = (buf: Buffer, opts: CsvOptions, onRecord: (r: CsvRecord) => void): void => {
   const rd = opts.rowDelimiter
@@ -128,8 +140,21 @@ export const readCsvV2 = (buf: Buffer, opts: CsvOptions, onRecord: (r: CsvRecord
     scratch[len++] = b
   }
   const pushRange = (a: number, b: number) => {
-    for (let i = a; i < b; i++) push(buf[i]!)
+    const k = b - a
+    if (k < 24) {
+      for (let i = a; i < b; i++) push(buf[i]!)
+      return
+    }
+    if (len + k > scratch.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(scratch.length * 2, len + k))
+      scratch.copy(bigger, 0, 0, len)
+      scratch = bigger
+    }
+    buf.copy(scratch, len, a, b)
+    len += k
   }
+  const rd0 = rd[0]!
+  const cs0 = cs[0]!
 
   // 7e: a multi-byte row delimiter is recognised only when at least one more byte follows it
   const isRow = rd.length === 1
@@ -149,7 +174,7 @@ export const readCsvV2 = (buf: Buffer, opts: CsvOptions, onRecord: (r: CsvRecord
   const endField = () => {
     let l = len
     if (enclosed) l = Math.max(0, l - 1) // cut the (assumed) closing quote; 7g negative length → empty
-    fields.push(scratch.toString("utf8", 0, l))
+    fields.push(utf8(scratch, 0, l))
     lastColStart = fieldRawStart
     len = 0
     enclosed = false
@@ -159,12 +184,7 @@ export const readCsvV2 = (buf: Buffer, opts: CsvOptions, onRecord: (r: CsvRecord
   }
   const endRow = (rawEnd: number) => {
     const rs = rowStart
-    onRecord({
-      fields,
-      get raw() {
-        return buf.toString("utf8", rs, rawEnd)
-      }
-    })
+    onRecord(new CsvRow(fields, buf, rs, rawEnd))
     fields = []
   }
 
@@ -252,6 +272,20 @@ export const readCsvV2 = (buf: Buffer, opts: CsvOptions, onRecord: (r: CsvRecord
       continue
     }
     if (state === ORDINARY) {
+      if (!justClosed && !dropRest) {
+        // bulk: the run of bytes that are data whatever follows them
+        let j = pos
+        while (j < n) {
+          const b = buf[j]!
+          if (b === rd0 || b === cs0 || b === E || b === Q) break
+          j++
+        }
+        if (j > pos) {
+          pushRange(pos, j)
+          pos = j
+          continue
+        }
+      }
       if (isRow(pos)) {
         endField()
         pos += rd.length
@@ -287,6 +321,17 @@ export const readCsvV2 = (buf: Buffer, opts: CsvOptions, onRecord: (r: CsvRecord
       continue
     }
     // ENCLOSE: delimiters are data
+    if (c !== E && c !== Q) {
+      let j = pos + 1
+      while (j < n) {
+        const b = buf[j]!
+        if (b === E || b === Q) break
+        j++
+      }
+      pushRange(pos, j)
+      pos = j
+      continue
+    }
     if (c === E) {
       pos = escapeAt(pos)
       continue

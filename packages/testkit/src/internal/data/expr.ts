@@ -246,7 +246,19 @@ class Parser {
   }
 }
 
-const FUNCTIONS = new Set(["concat", "upper", "lower", "ifnull", "coalesce", "nullif", "if", "trim", "length"])
+const FUNCTIONS = new Set([
+  "concat",
+  "upper",
+  "lower",
+  "ifnull",
+  "coalesce",
+  "nullif",
+  "if",
+  "trim",
+  "length",
+  "now",
+  "current_timestamp"
+])
 
 export const parseExpr = (src: string): Expr => {
   const p = new Parser(tokenize(src), src)
@@ -505,6 +517,10 @@ export const evalExpr = (e: Expr, env: (name: string) => Scalar): Scalar => {
           return compare(args[0] ?? null, args[1] ?? null) === 0 ? null : args[0] ?? null
         case "if":
           return truthy(args[0] ?? null) === true ? args[1] ?? null : args[2] ?? null
+        case "now":
+        case "current_timestamp":
+          // the load's start time; the emulator uses UTC where StarRocks uses the load's `timezone`
+          return new Date().toISOString().slice(0, 19).replace("T", " ")
         default:
           return null
       }

@@ -10,7 +10,23 @@ export class JsonNumber {
   constructor(readonly raw: string) {}
 }
 
-export type JsonValue = null | boolean | string | JsonNumber | ReadonlyArray<JsonValue> | JsonObject
+/**
+ * A string with an invalid escape (`"\s"`), kept as its raw text. The BE's on-demand parser (simdjson) only
+ * unescapes a string when a column reads it, so such a string fails only the column that reads it (NULL, or the row
+ * filtered under strict_mode) and the document still loads (StarRocks' test_invalid_json; docs/protocol.md §6.3).
+ */
+export class JsonInvalidString {
+  constructor(readonly raw: string) {}
+}
+
+export type JsonValue =
+  | null
+  | boolean
+  | string
+  | JsonNumber
+  | JsonInvalidString
+  | ReadonlyArray<JsonValue>
+  | JsonObject
 
 export class JsonObject {
   readonly map = new Map<string, JsonValue>()
@@ -31,14 +47,42 @@ export const skipWs = (s: string, pos: number): number => {
 
 const numberRe = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y
 
-/** Parses one JSON value starting at `pos` (leading whitespace allowed); returns it and the position after it. */
-export const parseValueAt = (s: string, start: number): { value: JsonValue; end: number } => {
+/**
+ * Parses one JSON value starting at `pos` (leading whitespace allowed); returns it and the position after it. With
+ * `lenientStrings`, a string with an invalid escape becomes a `JsonInvalidString` instead of a syntax error.
+ */
+export const parseValueAt = (
+  s: string,
+  start: number,
+  lenientStrings = false
+): { value: JsonValue; end: number } => {
   let pos = start
   const fail = (msg: string): never => {
     throw new JsonSyntaxError(pos, msg)
   }
-  const parseString = (): string => {
+  /** After a bad escape in lenient mode: the raw string up to its closing quote. */
+  const invalidString = (open: number): JsonInvalidString => {
+    let p = open + 1
+    for (;;) {
+      if (p >= s.length) {
+        pos = p
+        fail("unterminated string")
+      }
+      const c = s.charCodeAt(p)
+      if (c === 0x5c) {
+        p += 2
+        continue
+      }
+      if (c === 0x22) {
+        pos = p + 1
+        return new JsonInvalidString(s.slice(open + 1, p))
+      }
+      p++
+    }
+  }
+  const parseString = (): string | JsonInvalidString => {
     // s[pos] === '"'
+    const open = pos
     pos++
     let out = ""
     let chunk = pos
@@ -80,19 +124,24 @@ export const parseValueAt = (s: string, start: number): { value: JsonValue; end:
             break
           case "u": {
             const hex = s.slice(pos + 2, pos + 6)
-            if (!/^[0-9a-fA-F]{4}$/.test(hex)) fail("invalid unicode escape")
+            if (!/^[0-9a-fA-F]{4}$/.test(hex)) {
+              if (lenientStrings) return invalidString(open)
+              fail("invalid unicode escape")
+            }
             out += String.fromCharCode(parseInt(hex, 16))
             pos += 4
             break
           }
           default:
+            if (lenientStrings) return invalidString(open)
             fail("invalid escape")
         }
         pos += 2
         chunk = pos
         continue
       }
-      if (c < 0x20) fail("control character in string")
+      // raw control characters are kept: simdjson's on-demand parser (the BE's) does not reject them, and
+      // StarRocks' test_stream_load_non_utf8_json loads one (docs/protocol.md §6.3)
       pos++
     }
   }
@@ -112,7 +161,8 @@ export const parseValueAt = (s: string, start: number): { value: JsonValue; end:
       for (;;) {
         pos = skipWs(s, pos)
         if (s.charCodeAt(pos) !== 0x22) fail("expected a key")
-        const key = parseString()
+        const k = parseString()
+        const key = typeof k === "string" ? k : k.raw
         pos = skipWs(s, pos)
         if (s.charCodeAt(pos) !== 0x3a) fail("expected ':'")
         pos++
@@ -194,6 +244,7 @@ export const stringifyJson = (v: JsonValue): string => {
   if (typeof v === "boolean") return v ? "true" : "false"
   if (typeof v === "string") return JSON.stringify(v)
   if (v instanceof JsonNumber) return v.raw
+  if (v instanceof JsonInvalidString) return `"${v.raw}"`
   if (v instanceof JsonObject) {
     const parts: Array<string> = []
     for (const [k, x] of v.map) parts.push(JSON.stringify(k) + ":" + stringifyJson(x))

@@ -1,6 +1,6 @@
 /**
  * The BE data path of a Stream Load: headers and body bytes in, typed row changes, counters and error-log lines out.
- * Written from `starrocks-csv.md`, `starrocks-value-conversion.md` and `starrocks-http-protocol.md` §6, §7.2, §11.
+ * Written from docs/protocol.md §6, §7.2, §8, §9 and §11.
  *
  * Header validation covered here (`validateHeaders`): `format`, `column_separator`/`row_delimiter` (hex rule),
  * `strict_mode`, `partial_update` (bool; PRIMARY tables only), `trim_space`, `skip_header`, `columns` and `where`
@@ -12,6 +12,7 @@
  *
  * @internal
  */
+import { isUtf8 } from "node:buffer"
 import * as Zlib from "node:zlib"
 import type { Cell, RowOp, TableDef } from "../model.js"
 import type { ColumnType } from "./convert.js"
@@ -88,6 +89,42 @@ interface TableColumn {
   readonly type: ColumnType
   readonly nullable: boolean
   readonly isKey: boolean
+  /** The declared default, converted; undefined when the column has none. */
+  readonly dflt: Cell | undefined
+}
+
+/**
+ * What a new row stores in a column that a partial update did not supply: the default, else NULL, else (NOT NULL
+ * without a default) the type's zero value.
+ */
+const fillValue = (c: TableColumn): Cell => {
+  if (c.dflt !== undefined) return c.dflt
+  if (c.nullable) return null
+  switch (c.type.kind) {
+    case "BOOLEAN":
+      return false
+    case "TINYINT":
+    case "SMALLINT":
+    case "INT":
+    case "FLOAT":
+    case "DOUBLE":
+      return 0
+    case "BIGINT":
+    case "LARGEINT":
+      return 0n
+    case "DECIMAL":
+      return c.type.scale > 0 ? "0." + "0".repeat(c.type.scale) : "0"
+    case "DATE":
+      return "1970-01-01"
+    case "DATETIME":
+      return "1970-01-01 00:00:00"
+    case "JSON":
+      return "null"
+    case "ARRAY":
+      return []
+    default:
+      return ""
+  }
 }
 
 type Mapping =
@@ -101,6 +138,16 @@ interface LoadSpec {
   readonly csv: Omit<CsvOptions, "legacyStartLookahead">
   readonly strictMode: boolean
   readonly partialUpdate: boolean
+  /** `partial_update_mode` (`row`, `column`, `auto`; other values are ignored as the BE ignores them). */
+  readonly partialUpdateMode: "row" | "column" | "auto" | undefined
+  /** `merge_condition`: the table column name (validated). */
+  readonly mergeCondition: string | undefined
+  /**
+   * Whether upserts carry the condition: not in a column-mode partial update, which StarRocks applies
+   * unconditionally (test_partial_update_column_mode/test_partial_update, case
+   * test_column_partial_update_with_condition_update; docs/protocol.md §6.6).
+   */
+  readonly conditionOnUpserts: boolean
   readonly maxFilterRatio: number
   readonly columns: ReadonlyArray<TableColumn>
   /** Source slot names: CSV field order, JSON keys. */
@@ -161,7 +208,15 @@ const buildSpec = (table: TableDef, headers: LoadHeaders): LoadSpec | string => 
 
   const columns: Array<TableColumn> = table.columns.map((c) => {
     const isKey = table.key.includes(c.name)
-    return { name: c.name, type: parseColumnType(c.type), nullable: c.nullable ?? !isKey, isKey }
+    const type = parseColumnType(c.type)
+    const d = c.default === undefined ? undefined : convertText(type, c.default)
+    return {
+      name: c.name,
+      type,
+      nullable: c.nullable ?? !isKey,
+      isKey,
+      dflt: d === undefined || d === INVALID ? undefined : d
+    }
   })
   const byLower = new Map(columns.map((c, i) => [c.name.toLowerCase(), i]))
 
@@ -227,8 +282,45 @@ const buildSpec = (table: TableDef, headers: LoadHeaders): LoadSpec | string => 
     const opSource = sourceLower.get(OP)
     if (opExpr !== undefined) op = { _tag: "Expr", expr: opExpr }
     else if (opSource !== undefined) op = { _tag: "Source", index: opSource }
+    else if (format === "json" && table.model === "PRIMARY") {
+      // FE Load.initColumns: a JSON stream load into a Primary Key table reads `__op` from each object even when
+      // `columns` does not name it
+      sources.push(OP)
+      sourceTypes.push(undefined)
+      op = { _tag: "Source", index: sources.length - 1 }
+    }
     supplied = columns.filter((_, i) => mappings[i]!._tag !== "Absent").map((c) => c.name)
+    if (partial !== true) {
+      // FE Load.initColumns: every column the load leaves out needs a default value (or NULL)
+      for (let i = 0; i < columns.length; i++) {
+        const c = columns[i]!
+        if (mappings[i]!._tag === "Absent" && !c.nullable && c.dflt === undefined) {
+          return `Column has no default value. column: ${c.name}`
+        }
+      }
+    }
   }
+
+  // FE Load.checkMergeCondition
+  let mergeCondition: string | undefined
+  const mcH = headers["merge_condition"]
+  if (mcH !== undefined && mcH.length > 0) {
+    if (table.model !== "PRIMARY") return `Conditional update only support primary key table ${table.table}`
+    const pool = partial === true ? columns.filter((c) => supplied.includes(c.name)) : columns
+    const col = pool.find((c) => c.name.toLowerCase() === mcH.toLowerCase())
+    if (col === undefined) {
+      return `Merge condition column ${mcH} does not exist. If you are doing partial update with condition ` +
+        "update, please check condition column is in the given update columns. Otherwise please check " +
+        `condition column is in table ${table.table}`
+    }
+    if (col.isKey) return `Merge condition column ${mcH} should not be primary key!`
+    if (col.type.kind === "CHAR" || col.type.kind === "VARCHAR" || col.type.kind === "JSON") {
+      return "Merge condition column has invalid type maybe bitmap/hll/percentile/json/varchar!"
+    }
+    mergeCondition = col.name
+  }
+  const pum = headers["partial_update_mode"]
+  const partialUpdateMode = pum === "row" || pum === "column" || pum === "auto" ? pum : undefined
 
   let where: Expr | undefined
   const whereH = headers["where"]
@@ -277,6 +369,9 @@ const buildSpec = (table: TableDef, headers: LoadHeaders): LoadSpec | string => 
     },
     strictMode: strict === true,
     partialUpdate: partial === true,
+    partialUpdateMode,
+    mergeCondition,
+    conditionOnUpserts: mergeCondition !== undefined && !(partial === true && partialUpdateMode === "column"),
     maxFilterRatio: parseStrtod(headers["max_filter_ratio"]),
     columns,
     sources,
@@ -314,6 +409,13 @@ class RowFiltered {
 
 const NULL_TEXT = "\\N"
 
+const noEnv = (_name: string): Scalar => null
+
+/** The raw row for the error log, computed only when a row is logged. */
+interface RawRow {
+  readonly raw: string
+}
+
 class Loader {
   total = 0
   loaded = 0
@@ -323,11 +425,36 @@ class Loader {
   readonly errorLog: Array<string> = []
   readonly maxLogRows: number
   readonly isPrimary: boolean
+  /** Set when a CSV body is not valid UTF-8: string fields then need a closer look (docs/protocol.md §8.2). */
+  csvInvalidUtf8 = false
   readonly allNames: ReadonlyArray<string>
   readonly nameIndex: Map<string, number>
   readonly sourceIndex: Map<string, number>
+  /** Indexes of the NOT NULL columns. */
+  readonly notNull: ReadonlyArray<number>
+  /** Whether a `columns` expression, the `__op` expression or `where` reads the source slots. */
+  readonly needsEnv: boolean
+  /** Per table column: the source slot it is read from, or -1 (expression or absent). */
+  readonly srcIndex: ReadonlyArray<number>
+  /** Per table column: the type its source slot is converted to. */
+  readonly srcType: ReadonlyArray<ColumnType>
+
+  makeEnv(values: ReadonlyArray<SourceValue>, json: boolean): (name: string) => Scalar {
+    const norm = json ? values : values.map((v) => (v === NULL_TEXT ? null : v))
+    return (name) => {
+      const si = this.sourceIndex.get(name.toLowerCase())
+      return si === undefined ? null : this.sourceText(norm[si], json)
+    }
+  }
 
   constructor(readonly table: TableDef, readonly spec: LoadSpec, options: LoadOptions) {
+    this.srcIndex = spec.mappings.map((m) => (m._tag === "Source" ? m.index : -1))
+    this.srcType = spec.mappings.map((m, i) =>
+      m._tag === "Source" ? spec.sourceTypes[m.index] ?? spec.columns[i]!.type : spec.columns[i]!.type
+    )
+    this.needsEnv = spec.where !== undefined || spec.op._tag === "Expr" ||
+      spec.mappings.some((m) => m._tag === "Expr")
+    this.notNull = spec.columns.flatMap((c, i) => (c.nullable ? [] : [i]))
     this.maxLogRows = options.maxErrorLogRows ?? 50
     this.isPrimary = table.model === "PRIMARY"
     this.allNames = spec.columns.map((c) => c.name)
@@ -335,11 +462,11 @@ class Loader {
     this.sourceIndex = new Map(spec.sources.map((s, i) => [s.toLowerCase(), i]))
   }
 
-  logRow(reason: string, raw: () => string) {
-    if (this.errorLog.length < this.maxLogRows) this.errorLog.push(`Error: ${reason}. Row: ${raw()}`)
+  logRow(reason: string, raw: RawRow) {
+    if (this.errorLog.length < this.maxLogRows) this.errorLog.push(`Error: ${reason}. Row: ${raw.raw}`)
   }
 
-  filter(reason: string, raw: () => string) {
+  filter(reason: string, raw: RawRow) {
     this.total++
     this.filtered++
     this.logRow(reason, raw)
@@ -360,49 +487,71 @@ class Loader {
   }
 
   /** Converts one row and appends its op (or counts it filtered/unselected). */
-  row(values: ReadonlyArray<SourceValue>, json: boolean, raw: () => string) {
+  row(values: ReadonlyArray<SourceValue>, json: boolean, raw: RawRow) {
     const spec = this.spec
     const cols = spec.columns
-    const cells: Array<Cell> = new Array(cols.length)
-    const norm: ReadonlyArray<SourceValue> = json ? values : values.map((v) => (v === NULL_TEXT ? null : v))
-    const env = (name: string): Scalar => {
-      const si = this.sourceIndex.get(name.toLowerCase())
-      return si === undefined ? null : this.sourceText(norm[si], json)
-    }
+    const n = cols.length
+    // expressions see the source slots as VARCHAR (CSV `\N` is NULL); built only when the load has expressions
+    const env = this.needsEnv ? this.makeEnv(values, json) : noEnv
+    const out: Record<string, Cell> = {}
     try {
-      for (let i = 0; i < cols.length; i++) {
-        const col = cols[i]!
-        const m = spec.mappings[i]!
-        if (m._tag === "Absent") {
-          cells[i] = null
-        } else if (m._tag === "Source") {
-          const v = norm[m.index]
-          const type = spec.sourceTypes[m.index] ?? col.type
-          const c = this.convertSource(type, v, json)
+      const srcIndex = this.srcIndex
+      const srcType = this.srcType
+      const names = this.allNames
+      for (let i = 0; i < n; i++) {
+        const si = srcIndex[i]!
+        if (si >= 0) {
+          const v = values[si]
+          const type = srcType[i]!
+          if (
+            this.csvInvalidUtf8 && (type.kind === "VARCHAR" || type.kind === "CHAR") && typeof v === "string" &&
+            v.includes("\uFFFD")
+          ) {
+            throw new RowFiltered(`Invalid UTF-8 string in column '${cols[i]!.name}'`)
+          }
+          const c = v === undefined || v === null
+            ? null
+            : json
+            ? convertJson(type, v as JsonValue)
+            : v === NULL_TEXT
+            ? null
+            : convertText(type, v as string)
           if (c === INVALID) {
+            const col = cols[i]!
+            const m = spec.mappings[i] as { readonly index: number }
             if (spec.strictMode) {
               throw new RowFiltered(`The field (name = ${col.name}, pos = ${m.index}) is out of range`)
             }
-            cells[i] = null
+            out[names[i]!] = null
           } else {
-            cells[i] = c
+            out[names[i]!] = c
           }
         } else {
-          const r = evalExpr(m.expr, env)
-          cells[i] = this.castExprResult(col, r, spec.strictMode)
+          const col = cols[i]!
+          const m = spec.mappings[i]!
+          if (m._tag === "Expr") out[col.name] = this.castExprResult(col, evalExpr(m.expr, env), spec.strictMode)
+          else out[col.name] = spec.partialUpdate ? fillValue(col) : col.dflt !== undefined ? col.dflt : null
         }
       }
       let isDelete = false
       if (this.isPrimary && spec.op._tag !== "Absent") {
-        const opValue: Scalar = spec.op._tag === "Source"
-          ? this.sourceText(norm[spec.op.index], json)
-          : evalExpr(spec.op.expr, env)
+        let opValue: Scalar
+        if (spec.op._tag === "Source") {
+          const v = values[spec.op.index]
+          opValue = !json && v === NULL_TEXT ? null : this.sourceText(v, json)
+        } else {
+          opValue = evalExpr(spec.op.expr, env)
+        }
         isDelete = isDeleteOp(opValue)
       }
       if (spec.where !== undefined) {
         const selected = evalPredicate(spec.where, (name) => {
           const ci = this.nameIndex.get(name.toLowerCase())
-          if (ci !== undefined) return cellToScalar(cells[ci]!)
+          if (ci !== undefined) {
+            // the WHERE sees the loaded value; for a partial update's absent column, NULL
+            const c = cols[ci]!
+            return spec.partialUpdate && spec.mappings[ci]!._tag === "Absent" ? null : cellToScalar(out[c.name]!)
+          }
           return env(name)
         })
         if (!selected) {
@@ -411,25 +560,25 @@ class Loader {
           return
         }
       }
-      const values: Record<string, Cell> = {}
-      for (let i = 0; i < cols.length; i++) values[cols[i]!.name] = cells[i]!
       if (isDelete) {
-        for (let i = 0; i < cols.length; i++) {
+        for (let i = 0; i < n; i++) {
           const col = cols[i]!
-          if (col.isKey && !col.nullable && cells[i] === null) {
+          if (col.isKey && !col.nullable && out[col.name] === null) {
             throw new RowFiltered(`NULL value in non-nullable column '${col.name}'`)
           }
         }
-        this.ops.push({ op: "delete", values })
+        this.ops.push({ op: "delete", values: out })
       } else {
-        const partial = spec.partialUpdate
-        for (let i = 0; i < cols.length; i++) {
+        for (const i of this.notNull) {
           const col = cols[i]!
-          if (!col.nullable && cells[i] === null && (!partial || spec.mappings[i]!._tag !== "Absent")) {
-            throw new RowFiltered(`NULL value in non-nullable column '${col.name}'`)
-          }
+          if (out[col.name] === null) throw new RowFiltered(`NULL value in non-nullable column '${col.name}'`)
         }
-        this.ops.push({ op: "upsert", values, columns: partial ? spec.supplied : this.allNames })
+        const columns = spec.partialUpdate ? spec.supplied : this.allNames
+        this.ops.push(
+          !spec.conditionOnUpserts
+            ? { op: "upsert", values: out, columns }
+            : { op: "upsert", values: out, columns, mergeCondition: spec.mergeCondition }
+        )
       }
       this.total++
       this.loaded++
@@ -496,6 +645,8 @@ const cellToScalar = (c: Cell): Scalar => c as Scalar
 const runCsv = (loader: Loader, spec: LoadSpec, body: Buffer, options: LoadOptions) => {
   const csv: CsvOptions = { ...spec.csv, legacyStartLookahead: options.legacyCsvStartLookahead === true }
   const expect = spec.sources.length
+  // the reader decodes fields as UTF-8, turning invalid bytes into U+FFFD: such fields are refused below
+  loader.csvInvalidUtf8 = !isUtf8(body)
   const colByte = csv.columnSeparator[0] ?? 0
   const rowByte = csv.rowDelimiter[0] ?? 0
   const onRecord = (r: CsvRecord) => {
@@ -503,11 +654,11 @@ const runCsv = (loader: Loader, spec: LoadSpec, body: Buffer, options: LoadOptio
       loader.filter(
         `Value count does not match column count. Expect ${expect}, but got ${r.fields.length}. ` +
           `Column delimiter: ${colByte},Row delimiter: ${rowByte}.`,
-        () => r.raw
+        r
       )
       return
     }
-    loader.row(r.fields, false, () => r.raw)
+    loader.row(r.fields, false, r)
   }
   if (csv.v2) readCsvV2(body, csv, onRecord)
   else readCsvV1(body, csv, onRecord)
@@ -533,7 +684,11 @@ const runJsonBody = (loader: Loader, spec: LoadSpec, body: Buffer): string | und
   }
   const text = body.toString("utf8")
   const rowOf = (obj: JsonValue) => {
-    const raw = () => stringifyJson(obj)
+    const raw: RawRow = {
+      get raw() {
+        return stringifyJson(obj)
+      }
+    }
     if (!(obj instanceof JsonObject)) {
       loader.filter("JSON data is not an object", raw)
       return
@@ -554,7 +709,7 @@ const runJsonBody = (loader: Loader, spec: LoadSpec, body: Buffer): string | und
     while (pos < text.length) {
       let doc: JsonValue
       try {
-        const r = parseValueAt(text, pos)
+        const r = parseValueAt(text, pos, true)
         doc = r.value
         pos = skipWs(text, r.end)
       } catch (e) {
@@ -589,7 +744,7 @@ const runJsonBody = (loader: Loader, spec: LoadSpec, body: Buffer): string | und
   } catch (e) {
     if (!(e instanceof JsonStop)) throw e
     // a rejected document: one filtered row, and the rest of this body is not read
-    loader.filter(e.reason, () => e.raw)
+    loader.filter(e.reason, e)
   }
   return undefined
 }
@@ -662,6 +817,15 @@ export const runLoad = (
     }
   }
   const counters = loader.counters(bytes)
+  if (spec.mergeCondition !== undefined && loader.ops.some((o) => o.op === "delete")) {
+    // the BE memtable refuses deletes in a condition update (MemTable::_split_upserts_deletes)
+    return {
+      _tag: "Fail",
+      message: `memtable of tablet 10086 delete with condition column ${spec.mergeCondition}`,
+      counters,
+      errorLog: loader.errorLog
+    }
+  }
   const considered = counters.total - counters.unselected
   if (counters.filtered > 0 && counters.filtered / considered > spec.maxFilterRatio) {
     return { _tag: "Fail", message: "too many filtered rows", counters, errorLog: loader.errorLog }

@@ -1,6 +1,6 @@
 /**
  * The contract of the BE data path: headers and body bytes in, typed row changes and counters out.
- * Implemented in `pipeline.ts` from `starrocks-csv.md` and `starrocks-value-conversion.md`.
+ * Implemented in `pipeline.ts` from docs/protocol.md §6, §8 and §9.
  *
  * @internal
  */
@@ -16,7 +16,7 @@ export interface LoadOptions {
   readonly emptyLoadMessage: "old" | "new"
   /**
    * Emulate the CSV reader before StarRocks PR #37381 (3.0.x, 3.1.x, 3.2.0–3.2.2): a field starting with `""` followed
-   * by anything but a delimiter is an unenclosed field starting with a literal quote (starrocks-csv.md §2.7, 7d).
+   * by anything but a delimiter is an unenclosed field starting with a literal quote (docs/protocol.md §9.2 item 7, §9.7 d).
    * Default false (the released reader).
    */
   readonly legacyCsvStartLookahead?: boolean | undefined

@@ -5,7 +5,7 @@
 import type { Vitest } from "@effect/vitest"
 import { assert } from "@effect/vitest"
 import { Cause, Chunk, Effect, Exit, Logger, LogLevel, Schema, Stream } from "effect"
-import { Change, ColumnType, StarRocksSink } from "../../src/index.js"
+import { Change, ColumnType, Debezium, StarRocksSink } from "../../src/index.js"
 import { configFor } from "./suite.js"
 import type { TableSpec } from "./Target.js"
 import { Target } from "./Target.js"
@@ -93,19 +93,24 @@ export const applyChanges = <A extends { readonly id: number | bigint }>(
   return state
 }
 
-/** 100,000 changes over 1,000 keys: full upserts, sparse partial updates and deletes, seeded. */
-export const changeStream = (n: number, keys: number, seed: number): ReadonlyArray<Item | Change.Change<Item>> => {
+/**
+ * `n` changes over `keys` keys, seeded: full-row upserts (plain rows and `Change.upsert`), deletes and, at
+ * `partialRate`, sparse partial updates. Every partial update cuts a load twice (its column set differs from the
+ * full rows'), so a high rate means many small loads.
+ */
+export const changeStream = (
+  n: number,
+  keys: number,
+  seed: number,
+  partialRate = 0.002
+): ReadonlyArray<Item | Change.Change<Item>> => {
   const random = prng(seed)
   const out: Array<Item | Change.Change<Item>> = []
   const live = new Set<number>()
   for (let i = 0; i < n; i++) {
     const id = Math.floor(random() * keys)
     const r = random()
-    if (r < 0.45 || !live.has(id)) {
-      const row: Item = { id, name: `n${i}`, qty: i % 7, price: i % 13 === 0 ? null : i, version: i }
-      out.push(random() < 0.5 ? row : Change.upsert(row))
-      live.add(id)
-    } else if (r < 0.8) {
+    if (r < partialRate && live.has(id)) {
       // sparse: one or two of the optional columns, never the others
       const partial: { id: number; version: number; name?: string | null; qty?: number | null; price?: number } = {
         id,
@@ -119,6 +124,10 @@ export const changeStream = (n: number, keys: number, seed: number): ReadonlyArr
         partial.qty = null
       }
       out.push(Change.update<Item>(partial))
+    } else if (r < 0.6 || !live.has(id)) {
+      const row: Item = { id, name: `n${i}`, qty: i % 7, price: i % 13 === 0 ? null : i, version: i }
+      out.push(random() < 0.5 ? row : Change.upsert(row))
+      live.add(id)
     } else {
       out.push(Change.delete<Item>({ id }))
       live.delete(id)
@@ -224,6 +233,8 @@ export const tablesSuite = (
       const spec = itemSpec(target.database, table)
       yield* target.createTable(spec)
       const changes = changeStream(100_000, 1_000, 7)
+      assert.isAbove(changes.filter((c) => Change.isChange(c) && c._tag === "Update").length, 100)
+      assert.isAbove(changes.filter((c) => Change.isChange(c) && c._tag === "Delete").length, 20_000)
       const summary = yield* Stream.fromIterable(changes).pipe(
         Stream.rechunk(1_000),
         Stream.run(StarRocksSink.make(Item, { primaryKey: ["id"] })),
@@ -258,6 +269,67 @@ export const tablesSuite = (
       assert.deepStrictEqual(yield* target.rows(spec), [
         { id: "1", name: "a", qty: "5", price: "11", version: "3" },
         { id: "2", name: "B", qty: "2", price: "20", version: "2" }
+      ])
+    }))
+
+  it.effect("merge_condition keeps the newer row: an older version does not replace a newer one", () =>
+    Effect.gen(function*() {
+      const target = yield* Target
+      const table = uniqueTable("cond")
+      const spec = itemSpec(target.database, table)
+      yield* target.createTable(spec)
+      const changes: Array<Item | Change.Change<Item>> = [
+        { id: 1, name: "v5", qty: 1, price: 1, version: 5 },
+        { id: 2, name: "v1", qty: 1, price: 1, version: 1 },
+        { id: 1, name: "v3", qty: 2, price: 2, version: 3 }, // older: kept out
+        { id: 2, name: "v2", qty: 2, price: 2, version: 2 }, // newer: replaces
+        { id: 1, name: "v5b", qty: 3, price: 3, version: 5 }, // equal: replaces
+        Change.delete<Item>({ id: 2 }) // deletes go in their own load: StarRocks refuses them with a merge condition
+      ]
+      const summary = yield* Stream.fromIterable(changes).pipe(
+        Stream.run(StarRocksSink.make(Item, { primaryKey: ["id"], mergeCondition: "version" })),
+        Effect.provide(StarRocksSink.layer(configFor(target, table, jdbcOf(target)))),
+        quiet
+      )
+      assert.strictEqual(summary.rows, 6)
+      assert.deepStrictEqual(yield* target.rows(spec), [{ id: "1", name: "v5b", qty: "3", price: "3", version: "5" }])
+    }))
+
+  it.effect("Debezium change events (snapshot read, create, update, delete) end in the source's state", () =>
+    Effect.gen(function*() {
+      const target = yield* Target
+      const table = uniqueTable("dbz")
+      const spec = itemSpec(target.database, table)
+      yield* target.createTable(spec)
+      const source = { version: "2.7.0.Final", connector: "mysql", name: "inv", db: "inventory", table: "items" }
+      const event = (op: string, before: object | null, after: object | null) => ({
+        before,
+        after,
+        source: { ...source, snapshot: op === "r" ? "true" : "false" },
+        op,
+        ts_ms: 1
+      })
+      const row = (id: number, name: string, version: number) => ({ id, name, qty: id, price: null, version })
+      const events: Array<unknown> = [
+        event("r", null, row(1, "snap", 1)),
+        event("r", null, row(2, "snap", 1)),
+        event("c", null, row(3, "new", 1)),
+        event("u", row(1, "snap", 1), row(1, "changed", 2)),
+        event("d", row(2, "snap", 1), null),
+        null, // the tombstone after the delete
+        event("c", null, row(4, "late", 1)),
+        event("u", row(3, "new", 1), row(3, "newer", 3))
+      ]
+      yield* Stream.fromIterable(events).pipe(
+        Debezium.changes(Item),
+        Stream.run(StarRocksSink.make(Item, { primaryKey: ["id"] })),
+        Effect.provide(StarRocksSink.layer(configFor(target, table, jdbcOf(target)))),
+        quiet
+      )
+      assert.deepStrictEqual(yield* target.rows(spec), [
+        { id: "1", name: "changed", qty: "1", price: null, version: "2" },
+        { id: "3", name: "newer", qty: "3", price: null, version: "3" },
+        { id: "4", name: "late", qty: "4", price: null, version: "1" }
       ])
     }))
 

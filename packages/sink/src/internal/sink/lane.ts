@@ -138,10 +138,18 @@ export const make = <A>(
     readonly name: string
     readonly encoder: RowEncoder.RowEncoder<any>
     readonly extra: Readonly<Record<string, string>>
+    /** Deletes of a table with a merge condition travel without it (StarRocks fails such a load otherwise). */
+    readonly noMergeCondition: boolean
     readonly headers: { csv?: Readonly<Record<string, string>>; json?: Readonly<Record<string, string>> }
   }
   const shapes = new Map<string, Shape>()
-  const shapeOf = (name: string, cols: ReadonlyArray<string>, op: boolean, partial: boolean): Shape => {
+  const shapeOf = (
+    name: string,
+    cols: ReadonlyArray<string>,
+    op: boolean,
+    partial: boolean,
+    noMergeCondition = false
+  ): Shape => {
     let shape = shapes.get(name)
     if (shape === undefined) {
       shape = {
@@ -153,6 +161,7 @@ export const make = <A>(
             ...(settings.partialUpdateMode !== undefined ? { partial_update_mode: settings.partialUpdateMode } : {})
           }
           : {},
+        noMergeCondition,
         headers: {}
       }
       shapes.set(name, shape)
@@ -206,7 +215,11 @@ export const make = <A>(
         requirePrimaryKey(rowIndex, "a delete")
         const k = item.key as Record<string, unknown>
         requireKey(k, rowIndex, "a delete")
-        const op = shapeOf("op", columns, true, false)
+        // with a merge condition, deletes go in loads of their own, without it: StarRocks refuses a delete in a
+        // conditional update ("delete with condition column")
+        const op = settings.mergeCondition !== undefined
+          ? shapeOf("delete", columns, true, false, true)
+          : shapeOf("op", columns, true, false)
         placeholders ??= op.encoder.placeholders()
         const row: Record<string, unknown> = { ...placeholders }
         for (const c of columns) if (k[c] !== undefined) row[c] = k[c]
@@ -215,7 +228,7 @@ export const make = <A>(
             fail(rowIndex, c, "a delete that carries only the key needs a value for this NOT NULL column")
           }
         }
-        preferOp = true
+        if (settings.mergeCondition === undefined) preferOp = true
         needShape = op
         needRow = row
         needOp = 1
@@ -271,7 +284,9 @@ export const make = <A>(
     const format = b.format
     let merged = s.headers[format]
     if (merged === undefined) {
-      merged = { ...tableHeaders, ...s.extra, ...headers }
+      const all: Record<string, string> = { ...tableHeaders, ...s.extra, ...headers }
+      if (s.noMergeCondition) delete all["merge_condition"]
+      merged = all
       s.headers[format] = merged
     }
     seq += 1

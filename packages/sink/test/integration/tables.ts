@@ -348,7 +348,11 @@ export const tablesSuite = (
         quiet
       )
       const b = yield* Stream.fromIterable(csv).pipe(
-        Stream.run(StarRocksSink.make(StarRocksSink.raw({ format: "csv", columns: ["id", "tenant", "v"], properties: { column_separator: "," } }))),
+        Stream.run(
+          StarRocksSink.make(
+            StarRocksSink.raw({ format: "csv", columns: ["id", "tenant", "v"], properties: { column_separator: "," } })
+          )
+        ),
         Effect.provide(StarRocksSink.layer(config)),
         quiet
       )
@@ -468,4 +472,3 @@ export const tablesSuite = (
       }))
   }
 }
-

@@ -1,0 +1,212 @@
+/**
+ * The sink's stages without a server: what loads a stream of rows and changes becomes (shapes, headers, order),
+ * routing, the per-table summary, and the interval timer on the TestClock.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Fiber, Layer, Redacted, Ref, Schema, Stream, TestClock } from "effect"
+import { Change, LabelStore, LoadClient, StarRocksConfig, StarRocksSink } from "../src/index.js"
+
+interface Call {
+  readonly database: string
+  readonly table: string
+  readonly label: string
+  readonly headers: Readonly<Record<string, string>>
+  readonly lines: ReadonlyArray<string>
+}
+
+const recordingClient = Effect.gen(function*() {
+  const calls = yield* Ref.make<Array<Call>>([])
+  const client = LoadClient.fromPartial({
+    loadBatch: (request) =>
+      Effect.gen(function*() {
+        const body = Buffer.concat(request.body.chunks.map((c) => Buffer.from(c))).toString("utf8")
+        const lines = request.headers["format"] === "json"
+          ? (JSON.parse(body) as Array<unknown>).map((o) => JSON.stringify(o))
+          : body.split("\n").filter((l) => l.length > 0)
+        yield* Ref.update(calls, (cs) => [...cs, {
+          database: request.database,
+          table: request.table,
+          label: request.label,
+          headers: request.headers,
+          lines
+        }])
+        return {
+          label: request.label,
+          status: "Success" as const,
+          txnId: 1,
+          loadedRows: lines.length,
+          filteredRows: 0,
+          unselectedRows: 0,
+          loadBytes: request.body.byteLength,
+          retries: 0,
+          hops: [],
+          timings: {}
+        }
+      }),
+    getLoadState: () => Effect.succeed("VISIBLE" as const)
+  })
+  return { client, calls }
+})
+
+const config = (overrides: Partial<StarRocksConfig.Options> = {}) =>
+  StarRocksConfig.make({
+    loadUrl: "127.0.0.1:1",
+    database: "db",
+    table: "t",
+    username: "root",
+    password: Redacted.make(""),
+    maxRows: 1_000,
+    maxBytes: 1_000_000,
+    flushInterval: "10 minutes",
+    allowSmallBuffers: true,
+    ...overrides
+  })
+
+const layerWith = (c: StarRocksConfig.StarRocksConfig, client: LoadClient.LoadClient) =>
+  Layer.mergeAll(
+    Layer.succeed(StarRocksConfig.StarRocksConfig, c),
+    Layer.succeed(LoadClient.LoadClient, client),
+    LabelStore.layerMemory
+  )
+
+const Item = Schema.Struct({ id: Schema.Number, name: Schema.NullOr(Schema.String), qty: Schema.Number })
+type Item = typeof Item.Type
+
+describe("StarRocksSink: tables and change rows", () => {
+  it.effect("a change stream becomes loads cut where the shape changes, in order, each with its headers", () =>
+    Effect.gen(function*() {
+      const { calls, client } = yield* recordingClient
+      const items: Array<Item | Change.Change<Item>> = [
+        { id: 1, name: "a", qty: 1 },
+        Change.upsert<Item>({ id: 2, name: "b", qty: 2 }),
+        Change.update<Item>({ id: 1, qty: 5 }),
+        Change.update<Item>({ id: 2, qty: 6 }),
+        Change.update<Item>({ id: 2, name: "B" }),
+        Change.delete<Item>({ id: 1 }),
+        { id: 3, name: "c", qty: 3 }
+      ]
+      const summary = yield* Stream.fromIterable(items).pipe(
+        Stream.run(StarRocksSink.make(Item, { primaryKey: ["id"], partialUpdateMode: "column" })),
+        Effect.provide(layerWith(config({ properties: { strict_mode: "true" } }), client))
+      )
+      assert.strictEqual(summary.rows, 7)
+      assert.strictEqual(summary.loads, 4)
+      const made = yield* Ref.get(calls)
+      assert.deepStrictEqual(made.map((c) => c.lines), [
+        ["\"1\",\"a\",\"1\"", "\"2\",\"b\",\"2\""],
+        ["\"1\",\"5\"", "\"2\",\"6\""],
+        ["\"2\",\"B\""],
+        // the delete carries only the key: the other columns hold placeholders StarRocks does not read
+        ["\"1\",\\\\N,\"0\",1", "\"3\",\"c\",\"3\",0"]
+      ])
+      assert.deepStrictEqual(made.map((c) => c.headers["columns"]), [
+        "id,name,qty",
+        "id,qty",
+        "id,name",
+        "id,name,qty,__op"
+      ])
+      assert.deepStrictEqual(made.map((c) => c.headers["partial_update"]), [undefined, "true", "true", undefined])
+      assert.strictEqual(made[1]!.headers["partial_update_mode"], "column")
+      // the config's sink.properties.* go with every load
+      assert.isTrue(made.every((c) => c.headers["strict_mode"] === "true"))
+    }))
+
+  it.effect("a partial update into a table not known as a Primary Key table is refused, naming table and row", () =>
+    Effect.gen(function*() {
+      const { calls, client } = yield* recordingClient
+      const error = yield* Stream.make<Array<Item | Change.Change<Item>>>(
+        { id: 1, name: "a", qty: 1 },
+        Change.update<Item>({ id: 1, qty: 2 })
+      ).pipe(
+        Stream.run(StarRocksSink.make(Item)),
+        Effect.provide(layerWith(config(), client)),
+        Effect.flip
+      )
+      assert.strictEqual(error._tag, "RowEncodeError")
+      if (error._tag === "RowEncodeError") {
+        assert.strictEqual(error.table, "db.t")
+        assert.strictEqual(error.row, 1)
+        assert.include(error.message, "not known as a Primary Key table")
+      }
+      assert.strictEqual((yield* Ref.get(calls)).length, 0)
+    }))
+
+  it.effect("a partial update without its key column is refused", () =>
+    Effect.gen(function*() {
+      const { client } = yield* recordingClient
+      const error = yield* Stream.make(Change.update<Item>({ qty: 2 })).pipe(
+        Stream.run(StarRocksSink.make(Item, { primaryKey: ["id"] })),
+        Effect.provide(layerWith(config(), client)),
+        Effect.flip
+      )
+      assert.strictEqual(error._tag, "RowEncodeError")
+      if (error._tag === "RowEncodeError") assert.strictEqual(error.column, "id")
+    }))
+
+  it.effect("a merge condition on a key column is refused at start", () =>
+    Effect.gen(function*() {
+      const { client } = yield* recordingClient
+      const error = yield* Stream.make<Array<Item>>({ id: 1, name: "a", qty: 1 }).pipe(
+        Stream.run(StarRocksSink.make(Item, { primaryKey: ["id"], mergeCondition: "id" })),
+        Effect.provide(layerWith(config(), client)),
+        Effect.flip
+      )
+      assert.strictEqual(error._tag, "TableSchemaError")
+      assert.include(error.message, "is a key column")
+    }))
+
+  it.effect("routing by a function: tables appear as rows name them, each with its own labels and summary", () =>
+    Effect.gen(function*() {
+      const { calls, client } = yield* recordingClient
+      const rows = Array.from({ length: 90 }, (_, i) => ({ id: i, name: `n${i}`, qty: i % 3 }))
+      const summary = yield* Stream.fromIterable(rows).pipe(
+        Stream.run(
+          StarRocksSink.make(StarRocksSink.byRoute(Item, (row) => ({ database: "other", table: `q${row.qty}` })))
+        ),
+        Effect.provide(layerWith(config(), client))
+      )
+      assert.deepStrictEqual(Object.keys(summary.tables).sort(), ["other.q0", "other.q1", "other.q2"])
+      assert.strictEqual(summary.tables["other.q1"]!.rows, 30)
+      const made = yield* Ref.get(calls)
+      assert.deepStrictEqual(made.map((c) => `${c.database}.${c.table}`).sort(), ["other.q0", "other.q1", "other.q2"])
+      for (const c of made) assert.include(c.label, c.table)
+    }))
+
+  it.effect("a tagged union: _tag picks the table and is not sent", () =>
+    Effect.gen(function*() {
+      const { calls, client } = yield* recordingClient
+      const A = Schema.TaggedStruct("a", { id: Schema.Number })
+      const B = Schema.TaggedStruct("b", { id: Schema.Number, name: Schema.String })
+      yield* Stream.make<Array<typeof A.Type | typeof B.Type>>(A.make({ id: 1 }), B.make({ id: 2, name: "x" })).pipe(
+        Stream.run(StarRocksSink.make(StarRocksSink.byTag({
+          a: StarRocksSink.table(A, { table: "ta" }),
+          b: StarRocksSink.table(B, { format: "json" })
+        }))),
+        Effect.provide(layerWith(config(), client))
+      )
+      const made = yield* Ref.get(calls)
+      const byTable = Object.fromEntries(made.map((c) => [c.table, c]))
+      assert.deepStrictEqual(byTable["ta"]!.lines, ["\"1\""])
+      assert.strictEqual(byTable["ta"]!.headers["columns"], "id")
+      assert.deepStrictEqual(byTable["b"]!.lines, ["{\"id\":2,\"name\":\"x\"}"])
+    }))
+
+  it.effect("interval-ms seals a table's batch on the TestClock, whatever the other tables do", () =>
+    Effect.gen(function*() {
+      const { calls, client } = yield* recordingClient
+      const fiber = yield* Stream.make<Array<Item>>({ id: 1, name: "a", qty: 0 }, { id: 2, name: "b", qty: 1 }).pipe(
+        Stream.concat(Stream.never),
+        Stream.run(StarRocksSink.make(StarRocksSink.byRoute(Item, (row) => `q${row.qty}`))),
+        Effect.provide(layerWith(config({ flushInterval: "5 seconds" }), client)),
+        Effect.fork
+      )
+      yield* TestClock.adjust("4 seconds")
+      assert.strictEqual((yield* Ref.get(calls)).length, 0)
+      yield* TestClock.adjust("1 second")
+      // the loads run in fibers of their own: let them run (no time passes)
+      for (let i = 0; i < 100 && (yield* Ref.get(calls)).length < 2; i++) yield* Effect.yieldNow()
+      const made = yield* Ref.get(calls)
+      assert.deepStrictEqual(made.map((c) => c.table).sort(), ["q0", "q1"])
+      yield* Fiber.interrupt(fiber)
+    }))
+})

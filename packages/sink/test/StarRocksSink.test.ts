@@ -12,7 +12,8 @@ import {
   Redacted,
   Ref,
   Schema,
-  Stream
+  Stream,
+  TestClock
 } from "effect"
 import { LabelStore, LoadClient, SinkMetrics, StarRocksConfig, StarRocksError, StarRocksSink } from "../src/index.js"
 
@@ -150,18 +151,22 @@ describe("StarRocksSink", () => {
       )
     }))
 
-  it.live("flushes on interval-ms while rows keep trickling in", () =>
+  it.effect("flushes on interval-ms while rows keep trickling in (TestClock)", () =>
     Effect.gen(function*() {
       const { calls, client } = yield* fakeClient({})
+      // a row every 30 ms, a 100 ms interval: the timer seals a batch while the stream is still running
       const fiber = yield* Stream.fromIterable(rows(10)).pipe(
         Stream.tap(() => Effect.sleep(Duration.millis(30))),
         Stream.run(StarRocksSink.make(Row)),
         Effect.provide(layerWith(baseConfig({ flushInterval: Duration.millis(100), maxBytes: 10_000_000 }), client)),
         Effect.fork
       )
-      yield* Effect.sleep(Duration.millis(250))
-      const before = (yield* Ref.get(calls)).length
-      assert.isAtLeast(before, 1, "a batch was loaded by the interval before the stream ended")
+      for (let ms = 0; ms < 140; ms += 10) yield* TestClock.adjust(Duration.millis(10))
+      const early = yield* Ref.get(calls)
+      assert.strictEqual(early.length, 1, "one batch was sealed by the interval before the stream ended")
+      const earlyRows = early[0]!.body.split("\n").filter((l) => l.length > 0).length
+      assert.isTrue(earlyRows >= 3 && earlyRows <= 4, `the rows of the first 100 ms (${earlyRows})`)
+      for (let ms = 0; ms < 400; ms += 10) yield* TestClock.adjust(Duration.millis(10))
       const summary = yield* Fiber.join(fiber)
       assert.strictEqual(summary.rows, 10)
     }))

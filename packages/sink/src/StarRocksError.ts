@@ -17,6 +17,8 @@ import * as RetryLogic from "./internal/client/retryLogic.js"
  * @category errors
  */
 export class TransportError extends Schema.TaggedError<TransportError>()("TransportError", {
+  /** The table (`db.table`) the sink was loading into; set by the sink, absent on the client's own errors. */
+  table: Schema.optional(Schema.String),
   url: Schema.String,
   reason: Schema.String,
   /** Node's error code when there is one (`ECONNREFUSED`, `ECONNRESET`, `ETIMEDOUT`, …). */
@@ -46,6 +48,8 @@ export class TransportError extends Schema.TaggedError<TransportError>()("Transp
  * @category errors
  */
 export class RedirectError extends Schema.TaggedError<RedirectError>()("RedirectError", {
+  /** The table (`db.table`) the sink was loading into; set by the sink, absent on the client's own errors. */
+  table: Schema.optional(Schema.String),
   url: Schema.String,
   location: Schema.optional(Schema.String),
   reason: Schema.String,
@@ -67,6 +71,8 @@ export class RedirectError extends Schema.TaggedError<RedirectError>()("Redirect
  * @category errors
  */
 export class StreamLoadError extends Schema.TaggedError<StreamLoadError>()("StreamLoadError", {
+  /** The table (`db.table`) the sink was loading into; set by the sink, absent on the client's own errors. */
+  table: Schema.optional(Schema.String),
   label: Schema.String,
   status: Schema.String,
   message: Schema.String,
@@ -91,6 +97,8 @@ export class StreamLoadError extends Schema.TaggedError<StreamLoadError>()("Stre
  * @category errors
  */
 export class AuthError extends Schema.TaggedError<AuthError>()("AuthError", {
+  /** The table (`db.table`) the sink was loading into; set by the sink, absent on the client's own errors. */
+  table: Schema.optional(Schema.String),
   url: Schema.String,
   httpStatus: Schema.Number,
   status: Schema.String,
@@ -105,6 +113,8 @@ export class AuthError extends Schema.TaggedError<AuthError>()("AuthError", {
  * @category errors
  */
 export class LabelStateTimeout extends Schema.TaggedError<LabelStateTimeout>()("LabelStateTimeout", {
+  /** The table (`db.table`) the sink was loading into; set by the sink, absent on the client's own errors. */
+  table: Schema.optional(Schema.String),
   label: Schema.String,
   lastState: Schema.String,
   waitedMs: Schema.Number
@@ -123,6 +133,8 @@ export class LabelStateTimeout extends Schema.TaggedError<LabelStateTimeout>()("
  * @category errors
  */
 export class TransactionError extends Schema.TaggedError<TransactionError>()("TransactionError", {
+  /** The table (`db.table`) the sink was loading into; set by the sink, absent on the client's own errors. */
+  table: Schema.optional(Schema.String),
   operation: Schema.Literal("begin", "load", "prepare", "commit", "rollback"),
   label: Schema.String,
   status: Schema.String,

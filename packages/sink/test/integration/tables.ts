@@ -422,7 +422,10 @@ export const tablesSuite = (
         assert.isTrue(Exit.isFailure(exit))
         const error = Exit.isFailure(exit) ? Chunk.unsafeHead(Cause.failures(exit.cause)) : undefined
         assert.strictEqual(error?._tag, "StreamLoadError")
-        assert.strictEqual((error as { table?: string }).table, `${target.database}.${tables[1]}`)
+        assert.strictEqual(
+          error !== undefined && "table" in error ? error.table : undefined,
+          `${target.database}.${tables[1]}`
+        )
         assert.strictEqual((yield* target.rows(eventSpec(target.database, tables[0]!))).length, 1_000)
         assert.strictEqual((yield* target.rows(eventSpec(target.database, tables[1]!))).length, 0)
         assert.strictEqual((yield* target.rows(eventSpec(target.database, tables[2]!))).length, 1_000)

@@ -226,27 +226,31 @@ export const tablesSuite = (
       assert.deepStrictEqual(storedUsers[1], { id: "3", name: "u3" })
     }))
 
-  it.effect("a change stream of 100,000 upserts, partial updates and deletes over 1,000 keys ends in the reference state", () =>
-    Effect.gen(function*() {
-      const target = yield* Target
-      const table = uniqueTable("changes")
-      const spec = itemSpec(target.database, table)
-      yield* target.createTable(spec)
-      const changes = changeStream(100_000, 1_000, 7)
-      assert.isAbove(changes.filter((c) => Change.isChange(c) && c._tag === "Update").length, 100)
-      assert.isAbove(changes.filter((c) => Change.isChange(c) && c._tag === "Delete").length, 20_000)
-      const summary = yield* Stream.fromIterable(changes).pipe(
-        Stream.rechunk(1_000),
-        Stream.run(StarRocksSink.make(Item, { primaryKey: ["id"] })),
-        Effect.provide(StarRocksSink.layer(configFor(target, table, { maxRows: 5_000, ...jdbcOf(target) }))),
-        quiet
-      )
-      assert.strictEqual(summary.rows, 100_000)
-      const expected = [...applyChanges(changes).values()].sort((a, b) => Number(a.id) - Number(b.id)).map(itemText)
-      const stored = yield* target.rows(spec)
-      assert.strictEqual(stored.length, expected.length)
-      assert.deepStrictEqual(stored, expected)
-    }))
+  it.effect(
+    "a change stream of 100,000 upserts, partial updates and deletes over 1,000 keys ends in the reference state",
+    () =>
+      Effect.gen(function*() {
+        const target = yield* Target
+        const table = uniqueTable("changes")
+        const spec = itemSpec(target.database, table)
+        yield* target.createTable(spec)
+        const changes = changeStream(100_000, 1_000, 7)
+        assert.isAbove(changes.filter((c) => Change.isChange(c) && c._tag === "Update").length, 100)
+        assert.isAbove(changes.filter((c) => Change.isChange(c) && c._tag === "Delete").length, 20_000)
+        const summary = yield* Stream.fromIterable(changes).pipe(
+          Stream.rechunk(1_000),
+          Stream.run(StarRocksSink.make(Item, { primaryKey: ["id"] })),
+          Effect.provide(StarRocksSink.layer(configFor(target, table, { maxRows: 5_000, ...jdbcOf(target) }))),
+          quiet
+        )
+        assert.strictEqual(summary.rows, 100_000)
+        const expected = [...applyChanges(changes).values()].sort((a, b) => Number(a.id) - Number(b.id)).map(itemText)
+        const stored = yield* target.rows(spec)
+        assert.strictEqual(stored.length, expected.length)
+        assert.deepStrictEqual(stored, expected)
+      }),
+    180_000
+  )
 
   it.effect("sparse partial updates change only the columns they carry", () =>
     Effect.gen(function*() {

@@ -162,6 +162,8 @@ export interface Expected {
   /** The Primary Key table: id → its columns as text (null for NULL). */
   readonly pk: Map<number, Readonly<Record<string, string | null>>>
   readonly end: number
+  /** What the prefix holds: rows of `a` and `b`, and the Primary Key table's upserts, partial updates, deletes. */
+  readonly counts: { a: number; b: number; upserts: number; updates: number; deletes: number }
 }
 
 const text = (v: unknown): string | null => (v === null || v === undefined ? null : String(v))
@@ -171,13 +173,19 @@ const pkColumns = ["name", "qty", "price", "version"] as const
 export const expected = (options: SourceOptions, end: number): Expected => {
   const kind = new Uint8Array(end)
   const pk = new Map<number, Record<string, string | null>>()
+  const counts = { a: 0, b: 0, upserts: 0, updates: 0, deletes: 0 }
   for (const { index, item } of source(options)) {
     if (index >= end) break
     if (!Change.isChange(item)) {
-      if (item._tag === "a") kind[index] = 0
-      else if (item._tag === "b") kind[index] = 1
-      else {
+      if (item._tag === "a") {
+        kind[index] = 0
+        counts.a++
+      } else if (item._tag === "b") {
+        kind[index] = 1
+        counts.b++
+      } else {
         kind[index] = 2
+        counts.upserts++
         pk.set(Number(item.id), pkText(item))
       }
       continue
@@ -185,9 +193,14 @@ export const expected = (options: SourceOptions, end: number): Expected => {
     kind[index] = 2
     const row = Change.row(item) as Partial<RowPk>
     const id = Number(row.id)
-    if (item._tag === "Upsert") pk.set(id, pkText(row))
-    else if (item._tag === "Delete") pk.delete(id)
-    else {
+    if (item._tag === "Upsert") {
+      counts.upserts++
+      pk.set(id, pkText(row))
+    } else if (item._tag === "Delete") {
+      counts.deletes++
+      pk.delete(id)
+    } else {
+      counts.updates++
       // a partial update of a missing key would insert it with NULL in the columns it lacks (never drawn here)
       const before = pk.get(id) ?? {}
       const after: Record<string, string | null> = { ...before }
@@ -195,7 +208,7 @@ export const expected = (options: SourceOptions, end: number): Expected => {
       pk.set(id, after)
     }
   }
-  return { kind, pk, end }
+  return { kind, pk, end, counts }
 }
 
 const pkText = (row: Partial<RowPk>): Record<string, string | null> => {

@@ -332,7 +332,7 @@ const program = Effect.gen(function*() {
       if (samples.length > 0) {
         console.log(`  Primary Key table ${names.pk}, items 0..${end - 1}:\n    ${samples.join("\n    ")}`)
       }
-      return { stored, lost: l, duplicated: d + outside, outside, wrong, pkRows: pkRows.length, pkBad }
+      return { stored, lost: l, duplicated: d + outside, outside, wrong, pkRows: pkRows.length, pkBad, ...want.counts }
     })
 
   let prefixChecks = 0
@@ -400,6 +400,10 @@ const program = Effect.gen(function*() {
     mismatched += v.wrong
     foreign += v.outside
     if (v.pkBad > 0) pkFailed++
+    console.log(
+      `epoch ${epoch} source: ${v.a} rows of ${names.a}, ${v.b} rows of ${names.b}, into ${names.pk} ${v.upserts} ` +
+        `upserts, ${v.updates} partial updates, ${v.deletes} deletes`
+    )
     console.log(
       `epoch ${epoch} (${names.a}, ${names.b}, ${names.pk}) verified: ${v.stored} rows stored in the DUPLICATE ` +
         `tables, lost ${v.lost}, duplicated ${v.duplicated}` +

@@ -1,7 +1,10 @@
 /**
  * The crash test's child (see scripts/crash-test.ts): one run of an exactly-once pipeline from the deterministic
- * reference source into the emulator. It recovers (commits what the last checkpoint prepared, aborts the rest),
- * resumes the source after the recovered position and runs to the end of the source, unless it is killed.
+ * source of scripts/crash-source.ts into the emulator's three tables of an epoch (DUPLICATE KEY `a<e>` and `b<e>`,
+ * PRIMARY KEY `pk<e>`), all through one `StarRocksSink.exactlyOnce(StarRocksSink.byTag(…))`. It recovers (commits
+ * what the last checkpoint prepared, in every table, aborts the rest), resumes the source after the recovered
+ * position and runs to the end of the source, unless it is killed. With `--hold 1` it waits, after recovery, for
+ * one line on stdin (the parent checks the tables against the recovered prefix meanwhile).
  *
  * `CRASH_AT=<phase>:<n>` makes it SIGKILL itself at the nth occurrence of a phase:
  *   latest       after the checkpointer returned the last checkpoint (inside recovery)
@@ -17,14 +20,14 @@
  * stdout lines for the parent: `recovered <from>`, `ack <id> <position>`, `crash <phase>:<n>`, `done <summary>`, and
  * `retried <op> <n>`, `status <op> <status>`, `error <op> <tag>` for what the transaction interface answered.
  *
- * Usage: node --import tsx scripts/crash-child.ts --fe HOST:PORT --dir DIR --db DB --table T --rows R
- *          [--every B] [--max-rows M] [--instance I]
+ * Usage: node --import tsx scripts/crash-child.ts --fe HOST:PORT --dir DIR --db DB --epoch E --seed S --rows R
+ *          [--keys K] [--partial 0|1] [--every B] [--max-rows M] [--instance I] [--hold 0|1]
  */
 import { Checkpoint, Checkpointer, LoadClient, StarRocksConfig, StarRocksSink } from "@effect-starrocks/sink"
-import { ReferenceRows } from "@effect-starrocks/testkit"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Deferred, Effect, Layer, Logger, LogLevel, Option, Redacted, Schema, Stream } from "effect"
 import * as fs from "node:fs"
+import * as Source from "./crash-source.js"
 
 const args = new Map<string, string>()
 for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i]!.replace(/^--/, ""), process.argv[i + 1]!)
@@ -37,8 +40,15 @@ const arg = (name: string, fallback?: string): string => {
 const fe = arg("fe")
 const dir = arg("dir")
 const database = arg("db", "crash")
-const table = arg("table", "t")
-const total = Number(arg("rows"))
+const epoch = Number(arg("epoch", "0"))
+const names = Source.tableNames(epoch)
+const sourceOptions: Source.SourceOptions = {
+  seed: Source.epochSeed(Number(arg("seed", "1")), epoch),
+  n: Number(arg("rows")),
+  keys: Number(arg("keys", "500")),
+  partialUpdates: arg("partial", "1") === "1"
+}
+const hold = arg("hold", "0") === "1"
 const every = Number(arg("every", "2000"))
 const maxRows = Number(arg("max-rows", "500"))
 const instance = arg("instance", "crash")
@@ -59,7 +69,20 @@ const hook = (phase: string) =>
     }
   })
 
-const ReferenceRow = ReferenceRows.schema
+/** One sink over the three tables: the DUPLICATE KEY tables take rows, the Primary Key table changes. */
+const target = StarRocksSink.byTag({
+  a: StarRocksSink.table(Source.RowA, { table: names.a }),
+  b: StarRocksSink.table(Source.RowB, { table: names.b }),
+  pk: StarRocksSink.table(Source.RowPk, { table: names.pk, primaryKey: ["id"] })
+})
+
+/** Waits for one line from the parent on stdin, then lets stdin go (so that a finished child exits). */
+const awaitGo = Effect.async<void>((resume) => {
+  process.stdin.once("data", () => {
+    process.stdin.destroy()
+    resume(Effect.void)
+  })
+})
 
 const options: StarRocksSink.ExactlyOnceOptions<number, number> = { position: Schema.Number, instance }
 
@@ -103,9 +126,18 @@ const program = Effect.gen(function*() {
     const position = yield* StarRocksSink.recover(options)
     const from = Option.match(position, { onNone: () => 0, onSome: (p) => p + 1 })
     say(`recovered ${from}`)
-    const summary = yield* Stream.fromIterable(ReferenceRows.rows(Math.max(0, total - from), from)).pipe(
+    if (hold) yield* awaitGo
+    const positions = new WeakMap<object, number>()
+    const items = function*() {
+      for (const { index, item } of Source.source(sourceOptions)) {
+        if (index < from) continue
+        positions.set(item, index)
+        yield item
+      }
+    }
+    const summary = yield* Stream.fromIterable(items()).pipe(
       Stream.rechunk(250),
-      Checkpoint.withBarriers({ everyRows: every, position: (r: ReferenceRows.ReferenceRow) => r.id }),
+      Checkpoint.withBarriers({ everyRows: every, position: (item: Source.Item) => positions.get(item)! }),
       Stream.tap((envelope) =>
         envelope._tag === "Barrier"
           ? Effect.forkDaemon(
@@ -117,7 +149,7 @@ const program = Effect.gen(function*() {
           )
           : Effect.void
       ),
-      Stream.run(StarRocksSink.exactlyOnce(ReferenceRow, options))
+      Stream.run(StarRocksSink.exactlyOnce(target, options))
     )
     say(`done ${JSON.stringify(summary)}`)
   })
@@ -131,7 +163,7 @@ const program = Effect.gen(function*() {
 const config = StarRocksConfig.make({
   loadUrl: fe,
   database,
-  table,
+  table: names.a,
   username: "root",
   password: Redacted.make(""),
   format: "csv",

@@ -224,6 +224,32 @@ describe("transactions and timers (docs/protocol.md §3, §4)", () => {
       assert.strictEqual((yield* em.rows("d", "t")).length, 1)
     }))
 
+  it.scopedLive("a later commit of a table never becomes VISIBLE before an earlier one waiting for its publish", () =>
+    Effect.gen(function*() {
+      const em = yield* emu()
+      const first = { db: "d", table: "pk", label: "ORD1" }
+      const second = { db: "d", table: "pk", label: "ORD2" }
+      yield* txn(em.fe[0]!, "begin", first)
+      yield* txn(em.fe[0]!, "load", { ...first, ...csv }, "1,old\n")
+      yield* txn(em.fe[0]!, "begin", second)
+      yield* txn(em.fe[0]!, "load", { ...second, ...csv }, "1,new\n")
+      yield* em.addFault({
+        node: "be",
+        path: "/api/transaction/commit",
+        action: { _tag: "publish-timeout", visibleAfterMs: 200 }
+      })
+      assert.strictEqual((yield* txn(em.fe[0]!, "commit", first)).json.Status, "PUBLISH_TIMEOUT")
+      yield* em.clearFaults
+      // no fault on this commit, yet it waits for the first one's publish
+      assert.strictEqual((yield* txn(em.fe[0]!, "commit", second)).json.Status, "PUBLISH_TIMEOUT")
+      assert.strictEqual(yield* em.loadState("d", "ORD2"), "COMMITTED")
+      assert.deepStrictEqual(yield* em.rows("d", "pk"), [])
+      yield* sleep(400)
+      assert.strictEqual(yield* em.loadState("d", "ORD1"), "VISIBLE")
+      assert.strictEqual(yield* em.loadState("d", "ORD2"), "VISIBLE")
+      assert.deepStrictEqual((yield* em.rows("d", "pk")).map((r) => [String(r["id"]), r["name"]]), [["1", "new"]])
+    }))
+
   it.scopedLive("BE-side checks: db mismatch, empty label, transaction_type, unknown op", () =>
     Effect.gen(function*() {
       const em = yield* emu()

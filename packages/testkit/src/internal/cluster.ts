@@ -378,6 +378,12 @@ export class Cluster {
     publishDelayMs: number | undefined
   ): Promise<{ readonly error: string } | { readonly status: "VISIBLE" | "COMMITTED" }> {
     const now = this.now()
+    // Versions of a table publish in commit order: while an earlier commit of the table waits for its publish, a
+    // later one is COMMITTED too and becomes VISIBLE after it (never overtakes it: a Primary Key table's later
+    // change must win).
+    const waiting = this.committedOf(t.database, t.table)
+    const after = waiting.length === 0 ? undefined : Math.max(...waiting.map((w) => w.visibleAt ?? 0)) + 1
+    if (after !== undefined) publishDelayMs = Math.max(publishDelayMs ?? 0, after - now)
     // Mark the state first (synchronously) so timers and concurrent requests see it.
     if (publishDelayMs !== undefined) {
       const committed: TxnRecord = { ...t, status: "COMMITTED", visibleAt: now + publishDelayMs }
@@ -409,10 +415,22 @@ export class Cluster {
     return { status: "VISIBLE" }
   }
 
-  /** COMMITTED → VISIBLE: applies the staged changes. */
+  /** The COMMITTED (not yet VISIBLE) transactions of a table, in commit order (their `visibleAt` rises with it). */
+  private committedOf(database: string, table: string): Array<TxnRecord> {
+    return [...this.txns.values()]
+      .filter((x) => x.status === "COMMITTED" && x.database === database && x.table === table)
+      .sort((a, b) => (a.visibleAt ?? 0) - (b.visibleAt ?? 0) || a.txnId - b.txnId)
+  }
+
+  /** COMMITTED → VISIBLE: applies the staged changes (after those of the table's earlier commits). */
   async publish(txnId: number): Promise<void> {
     const t = this.txns.get(txnId)
     if (t === undefined || t.status !== "COMMITTED") return
+    // earlier commits first: each is marked VISIBLE and queued on the serial chain synchronously, so they apply first
+    for (const earlier of this.committedOf(t.database, t.table)) {
+      if (earlier.txnId === txnId) break
+      void this.publish(earlier.txnId)
+    }
     const visible: TxnRecord = { ...t, status: "VISIBLE", finishedAt: this.now() }
     this.txns.set(txnId, visible)
     try {

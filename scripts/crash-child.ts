@@ -21,6 +21,7 @@
  *          [--every B] [--max-rows M] [--instance I]
  */
 import { Checkpoint, Checkpointer, LoadClient, StarRocksConfig, StarRocksSink } from "@effect-starrocks/sink"
+import * as CheckpointerFileSystem from "@effect-starrocks/sink/Checkpointer/FileSystem"
 import { ReferenceRows } from "@effect-starrocks/testkit"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Deferred, Effect, Layer, Logger, LogLevel, Option, Redacted, Schema, Stream } from "effect"
@@ -144,7 +145,7 @@ const config = StarRocksConfig.make({
 
 const services = Layer.merge(
   StarRocksSink.layer(config),
-  Checkpointer.layerFileSystem({ directory: dir }).pipe(Layer.provide(NodeContext.layer))
+  CheckpointerFileSystem.layerFileSystem({ directory: dir }).pipe(Layer.provide(NodeContext.layer))
 )
 
 program.pipe(

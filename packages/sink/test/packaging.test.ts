@@ -7,6 +7,8 @@
  *   `@effect/experimental` and `mysql2` are refused and the root still loads.
  * - The same hook refuses the SQL submodules, so the check above can fail.
  * - Every package a module of src loads is declared in packages/sink/package.json.
+ * - In every package of the workspace, every package that a file of src (and bin) imports, type-only imports
+ *   included, is declared in that package's package.json (read statically, as TypeScript reads imports).
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
@@ -15,6 +17,7 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
+import ts from "typescript"
 
 const packageDir = fileURLToPath(new URL("..", import.meta.url))
 const srcDir = Path.join(packageDir, "src")
@@ -163,4 +166,38 @@ describe("packaging", () => {
         assert.isTrue(manifest.peerDependenciesMeta?.[name]?.optional === true, name)
       }
     }), 90_000)
+
+  it("every package each workspace package imports (src, bin; type-only included) is declared in its package.json", () => {
+    const packagesDir = Path.join(packageDir, "..")
+    const undeclared: Array<string> = []
+    const seen: Array<string> = []
+    for (const name of Fs.readdirSync(packagesDir)) {
+      const dir = Path.join(packagesDir, name)
+      if (!Fs.existsSync(Path.join(dir, "package.json"))) continue
+      const pkg = JSON.parse(Fs.readFileSync(Path.join(dir, "package.json"), "utf8")) as typeof manifest & {
+        readonly name: string
+      }
+      const declared = new Set([
+        pkg.name,
+        ...Object.keys(pkg.dependencies ?? {}),
+        ...Object.keys(pkg.peerDependencies ?? {})
+      ])
+      for (const sub of ["src", "bin"]) {
+        if (!Fs.existsSync(Path.join(dir, sub))) continue
+        for (const file of Fs.readdirSync(Path.join(dir, sub), { recursive: true }) as Array<string>) {
+          if (!/\.(ts|mjs)$/.test(file)) continue
+          const text = Fs.readFileSync(Path.join(dir, sub, file), "utf8")
+          for (const { fileName } of ts.preProcessFile(text, true, true).importedFiles) {
+            if (/^(\.|\/|[a-z]+:)/.test(fileName)) continue
+            const parts = fileName.split("/")
+            const imported = fileName.startsWith("@") ? parts.slice(0, 2).join("/") : parts[0]!
+            seen.push(`${name}: ${imported}`)
+            if (!declared.has(imported)) undeclared.push(`packages/${name}/${sub}/${file} imports ${imported}`)
+          }
+        }
+      }
+    }
+    assert.includeMembers(seen, ["sink: effect", "testkit: @effect/sql", "cli: @effect/cli", "cli: tsx"])
+    assert.deepStrictEqual(undeclared, [])
+  })
 })

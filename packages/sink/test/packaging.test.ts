@@ -6,6 +6,7 @@
  * - The package root (`@effect-starrocks/sink`) loads no optional dependency: `@effect/sql`, `@effect/sql-mysql2`,
  *   `@effect/experimental` and `mysql2` are refused and the root still loads.
  * - The same hook refuses the SQL submodules, so the check above can fail.
+ * - With `jdbc-url` the sink loads the MySQL reader when it starts; refused, it fails with a `TableSchemaError`.
  * - Every package a module of src loads is declared in packages/sink/package.json.
  * - In every package of the workspace, every package that a file of src (and bin) imports, type-only imports
  *   included, is declared in that package's package.json (read statically, as TypeScript reads imports).
@@ -142,6 +143,39 @@ describe("packaging", () => {
           assert.notStrictEqual(result.code, 0, m)
           assert.match(result.stderr, /packaging test: @effect\/(sql|sql-mysql2|experimental) must not be loaded/, m)
         }
+      }),
+    90_000
+  )
+
+  it.effect(
+    "with jdbc-url, the MySQL reader is loaded when the sink starts; refused, the sink fails naming the table",
+    () =>
+      Effect.gen(function*() {
+        const fixture = "../test/fixtures/packaging/jdbcSink.ts"
+        const errorOf = (result: Run) => {
+          assert.strictEqual(result.code, 0, result.stderr)
+          return JSON.parse(result.stdout.split("\n")[0]!) as Record<string, unknown>
+        }
+        // Installed: the reader runs and fails to connect (nothing listens on port 1).
+        const reached = yield* run([fixture], [])
+        const connect = errorOf(reached)
+        assert.include(reached.loaded, "@effect/sql-mysql2")
+        assert.strictEqual(connect._tag, "TableSchemaError")
+        assert.strictEqual(connect.database, "shop")
+        assert.strictEqual(connect.table, "orders")
+        assert.match(String(connect.reason), /^cannot read information_schema\.COLUMNS/)
+        // Refused: a TableSchemaError that says what to install, before any load.
+        const refused = yield* run([fixture], optional)
+        const missing = errorOf(refused)
+        assert.strictEqual(missing._tag, "TableSchemaError")
+        assert.strictEqual(missing.database, "shop")
+        assert.strictEqual(missing.table, "orders")
+        assert.match(
+          String(missing.reason),
+          /^jdbc-url needs the optional dependencies @effect\/sql, @effect\/sql-mysql2/
+        )
+        assert.match(String(missing.reason), /must not be loaded/)
+        for (const e of [connect, missing]) assert.notInclude(JSON.stringify(e), "secret-pw")
       }),
     90_000
   )

@@ -1,5 +1,6 @@
 import * as effectEslint from "@effect/eslint-plugin"
 import tseslint from "typescript-eslint"
+import local from "./eslint/no-cycle.mjs"
 
 export default [
   { ignores: ["**/node_modules/**", "**/build/**", "**/dist/**", "**/*.mjs", "**/*.js"] },
@@ -26,6 +27,12 @@ export default [
       "@typescript-eslint/consistent-type-imports": "error",
       "no-console": "error"
     }
+  },
+  {
+    // No import cycle, type-only imports included (import-x/no-cycle skips those): see eslint/no-cycle.mjs.
+    files: ["packages/*/src/**/*.ts"],
+    plugins: { local },
+    rules: { "local/no-cycle": "error" }
   },
   {
     files: ["**/bench/**/*.ts", "**/scripts/**/*.ts", "packages/cli/src/**/*.ts"],

@@ -24,6 +24,7 @@
  *          [--keys K] [--partial 0|1] [--every B] [--max-rows M] [--instance I] [--hold 0|1]
  */
 import { Checkpoint, Checkpointer, LoadClient, StarRocksConfig, StarRocksSink } from "@effect-starrocks/sink"
+import * as CheckpointerFileSystem from "@effect-starrocks/sink/Checkpointer/FileSystem"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Deferred, Effect, Layer, Logger, LogLevel, Option, Redacted, Schema, Stream } from "effect"
 import * as fs from "node:fs"
@@ -176,7 +177,7 @@ const config = StarRocksConfig.make({
 
 const services = Layer.merge(
   StarRocksSink.layer(config),
-  Checkpointer.layerFileSystem({ directory: dir }).pipe(Layer.provide(NodeContext.layer))
+  CheckpointerFileSystem.layerFileSystem({ directory: dir }).pipe(Layer.provide(NodeContext.layer))
 )
 
 program.pipe(

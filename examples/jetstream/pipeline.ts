@@ -12,7 +12,8 @@
  *
  * stdout: `recovered <seq>`, `ack <checkpoint> <seq>`, `done <summary>`.
  */
-import { Checkpoint, Checkpointer, StarRocksConfig, StarRocksSink } from "@effect-starrocks/sink"
+import { Checkpoint, StarRocksConfig, StarRocksSink } from "@effect-starrocks/sink"
+import * as CheckpointerFileSystem from "@effect-starrocks/sink/Checkpointer/FileSystem"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Chunk, Data, Duration, Effect, Fiber, Layer, Logger, LogLevel, Option, Redacted, Schema, Stream } from "effect"
 import type { JsMsg, NatsConnection } from "nats"
@@ -187,8 +188,9 @@ program.pipe(
   Effect.scoped,
   Effect.provide(Layer.merge(
     StarRocksSink.layer(config),
-    // checkpoints survive the process: a directory here; Checkpointer.layerSql() for a shared database
-    Checkpointer.layerFileSystem({ directory }).pipe(Layer.provide(NodeContext.layer))
+    // checkpoints survive the process: a directory here; `layerSql()` of
+    // @effect-starrocks/sink/Checkpointer/Sql for a shared database
+    CheckpointerFileSystem.layerFileSystem({ directory }).pipe(Layer.provide(NodeContext.layer))
   )),
   Logger.withMinimumLogLevel(LogLevel.Warning),
   NodeRuntime.runMain

@@ -15,8 +15,8 @@
  */
 import type { Duration } from "effect"
 import { Chunk, Deferred, Effect, FiberId, Option, Schedule, Stream } from "effect"
-import { ExactlyOnceError } from "./internal/exactlyOnceError.js"
-import type * as StarRocksSink from "./StarRocksSink.js"
+import type { SinkError } from "./StarRocksError.js"
+import { ExactlyOnceError } from "./StarRocksError.js"
 
 /**
  * @since 0.1.0
@@ -36,7 +36,7 @@ export interface Barrier<P> {
   /** The source position of the last row before this barrier (what the checkpoint covers). */
   readonly position: P
   /** Completed when the checkpoint is durable and its transactions are committed; failed with the sink's error. */
-  readonly ack: Deferred.Deferred<Ack<P>, StarRocksSink.SinkError>
+  readonly ack: Deferred.Deferred<Ack<P>, SinkError>
 }
 
 /**
@@ -72,7 +72,7 @@ export const row = <A>(row: A): Row<A> => ({ _tag: "Row", row })
  * @category constructors
  */
 export const barrier = <P>(position: P): Effect.Effect<Barrier<P>> =>
-  Effect.map(Deferred.make<Ack<P>, StarRocksSink.SinkError>(), (ack) => ({ _tag: "Barrier", position, ack }))
+  Effect.map(Deferred.make<Ack<P>, SinkError>(), (ack) => ({ _tag: "Barrier", position, ack }))
 
 /**
  * @since 0.1.0
@@ -163,8 +163,7 @@ export const withBarriers =
  * @since 0.1.0
  * @category combinators
  */
-export const awaitAck = <P>(barrier: Barrier<P>): Effect.Effect<Ack<P>, StarRocksSink.SinkError> =>
-  Deferred.await(barrier.ack)
+export const awaitAck = <P>(barrier: Barrier<P>): Effect.Effect<Ack<P>, SinkError> => Deferred.await(barrier.ack)
 
 /**
  * Aligns the checkpoints of `n` exactly-once sinks (instances over partitions of one stream, in one process): the
@@ -180,7 +179,7 @@ export const awaitAck = <P>(barrier: Barrier<P>): Effect.Effect<Ack<P>, StarRock
 export interface Coordinator {
   readonly size: number
   /** Called by a sink when it has prepared checkpoint `round` (1, 2, …): waits for the other members. */
-  readonly arrive: (round: number) => Effect.Effect<void, StarRocksSink.SinkError>
+  readonly arrive: (round: number) => Effect.Effect<void, SinkError>
   /** Called by a sink whose stream ended. */
   readonly leave: Effect.Effect<void>
   /** Called by a sink that failed or was interrupted. */
@@ -195,7 +194,7 @@ export const coordinator = (n: number): Effect.Effect<Coordinator> =>
   Effect.sync(() => {
     let members = Math.max(1, Math.floor(n))
     let failed: ExactlyOnceError | undefined
-    const rounds = new Map<number, { arrived: number; done: Deferred.Deferred<void, StarRocksSink.SinkError> }>()
+    const rounds = new Map<number, { arrived: number; done: Deferred.Deferred<void, SinkError> }>()
     const release = Effect.suspend(() =>
       Effect.forEach(Array.from(rounds.entries()), ([k, r]) => {
         if (r.arrived < members) return Effect.void
@@ -210,7 +209,7 @@ export const coordinator = (n: number): Effect.Effect<Coordinator> =>
           if (failed !== undefined) return Effect.fail(failed)
           let r = rounds.get(round)
           if (r === undefined) {
-            r = { arrived: 0, done: Deferred.unsafeMake<void, StarRocksSink.SinkError>(FiberId.none) }
+            r = { arrived: 0, done: Deferred.unsafeMake<void, SinkError>(FiberId.none) }
             rounds.set(round, r)
           }
           r.arrived++

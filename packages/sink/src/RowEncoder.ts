@@ -7,7 +7,7 @@
 import { BigDecimal, DateTime } from "effect"
 import type { Schema } from "effect"
 import * as ColumnType from "./ColumnType.js"
-import type { LoadBody } from "./LoadClient.js"
+import type { LoadBody } from "./LoadBody.js"
 import { RowEncodeError } from "./RowEncodeError.js"
 
 export {

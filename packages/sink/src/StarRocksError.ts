@@ -6,7 +6,11 @@
  * @since 0.1.0
  */
 import { Schema } from "effect"
+import type { CheckpointerError } from "./Checkpointer.js"
 import * as RetryLogic from "./internal/client/retryLogic.js"
+import type { LabelStoreError } from "./LabelStore.js"
+import type { RowEncodeError } from "./RowEncodeError.js"
+import type { TableSchemaError } from "./TableSchema.js"
 
 /**
  * A network-level failure: connection refused/reset, a timeout (connect, wait-for-continue, socket), an
@@ -175,6 +179,51 @@ export const LoadError: Schema.Union<
     typeof TransactionError
   ]
 > = Schema.Union(TransportError, RedirectError, StreamLoadError, AuthError, LabelStateTimeout, TransactionError)
+
+/**
+ * A failure of the exactly-once protocol that is not a plain load error:
+ * - `PreparedLost`: a label that the last checkpoint prepared is ABORTED (e.g. `prepared_timeout` passed before
+ *   recovery) or no longer known (label retention): that checkpoint's data is not in StarRocks.
+ * - `LabelCollision`: a COMMITTED/VISIBLE label at or after the recorded next label id: the label prefix and
+ *   instance collide with labels this instance does not own.
+ * - `CommitFailed`: a prepared transaction could not be committed (retried and verified; still PREPARED).
+ * - `Spool`: the replay spool could not be written or read.
+ * - `Unsupported`: a configuration the exactly-once sink does not support.
+ * - `Position`: the barrier position could not be encoded or the recorded one decoded.
+ * - `Coordinator`: another instance of an aligned checkpoint failed or was interrupted.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ExactlyOnceError extends Schema.TaggedError<ExactlyOnceError>()("ExactlyOnceError", {
+  reason: Schema.Literal(
+    "PreparedLost",
+    "LabelCollision",
+    "CommitFailed",
+    "Spool",
+    "Unsupported",
+    "Position",
+    "Coordinator"
+  ),
+  message: Schema.String,
+  label: Schema.optional(Schema.String),
+  labelState: Schema.optional(Schema.String)
+}) {}
+
+/**
+ * Every error a sink can fail with (re-exported as `StarRocksSink.SinkError`). It lives here, with the errors, so
+ * that `Checkpoint`, the exactly-once machinery and `StarRocksSink` all take it from below them.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export type SinkError =
+  | LoadError
+  | RowEncodeError
+  | TableSchemaError
+  | LabelStoreError
+  | CheckpointerError
+  | ExactlyOnceError
 
 /**
  * Whether retrying the same request (same label) after a backoff is safe and may succeed. The decision is taken in

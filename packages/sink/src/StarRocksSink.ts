@@ -21,7 +21,6 @@ import type * as Checkpoint from "./Checkpoint.js"
 import * as Checkpointer from "./Checkpointer.js"
 import * as Chunks from "./internal/chunks.js"
 import * as ExactlyOnce from "./internal/exactlyOnce.js"
-import { ExactlyOnceError } from "./internal/exactlyOnceError.js"
 import * as Batcher from "./internal/sink/batcher.js"
 import * as Dispatcher from "./internal/sink/dispatcher.js"
 import * as Ledger from "./internal/sink/ledger.js"
@@ -29,10 +28,9 @@ import * as RawLane from "./internal/sink/rawLane.js"
 import * as InternalRouting from "./internal/sink/routing.js"
 import * as LabelStore from "./LabelStore.js"
 import * as LoadClient from "./LoadClient.js"
-import type * as RowEncoder from "./RowEncoder.js"
 import * as StarRocksConfig from "./StarRocksConfig.js"
-import type { LoadError } from "./StarRocksError.js"
-import type * as TableSchema from "./TableSchema.js"
+import type { SinkError } from "./StarRocksError.js"
+import { ExactlyOnceError } from "./StarRocksError.js"
 
 /**
  * A table's share of a summary.
@@ -110,13 +108,7 @@ export interface MakeOptions extends TableOptions {}
  * @since 0.1.0
  * @category errors
  */
-export type SinkError =
-  | LoadError
-  | RowEncoder.RowEncodeError
-  | TableSchema.TableSchemaError
-  | LabelStore.LabelStoreError
-  | Checkpointer.CheckpointerError
-  | ExactlyOnceError
+export type { SinkError }
 
 export {
   /**

@@ -1,12 +1,12 @@
 /**
- * The target table's columns over the MySQL protocol (`jdbc-url`), and the check of a row schema against them.
+ * The target table's columns and the check of a row schema against them (pure). Reading the columns over the MySQL
+ * protocol (`jdbc-url`) is `describe` / `validate` in `@effect-starrocks/sink/TableSchema/Mysql`, which needs the
+ * optional `@effect/sql-mysql2`; this module loads no SQL client.
  *
  * @since 0.1.0
  */
-import { Reactivity } from "@effect/experimental"
-import { MysqlClient } from "@effect/sql-mysql2"
-import type { Redacted, SchemaAST } from "effect"
-import { Duration, Effect, Either, Option, Schema } from "effect"
+import type { Duration, Redacted, SchemaAST } from "effect"
+import { Either, Option, Schema } from "effect"
 import * as ColumnType from "./ColumnType.js"
 
 /**
@@ -105,10 +105,12 @@ export const supportsEnclose = (version: string | undefined): boolean => {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// describe
+// columns
 // ---------------------------------------------------------------------------------------------------------------
 
 /**
+ * Where and how `describe` and `validate` of `@effect-starrocks/sink/TableSchema/Mysql` read the table.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -179,64 +181,6 @@ export const makeDescription = (options: {
     serverVersion: options.serverVersion,
     supportsEnclose: supportsEnclose(options.serverVersion)
   }
-}
-
-/**
- * Reads the table's columns from `information_schema.COLUMNS` and the server version from `current_version()`
- * over the MySQL protocol (text protocol: `.unprepared`). Only columns that StarRocks and MySQL/MariaDB both have
- * are selected. A table without columns (missing, or no privilege) is a `TableSchemaError`.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const describe = (options: DescribeOptions): Effect.Effect<Description, TableSchemaError> => {
-  const failWith = (reason: string) =>
-    new TableSchemaError({ database: options.database, table: options.table, reason, mismatches: [] })
-  const connectTimeout = Duration.toMillis(options.connectTimeout ?? Duration.seconds(10))
-  return Effect.gen(function*() {
-    const sql = yield* MysqlClient.make({
-      host: options.host,
-      port: options.port,
-      username: options.user,
-      password: options.password,
-      maxConnections: 1,
-      poolConfig: { connectTimeout }
-    })
-    const rows = yield* sql<Record<string, unknown>>`
-      SELECT COLUMN_NAME, ORDINAL_POSITION, COLUMN_KEY, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE,
-             NUMERIC_PRECISION, NUMERIC_SCALE, CHARACTER_MAXIMUM_LENGTH
-      FROM information_schema.COLUMNS
-      WHERE TABLE_SCHEMA = ${options.database} AND TABLE_NAME = ${options.table}
-      ORDER BY ORDINAL_POSITION`.unprepared
-    const version = yield* sql<{ v: unknown }>`SELECT current_version() AS v`.unprepared.pipe(
-      Effect.map((r) => (r[0] === undefined ? undefined : toStr(r[0].v))),
-      Effect.orElseSucceed(() => undefined)
-    )
-    return { rows, version }
-  }).pipe(
-    Effect.scoped,
-    Effect.provide(Reactivity.layer),
-    Effect.mapError((e) => {
-      const cause = (e as { readonly cause?: unknown }).cause
-      const detail = cause instanceof Error && cause.message !== "" ? `: ${cause.message}` : ""
-      return failWith(`cannot read information_schema.COLUMNS: ${e.message}${detail}`)
-    }),
-    Effect.timeoutFail({
-      duration: Duration.millis(connectTimeout * 3),
-      onTimeout: () => failWith("timed out reading information_schema.COLUMNS")
-    }),
-    Effect.flatMap(({ rows, version }) => {
-      if (rows.length === 0) {
-        return Effect.fail(failWith("table not found (no columns in information_schema.COLUMNS)"))
-      }
-      return Effect.succeed(makeDescription({
-        database: options.database,
-        table: options.table,
-        columns: rows.map(columnFromRow),
-        serverVersion: version ?? options.serverVersion
-      }))
-    })
-  )
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -416,26 +360,3 @@ export const check = (
   }
   return Either.right({ columnTypes, primaryKey, isPrimaryKeyTable: primaryKey.length > 0 })
 }
-
-/**
- * `describe` then `check`: the table's description and the column types for the encoder.
- *
- * @since 0.1.0
- * @category check
- */
-export const validate = (
-  schema: { readonly ast: SchemaAST.AST },
-  options: DescribeOptions & { readonly fields?: ReadonlyArray<string> | undefined }
-): Effect.Effect<Description & Checked, TableSchemaError> =>
-  Effect.flatMap(describe(options), (description) =>
-    Either.match(
-      check(schema, description.columns, {
-        fields: options.fields,
-        database: options.database,
-        table: options.table
-      }),
-      {
-        onLeft: Effect.fail,
-        onRight: (checked) => Effect.succeed({ ...description, ...checked })
-      }
-    ))

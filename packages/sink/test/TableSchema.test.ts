@@ -6,6 +6,7 @@ import * as Net from "node:net"
 import * as ColumnType from "../src/ColumnType.js"
 import * as RowEncoder from "../src/RowEncoder.js"
 import * as TableSchema from "../src/TableSchema.js"
+import * as TableSchemaMysql from "../src/TableSchema/Mysql.js"
 
 const HOST = process.env.MARIADB_HOST ?? "127.0.0.1"
 const PORT = Number(process.env.MARIADB_PORT ?? 3306)
@@ -159,7 +160,7 @@ mariadb("TableSchema against MariaDB", () => {
   it.scopedLive("describe reads the columns, the primary key and the types", () =>
     Effect.gen(function*() {
       const table = yield* withTable(referenceDdl)
-      const d = yield* TableSchema.describe({ ...connection, table })
+      const d = yield* TableSchemaMysql.describe({ ...connection, table })
       assert.deepStrictEqual(d.columns.map((c) => c.name), [
         "id",
         "user_id",
@@ -196,7 +197,7 @@ mariadb("TableSchema against MariaDB", () => {
       // MariaDB has no current_version(): unknown, assumed 3.0+
       assert.isUndefined(d.serverVersion)
       assert.isTrue(d.supportsEnclose)
-      const old = yield* TableSchema.describe({ ...connection, table, serverVersion: "2.5.4" })
+      const old = yield* TableSchemaMysql.describe({ ...connection, table, serverVersion: "2.5.4" })
       assert.strictEqual(old.serverVersion, "2.5.4")
       assert.isFalse(old.supportsEnclose)
     }))
@@ -204,7 +205,7 @@ mariadb("TableSchema against MariaDB", () => {
   it.scopedLive("validate: the reference schema fits; encoder uses the table's types", () =>
     Effect.gen(function*() {
       const table = yield* withTable(referenceDdl)
-      const v = yield* TableSchema.validate(Reference, { ...connection, table })
+      const v = yield* TableSchemaMysql.validate(Reference, { ...connection, table })
       assert.isTrue(v.isPrimaryKeyTable)
       assert.strictEqual(ColumnType.format(v.columnTypes.city!), "VARCHAR(32)")
       const b = RowEncoder.make(Reference, { columnTypes: v.columnTypes }).builder("csv")
@@ -233,7 +234,7 @@ mariadb("TableSchema against MariaDB", () => {
         nope: Schema.Number,
         active: Schema.Boolean
       })
-      const e = yield* Effect.flip(TableSchema.validate(Bad, { ...connection, table }))
+      const e = yield* Effect.flip(TableSchemaMysql.validate(Bad, { ...connection, table }))
       assert.strictEqual(e._tag, "TableSchemaError")
       assert.deepStrictEqual(e.mismatches.map((m) => m.field), ["user_id", "day", "Name", "nope", "id"])
       assert.include(e.message, table)
@@ -242,7 +243,7 @@ mariadb("TableSchema against MariaDB", () => {
 
   it.live("a missing table is a TableSchemaError", () =>
     Effect.gen(function*() {
-      const e = yield* Effect.flip(TableSchema.describe({ ...connection, table: "no_such_table_xyz" }))
+      const e = yield* Effect.flip(TableSchemaMysql.describe({ ...connection, table: "no_such_table_xyz" }))
       assert.include(e.message, "table not found")
     }))
 })
@@ -250,7 +251,7 @@ mariadb("TableSchema against MariaDB", () => {
 describe("TableSchema connection failures", () => {
   it.live("an unreachable server is a TableSchemaError, without the password", () =>
     Effect.gen(function*() {
-      const e = yield* Effect.flip(TableSchema.describe({
+      const e = yield* Effect.flip(TableSchemaMysql.describe({
         ...connection,
         port: 1,
         password: Redacted.make("s3cret-pw"),

@@ -13,7 +13,11 @@ import type { Scope } from "effect"
 import { Context, Effect, Layer, Option, Random, Redacted } from "effect"
 import * as Net from "node:net"
 import * as Checkpointer from "../src/Checkpointer.js"
+import * as CheckpointerFileSystem from "../src/Checkpointer/FileSystem.js"
+import * as CheckpointerSql from "../src/Checkpointer/Sql.js"
 import * as LabelStore from "../src/LabelStore.js"
+import * as LabelStoreFileSystem from "../src/LabelStore/FileSystem.js"
+import * as LabelStoreSql from "../src/LabelStore/Sql.js"
 
 const HOST = process.env.MARIADB_HOST ?? "127.0.0.1"
 const PORT = Number(process.env.MARIADB_PORT ?? 3306)
@@ -79,9 +83,10 @@ const fileSystem: Backend = {
   fresh: Effect.flatMap(FileSystem.FileSystem, (fs) => fs.makeTempDirectoryScoped({ prefix: "stores-test-" })).pipe(
     Effect.provide(NodeContext.layer)
   ),
-  checkpointer: (directory) => Checkpointer.layerFileSystem({ directory }).pipe(Layer.provide(NodeContext.layer)),
+  checkpointer: (directory) =>
+    CheckpointerFileSystem.layerFileSystem({ directory }).pipe(Layer.provide(NodeContext.layer)),
   labelStore: (directory, options) =>
-    LabelStore.layerFileSystem({ directory, ...options }).pipe(Layer.provide(NodeContext.layer))
+    LabelStoreFileSystem.layerFileSystem({ directory, ...options }).pipe(Layer.provide(NodeContext.layer))
 }
 
 let tableCounter = 0
@@ -97,9 +102,9 @@ const sql: Backend = {
     )
     return prefix
   }),
-  checkpointer: (prefix) => Checkpointer.layerSql({ table: `${prefix}_cp` }).pipe(Layer.provide(MysqlLive)),
+  checkpointer: (prefix) => CheckpointerSql.layerSql({ table: `${prefix}_cp` }).pipe(Layer.provide(MysqlLive)),
   labelStore: (prefix, options) =>
-    LabelStore.layerSql({ table: `${prefix}_lb`, ...options }).pipe(Layer.provide(MysqlLive))
+    LabelStoreSql.layerSql({ table: `${prefix}_lb`, ...options }).pipe(Layer.provide(MysqlLive))
 }
 
 const backends: ReadonlyArray<Backend> = [memory, fileSystem, ...(reachable || ci ? [sql] : [])]
@@ -475,7 +480,7 @@ sqlOnly("stores (SQL only)", () => {
   it.scopedLive("an invalid table name is refused", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(
-        Layer.build(Checkpointer.layerSql({ table: "x; DROP TABLE y" }).pipe(Layer.provide(MysqlLive)))
+        Layer.build(CheckpointerSql.layerSql({ table: "x; DROP TABLE y" }).pipe(Layer.provide(MysqlLive)))
       )
       assert.strictEqual((error as Checkpointer.CheckpointerError)._tag, "CheckpointerError")
     }))

@@ -14,10 +14,10 @@ import * as LabelStore from "../LabelStore.js"
 import * as LoadClient from "../LoadClient.js"
 import * as RetryPolicy from "../RetryPolicy.js"
 import * as StarRocksConfig from "../StarRocksConfig.js"
-import type * as StarRocksSink from "../StarRocksSink.js"
+import type { SinkError } from "../StarRocksError.js"
+import { ExactlyOnceError } from "../StarRocksError.js"
 import * as Chunks from "./chunks.js"
 import * as RetryLogic from "./client/retryLogic.js"
-import { ExactlyOnceError } from "./exactlyOnceError.js"
 import * as LabelSpool from "./labelSpool.js"
 import * as Recovery from "./recovery.js"
 import * as Batcher from "./sink/batcher.js"
@@ -39,10 +39,15 @@ export interface Summary extends Ledger.Summary {
   readonly lastPosition: Option.Option<unknown>
 }
 
-/** The sink's error union (a type-only import: no runtime cycle with StarRocksSink). */
-export type Error = StarRocksSink.SinkError
+/** The sink's error union (`StarRocksSink.SinkError`, defined in StarRocksError.ts). */
+export type Error = SinkError
 
-export type Requirements = StarRocksSink.Services | Checkpointer.Checkpointer
+/** `StarRocksSink.Services` and the `Checkpointer`. */
+export type Requirements =
+  | StarRocksConfig.StarRocksConfig
+  | LoadClient.LoadClient
+  | LabelStore.LabelStore
+  | Checkpointer.Checkpointer
 
 interface Txn {
   /** The label of the live transaction (changes when the data is replayed into a new transaction). */

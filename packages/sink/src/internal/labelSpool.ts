@@ -7,8 +7,8 @@
 import { Effect } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import type { LoadBody } from "../LoadClient.js"
-import { ExactlyOnceError } from "./exactlyOnceError.js"
+import type { LoadBody } from "../LoadBody.js"
+import { ExactlyOnceError } from "../StarRocksError.js"
 
 export interface SpooledBatch {
   readonly label: string

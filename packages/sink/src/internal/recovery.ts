@@ -8,7 +8,7 @@ import * as LabelStore from "../LabelStore.js"
 import * as LoadClient from "../LoadClient.js"
 import * as StarRocksConfig from "../StarRocksConfig.js"
 import type { LoadError } from "../StarRocksError.js"
-import { ExactlyOnceError } from "./exactlyOnceError.js"
+import { ExactlyOnceError } from "../StarRocksError.js"
 import type { LabelSpool } from "./labelSpool.js"
 
 /** Consecutive UNKNOWN label ids that end the lingering-transaction walk. */

@@ -8,8 +8,8 @@ import { Effect } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import type { LoadBody } from "../LoadClient.js"
-import { ExactlyOnceError } from "./exactlyOnceError.js"
+import type { LoadBody } from "../LoadBody.js"
+import { ExactlyOnceError } from "../StarRocksError.js"
 
 type Entry =
   | { readonly _tag: "memory"; readonly body: LoadBody }

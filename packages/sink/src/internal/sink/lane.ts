@@ -13,7 +13,7 @@
 import type { Schema } from "effect"
 import * as Change from "../../Change.js"
 import * as ColumnType from "../../ColumnType.js"
-import type { LoadBody } from "../../LoadClient.js"
+import type { LoadBody } from "../../LoadBody.js"
 import * as RowEncoder from "../../RowEncoder.js"
 
 /** The settings of one table (what the sink's table options and the config resolve to). */

@@ -58,6 +58,23 @@ export const settingsOf = (config: StarRocksConfig.StarRocksConfig, options: Tab
 const schemaError = (settings: Lane.TableSettings, reason: string) =>
   new TableSchema.TableSchemaError({ database: settings.database, table: settings.table, reason, mismatches: [] })
 
+/**
+ * The MySQL reader of `jdbc-url` (TableSchema/Mysql.ts), imported on first use: it loads `@effect/sql-mysql2`, an
+ * optional dependency, which a sink without `jdbc-url` (and the package root) must not load. Node caches the module,
+ * so later tables import it at no cost. When it cannot be loaded, the error names the table and what to install.
+ */
+const loadMysql = (settings: Lane.TableSettings) =>
+  Effect.tryPromise({
+    try: () => import("../../TableSchema/Mysql.js"),
+    catch: (e) =>
+      schemaError(
+        settings,
+        `jdbc-url needs the optional dependencies @effect/sql, @effect/sql-mysql2 and @effect/experimental: ${
+          e instanceof Error ? e.message : String(e)
+        }`
+      )
+  })
+
 /** With `jdbc-url`: the table's columns, checked against the schema (every mismatch in one error). */
 export const describe = (
   config: StarRocksConfig.StarRocksConfig,
@@ -67,22 +84,23 @@ export const describe = (
   Option.match(config.jdbcUrl, {
     onNone: () => Effect.succeed(undefined),
     onSome: (jdbc) =>
-      TableSchema.validate(schema, {
-        host: jdbc.host,
-        port: jdbc.port,
-        user: config.username,
-        password: config.password,
-        database: settings.database,
-        table: settings.table,
-        serverVersion: Option.getOrUndefined(config.serverVersion),
-        fields: settings.columns ??
-          ColumnType.fieldsOf(schema).map((f) => f.name).filter((f) => f !== "_tag")
-      }).pipe(Effect.map((t) => ({
-        columnTypes: t.columnTypes,
-        primaryKey: t.primaryKey,
-        isPrimaryKeyTable: t.isPrimaryKeyTable,
-        supportsEnclose: t.supportsEnclose
-      })))
+      Effect.flatMap(loadMysql(settings), (Mysql) =>
+        Mysql.validate(schema, {
+          host: jdbc.host,
+          port: jdbc.port,
+          user: config.username,
+          password: config.password,
+          database: settings.database,
+          table: settings.table,
+          serverVersion: Option.getOrUndefined(config.serverVersion),
+          fields: settings.columns ??
+            ColumnType.fieldsOf(schema).map((f) => f.name).filter((f) => f !== "_tag")
+        })).pipe(Effect.map((t) => ({
+          columnTypes: t.columnTypes,
+          primaryKey: t.primaryKey,
+          isPrimaryKeyTable: t.isPrimaryKeyTable,
+          supportsEnclose: t.supportsEnclose
+        })))
   })
 
 /** Makes a table's lane (after `describe`); a bad table option is a `TableSchemaError` naming the table. */

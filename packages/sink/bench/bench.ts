@@ -1,9 +1,13 @@
 /**
- * `npm run bench`: the sink against a null Stream Load endpoint on loopback, with two baselines in the same run:
- * (a) a plain Node loop that encodes the same rows to the same bytes and PUTs them with node:http, and (b) curl -T
- * of those bytes (the wire). Prints figures, then one JSON line:
- * {"csv_rows_per_s":…,"csv_vs_plain":…,"json_rows_per_s":…,"json_vs_plain":…,"wire_mb_per_s":…,"peak_rss_mb":…}
- * Environment: BENCH_ROWS (default 2,000,000).
+ * `npm run bench`: the sink against a null StarRocks endpoint on loopback (Stream Load and the transaction
+ * interface), with two baselines in the same run: (a) a plain Node loop that encodes the same rows to the same bytes
+ * and PUTs them with node:http, and (b) curl -T of those bytes (the wire). Also in the same run: 20 tables
+ * interleaved (`byRoute`), one-row chunks (against Effect's own stream of one-row chunks into a no-op sink), and
+ * exactly-once (barriers every 500,000 rows) against at-least-once. Prints figures, then one JSON line:
+ * {"csv_rows_per_s":…,"csv_vs_plain":…,"json_rows_per_s":…,"json_vs_plain":…,"wire_mb_per_s":…,"peak_rss_mb":…,
+ *  "tables20_rows_per_s":…,"tables20_vs_one":…,"one_row_chunks_rows_per_s":…,"one_row_vs_effect":…,
+ *  "exactly_once_rows_per_s":…,"exactly_once_vs_at_least_once":…}
+ * Environment: BENCH_ROWS (default 2,000,000), BENCH_RSS_10X=0 (skip the 10 × N memory runs).
  */
 import { ReferenceRows } from "@effect-starrocks/testkit"
 import { Effect, Sink, Stream } from "effect"
@@ -16,7 +20,7 @@ import * as Url from "node:url"
 import { RowEncoder } from "../src/index.js"
 import * as Plain from "./plainBaseline.js"
 import { ReferenceRow } from "./referenceSchema.js"
-import { config, runSink } from "./sinkRun.js"
+import { config, runExactlyOnce, runSink } from "./sinkRun.js"
 
 const here = Path.dirname(Url.fileURLToPath(import.meta.url))
 const N = Number(process.env["BENCH_ROWS"] ?? 2_000_000)
@@ -89,12 +93,21 @@ const main = async () => {
   // warm-up (JIT) on a small slice
   await runSink(rows.slice(0, 50_000), port, "csv")
   await runSink(rows.slice(0, 50_000), port, "json")
+  await runSink(rows.slice(0, 50_000), port, "csv", 4096, 20)
+  await runSink(rows.slice(0, 50_000), port, "csv", 1)
+  await runExactlyOnce(rows.slice(0, 50_000), port, 20_000)
 
   const before = await endpoint.stats()
   const [, csvSeconds] = await time(() => runSink(rows, port, "csv"))
   const afterCsv = await endpoint.stats()
   const [, jsonSeconds] = await time(() => runSink(rows, port, "json"))
   const afterJson = await endpoint.stats()
+  // 20 tables interleaved (row.id % 20), the same rows: routing per row, 20 lanes sharing the byte budget
+  const [, tables20Seconds] = await time(() => runSink(rows, port, "csv", 4096, 20))
+  // exactly-once (a barrier every 500,000 rows, transactions on the null endpoint) next to at-least-once, back to
+  // back on the same rows
+  const [, atLeastOnceSeconds] = await time(() => runSink(rows, port, "csv"))
+  const [exactlyOnceSummary, exactlyOnceSeconds] = await time(() => runExactlyOnce(rows, port, 500_000))
   // one-row chunks (what Stream.async, fromAsyncIterable or an event source give): the sink's cost per chunk,
   // next to Effect's own cost of the same stream into a sink that does nothing
   const small = rows.slice(0, 300_000)
@@ -207,11 +220,21 @@ const main = async () => {
     } MiB)  same bytes: ${sinkJsonBytes === plainJsonBytes}`
   )
   console.log(`wire (curl -T): ${wire.toFixed(0)} MiB/s`)
+  const tables20Rate = N / tables20Seconds
+  console.log(`sink  CSV, 20 tables interleaved (byRoute): ${Math.round(tables20Rate).toLocaleString()} rows/s`)
+  const oneRowRate = small.length / oneRowSeconds
+  const oneRowNoopRate = small.length / oneRowNoopSeconds
   console.log(
-    `sink  CSV, one-row chunks: ${
-      Math.round(small.length / oneRowSeconds).toLocaleString()
-    } rows/s  (Effect's stream ` +
-      `of one-row chunks into a no-op sink: ${Math.round(small.length / oneRowNoopSeconds).toLocaleString()} rows/s)`
+    `sink  CSV, one-row chunks: ${Math.round(oneRowRate).toLocaleString()} rows/s  (Effect's stream ` +
+      `of one-row chunks into a no-op sink: ${Math.round(oneRowNoopRate).toLocaleString()} rows/s)`
+  )
+  const atLeastOnceRate = N / atLeastOnceSeconds
+  const exactlyOnceRate = N / exactlyOnceSeconds
+  console.log(
+    `sink  CSV, exactly-once (barrier every 500,000 rows): ${Math.round(exactlyOnceRate).toLocaleString()} rows/s ` +
+      `(${exactlyOnceSummary.checkpoints} checkpoints)  at-least-once, same rows, just before: ${
+        Math.round(atLeastOnceRate).toLocaleString()
+      } rows/s`
   )
   const bound = Math.round((2 * cfg.maxBytes) / 1048576 + 150)
   for (const format of ["csv", "json"] as const) {
@@ -227,7 +250,13 @@ const main = async () => {
     json_rows_per_s: Math.round(jsonRate),
     json_vs_plain: Number((jsonRate / plainJsonRate).toFixed(3)),
     wire_mb_per_s: Math.round(wire),
-    peak_rss_mb: Math.max(...[...rssRuns.csv, ...rssRuns.json].map((r) => r.peak_rss_mb))
+    peak_rss_mb: Math.max(...[...rssRuns.csv, ...rssRuns.json].map((r) => r.peak_rss_mb)),
+    tables20_rows_per_s: Math.round(tables20Rate),
+    tables20_vs_one: Number((tables20Rate / csvRate).toFixed(3)),
+    one_row_chunks_rows_per_s: Math.round(oneRowRate),
+    one_row_vs_effect: Number((oneRowRate / oneRowNoopRate).toFixed(3)),
+    exactly_once_rows_per_s: Math.round(exactlyOnceRate),
+    exactly_once_vs_at_least_once: Number((exactlyOnceRate / atLeastOnceRate).toFixed(3))
   }))
 }
 

@@ -1,21 +1,77 @@
-// A null Stream Load endpoint on loopback: honours `Expect: 100-continue`, reads and discards the body,
-// answers `Success` like a BE. Run as a child process so that it does not share the event loop of the
-// process being measured. Prints `{"port":N}` when ready.
+// A null StarRocks endpoint on loopback: honours `Expect: 100-continue`, reads and discards every body, and answers
+// as StarRocks does:
+// - Stream Load (`PUT /api/{db}/{table}/_stream_load`): `Success`, like a BE;
+// - the transaction interface (`/api/transaction/{begin,load,prepare,commit,rollback}`): `{"Status":"OK",...}`;
+//   `begin` without a label answers `Empty label.` as current FEs do (the sink's probe reads that as "supported");
+// - `GET /api/{db}/get_load_state?label=`: the label's state (PREPARE after begin/load, PREPARED, VISIBLE, ABORTED),
+//   UNKNOWN for a label it has not seen.
+// Run as a child process so that it does not share the event loop of the process being measured. Prints
+// `{"port":N}` when ready; answers the IPC message "stats" with `{loads, bytes}` (loads: Stream Loads plus
+// transaction loads; bytes: their bodies).
 import * as Http from "node:http"
 
 let loads = 0
 let bytes = 0
+let txnIds = 0
+/** label -> { txnId, state } */
+const labels = new Map()
+
+const reply = (res, body) => {
+  res.writeHead(200, { "content-type": "application/json" })
+  res.end(JSON.stringify(body, null, 4))
+}
+
 const server = Http.createServer((req, res) => {
   let n = 0
   req.on("data", (chunk) => (n += chunk.length))
   req.on("end", () => {
+    const url = new URL(req.url ?? "/", "http://localhost")
+    const label = typeof req.headers["label"] === "string" ? req.headers["label"] : ""
+    const txn = url.pathname.match(/^\/api\/transaction\/(begin|load|prepare|commit|rollback)$/)
+    if (txn !== null) {
+      const operation = txn[1]
+      if (label === "") return reply(res, { Status: "FAILED", Message: "Empty label." })
+      let known = labels.get(label)
+      if (operation === "begin") {
+        known = { txnId: ++txnIds, state: "PREPARE" }
+        labels.set(label, known)
+        return reply(res, { Status: "OK", Message: "", Label: label, TxnId: known.txnId, BeginTxnTimeMs: 0 })
+      }
+      const txnId = known?.txnId ?? 0
+      if (operation === "load") {
+        loads++
+        bytes += n
+        return reply(res, {
+          TxnId: txnId,
+          Label: label,
+          Status: "OK",
+          Message: "",
+          NumberTotalRows: 0,
+          NumberLoadedRows: 0,
+          NumberFilteredRows: 0,
+          NumberUnselectedRows: 0,
+          LoadBytes: n,
+          LoadTimeMs: 1,
+          StreamLoadPlanTimeMs: 0,
+          ReadDataTimeMs: 0,
+          WriteDataTimeMs: 0
+        })
+      }
+      if (known !== undefined) {
+        known.state = operation === "prepare" ? "PREPARED" : operation === "commit" ? "VISIBLE" : "ABORTED"
+      }
+      return reply(res, { Status: "OK", Message: "", Label: label, TxnId: txnId })
+    }
+    if (url.pathname.endsWith("/get_load_state")) {
+      const state = labels.get(url.searchParams.get("label") ?? "")?.state ?? "UNKNOWN"
+      return reply(res, { Status: "OK", Message: "", State: state })
+    }
     loads++
     bytes += n
-    const label = req.headers["label"] ?? "none"
-    res.writeHead(200, { "content-type": "application/json" })
-    res.end(JSON.stringify({
-      TxnId: loads,
-      Label: label,
+    labels.set(label, { txnId: ++txnIds, state: "VISIBLE" })
+    reply(res, {
+      TxnId: txnIds,
+      Label: label || "none",
       Status: "Success",
       Message: "OK",
       NumberTotalRows: 0,
@@ -29,7 +85,7 @@ const server = Http.createServer((req, res) => {
       ReadDataTimeMs: 0,
       WriteDataTimeMs: 0,
       CommitAndPublishTimeMs: 0
-    }, null, 4))
+    })
   })
 })
 server.on("checkContinue", (req, res) => {

@@ -41,6 +41,9 @@ export interface Options<In, E, R> {
 
 export const BARRIER: unique symbol = Symbol("barrier")
 
+/** Rows taken the lock-free way between two looks at the event loop's clock, for chunks smaller than that. */
+const CHECK_EVERY = EventLoop.ROWS_PER_CHECK / 16
+
 export interface Batcher<In, E, R> {
   /** The per-chunk step. */
   readonly onChunk: (items: ReadonlyArray<In>) => Effect.Effect<void, E | RowEncodeError, R>
@@ -98,33 +101,42 @@ export const make = <In, E, R>(options: Options<In, E, R>): Effect.Effect<Batche
       )
     })
 
-    /** Adds items from `from` on while none needs an effect. */
-    const addRows = (
-      items: ReadonlyArray<In>,
-      from: number,
-      now: number
-    ): { readonly next: number; readonly stop: "done" | "cut" | "pause" | "barrier" } => {
+    // why the last `addRows` stopped (a variable, not a result object: one-row chunks call it once per row)
+    let stop: "done" | "cut" | "pause" | "barrier" = "done"
+    /** Adds items from `from` on while none needs an effect; returns the index of the next item, sets `stop`. */
+    const addRows = (items: ReadonlyArray<In>, from: number, now: number): number => {
       for (let i = from; i < items.length; i++) {
         let row: unknown = items[i]
         if (unwrap !== undefined) {
           row = unwrap(items[i]!)
-          if (row === BARRIER) return { next: i, stop: "barrier" }
+          if (row === BARRIER) {
+            stop = "barrier"
+            return i
+          }
         }
         const lane = router.lane(row)
-        if (lane === undefined) return { next: i, stop: "cut" }
+        if (lane === undefined) {
+          stop = "cut"
+          return i
+        }
         current = lane
         const index = rowIndex
-        if (!lane.tryAdd(row, index, now)) return { next: i, stop: "cut" }
+        if (!lane.tryAdd(row, index, now)) {
+          stop = "cut"
+          return i
+        }
         rowIndex++
         if (
           lane.rows() >= maxRows || lane.bytes() >= maxBytes ||
           (index % EventLoop.ROWS_PER_CHECK === EventLoop.ROWS_PER_CHECK - 1 &&
             (turns.due() || building() >= maxBytes))
         ) {
-          return { next: i + 1, stop: "pause" }
+          stop = "pause"
+          return i + 1
         }
       }
-      return { next: items.length, stop: "done" }
+      stop = "done"
+      return items.length
     }
 
     /** `addRows` with a `RowEncodeError` naming the table of the row that failed. */
@@ -148,13 +160,12 @@ export const make = <In, E, R>(options: Options<In, E, R>): Effect.Effect<Batche
         while (true) {
           yield* relieve
           yield* turns.maybe
-          const added = addNaming(items, next, clock.unsafeCurrentTimeMillis())
-          next = added.next
-          if (added.stop === "done") break
-          if (added.stop === "barrier") {
+          next = addNaming(items, next, clock.unsafeCurrentTimeMillis())
+          if (stop === "done") break
+          if (stop === "barrier") {
             yield* onBarrier!(items[next]!)
             next++
-          } else if (added.stop === "cut") {
+          } else if (stop === "cut") {
             const row = unwrap !== undefined ? unwrap(items[next]!) : items[next]
             const lane = router.lane(row) ?? (yield* router.create(row, rowIndex))
             current = lane
@@ -172,12 +183,19 @@ export const make = <In, E, R>(options: Options<In, E, R>): Effect.Effect<Batche
         yield* relieve
       }))
 
+    // rows taken the lock-free way since the event loop's clock was last read: small chunks read it every
+    // ROWS_PER_CHECK / 16 rows, not at every chunk
+    let sinceCheck = 0
     const onChunk = (items: ReadonlyArray<In>) => {
       let from = 0
       if (wants === 0) {
-        const added = addNaming(items, 0, clock.unsafeCurrentTimeMillis())
-        if (added.stop === "done" && !turns.due()) return Effect.void
-        from = added.next
+        from = addNaming(items, 0, clock.unsafeCurrentTimeMillis())
+        if (stop === "done") {
+          sinceCheck += items.length
+          if (sinceCheck < CHECK_EVERY) return Effect.void
+          sinceCheck = 0
+          if (!turns.due()) return Effect.void
+        }
       }
       return lockedRows(Chunks.once(items), from)
     }

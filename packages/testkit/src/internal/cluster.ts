@@ -117,6 +117,8 @@ export class Cluster {
   private readonly timers = new Set<ReturnType<typeof setTimeout>>()
   private interval: ReturnType<typeof setInterval> | undefined
   private ticking = false
+  /** Ids of transactions that were COMMITTED (waiting for their publish); `committedOf` drops the others. */
+  private readonly committedIds = new Set<number>()
 
   constructor(
     readonly settings: Settings,
@@ -188,6 +190,7 @@ export class Cluster {
         continue
       }
       this.txns.set(t.txnId, t)
+      if (t.status === "COMMITTED") this.committedIds.add(t.txnId)
       if (t.status === "COMMITTED") this.schedule((t.visibleAt ?? 0) - this.now(), () => void this.publish(t.txnId))
     }
   }
@@ -388,6 +391,7 @@ export class Cluster {
     if (publishDelayMs !== undefined) {
       const committed: TxnRecord = { ...t, status: "COMMITTED", visibleAt: now + publishDelayMs }
       this.txns.set(t.txnId, committed)
+      this.committedIds.add(t.txnId)
       try {
         await this.serial(Effect.flatMap(ops(), (o) => this.storage.saveStaged(t.txnId, o)))
         await this.serial(this.storage.saveTxn(committed))
@@ -417,9 +421,13 @@ export class Cluster {
 
   /** The COMMITTED (not yet VISIBLE) transactions of a table, in commit order (their `visibleAt` rises with it). */
   private committedOf(database: string, table: string): Array<TxnRecord> {
-    return [...this.txns.values()]
-      .filter((x) => x.status === "COMMITTED" && x.database === database && x.table === table)
-      .sort((a, b) => (a.visibleAt ?? 0) - (b.visibleAt ?? 0) || a.txnId - b.txnId)
+    const out: Array<TxnRecord> = []
+    for (const id of this.committedIds) {
+      const x = this.txns.get(id)
+      if (x === undefined || x.status !== "COMMITTED") this.committedIds.delete(id)
+      else if (x.database === database && x.table === table) out.push(x)
+    }
+    return out.sort((a, b) => (a.visibleAt ?? 0) - (b.visibleAt ?? 0) || a.txnId - b.txnId)
   }
 
   /** COMMITTED → VISIBLE: applies the staged changes (after those of the table's earlier commits). */

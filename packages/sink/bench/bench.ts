@@ -179,7 +179,11 @@ const main = async () => {
     target: "node20",
     outfile: probeFile,
     logLevel: "warning",
-    banner: { js: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);" }
+    // a name of its own: the bundle may import createRequire itself (the jdbc-url reader's dependencies do)
+    banner: {
+      js:
+        "import { createRequire as __benchCreateRequire } from 'module'; const require = __benchCreateRequire(import.meta.url);"
+    }
   })
   const rss = (n: number, format: "csv" | "json") => {
     const out = ChildProcess.execFileSync(process.execPath, [probeFile, String(n), String(port), format], {

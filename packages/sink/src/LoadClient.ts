@@ -27,8 +27,9 @@
  *
  * @since 0.1.0
  */
-import type { Scope } from "effect"
+import type { FiberRef, Scope } from "effect"
 import { Context, Effect, Layer } from "effect"
+import * as InternalBackoff from "./internal/client/backoff.js"
 import * as Connection from "./internal/client/connection.js"
 import * as LoadStates from "./internal/client/loadState.js"
 import type {
@@ -215,6 +216,24 @@ export const make = (
  */
 export const layer = (config: ConnectionConfig, options?: LoadClientOptions): Layer.Layer<LoadClient> =>
   Layer.scoped(LoadClient, make(config, options))
+
+/**
+ * Runs the wait between two attempts of a request (the sleep of a retry's backoff): the identity by default.
+ * Every retry of the client made by `make` sleeps through it. The sink sets it around each load to give the load's
+ * in-flight slot back while the load waits, so that a table whose loads are being retried does not stall the
+ * others; a LoadClient of your own that retries should sleep through it too (as the client does:
+ * `FiberRef.get(currentBackoff)`, then the hook applied to the sleep).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Backoff = InternalBackoff.Backoff
+
+/**
+ * @since 0.1.0
+ * @category fiber refs
+ */
+export const currentBackoff: FiberRef.FiberRef<Backoff> = InternalBackoff.currentBackoff
 
 /**
  * A LoadClient from the two plain-load operations (test doubles): the other operations die when called.

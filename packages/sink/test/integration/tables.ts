@@ -4,7 +4,7 @@
  */
 import type { Vitest } from "@effect/vitest"
 import { assert } from "@effect/vitest"
-import { Cause, Chunk, Effect, Exit, Logger, LogLevel, Schema, Stream } from "effect"
+import { Cause, Chunk, Effect, Exit, Fiber, Logger, LogLevel, Schema, Stream, TestClock, TestContext } from "effect"
 import { Change, ColumnType, Debezium, StarRocksSink } from "../../src/index.js"
 import { configFor } from "./suite.js"
 import type { TableSpec } from "./Target.js"
@@ -434,6 +434,56 @@ export const tablesSuite = (
         assert.strictEqual((yield* target.rows(eventSpec(target.database, tables[1]!))).length, 0)
         assert.strictEqual((yield* target.rows(eventSpec(target.database, tables[2]!))).length, 1_000)
       }))
+
+    it.effect("a table whose loads wait out a retry's backoff gives its load slot to the other tables (TestClock)", () =>
+      Effect.gen(function*() {
+        const target = yield* Target
+        const emulator = target.emulator!
+        yield* emulator.clearFaults
+        const base = uniqueTable("backoff")
+        const slow = `${base}_slow`
+        const fast = `${base}_fast`
+        for (const t of [slow, fast]) yield* target.createTable(eventSpec(target.database, t))
+        // every load into `slow` is refused with a retryable reason until the fault is cleared
+        yield* emulator.addFault({ node: "be", path: `/${slow}/_stream_load`, action: { _tag: "too-many-versions" } })
+        const rows: Array<Event> = Array.from({ length: 2_000 }, (_, i) => ({
+          id: i,
+          tenant: i < 1_000 ? "slow" : "fast",
+          v: i
+        }))
+        // one load slot, and a backoff of a minute on the TestClock: `slow`'s load holds the slot only while an
+        // attempt is on the wire, so `fast`'s load (sealed after it) lands while `slow` waits
+        const fiber = yield* Stream.fromIterable(rows).pipe(
+          Stream.rechunk(1_000),
+          Stream.run(StarRocksSink.make(StarRocksSink.byRoute(Event, (row) => `${base}_${row.tenant}`))),
+          Effect.provide(StarRocksSink.layer(configFor(target, slow, {
+            maxRows: 1_000,
+            ioThreadCount: 1,
+            maxRetries: 5,
+            retryInterval: "1 minute",
+            retryMaxDelay: "1 minute"
+          }))),
+          quiet,
+          Effect.fork
+        )
+        // the loads cross real sockets: wait (real time, bounded) for `fast` to land while the clock stands still
+        let fastRows = 0
+        for (let i = 0; i < 400 && fastRows < 1_000; i++) {
+          yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 25)))
+          fastRows = (yield* target.rows(eventSpec(target.database, fast))).length
+        }
+        assert.strictEqual(fastRows, 1_000, "fast's load landed while slow's load waited out its backoff")
+        assert.strictEqual((yield* target.rows(eventSpec(target.database, slow))).length, 0)
+        const slowAttempts = (yield* emulator.requests).filter((r) => r.path.includes(`/${slow}/_stream_load`))
+        assert.isAtLeast(slowAttempts.length, 1)
+        yield* emulator.clearFaults
+        // the backoff ends: slow's next attempt lands
+        yield* TestClock.adjust("2 minutes")
+        const summary = yield* Fiber.join(fiber)
+        assert.strictEqual((yield* target.rows(eventSpec(target.database, slow))).length, 1_000)
+        assert.strictEqual(summary.tables[`${target.database}.${slow}`]!.rows, 1_000)
+        assert.isAtLeast(summary.tables[`${target.database}.${slow}`]!.retries, 1)
+      }).pipe(Effect.provide(TestContext.TestContext)))
   }
 
   it.effect("a delete into a table not known as a Primary Key table is a typed error naming the table", () =>

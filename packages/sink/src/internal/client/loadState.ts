@@ -9,6 +9,7 @@ import * as RetryPolicy from "../../RetryPolicy.js"
 import type { LoadError } from "../../StarRocksError.js"
 import { AuthError, LabelStateTimeout } from "../../StarRocksError.js"
 import { classify, decodeLoadState } from "../../StreamLoadResponse.js"
+import * as Backoff from "./backoff.js"
 import type { Connection } from "./connection.js"
 import type { LoadState, LoadStateRequest } from "./model.js"
 import { outcomeToError, streamLoadError } from "./replies.js"
@@ -84,7 +85,9 @@ const retryable = (error: LoadError): boolean => RetryLogic.decide("loadState", 
  * @internal
  */
 export const get = (connection: Connection, request: LoadStateRequest): Effect.Effect<LoadState, LoadError> =>
-  once(connection, request).pipe(Effect.retry(RetryPolicy.make<LoadError>({ ...connection.retry, while: retryable })))
+  once(connection, request).pipe(
+    Effect.retry(Backoff.throughHook(RetryPolicy.make<LoadError>({ ...connection.retry, while: retryable })))
+  )
 
 /** @internal */
 export interface AwaitOptions {

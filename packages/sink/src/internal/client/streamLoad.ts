@@ -10,6 +10,7 @@ import * as RetryPolicy from "../../RetryPolicy.js"
 import type { LoadError } from "../../StarRocksError.js"
 import type { StreamLoadBody } from "../../StreamLoadResponse.js"
 import { classify, timings } from "../../StreamLoadResponse.js"
+import * as Backoff from "./backoff.js"
 import type { Connection } from "./connection.js"
 import * as ErrorLog from "./errorLog.js"
 import * as LoadState from "./loadState.js"
@@ -196,7 +197,7 @@ export const load = (connection: Connection, request: LoadRequest): Effect.Effec
     const attempts = yield* Ref.make(0)
     const result = yield* Ref.getAndUpdate(attempts, (n) => n + 1).pipe(
       Effect.flatMap((n) => attempt(connection, request, headers, n)),
-      Effect.retry(RetryPolicy.make<LoadError>({ ...connection.retry, while: retryable })),
+      Effect.retry(Backoff.throughHook(RetryPolicy.make<LoadError>({ ...connection.retry, while: retryable }))),
       Effect.tapError((e) =>
         Ref.get(attempts).pipe(Effect.flatMap((n) =>
           Effect.logError("stream load failed").pipe(

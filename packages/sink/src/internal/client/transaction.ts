@@ -12,6 +12,7 @@ import type { LoadError } from "../../StarRocksError.js"
 import { TransactionError } from "../../StarRocksError.js"
 import type { Outcome } from "../../StreamLoadResponse.js"
 import { classify, timings } from "../../StreamLoadResponse.js"
+import * as Backoff from "./backoff.js"
 import type { Connection } from "./connection.js"
 import * as LoadState from "./loadState.js"
 import type {
@@ -223,10 +224,10 @@ export const call = (
         return RetryLogic.decide(operation, error) === "Settle" ? Effect.succeed(reply) : Effect.fail(error)
       })
     )
-    const policy = RetryPolicy.make<LoadError>({
+    const policy = Backoff.throughHook(RetryPolicy.make<LoadError>({
       ...connection.retry,
       while: (e) => RetryLogic.decide(operation, e) === "Retry"
-    })
+    }))
     const result = yield* Effect.either(Effect.retry(once, policy))
     const retries = (yield* Ref.get(attempts)) - 1
     if (Either.isRight(result)) {
@@ -299,7 +300,9 @@ export const loadTransactional = (
     })
     const done = yield* Effect.retry(
       attempt,
-      RetryPolicy.make<LoadError>({ ...connection.retry, while: (e) => RetryLogic.isReplayable(e) })
+      Backoff.throughHook(
+        RetryPolicy.make<LoadError>({ ...connection.retry, while: (e) => RetryLogic.isReplayable(e) })
+      )
     )
     const retries = attempts - 1 + (done?.loaded.retries ?? 0) + (done?.committed.retries ?? 0)
     const end = yield* Clock.currentTimeMillis

@@ -4,6 +4,9 @@
  * waits, which is the upstream's backpressure) and the loads in flight (`concurrency`). An ordered table (a
  * Primary Key table by default) has one load in flight at a time, in seal order, so that a later change of a key
  * lands after an earlier one; a table's batch that waits for its turn holds no load slot, so other tables go on.
+ * Nor does a load that waits out a retry's backoff: it gives its slot back for the wait and takes one again before
+ * its next attempt (`LoadClient.currentBackoff`), so a table whose loads are being retried does
+ * not stall the loads of the others.
  *
  * A load that fails for good fails the sink with its error, naming the table. The table's later batches are not
  * loaded; the other tables' sealed batches still land (`drain`). When the sink is interrupted or fails, loads still
@@ -12,7 +15,7 @@
 import type { Clock, Scope } from "effect"
 import { Deferred, Duration, Effect, FiberId, FiberSet, Metric, Option } from "effect"
 import type * as LabelStore from "../../LabelStore.js"
-import type * as LoadClient from "../../LoadClient.js"
+import * as LoadClient from "../../LoadClient.js"
 import * as SinkMetrics from "../../SinkMetrics.js"
 import type { LoadError } from "../../StarRocksError.js"
 import type { Lane, Sealed } from "./lane.js"
@@ -80,6 +83,11 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
     // loads begun and not ended of their own: settled through get_load_state when the sink stops early
     const unsettled = new Set<InFlight>()
     let inflight = 0
+
+    // a load waiting out a backoff gives its slot back meanwhile; on interruption it takes one again, so that the
+    // `withPermits` around the load releases what it holds
+    const slotFreeBackoff = (wait: Effect.Effect<void>) =>
+      Effect.acquireUseRelease(slots.release(1), () => wait, () => slots.take(1))
 
     const guard = <X, E2>(effect: Effect.Effect<X, E2>) => Effect.raceFirst(effect, Deferred.await(failed))
     // per table: bytes sealed and not landed (the gauge is tagged with the table)
@@ -151,16 +159,17 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
                 yield* ledger.record(batch, "failed").pipe(Effect.ignore)
                 return
               }
-              yield* slots.withPermits(1)(loadOne(item)).pipe(
-                Effect.catchAll((error) =>
-                  Effect.suspend(() => {
-                    failedLanes.add(lane.key)
-                    const e = naming(error, lane.key)
-                    failedWith ??= e
-                    return Deferred.fail(failed, e)
-                  })
+              yield* slots.withPermits(1)(Effect.locally(loadOne(item), LoadClient.currentBackoff, slotFreeBackoff))
+                .pipe(
+                  Effect.catchAll((error) =>
+                    Effect.suspend(() => {
+                      failedLanes.add(lane.key)
+                      const e = naming(error, lane.key)
+                      failedWith ??= e
+                      return Deferred.fail(failed, e)
+                    })
+                  )
                 )
-              )
             }).pipe(
               Effect.ensuring(Effect.suspend(() => {
                 sealed.release(sealed.body)

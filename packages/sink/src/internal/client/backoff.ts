@@ -1,0 +1,33 @@
+/**
+ * The wait between two attempts of a request, made visible to the caller. Every retry of the client sleeps its
+ * backoff through `currentBackoff`, a fiber-local hook that runs the sleep: the identity by default. The sink's
+ * dispatcher sets it, around one load, to give the load's in-flight slot back while the load waits out a backoff
+ * and take it again before the next attempt, so that a table whose loads are being retried does not hold the
+ * slots the other tables' loads need (internal/sink/dispatcher.ts).
+ *
+ * @internal
+ */
+import { Duration, Effect, FiberRef, Schedule } from "effect"
+import { globalValue } from "effect/GlobalValue"
+
+/** Runs the wait between two attempts (the sleep of a backoff). */
+export interface Backoff {
+  (wait: Effect.Effect<void>): Effect.Effect<void>
+}
+
+export const currentBackoff: FiberRef.FiberRef<Backoff> = globalValue(
+  Symbol.for("effect-starrocks/LoadClient/currentBackoff"),
+  () => FiberRef.unsafeMake<Backoff>((wait) => wait)
+)
+
+/**
+ * The schedule with each delay slept inside the schedule, through `currentBackoff`, and none left to the retry
+ * loop: the delays, their number and the outputs stay as they were.
+ */
+export const throughHook = <Out, In, R>(schedule: Schedule.Schedule<Out, In, R>): Schedule.Schedule<Out, In, R> =>
+  Schedule.modifyDelayEffect(schedule, (_out, delay) =>
+    Duration.toMillis(delay) <= 0
+      ? Effect.succeed(Duration.zero)
+      : Effect.flatMap(FiberRef.get(currentBackoff), (backoff) => backoff(Effect.sleep(delay))).pipe(
+        Effect.as(Duration.zero)
+      ))

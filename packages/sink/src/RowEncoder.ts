@@ -93,6 +93,12 @@ export interface RowEncoderOptions {
    */
   readonly bufferPoolBytes?: number | undefined
   /**
+   * A pool shared with other encoders (`makeBufferPool`), in place of the encoder's own: buffers one encoder's
+   * batches hand back are reused by the others' (the sink shares one over all its tables). `bufferPoolBytes` is
+   * then not used.
+   */
+  readonly bufferPool?: BufferPool | undefined
+  /**
    * Append StarRocks' `__op` column (0 upsert, 1 delete) after the columns; each row's value is given to
    * `BatchBuilder.add`. JSON batches then carry a `columns` header too.
    */
@@ -827,6 +833,138 @@ const FIRST_BUFFER = 16 * 1024
 const MAX_BUFFER = 1024 * 1024
 const EMPTY = Buffer.alloc(0)
 
+/** What a batch builder needs of its encoder. */
+interface Core<A> {
+  readonly csvRow: (row: A, op?: number) => string
+  readonly jsonRow: (row: A, op?: number) => string
+  /** A CSV row that threw: false when it must travel as JSON, else throws the RowEncodeError naming the column. */
+  readonly csvFailure: (row: A, rowIndex: number, e: unknown) => boolean
+  /** A JSON row that threw: throws the RowEncodeError naming the column. */
+  readonly jsonFailure: (row: A, rowIndex: number) => never
+  readonly take: (size: number) => Buffer
+  readonly csvHeaders: Readonly<Record<string, string>>
+  readonly jsonHeaders: Readonly<Record<string, string>>
+}
+
+/**
+ * One batch's body, written row by row straight into buffers (the first FIRST_BUFFER bytes, each next one twice
+ * as large up to MAX_BUFFER). A class, not a closure per batch: its methods are one function each for all batches
+ * of all encoders, so the row loop's calls to them stay monomorphic and inlined when a sink builds the batches of
+ * many tables at once (docs/benchmark.md, Issue 8).
+ */
+class Builder<A> implements BatchBuilder<A> {
+  private readonly chunks: Array<Uint8Array> = []
+  private flushed = 0
+  private buf: Buffer
+  private pos = 0
+  private count = 0
+  private done = false
+  constructor(readonly format: "csv" | "json", private readonly core: Core<A>) {
+    this.buf = core.take(FIRST_BUFFER)
+    if (format === "json") this.write("[")
+  }
+  get rows(): number {
+    return this.count
+  }
+  get bytes(): number {
+    return this.flushed + this.pos + (this.format === "json" && !this.done ? 1 : 0)
+  }
+  /** Appends a row's text to the current buffer (exact UTF-8 byte count from the write). */
+  private write(s: string): void {
+    const max = s.length * 3
+    if (this.pos + max > this.buf.length) {
+      if (this.pos > 0) {
+        this.chunks.push(this.buf.subarray(0, this.pos))
+        this.flushed += this.pos
+      }
+      this.buf = this.core.take(Math.max(Math.min(this.buf.length * 2, MAX_BUFFER), max))
+      this.pos = 0
+    }
+    this.pos += (this.buf as any).utf8Write(s, this.pos)
+  }
+  add(row: A, rowIndex: number, op?: number): boolean {
+    if (this.done) throw new Error("BatchBuilder.add after finish")
+    let s: string
+    if (this.format === "csv") {
+      try {
+        s = this.core.csvRow(row, op)
+      } catch (e) {
+        return this.core.csvFailure(row, rowIndex, e)
+      }
+    } else {
+      try {
+        s = this.core.jsonRow(row, op)
+      } catch {
+        return this.core.jsonFailure(row, rowIndex)
+      }
+      if (this.count > 0) s = "," + s
+    }
+    this.write(s)
+    this.count++
+    return true
+  }
+  finish(): { readonly body: LoadBody; readonly headers: Readonly<Record<string, string>> } {
+    if (!this.done) {
+      if (this.format === "json") this.write("]")
+      this.done = true
+      if (this.pos > 0) {
+        this.chunks.push(this.buf.subarray(0, this.pos))
+        this.flushed += this.pos
+      }
+      this.buf = EMPTY
+      this.pos = 0
+    }
+    return {
+      body: { chunks: this.chunks, byteLength: this.flushed },
+      headers: this.format === "csv" ? this.core.csvHeaders : this.core.jsonHeaders
+    }
+  }
+}
+
+/**
+ * Buffers for the bodies encoders build, reused: the full-size (1 MiB) buffers a finished body hands back are kept,
+ * up to `maxBytes` in all, and given to the next batches that grow to that size. One pool can serve many encoders
+ * (`RowEncoderOptions.bufferPool`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface BufferPool {
+  /** A buffer of `size` bytes: a pooled one for the full size, when one is there. */
+  readonly take: (size: number) => Buffer
+  /** Hands the buffers of a body back (see `RowEncoder.release`). */
+  readonly release: (body: LoadBody) => void
+}
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeBufferPool = (maxBytes: number): BufferPool => {
+  const pool: Array<ArrayBuffer> = []
+  const poolMax = Math.max(0, Math.floor(maxBytes / MAX_BUFFER))
+  const pooled = new WeakSet<ArrayBufferLike>()
+  return {
+    take: (size) => {
+      if (size === MAX_BUFFER && pool.length > 0) {
+        const ab = pool.pop()!
+        pooled.delete(ab)
+        return Buffer.from(ab)
+      }
+      return Buffer.allocUnsafeSlow(size)
+    },
+    release: (body) => {
+      for (const c of body.chunks) {
+        const ab = c.buffer
+        if (ab.byteLength === MAX_BUFFER && c.byteOffset === 0 && pool.length < poolMax && !pooled.has(ab)) {
+          pooled.add(ab)
+          pool.push(ab as ArrayBuffer)
+        }
+      }
+    }
+  }
+}
+
 /**
  * Compiles the row encoder of a struct schema. Throws a TypeError/RangeError for a schema that is not a struct,
  * an unknown column in `columns`, a bad time zone or bad separators.
@@ -933,124 +1071,46 @@ export const make = <A, I, R>(
   }
   const n = names.length
 
-  const pool: Array<ArrayBuffer> = []
-  const poolMax = Math.max(0, Math.floor((options?.bufferPoolBytes ?? 256 * MAX_BUFFER) / MAX_BUFFER))
-  const pooled = new WeakSet<ArrayBufferLike>()
-  const takeBuffer = (size: number): Buffer => {
-    if (size === MAX_BUFFER && pool.length > 0) {
-      const ab = pool.pop()!
-      pooled.delete(ab)
-      return Buffer.from(ab)
-    }
-    return Buffer.allocUnsafeSlow(size)
-  }
-  const release = (body: LoadBody): void => {
-    for (const c of body.chunks) {
-      const ab = c.buffer
-      if (ab.byteLength === MAX_BUFFER && c.byteOffset === 0 && pool.length < poolMax && !pooled.has(ab)) {
-        pooled.add(ab)
-        pool.push(ab as ArrayBuffer)
-      }
-    }
-  }
+  const bufferPool = options?.bufferPool ?? makeBufferPool(options?.bufferPoolBytes ?? 256 * MAX_BUFFER)
+  const takeBuffer = bufferPool.take
+  const release = bufferPool.release
 
-  const builder = (format: "csv" | "json"): BatchBuilder<A> => {
-    const chunks: Array<Uint8Array> = []
-    let flushed = 0
-    let buf: Buffer = takeBuffer(FIRST_BUFFER)
-    let pos = 0
-    let rows = 0
-    let done = false
-    /** Appends a row's text to the current buffer (exact UTF-8 byte count from the write). */
-    const write = (s: string) => {
-      const max = s.length * 3
-      if (pos + max > buf.length) {
-        if (pos > 0) {
-          chunks.push(buf.subarray(0, pos))
-          flushed += pos
-        }
-        buf = takeBuffer(Math.max(Math.min(buf.length * 2, MAX_BUFFER), max))
-        pos = 0
-      }
-      pos += (buf as any).utf8Write(s, pos)
+  const wrap = (e: unknown, rowIndex: number, i: number): never => {
+    if (e instanceof Failure) throw new RowEncodeError({ row: rowIndex, column: names[i]!, reason: e.reason })
+    if (e === FALLBACK_N) {
+      throw new RowEncodeError({
+        row: rowIndex,
+        column: names[i]!,
+        reason: "the exact string \\N cannot travel in CSV (StarRocks reads it as NULL) and the JSON fallback is off"
+      })
     }
-    if (format === "json") write("[")
-    const wrap = (e: unknown, rowIndex: number, i: number): never => {
-      if (e instanceof Failure) throw new RowEncodeError({ row: rowIndex, column: names[i]!, reason: e.reason })
-      if (e === FALLBACK_N) {
-        throw new RowEncodeError({
-          row: rowIndex,
-          column: names[i]!,
-          reason: "the exact string \\N cannot travel in CSV (StarRocks reads it as NULL) and the JSON fallback is off"
-        })
-      }
-      if (e === FALLBACK_QUOTE) {
-        throw new RowEncodeError({
-          row: rowIndex,
-          column: names[i]!,
-          reason: "the value needs quoting, which servers below 3.0 do not read, and the JSON fallback is off"
-        })
-      }
-      throw new RowEncodeError({ row: rowIndex, column: names[i]!, reason: `unexpected: ${String(e)}` })
+    if (e === FALLBACK_QUOTE) {
+      throw new RowEncodeError({
+        row: rowIndex,
+        column: names[i]!,
+        reason: "the value needs quoting, which servers below 3.0 do not read, and the JSON fallback is off"
+      })
     }
-    const check = () => {
-      if (done) throw new Error("BatchBuilder.add after finish")
-    }
-    const addCsv = (row: A, rowIndex: number, op?: number): boolean => {
-      check()
-      let s: string
-      try {
-        s = csvRow !== undefined ? csvRow(row, op) : plainRow(row, op)
-      } catch (e) {
-        if ((e === FALLBACK_N || e === FALLBACK_QUOTE) && jsonFallback) return false
-        const at = locate(row, csvCells)
-        if ((at.e === FALLBACK_N || at.e === FALLBACK_QUOTE) && jsonFallback) return false
-        return wrap(at.e, rowIndex, at.i)
-      }
-      write(s)
-      rows++
-      return true
-    }
-    const addJson = (row: A, rowIndex: number, op?: number): boolean => {
-      check()
-      let s: string
-      try {
-        s = jsonRow(row, op)
-      } catch {
-        const at = locate(row, jsonCells)
-        return wrap(at.e, rowIndex, at.i)
-      }
-      write(rows === 0 ? s : "," + s)
-      rows++
-      return true
-    }
-    return {
-      format,
-      get rows() {
-        return rows
-      },
-      get bytes() {
-        return flushed + pos + (format === "json" && !done ? 1 : 0)
-      },
-      add: format === "csv" ? addCsv : addJson,
-      finish: () => {
-        if (!done) {
-          if (format === "json") write("]")
-          done = true
-          if (pos > 0) {
-            chunks.push(buf.subarray(0, pos))
-            flushed += pos
-          }
-          buf = EMPTY
-          pos = 0
-        }
-        return {
-          body: { chunks, byteLength: flushed },
-          headers: format === "csv" ? csvHeaders : jsonHeaders
-        }
-      }
-    }
+    throw new RowEncodeError({ row: rowIndex, column: names[i]!, reason: `unexpected: ${String(e)}` })
   }
+  const core: Core<A> = {
+    csvRow: csvRow ?? plainRow,
+    jsonRow,
+    csvFailure: (row, rowIndex, e) => {
+      if ((e === FALLBACK_N || e === FALLBACK_QUOTE) && jsonFallback) return false
+      const at = locate(row, csvCells)
+      if ((at.e === FALLBACK_N || at.e === FALLBACK_QUOTE) && jsonFallback) return false
+      return wrap(at.e, rowIndex, at.i)
+    },
+    jsonFailure: (row, rowIndex) => {
+      const at = locate(row, jsonCells)
+      return wrap(at.e, rowIndex, at.i)
+    },
+    take: takeBuffer,
+    csvHeaders,
+    jsonHeaders
+  }
+  const builder = (format: "csv" | "json"): BatchBuilder<A> => new Builder(format, core)
 
   let placeholderRow: Record<string, unknown> | undefined
   const placeholders = () => {

@@ -607,6 +607,40 @@ describe("batches", () => {
     assert.isTrue(second.body.chunks.some((c) => buffers.has(c.buffer)))
   })
 
+  it("bufferPool: encoders sharing a pool reuse each other's buffers; bufferPoolBytes bounds what is kept", () => {
+    const S = Schema.Struct({ s: Schema.String })
+    const T = Schema.Struct({ s: Schema.String, n: Schema.Number })
+    const pool = RowEncoder.makeBufferPool(8 * 1024 * 1024)
+    const a = RowEncoder.make(S, { bufferPool: pool })
+    const b = RowEncoder.make(T, { bufferPool: pool })
+    const fillA = () => {
+      const builder = a.builder("csv")
+      for (let i = 0; i < 60_000; i++) builder.add({ s: `row ${i} ${"x".repeat(40)}` }, i)
+      return builder.finish()
+    }
+    const first = fillA()
+    const buffers = new Set(first.body.chunks.map((c) => c.buffer))
+    a.release(first.body)
+    const builder = b.builder("json")
+    for (let i = 0; i < 40_000; i++) builder.add({ s: `row ${i} ${"y".repeat(40)}`, n: i }, i)
+    const second = builder.finish()
+    assert.isTrue(second.body.chunks.some((c) => buffers.has(c.buffer)), "b's batch took a buffer a's released")
+    const rows = JSON.parse(body(second).toString()) as Array<{ s: string; n: number }>
+    assert.strictEqual(rows.length, 40_000)
+    assert.deepStrictEqual(rows[39_999], { s: `row 39999 ${"y".repeat(40)}`, n: 39_999 })
+    // a pool of no bytes keeps nothing
+    const none = RowEncoder.makeBufferPool(0)
+    const c = RowEncoder.make(S, { bufferPool: none })
+    const third = c.builder("csv")
+    for (let i = 0; i < 60_000; i++) third.add({ s: `row ${i} ${"x".repeat(40)}` }, i)
+    const done = third.finish()
+    const kept = new Set(done.body.chunks.map((x) => x.buffer))
+    c.release(done.body)
+    const fourth = c.builder("csv")
+    for (let i = 0; i < 60_000; i++) fourth.add({ s: `row ${i} ${"x".repeat(40)}` }, i)
+    assert.isFalse(fourth.finish().body.chunks.some((x) => kept.has(x.buffer)))
+  })
+
   it("add after finish is refused", () => {
     const b = RowEncoder.make(Schema.Struct({ a: Schema.Number })).builder("csv")
     b.finish()

@@ -5,6 +5,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Redacted, Ref, Schema, Stream, TestClock } from "effect"
 import { Change, LabelStore, LoadClient, StarRocksConfig, StarRocksSink } from "../src/index.js"
+import * as Lane from "../src/internal/sink/lane.js"
 
 interface Call {
   readonly database: string
@@ -190,6 +191,21 @@ describe("StarRocksSink: tables and change rows", () => {
       assert.strictEqual(byTable["ta"]!.headers["columns"], "id")
       assert.deepStrictEqual(byTable["b"]!.lines, ["{\"id\":2,\"name\":\"x\"}"])
     }))
+
+  it("the lanes of one sink share an encoder per schema and encoder options, and one buffer pool", () => {
+    const encoders = Lane.makeEncoders(1_000_000)
+    const Other = Schema.Struct({ id: Schema.Number })
+    const a = encoders.get(Item, { timeZone: "UTC", columns: ["id", "name", "qty"] })
+    assert.strictEqual(encoders.get(Item, { timeZone: "UTC", columns: ["id", "name", "qty"] }), a)
+    assert.notStrictEqual(encoders.get(Item, { timeZone: "UTC", columns: ["id", "qty"] }), a)
+    assert.notStrictEqual(encoders.get(Item, { timeZone: "+08:00", columns: ["id", "name", "qty"] }), a)
+    assert.notStrictEqual(encoders.get(Other, { timeZone: "UTC", columns: ["id"] }), a)
+    // another sink run has encoders of its own
+    assert.notStrictEqual(
+      Lane.makeEncoders(1_000_000).get(Item, { timeZone: "UTC", columns: ["id", "name", "qty"] }),
+      a
+    )
+  })
 
   it.effect("interval-ms seals a table's batch on the TestClock, whatever the other tables do", () =>
     Effect.gen(function*() {

@@ -107,7 +107,8 @@ export const describe = (
 export const makeLane = (
   config: StarRocksConfig.StarRocksConfig,
   schema: Schema.Schema<any, any, any>,
-  settings: Lane.TableSettings
+  settings: Lane.TableSettings,
+  encoders: Lane.Encoders
 ): Effect.Effect<Lane.Lane, TableSchema.TableSchemaError> =>
   Effect.flatMap(describe(config, schema, settings), (facts) =>
     Effect.try({
@@ -121,7 +122,7 @@ export const makeLane = (
             isPrimaryKeyTable: false,
             supportsEnclose: TableSchema.supportsEnclose(Option.getOrUndefined(config.serverVersion))
           },
-          { bufferPoolBytes: config.maxBytes }
+          encoders
         ),
       catch: (e) => schemaError(settings, e instanceof Error ? e.message : String(e))
     }))
@@ -153,7 +154,7 @@ export const single = <A>(
 ): Routing<A | Change.Change<A>> => ({
   describe: "one table",
   build: (config) =>
-    Effect.map(makeLane(config, schema, settingsOf(config, options)), (lane) => {
+    Effect.map(makeLane(config, schema, settingsOf(config, options), Lane.makeEncoders(config.maxBytes)), (lane) => {
       const lanes = [lane]
       return {
         lane: () => lane,
@@ -178,8 +179,12 @@ export const tagged = <A>(defs: Readonly<Record<string, TableDef<any>>>): Routin
   build: (config) =>
     Effect.gen(function*() {
       const byTag = new Map<string, Lane.Lane>()
+      const encoders = Lane.makeEncoders(config.maxBytes)
       for (const [tag, def] of Object.entries(defs)) {
-        byTag.set(tag, yield* makeLane(config, def.schema, settingsOf(config, { table: tag, ...def.options })))
+        byTag.set(
+          tag,
+          yield* makeLane(config, def.schema, settingsOf(config, { table: tag, ...def.options }), encoders)
+        )
       }
       const lanes = Array.from(byTag.values())
       return {
@@ -206,6 +211,7 @@ export const byFunction = <A>(
   build: (config) =>
     Effect.sync(() => {
       const lanes = new Map<string, Lane.Lane>()
+      const encoders = Lane.makeEncoders(config.maxBytes)
       const keyOf = (item: unknown): { key: string; database: string; table: string } => {
         const r = route(rowOf(item) as A)
         const database = typeof r === "string"
@@ -214,19 +220,29 @@ export const byFunction = <A>(
         const table = typeof r === "string" ? r : r.table
         return { key: `${database}.${table}`, database, table }
       }
+      // a table name in the default database finds its lane by the name itself: no `db.table` string per row
+      const byName = new Map<string, Lane.Lane>()
+      const remember = (item: unknown, key: string, lane: Lane.Lane) => {
+        lanes.set(key, lane)
+        const r = route(rowOf(item) as A)
+        if (typeof r === "string") byName.set(r, lane)
+      }
       return {
         lane: (item: unknown) => {
           const r = route(rowOf(item) as A)
-          if (typeof r === "string") return lanes.get(`${options.database ?? config.database}.${r}`)
+          if (typeof r === "string") return byName.get(r)
           return lanes.get(`${r.database ?? options.database ?? config.database}.${r.table}`)
         },
         create: (item: unknown) =>
           Effect.suspend(() => {
             const { database, key, table } = keyOf(item)
             const existing = lanes.get(key)
-            if (existing !== undefined) return Effect.succeed(existing)
-            return makeLane(config, schema, settingsOf(config, { ...options, database, table })).pipe(
-              Effect.tap((lane) => Effect.sync(() => lanes.set(key, lane))),
+            if (existing !== undefined) {
+              remember(item, key, existing)
+              return Effect.succeed(existing)
+            }
+            return makeLane(config, schema, settingsOf(config, { ...options, database, table }), encoders).pipe(
+              Effect.tap((lane) => Effect.sync(() => remember(item, key, lane))),
               Effect.tap(() => Effect.logInfo("new table").pipe(Effect.annotateLogs({ table: key })))
             )
           }),

@@ -20,34 +20,10 @@ import * as Url from "node:url"
 import { RowEncoder } from "../src/index.js"
 import * as Plain from "./plainBaseline.js"
 import { ReferenceRow } from "./referenceSchema.js"
-import { config, runExactlyOnce, runSink } from "./sinkRun.js"
+import { config, runExactlyOnce, runSink, startEndpoint } from "./sinkRun.js"
 
 const here = Path.dirname(Url.fileURLToPath(import.meta.url))
 const N = Number(process.env["BENCH_ROWS"] ?? 2_000_000)
-
-const startEndpoint = () =>
-  new Promise<
-    { port: number; child: ChildProcess.ChildProcess; stats: () => Promise<{ loads: number; bytes: number }> }
-  >(
-    (resolve, reject) => {
-      const child = ChildProcess.spawn(process.execPath, [Path.join(here, "nullEndpoint.mjs")], {
-        stdio: ["ignore", "pipe", "inherit", "ipc"]
-      })
-      child.stdout!.once("data", (d: Buffer) => {
-        const { port } = JSON.parse(d.toString("utf8"))
-        resolve({
-          port,
-          child,
-          stats: () =>
-            new Promise((res) => {
-              child.once("message", (m) => res(m as { loads: number; bytes: number }))
-              child.send("stats")
-            })
-        })
-      })
-      child.once("error", reject)
-    }
-  )
 
 const time = async <A>(f: () => Promise<A>): Promise<[A, number]> => {
   const t0 = process.hrtime.bigint()

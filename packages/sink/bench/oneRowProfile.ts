@@ -5,18 +5,9 @@
  */
 import { ReferenceRows } from "@effect-starrocks/testkit"
 import { Effect, Sink, Stream } from "effect"
-import * as ChildProcess from "node:child_process"
-import * as Path from "node:path"
-import * as Url from "node:url"
-import { runSink } from "./sinkRun.js"
+import { runSink, startEndpoint } from "./sinkRun.js"
 
-const here = Path.dirname(Url.fileURLToPath(import.meta.url))
-const child = ChildProcess.spawn(process.execPath, [Path.join(here, "nullEndpoint.mjs")], {
-  stdio: ["ignore", "pipe", "inherit", "ipc"]
-})
-const port: number = await new Promise((res) =>
-  child.stdout!.once("data", (d: Buffer) => res(JSON.parse(String(d)).port))
-)
+const { child, port } = await startEndpoint()
 const rows = Array.from(ReferenceRows.rows(Number(process.argv[2] ?? 300_000)))
 const rounds = Number(process.argv[3] ?? 5)
 const rate = async (f: () => Promise<unknown>) => {

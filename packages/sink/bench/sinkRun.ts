@@ -1,4 +1,7 @@
 import { Effect, Logger, LogLevel, Redacted, Schema, Stream } from "effect"
+import * as ChildProcess from "node:child_process"
+import * as Path from "node:path"
+import * as Url from "node:url"
 import { Checkpoint, StarRocksConfig, StarRocksSink } from "../src/index.js"
 import { ReferenceRow } from "./referenceSchema.js"
 
@@ -19,11 +22,15 @@ export const config = (port: number, format: "csv" | "json", labelPrefix?: strin
 
 type Row = typeof ReferenceRow.Type
 
-/** The at-least-once sink of the bench: one table (`t`), or `tables` tables chosen by `row.id % tables`. */
-const target = (tables: number) =>
-  tables <= 1
-    ? StarRocksSink.make(ReferenceRow)
-    : StarRocksSink.make(StarRocksSink.byRoute(ReferenceRow, (row) => "t" + (row.id % tables)))
+/**
+ * The at-least-once sink of the bench: one table (`t`), or `tables` tables chosen by `row.id % tables`. The route
+ * returns names made once (as a route by a tenant column returns the row's own string), not a new string per row.
+ */
+const target = (tables: number) => {
+  if (tables <= 1) return StarRocksSink.make(ReferenceRow)
+  const names = Array.from({ length: tables }, (_, i) => `t${i}`)
+  return StarRocksSink.make(StarRocksSink.byRoute(ReferenceRow, (row) => names[row.id % tables]!))
+}
 
 /** Runs rows through the sink into the null endpoint; resolves to the summary. */
 export const runSink = (
@@ -63,4 +70,31 @@ export const runExactlyOnce = (
     ),
     Logger.withMinimumLogLevel(LogLevel.Warning),
     Effect.runPromise
+  )
+
+const here = Path.dirname(Url.fileURLToPath(import.meta.url))
+
+/** The null endpoint (nullEndpoint.mjs) in a child process of its own: its port, and its counts of loads and bytes. */
+export const startEndpoint = () =>
+  new Promise<
+    { port: number; child: ChildProcess.ChildProcess; stats: () => Promise<{ loads: number; bytes: number }> }
+  >(
+    (resolve, reject) => {
+      const child = ChildProcess.spawn(process.execPath, [Path.join(here, "nullEndpoint.mjs")], {
+        stdio: ["ignore", "pipe", "inherit", "ipc"]
+      })
+      child.stdout!.once("data", (d: Buffer) => {
+        const { port } = JSON.parse(d.toString("utf8"))
+        resolve({
+          port,
+          child,
+          stats: () =>
+            new Promise((res) => {
+              child.once("message", (m) => res(m as { loads: number; bytes: number }))
+              child.send("stats")
+            })
+        })
+      })
+      child.once("error", reject)
+    }
   )

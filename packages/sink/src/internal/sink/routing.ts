@@ -15,16 +15,33 @@ import * as TableSchema from "../../TableSchema.js"
 import type { Router } from "./batcher.js"
 import * as Lane from "./lane.js"
 
-/** What a user says of one table (the public `StarRocksSink.TableOptions`). */
+/** What a user says of one table: the public `StarRocksSink.TableOptions` is this interface. */
 export interface TableOptions {
   readonly database?: string | undefined
   readonly table?: string | undefined
+  /** `csv` or `json`; default: the config's `format`. */
   readonly format?: "csv" | "json" | undefined
+  /** Columns in the order sent; default: the struct's field order (without a tagged union's `_tag`). */
   readonly columns?: ReadonlyArray<string> | undefined
+  /** Stream Load headers of this table's loads (`sink.properties.*`), over the config's. */
   readonly properties?: Readonly<Record<string, string>> | undefined
+  /**
+   * Keep the table's rows in order across loads: one load in flight at a time for this table, so that a later
+   * change of a key lands after an earlier one. Default: true for a Primary Key table (through `jdbc-url`, or
+   * declared with `primaryKey`), else false.
+   */
   readonly ordered?: boolean | undefined
+  /**
+   * Declares a Primary Key table and its key columns, where `jdbc-url` is not given: deletes and partial updates
+   * need it. With `jdbc-url` the table's own key is used.
+   */
   readonly primaryKey?: ReadonlyArray<string> | undefined
+  /**
+   * Conditional updates (`merge_condition`): a row replaces the stored one only when its value in this column is
+   * not lower. Not a key column.
+   */
   readonly mergeCondition?: string | undefined
+  /** `partial_update_mode` of partial updates (`Change.update`): `row` (StarRocks' default) or `column`. */
   readonly partialUpdateMode?: "row" | "column" | undefined
 }
 

@@ -103,8 +103,11 @@ export const make = <In, E, R>(options: Options<In, E, R>): Effect.Effect<Batche
 
     // why the last `addRows` stopped (a variable, not a result object: one-row chunks call it once per row)
     let stop: "done" | "cut" | "pause" | "barrier" = "done"
-    /** Adds items from `from` on while none needs an effect; returns the index of the next item, sets `stop`. */
-    const addRows = (items: ReadonlyArray<In>, from: number, now: number): number => {
+    /**
+     * Adds items from `from` on while none needs an effect; returns the index of the next item, sets `stop`. The
+     * clock is read only where a row opens a batch (its first-row time): one-row chunks would read it per row.
+     */
+    const addRows = (items: ReadonlyArray<In>, from: number): number => {
       for (let i = from; i < items.length; i++) {
         let row: unknown = items[i]
         if (unwrap !== undefined) {
@@ -121,7 +124,7 @@ export const make = <In, E, R>(options: Options<In, E, R>): Effect.Effect<Batche
         }
         current = lane
         const index = rowIndex
-        if (!lane.tryAdd(row, index, now)) {
+        if (!lane.tryAdd(row, index, lane.rows() === 0 ? clock.unsafeCurrentTimeMillis() : 0)) {
           stop = "cut"
           return i
         }
@@ -140,9 +143,9 @@ export const make = <In, E, R>(options: Options<In, E, R>): Effect.Effect<Batche
     }
 
     /** `addRows` with a `RowEncodeError` naming the table of the row that failed. */
-    const addNaming = (items: ReadonlyArray<In>, from: number, now: number) => {
+    const addNaming = (items: ReadonlyArray<In>, from: number) => {
       try {
-        return addRows(items, from, now)
+        return addRows(items, from)
       } catch (e) {
         throw named(e)
       }
@@ -160,7 +163,7 @@ export const make = <In, E, R>(options: Options<In, E, R>): Effect.Effect<Batche
         while (true) {
           yield* relieve
           yield* turns.maybe
-          next = addNaming(items, next, clock.unsafeCurrentTimeMillis())
+          next = addNaming(items, next)
           if (stop === "done") break
           if (stop === "barrier") {
             yield* onBarrier!(items[next]!)
@@ -189,7 +192,7 @@ export const make = <In, E, R>(options: Options<In, E, R>): Effect.Effect<Batche
     const onChunk = (items: ReadonlyArray<In>) => {
       let from = 0
       if (wants === 0) {
-        from = addNaming(items, 0, clock.unsafeCurrentTimeMillis())
+        from = addNaming(items, 0)
         if (stop === "done") {
           sinceCheck += items.length
           if (sinceCheck < CHECK_EVERY) return Effect.void

@@ -76,7 +76,8 @@ export interface Lane {
   /**
    * Adds the item (a row or a `Change`) to the building batch, opening one when there is none. False when the
    * building batch must be sealed first (another shape, or a CSV row that must travel as JSON); nothing is added
-   * then. Throws `RowEncodeError` for a value the table cannot take.
+   * then. Throws `RowEncodeError` for a value the table cannot take. `now` is the opened batch's first-row time;
+   * it is read only when the lane builds no batch (`rows() === 0`), so callers may pass anything otherwise.
    */
   readonly tryAdd: (item: unknown, rowIndex: number, now: number) => boolean
   /** After a seal: starts the next batch with the item (JSON when CSV cannot carry it). */

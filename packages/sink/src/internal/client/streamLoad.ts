@@ -50,7 +50,8 @@ const attempt = (
   connection: Connection,
   request: LoadRequest,
   headers: Readonly<Record<string, string>>,
-  n: number
+  n: number,
+  resent: { n: number }
 ): Effect.Effect<Attempt, LoadError> =>
   Effect.gen(function*() {
     const path = `/api/${encodeURIComponent(request.database)}/${encodeURIComponent(request.table)}/_stream_load`
@@ -79,6 +80,7 @@ const attempt = (
           )
         )
       )
+      resent.n += response.resends ?? 0
       const location = response.headers.location
       const outcome = classify(response.status, response.body, typeof location === "string" ? location : undefined)
       const body = "body" in outcome ? outcome.body : undefined
@@ -195,8 +197,10 @@ export const load = (connection: Connection, request: LoadRequest): Effect.Effec
       })
     }
     const attempts = yield* Ref.make(0)
+    // sends on a fresh connection after a pooled one closed (transport.ts): retries too
+    const resent = { n: 0 }
     const result = yield* Ref.getAndUpdate(attempts, (n) => n + 1).pipe(
-      Effect.flatMap((n) => attempt(connection, request, headers, n)),
+      Effect.flatMap((n) => attempt(connection, request, headers, n, resent)),
       Effect.retry(Backoff.throughHook(RetryPolicy.make<LoadError>({ ...connection.retry, while: retryable }))),
       Effect.tapError((e) =>
         Ref.get(attempts).pipe(Effect.flatMap((n) =>
@@ -206,7 +210,7 @@ export const load = (connection: Connection, request: LoadRequest): Effect.Effec
         ))
       )
     )
-    const retries = (yield* Ref.get(attempts)) - 1
+    const retries = (yield* Ref.get(attempts)) - 1 + resent.n
     const end = yield* Clock.currentTimeMillis
     return { ...result, retries, elapsedMs: end - start }
   })

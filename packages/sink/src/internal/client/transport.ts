@@ -52,6 +52,12 @@ export interface HttpResponse {
   readonly url: string
   /** Origins visited, first hop first, e.g. `["http://127.0.0.1:8030", "http://127.0.0.2:8040"]`. */
   readonly hops: ReadonlyArray<string>
+  /**
+   * Requests sent again on a fresh connection because a pooled keep-alive socket turned out to be closed before
+   * any answer (nothing reached the server's handler; the same label makes it safe). The caller counts them as
+   * retries, so that no resend goes unreported.
+   */
+  readonly resends?: number | undefined
 }
 
 const defaultPort = (url: URL): string => url.port !== "" ? url.port : url.protocol === "https:" ? "443" : "80"
@@ -402,12 +408,17 @@ export const exchange = (
   Effect.gen(function*() {
     const hops: Array<string> = []
     let current = request.url
+    let resends = 0
     for (let hop = 0;; hop++) {
       hops.push(originOf(current))
       const response = yield* sendOnce({ ...request, url: current }, options, hop).pipe(
         // once, on a fresh connection, when a pooled socket turned out to be closed
-        Effect.catchIf((e) => staleSocketErrors.has(e), () =>
-          sendOnce({ ...request, url: current }, { ...options, agents: undefined }, hop))
+        Effect.catchIf((e) => staleSocketErrors.has(e), (e) =>
+          Effect.logInfo("a pooled connection was closed before any answer: sending again on a fresh one").pipe(
+            Effect.annotateLogs({ url: displayUrl(current), code: e.code ?? "", reason: e.reason }),
+            Effect.zipRight(Effect.sync(() => resends++)),
+            Effect.zipRight(sendOnce({ ...request, url: current }, { ...options, agents: undefined }, hop))
+          ))
       )
       const location = headerValue(response.headers.location)
       if (isRedirectStatus(response.status) && location !== undefined && location !== "") {
@@ -434,7 +445,7 @@ export const exchange = (
         current = next.right
         continue
       }
-      return { ...response, url: displayUrl(current), hops }
+      return { ...response, url: displayUrl(current), hops, resends }
     }
   })
 

@@ -716,9 +716,11 @@ describe("LoadClient: keep-alive", () => {
             (label) => client.loadBatch({ ...T, label, headers: {}, body: small })
           )
       )
+      // k2's resend on a fresh connection is counted as a retry (maxRetries 0 does not forbid it: nothing reached
+      // the server's handler, and the label is the same)
       assert.deepStrictEqual(results.map((r) => [r.status, r.retries]), [
         ["Success", 0],
-        ["Success", 0],
+        ["Success", 1],
         ["Success", 0],
         ["Success", 0]
       ])

@@ -416,7 +416,9 @@ export const exchange = (
         Effect.catchIf((e) => staleSocketErrors.has(e), (e) =>
           Effect.logInfo("a pooled connection was closed before any answer: sending again on a fresh one").pipe(
             Effect.annotateLogs({ url: displayUrl(current), code: e.code ?? "", reason: e.reason }),
-            Effect.zipRight(Effect.sync(() => resends++)),
+            Effect.zipRight(Effect.sync(() =>
+              resends++
+            )),
             Effect.zipRight(sendOnce({ ...request, url: current }, { ...options, agents: undefined }, hop))
           ))
       )

@@ -3,7 +3,7 @@
  *
  * Names follow the Flink connector's documented counters (`totalFlushBytes`, `totalFlushRows`,
  * `totalFlushSucceededTimes`, `totalFlushFailedTimes`) so dashboards carry over, plus what it lacks.
- * Export them with `@effect/opentelemetry` (Prometheus or OTLP); see docs/metrics.md.
+ * Export them with `@effect/opentelemetry` (Prometheus or OTLP); docs/sink.md lists them.
  *
  * @since 0.1.0
  */

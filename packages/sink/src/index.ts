@@ -38,6 +38,11 @@ export * as LabelStore from "./LabelStore.js"
 export * as LoadClient from "./LoadClient.js"
 
 /**
+ * @since 0.2.0
+ */
+export * as Prometheus from "./Prometheus.js"
+
+/**
  * @since 0.1.0
  */
 export * as RetryPolicy from "./RetryPolicy.js"

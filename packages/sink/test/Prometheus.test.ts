@@ -4,7 +4,7 @@
  */
 import { ReferenceRows, StarRocksEmulator } from "@effect-starrocks/testkit"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Logger, LogLevel, Metric, MetricBoundaries, Redacted, Stream } from "effect"
+import { Effect, Logger, LogLevel, Metric, MetricBoundaries, Redacted, Stream, Tracer } from "effect"
 import { Prometheus, StarRocksConfig, StarRocksSink } from "../src/index.js"
 
 describe("Prometheus", () => {
@@ -86,5 +86,58 @@ describe("Prometheus", () => {
         fetch(server.url.replace("/metrics", "/other")).then((r) => r.status)
       )
       assert.strictEqual(notFound, 404)
+    }))
+
+  it.scopedLive("each load is a span: starrocks.streamLoad, and starrocks.transaction.* for each transaction call", () =>
+    Effect.gen(function*() {
+      const table = `spans_${process.pid}_${Date.now() % 100000}`
+      const emulator = yield* StarRocksEmulator.make({
+        users: { root: "" },
+        tables: [ReferenceRows.tableDef("traces", table)]
+      })
+      const spans: Array<Tracer.Span> = []
+      const recording = yield* Effect.tracerWith((native) =>
+        Effect.succeed(Tracer.make({
+          span: (...args) => {
+            const span = native.span(...args)
+            spans.push(span)
+            return span
+          },
+          context: (f, fiber) => native.context(f, fiber)
+        }))
+      )
+      const run = (useTransactionStreamLoad: boolean) =>
+        Stream.fromIterable(ReferenceRows.rows(1_000)).pipe(
+          Stream.run(StarRocksSink.make(ReferenceRows.schema)),
+          Effect.provide(StarRocksSink.layer(StarRocksConfig.make({
+            loadUrl: emulator.fe,
+            database: "traces",
+            table,
+            username: "root",
+            password: Redacted.make(""),
+            maxRows: 500,
+            allowSmallBuffers: true,
+            useTransactionStreamLoad
+          }))),
+          Logger.withMinimumLogLevel(LogLevel.Warning),
+          Effect.withTracer(recording)
+        )
+      yield* run(false)
+      const loads = spans.filter((s) => s.name === "starrocks.streamLoad")
+      assert.strictEqual(loads.length, 2)
+      for (const span of loads) {
+        assert.strictEqual(span.kind, "client")
+        assert.strictEqual(span.status._tag, "Ended")
+        assert.strictEqual(span.attributes.get("starrocks.table"), table)
+        assert.strictEqual(span.attributes.get("starrocks.status"), "Success")
+        assert.match(String(span.attributes.get("starrocks.label")), new RegExp(table))
+      }
+      spans.length = 0
+      yield* run(true)
+      const names = spans.map((s) => s.name).filter((n) => n.startsWith("starrocks.transaction."))
+      assert.deepStrictEqual(names.filter((n) => n === "starrocks.transaction.begin").length, 2)
+      assert.deepStrictEqual(names.filter((n) => n === "starrocks.transaction.load").length, 2)
+      assert.deepStrictEqual(names.filter((n) => n === "starrocks.transaction.commit").length, 2)
+      assert.strictEqual((yield* emulator.rows("traces", table)).length, 2_000)
     }))
 })

@@ -212,5 +212,14 @@ export const load = (connection: Connection, request: LoadRequest): Effect.Effec
     )
     const retries = (yield* Ref.get(attempts)) - 1 + resent.n
     const end = yield* Clock.currentTimeMillis
+    yield* Effect.annotateCurrentSpan({ "starrocks.status": result.status, "starrocks.retries": retries })
     return { ...result, retries, elapsedMs: end - start }
-  })
+  }).pipe(Effect.withSpan("starrocks.streamLoad", {
+    kind: "client",
+    attributes: {
+      "starrocks.database": request.database,
+      "starrocks.table": request.table,
+      "starrocks.label": request.label,
+      "starrocks.bytes": request.body.byteLength
+    }
+  }))

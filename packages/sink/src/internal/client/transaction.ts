@@ -246,7 +246,15 @@ export const call = (
       return yield* verify(connection, operation, request, lastReply, retries)
     }
     return yield* result.left
-  })
+  }).pipe(Effect.withSpan(`starrocks.transaction.${operation}`, {
+    kind: "client",
+    attributes: {
+      "starrocks.database": request.database,
+      "starrocks.table": request.table,
+      "starrocks.label": request.label,
+      ...(body !== undefined ? { "starrocks.bytes": body.byteLength } : {})
+    }
+  }))
 
 /** The calls `loadTransactional` is made of (so that it can run over any implementation of them). */
 interface Calls {

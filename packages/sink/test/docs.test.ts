@@ -15,7 +15,8 @@ const docs = [
   "docs/sink.md",
   "docs/exactly-once.md",
   "docs/configuration.md",
-  "docs/debezium.md"
+  "docs/debezium.md",
+  "docs/migrating-from-flink.md"
 ]
 
 const blocksOf = (file: string): ReadonlyArray<{ readonly line: number; readonly code: string }> => {

@@ -5,7 +5,8 @@
 import { ReferenceRows, StarRocksEmulator } from "@effect-starrocks/testkit"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Logger, LogLevel, Metric, MetricBoundaries, Redacted, Stream, Tracer } from "effect"
-import { Prometheus, StarRocksConfig, StarRocksSink } from "../src/index.js"
+import * as Fs from "node:fs"
+import { Prometheus, SinkMetrics, StarRocksConfig, StarRocksSink } from "../src/index.js"
 
 describe("Prometheus", () => {
   it.effect("renders counters, gauges, histograms and frequencies with their tags as labels", () =>
@@ -139,5 +140,33 @@ describe("Prometheus", () => {
       assert.deepStrictEqual(names.filter((n) => n === "starrocks.transaction.load").length, 2)
       assert.deepStrictEqual(names.filter((n) => n === "starrocks.transaction.commit").length, 2)
       assert.strictEqual((yield* emulator.rows("traces", table)).length, 2_000)
+    }))
+
+  it.effect("the Grafana dashboard (docs/grafana/effect-starrocks.json) queries only metrics the sink has", () =>
+    Effect.gen(function*() {
+      const dashboard = JSON.parse(
+        Fs.readFileSync(new URL("../../../docs/grafana/effect-starrocks.json", import.meta.url), "utf8")
+      ) as { panels: Array<{ targets: Array<{ expr: string }> }> }
+      // registering a metric puts its name in the registry without changing any value
+      for (
+        const m of [
+          SinkMetrics.totalFlushBytes,
+          SinkMetrics.totalFlushRows,
+          SinkMetrics.totalFlushSucceededTimes,
+          SinkMetrics.totalFlushFailedTimes,
+          SinkMetrics.totalFilteredRows,
+          SinkMetrics.totalLoadRetries,
+          SinkMetrics.inflightLoads,
+          SinkMetrics.bufferedBytes,
+          SinkMetrics.loadLatency,
+          SinkMetrics.serverTimeMs
+        ]
+      ) (m as { register: () => unknown }).register()
+      const names = new Set((yield* Metric.snapshot).map((p) => p.metricKey.name))
+      const queried = dashboard.panels.flatMap((p) => p.targets.map((t) => t.expr))
+        .flatMap((e) => Array.from(e.matchAll(/([A-Za-z_:][A-Za-z0-9_:]*)\{/g), (m) => m[1]!))
+        .map((n) => n.replace(/_(bucket|sum|count)$/, ""))
+      assert.isAbove(queried.length, 8)
+      for (const n of queried) assert.isTrue(names.has(n), `${n} is not a metric of the sink`)
     }))
 })

@@ -16,7 +16,8 @@ const docs = [
   "docs/exactly-once.md",
   "docs/configuration.md",
   "docs/debezium.md",
-  "docs/migrating-from-flink.md"
+  "docs/migrating-from-flink.md",
+  "docs/observability.md"
 ]
 
 const blocksOf = (file: string): ReadonlyArray<{ readonly line: number; readonly code: string }> => {

@@ -176,7 +176,14 @@ interface RawResponse {
   readonly truncated: boolean
 }
 
-const staleSocketErrors = new WeakSet<TransportError>()
+/**
+ * Marks a failure on a pooled keep-alive socket the server had already closed. A property, not a set of error
+ * objects: an error failed inside a span reaches its handler as a Proxy of itself (Effect's span capture), which a
+ * WeakSet would not know, while the property reads through.
+ */
+const STALE_SOCKET: unique symbol = Symbol.for("effect-starrocks/transport/staleSocket")
+const isStaleSocket = (e: unknown): boolean =>
+  typeof e === "object" && e !== null && (e as { [STALE_SOCKET]?: unknown })[STALE_SOCKET] === true
 
 const errorCode = (error: unknown): string | undefined => {
   const code = (error as { code?: unknown } | null)?.code
@@ -237,7 +244,10 @@ export const sendOnce = (
         ...(isPermanentCode(code) ? { retryable: false } : {})
       })
       // a pooled keep-alive socket the server had already closed: nothing was processed
-      if (reused && !responded && (code === "ECONNRESET" || code === "EPIPE")) staleSocketErrors.add(error)
+      // (`reusedSocket` too: under load the error can come before the `socket` event that sets `reused`)
+      if ((reused || req?.reusedSocket === true) && !responded && (code === "ECONNRESET" || code === "EPIPE")) {
+        Object.defineProperty(error, STALE_SOCKET, { value: true, enumerable: false })
+      }
       resume(Effect.fail(error))
     }
     const succeed = (response: RawResponse, destroy: boolean) => {
@@ -413,7 +423,7 @@ export const exchange = (
       hops.push(originOf(current))
       const response = yield* sendOnce({ ...request, url: current }, options, hop).pipe(
         // once, on a fresh connection, when a pooled socket turned out to be closed
-        Effect.catchIf((e) => staleSocketErrors.has(e), (e) =>
+        Effect.catchIf((e) => isStaleSocket(e), (e) =>
           Effect.logInfo("a pooled connection was closed before any answer: sending again on a fresh one").pipe(
             Effect.annotateLogs({ url: displayUrl(current), code: e.code ?? "", reason: e.reason }),
             Effect.zipRight(Effect.sync(() =>

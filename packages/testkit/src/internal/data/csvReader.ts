@@ -5,6 +5,7 @@
  *
  * @internal
  */
+import { isUtf8 } from "node:buffer"
 
 export interface CsvOptions {
   readonly columnSeparator: Uint8Array
@@ -29,6 +30,8 @@ export interface CsvRecord {
   readonly fields: ReadonlyArray<string>
   /** The raw row for the error log (v2: includes the row delimiter, quirk 7k); decoded on demand. */
   readonly raw: string
+  /** Whether the raw row is valid UTF-8 (the CSV scanner's `validate_utf8` of the record). */
+  readonly isUtf8: () => boolean
 }
 
 /** `buf.toString("utf8", a, b)` without the argument checks of `toString` (Buffer's own `utf8Slice`). */
@@ -45,6 +48,9 @@ class CsvRow implements CsvRecord {
   ) {}
   get raw(): string {
     return this.buf.toString("utf8", this.start, this.end)
+  }
+  isUtf8(): boolean {
+    return isUtf8(this.buf.subarray(this.start, this.end))
   }
 }
 

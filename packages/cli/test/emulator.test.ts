@@ -5,7 +5,8 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
-import { type ChildProcess, execFile, spawn } from "node:child_process"
+import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process"
+import { writeFileSync } from "node:fs"
 import * as fs from "node:fs/promises"
 import * as net from "node:net"
 import * as os from "node:os"
@@ -18,6 +19,7 @@ interface Ready {
   readonly fe: ReadonlyArray<string>
   readonly bes: ReadonlyArray<string>
   readonly admin: string
+  readonly scheme?: { readonly fe: string; readonly be: string }
 }
 
 interface Running {
@@ -157,7 +159,93 @@ const mariaUp = (): Promise<boolean> =>
 
 const withMaria = process.env["CI"] === "true" || (await mariaUp())
 
+/** A CA (`ca.pem`) and a server certificate for 127.0.0.1-3 (`server.pem`, `server.key`) made with openssl. */
+const makeCerts = (dir: string) => {
+  const ssl = (...args: ReadonlyArray<string>) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" })
+  ssl(..."req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=cli-test-CA".split(" "))
+  ssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=emulator")
+  writeFileSync(path.join(dir, "san.ext"), "subjectAltName=IP:127.0.0.1,IP:127.0.0.2,IP:127.0.0.3\n")
+  ssl(
+    ..."x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile san.ext"
+      .split(" ")
+  )
+}
+
+const curlHttps = (fe: string, label: string, csv: string, cacert: string | undefined) =>
+  run("curl", [
+    "-sS",
+    "--location-trusted",
+    ...(cacert !== undefined ? ["--cacert", cacert] : []),
+    "-u",
+    "root:",
+    "-H",
+    "Expect:100-continue",
+    "-H",
+    `label:${label}`,
+    "-H",
+    "column_separator:,",
+    "-T",
+    csv,
+    `https://${fe}/api/db/t/_stream_load`
+  ])
+
 describe("effect-starrocks emulator (CLI)", () => {
+  it.live(
+    "--tls-cert / --tls-key: https FE and BE; curl trusting the CA loads, curl without it fails verification",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const dir = yield* tmpDir
+        makeCerts(dir)
+        const tables = path.join(dir, "tables.json")
+        const csv = path.join(dir, "rows.csv")
+        yield* Effect.promise(() => fs.writeFile(tables, JSON.stringify(tablesFile("db"))))
+        yield* Effect.promise(() => fs.writeFile(csv, "1,a\n"))
+        const cli = yield* startCli([
+          "emulator",
+          "--tables",
+          tables,
+          "--tls-cert",
+          path.join(dir, "server.pem"),
+          "--tls-key",
+          path.join(dir, "server.key")
+        ])
+        assert.deepStrictEqual(cli.ready.scheme, { fe: "https", be: "https" })
+        const ok = yield* curlHttps(cli.ready.fe[0]!, "s1", csv, path.join(dir, "ca.pem"))
+        assert.strictEqual(ok.code, 0, ok.stderr)
+        assert.strictEqual((JSON.parse(ok.stdout) as Record<string, unknown>)["Status"], "Success")
+        const untrusted = yield* curlHttps(cli.ready.fe[0]!, "s2", csv, undefined)
+        assert.strictEqual(untrusted.code, 60, untrusted.stderr) // CURLE_PEER_FAILED_VERIFICATION
+      })),
+    { timeout: 60_000 }
+  )
+
+  it.live(
+    "tables-file tlsCert / tlsKey (relative to the file) and beTls: false: an https FE redirects to an http BE",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const dir = yield* tmpDir
+        makeCerts(dir)
+        const tables = path.join(dir, "tables.json")
+        const csv = path.join(dir, "rows.csv")
+        yield* Effect.promise(() =>
+          fs.writeFile(
+            tables,
+            JSON.stringify({ ...tablesFile("db"), tlsCert: "server.pem", tlsKey: "server.key", beTls: false })
+          )
+        )
+        yield* Effect.promise(() => fs.writeFile(csv, "1,a\n"))
+        const cli = yield* startCli(["emulator", "--tables", tables])
+        assert.deepStrictEqual(cli.ready.scheme, { fe: "https", be: "http" })
+        const ok = yield* curlHttps(cli.ready.fe[0]!, "p1", csv, path.join(dir, "ca.pem"))
+        assert.strictEqual(ok.code, 0, ok.stderr)
+        assert.strictEqual((JSON.parse(ok.stdout) as Record<string, unknown>)["Status"], "Success")
+        const only = yield* run(process.execPath, [bin, "emulator", "--tls-cert", path.join(dir, "server.pem")])
+        assert.strictEqual(only.code, 1)
+        assert.include(only.stderr, "--tls-cert and --tls-key")
+      })),
+    { timeout: 60_000 }
+  )
+
   it.live(
     "prints the JSON line, serves the docs' curl recipe, lists rows on the admin API, exits 0 on SIGTERM",
     () => Effect.scoped(loadAndCheck([], "db")),

@@ -75,6 +75,17 @@ export interface Options extends TablesFile, StarRocksVersion.VersionOptions {
   /** BE `enable_http_auth`: the ErrorURL download needs Basic auth (default false). */
   readonly beHttpAuth?: boolean | undefined
   /**
+   * Serve over https with this certificate chain and private key (PEM text): every FE, and every BE unless `beTls`
+   * is false. The 307 redirects and `ErrorURL`s name the scheme the target node serves. The admin API stays plain
+   * http. Default: plain http everywhere.
+   */
+  readonly tls?: { readonly cert: string | Uint8Array; readonly key: string | Uint8Array } | undefined
+  /**
+   * With `tls`: whether the BEs serve https too (default true). False keeps the BEs on plain http, so an https FE
+   * redirects a load to an `http://` BE, as a cluster whose FEs sit behind an https proxy does.
+   */
+  readonly beTls?: boolean | undefined
+  /**
    * The clock of every timer (transaction `timeout`, `idle_transaction_timeout`, `prepared_timeout`, label
    * retention, publish delays, `beDownAbortMs`). Default: the wall clock. Tests pass `yield* Effect.clock` under
    * `TestClock`, move it with `TestClock.adjust` and run the cleaner with `tick`.
@@ -112,6 +123,8 @@ export interface StarRocksEmulator {
   readonly bes: ReadonlyArray<string>
   /** Admin API base URL, `http://127.0.0.1:PORT`, when enabled. */
   readonly admin: string | undefined
+  /** The scheme the FEs and the BEs serve: `https` with the `tls` option (the BEs: unless `beTls` is false). */
+  readonly scheme: { readonly fe: "http" | "https"; readonly be: "http" | "https" }
   readonly createTable: (def: TableDef) => Effect.Effect<void, StorageError>
   /** The visible rows of a table. */
   readonly rows: (
@@ -184,6 +197,7 @@ export const make = (options: Options): Effect.Effect<StarRocksEmulator, Storage
         base.preparedTransactionDefaultTimeoutSecond,
       beDownAbortMs: options.beDownAbortMs ?? 15_000
     }
+    const beTls = options.beTls === false ? undefined : options.tls
     const faults = new FaultInjector(options.seed ?? 1)
     const clock = options.clock
     const cluster = new Cluster(
@@ -211,7 +225,11 @@ export const make = (options: Options): Effect.Effect<StarRocksEmulator, Storage
         try: async () => {
           await cluster.restore()
           for (let i = 0; i < (options.fes ?? 1); i++) {
-            const fe: FeNode = new FeNode(`fe${i}`, i, new NodeServer("127.0.0.1", (q, r, e) => feHandler(q, r, e)))
+            const fe: FeNode = new FeNode(
+              `fe${i}`,
+              i,
+              new NodeServer("127.0.0.1", (q, r, e) => feHandler(q, r, e), options.tls)
+            )
             const feHandler = Fe.makeHandler(cluster, fe)
             cluster.fes.push(fe)
             await fe.server.start()
@@ -220,7 +238,7 @@ export const make = (options: Options): Effect.Effect<StarRocksEmulator, Storage
             const be: BeNode = new BeNode(
               `be${i}`,
               i,
-              new NodeServer(`127.0.0.${2 + i}`, (q, r, e) => beHandler(q, r, e))
+              new NodeServer(`127.0.0.${2 + i}`, (q, r, e) => beHandler(q, r, e), beTls)
             )
             const beHandler = Be.makeHandler(cluster, be)
             cluster.bes.push(be)
@@ -259,6 +277,7 @@ export const make = (options: Options): Effect.Effect<StarRocksEmulator, Storage
       fe: cluster.fes.map((f) => f.address),
       bes: cluster.bes.map((b) => b.address),
       admin: adminServer === undefined ? undefined : `http://${adminServer.address}`,
+      scheme: { fe: options.tls === undefined ? "http" : "https", be: beTls === undefined ? "http" : "https" },
       createTable,
       rows,
       transactions: (database) => Effect.sync(() => cluster.txnsOf(database)),

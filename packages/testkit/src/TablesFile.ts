@@ -142,6 +142,19 @@ export const Knobs = Schema.Struct({
 })
 
 /**
+ * The tables file's server fields: TLS. `tlsCert` and `tlsKey` are paths of PEM files (relative paths are resolved
+ * against the tables file's directory), given together; `beTls: false` keeps the BEs on plain http.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ServerFields = Schema.Struct({
+  tlsCert: Schema.optional(Schema.String.pipe(Schema.minLength(1))),
+  tlsKey: Schema.optional(Schema.String.pipe(Schema.minLength(1))),
+  beTls: Schema.optional(Schema.Boolean)
+})
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -154,7 +167,8 @@ export type Knobs = typeof Knobs.Type
 export const TablesFile = Schema.Struct({
   users: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String })),
   tables: Schema.optional(Schema.Array(TableDef)),
-  ...Knobs.fields
+  ...Knobs.fields,
+  ...ServerFields.fields
 })
 
 /**

@@ -57,6 +57,14 @@ describe("TablesFile", () => {
       assert.include(error.message, "tables[0].model: expected \"DUPLICATE\" or \"PRIMARY\", got \"AGG\"")
     }))
 
+  it.effect("TLS fields: tlsCert, tlsKey (paths) and beTls", () =>
+    Effect.gen(function*() {
+      const file = yield* TablesFile.decode({ tlsCert: "certs/server.pem", tlsKey: "certs/server.key", beTls: false })
+      assert.deepStrictEqual(file, { tlsCert: "certs/server.pem", tlsKey: "certs/server.key", beTls: false })
+      assert.strictEqual(yield* fieldOf({ tlsCert: "" }), "tlsCert")
+      assert.strictEqual(yield* fieldOf({ beTls: "no" }), "beTls")
+    }))
+
   it("knows the supported column types", () => {
     for (const t of ["BOOLEAN", "tinyint", "INT(11)", "DECIMAL(38,9)", "DECIMAL64(18, 4)", "CHAR(3)", "STRING"]) {
       assert.isTrue(TablesFile.isSupportedType(t), t)

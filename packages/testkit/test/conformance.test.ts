@@ -309,7 +309,7 @@ layer(StarRocksEmulator.layer({ ...TABLES, fes: 2, bes: 1, cleanerIntervalMs: 50
         assert.match(String(log.headers["content-type"]), /^text\/plain/)
         const lines = log.text.split("\n").filter((l) => l.length > 0)
         assert.strictEqual(lines.length, 1)
-        assert.isTrue(lines[0]!.startsWith("Error: Value count does not match column count. Expect 2, but got 1."))
+        assert.isTrue(lines[0]!.startsWith("Error: Target column count: 2 doesn't match source value column count: 1."))
         assert.isTrue(lines[0]!.endsWith(". Row: 2"))
       }))
 
@@ -812,7 +812,7 @@ describe("conformance (docs/protocol.md §11, own topology)", () => {
       assert.strictEqual(denied.status, 401)
       const log = yield* requestE(url, { method: "GET", auth: ROOT })
       assert.strictEqual(log.status, 200)
-      assert.include(log.text, "Error: Value count does not match column count. Expect 2, but got 1.")
+      assert.include(log.text, "Error: Target column count: 2 doesn't match source value column count: 1.")
     }))
 })
 

@@ -142,7 +142,7 @@ describe("issue 10 rules", () => {
       assert.strictEqual(strict.json.NumberLoadedRows, 1)
     }))
 
-  it.scopedLive("a CSV field that is not valid UTF-8 is filtered from a string column", () =>
+  it.scopedLive("a CSV row that is not valid UTF-8 is filtered", () =>
     Effect.gen(function*() {
       const em = yield* emu()
       const fe = em.fe[0]!

@@ -1,5 +1,6 @@
 import { Effect } from "effect"
 import * as Http from "node:http"
+import * as Https from "node:https"
 import * as Net from "node:net"
 
 export interface Response {
@@ -22,6 +23,8 @@ export interface RequestOptions {
   /** Send the body with chunked transfer encoding (no Content-Length). */
   readonly chunked?: boolean
   readonly auth?: string | undefined
+  /** For `https://` URLs: the CA to trust (PEM); without it the system's CAs. */
+  readonly ca?: string | undefined
 }
 
 export const basic = (user: string, password: string) =>
@@ -37,9 +40,11 @@ const parse = (text: string) => {
   }
 }
 
-/** One HTTP/1.1 request on its own connection. `url` is `host:port/path`. */
-export const request = (url: string, options: RequestOptions = {}): Promise<Response> =>
+/** One HTTP/1.1 request on its own connection. `url` is `host:port/path`, `http://host:port/path` or `https://…`. */
+export const request = (fullUrl: string, options: RequestOptions = {}): Promise<Response> =>
   new Promise((resolve, reject) => {
+    const secure = fullUrl.startsWith("https://")
+    const url = fullUrl.replace(/^https?:\/\//, "")
     const slash = url.indexOf("/")
     const [host, port] = url.slice(0, slash).split(":")
     const body = options.body === undefined ? undefined : Buffer.from(options.body)
@@ -50,14 +55,17 @@ export const request = (url: string, options: RequestOptions = {}): Promise<Resp
     if (body !== undefined && !options.chunked) headers["Content-Length"] = String(body.byteLength)
     let continued = false
     let bodySent = false
-    const req = Http.request({
+    const target = {
       host,
       port: Number(port),
       path: url.slice(slash),
       method: options.method ?? "PUT",
       headers,
-      agent: false
-    })
+      agent: false as const
+    }
+    const req = secure
+      ? Https.request({ ...target, ...(options.ca !== undefined ? { ca: options.ca } : {}) })
+      : Http.request(target)
     req.on("continue", () => {
       continued = true
       if (body !== undefined) {
@@ -119,7 +127,7 @@ export const follow = async (url: string, options: RequestOptions = {}, max = 3)
   for (let i = 0; i <= max; i++) {
     const res = await request(current, options)
     if (res.status !== 307) return res
-    current = String(res.headers.location).replace(/^http:\/\//, "")
+    current = String(res.headers.location)
   }
   throw new Error("too many redirects")
 }

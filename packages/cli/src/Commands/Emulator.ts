@@ -20,6 +20,8 @@ import * as Options from "@effect/cli/Options"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Fs from "node:fs/promises"
+import * as Path from "node:path"
 
 const tables = Options.file("tables", { exists: "yes" }).pipe(
   Options.withDescription("the tables file: {\"users\":{...},\"tables\":[{database,table,model,key,columns}]}"),
@@ -89,6 +91,14 @@ const knobs = {
   beDownAbortMs: int("be-down-abort-ms", "how long a BE is down before its open transactions are aborted")
 }
 
+const tlsCert = Options.file("tls-cert", { exists: "yes" }).pipe(
+  describe("serve https: the certificate chain (PEM file); needs --tls-key")
+)
+const tlsKey = Options.file("tls-key", { exists: "yes" }).pipe(
+  describe("serve https: the private key (PEM file); needs --tls-cert")
+)
+const beTls = bool("be-tls", "with TLS: the BEs serve https too (default true); false keeps them on plain http")
+
 /** The flags that were given, as emulator options. */
 export const givenKnobs = (
   values: Readonly<Record<string, Option.Option<unknown>>>
@@ -113,7 +123,7 @@ const fail = (message: string) =>
  */
 export const emulator = Command.make(
   "emulator",
-  { tables, fes, bes, storage, starrocksVersion, ...knobs },
+  { tables, fes, bes, storage, starrocksVersion, tlsCert, tlsKey, beTls, ...knobs },
   (options) =>
     Effect.gen(function*() {
       if (options.fes < 1 || options.bes < 0) return yield* fail("--fes must be at least 1 and --bes at least 0")
@@ -127,9 +137,39 @@ export const emulator = Command.make(
       const file: TablesFile.TablesFile = Option.isSome(options.tables)
         ? yield* TablesFile.readFile(options.tables.value).pipe(Effect.catchAll((e) => fail(e.message)))
         : {}
-      const { tables: fileTables, users: fileUsers, ...fileKnobs } = file
-      const { bes: _bes, fes: _fes, starrocksVersion: flagVersion, storage: _storage, tables: _tables, ...flags } =
-        options
+      const {
+        beTls: fileBeTls,
+        tables: fileTables,
+        tlsCert: fileCert,
+        tlsKey: fileKey,
+        users: fileUsers,
+        ...fileKnobs
+      } = file
+      const {
+        beTls: flagBeTls,
+        bes: _bes,
+        fes: _fes,
+        starrocksVersion: flagVersion,
+        storage: _storage,
+        tables: _tables,
+        tlsCert: flagCert,
+        tlsKey: flagKey,
+        ...flags
+      } = options
+      // TLS: the flags win over the tables file, whose relative paths are resolved against its directory
+      const fileDir = Option.isSome(options.tables) ? Path.dirname(options.tables.value) : "."
+      const certPath = Option.getOrUndefined(flagCert) ?? (fileCert && Path.resolve(fileDir, fileCert))
+      const keyPath = Option.getOrUndefined(flagKey) ?? (fileKey && Path.resolve(fileDir, fileKey))
+      if ((certPath === undefined) !== (keyPath === undefined)) {
+        return yield* fail("--tls-cert and --tls-key (tlsCert and tlsKey) are given together")
+      }
+      const readPem = (p: string) =>
+        Effect.tryPromise({ try: () => Fs.readFile(p, "utf8"), catch: (e) => `cannot read ${p}: ${String(e)}` })
+          .pipe(Effect.catchAll(fail))
+      const tls = certPath !== undefined && keyPath !== undefined
+        ? { cert: yield* readPem(certPath), key: yield* readPem(keyPath) }
+        : undefined
+      const beTlsValue = Option.getOrUndefined(flagBeTls) ?? fileBeTls
       const store = parseStorage(options.storage)
       const backend = store._tag === "Mysql"
         ? yield* MysqlStorage.make(store.url).pipe(Effect.catchAll((e) => fail(e.message)))
@@ -142,10 +182,19 @@ export const emulator = Command.make(
         ...(fileTables !== undefined ? { tables: fileTables } : {}),
         fes: options.fes,
         bes: options.bes,
+        ...(tls !== undefined ? { tls } : {}),
+        ...(beTlsValue !== undefined ? { beTls: beTlsValue } : {}),
         ...(backend !== undefined ? { storage: backend } : {}),
         admin: true
       }).pipe(Effect.catchAll((e) => fail(e instanceof Error ? e.message : String(e))))
-      yield* Console.log(JSON.stringify({ fe: emu.fe, bes: emu.bes, admin: emu.admin }))
+      // the scheme only when TLS is on, so the plain line stays as documented
+      yield* Console.log(
+        JSON.stringify(
+          tls === undefined
+            ? { fe: emu.fe, bes: emu.bes, admin: emu.admin }
+            : { fe: emu.fe, bes: emu.bes, admin: emu.admin, scheme: emu.scheme }
+        )
+      )
       return yield* Effect.never
     }).pipe(Effect.scoped)
 ).pipe(Command.withDescription("run the StarRocks HTTP emulator until SIGTERM"))

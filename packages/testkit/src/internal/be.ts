@@ -301,6 +301,8 @@ const health = (cluster: Cluster, ex: Exchange) => {
 
 const errorLog = (cluster: Cluster, be: BeNode, ex: Exchange, file: string) => {
   if (!authGate(cluster, ex)) return
+  // download_action.cpp: a missing `file` parameter is an HTTP 200 text reply
+  if (file === "") return reply(ex, 200, "parameter file not specified in url.", "text")
   const lines = be.errorLogs.get(file)
   if (lines === undefined) {
     reply(ex, 404, "Not Found", "text")
@@ -323,7 +325,7 @@ const writeErrorLog = (be: BeNode, lines: ReadonlyArray<string>): string | undef
   if (lines.length === 0) return undefined
   const file = `error_log_${randomBytes(8).toString("hex")}_${randomBytes(8).toString("hex")}`
   be.errorLogs.set(file, lines)
-  return `http://${be.address}/api/_load_error_log?file=${file}`
+  return `${be.origin}/api/_load_error_log?file=${file}`
 }
 
 // ---------------------------------------------------------------------------------------------------------------

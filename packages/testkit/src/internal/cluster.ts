@@ -76,6 +76,9 @@ export class BeNode {
   get address(): string {
     return this.server.address
   }
+  get origin(): string {
+    return this.server.origin
+  }
 }
 
 export class FeNode {
@@ -239,6 +242,11 @@ export class Cluster {
       }
     }
     return undefined
+  }
+
+  /** The URL origin of a BE address (`host:port`), with the scheme the BEs serve. */
+  beOrigin(address: string): string {
+    return `${this.beByAddress(address)?.server.scheme ?? this.bes[0]?.server.scheme ?? "http"}://${address}`
   }
 
   beByAddress(address: string): BeNode | undefined {

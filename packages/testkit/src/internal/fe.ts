@@ -62,12 +62,13 @@ const txnResult = (ex: Exchange, body: Record<string, unknown>) =>
 
 const failed = (ex: Exchange, message: string) => txnResult(ex, { Status: "FAILED", Message: message })
 
-const redirect = (ex: Exchange, hostPort: string) => {
+/** 307 to `origin` (`http://host:port` or `https://host:port`: the scheme the target node serves). */
+const redirect = (ex: Exchange, origin: string) => {
   if (ex.closeBeforeResponse) {
     ex.req.socket.destroy()
     return
   }
-  send(ex.res, 307, "", { Location: `http://${hostPort}${ex.url}`, Connection: "close" })
+  send(ex.res, 307, "", { Location: `${origin}${ex.url}`, Connection: "close" })
 }
 
 /** Basic auth, checked before anything else: 401 with `WWW-Authenticate` and a compact body. */
@@ -150,12 +151,12 @@ const streamLoad = (cluster: Cluster, fe: FeNode, ex: Exchange, db: string, tabl
   if (table === "") return failed(ex, `${DDL}No table selected.`)
   const be = cluster.chooseBe(fe)
   if (be === undefined) return failed(ex, `${DDL}No backend alive.`)
-  redirect(ex, be.address)
+  redirect(ex, be.origin)
 }
 
 const leaderRedirect = (cluster: Cluster, fe: FeNode, ex: Exchange): boolean => {
   if (fe.isLeader) return false
-  redirect(ex, cluster.fes[0]!.address)
+  redirect(ex, cluster.fes[0]!.server.origin)
   return true
 }
 
@@ -188,7 +189,7 @@ const transaction = async (
       : cluster.chooseBe(fe)
     if (be === undefined) return failed(ex, `${EXC}No backend alive.`)
     cluster.coordinators.set(key, be.index)
-    return redirect(ex, be.address)
+    return redirect(ex, be.origin)
   }
   const coordinator = (): string | undefined => {
     const i = cluster.coordinators.get(key)
@@ -204,7 +205,7 @@ const transaction = async (
           "1. FE leader is started or switched; 2. The transaction timeouts and is cleaned."
       )
     }
-    return redirect(ex, be)
+    return redirect(ex, cluster.beOrigin(be))
   }
   const txn = cluster.latest(db, label)
   // TransactionLoadAction.getTxnState
@@ -213,7 +214,7 @@ const transaction = async (
   if (op === "commit") {
     switch (txn.status) {
       case "PREPARE":
-        return redirect(ex, coordinator() ?? txn.coordinator)
+        return redirect(ex, cluster.beOrigin(coordinator() ?? txn.coordinator))
       case "PREPARED": {
         const r = await cluster.commitPrepared(id, publishDelay)
         if ("error" in r) return failed(ex, `${EXC}${r.error}`)
@@ -233,7 +234,7 @@ const transaction = async (
   }
   switch (txn.status) {
     case "PREPARE":
-      return redirect(ex, coordinator() ?? txn.coordinator)
+      return redirect(ex, cluster.beOrigin(coordinator() ?? txn.coordinator))
     case "PREPARED":
       cluster.abort(id, "User Aborted")
       return txnResult(ex, { Status: "OK", Message: "", TxnId: id, Label: label })

@@ -5,6 +5,7 @@
  * @internal
  */
 import * as Http from "node:http"
+import * as Https from "node:https"
 import type * as Net from "node:net"
 
 /** BE replies: rapidjson PrettyWriter, 4-space indent, keys in insertion order. */
@@ -75,15 +76,31 @@ export const INCOMPLETE_BODY = "emulator:incompleteBody"
 
 export type Handler = (req: Http.IncomingMessage, res: Http.ServerResponse, expectContinue: boolean) => void
 
-/** A node:http server bound to one address; `down` closes the listener and every connection, `up` reopens it. */
+/** A certificate chain and private key (PEM) for an https server. */
+export interface TlsMaterial {
+  readonly cert: string | Uint8Array
+  readonly key: string | Uint8Array
+}
+
+const toPem = (v: string | Uint8Array): string | Buffer => (typeof v === "string" ? v : Buffer.from(v))
+
+/**
+ * A node:http (or, given `tls`, node:https) server bound to one address; `down` closes the listener and every
+ * connection, `up` reopens it.
+ */
 export class NodeServer {
   readonly server: Http.Server
+  readonly scheme: "http" | "https"
   port = 0
   isUp = false
   private readonly sockets = new Set<Net.Socket>()
 
-  constructor(readonly host: string, handler: Handler) {
-    this.server = Http.createServer()
+  constructor(readonly host: string, handler: Handler, tls?: TlsMaterial | undefined) {
+    this.scheme = tls === undefined ? "http" : "https"
+    // https.Server is an http.Server over TLS sockets: the same request, checkContinue and clientError events
+    this.server = tls === undefined
+      ? Http.createServer()
+      : (Https.createServer({ cert: toPem(tls.cert), key: toPem(tls.key) }) as unknown as Http.Server)
     this.server.on("request", (req, res) => handler(req, res, false))
     // Handling 'checkContinue' stops node from answering `100 Continue` on its own.
     this.server.on("checkContinue", (req, res) => handler(req, res, true))
@@ -109,6 +126,11 @@ export class NodeServer {
 
   get address(): string {
     return `${this.host}:${this.port}`
+  }
+
+  /** `http://host:port` or `https://host:port`. */
+  get origin(): string {
+    return `${this.scheme}://${this.host}:${this.port}`
   }
 
   start(): Promise<void> {

@@ -36,6 +36,12 @@ const compareCells = (a: unknown, b: unknown): number => {
 
 const tableKey = (database: string, table: string) => `${database}\u0000${table}`
 
+/** Whether the row holds every column (a plain loop: no closure per row). */
+const hasEvery = (values: Row, names: ReadonlyArray<string>): boolean => {
+  for (let i = 0; i < names.length; i++) if (values[names[i]!] === undefined) return false
+  return true
+}
+
 /** @internal */
 export const make = (): Storage => {
   const tables = new Map<string, MemTable>()
@@ -79,7 +85,7 @@ export const make = (): Storage => {
       for (const op of ops) {
         if (op.op === "upsert") {
           // the data path gives every column (rows are never changed in place, so the object can be kept)
-          if (names.every((c) => op.values[c] !== undefined)) {
+          if (hasEvery(op.values, names)) {
             t.rows.push(op.values)
             continue
           }

@@ -22,7 +22,7 @@ describe("columns header", () => {
   it("the field count is checked against the columns header", () => {
     const out = load(t, { ...C, columns: "id, tmp, name" }, "1,a\n")
     assert.strictEqual(out.counters.filtered, 1)
-    assert.include(out.errorLog[0]!, "Expect 3, but got 2")
+    assert.include(out.errorLog[0]!, "Target column count: 3 doesn't match source value column count: 2")
   })
   it("col = source reference", () => {
     assert.deepStrictEqual(rows(load(t, { ...C, columns: "id, x, name = x" }, "1,abc\n")), [[1, "abc", null]])

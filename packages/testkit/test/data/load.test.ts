@@ -69,11 +69,11 @@ describe("counters and max_filter_ratio", () => {
     assert.strictEqual(out.counters.filtered, 1)
     assert.strictEqual(out.errorLog.length, 1)
     const line = out.errorLog[0]!
-    assert.isTrue(line.startsWith("Error: Value count does not match column count. Expect 2, but got 1."))
-    assert.isTrue(line.endsWith(". Row: 2"))
+    // runtime_state_helper.cpp append_error_msg_to_file: `Error: <msg>. Row: <record>`
     assert.strictEqual(
       line,
-      "Error: Value count does not match column count. Expect 2, but got 1. Column delimiter: 44,Row delimiter: 10.. Row: 2"
+      "Error: Target column count: 2 doesn't match source value column count: 1. " +
+        "Column separator: ',', Row delimiter: '\\n'. Row: 2"
     )
   })
   it("case 21: max_filter_ratio 0.5 → Ok with loaded 1, filtered 1 and an error log", () => {

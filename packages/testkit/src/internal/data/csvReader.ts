@@ -5,6 +5,7 @@
  *
  * @internal
  */
+import { isUtf8 } from "node:buffer"
 
 export interface CsvOptions {
   readonly columnSeparator: Uint8Array
@@ -22,6 +23,11 @@ export interface CsvOptions {
    * field, `""` followed by anything else starts an unenclosed field whose first byte is a literal quote.
    */
   readonly legacyStartLookahead?: boolean | undefined
+  /**
+   * Hand every record in one reused object and `fields` array (overwritten by the next record): for a caller that
+   * reads each record before `onRecord` returns and keeps nothing of it, saving two allocations per row.
+   */
+  readonly reuseRecord?: boolean | undefined
 }
 
 export interface CsvRecord {
@@ -29,22 +35,27 @@ export interface CsvRecord {
   readonly fields: ReadonlyArray<string>
   /** The raw row for the error log (v2: includes the row delimiter, quirk 7k); decoded on demand. */
   readonly raw: string
+  /** Whether the raw row is valid UTF-8 (the CSV scanner's `validate_utf8` of the record). */
+  readonly isUtf8: () => boolean
 }
 
 /** `buf.toString("utf8", a, b)` without the argument checks of `toString` (Buffer's own `utf8Slice`). */
 const utf8 = (buf: Buffer, a: number, b: number): string =>
   (buf as unknown as { utf8Slice: (a: number, b: number) => string }).utf8Slice(a, b)
 
-/** A record; the raw row is decoded only when asked for (error log). */
+/** A record; the raw row is decoded only when asked for (error log). Mutable for `reuseRecord`. */
 class CsvRow implements CsvRecord {
   constructor(
-    readonly fields: ReadonlyArray<string>,
-    private readonly buf: Buffer,
-    private readonly start: number,
-    private readonly end: number
+    public fields: Array<string>,
+    readonly buf: Buffer,
+    public start: number,
+    public end: number
   ) {}
   get raw(): string {
     return this.buf.toString("utf8", this.start, this.end)
+  }
+  isUtf8(): boolean {
+    return isUtf8(this.buf.subarray(this.start, this.end))
   }
 }
 
@@ -81,29 +92,36 @@ export const readCsvV1 = (buf: Buffer, opts: CsvOptions, onRecord: (r: CsvRecord
   let pos = opts.skipHeader > 0 ? skipLines(buf, rd, opts.skipHeader) : 0
   if (pos === undefined) return
   const n = buf.length
+  const shared = opts.reuseRecord === true ? new CsvRow([], buf, 0, 0) : undefined
   while (pos < n) {
     let end = indexOf(buf, rd, pos)
     const next = end < 0 ? n : end + rd.length
     if (end < 0) end = n
     if (end > pos) {
-      const fields: Array<string> = []
+      const fields: Array<string> = shared !== undefined ? shared.fields : []
+      let k = 0
       let fs = pos
       for (;;) {
         const at = cs.length === 1 ? buf.indexOf(cs[0]!, fs) : buf.indexOf(cs, fs)
         const fe = at < 0 || at >= end ? end : at
         if (opts.trimSpace) {
           const [a, b] = trimSpaces(buf, fs, fe)
-          fields.push(utf8(buf, a, b))
+          fields[k++] = utf8(buf, a, b)
         } else {
-          fields.push(utf8(buf, fs, fe))
+          fields[k++] = utf8(buf, fs, fe)
         }
         if (fe === end) break
         fs = fe + cs.length
         if (fs > end) break
       }
-      const rs = pos
-      const re = end
-      onRecord(new CsvRow(fields, buf, rs, re))
+      if (fields.length !== k) fields.length = k
+      if (shared !== undefined) {
+        shared.start = pos
+        shared.end = end
+        onRecord(shared)
+      } else {
+        onRecord(new CsvRow(fields, buf, pos, end))
+      }
     }
     pos = next
   }
@@ -162,7 +180,10 @@ export const readCsvV2 = (buf: Buffer, opts: CsvOptions, onRecord: (r: CsvRecord
     : (p: number) => p + rd.length < n && matchAt(buf, p, rd)
   const isCol = cs.length === 1 ? (p: number) => buf[p] === cs[0] : (p: number) => matchAt(buf, p, cs)
 
-  let fields: Array<string> = []
+  const shared = opts.reuseRecord === true ? new CsvRow([], buf, 0, 0) : undefined
+  let fields: Array<string> = shared !== undefined ? shared.fields : []
+  /** Fields of the current record (the `fields` array may be a reused, longer one). */
+  let nf = 0
   let state = START
   let enclosed = false
   let dropRest = false
@@ -174,7 +195,7 @@ export const readCsvV2 = (buf: Buffer, opts: CsvOptions, onRecord: (r: CsvRecord
   const endField = () => {
     let l = len
     if (enclosed) l = Math.max(0, l - 1) // cut the (assumed) closing quote; 7g negative length → empty
-    fields.push(utf8(scratch, 0, l))
+    fields[nf++] = utf8(scratch, 0, l)
     lastColStart = fieldRawStart
     len = 0
     enclosed = false
@@ -184,8 +205,16 @@ export const readCsvV2 = (buf: Buffer, opts: CsvOptions, onRecord: (r: CsvRecord
   }
   const endRow = (rawEnd: number) => {
     const rs = rowStart
-    onRecord(new CsvRow(fields, buf, rs, rawEnd))
-    fields = []
+    if (fields.length !== nf) fields.length = nf
+    if (shared !== undefined) {
+      shared.start = rs
+      shared.end = rawEnd
+      onRecord(shared)
+    } else {
+      onRecord(new CsvRow(fields, buf, rs, rawEnd))
+      fields = []
+    }
+    nf = 0
   }
 
   /** Handles an escape byte at `p`; returns the next position. */
@@ -222,7 +251,7 @@ export const readCsvV2 = (buf: Buffer, opts: CsvOptions, onRecord: (r: CsvRecord
         continue
       }
       if (isRow(pos)) {
-        if (fields.length === 0) {
+        if (nf === 0) {
           // blank line (or only spaces with trim_space): skipped
           pos += rd.length
           rowStart = pos
@@ -353,9 +382,9 @@ export const readCsvV2 = (buf: Buffer, opts: CsvOptions, onRecord: (r: CsvRecord
   }
   // end of input: the reader appends a row delimiter
   if (state === START) {
-    if (fields.length === 0) return
+    if (nf === 0) return
     // 7f: a body ending right after a column separator: the last column reuses the previous column's start
-    fields.push(buf.toString("utf8", lastColStart, n))
+    fields[nf++] = buf.toString("utf8", lastColStart, n)
     endRow(n)
     return
   }

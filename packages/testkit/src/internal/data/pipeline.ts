@@ -425,7 +425,7 @@ class Loader {
   readonly errorLog: Array<string> = []
   readonly maxLogRows: number
   readonly isPrimary: boolean
-  /** Set when a CSV body is not valid UTF-8: string fields then need a closer look (docs/protocol.md §8.2). */
+  /** Set when a CSV body is not valid UTF-8: its records then need a closer look (docs/protocol.md §7.2, §8.2). */
   csvInvalidUtf8 = false
   readonly allNames: ReadonlyArray<string>
   readonly nameIndex: Map<string, number>
@@ -438,6 +438,8 @@ class Loader {
   readonly srcIndex: ReadonlyArray<number>
   /** Per table column: the type its source slot is converted to. */
   readonly srcType: ReadonlyArray<ColumnType>
+  /** Every column name → null, in column order: the shape of a loaded row. */
+  readonly template: Readonly<Record<string, Cell>>
 
   makeEnv(values: ReadonlyArray<SourceValue>, json: boolean): (name: string) => Scalar {
     const norm = json ? values : values.map((v) => (v === NULL_TEXT ? null : v))
@@ -458,6 +460,9 @@ class Loader {
     this.maxLogRows = options.maxErrorLogRows ?? 50
     this.isPrimary = table.model === "PRIMARY"
     this.allNames = spec.columns.map((c) => c.name)
+    const template: Record<string, Cell> = {}
+    for (const c of spec.columns) template[c.name] = null
+    this.template = template
     this.nameIndex = new Map(spec.columns.map((c, i) => [c.name.toLowerCase(), i]))
     this.sourceIndex = new Map(spec.sources.map((s, i) => [s.toLowerCase(), i]))
   }
@@ -493,7 +498,8 @@ class Loader {
     const n = cols.length
     // expressions see the source slots as VARCHAR (CSV `\N` is NULL); built only when the load has expressions
     const env = this.needsEnv ? this.makeEnv(values, json) : noEnv
-    const out: Record<string, Cell> = {}
+    // a clone of a template with every column: one allocation with the final shape (no property-store growth)
+    const out: Record<string, Cell> = { ...this.template }
     try {
       const srcIndex = this.srcIndex
       const srcType = this.srcType
@@ -503,12 +509,6 @@ class Loader {
         if (si >= 0) {
           const v = values[si]
           const type = srcType[i]!
-          if (
-            this.csvInvalidUtf8 && (type.kind === "VARCHAR" || type.kind === "CHAR") && typeof v === "string" &&
-            v.includes("\uFFFD")
-          ) {
-            throw new RowFiltered(`Invalid UTF-8 string in column '${cols[i]!.name}'`)
-          }
           const c = v === undefined || v === null
             ? null
             : json
@@ -520,7 +520,14 @@ class Loader {
             const col = cols[i]!
             const m = spec.mappings[i] as { readonly index: number }
             if (spec.strictMode) {
-              throw new RowFiltered(`The field (name = ${col.name}, pos = ${m.index}) is out of range`)
+              // make_value_type_not_matched_error_message; JSON keeps the short form
+              throw new RowFiltered(
+                json
+                  ? `The field (name = ${col.name}, pos = ${m.index}) is out of range`
+                  : `The field (name = ${col.name}, pos = ${m.index}) is out of range. Type: ${
+                    typeDebugString(type)
+                  }, Value length: ${Buffer.byteLength(v as string)}, Value: ${v as string}`
+              )
             }
             out[names[i]!] = null
           } else {
@@ -642,20 +649,63 @@ const cellToScalar = (c: Cell): Scalar => c as Scalar
 // ---------------------------------------------------------------------------------------------------------------
 // CSV
 
+/**
+ * The CSV scanner's `string_2_asc` (be/src/exec/csv_scanner.cpp): a delimiter quoted, `\n` and `\t` escaped,
+ * printable ASCII as is, any other byte as `0x<hex>`.
+ */
+export const delimiterText = (bytes: Uint8Array): string => {
+  let out = "'"
+  for (const b of bytes) {
+    if (b === 0x0a) out += "\\n"
+    else if (b === 0x09) out += "\\t"
+    else if (b >= 0x20 && b < 0x7f) out += String.fromCharCode(b)
+    else out += `0x${b.toString(16)}`
+  }
+  return `${out}'`
+}
+
+/**
+ * The BE's `TypeDescriptor::debug_string` of a column type, as the CSV scanner's error-log lines name it: DECIMAL(p,s)
+ * is stored as DECIMAL32/64/128 by precision, STRING is a VARCHAR (docs/protocol.md §7.2).
+ */
+export const typeDebugString = (t: ColumnType): string => {
+  switch (t.kind) {
+    case "DECIMAL":
+      return `DECIMAL${t.precision <= 9 ? 32 : t.precision <= 18 ? 64 : 128}(${t.precision}, ${t.scale})`
+    case "CHAR":
+    case "VARCHAR":
+      return `${t.kind}(${t.length})`
+    case "ARRAY":
+      return `ARRAY<${typeDebugString(t.element)}>`
+    default:
+      return t.kind
+  }
+}
+
 const runCsv = (loader: Loader, spec: LoadSpec, body: Buffer, options: LoadOptions) => {
-  const csv: CsvOptions = { ...spec.csv, legacyStartLookahead: options.legacyCsvStartLookahead === true }
+  // the loader reads each record within onRecord and keeps nothing of it: one reused record object
+  const csv: CsvOptions = {
+    ...spec.csv,
+    legacyStartLookahead: options.legacyCsvStartLookahead === true,
+    reuseRecord: true
+  }
   const expect = spec.sources.length
-  // the reader decodes fields as UTF-8, turning invalid bytes into U+FFFD: such fields are refused below
+  // the reader decodes fields as UTF-8, turning invalid bytes into U+FFFD: such records are refused below
   loader.csvInvalidUtf8 = !isUtf8(body)
-  const colByte = csv.columnSeparator[0] ?? 0
-  const rowByte = csv.rowDelimiter[0] ?? 0
+  const delimiters = `Column separator: ${delimiterText(csv.columnSeparator)}, ` +
+    `Row delimiter: ${delimiterText(csv.rowDelimiter)}`
   const onRecord = (r: CsvRecord) => {
     if (r.fields.length !== expect) {
+      // make_column_count_not_matched_error_message, the wording of StarRocks PR #46095 (May 2024, also in 3.1-3.3)
       loader.filter(
-        `Value count does not match column count. Expect ${expect}, but got ${r.fields.length}. ` +
-          `Column delimiter: ${colByte},Row delimiter: ${rowByte}.`,
+        `Target column count: ${expect} doesn't match source value column count: ${r.fields.length}. ${delimiters}`,
         r
       )
+      return
+    }
+    // csv_scanner.cpp: a record that is not valid UTF-8 is filtered whatever its columns' types
+    if (loader.csvInvalidUtf8 && !r.isUtf8()) {
+      loader.filter("Invalid UTF-8 row", r)
       return
     }
     loader.row(r.fields, false, r)

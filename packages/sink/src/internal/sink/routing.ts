@@ -110,6 +110,7 @@ export const describe = (
           database: settings.database,
           table: settings.table,
           serverVersion: Option.getOrUndefined(config.serverVersion),
+          connectTimeout: config.connectTimeout,
           fields: settings.columns ??
             ColumnType.fieldsOf(schema).map((f) => f.name).filter((f) => f !== "_tag")
         })).pipe(Effect.map((t) => ({

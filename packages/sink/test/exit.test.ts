@@ -56,4 +56,16 @@ describe("a failing program exits", () => {
         assert.notInclude(result.stdout + result.stderr, "wrong-password")
       }), 30_000)
   }
+
+  it.live(
+    "jdbc-url still connecting when the sink is interrupted: the process exits at once",
+    () =>
+      Effect.gen(function*() {
+        // the connect timeout is 60 s: only closing what the reader opened lets the process end before it
+        const result = yield* runFixture("badJdbc.ts", ["interrupted"], 20_000)
+        assert.strictEqual(result.code, 3, `exit: ${result.code}\n${result.stdout}\n${result.stderr}`)
+        assert.include(result.stdout, "failed: TimeoutException")
+      }),
+    30_000
+  )
 })

@@ -44,7 +44,8 @@ export const describe = (options: DescribeOptions): Effect.Effect<Description, T
     return socket
   }
   const closeSockets = Effect.sync(() => {
-    for (const socket of sockets) socket.destroy()
+    // with an error, so that the driver fails what waits on the socket (and clears its connect timer)
+    for (const socket of sockets) socket.destroy(new Error("closed: the reading of the table's columns ended"))
     sockets.clear()
   })
   return Effect.gen(function*() {
@@ -69,8 +70,11 @@ export const describe = (options: DescribeOptions): Effect.Effect<Description, T
     return { rows, version }
   }).pipe(
     Effect.scoped,
-    Effect.ensuring(closeSockets),
     Effect.provide(Reactivity.layer),
+    // the driver's first connection is made in an uninterruptible region (MysqlClient.make's acquire): detached,
+    // an interruption or the timeout below returns at once, and closing the sockets ends that connection attempt
+    Effect.disconnect,
+    Effect.ensuring(closeSockets),
     Effect.mapError((e) => {
       const cause = (e as { readonly cause?: unknown }).cause
       const detail = cause instanceof Error && cause.message !== "" ? `: ${cause.message}` : ""

@@ -7,7 +7,20 @@
  *
  * @since 0.1.0
  */
-import { Config, ConfigError, Context, Duration, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
+import type { ConfigProvider } from "effect"
+import {
+  Config,
+  ConfigError,
+  Context,
+  Duration,
+  Effect,
+  Either,
+  HashSet,
+  Layer,
+  Option,
+  Redacted,
+  Schema
+} from "effect"
 
 /**
  * The resolved sink configuration. Built by `make` (typed options), `fromProperties` (the Flink connector's keys)
@@ -86,6 +99,12 @@ export interface StarRocksConfig {
   readonly useTransactionStreamLoad: boolean
   /** Deadline for settling a label in doubt through `get_load_state` (`sink.label-state.timeout-ms`). */
   readonly labelStateTimeout: Duration.Duration
+  /**
+   * The options the user set, each with its key as the user wrote it (`semantic` → `sink.semantic`, say): what
+   * `checkUse` checks against the sink the config is used with. Absent on a config built by hand (then only the
+   * values are checked).
+   */
+  readonly given?: Readonly<Partial<Record<keyof Options, string>>> | undefined
 }
 
 /**
@@ -406,6 +425,29 @@ const propertyKeys: ReadonlyArray<string> = [
   ...Object.keys(ignoredKeys),
   ...Object.keys(rejectedKeys)
 ]
+
+/**
+ * Every key `fromProperties` accepts: `connector`, the Flink key of every option (`sink.properties.*` standing for
+ * any Stream Load header), and the Flink-only keys accepted with a warning (`ignoredProperties`). Keys for features
+ * this sink lacks are refused and not listed.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const acceptedProperties: ReadonlyArray<string> = [
+  "connector",
+  ...fields.map((f) => keyTable[f].property),
+  ...Object.keys(ignoredKeys)
+]
+
+/**
+ * The Flink connector's keys that have no meaning here, each with why: `fromProperties` and `layerConfig()`
+ * accept them and log one warning naming them and saying so.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const ignoredProperties: Readonly<Record<string, string>> = ignoredKeys
 
 // -----------------------------------------------------------------------------
 // helpers
@@ -819,6 +861,9 @@ const resolve = (
   }
 
   if (problems.length > 0) return Either.left(StarRocksConfigError.fromProblems(problems))
+  const given: Partial<Record<Field, string>> = {}
+  for (const f of fields) if (o[f] !== undefined) given[f] = naming.field(f)
+  if (o.format === undefined && formatFromProperties !== undefined) given.format = naming.property("format")
   return Either.right({
     loadUrl,
     jdbcUrl,
@@ -849,7 +894,8 @@ const resolve = (
     serverVersion,
     csvJsonFallback,
     useTransactionStreamLoad,
-    labelStateTimeout
+    labelStateTimeout,
+    given
   })
 }
 
@@ -1065,7 +1111,8 @@ const logIgnored = (ignored: ReadonlyArray<readonly [string, string]>): Effect.E
   ignored.length === 0 ?
     Effect.void :
     Effect.logWarning(
-      "StarRocks config: options accepted but ignored: " + ignored.map(([k, why]) => `${k} (${why})`).join("; ")
+      "StarRocks config: Flink connector options that have no effect here (ignored): " +
+        ignored.map(([k, why]) => `${k} (${why})`).join("; ")
     )
 
 /**
@@ -1178,10 +1225,185 @@ const fromEnvValues = (raw: typeof rawEnv extends Config.Config<infer A> ? A : n
  * @category config
  */
 export const config: Config.Config<StarRocksConfig> = rawEnv.pipe(
-  Config.mapOrFail((raw) =>
-    Either.mapLeft(fromEnvValues(raw).result, (e) => ConfigError.InvalidData(["STARROCKS"], e.message))
-  )
+  // the path is relative to the nesting: `[]` is STARROCKS itself
+  Config.mapOrFail((raw) => Either.mapLeft(fromEnvValues(raw).result, (e) => ConfigError.InvalidData([], e.message)))
 )
+
+/** Every `STARROCKS_*` variable this module reads (without the prefix). */
+const knownVariables: ReadonlyArray<string> = [
+  ...envFields.map((f) => keyTable[f].env),
+  keyTable.properties.env,
+  keyTable.password.env
+]
+
+/**
+ * A `STARROCKS_*` variable that this module does not read (a typo, or a variable of another tool), with the
+ * closest known variable when one is close enough (Levenshtein distance).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface UnknownVariable {
+  readonly variable: string
+  readonly suggestion?: string | undefined
+}
+
+/**
+ * The `STARROCKS_*` variables of the current `ConfigProvider` that are not options here, each with a "did you
+ * mean". Read through the provider's `enumerateChildren` (the environment, `ConfigProvider.fromMap` with either
+ * delimiter, `fromJson`); values are never read. `layerConfig()` logs them as one warning.
+ *
+ * @since 0.2.0
+ * @category config
+ */
+export const unknownVariables: Effect.Effect<ReadonlyArray<UnknownVariable>> = Effect.gen(function*() {
+  const provider = yield* Effect.configProviderWith(Effect.succeed<ConfigProvider.ConfigProvider>)
+  const flat = provider.flattened
+  const children = (path: ReadonlyArray<string>) =>
+    flat.enumerateChildren(path).pipe(
+      Effect.map((set) => Array.from(HashSet.values(set))),
+      Effect.orElseSucceed((): ReadonlyArray<string> => [])
+    )
+  // a variable is a path without children, or a known name (STARROCKS_TABLE and STARROCKS_TABLE_X may both exist)
+  const names: Array<string> = []
+  const walk = (path: ReadonlyArray<string>, depth: number): Effect.Effect<void> =>
+    Effect.flatMap(children(path), (next) =>
+      Effect.gen(function*() {
+        const name = path.slice(1).join("_")
+        if (path.length > 1 && (next.length === 0 || knownVariables.includes(name))) names.push(name)
+        if (depth >= 8) return
+        for (const child of next) yield* walk([...path, child], depth + 1)
+      }))
+  yield* walk(["STARROCKS"], 0)
+  const unknown: Array<UnknownVariable> = []
+  for (const name of [...new Set(names)].sort()) {
+    if (knownVariables.includes(name)) continue
+    const suggestion = suggest(name, knownVariables)
+    unknown.push({
+      variable: envPrefix + name,
+      ...(suggestion !== undefined ? { suggestion: envPrefix + suggestion } : {})
+    })
+  }
+  return unknown
+})
+
+const logUnknownVariables: Effect.Effect<void> = Effect.flatMap(
+  unknownVariables,
+  (unknown) =>
+    unknown.length === 0 ? Effect.void : Effect.logWarning(
+      "StarRocks config: STARROCKS_* variables that are not options (ignored): " +
+        unknown.map((u) => u.variable + (u.suggestion !== undefined ? ` (did you mean ${u.suggestion}?)` : "")).join(
+          "; "
+        )
+    )
+)
+
+// -----------------------------------------------------------------------------
+// where the options apply
+// -----------------------------------------------------------------------------
+
+/**
+ * What a config is used for: the sink (`at-least-once`: `StarRocksSink.make`; `exactly-once`:
+ * `StarRocksSink.exactlyOnce` and `recover`) and whether its items are pre-serialized records
+ * (`StarRocksSink.raw`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Use {
+  readonly semantic: "at-least-once" | "exactly-once"
+  readonly raw?: boolean | undefined
+}
+
+/**
+ * The problems of using a config where some of its options do not apply: an option that is accepted must have an
+ * effect, so one that would be ignored by this sink is a problem, named as the user wrote it. Empty when every
+ * option applies. A config built by hand (without `given`) is checked by its values only (`semantic`).
+ *
+ * - `sink.semantic` must name the sink it is used with (`exactly-once` with `StarRocksSink.make`, which loads
+ *   at-least-once, is refused; an explicit `at-least-once` with `exactlyOnce` too).
+ * - `sink.version` V1/V2 chooses the exactly-once protocol; the at-least-once sink has
+ *   `sink.at-least-once.use-transaction-stream-load` instead.
+ * - `sink.buffer-flush.interval-ms` and `sink.at-least-once.use-transaction-stream-load` act in the at-least-once
+ *   sink only (exactly-once seals at barriers, always through transactions).
+ * - With pre-serialized records nothing is encoded or checked: `jdbc-url`, `sink.timezone`,
+ *   `sink.csv.json-fallback` and `sink.server-version` have no effect there.
+ *
+ * @since 0.2.0
+ * @category utils
+ */
+export const useProblems = (self: StarRocksConfig, use: Use): ReadonlyArray<ConfigProblem> => {
+  const problems: Array<ConfigProblem> = []
+  const given = self.given
+  const nameOf = (field: Field): string => given?.[field] ?? keyTable[field].property
+  const isGiven = (field: Field): boolean => given !== undefined && given[field] !== undefined
+  if (use.semantic === "at-least-once") {
+    if (self.semantic === "exactly-once") {
+      problems.push({
+        key: nameOf("semantic"),
+        reason: "is exactly-once, and StarRocksSink.make loads at-least-once: use StarRocksSink.exactlyOnce " +
+          "(with Checkpoint barriers), or set at-least-once",
+        allowed: "at-least-once (StarRocksSink.make)"
+      })
+    }
+    if (self.version !== "AUTO" && (given === undefined || isGiven("version"))) {
+      problems.push({
+        key: nameOf("version"),
+        reason: `${self.version} chooses the exactly-once protocol and has no effect on StarRocksSink.make (its ` +
+          `transaction path is ${nameOf("useTransactionStreamLoad")})`,
+        allowed: "AUTO"
+      })
+    }
+  } else {
+    if (isGiven("semantic") && self.semantic === "at-least-once") {
+      problems.push({
+        key: nameOf("semantic"),
+        reason: "is at-least-once, and StarRocksSink.exactlyOnce loads exactly-once: use StarRocksSink.make, or " +
+          "set exactly-once",
+        allowed: "exactly-once (StarRocksSink.exactlyOnce)"
+      })
+    }
+    if (isGiven("flushInterval")) {
+      problems.push({
+        key: nameOf("flushInterval"),
+        reason: "has no effect on StarRocksSink.exactlyOnce, which seals its batches at Checkpoint barriers (and " +
+          "at max-rows / max-bytes)"
+      })
+    }
+    if (isGiven("useTransactionStreamLoad")) {
+      problems.push({
+        key: nameOf("useTransactionStreamLoad"),
+        reason: "has no effect on StarRocksSink.exactlyOnce, which always loads through transactions (the " +
+          "protocol is sink.version)"
+      })
+    }
+  }
+  if (use.raw === true) {
+    const notEncoded = ["jdbcUrl", "timeZone", "csvJsonFallback", "serverVersion"] as const
+    for (const field of notEncoded) {
+      if (isGiven(field)) {
+        problems.push({
+          key: nameOf(field),
+          reason: "has no effect on pre-serialized records (StarRocksSink.raw), which are sent as they are, " +
+            "without encoding or a schema check"
+        })
+      }
+    }
+  }
+  return problems
+}
+
+/**
+ * `useProblems` as an effect: fails with a `StarRocksConfigError` listing them. Run by the sinks at start.
+ *
+ * @since 0.2.0
+ * @category utils
+ */
+export const checkUse = (self: StarRocksConfig, use: Use): Effect.Effect<void, StarRocksConfigError> =>
+  Effect.suspend(() => {
+    const problems = useProblems(self, use)
+    return problems.length === 0 ? Effect.void : Effect.fail(StarRocksConfigError.fromProblems(problems))
+  })
 
 // -----------------------------------------------------------------------------
 // warnings and layers
@@ -1246,8 +1468,9 @@ export const layer = (options: Options): Layer.Layer<StarRocksConfig, StarRocksC
 
 /**
  * Provides `StarRocksConfig` from Effect `Config`: with no argument, from the `STARROCKS_*` variables (see
- * `config`); with a `Config.Config.Wrap<Options>`, from those configs. Either way validated, with the typed
- * `StarRocksConfigError` on an invalid value.
+ * `config`; a `STARROCKS_*` variable that is not an option is logged as a warning with a "did you mean", see
+ * `unknownVariables`); with a `Config.Config.Wrap<Options>`, from those configs. Either way validated, with the
+ * typed `StarRocksConfigError` on an invalid value, naming every missing or invalid variable.
  *
  * @since 0.1.0
  * @category layers
@@ -1259,10 +1482,13 @@ export const layerConfig = (
     StarRocksConfig,
     Effect.tap(
       wrapped === undefined ?
-        Effect.flatMap(rawEnv, (raw) => {
-          const { ignored, result } = fromEnvValues(raw)
-          return Effect.zipRight(logIgnored(ignored), result)
-        }) :
+        Effect.zipRight(
+          logUnknownVariables,
+          Effect.flatMap(rawEnv, (raw) => {
+            const { ignored, result } = fromEnvValues(raw)
+            return Effect.zipRight(logIgnored(ignored), result)
+          })
+        ) :
         Effect.flatMap(Config.unwrap(wrapped), makeEffect),
       logWarnings
     )

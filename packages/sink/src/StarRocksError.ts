@@ -10,6 +10,7 @@ import type { CheckpointerError } from "./Checkpointer.js"
 import * as RetryLogic from "./internal/client/retryLogic.js"
 import type { LabelStoreError } from "./LabelStore.js"
 import type { RowEncodeError } from "./RowEncodeError.js"
+import type { StarRocksConfigError } from "./StarRocksConfig.js"
 import type { TableSchemaError } from "./TableSchema.js"
 
 /**
@@ -224,6 +225,7 @@ export type SinkError =
   | LabelStoreError
   | CheckpointerError
   | ExactlyOnceError
+  | StarRocksConfigError
 
 /**
  * Whether retrying the same request (same label) after a backoff is safe and may succeed. The decision is taken in

@@ -272,7 +272,10 @@ export const make: {
     const labels = yield* LabelStore.LabelStore
     const clock = yield* Effect.clock
 
-    const router = yield* routingOf(target, options).build(config)
+    const routing = routingOf(target, options)
+    // an option this sink would ignore (sink.semantic=exactly-once, say) is an error, not a silent no-op
+    yield* StarRocksConfig.checkUse(config, { semantic: "at-least-once", raw: routing.describe === "raw" })
+    const router = yield* routing.build(config)
     const ledger = Ledger.make(labels, clock)
     for (const lane of router.lanes()) ledger.touch(lane.key)
     const instance = randomId()
@@ -419,7 +422,7 @@ export const exactlyOnce: {
   >
 } = <P, PI>(target: Schema.Schema<any, any> | Routing<any>, options: ExactlyOnceOptions<P, PI>) =>
   Sink.unwrap(Effect.map(
-    withResolvedVersion,
+    withResolvedVersion(routingOf(target, options).describe === "raw"),
     (context) => ExactlyOnce.make(routingOf(target, options), options).pipe(Sink.provideContext(context))
   )) as any
 
@@ -439,16 +442,19 @@ export const recover = <P, PI>(
   Option.Option<P>,
   SinkError,
   Services | Checkpointer.Checkpointer
-> => Effect.flatMap(withResolvedVersion, (context) => Effect.provide(ExactlyOnce.recover(options), context))
+> => Effect.flatMap(withResolvedVersion(false), (context) => Effect.provide(ExactlyOnce.recover(options), context))
 
 /**
  * The services with `sink.version` AUTO resolved: V2 when the cluster has the transaction interface
- * (`LoadClient.supportsTransactions`), V1 (the label path) otherwise.
+ * (`LoadClient.supportsTransactions`), V1 (the label path) otherwise. First, the config's options are checked to
+ * apply to the exactly-once sink (`StarRocksConfig.checkUse`).
  */
-const withResolvedVersion = Effect.gen(function*() {
-  const context = yield* Effect.context<Services | Checkpointer.Checkpointer>()
-  const config = Context.get(context, StarRocksConfig.StarRocksConfig)
-  if (config.version !== "AUTO") return context
-  const supported = yield* Context.get(context, LoadClient.LoadClient).supportsTransactions(config)
-  return Context.add(context, StarRocksConfig.StarRocksConfig, { ...config, version: supported ? "V2" : "V1" })
-})
+const withResolvedVersion = (raw: boolean) =>
+  Effect.gen(function*() {
+    const context = yield* Effect.context<Services | Checkpointer.Checkpointer>()
+    const config = Context.get(context, StarRocksConfig.StarRocksConfig)
+    yield* StarRocksConfig.checkUse(config, { semantic: "exactly-once", raw })
+    if (config.version !== "AUTO") return context
+    const supported = yield* Context.get(context, LoadClient.LoadClient).supportsTransactions(config)
+    return Context.add(context, StarRocksConfig.StarRocksConfig, { ...config, version: supported ? "V2" : "V1" })
+  })

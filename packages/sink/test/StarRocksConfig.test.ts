@@ -121,7 +121,11 @@ describe("StarRocksConfig", () => {
     it("fromProperties with only the required keys gives the same config as make", () => {
       const a = propsOk({})
       const b = StarRocksConfig.make(base)
-      assert.deepStrictEqual({ ...a, password: null }, { ...b, password: null })
+      assert.deepStrictEqual({ ...a, password: null, given: null }, { ...b, password: null, given: null })
+      // the same options given, each named as written
+      assert.deepStrictEqual(Object.keys(a.given ?? {}).sort(), Object.keys(b.given ?? {}).sort())
+      assert.strictEqual(a.given?.loadUrl, "load-url")
+      assert.strictEqual(b.given?.loadUrl, "loadUrl")
     })
 
     it("the issue's example builds", () => {
@@ -813,6 +817,69 @@ describe("StarRocksConfig", () => {
         assert.strictEqual(lines.length, 1)
         assert.include(lines[0]![1], "below the documented floors")
       }))
+
+    it.effect("a mistyped STARROCKS_* variable gets a warning with a did-you-mean; missing fields are named", () =>
+      Effect.gen(function*() {
+        const typos = {
+          STARROCKS_LOAD_URL: "fe:8030",
+          STARROCKS_DATABSE: "db",
+          STARROCKS_TABLE: "t",
+          STARROCKS_USER_NAME: "root",
+          STARROCKS_PASSWORD: SECRET,
+          STARROCKS_MAX_RETRYS: "2",
+          STARROCKS_FE: "fe:8030"
+        }
+        const dotted = ConfigProvider.fromMap(
+          new Map(Object.entries(typos).map(([k, v]) => [k.replace("STARROCKS_", "STARROCKS."), v]))
+        )
+        for (const provider of [env(typos), dotted]) {
+          const logs = yield* Ref.make<ReadonlyArray<readonly [string, string]>>([])
+          const error = yield* Effect.flip(
+            StarRocksConfig.StarRocksConfig.pipe(
+              Effect.provide(StarRocksConfig.layerConfig()),
+              Effect.withConfigProvider(provider),
+              Effect.provide(capturingLogger(logs))
+            )
+          )
+          // the missing fields, each named
+          assert.strictEqual(error._tag, "StarRocksConfigError")
+          if (error._tag !== "StarRocksConfigError") continue
+          assert.deepStrictEqual(error.problems.map((p) => [p.key, p.reason]), [
+            ["STARROCKS_DATABASE", "is required"],
+            ["STARROCKS_USERNAME", "is required"]
+          ])
+          assert.notInclude(error.message, "null")
+          // the variables that are not options, with the closest one
+          const warnings = (yield* Ref.get(logs)).filter(([level]) => level === "WARN").map(([, text]) => text)
+          assert.strictEqual(warnings.length, 1)
+          assert.include(warnings[0], "STARROCKS_DATABSE (did you mean STARROCKS_DATABASE?)")
+          assert.include(warnings[0], "STARROCKS_USER_NAME (did you mean STARROCKS_USERNAME?)")
+          assert.include(warnings[0], "STARROCKS_MAX_RETRYS (did you mean STARROCKS_MAX_RETRIES?)")
+          assert.include(warnings[0], "STARROCKS_FE")
+          assert.notInclude(warnings[0], "STARROCKS_TABLE")
+          assertNoSecret(warnings[0]!)
+        }
+        const unknown = yield* StarRocksConfig.unknownVariables.pipe(Effect.withConfigProvider(env(typos)))
+        assert.deepStrictEqual(unknown.map((u) => u.variable), [
+          "STARROCKS_DATABSE",
+          "STARROCKS_FE",
+          "STARROCKS_MAX_RETRYS",
+          "STARROCKS_USER_NAME"
+        ])
+        // none for a config whose every variable is an option
+        const none = yield* StarRocksConfig.unknownVariables.pipe(Effect.withConfigProvider(env(fullEnv)))
+        assert.deepStrictEqual(none, [])
+      }))
+
+    it.effect("config: the missing fields are named, at the STARROCKS path", () =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(StarRocksConfig.config)
+        const text = String(error)
+        assert.include(text, "STARROCKS_DATABASE: is required")
+        assert.include(text, "STARROCKS_PASSWORD: is required")
+        assert.notInclude(text, "STARROCKS.STARROCKS")
+        assert.notInclude(text, "null")
+      }).pipe(Effect.withConfigProvider(env({ STARROCKS_LOAD_URL: "fe:8030", STARROCKS_TABLE: "t" }))))
 
     it.effect("layerConfig(wrap) reads typed options from Configs", () =>
       Effect.gen(function*() {

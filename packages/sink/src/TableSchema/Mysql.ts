@@ -9,6 +9,7 @@ import { Reactivity } from "@effect/experimental"
 import { MysqlClient } from "@effect/sql-mysql2"
 import type { SchemaAST } from "effect"
 import { Duration, Effect, Either } from "effect"
+import * as Net from "node:net"
 import type { Checked, DescribeOptions, Description } from "../TableSchema.js"
 import { check, columnFromRow, makeDescription, TableSchemaError } from "../TableSchema.js"
 
@@ -20,6 +21,11 @@ const toStr = (u: unknown): string =>
  * over the MySQL protocol (text protocol: `.unprepared`). Only columns that StarRocks and MySQL/MariaDB both have
  * are selected. A table without columns (missing, or no privilege) is a `TableSchemaError`.
  *
+ * Nothing it opens outlives it, whether it succeeds, fails or is interrupted: the pool keeps no idle-connection
+ * timer (`maxIdle` equal to its one connection; `@effect/sql-mysql2` sets 0, whose timer runs until `pool.end()`,
+ * which it never calls when the first connection fails, so that a failed `jdbc-url` kept node alive forever), and
+ * every socket the driver opened is destroyed when the reading ends.
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -27,6 +33,21 @@ export const describe = (options: DescribeOptions): Effect.Effect<Description, T
   const failWith = (reason: string) =>
     new TableSchemaError({ database: options.database, table: options.table, reason, mismatches: [] })
   const connectTimeout = Duration.toMillis(options.connectTimeout ?? Duration.seconds(10))
+  // every socket the driver opens, destroyed when the reading ends (a connection still being made when a timeout
+  // or an interruption ends it would otherwise sit in the pool with its socket open)
+  const sockets = new Set<Net.Socket>()
+  const openSocket = (): Net.Socket => {
+    const socket = Net.connect(options.port, options.host)
+    socket.setNoDelay(true)
+    sockets.add(socket)
+    socket.once("close", () => sockets.delete(socket))
+    return socket
+  }
+  const closeSockets = Effect.sync(() => {
+    // with an error, so that the driver fails what waits on the socket (and clears its connect timer)
+    for (const socket of sockets) socket.destroy(new Error("closed: the reading of the table's columns ended"))
+    sockets.clear()
+  })
   return Effect.gen(function*() {
     const sql = yield* MysqlClient.make({
       host: options.host,
@@ -34,7 +55,7 @@ export const describe = (options: DescribeOptions): Effect.Effect<Description, T
       username: options.user,
       password: options.password,
       maxConnections: 1,
-      poolConfig: { connectTimeout }
+      poolConfig: { connectTimeout, maxIdle: 1, stream: openSocket }
     })
     const rows = yield* sql<Record<string, unknown>>`
       SELECT COLUMN_NAME, ORDINAL_POSITION, COLUMN_KEY, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE,
@@ -50,6 +71,10 @@ export const describe = (options: DescribeOptions): Effect.Effect<Description, T
   }).pipe(
     Effect.scoped,
     Effect.provide(Reactivity.layer),
+    // the driver's first connection is made in an uninterruptible region (MysqlClient.make's acquire): detached,
+    // an interruption or the timeout below returns at once, and closing the sockets ends that connection attempt
+    Effect.disconnect,
+    Effect.ensuring(closeSockets),
     Effect.mapError((e) => {
       const cause = (e as { readonly cause?: unknown }).cause
       const detail = cause instanceof Error && cause.message !== "" ? `: ${cause.message}` : ""

@@ -75,7 +75,6 @@ const configFor = (ctx: Ctx, overrides: Partial<StarRocksConfig.Options> = {}) =
     format: "csv",
     maxRows: 100,
     maxBytes: 64 * 1024,
-    flushInterval: "60 seconds",
     maxRetries: 3,
     retryInterval: "20 millis",
     retryMaxDelay: "100 millis",

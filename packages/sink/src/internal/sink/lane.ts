@@ -33,7 +33,12 @@ export interface TableSettings {
   readonly mergeCondition: string | undefined
   /** `partial_update_mode` of partial updates (StarRocks' default: row). */
   readonly partialUpdateMode: "row" | "column" | undefined
-  /** CSV row delimiter and column separator the encoder uses. */
+  /**
+   * CSV column separator and row delimiter the encoder uses (decoded from the table's `column_separator` and
+   * `row_delimiter` by routing.ts `encoderSettings`; default `,` and `\n`).
+   */
+  readonly columnSeparator?: string | undefined
+  readonly rowDelimiter?: string | undefined
   readonly csvJsonFallback: boolean
   readonly timeZone: string
 }
@@ -163,9 +168,12 @@ export const make = <A>(
     timeZone: settings.timeZone,
     csvJsonFallback: settings.csvJsonFallback,
     serverSupportsEnclose: facts?.supportsEnclose ?? true,
-    columnTypes: facts?.columnTypes
+    columnTypes: facts?.columnTypes,
+    columnSeparator: settings.columnSeparator,
+    rowDelimiter: settings.rowDelimiter
   }
-  // the table's own headers under the encoder's: the encoder's format, columns and separators win
+  // the table's own headers under the encoder's (routing.ts refuses the ones the encoder sets; it sends the
+  // separators it was given, in StarRocks' form)
   const tableHeaders: Record<string, string> = { ...settings.properties }
   delete tableHeaders["format"]
   if (settings.mergeCondition !== undefined) tableHeaders["merge_condition"] = settings.mergeCondition

@@ -6,7 +6,7 @@
  * made: at start for the tables known then, when it first appears for the others.
  */
 import type { Schema } from "effect"
-import { Effect, Option } from "effect"
+import { Effect, Either, Option } from "effect"
 import * as Change from "../../Change.js"
 import * as ColumnType from "../../ColumnType.js"
 import { RowEncodeError } from "../../RowEncodeError.js"
@@ -53,8 +53,18 @@ const lower = (record: Readonly<Record<string, string>> | undefined): Record<str
   return out
 }
 
+/**
+ * The table's settings. Its headers are the config's `sink.properties.*` under the table's own, and
+ * `strict_mode: true` unless either sets `strict_mode` (in any case): without it StarRocks stores NULL for a value
+ * it cannot convert (a 9-byte string into VARCHAR(8), an out-of-range number) and reports nothing; with it, it
+ * filters the row, and the load fails unless `max_filter_ratio` allows it (docs/types.md).
+ */
 export const settingsOf = (config: StarRocksConfig.StarRocksConfig, options: TableOptions): Lane.TableSettings => {
-  const properties = { ...lower(config.properties), ...lower(options.properties) }
+  const properties: Record<string, string> = {
+    strict_mode: "true",
+    ...lower(config.properties),
+    ...lower(options.properties)
+  }
   const format = options.format ?? (properties["format"] === "json" ? "json" : config.format)
   const mode = options.partialUpdateMode ?? properties["partial_update_mode"]
   return {
@@ -74,6 +84,87 @@ export const settingsOf = (config: StarRocksConfig.StarRocksConfig, options: Tab
 
 const schemaError = (settings: Lane.TableSettings, reason: string) =>
   new TableSchema.TableSchemaError({ database: settings.database, table: settings.table, reason, mismatches: [] })
+
+/**
+ * Stream Load headers that the row encoder sets for every batch of a schema's table (RowEncoder.ts), with why a
+ * user's value cannot be honoured: given, they are refused rather than overridden.
+ */
+const encoderHeaders: Readonly<Record<string, string>> = {
+  columns: "the sink names the columns it sends itself (choose them with the table's `columns` option)",
+  enclose: "the CSV encoder encloses text in '\"' (its escaping recipe needs StarRocks to read it so)",
+  escape: "the CSV encoder escapes with '\\' (its escaping recipe needs StarRocks to read it so)",
+  strip_outer_array: "the JSON encoder sends each batch as one array (the sink sets it)",
+  ignore_json_size: "the JSON encoder's batches are bounded by sink.buffer-flush.max-bytes (the sink sets it)",
+  jsonpaths: "the JSON encoder names every column by its name; jsonpaths would map them elsewhere",
+  json_root: "the JSON encoder sends the rows at the top level"
+}
+
+/**
+ * A `column_separator` / `row_delimiter` header as StarRocks reads it: `\xHH…` (or `0x`) is hexadecimal bytes,
+ * anything else the text itself. The result holds one character per byte (latin1); undefined when not hex.
+ */
+export const decodeSeparator = (value: string): string | undefined => {
+  const prefix = value.slice(0, 2).toLowerCase()
+  if (prefix !== "\\x" && prefix !== "0x") return Buffer.from(value, "utf8").toString("latin1")
+  const hex = value.slice(2)
+  if (hex.length === 0 || hex.length % 2 !== 0 || !/^[0-9a-f]+$/i.test(hex)) return undefined
+  return Buffer.from(hex, "hex").toString("latin1")
+}
+
+/** Characters an unenclosed cell can hold (numbers, dates, booleans, `\N`): no separator may use them. */
+const cellCharacters = /[0-9A-Za-z.+\-: "\\\0]/
+
+const shown = (text: string): string =>
+  Array.from(Buffer.from(text, "latin1")).map((b) =>
+    b >= 0x21 && b <= 0x7e ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, "0").toUpperCase()}`
+  ).join("")
+
+/**
+ * Checks a schema table's headers against what its encoder needs, and decodes its CSV separators for the encoder
+ * (which then sends them in StarRocks' own form). Every problem in one reason.
+ */
+export const encoderSettings = (settings: Lane.TableSettings): Either.Either<Lane.TableSettings, string> => {
+  const problems: Array<string> = []
+  for (const [name, why] of Object.entries(encoderHeaders)) {
+    if (settings.properties[name] !== undefined) problems.push(`property ${name} cannot be set: ${why}`)
+  }
+  const separator = (name: "column_separator" | "row_delimiter"): string | undefined => {
+    const value = settings.properties[name]
+    if (value === undefined) return undefined
+    if (settings.format === "json") {
+      problems.push(`property ${name} applies to CSV only, and this table loads JSON`)
+      return undefined
+    }
+    const decoded = decodeSeparator(value)
+    const cannot = (why: string) => {
+      problems.push(`property ${name} ${JSON.stringify(value)} cannot be used: ${why}`)
+      return undefined
+    }
+    if (decoded === undefined) return cannot("not hexadecimal bytes after \\x")
+    if (decoded.length === 0) return cannot("it is empty")
+    if (/[^\x01-\x7f]/.test(decoded)) return cannot("the CSV encoder takes ASCII separators only (no NUL)")
+    if (cellCharacters.test(decoded)) {
+      return cannot(
+        "values the encoder does not enclose (numbers, dates, \\N) may hold its characters, or the encoder's '\"' " +
+          "and '\\'"
+      )
+    }
+    if (name === "row_delimiter" && decoded.length !== 1) {
+      return cannot("the CSV encoder takes a one-byte row delimiter")
+    }
+    if (name === "column_separator" && decoded.length > 50) return cannot("StarRocks takes at most 50 bytes")
+    return decoded
+  }
+  const columnSeparator = separator("column_separator")
+  const rowDelimiter = separator("row_delimiter")
+  if (columnSeparator !== undefined && columnSeparator.includes(rowDelimiter ?? "\n")) {
+    problems.push(
+      `property column_separator ${shown(columnSeparator)} holds the row delimiter ${shown(rowDelimiter ?? "\n")}`
+    )
+  }
+  if (problems.length > 0) return Either.left(problems.join("; "))
+  return Either.right({ ...settings, columnSeparator, rowDelimiter })
+}
 
 /**
  * The MySQL reader of `jdbc-url` (TableSchema/Mysql.ts), imported on first use: it loads `@effect/sql-mysql2`, an
@@ -110,6 +201,7 @@ export const describe = (
           database: settings.database,
           table: settings.table,
           serverVersion: Option.getOrUndefined(config.serverVersion),
+          connectTimeout: config.connectTimeout,
           fields: settings.columns ??
             ColumnType.fieldsOf(schema).map((f) => f.name).filter((f) => f !== "_tag")
         })).pipe(Effect.map((t) => ({
@@ -120,8 +212,22 @@ export const describe = (
         })))
   })
 
-/** Makes a table's lane (after `describe`); a bad table option is a `TableSchemaError` naming the table. */
+/**
+ * Makes a table's lane (after `encoderSettings` and `describe`); a bad table option is a `TableSchemaError` naming
+ * the table.
+ */
 export const makeLane = (
+  config: StarRocksConfig.StarRocksConfig,
+  schema: Schema.Schema<any, any, any>,
+  settings: Lane.TableSettings,
+  encoders: Lane.Encoders
+): Effect.Effect<Lane.Lane, TableSchema.TableSchemaError> =>
+  Either.match(encoderSettings(settings), {
+    onLeft: (reason) => Effect.fail(schemaError(settings, reason)),
+    onRight: (settings) => makeCheckedLane(config, schema, settings, encoders)
+  })
+
+const makeCheckedLane = (
   config: StarRocksConfig.StarRocksConfig,
   schema: Schema.Schema<any, any, any>,
   settings: Lane.TableSettings,

@@ -7,9 +7,14 @@ import { Duration, Effect } from "effect"
 import type { Connection } from "./connection.js"
 import { applyHostMap, exchange, parseBaseUrl } from "./transport.js"
 
-/** Row data redacted when `sanitizeErrorLog` is set. */
+/**
+ * Row data redacted when `sanitizeErrorLog` is set: the record after `Row:`, and the value a strict-mode line
+ * quotes (`… Type: VARCHAR(8), Value length: 17, Value: <text>. Row: <record>`, docs/protocol.md §7.2).
+ */
 const sanitize = (connection: Connection, text: string): string =>
-  connection.config.sanitizeErrorLog ? text.replace(/(Row:\s*).*$/gm, "$1<redacted>") : text
+  connection.config.sanitizeErrorLog
+    ? text.replace(/(\bValue:\s).*?(?=\. Row:|$)/gm, "$1<redacted>").replace(/(Row:\s*).*$/gm, "$1<redacted>")
+    : text
 
 /**
  * Fetches `errorUrl` (through the be-host-map), keeping at most `errorLogMaxLines` lines of the first

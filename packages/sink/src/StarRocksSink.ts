@@ -18,7 +18,7 @@ import type { Option, Schema } from "effect"
 import { Cause, Context, Duration, Effect, Layer, Sink } from "effect"
 import type * as Change from "./Change.js"
 import type * as Checkpoint from "./Checkpoint.js"
-import * as Checkpointer from "./Checkpointer.js"
+import type * as Checkpointer from "./Checkpointer.js"
 import * as Chunks from "./internal/chunks.js"
 import * as ExactlyOnce from "./internal/exactlyOnce.js"
 import * as Batcher from "./internal/sink/batcher.js"
@@ -341,16 +341,20 @@ export const make: {
   })) as any
 
 /**
- * The sink's services for a configuration: the `node:http` LoadClient, and the LabelStore and Checkpointer in
- * memory. Swap any of them by providing your own layer after this one.
+ * The sink's services for a configuration: the `node:http` LoadClient and the LabelStore in memory. Swap either by
+ * merging your own layer after this one (`Layer.merge(StarRocksSink.layer(config), yours)`: the right one wins).
+ *
+ * It provides no `Checkpointer`: `exactlyOnce` and `recover` need a durable one (`Checkpointer/FileSystem`,
+ * `Checkpointer/Sql`), given by you, in any order; without one the program does not type-check. Tests may give
+ * `Checkpointer.layerMemoryForTests` by name.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layer = (
   config: StarRocksConfig.StarRocksConfig
-): Layer.Layer<Services | Checkpointer.Checkpointer> =>
-  Layer.mergeAll(LoadClient.layer(config), LabelStore.layerMemory, Checkpointer.layerMemory).pipe(
+): Layer.Layer<Services> =>
+  Layer.mergeAll(LoadClient.layer(config), LabelStore.layerMemory).pipe(
     Layer.provideMerge(StarRocksConfig.layerFrom(config))
   )
 

@@ -378,7 +378,7 @@ export const make: {
       }
       yield* dispatcher.settleWithin
       const landed = ledger.whatLanded(building, batcher.taken())
-      yield* Effect.logWarning(`at-least-once sink failed${InternalLanded.suffix(landed)}`).pipe(
+      yield* Effect.logError(`at-least-once sink failed${InternalLanded.suffix(landed)}`).pipe(
         Effect.annotateLogs({ landed })
       )
       return landed

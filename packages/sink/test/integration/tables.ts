@@ -4,7 +4,22 @@
  */
 import type { Vitest } from "@effect/vitest"
 import { assert } from "@effect/vitest"
-import { Cause, Chunk, Effect, Exit, Fiber, Logger, LogLevel, Schema, Stream, TestClock, TestContext } from "effect"
+import {
+  Cause,
+  Chunk,
+  Effect,
+  Exit,
+  Fiber,
+  HashMap,
+  Logger,
+  LogLevel,
+  Option,
+  Schema,
+  Stream,
+  TestClock,
+  TestContext
+} from "effect"
+import type { StarRocksError } from "../../src/index.js"
 import { Change, ColumnType, Debezium, StarRocksSink } from "../../src/index.js"
 import { configFor } from "./suite.js"
 import type { TableSpec } from "./Target.js"
@@ -452,12 +467,17 @@ export const tablesSuite = (
         yield* target.createTable(spec)
         yield* emulator.addFault({ node: "be", path: `/${table}/_stream_load`, action: { _tag: "delay", ms: 150 } })
         const rows: Array<Event> = Array.from({ length: 5_500 }, (_, i) => ({ id: i, tenant: "t", v: i }))
+        const reports: Array<unknown> = []
+        const capture = Logger.make(({ annotations, message }) => {
+          const text = Array.isArray(message) ? message.join(" ") : String(message)
+          if (text.startsWith("at-least-once sink failed")) reports.push(HashMap.get(annotations, "landed"))
+        })
         const error = yield* Stream.fromIterable(rows).pipe(
           Stream.rechunk(250),
           Stream.concat(Stream.fail("the source broke" as const)),
           Stream.run(StarRocksSink.make(Event)),
           Effect.provide(StarRocksSink.layer(configFor(target, table, { maxRows: 1_000 }))),
-          quiet,
+          Effect.provide(Logger.replace(Logger.defaultLogger, capture)),
           Effect.flip
         )
         yield* emulator.clearFaults
@@ -465,6 +485,10 @@ export const tablesSuite = (
         // the five batches sealed before the failure landed (not cut off in flight); the half batch was dropped
         const stored = (yield* target.rows(spec)).map((r) => Number(r["id"])).sort((a, b) => a - b)
         assert.deepStrictEqual(stored, Array.from({ length: 5_000 }, (_, i) => i))
+        // the upstream's error is not the sink's to change: what landed is logged
+        assert.strictEqual(reports.length, 1)
+        const report = Option.getOrUndefined(reports[0] as Option.Option<StarRocksError.Landed>)
+        assert.strictEqual(report?.[`${target.database}.${table}`]?.upToRow, 5_000)
       }))
 
     it.effect("a bad row mid-stream: sealed loads settle, and the error says up to which row every row landed", () =>

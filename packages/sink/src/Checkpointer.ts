@@ -54,6 +54,9 @@ export const Checkpointer: Context.Tag<Checkpointer, Checkpointer> = Context.Gen
   "@effect-starrocks/sink/Checkpointer"
 )
 
+/** The stores made by `makeMemoryForTests`. */
+const inMemory = new WeakSet<Checkpointer>()
+
 /**
  * A store in memory, for tests only: nothing survives the process, so exactly-once on it is at-least-once at
  * best (a restart finds no checkpoint, and fails with a `LabelCollision` once labels of the last run exist).
@@ -63,16 +66,28 @@ export const Checkpointer: Context.Tag<Checkpointer, Checkpointer> = Context.Gen
  */
 export const makeMemoryForTests: Effect.Effect<Checkpointer> = Effect.map(
   Ref.make(new Map<string, CheckpointRecord>()),
-  (ref): Checkpointer => ({
-    save: (record) =>
-      Ref.update(ref, (map) => {
-        const current = map.get(record.key)
-        if (current !== undefined && current.id > record.id) return map
-        return new Map(map).set(record.key, record)
-      }),
-    latest: (key) => Effect.map(Ref.get(ref), (map) => Option.fromNullable(map.get(key)))
-  })
+  (ref): Checkpointer => {
+    const store: Checkpointer = {
+      save: (record) =>
+        Ref.update(ref, (map) => {
+          const current = map.get(record.key)
+          if (current !== undefined && current.id > record.id) return map
+          return new Map(map).set(record.key, record)
+        }),
+      latest: (key) => Effect.map(Ref.get(ref), (map) => Option.fromNullable(map.get(key)))
+    }
+    inMemory.add(store)
+    return store
+  }
 )
+
+/**
+ * Whether the store is the in-memory one of `makeMemoryForTests` (the exactly-once sink warns when it runs on it).
+ *
+ * @since 0.3.0
+ * @category predicates
+ */
+export const isMemoryForTests = (store: Checkpointer): boolean => inMemory.has(store)
 
 /**
  * `makeMemoryForTests` as a layer: for tests only (see there).

@@ -63,5 +63,7 @@ describe("Checkpointer", () => {
       yield* store.save(record(1))
       assert.deepStrictEqual(Option.map(yield* store.latest("k"), (r) => r.id), Option.some(2))
       assert.isTrue(Option.isNone(yield* store.latest("other")))
+      assert.isTrue(Checkpointer.isMemoryForTests(store))
+      assert.isFalse(Checkpointer.isMemoryForTests({ save: () => Effect.void, latest: () => Effect.succeedNone }))
     }))
 })

@@ -295,6 +295,39 @@ describe("exactly-once against the emulator", () => {
         Fs.rmSync(directory, { recursive: true, force: true })
       }))
 
+    it.effect("exactly-once on the test-only in-memory store says so in a warning; on a durable store it does not", () =>
+      Effect.gen(function*() {
+        const ctx = yield* setup
+        const config = configFor(ctx)
+        const warnings: Array<string> = []
+        const capture = Logger.make(({ logLevel, message }) => {
+          if (logLevel._tag === "Warning") warnings.push(Array.isArray(message) ? message.join(" ") : String(message))
+        })
+        const run = (from: number, to: number, store: Layer.Layer<Checkpointer.Checkpointer>) =>
+          Stream.fromIterable(rowsFrom(from, to)).pipe(
+            Checkpoint.withBarriers({ position: (r: Row) => Number(r.id), everyRows: 100 }),
+            Stream.run(StarRocksSink.exactlyOnce(Row, options)),
+            Effect.provide(StarRocksSink.layer(config)),
+            Effect.provide(store),
+            Effect.provide(Logger.replace(Logger.defaultLogger, capture))
+          )
+        yield* run(0, 100, Checkpointer.layerMemoryForTests)
+        assert.deepStrictEqual(warnings.filter((w) => w.includes("layerMemoryForTests")).length, 1)
+        warnings.length = 0
+        const directory = Fs.mkdtempSync(Path.join(Os.tmpdir(), "eo-warn-"))
+        const table2 = yield* setup
+        yield* Stream.fromIterable(rowsFrom(0, 100)).pipe(
+          Checkpoint.withBarriers({ position: (r: Row) => Number(r.id), everyRows: 100 }),
+          Stream.run(StarRocksSink.exactlyOnce(Row, options)),
+          Effect.provide(StarRocksSink.layer(configFor(table2))),
+          Effect.provide(CheckpointerFileSystem.layerFileSystem({ directory })),
+          Effect.provide(NodeContext.layer),
+          Effect.provide(Logger.replace(Logger.defaultLogger, capture))
+        )
+        assert.deepStrictEqual(warnings.filter((w) => w.includes("layerMemoryForTests")), [])
+        Fs.rmSync(directory, { recursive: true, force: true })
+      }))
+
     it.effect("a crash after the checkpoint save, before the commit: recovery commits the prepared labels", () =>
       Effect.gen(function*() {
         const ctx = yield* setup

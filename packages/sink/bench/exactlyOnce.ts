@@ -42,7 +42,7 @@ const services = Layer.mergeAll(
   StarRocksConfig.layerFrom({ ...config(1, "csv"), semantic: "exactly-once" }),
   Layer.succeed(LoadClient.LoadClient, client),
   LabelStore.layerMemory,
-  Checkpointer.layerMemory
+  Checkpointer.layerMemoryForTests
 )
 const run = () =>
   Stream.fromIterable(rows).pipe(

@@ -2,7 +2,7 @@ import { Effect, Logger, LogLevel, Redacted, Schema, Stream } from "effect"
 import * as ChildProcess from "node:child_process"
 import * as Path from "node:path"
 import * as Url from "node:url"
-import { Checkpoint, StarRocksConfig, StarRocksSink } from "../src/index.js"
+import { Checkpoint, Checkpointer, StarRocksConfig, StarRocksSink } from "../src/index.js"
 import { ReferenceRow } from "./referenceSchema.js"
 
 export const config = (port: number, format: "csv" | "json", labelPrefix?: string) =>
@@ -68,6 +68,8 @@ export const runExactlyOnce = (
     Effect.provide(
       StarRocksSink.layer({ ...config(port, "csv", `bench-eo-${process.pid}-${runs++}`), semantic: "exactly-once" })
     ),
+    // each run starts afresh (its own label prefix): nothing needs to survive it
+    Effect.provide(Checkpointer.layerMemoryForTests),
     Logger.withMinimumLogLevel(LogLevel.Warning),
     Effect.runPromise
   )

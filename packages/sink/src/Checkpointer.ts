@@ -1,9 +1,12 @@
 /**
  * Durable checkpoint records (exactly-once), one latest record per checkpoint key (one key per sink instance).
- * Three stores: in memory (`layerMemory` here, for tests: nothing survives the process), on the file system
+ * Three stores: in memory (`layerMemoryForTests` here, for tests only: nothing survives the process), on the file system
  * (`layerFileSystem` in `@effect-starrocks/sink/Checkpointer/FileSystem`: one JSON file per key, replaced atomically
  * and fsynced) and in SQL (`layerSql` in `@effect-starrocks/sink/Checkpointer/Sql`: one row per key in a shared
  * table, MySQL / MariaDB; needs the optional `@effect/sql`). No store ever goes back to a lower checkpoint id.
+ *
+ * No layer of the sink provides a `Checkpointer`: `StarRocksSink.exactlyOnce` and `recover` require one, so a
+ * program that gives none does not type-check. The in-memory store is there only by its name, for tests.
  *
  * @since 0.1.0
  */
@@ -51,25 +54,45 @@ export const Checkpointer: Context.Tag<Checkpointer, Checkpointer> = Context.Gen
   "@effect-starrocks/sink/Checkpointer"
 )
 
+/** The stores made by `makeMemoryForTests`. */
+const inMemory = new WeakSet<Checkpointer>()
+
 /**
- * @since 0.1.0
+ * A store in memory, for tests only: nothing survives the process, so exactly-once on it is at-least-once at
+ * best (a restart finds no checkpoint, and fails with a `LabelCollision` once labels of the last run exist).
+ *
+ * @since 0.3.0
  * @category constructors
  */
-export const makeMemory: Effect.Effect<Checkpointer> = Effect.map(
+export const makeMemoryForTests: Effect.Effect<Checkpointer> = Effect.map(
   Ref.make(new Map<string, CheckpointRecord>()),
-  (ref): Checkpointer => ({
-    save: (record) =>
-      Ref.update(ref, (map) => {
-        const current = map.get(record.key)
-        if (current !== undefined && current.id > record.id) return map
-        return new Map(map).set(record.key, record)
-      }),
-    latest: (key) => Effect.map(Ref.get(ref), (map) => Option.fromNullable(map.get(key)))
-  })
+  (ref): Checkpointer => {
+    const store: Checkpointer = {
+      save: (record) =>
+        Ref.update(ref, (map) => {
+          const current = map.get(record.key)
+          if (current !== undefined && current.id > record.id) return map
+          return new Map(map).set(record.key, record)
+        }),
+      latest: (key) => Effect.map(Ref.get(ref), (map) => Option.fromNullable(map.get(key)))
+    }
+    inMemory.add(store)
+    return store
+  }
 )
 
 /**
- * @since 0.1.0
+ * Whether the store is the in-memory one of `makeMemoryForTests` (the exactly-once sink warns when it runs on it).
+ *
+ * @since 0.3.0
+ * @category predicates
+ */
+export const isMemoryForTests = (store: Checkpointer): boolean => inMemory.has(store)
+
+/**
+ * `makeMemoryForTests` as a layer: for tests only (see there).
+ *
+ * @since 0.3.0
  * @category layers
  */
-export const layerMemory: Layer.Layer<Checkpointer> = Layer.effect(Checkpointer, makeMemory)
+export const layerMemoryForTests: Layer.Layer<Checkpointer> = Layer.effect(Checkpointer, makeMemoryForTests)

@@ -8,6 +8,7 @@
 import { Schema } from "effect"
 import type { CheckpointerError } from "./Checkpointer.js"
 import * as RetryLogic from "./internal/client/retryLogic.js"
+import * as InternalLanded from "./internal/landed.js"
 import type { LabelStoreError } from "./LabelStore.js"
 import type { RowEncodeError } from "./RowEncodeError.js"
 import type { StarRocksConfigError } from "./StarRocksConfig.js"
@@ -24,6 +25,8 @@ import type { TableSchemaError } from "./TableSchema.js"
 export class TransportError extends Schema.TaggedError<TransportError>()("TransportError", {
   /** The table (`db.table`) the sink was loading into; set by the sink, absent on the client's own errors. */
   table: Schema.optional(Schema.String),
+  /** What had landed when the at-least-once sink failed with this error (set by the sink: `Landed`). */
+  landed: Schema.optional(InternalLanded.Landed),
   url: Schema.String,
   reason: Schema.String,
   /** Node's error code when there is one (`ECONNREFUSED`, `ECONNRESET`, `ETIMEDOUT`, …). */
@@ -41,7 +44,7 @@ export class TransportError extends Schema.TaggedError<TransportError>()("Transp
   retryable: Schema.optional(Schema.Boolean)
 }) {
   override get message(): string {
-    return `${this.phase ?? "transport"} error on ${this.url}: ${this.reason}`
+    return `${this.phase ?? "transport"} error on ${this.url}: ${this.reason}${InternalLanded.suffix(this.landed)}`
   }
 }
 
@@ -55,13 +58,15 @@ export class TransportError extends Schema.TaggedError<TransportError>()("Transp
 export class RedirectError extends Schema.TaggedError<RedirectError>()("RedirectError", {
   /** The table (`db.table`) the sink was loading into; set by the sink, absent on the client's own errors. */
   table: Schema.optional(Schema.String),
+  /** What had landed when the at-least-once sink failed with this error (set by the sink: `Landed`). */
+  landed: Schema.optional(InternalLanded.Landed),
   url: Schema.String,
   location: Schema.optional(Schema.String),
   reason: Schema.String,
   hops: Schema.Array(Schema.String)
 }) {
   override get message(): string {
-    return `redirect refused at ${this.url}: ${this.reason}`
+    return `redirect refused at ${this.url}: ${this.reason}${InternalLanded.suffix(this.landed)}`
   }
 }
 
@@ -78,6 +83,8 @@ export class RedirectError extends Schema.TaggedError<RedirectError>()("Redirect
 export class StreamLoadError extends Schema.TaggedError<StreamLoadError>()("StreamLoadError", {
   /** The table (`db.table`) the sink was loading into; set by the sink, absent on the client's own errors. */
   table: Schema.optional(Schema.String),
+  /** What had landed when the at-least-once sink failed with this error (set by the sink: `Landed`). */
+  landed: Schema.optional(InternalLanded.Landed),
   label: Schema.String,
   status: Schema.String,
   message: Schema.String,
@@ -104,6 +111,8 @@ export class StreamLoadError extends Schema.TaggedError<StreamLoadError>()("Stre
 export class AuthError extends Schema.TaggedError<AuthError>()("AuthError", {
   /** The table (`db.table`) the sink was loading into; set by the sink, absent on the client's own errors. */
   table: Schema.optional(Schema.String),
+  /** What had landed when the at-least-once sink failed with this error (set by the sink: `Landed`). */
+  landed: Schema.optional(InternalLanded.Landed),
   url: Schema.String,
   httpStatus: Schema.Number,
   status: Schema.String,
@@ -120,12 +129,14 @@ export class AuthError extends Schema.TaggedError<AuthError>()("AuthError", {
 export class LabelStateTimeout extends Schema.TaggedError<LabelStateTimeout>()("LabelStateTimeout", {
   /** The table (`db.table`) the sink was loading into; set by the sink, absent on the client's own errors. */
   table: Schema.optional(Schema.String),
+  /** What had landed when the at-least-once sink failed with this error (set by the sink: `Landed`). */
+  landed: Schema.optional(InternalLanded.Landed),
   label: Schema.String,
   lastState: Schema.String,
   waitedMs: Schema.Number
 }) {
   override get message(): string {
-    return `label ${this.label} still ${this.lastState} after ${this.waitedMs} ms`
+    return `label ${this.label} still ${this.lastState} after ${this.waitedMs} ms${InternalLanded.suffix(this.landed)}`
   }
 }
 
@@ -140,6 +151,8 @@ export class LabelStateTimeout extends Schema.TaggedError<LabelStateTimeout>()("
 export class TransactionError extends Schema.TaggedError<TransactionError>()("TransactionError", {
   /** The table (`db.table`) the sink was loading into; set by the sink, absent on the client's own errors. */
   table: Schema.optional(Schema.String),
+  /** What had landed when the at-least-once sink failed with this error (set by the sink: `Landed`). */
+  landed: Schema.optional(InternalLanded.Landed),
   operation: Schema.Literal("begin", "load", "prepare", "commit", "rollback"),
   label: Schema.String,
   status: Schema.String,
@@ -153,6 +166,23 @@ export class TransactionError extends Schema.TaggedError<TransactionError>()("Tr
   labelState: Schema.optional(Schema.String),
   httpStatus: Schema.optional(Schema.Number)
 }) {}
+
+/**
+ * What an at-least-once sink had landed when it failed for good, per table (`db.table`): `upToRow` (every row of
+ * the table with a lower stream index landed) and the labels that landed, failed or are in doubt. The sink sets it
+ * as the `landed` field of the error it fails with (a load error or a `RowEncodeError`) and ends the error's
+ * message with it, after letting the loads sealed before the failure settle.
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export const Landed: Schema.Record$<typeof Schema.String, typeof InternalLanded.TableLanded> = InternalLanded.Landed
+
+/**
+ * @since 0.3.0
+ * @category models
+ */
+export type Landed = InternalLanded.Landed
 
 /**
  * @since 0.1.0

@@ -15,12 +15,13 @@
  * @since 0.1.0
  */
 import type { Option, Schema } from "effect"
-import { Cause, Context, Duration, Effect, Layer, Sink } from "effect"
+import { Cause, Context, Duration, Effect, Fiber, Layer, Sink } from "effect"
 import type * as Change from "./Change.js"
 import type * as Checkpoint from "./Checkpoint.js"
-import * as Checkpointer from "./Checkpointer.js"
+import type * as Checkpointer from "./Checkpointer.js"
 import * as Chunks from "./internal/chunks.js"
 import * as ExactlyOnce from "./internal/exactlyOnce.js"
+import * as InternalLanded from "./internal/landed.js"
 import * as Batcher from "./internal/sink/batcher.js"
 import * as Dispatcher from "./internal/sink/dispatcher.js"
 import * as Ledger from "./internal/sink/ledger.js"
@@ -28,8 +29,9 @@ import * as RawLane from "./internal/sink/rawLane.js"
 import * as InternalRouting from "./internal/sink/routing.js"
 import * as LabelStore from "./LabelStore.js"
 import * as LoadClient from "./LoadClient.js"
+import { RowEncodeError } from "./RowEncodeError.js"
 import * as StarRocksConfig from "./StarRocksConfig.js"
-import type { SinkError } from "./StarRocksError.js"
+import type { Landed, SinkError } from "./StarRocksError.js"
 import { ExactlyOnceError } from "./StarRocksError.js"
 
 /**
@@ -237,6 +239,40 @@ export const raw = (options: RawOptions): Routing<string | Uint8Array> => routin
 // at-least-once
 // -----------------------------------------------------------------------------
 
+/** The errors that carry `landed` (StarRocksError.Landed). */
+const withLandedField = new Set([
+  "TransportError",
+  "RedirectError",
+  "StreamLoadError",
+  "AuthError",
+  "LabelStateTimeout",
+  "TransactionError",
+  "RowEncodeError"
+])
+
+/** The error with what landed: its `landed` field, and its message ends with it (set once). */
+const withLanded = (error: SinkError, landed: Landed): SinkError => {
+  if (!withLandedField.has(error._tag) || (error as { landed?: unknown }).landed !== undefined) return error
+  try {
+    // a message that is a field (the server's words) gets the sentence appended; a computed one adds it itself
+    const ownMessage = Object.prototype.hasOwnProperty.call(error, "message")
+      ? error.message + InternalLanded.suffix(landed)
+      : undefined
+    Object.defineProperty(error, "landed", { value: landed, enumerable: true, writable: true, configurable: true })
+    if (ownMessage !== undefined) {
+      Object.defineProperty(error, "message", {
+        value: ownMessage,
+        enumerable: true,
+        writable: true,
+        configurable: true
+      })
+    }
+  } catch {
+    // a frozen error keeps its own words (the report is logged all the same)
+  }
+  return error
+}
+
 const routingOf = <A>(
   target: Schema.Schema<A, any, any> | Routing<any>,
   options: TableOptions | undefined
@@ -252,6 +288,12 @@ const routingOf = <A>(
  * landed never exceed twice `max-bytes` (plus one upstream chunk): beyond that the upstream waits. When the stream
  * ends the last batches are loaded and the summary returned. Every batch keeps its label across retries, and every
  * label is recorded in the `LabelStore` before its first attempt.
+ *
+ * When the sink fails for good (a bad row, a load that failed for good, the upstream's failure), nothing more is
+ * sealed, the batches sealed before get the drain deadline (`labelStateTimeout` + 30 s) to land, what is still in
+ * flight then is stopped and its label's state read, and the error's `landed` field (and its message) says, per
+ * table, up to which stream row every row has landed and which labels landed, failed or are in doubt (an
+ * upstream's error is not the sink's to change: there the same report is logged).
  *
  * `target` is a row schema (one table: the config's, or the one `options` names) or a routing (`byTag`, `byRoute`,
  * `raw`). A schema sink takes rows and `Change` values.
@@ -302,9 +344,10 @@ export const make: {
 
     // a failure of the interval timer (a seal that died) ends the sink with it
     let timerFailure: Cause.Cause<SinkError> | undefined
+    let timer: Fiber.RuntimeFiber<void> | undefined
     const intervalMs = Duration.toMillis(config.flushInterval)
     if (intervalMs > 0) {
-      yield* Effect.gen(function*() {
+      timer = yield* Effect.gen(function*() {
         while (true) {
           const oldest = batcher.oldest()
           const wait = oldest === undefined
@@ -323,14 +366,56 @@ export const make: {
       )
     }
 
-    // on failure or interruption: loads still in flight are stopped and their labels settled through
-    // get_load_state, so none is left under an unknown label
-    yield* Effect.addFinalizer((exit) => exit._tag === "Success" ? Effect.void : dispatcher.settle)
+    // A failure for good: the timer stops and the batches being built are dropped (nothing more is sealed), the
+    // sealed ones get the drain deadline to land, what is left in flight is settled through get_load_state, and the
+    // ledger says what landed.
+    let reported = false
+    const stopAndReport = Effect.gen(function*() {
+      reported = true
+      if (timer !== undefined) yield* Fiber.interrupt(timer)
+      const building = new Map<string, number>()
+      for (const lane of router.lanes()) {
+        const first = lane.firstRowIndex()
+        if (first >= 0) building.set(lane.key, first)
+        lane.discard()
+      }
+      yield* dispatcher.settleWithin
+      const landed = ledger.whatLanded(building, batcher.taken())
+      yield* Effect.logError(`at-least-once sink failed${InternalLanded.suffix(landed)}`).pipe(
+        Effect.annotateLogs({ landed })
+      )
+      return landed
+    })
+    const failed = (error: SinkError): Effect.Effect<never, SinkError> =>
+      reported ? Effect.fail(error) : Effect.flatMap(stopAndReport, (landed) => Effect.fail(withLanded(error, landed)))
+    const encodeFailure = (defect: unknown) =>
+      defect instanceof RowEncodeError ? Effect.fail(defect) : Effect.die(defect)
 
-    const onChunk = (rows: ReadonlyArray<unknown>) => {
-      if (dispatcher.failure() !== undefined) return dispatcher.fail
-      if (timerFailure !== undefined) return Effect.failCause(timerFailure)
-      return batcher.onChunk(rows)
+    // interrupted: loads still in flight are stopped at once and their labels settled through get_load_state, so
+    // none is left under an unknown label; failed upstream: as for the sink's own failures (the report is logged)
+    yield* Effect.addFinalizer((exit) =>
+      exit._tag === "Success"
+        ? Effect.void
+        : reported || Cause.isInterruptedOnly(exit.cause)
+        ? dispatcher.settle
+        : Effect.asVoid(stopAndReport)
+    )
+
+    const onChunk = (rows: ReadonlyArray<unknown>): Effect.Effect<void, SinkError> => {
+      const failure = dispatcher.failure()
+      if (failure !== undefined) return failed(failure)
+      if (timerFailure !== undefined) return Effect.catchAll(Effect.failCause(timerFailure), failed)
+      let effect: Effect.Effect<void, SinkError>
+      try {
+        effect = batcher.onChunk(rows)
+      } catch (e) {
+        if (e instanceof RowEncodeError) return failed(e)
+        throw e
+      }
+      // the lock-free way returns Effect.void: nothing to wrap (one-row chunks stay cheap)
+      return effect === Effect.void
+        ? effect
+        : effect.pipe(Effect.catchAllDefect(encodeFailure), Effect.catchAll(failed))
     }
 
     const finish = Effect.gen(function*() {
@@ -338,22 +423,26 @@ export const make: {
       yield* batcher.locked(batcher.sealAll)
       yield* dispatcher.drain
       return ledger.summary() as SinkSummary
-    })
+    }).pipe(Effect.catchAll(failed))
 
     return Chunks.forEachChunk(onChunk).pipe(Sink.mapEffect(() => finish))
   })) as any
 
 /**
- * The sink's services for a configuration: the `node:http` LoadClient, and the LabelStore and Checkpointer in
- * memory. Swap any of them by providing your own layer after this one.
+ * The sink's services for a configuration: the `node:http` LoadClient and the LabelStore in memory. Swap either by
+ * merging your own layer after this one (`Layer.merge(StarRocksSink.layer(config), yours)`: the right one wins).
+ *
+ * It provides no `Checkpointer`: `exactlyOnce` and `recover` need a durable one (`Checkpointer/FileSystem`,
+ * `Checkpointer/Sql`), given by you, in any order; without one the program does not type-check. Tests may give
+ * `Checkpointer.layerMemoryForTests` by name.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layer = (
   config: StarRocksConfig.StarRocksConfig
-): Layer.Layer<Services | Checkpointer.Checkpointer> =>
-  Layer.mergeAll(LoadClient.layer(config), LabelStore.layerMemory, Checkpointer.layerMemory).pipe(
+): Layer.Layer<Services> =>
+  Layer.mergeAll(LoadClient.layer(config), LabelStore.layerMemory).pipe(
     Layer.provideMerge(StarRocksConfig.layerFrom(config))
   )
 

@@ -151,6 +151,55 @@ describe("StarRocksSink", () => {
       )
     }))
 
+  it.effect("a bad row: the loads in flight get the drain deadline, then what is left is settled and reported (TestClock)", () =>
+    Effect.gen(function*() {
+      // batch 2 (rows 100..199) never answers; get_load_state says it is still PREPARED
+      const settled = yield* Ref.make<Array<string>>([])
+      const client = LoadClient.fromPartial({
+        loadBatch: (request) =>
+          request.label.endsWith("-2")
+            ? Effect.never
+            : Effect.succeed({
+              label: request.label,
+              status: "Success" as const,
+              txnId: 1,
+              loadedRows: 0,
+              filteredRows: 0,
+              unselectedRows: 0,
+              loadBytes: request.body.byteLength,
+              retries: 0,
+              hops: ["fake"],
+              timings: {}
+            }),
+        getLoadState: ({ label }) => Effect.as(Ref.update(settled, (s) => [...s, label]), "PREPARED" as const)
+      })
+      const input = rows(450)
+      input[350] = { id: Number.NaN, name: "bad" }
+      const fiber = yield* Stream.fromIterable(input).pipe(
+        Stream.rechunk(50),
+        Stream.run(StarRocksSink.make(Row)),
+        Effect.provide(layerWith(baseConfig({ maxRows: 100, maxBytes: 1_000_000, ioThreadCount: 2 }), client)),
+        Effect.flip,
+        Effect.fork
+      )
+      // the drain deadline is label-state timeout (1 s) + 30 s: the sink waits for batch 2 until then
+      for (let i = 0; i < 30; i++) yield* TestClock.adjust(Duration.seconds(1))
+      assert.isNull(fiber.unsafePoll(), "the sink waits for the loads in flight until the deadline")
+      assert.deepStrictEqual(yield* Ref.get(settled), [])
+      for (let i = 0; i < 5; i++) yield* TestClock.adjust(Duration.seconds(1))
+      const error = yield* Fiber.join(fiber)
+      assert.strictEqual(error._tag, "RowEncodeError")
+      if (error._tag !== "RowEncodeError") return
+      assert.strictEqual(error.row, 350)
+      const landed = error.landed?.["db.t"]
+      // batches 1 and 3 landed, 2 is in doubt: every row before 2's first (100) landed; 300..349 were never sealed
+      assert.strictEqual(landed?.upToRow, 100)
+      assert.deepStrictEqual(landed?.labels.committed.map((l) => l.slice(-2)), ["-1", "-3"])
+      assert.deepStrictEqual(landed?.labels.inDoubt.map((l) => l.slice(-2)), ["-2"])
+      assert.deepStrictEqual(landed?.labels.failed, [])
+      assert.deepStrictEqual((yield* Ref.get(settled)).map((l) => l.slice(-2)), ["-2"])
+    }))
+
   it.effect("flushes on interval-ms while rows keep trickling in (TestClock)", () =>
     Effect.gen(function*() {
       const { calls, client } = yield* fakeClient({})

@@ -73,7 +73,7 @@ const memory: Backend = {
   name: "memory",
   durable: false,
   fresh: Effect.succeed(""),
-  checkpointer: () => Checkpointer.layerMemory,
+  checkpointer: () => Checkpointer.layerMemoryForTests,
   labelStore: (_, options) => Layer.effect(LabelStore.LabelStore, LabelStore.makeMemory(options))
 }
 

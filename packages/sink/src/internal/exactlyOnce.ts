@@ -217,6 +217,12 @@ export const make = <In, P, PI>(
     }
     for (const lane of router.lanes()) yield* tableOf(lane)
 
+    if (Checkpointer.isMemoryForTests(checkpointer)) {
+      yield* Effect.logWarning(
+        "exactly-once on Checkpointer.layerMemoryForTests: the checkpoints do not survive the process, so a " +
+          "restart finds none (and fails with a LabelCollision): give a durable Checkpointer outside tests"
+      ).pipe(Effect.annotateLogs({ key }))
+    }
     yield* Effect.logDebug("exactly-once sink started").pipe(
       Effect.annotateLogs({ key, instance, checkpoint: checkpointId, timeoutSec })
     )

@@ -2,6 +2,7 @@
  * Exactly-once against the emulator (memory storage, real sockets, live clock).
  */
 import { StarRocksEmulator } from "@effect-starrocks/testkit"
+import { NodeContext } from "@effect/platform-node"
 import { assert, describe, layer } from "@effect/vitest"
 import {
   Cause,
@@ -23,6 +24,7 @@ import {
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import * as CheckpointerFileSystem from "../../src/Checkpointer/FileSystem.js"
 import {
   Checkpoint,
   Checkpointer,
@@ -58,7 +60,7 @@ const setup = Effect.gen(function*() {
     key: ["id"],
     columns: [{ name: "id", type: "BIGINT" }, { name: "note", type: "VARCHAR(64)", nullable: true }]
   })
-  const checkpointer = yield* Checkpointer.makeMemory
+  const checkpointer = yield* Checkpointer.makeMemoryForTests
   const labelStore = yield* LabelStore.makeMemory()
   return { emulator, table, checkpointer, labelStore }
 })
@@ -257,6 +259,72 @@ describe("exactly-once against the emulator", () => {
         assert.strictEqual(ids.length, from)
         yield* runSink(ctx, config, all.slice(from), 150)
         yield* assertExactlyOnce(ctx, 1000)
+      }))
+
+    it.effect("a durable Checkpointer provided after StarRocksSink.layer (as the docs show) is used: a restart recovers", () =>
+      Effect.gen(function*() {
+        const ctx = yield* setup
+        const directory = Fs.mkdtempSync(Path.join(Os.tmpdir(), "eo-natural-"))
+        const config = configFor(ctx)
+        // docs/exactly-once.md's way: the sink's layer first, then the durable store, each with Effect.provide
+        const run = (from: number, to: number) =>
+          Effect.gen(function*() {
+            const resumeAfter = yield* StarRocksSink.recover(options)
+            const summary = yield* Stream.fromIterable(rowsFrom(from, to)).pipe(
+              Stream.rechunk(25),
+              Checkpoint.withBarriers({ position: (r: Row) => Number(r.id), everyRows: 100 }),
+              Stream.run(StarRocksSink.exactlyOnce(Row, options))
+            )
+            return { resumeAfter, summary }
+          }).pipe(
+            Effect.provide(StarRocksSink.layer(config)),
+            Effect.provide(CheckpointerFileSystem.layerFileSystem({ directory })),
+            Effect.provide(NodeContext.layer),
+            Logger.withMinimumLogLevel(LogLevel.Error)
+          )
+        const first = yield* run(0, 500)
+        assert.isTrue(Option.isNone(first.resumeAfter))
+        assert.strictEqual(first.summary.rows, 500)
+        // the second process finds the first one's checkpoint in the directory and goes on after it
+        const second = yield* run(500, 1000)
+        assert.deepStrictEqual(second.resumeAfter, Option.some(499))
+        assert.strictEqual(second.summary.rows, 500)
+        yield* assertExactlyOnce(ctx, 1000)
+        assert.isNotEmpty(Fs.readdirSync(directory))
+        Fs.rmSync(directory, { recursive: true, force: true })
+      }))
+
+    it.effect("exactly-once on the test-only in-memory store says so in a warning; on a durable store it does not", () =>
+      Effect.gen(function*() {
+        const ctx = yield* setup
+        const config = configFor(ctx)
+        const warnings: Array<string> = []
+        const capture = Logger.make(({ logLevel, message }) => {
+          if (logLevel._tag === "Warning") warnings.push(Array.isArray(message) ? message.join(" ") : String(message))
+        })
+        const run = (from: number, to: number, store: Layer.Layer<Checkpointer.Checkpointer>) =>
+          Stream.fromIterable(rowsFrom(from, to)).pipe(
+            Checkpoint.withBarriers({ position: (r: Row) => Number(r.id), everyRows: 100 }),
+            Stream.run(StarRocksSink.exactlyOnce(Row, options)),
+            Effect.provide(StarRocksSink.layer(config)),
+            Effect.provide(store),
+            Effect.provide(Logger.replace(Logger.defaultLogger, capture))
+          )
+        yield* run(0, 100, Checkpointer.layerMemoryForTests)
+        assert.deepStrictEqual(warnings.filter((w) => w.includes("layerMemoryForTests")).length, 1)
+        warnings.length = 0
+        const directory = Fs.mkdtempSync(Path.join(Os.tmpdir(), "eo-warn-"))
+        const table2 = yield* setup
+        yield* Stream.fromIterable(rowsFrom(0, 100)).pipe(
+          Checkpoint.withBarriers({ position: (r: Row) => Number(r.id), everyRows: 100 }),
+          Stream.run(StarRocksSink.exactlyOnce(Row, options)),
+          Effect.provide(StarRocksSink.layer(configFor(table2))),
+          Effect.provide(CheckpointerFileSystem.layerFileSystem({ directory })),
+          Effect.provide(NodeContext.layer),
+          Effect.provide(Logger.replace(Logger.defaultLogger, capture))
+        )
+        assert.deepStrictEqual(warnings.filter((w) => w.includes("layerMemoryForTests")), [])
+        Fs.rmSync(directory, { recursive: true, force: true })
       }))
 
     it.effect("a crash after the checkpoint save, before the commit: recovery commits the prepared labels", () =>

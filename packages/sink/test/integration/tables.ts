@@ -4,7 +4,22 @@
  */
 import type { Vitest } from "@effect/vitest"
 import { assert } from "@effect/vitest"
-import { Cause, Chunk, Effect, Exit, Fiber, Logger, LogLevel, Schema, Stream, TestClock, TestContext } from "effect"
+import {
+  Cause,
+  Chunk,
+  Effect,
+  Exit,
+  Fiber,
+  HashMap,
+  Logger,
+  LogLevel,
+  Option,
+  Schema,
+  Stream,
+  TestClock,
+  TestContext
+} from "effect"
+import type { StarRocksError } from "../../src/index.js"
 import { Change, ColumnType, Debezium, StarRocksSink } from "../../src/index.js"
 import { configFor } from "./suite.js"
 import type { TableSpec } from "./Target.js"
@@ -433,6 +448,86 @@ export const tablesSuite = (
         assert.strictEqual((yield* target.rows(eventSpec(target.database, tables[0]!))).length, 1_000)
         assert.strictEqual((yield* target.rows(eventSpec(target.database, tables[1]!))).length, 0)
         assert.strictEqual((yield* target.rows(eventSpec(target.database, tables[2]!))).length, 1_000)
+        // what landed: every row of ok1 and ok2 (the stream's 3,000 rows were all taken); bad's rows from its first
+        // (stream row 2,000) on did not, under its one failed label
+        const landed = error !== undefined && "landed" in error ? error.landed : undefined
+        const [ok1, bad, ok2] = tables.map((t) => landed?.[`${target.database}.${t}`])
+        assert.deepStrictEqual([ok1?.upToRow, ok2?.upToRow, bad?.upToRow], [3_000, 3_000, 2_000])
+        assert.deepStrictEqual([ok1?.labels.committed.length, ok2?.labels.committed.length], [1, 1])
+        assert.deepStrictEqual([bad?.labels.committed, bad?.labels.failed.length, bad?.labels.inDoubt], [[], 1, []])
+        assert.include(error?.message, `${target.database}.${tables[1]}: every row before stream row 2000 landed`)
+      }))
+
+    it.effect("an upstream failure mid-stream: the loads sealed before it land, with the upstream's error", () =>
+      Effect.gen(function*() {
+        const target = yield* Target
+        const emulator = target.emulator!
+        const table = uniqueTable("upstream")
+        const spec = eventSpec(target.database, table)
+        yield* target.createTable(spec)
+        yield* emulator.addFault({ node: "be", path: `/${table}/_stream_load`, action: { _tag: "delay", ms: 150 } })
+        const rows: Array<Event> = Array.from({ length: 5_500 }, (_, i) => ({ id: i, tenant: "t", v: i }))
+        const reports: Array<unknown> = []
+        const capture = Logger.make(({ annotations, message }) => {
+          const text = Array.isArray(message) ? message.join(" ") : String(message)
+          if (text.startsWith("at-least-once sink failed")) reports.push(HashMap.get(annotations, "landed"))
+        })
+        const error = yield* Stream.fromIterable(rows).pipe(
+          Stream.rechunk(250),
+          Stream.concat(Stream.fail("the source broke" as const)),
+          Stream.run(StarRocksSink.make(Event)),
+          Effect.provide(StarRocksSink.layer(configFor(target, table, { maxRows: 1_000 }))),
+          Effect.provide(Logger.replace(Logger.defaultLogger, capture)),
+          Effect.flip
+        )
+        yield* emulator.clearFaults
+        assert.strictEqual(error, "the source broke")
+        // the five batches sealed before the failure landed (not cut off in flight); the half batch was dropped
+        const stored = (yield* target.rows(spec)).map((r) => Number(r["id"])).sort((a, b) => a - b)
+        assert.deepStrictEqual(stored, Array.from({ length: 5_000 }, (_, i) => i))
+        // the upstream's error is not the sink's to change: what landed is logged
+        assert.strictEqual(reports.length, 1)
+        const report = Option.getOrUndefined(reports[0] as Option.Option<StarRocksError.Landed>)
+        assert.strictEqual(report?.[`${target.database}.${table}`]?.upToRow, 5_000)
+      }))
+
+    it.effect("a bad row mid-stream: sealed loads settle, and the error says up to which row every row landed", () =>
+      Effect.gen(function*() {
+        const target = yield* Target
+        const emulator = target.emulator!
+        // issue #9, defect 6: the same failure, three times; each run's table holds exactly the rows the error says
+        for (let run = 0; run < 3; run++) {
+          const table = uniqueTable("badrow")
+          const spec = eventSpec(target.database, table)
+          yield* target.createTable(spec)
+          // every load takes a while, so that the loads sealed before the bad row are still in flight when it comes
+          yield* emulator.addFault({ node: "be", path: `/${table}/_stream_load`, action: { _tag: "delay", ms: 150 } })
+          const rows: Array<Event> = Array.from({ length: 10_000 }, (_, i) => ({ id: i, tenant: "t", v: i }))
+          rows[5_500] = { id: 5_500, tenant: "t", v: Number.NaN }
+          const error = yield* Stream.fromIterable(rows).pipe(
+            Stream.rechunk(250),
+            Stream.run(StarRocksSink.make(Event)),
+            Effect.provide(StarRocksSink.layer(configFor(target, table, { maxRows: 1_000, ...jdbcOf(target) }))),
+            quiet,
+            Effect.flip
+          )
+          assert.strictEqual(error._tag, "RowEncodeError")
+          if (error._tag !== "RowEncodeError") continue
+          assert.strictEqual(error.row, 5_500)
+          assert.strictEqual(error.column, "v")
+          const key = `${target.database}.${table}`
+          const landed = error.landed?.[key]
+          assert.isDefined(landed, "the error says what landed in the table")
+          // the five batches sealed before the bad row's batch all landed; the bad row's batch was never sent
+          assert.strictEqual(landed!.upToRow, 5_000)
+          assert.strictEqual(landed!.labels.committed.length, 5)
+          assert.deepStrictEqual([landed!.labels.failed, landed!.labels.inDoubt], [[], []])
+          assert.include(error.message, "column v")
+          assert.include(error.message, `${key}: every row before stream row 5000 landed`)
+          const stored = (yield* target.rows(spec)).map((r) => Number(r["id"])).sort((a, b) => a - b)
+          assert.deepStrictEqual(stored, Array.from({ length: landed!.upToRow }, (_, i) => i), `run ${run}`)
+          yield* emulator.clearFaults
+        }
       }))
 
     it.effect("a table whose loads wait out a retry's backoff gives its load slot to the other tables (TestClock)", () =>

@@ -57,6 +57,8 @@ export interface Batcher<In, E, R> {
   readonly locked: <X, E2, R2>(effect: Effect.Effect<X, E2, R2>) => Effect.Effect<X, E2, R2>
   /** Total bytes the lanes are building. */
   readonly building: () => number
+  /** Items taken so far: the stream index the next row gets. */
+  readonly taken: () => number
 }
 
 export const make = <In, E, R>(options: Options<In, E, R>): Effect.Effect<Batcher<In, E, R>> =>
@@ -231,5 +233,5 @@ export const make = <In, E, R>(options: Options<In, E, R>): Effect.Effect<Batche
         () => Effect.sync(() => wants--)
       )
 
-    return { onChunk, sealAll, sealDue, oldest, locked, building }
+    return { onChunk, sealAll, sealDue, oldest, locked, building, taken: () => rowIndex }
   })

@@ -9,8 +9,9 @@
  * not stall the loads of the others.
  *
  * A load that fails for good fails the sink with its error, naming the table. The table's later batches are not
- * loaded; the other tables' sealed batches still land (`drain`). When the sink is interrupted or fails, loads still
- * in flight are stopped and their labels settled through `get_load_state` (`settle`).
+ * loaded; the other tables' sealed batches still land (`drain`). When the sink fails for good (a load, a bad row, the
+ * upstream), the batches sealed before get `drainDeadline` to land, and what is still in flight then is stopped and
+ * its labels settled through `get_load_state` (`settleWithin`); when it is interrupted, at once (`settle`).
  */
 import type { Clock, Scope } from "effect"
 import { Deferred, Duration, Effect, FiberId, FiberSet, Metric, Option } from "effect"
@@ -30,7 +31,7 @@ export interface Options {
   /** Load through the transaction interface (begin, load, commit under the label) instead of plain Stream Load. */
   readonly transactional: boolean
   readonly label: (sealed: Sealed) => string
-  /** How long sealed batches of other tables may take to land after a table failed. */
+  /** How long sealed batches may take to land after the sink failed (a table's load, a bad row, the upstream). */
   readonly drainDeadline: Duration.DurationInput
 }
 
@@ -47,6 +48,8 @@ export interface Dispatcher {
   readonly drain: Effect.Effect<void, DispatchError>
   /** Stops the loads in flight and settles their labels through `get_load_state`. */
   readonly settle: Effect.Effect<void>
+  /** Lets the sealed batches land within `drainDeadline`, then `settle`s what is left. */
+  readonly settleWithin: Effect.Effect<void>
 }
 
 interface InFlight {
@@ -146,8 +149,10 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
               tableName: lane.settings.table,
               label: options.label(sealed),
               rows: sealed.rows,
-              bytes: sealed.body.byteLength
+              bytes: sealed.body.byteLength,
+              firstRow: sealed.firstRow
             }
+            ledger.sealed(batch)
             const item: InFlight = { sealed, batch }
             const previous = lane.ordered ? tails.get(lane) : undefined
             const done = lane.ordered ? Deferred.unsafeMake<void>(FiberId.none) : undefined
@@ -233,7 +238,13 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
         ), { concurrency: "unbounded", discard: true })
     })
 
+    const settleWithin = awaitAll.pipe(
+      Effect.timeoutOption(options.drainDeadline),
+      Effect.zipRight(settle)
+    )
+
     return {
+      settleWithin,
       dispatch,
       failure: () =>
         failedWith,

@@ -56,6 +56,8 @@ export interface Sealed {
   readonly lane: Lane
   readonly seq: number
   readonly rows: number
+  /** The stream index (the batcher's) of the batch's first row: its rows are the lane's rows from there on. */
+  readonly firstRow: number
   readonly body: LoadBody
   readonly headers: Readonly<Record<string, string>>
   /**
@@ -78,6 +80,8 @@ export interface Lane {
   readonly bytes: () => number
   /** When the building batch got its first row (ms, the sink's clock); 0 when none. */
   readonly firstRowAt: () => number
+  /** The stream index of the building batch's first row; -1 when none. */
+  readonly firstRowIndex: () => number
   /**
    * Adds the item (a row or a `Change`) to the building batch, opening one when there is none. False when the
    * building batch must be sealed first (another shape, or a CSV row that must travel as JSON); nothing is added
@@ -220,6 +224,7 @@ export const make = <A>(
   let builder: RowEncoder.BatchBuilder<any> | undefined
   let shape: Shape = plain
   let firstRowAt = 0
+  let firstRow = -1
   let seq = 0
 
   const requirePrimaryKey = (rowIndex: number, what: string) => {
@@ -296,32 +301,35 @@ export const make = <A>(
     }
   }
 
-  const open = (s: Shape, format: "csv" | "json", now: number) => {
+  const open = (s: Shape, format: "csv" | "json", now: number, rowIndex: number) => {
     shape = s
     builder = s.encoder.builder(format)
     firstRowAt = now
+    firstRow = rowIndex
   }
 
   const tryAdd = (item: unknown, rowIndex: number, now: number): boolean => {
     resolve(item, rowIndex)
-    if (builder === undefined) open(needShape, settings.format, now)
+    if (builder === undefined) open(needShape, settings.format, now, rowIndex)
     else if (needShape !== shape) return false
     return builder!.add(needRow, rowIndex, needOp)
   }
 
   const addFresh = (item: unknown, rowIndex: number, now: number): void => {
     resolve(item, rowIndex)
-    open(needShape, settings.format, now)
+    open(needShape, settings.format, now, rowIndex)
     if (builder!.add(needRow, rowIndex, needOp)) return
     // CSV cannot carry it (the exact string \N, or quoting on a server below 3.0): this batch goes as JSON
-    open(needShape, "json", now)
+    open(needShape, "json", now, rowIndex)
     if (!builder!.add(needRow, rowIndex, needOp)) fail(rowIndex, "(row)", "cannot be encoded as JSON either")
   }
 
   const seal = (): Sealed | undefined => {
     const b = builder
+    const first = firstRow
     builder = undefined
     firstRowAt = 0
+    firstRow = -1
     if (b === undefined || b.rows === 0) return undefined
     const s = shape
     const { body, headers } = b.finish()
@@ -338,6 +346,7 @@ export const make = <A>(
       lane,
       seq,
       rows: b.rows,
+      firstRow: first,
       body,
       headers: merged,
       release: s.encoder.release
@@ -353,12 +362,14 @@ export const make = <A>(
     rows: () => builder?.rows ?? 0,
     bytes: () => builder?.bytes ?? 0,
     firstRowAt: () => firstRowAt,
+    firstRowIndex: () => (builder !== undefined && builder.rows > 0 ? firstRow : -1),
     tryAdd,
     addFresh,
     seal,
     discard: () => {
       builder = undefined
       firstRowAt = 0
+      firstRow = -1
     }
   }
   return lane

@@ -2,11 +2,17 @@
  * The ledger of both sinks: every label's record in the `LabelStore`, the metrics (tagged with the table), the
  * summary per table and in all, and the structured log line of each landed load. One home, so that both sinks
  * report alike.
+ *
+ * For the at-least-once sink (batches with a `firstRow`) it also keeps, per table, the batches in seal order with
+ * their state, so that a sink that fails for good can say what landed (`landed`): every row of a table before the
+ * first batch that did not land. The landed batches at the head are dropped from it beyond `KEEP_LANDED` (counted
+ * in `earlierCommitted`), so it stays small however long the stream runs.
  */
 import type { Clock } from "effect"
 import { Duration, Effect, Metric } from "effect"
 import * as LabelStore from "../../LabelStore.js"
 import * as SinkMetrics from "../../SinkMetrics.js"
+import type { Landed as LandedReport, TableLanded } from "../landed.js"
 
 /** What a load that landed reports (the client's `LoadResult` and `TransactionResult` both fit). */
 export interface Landed {
@@ -44,9 +50,13 @@ export interface Batch {
   readonly label: string
   readonly rows: number
   readonly bytes: number
+  /** The stream index of the batch's first row (at-least-once): the batch is then tracked for `landed`. */
+  readonly firstRow?: number | undefined
 }
 
 export interface Ledger {
+  /** Tracks a sealed batch (with `firstRow`) before its load: until it is attempted it counts as not sent. */
+  readonly sealed: (batch: Batch) => void
   readonly pending: (batch: Batch) => Effect.Effect<void, LabelStore.LabelStoreError>
   readonly landed: (batch: Batch, result: Landed, startedAt: number) => Effect.Effect<void, LabelStore.LabelStoreError>
   readonly failed: (batch: Batch, error: unknown) => Effect.Effect<void>
@@ -56,6 +66,30 @@ export interface Ledger {
   /** Makes sure the table shows in the summary (with zeros until something lands). */
   readonly touch: (table: string) => void
   readonly summary: () => Summary
+  /**
+   * What landed, per table: `building` holds the first stream index of each table's batch that was being built
+   * (and is dropped), `taken` the stream index the next row would have had.
+   */
+  readonly whatLanded: (building: ReadonlyMap<string, number>, taken: number) => LandedReport
+}
+
+/** Landed batches kept at the head of a table's track (the latest of the landed prefix, listed in the report). */
+export const KEEP_LANDED = 100
+
+type TrackState = "sealed" | LabelStore.LabelState
+
+interface Tracked {
+  readonly label: string
+  readonly firstRow: number
+  state: TrackState
+}
+
+/** An error after which the label may still have landed (the client could not settle it). */
+const inDoubt = (error: unknown): boolean => {
+  if (typeof error !== "object" || error === null) return false
+  const e = error as { _tag?: unknown; outcome?: unknown; bodySent?: unknown }
+  return e._tag === "LabelStateTimeout" || e.outcome === "InDoubt" ||
+    (e._tag === "TransportError" && e.bodySent === true)
 }
 
 export const make = (labels: LabelStore.LabelStore, clock: Clock.Clock): Ledger => {
@@ -71,9 +105,41 @@ export const make = (labels: LabelStore.LabelStore, clock: Clock.Clock): Ledger 
     }
     return e
   }
+  // per table, in seal order: the batches of the at-least-once sink and their states
+  const tracks = new Map<string, { batches: Array<Tracked>; earlier: number }>()
+  const byLabel = new Map<string, Tracked>()
+  const track = (batch: Batch, state: TrackState) => {
+    if (batch.firstRow === undefined) return
+    const known = byLabel.get(batch.label)
+    if (known !== undefined) {
+      known.state = state
+      if (state === "committed") prune(batch.table)
+      return
+    }
+    let t = tracks.get(batch.table)
+    if (t === undefined) {
+      t = { batches: [], earlier: 0 }
+      tracks.set(batch.table, t)
+    }
+    const tracked: Tracked = { label: batch.label, firstRow: batch.firstRow, state }
+    t.batches.push(tracked)
+    byLabel.set(batch.label, tracked)
+  }
+  const prune = (table: string) => {
+    const t = tracks.get(table)!
+    let head = 0
+    while (head < t.batches.length && t.batches[head]!.state === "committed") head++
+    const drop = head - KEEP_LANDED
+    if (drop > 0) {
+      for (const b of t.batches.splice(0, drop)) byLabel.delete(b.label)
+      t.earlier += drop
+    }
+  }
+
   const record = (batch: Batch, state: LabelStore.LabelState) =>
-    Effect.suspend(() =>
-      labels.put(
+    Effect.suspend(() => {
+      track(batch, state)
+      return labels.put(
         new LabelStore.LabelRecord({
           label: batch.label,
           table: batch.table,
@@ -83,7 +149,7 @@ export const make = (labels: LabelStore.LabelStore, clock: Clock.Clock): Ledger 
           updatedAt: clock.unsafeCurrentTimeMillis()
         })
       )
-    )
+    })
 
   const landed = (batch: Batch, result: Landed, startedAt: number) =>
     Effect.gen(function*() {
@@ -123,7 +189,7 @@ export const make = (labels: LabelStore.LabelStore, clock: Clock.Clock): Ledger 
   const failed = (batch: Batch, error: unknown) =>
     Metric.increment(SinkMetrics.totalFlushFailedTimes).pipe(
       SinkMetrics.tagged(batch.database, batch.tableName),
-      Effect.zipRight(record(batch, "failed").pipe(Effect.ignore)),
+      Effect.zipRight(record(batch, inDoubt(error) ? "in-doubt" : "failed").pipe(Effect.ignore)),
       Effect.zipRight(Effect.logError("stream load failed", error).pipe(Effect.annotateLogs({ table: batch.table })))
     )
 
@@ -147,7 +213,35 @@ export const make = (labels: LabelStore.LabelStore, clock: Clock.Clock): Ledger 
     return { ...all, tables: per }
   }
 
+  const landedReport = (building: ReadonlyMap<string, number>, taken: number): LandedReport => {
+    const out: Record<string, TableLanded> = {}
+    const names = new Set([...tables.keys(), ...tracks.keys()])
+    for (const table of names) {
+      const t = tracks.get(table)
+      const committed: Array<string> = []
+      const failedLabels: Array<string> = []
+      const doubt: Array<string> = []
+      let upToRow: number | undefined
+      for (const b of t?.batches ?? []) {
+        if (b.state === "committed") committed.push(b.label)
+        else {
+          upToRow ??= b.firstRow
+          if (b.state === "sealed" || b.state === "failed") failedLabels.push(b.label)
+          else doubt.push(b.label)
+        }
+      }
+      out[table] = {
+        upToRow: upToRow ?? building.get(table) ?? taken,
+        labels: { committed, failed: failedLabels, inDoubt: doubt },
+        earlierCommitted: t?.earlier ?? 0
+      }
+    }
+    return out
+  }
+
   return {
+    sealed: (batch) => track(batch, "sealed"),
+    whatLanded: landedReport,
     pending: (batch) => record(batch, "pending"),
     landed,
     failed,

@@ -47,6 +47,7 @@ export const make = (settings: TableSettings, options: { readonly ordered: boole
   let flushed = 0
   let rows = 0
   let firstRowAt = 0
+  let firstRow = -1
   let seq = 0
 
   const ensure = (n: number) => {
@@ -99,6 +100,7 @@ export const make = (settings: TableSettings, options: { readonly ordered: boole
       }
       if (rows === 0) {
         firstRowAt = now
+        firstRow = rowIndex
         writeByte(0x5b) // [
       } else {
         writeByte(0x2c) // ,
@@ -107,7 +109,10 @@ export const make = (settings: TableSettings, options: { readonly ordered: boole
       if (text !== undefined ? text.includes(delimChar) : bytes!.includes(delim)) {
         bad(rowIndex, `a CSV record holds the row delimiter (${JSON.stringify(delimChar)}): one record is one line`)
       }
-      if (rows === 0) firstRowAt = now
+      if (rows === 0) {
+        firstRowAt = now
+        firstRow = rowIndex
+      }
     }
     if (text !== undefined) writeString(text)
     else writeBytes(bytes!)
@@ -123,13 +128,14 @@ export const make = (settings: TableSettings, options: { readonly ordered: boole
       flushed += pos
     }
     const body = { chunks, byteLength: flushed }
-    const sealed: Sealed = { lane, seq: ++seq, rows, body, headers, release: () => {} }
+    const sealed: Sealed = { lane, seq: ++seq, rows, firstRow, body, headers, release: () => {} }
     chunks = []
     buf = undefined
     pos = 0
     flushed = 0
     rows = 0
     firstRowAt = 0
+    firstRow = -1
     return sealed
   }
 
@@ -142,6 +148,7 @@ export const make = (settings: TableSettings, options: { readonly ordered: boole
     rows: () => rows,
     bytes: () => flushed + pos + (json && rows > 0 ? 1 : 0),
     firstRowAt: () => firstRowAt,
+    firstRowIndex: () => (rows > 0 ? firstRow : -1),
     tryAdd: (item, rowIndex, now) => {
       add(item, rowIndex, now)
       return true
@@ -154,6 +161,7 @@ export const make = (settings: TableSettings, options: { readonly ordered: boole
       pos = 0
       flushed = 0
       rows = 0
+      firstRow = -1
     }
   }
   return lane

@@ -1,0 +1,73 @@
+/**
+ * The ledger's report of what landed (issue #9, defect 6): per table, every row before the first batch that did not
+ * land, and the labels by outcome. The end-to-end runs are in test/integration/tables.ts.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Option } from "effect"
+import { LabelStore, StarRocksError } from "../src/index.js"
+import * as Ledger from "../src/internal/sink/ledger.js"
+
+const batchOf = (table: string, n: number, firstRow: number): Ledger.Batch => ({
+  table: `db.${table}`,
+  database: "db",
+  tableName: table,
+  label: `${table}-${n}`,
+  rows: 1_000,
+  bytes: 10,
+  firstRow
+})
+
+const landed = { retries: 0, filteredRows: 0 }
+
+describe("Ledger: what landed", () => {
+  it.effect("a table's prefix ends at its first batch that did not land; labels by outcome", () =>
+    Effect.gen(function*() {
+      const labels = yield* LabelStore.makeMemory()
+      const ledger = Ledger.make(labels, yield* Effect.clock)
+      const a = [0, 1, 2, 3].map((n) => batchOf("a", n, n * 2_000))
+      const b = [0, 1].map((n) => batchOf("b", n, n * 2_000 + 1_000))
+      for (const batch of [...a, ...b]) ledger.sealed(batch)
+      yield* ledger.pending(a[0]!)
+      yield* ledger.landed(a[0]!, landed, 0)
+      // a[1]'s outcome could not be settled; a[2] (an unordered table) landed after it; a[3] was never sent
+      yield* ledger.pending(a[1]!)
+      yield* ledger.failed(
+        a[1]!,
+        new StarRocksError.LabelStateTimeout({ label: a[1]!.label, lastState: "PREPARED", waitedMs: 1 })
+      )
+      yield* ledger.pending(a[2]!)
+      yield* ledger.landed(a[2]!, landed, 0)
+      for (const batch of b) yield* ledger.landed(batch, landed, 0)
+      // b was building a batch from stream row 7,000 when the sink failed
+      const report = ledger.whatLanded(new Map([["db.b", 7_000]]), 8_000)
+      assert.deepStrictEqual(report["db.a"], {
+        upToRow: 2_000,
+        labels: { committed: ["a-0", "a-2"], failed: ["a-3"], inDoubt: ["a-1"] },
+        earlierCommitted: 0
+      })
+      assert.deepStrictEqual(report["db.b"], {
+        upToRow: 7_000,
+        labels: { committed: ["b-0", "b-1"], failed: [], inDoubt: [] },
+        earlierCommitted: 0
+      })
+      // the label store agrees: in doubt is not failed
+      const stored = yield* labels.get("a-1")
+      assert.deepStrictEqual(Option.map(stored, (r) => r.state), Option.some("in-doubt" as const))
+    }))
+
+  it.effect("a long run keeps only the latest landed labels of the prefix, and counts the earlier ones", () =>
+    Effect.gen(function*() {
+      const ledger = Ledger.make(yield* LabelStore.makeMemory(), yield* Effect.clock)
+      const n = Ledger.KEEP_LANDED + 150
+      for (let i = 0; i < n; i++) {
+        const batch = batchOf("t", i, i * 10)
+        ledger.sealed(batch)
+        yield* ledger.landed(batch, landed, 0)
+      }
+      const report = ledger.whatLanded(new Map(), n * 10)
+      assert.strictEqual(report["db.t"]!.upToRow, n * 10)
+      assert.strictEqual(report["db.t"]!.earlierCommitted, 150)
+      assert.strictEqual(report["db.t"]!.labels.committed.length, Ledger.KEEP_LANDED)
+      assert.strictEqual(report["db.t"]!.labels.committed[0], "t-150")
+    }))
+})

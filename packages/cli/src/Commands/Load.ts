@@ -118,7 +118,7 @@ const flags = {
     optional("records how far each file landed after every batch; a rerun resumes from it")
   ),
   exactlyOnce: Options.boolean("exactly-once").pipe(
-    Options.withDescription("require --checkpoint-file and refuse to resume over a changed file")
+    Options.withDescription("require --checkpoint-file (the labels alone last only as long as StarRocks keeps them)")
   ),
   verbose: Options.boolean("verbose").pipe(Options.withDescription("log every load (info level) on stderr"))
 }

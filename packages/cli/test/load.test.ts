@@ -195,8 +195,8 @@ const load = (
     return Effect.sync(() => child.kill("SIGKILL"))
   })
 
-/** The command in this process: its typed failure. */
-const inProcess = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+/** The command in this process. */
+const inProcessExit = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
   Effect.acquireUseRelease(
     Effect.sync(() => {
       const saved = Object.keys(env).map((k) => [k, process.env[k]] as const)
@@ -207,13 +207,7 @@ const inProcess = (args: ReadonlyArray<string>, env: Record<string, string> = {}
       Command.run(Command.make("effect-starrocks").pipe(Command.withSubcommands([Load.load])), {
         name: "effect-starrocks",
         version: "0.0.0"
-      })(["node", "effect-starrocks", "load", ...args]).pipe(
-        Effect.provide(NodeContext.layer),
-        Effect.flip,
-        Effect.map((e) =>
-          e as unknown as { readonly _tag: string; readonly message: string; readonly [k: string]: unknown }
-        )
-      ),
+      })(["node", "effect-starrocks", "load", ...args]).pipe(Effect.provide(NodeContext.layer), Effect.exit),
     (saved) =>
       Effect.sync(() => {
         for (const [k, v] of saved) {
@@ -221,6 +215,16 @@ const inProcess = (args: ReadonlyArray<string>, env: Record<string, string> = {}
           else process.env[k] = v
         }
       })
+  )
+
+/** The command in this process: its typed failure. */
+const inProcess = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  inProcessExit(args, env).pipe(
+    Effect.flatten,
+    Effect.flip,
+    Effect.map((e) =>
+      e as unknown as { readonly _tag: string; readonly message: string; readonly [k: string]: unknown }
+    )
   )
 
 const summaryOf = (run: Run) => {
@@ -443,6 +447,32 @@ describe("load: the emulator with memory storage", () => {
       }),
     { timeout: 60_000 }
   )
+
+  it.scoped("STARROCKS_* variables < a properties file < flags (in process)", () =>
+    Effect.gen(function*() {
+      const { dir, emu, url } = yield* start
+      const props = path.join(dir, "sink.properties")
+      fs.writeFileSync(
+        props,
+        `load-url=${url}\ndatabase-name=db\ntable-name=nope\nsink.properties.column_separator=|\nsink.label-prefix=p1\n`
+      )
+      const env = { STARROCKS_USERNAME: "loader", STARROCKS_PASSWORD: "not-printed-pw", STARROCKS_TABLE: "nope2" }
+      const a = path.join(dir, "a.csv")
+      fs.writeFileSync(a, "1|a\n2|b\n")
+      const first = yield* inProcessExit([a, "--properties", props, "--table", "db.t"], env)
+      assert.strictEqual(first._tag, "Success", String(first))
+      const b = path.join(dir, "b.csv")
+      fs.writeFileSync(b, "3;c\n")
+      const second = yield* inProcessExit(
+        [b, "--properties", props, "--table", "db.t", "--column-separator", ";", "--label-prefix", "p2"],
+        env
+      )
+      assert.strictEqual(second._tag, "Success", String(second))
+      const rows = yield* emu.rows("db", "t")
+      assert.deepStrictEqual(rows.map((r) => `${r["id"]} ${r["note"]}`).sort(), ["1 a", "2 b", "3 c"])
+      const labels = (yield* emu.transactions("db")).map((t) => t.label).sort()
+      assert.deepStrictEqual(labels, ["p1-0-0", "p2-0-0"])
+    }))
 
   it.scoped("typed errors before anything is sent (in process)", () =>
     Effect.gen(function*() {

@@ -324,7 +324,15 @@ interface KeyInfo {
   readonly env: string
 }
 
-const keyTable: { readonly [K in Field]: KeyInfo } = {
+/**
+ * Every option's names outside TypeScript: its Flink connector key (`property`, as `fromProperties` reads it) and
+ * its environment variable without the `STARROCKS_` prefix (`env`, as `config` reads it). Tools that merge
+ * several sources (the CLI's flags, a properties file, the environment) translate between them with it.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const optionKeys: { readonly [K in keyof Options]-?: { readonly property: string; readonly env: string } } = {
   loadUrl: { property: "load-url", env: "LOAD_URL" },
   jdbcUrl: { property: "jdbc-url", env: "JDBC_URL" },
   database: { property: "database-name", env: "DATABASE" },
@@ -360,6 +368,8 @@ const keyTable: { readonly [K in Field]: KeyInfo } = {
   },
   labelStateTimeout: { property: "sink.label-state.timeout-ms", env: "LABEL_STATE_TIMEOUT_MS" }
 }
+
+const keyTable: { readonly [K in Field]: KeyInfo } = optionKeys
 
 const fields = Object.keys(keyTable) as ReadonlyArray<Field>
 

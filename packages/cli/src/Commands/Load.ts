@@ -1,0 +1,650 @@
+/**
+ * `effect-starrocks load <files...|-> --table db.t [--load-url host:port]... [--format csv|ndjson|json] [...]`
+ *
+ * Streams CSV, NDJSON or JSON files (plain or `.gz`) into a StarRocks table by Stream Load, through the sink's
+ * `LoadClient` (FE → BE redirects, retries, failover, label settlement). CSV and NDJSON pass through without
+ * parsing rows: each file is read as a byte stream and cut into batches of about `--max-bytes` at row-delimiter
+ * boundaries, so memory stays flat whatever the file size. Every batch has a deterministic label,
+ * `<prefix>-<fileIndex>-<byteOffset>`: sending it again (a rerun after a crash) finds the label taken and counts it
+ * as loaded, so nothing lands twice. `--checkpoint-file` records after each landed batch how far every file has
+ * landed; a rerun skips to there. docs/cli.md describes every flag.
+ *
+ * Prints one JSON summary line on stdout when done (or interrupted): files, rows, bytes, loads, retries, seconds.
+ *
+ * @since 0.1.0
+ */
+import * as LoadClient from "@effect-starrocks/sink/LoadClient"
+import * as StarRocksConfig from "@effect-starrocks/sink/StarRocksConfig"
+import type { LoadError } from "@effect-starrocks/sink/StarRocksError"
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import { Clock, Console, Duration, Effect, Layer, Logger, LogLevel, Option, Schema, Stream } from "effect"
+import * as crypto from "node:crypto"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as stream from "node:stream"
+import * as zlib from "node:zlib"
+import * as Checkpoint from "../internal/load/checkpoint.js"
+import * as Cutter from "../internal/load/cutter.js"
+import { decodeDelimiter, delimiterHeader, label, parseProperties, parseSize } from "../internal/load/options.js"
+
+// -----------------------------------------------------------------------------
+// errors
+// -----------------------------------------------------------------------------
+
+/**
+ * A flag (or a properties/environment value) that cannot be used.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class LoadOptionError extends Schema.TaggedError<LoadOptionError>()("LoadOptionError", {
+  option: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `${this.option}: ${this.reason}`
+  }
+}
+
+/**
+ * An input file that cannot be read as asked (missing, unsupported compression, a JSON array too large, ...).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class LoadInputError extends Schema.TaggedError<LoadInputError>()("LoadInputError", {
+  file: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `${this.file}: ${this.reason}`
+  }
+}
+
+/**
+ * A checkpoint file that cannot be read, written or resumed with this command's parameters.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class LoadCheckpointError extends Schema.TaggedError<LoadCheckpointError>()("LoadCheckpointError", {
+  file: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `checkpoint ${this.file}: ${this.reason}`
+  }
+}
+
+// -----------------------------------------------------------------------------
+// options
+// -----------------------------------------------------------------------------
+
+const files = Args.text({ name: "files" }).pipe(
+  Args.withDescription("the files to load (.gz is gunzipped), or - for stdin"),
+  Args.atLeast(1)
+)
+const optional = (text: string) => <A>(o: Options.Options<A>) => o.pipe(Options.withDescription(text), Options.optional)
+
+const flags = {
+  table: Options.text("table").pipe(optional("the table, db.table (default: database-name/table-name of the config)")),
+  loadUrl: Options.text("load-url").pipe(
+    Options.withDescription("FE HTTP address host:port (repeat the flag or give a comma list for several)"),
+    Options.repeated
+  ),
+  user: Options.text("user").pipe(optional("the StarRocks user (default: username of the config, else root)")),
+  passwordEnv: Options.text("password-env").pipe(
+    optional("the name of the environment variable holding the password (default: STARROCKS_PASSWORD, else empty)")
+  ),
+  format: Options.choice("format", ["csv", "ndjson", "json"]).pipe(
+    optional("csv, ndjson (one JSON object per line) or json (one array); default from the file extension, else csv")
+  ),
+  columnSeparator: Options.text("column-separator").pipe(optional("CSV column separator: text, \\t or \\xHH (,)")),
+  rowDelimiter: Options.text("row-delimiter").pipe(optional("CSV row delimiter: text, \\n, \\r\\n or \\xHH (\\n)")),
+  columns: Options.text("columns").pipe(optional("the Stream Load columns header (names and col = expr)")),
+  parallel: Options.integer("parallel").pipe(optional("loads in flight (1-64, default sink.io.thread-count, 2)")),
+  labelPrefix: Options.text("label-prefix").pipe(
+    optional("label prefix ([-_A-Za-z0-9], 1-64); default from the table and the files' paths, sizes and mtimes")
+  ),
+  maxFilterRatio: Options.float("max-filter-ratio").pipe(optional("rows a load may filter out, 0-1 (0)")),
+  strictMode: Options.boolean("strict-mode").pipe(Options.withDescription("Stream Load strict_mode")),
+  maxBytes: Options.text("max-bytes").pipe(optional("batch size: bytes, or 64MB, 512KB (default 90MB)")),
+  properties: Options.file("properties", { exists: "yes" }).pipe(
+    optional("a Java properties file with the Flink connector's keys (load-url, sink.properties.*, ...)")
+  ),
+  checkpointFile: Options.file("checkpoint-file").pipe(
+    optional("records how far each file landed after every batch; a rerun resumes from it")
+  ),
+  exactlyOnce: Options.boolean("exactly-once").pipe(
+    Options.withDescription("require --checkpoint-file (the labels alone last only as long as StarRocks keeps them)")
+  ),
+  verbose: Options.boolean("verbose").pipe(Options.withDescription("log every load (info level) on stderr"))
+}
+
+type Flags = {
+  readonly [K in keyof typeof flags]: (typeof flags)[K] extends Options.Options<infer A> ? A : never
+}
+
+type Format = "csv" | "ndjson" | "json"
+
+const optionError = (option: string, reason: string) => new LoadOptionError({ option, reason })
+
+// -----------------------------------------------------------------------------
+// configuration: environment < properties file < flags
+// -----------------------------------------------------------------------------
+
+/** `STARROCKS_*` variables as Flink keys. */
+const fromEnvironment = (env: NodeJS.ProcessEnv): Effect.Effect<Record<string, string>, LoadOptionError> =>
+  Effect.suspend(() => {
+    const out: Record<string, string> = {}
+    for (const [field, keys] of Object.entries(StarRocksConfig.optionKeys)) {
+      const value = env[`STARROCKS_${keys.env}`]
+      if (value === undefined) continue
+      if (field !== "properties") {
+        out[keys.property] = value
+        continue
+      }
+      const t = value.trim()
+      let props: Record<string, unknown>
+      if (t.startsWith("{")) {
+        try {
+          props = JSON.parse(t)
+        } catch {
+          return Effect.fail(optionError("STARROCKS_PROPERTIES", "is not valid JSON"))
+        }
+      } else {
+        props = {}
+        for (const entry of t.split(";").map((s) => s.trim()).filter((s) => s.length > 0)) {
+          const eq = entry.indexOf("=")
+          if (eq <= 0) return Effect.fail(optionError("STARROCKS_PROPERTIES", `"${entry}" is not name=value`))
+          props[entry.slice(0, eq).trim()] = entry.slice(eq + 1)
+        }
+      }
+      for (const [k, v] of Object.entries(props)) out[`sink.properties.${k}`] = String(v)
+    }
+    return Effect.succeed(out)
+  })
+
+/** Sets `key`, replacing a `sink.properties.*` key that differs only in case. */
+const set = (record: Record<string, string>, key: string, value: string): void => {
+  if (key.startsWith("sink.properties.")) {
+    for (const k of Object.keys(record)) if (k.toLowerCase() === key.toLowerCase()) delete record[k]
+  }
+  record[key] = value
+}
+
+const formatOfName = (file: string): Format | undefined => {
+  const name = file.replace(/\.(gz|gzip|zst|zstd)$/i, "").toLowerCase()
+  if (name.endsWith(".ndjson") || name.endsWith(".jsonl")) return "ndjson"
+  if (name.endsWith(".json")) return "json"
+  if (name.endsWith(".csv") || name.endsWith(".tsv") || name.endsWith(".txt")) return "csv"
+  return undefined
+}
+
+interface Plan {
+  readonly config: StarRocksConfig.StarRocksConfig
+  /** `--format`, else `auto` (each file's extension, else the config's format: json → ndjson, else csv). */
+  readonly format: Format | "auto"
+  readonly formatOf: (file: string) => Format
+  readonly headersOf: (format: Format) => Readonly<Record<string, string>>
+  /** The CSV row delimiter (NDJSON's is always \n). */
+  readonly delimiter: Uint8Array
+  readonly maxBytes: number
+  readonly labelPrefix: Option.Option<string>
+  readonly exactlyOnce: boolean
+}
+
+const plan = (options: Flags) =>
+  Effect.gen(function*() {
+    const record = yield* fromEnvironment(process.env)
+    if (Option.isSome(options.properties)) {
+      const file = options.properties.value
+      const text = yield* Effect.try({
+        try: () => fs.readFileSync(file, "utf8"),
+        catch: (e) => optionError("--properties", `${file} cannot be read: ${(e as Error).message}`)
+      })
+      for (const [k, v] of Object.entries(parseProperties(text))) set(record, k, v)
+    }
+    if (Option.isSome(options.table)) {
+      const m = /^([^.\s]+)\.([^.\s]+)$/.exec(options.table.value)
+      if (m === null) return yield* optionError("--table", `"${options.table.value}" is not database.table`)
+      set(record, "database-name", m[1]!)
+      set(record, "table-name", m[2]!)
+    }
+    const urls = options.loadUrl.flatMap((u) => u.split(",")).map((u) => u.trim()).filter((u) => u.length > 0)
+    if (urls.length > 0) set(record, "load-url", urls.join(";"))
+    if (Option.isSome(options.user)) set(record, "username", options.user.value)
+    if (record["username"] === undefined) record["username"] = "root"
+    if (Option.isSome(options.passwordEnv)) {
+      const value = process.env[options.passwordEnv.value]
+      if (value === undefined) {
+        return yield* optionError("--password-env", `the variable ${options.passwordEnv.value} is not set`)
+      }
+      set(record, "password", value)
+    }
+    if (record["password"] === undefined) record["password"] = ""
+    if (Option.isSome(options.labelPrefix)) set(record, "sink.label-prefix", options.labelPrefix.value)
+    if (Option.isSome(options.parallel)) set(record, "sink.io.thread-count", String(options.parallel.value))
+    if (Option.isSome(options.columns)) set(record, "sink.properties.columns", options.columns.value)
+    if (Option.isSome(options.maxFilterRatio)) {
+      const r = options.maxFilterRatio.value
+      if (!(r >= 0 && r <= 1)) return yield* optionError("--max-filter-ratio", `${r} is not between 0 and 1`)
+      set(record, "sink.properties.max_filter_ratio", String(r))
+    }
+    if (options.strictMode) set(record, "sink.properties.strict_mode", "true")
+    if (Option.isSome(options.format)) {
+      set(record, "sink.properties.format", options.format.value === "csv" ? "csv" : "json")
+    }
+
+    const config = yield* StarRocksConfig.fromProperties(record)
+    const props = { ...config.properties }
+    if (props["skip_header"] !== undefined && props["skip_header"].trim() !== "0") {
+      return yield* optionError(
+        "sink.properties.skip_header",
+        "StarRocks skips the header rows of every load, and a file is loaded in many: remove the header line first"
+      )
+    }
+    const delimiterOf = (option: string, flag: Option.Option<string>, key: string, dflt: string) => {
+      const text = Option.getOrUndefined(flag) ?? props[key] ?? dflt
+      const bytes = decodeDelimiter(text)
+      return typeof bytes === "string"
+        ? Effect.fail(optionError(Option.isSome(flag) ? option : `sink.properties.${key}`, bytes))
+        : Effect.succeed(bytes)
+    }
+    const separator = yield* delimiterOf("--column-separator", options.columnSeparator, "column_separator", ",")
+    const delimiter = yield* delimiterOf("--row-delimiter", options.rowDelimiter, "row_delimiter", "\\n")
+    const headersOf = (format: Format): Record<string, string> => {
+      if (format === "csv") {
+        return {
+          ...props,
+          format: "csv",
+          column_separator: delimiterHeader(separator),
+          row_delimiter: delimiterHeader(delimiter)
+        }
+      }
+      const { column_separator: _c, row_delimiter: _r, ...rest } = props
+      // NDJSON: StarRocks reads a body of objects one after the other (docs/protocol.md §6.3)
+      return {
+        ...rest,
+        format: "json",
+        ...(format === "json" ? { strip_outer_array: "true", ignore_json_size: "true" } : {})
+      }
+    }
+    const fallback: Format = config.format === "json" ? "ndjson" : "csv"
+    const formatOf = (file: string): Format => Option.getOrUndefined(options.format) ?? formatOfName(file) ?? fallback
+    let maxBytes = config.maxBytes
+    if (Option.isSome(options.maxBytes)) {
+      const n = parseSize(options.maxBytes.value)
+      if (n === undefined || n < 1 || n > 10 * 1024 ** 3) {
+        return yield* optionError("--max-bytes", `"${options.maxBytes.value}" is not a size from 1 byte to 10GB`)
+      }
+      maxBytes = n
+    }
+    const exactlyOnce = options.exactlyOnce || config.semantic === "exactly-once"
+    if (exactlyOnce && Option.isNone(options.checkpointFile)) {
+      return yield* optionError("--exactly-once", "needs --checkpoint-file (where the progress is kept)")
+    }
+    const labelPrefix = record["sink.label-prefix"] !== undefined ? Option.some(config.labelPrefix) : Option.none()
+    const format = Option.getOrElse(options.format, () => "auto" as const)
+    return { config, format, formatOf, headersOf, delimiter, maxBytes, labelPrefix, exactlyOnce } satisfies Plan
+  })
+
+// -----------------------------------------------------------------------------
+// inputs
+// -----------------------------------------------------------------------------
+
+interface Input {
+  readonly index: number
+  readonly path: string
+  readonly format: Format
+  readonly compression: "none" | "gzip" | "zstd"
+  /** Regular uncompressed file: its size (the progress ETA); and size + mtime of any regular file. */
+  readonly stat: fs.Stats | undefined
+}
+
+const inspect = (file: string, index: number, format: Format): Effect.Effect<Input, LoadInputError> =>
+  Effect.try({
+    try: (): Input => {
+      const compression = /\.(gz|gzip)$/i.test(file) ? "gzip" : /\.(zst|zstd)$/i.test(file) ? "zstd" : "none"
+      const stat = fs.statSync(file === "-" ? "/dev/stdin" : file)
+      if (stat.isDirectory()) throw new Error("is a directory")
+      return { index, path: file, format, compression, stat: stat.isFile() ? stat : undefined }
+    },
+    catch: (e) =>
+      new LoadInputError({
+        file,
+        reason: (e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message
+      })
+  }).pipe(
+    Effect.filterOrFail(
+      (input) => input.compression !== "zstd" || typeof (zlib as any).createZstdDecompress === "function",
+      () =>
+        new LoadInputError({
+          file,
+          reason: `zstd needs Node.js 22.15 or later (this is ${process.version}): decompress it first ` +
+            "(zstd -dc file.zst | effect-starrocks load - ...)"
+        })
+    )
+  )
+
+const CHUNK = 1024 * 1024
+
+/** The decompressed bytes of `input` from `offset` on. */
+const bytesOf = (input: Input, offset: number): Stream.Stream<Uint8Array, LoadInputError> =>
+  Stream.suspend(() => {
+    const seekable = input.compression === "none" && input.stat !== undefined
+    const source: NodeJS.ReadableStream = fs.createReadStream(input.path === "-" ? "/dev/stdin" : input.path, {
+      highWaterMark: CHUNK,
+      ...(seekable ? { start: offset } : {})
+    })
+    let readable: NodeJS.ReadableStream = source
+    if (input.compression !== "none") {
+      const decompress: stream.Transform = input.compression === "gzip"
+        ? zlib.createGunzip({ chunkSize: CHUNK })
+        : (zlib as any).createZstdDecompress({ chunkSize: CHUNK })
+      readable = stream.pipeline(source, decompress, () => {})
+    }
+    const all = Stream.fromAsyncIterable(
+      readable as AsyncIterable<Uint8Array>,
+      (e) => new LoadInputError({ file: input.path, reason: (e as Error).message ?? String(e) })
+    )
+    if (seekable || offset === 0) return all
+    // not seekable: read and drop the bytes that already landed
+    let skip = offset
+    return Stream.map(all, (chunk) => {
+      if (skip === 0) return chunk
+      const n = Math.min(skip, chunk.byteLength)
+      skip -= n
+      return chunk.subarray(n)
+    })
+  })
+
+type Item =
+  | { readonly _tag: "Batch"; readonly input: Input; readonly piece: Cutter.Piece }
+  | { readonly _tag: "FileEnd"; readonly input: Input; readonly end: number }
+
+/** The batches of one file, then its end. */
+const itemsOf = (
+  input: Input,
+  offset: number,
+  delimiter: Uint8Array,
+  maxBytes: number
+): Stream.Stream<Item, LoadInputError> => {
+  if (input.format === "json") {
+    return Stream.fromEffect(
+      Stream.runFoldEffect(bytesOf(input, 0), [] as Array<Uint8Array>, (acc, chunk) => {
+        acc.push(chunk)
+        const size = acc.reduce((n, c) => n + c.byteLength, 0)
+        return size > maxBytes
+          ? Effect.fail(
+            new LoadInputError({
+              file: input.path,
+              reason: `a JSON array is sent as one load and this one is larger than --max-bytes (${maxBytes}): ` +
+                "convert it to NDJSON (one object per line, e.g. jq -c '.[]') and load it with --format ndjson"
+            })
+          )
+          : Effect.succeed(acc)
+      })
+    ).pipe(
+      Stream.flatMap((chunks) => {
+        const byteLength = chunks.reduce((n, c) => n + c.byteLength, 0)
+        const piece: Cutter.Piece = { offset: 0, end: byteLength, chunks, byteLength, rows: 0 }
+        const items: Array<Item> = byteLength > 0 ? [{ _tag: "Batch", input, piece }] : []
+        items.push({ _tag: "FileEnd", input, end: byteLength })
+        return Stream.fromIterable(items)
+      })
+    )
+  }
+  return Stream.suspend(() => {
+    const cutter = Cutter.make({
+      maxBytes,
+      delimiter: input.format === "ndjson" ? Buffer.from("\n") : delimiter,
+      start: offset
+    })
+    let end = offset
+    const batch = (piece: Cutter.Piece): Item => {
+      end = piece.end
+      return { _tag: "Batch", input, piece }
+    }
+    return bytesOf(input, offset).pipe(
+      Stream.mapConcat((chunk) => cutter.push(chunk).map(batch)),
+      Stream.concat(
+        Stream.suspend(() => Stream.fromIterable(cutter.finish().map(batch))).pipe(
+          Stream.concat(Stream.suspend(() => Stream.succeed<Item>({ _tag: "FileEnd", input, end })))
+        )
+      )
+    )
+  })
+}
+
+// -----------------------------------------------------------------------------
+// progress
+// -----------------------------------------------------------------------------
+
+interface Stats {
+  files: number
+  rows: number
+  bytes: number
+  loads: number
+  retries: number
+  alreadyLoaded: number
+  loadedRows: number
+  filteredRows: number
+  skippedBytes: number
+  inFlight: number
+}
+
+const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MB`
+
+const progressLine = (s: Stats, total: number | undefined, seconds: number): string => {
+  const rate = seconds > 0 ? s.bytes / seconds : 0
+  const parts = [
+    total !== undefined && total > 0
+      ? `${mb(s.bytes)} / ${mb(total)} (${Math.floor((100 * s.bytes) / total)}%)`
+      : mb(s.bytes),
+    `${s.rows.toLocaleString("en-US")} rows`,
+    `${mb(rate)}/s`,
+    `${Math.round(seconds > 0 ? s.rows / seconds : 0).toLocaleString("en-US")} rows/s`
+  ]
+  if (total !== undefined && rate > 0 && total > s.bytes) parts.push(`ETA ${Math.ceil((total - s.bytes) / rate)}s`)
+  parts.push(`loads ${s.loads} (${s.inFlight} in flight)`, `retries ${s.retries}`)
+  return parts.join(" · ")
+}
+
+// -----------------------------------------------------------------------------
+// the command
+// -----------------------------------------------------------------------------
+
+const defaultPrefix = (table: string, inputs: ReadonlyArray<Input>): string => {
+  if (inputs.some((i) => i.stat === undefined)) return `load_${Date.now()}_${process.pid}`
+  const h = crypto.createHash("sha256").update(table)
+  for (const i of inputs) h.update(`\0${path.resolve(i.path)}\0${i.stat!.size}\0${i.stat!.mtimeMs}`)
+  return `load_${h.digest("hex").slice(0, 16)}`
+}
+
+const run = (options: Flags & { readonly files: ReadonlyArray<string> }) =>
+  Effect.gen(function*() {
+    if (options.files.filter((f) => f === "-" || f === "/dev/stdin").length > 1) {
+      return yield* optionError("files", "stdin (-) can be read once")
+    }
+    const p = yield* plan(options)
+    const { config } = p
+    const table = `${config.database}.${config.table}`
+    const inputs = yield* Effect.forEach(options.files, (file, i) => inspect(file, i, p.formatOf(file)))
+
+    // the checkpoint: resume from it, or start one
+    const checkpointFile = Option.getOrUndefined(options.checkpointFile)
+    const cpError = (reason: string) => new LoadCheckpointError({ file: checkpointFile ?? "", reason })
+    const saved = checkpointFile === undefined ? undefined : yield* Effect.try({
+      try: () => Checkpoint.read(checkpointFile),
+      catch: (e) => cpError((e as Error).message)
+    })
+    const labelPrefix = Option.isSome(p.labelPrefix)
+      ? p.labelPrefix.value
+      : saved?.labelPrefix ?? defaultPrefix(table, inputs)
+    const cut: Checkpoint.CutParameters = {
+      table,
+      labelPrefix,
+      format: p.format,
+      maxBytes: p.maxBytes,
+      rowDelimiter: Buffer.from(p.delimiter).toString("hex")
+    }
+    if (saved !== undefined) {
+      const differs = Checkpoint.mismatch(saved, cut)
+      if (differs !== undefined) {
+        return yield* cpError(
+          `${differs}: resuming with other parameters would cut or label batches differently (duplicates); ` +
+            "rerun with the checkpoint's parameters, or delete the checkpoint to start over"
+        )
+      }
+    }
+    const states: Record<string, Checkpoint.FileState> = { ...saved?.files }
+    for (const input of inputs) {
+      const state = states[input.index]
+      if (state === undefined) continue
+      if (state.path !== input.path) {
+        return yield* cpError(`file ${input.index} is ${state.path} in the checkpoint but ${input.path} now`)
+      }
+      if (
+        state.size !== undefined && input.stat !== undefined &&
+        (state.size !== input.stat.size || state.mtimeMs !== input.stat.mtimeMs)
+      ) {
+        return yield* cpError(
+          `${input.path} changed since the checkpoint (size or modification time): ` +
+            "delete the checkpoint to load it again from the start"
+        )
+      }
+    }
+    const writeCheckpoint = Effect.suspend(() =>
+      checkpointFile === undefined ? Effect.void : Effect.try({
+        try: () =>
+          Checkpoint.write(checkpointFile, { version: 1, ...cut, files: states, updatedAt: new Date().toISOString() }),
+        catch: (e) => cpError(`cannot be written: ${(e as Error).message}`)
+      })
+    )
+
+    const stats: Stats = {
+      files: inputs.length,
+      rows: 0,
+      bytes: 0,
+      loads: 0,
+      retries: 0,
+      alreadyLoaded: 0,
+      loadedRows: 0,
+      filteredRows: 0,
+      skippedBytes: 0,
+      inFlight: 0
+    }
+    const pending = inputs.filter((i) => states[i.index]?.done !== true)
+    for (const i of inputs) stats.skippedBytes += states[i.index]?.offset ?? 0
+    const total = inputs.every((i) => i.stat !== undefined && i.compression === "none")
+      ? inputs.reduce((n, i) => n + i.stat!.size, 0) - stats.skippedBytes
+      : undefined
+
+    const started = yield* Clock.currentTimeMillis
+    const elapsed = Effect.map(Clock.currentTimeMillis, (now) => (now - started) / 1000)
+    const tty = process.stderr.isTTY === true
+    const showProgress = Effect.flatMap(elapsed, (s) =>
+      Effect.sync(() => {
+        const line = progressLine(stats, total, s)
+        process.stderr.write(tty ? `\r\x1b[K${line}` : `effect-starrocks load: ${line}\n`)
+      }))
+    const summary = (interrupted: boolean) =>
+      Effect.flatMap(elapsed, (seconds) =>
+        Console.log(JSON.stringify({
+          table,
+          files: stats.files,
+          rows: stats.rows,
+          bytes: stats.bytes,
+          loads: stats.loads,
+          retries: stats.retries,
+          seconds: Math.round(seconds * 1000) / 1000,
+          alreadyLoaded: stats.alreadyLoaded,
+          loadedRows: stats.loadedRows,
+          filteredRows: stats.filteredRows,
+          skippedBytes: stats.skippedBytes,
+          labelPrefix,
+          ...(interrupted ? { interrupted } : {})
+        })))
+
+    const client = yield* LoadClient.make(config)
+    type Landed = Item & { readonly result?: LoadClient.LoadResult }
+    const send = (item: Item): Effect.Effect<Landed, LoadError> =>
+      item._tag === "FileEnd" ? Effect.succeed(item) : Effect.gen(function*() {
+        const { input, piece } = item
+        stats.inFlight++
+        const result = yield* client.loadBatch({
+          database: config.database,
+          table: config.table,
+          label: label(labelPrefix, input.index, piece.offset),
+          headers: p.headersOf(input.format),
+          body: { chunks: piece.chunks, byteLength: piece.byteLength }
+        }).pipe(Effect.ensuring(Effect.sync(() => stats.inFlight--)))
+        return { ...item, result }
+      })
+
+    const landed = (item: Landed) =>
+      Effect.suspend(() => {
+        const key = String(item.input.index)
+        const before = states[key] ?? {
+          path: item.input.path,
+          offset: 0,
+          rows: 0,
+          done: false,
+          ...(item.input.stat !== undefined ? { size: item.input.stat.size, mtimeMs: item.input.stat.mtimeMs } : {})
+        }
+        if (item._tag === "FileEnd") {
+          states[key] = { ...before, offset: item.end, done: true }
+        } else {
+          const r = item.result!
+          stats.loads++
+          stats.bytes += item.piece.byteLength
+          stats.rows += item.piece.rows
+          stats.retries += r.retries
+          stats.loadedRows += r.loadedRows
+          stats.filteredRows += r.filteredRows
+          if (r.status === "Already Loaded") stats.alreadyLoaded++
+          states[key] = { ...before, offset: item.piece.end, rows: before.rows + item.piece.rows }
+        }
+        return writeCheckpoint
+      })
+
+    yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(Duration.seconds(tty ? 1 : 5)), showProgress)))
+    yield* Stream.fromIterable(pending).pipe(
+      Stream.flatMap((input) => itemsOf(input, states[input.index]?.offset ?? 0, p.delimiter, p.maxBytes), {
+        concurrency: 1
+      }),
+      Stream.mapEffect(send, { concurrency: config.ioThreadCount }),
+      Stream.runForEach(landed),
+      Effect.onInterrupt(() =>
+        Effect.zipRight(
+          Effect.sync(() => {
+            if (tty) process.stderr.write("\n")
+            process.exitCode = 130
+          }),
+          summary(true)
+        )
+      )
+    )
+    if (tty) yield* Effect.zipRight(showProgress, Effect.sync(() => process.stderr.write("\n")))
+    yield* summary(false)
+  }).pipe(Effect.scoped)
+
+const stderrLogger = Logger.prettyLogger({ stderr: true })
+
+/**
+ * @since 0.1.0
+ * @category commands
+ */
+export const load = Command.make("load", { files, ...flags }, (options) =>
+  run(options).pipe(
+    Effect.tapError((e) => Console.error(`effect-starrocks load: ${e._tag}: ${e.message}`)),
+    Logger.withMinimumLogLevel(options.verbose ? LogLevel.Info : LogLevel.Warning),
+    // logs go to stderr: stdout holds only the summary line
+    Effect.provide(Layer.merge(
+      Logger.replace(Logger.prettyLoggerDefault, stderrLogger),
+      Logger.replace(Logger.defaultLogger, stderrLogger)
+    ))
+  )).pipe(Command.withDescription("load CSV, NDJSON or JSON files into a table by Stream Load"))

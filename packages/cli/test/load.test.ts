@@ -1,0 +1,506 @@
+/**
+ * `effect-starrocks load`: the batch cutter and the flag parsers in process; the command itself as a child process
+ * (packages/cli/bin/effect-starrocks.mjs) against the emulator started in this process: a 1,000,000-row CSV into
+ * MariaDB storage, a SIGKILL half-way and a rerun, gzip, NDJSON, Ctrl-C, and the typed errors.
+ */
+import * as MysqlStorage from "@effect-starrocks/testkit/MysqlStorage"
+import * as StarRocksEmulator from "@effect-starrocks/testkit/StarRocksEmulator"
+import * as Command from "@effect/cli/Command"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import type * as Scope from "effect/Scope"
+import { spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as net from "node:net"
+import * as os from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import * as zlib from "node:zlib"
+import * as Load from "../src/Commands/Load.js"
+import * as Cutter from "../src/internal/load/cutter.js"
+import { decodeDelimiter, delimiterHeader, label, parseProperties, parseSize } from "../src/internal/load/options.js"
+
+/** MariaDB on 127.0.0.1:3306 answers (always required under CI=true, as in packages/sink/test/integration). */
+const mariaDb = await new Promise<boolean>((resolve) => {
+  const socket = net.connect({ host: "127.0.0.1", port: 3306 })
+  const done = (ok: boolean) => {
+    socket.destroy()
+    resolve(ok)
+  }
+  socket.setTimeout(2000, () => done(false))
+  socket.once("connect", () => done(true))
+  socket.once("error", () => done(false))
+})
+const requireMariaDb = () => mariaDb || process.env["CI"] === "true"
+
+const bin = fileURLToPath(new URL("../bin/effect-starrocks.mjs", import.meta.url))
+
+// -----------------------------------------------------------------------------
+// the cutter
+// -----------------------------------------------------------------------------
+
+/** A seeded PRNG (mulberry32). */
+const prng = (seed: number) => () => {
+  seed = (seed + 0x6d2b79f5) | 0
+  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+}
+
+/** Pushes `data` in chunks of random sizes (1..maxChunk) and returns every piece. */
+const cut = (data: Buffer, maxBytes: number, delimiter: string, maxChunk: number, seed: number, start = 0) => {
+  const cutter = Cutter.make({ maxBytes, delimiter: Buffer.from(delimiter), start })
+  const random = prng(seed)
+  const pieces: Array<Cutter.Piece> = []
+  for (let i = 0; i < data.length;) {
+    const n = 1 + Math.floor(random() * maxChunk)
+    pieces.push(...cutter.push(data.subarray(i, i + n)))
+    i += n
+  }
+  pieces.push(...cutter.finish())
+  return pieces
+}
+
+const bytesOf = (p: Cutter.Piece) => Buffer.concat(p.chunks.map((c) => Buffer.from(c)))
+
+const rowsText = (n: number, seed: number, delimiter: string, lastDelimiter = true) => {
+  const random = prng(seed)
+  const rows: Array<string> = []
+  for (let i = 0; i < n; i++) rows.push(`${i},${"x".repeat(Math.floor(random() * 40))}`)
+  return Buffer.from(rows.join(delimiter) + (lastDelimiter ? delimiter : ""))
+}
+
+describe("load: the cutter", () => {
+  for (const delimiter of ["\n", "\r\n", "||"]) {
+    it(`cuts at row boundaries only, the same way for any chunking (${JSON.stringify(delimiter)})`, () => {
+      const data = rowsText(2000, 7, delimiter)
+      const reference = cut(data, 1000, delimiter, data.length, 1)
+      for (const [maxChunk, seed] of [[1, 2], [3, 3], [17, 4], [700, 5], [5000, 6]] as const) {
+        const pieces = cut(data, 1000, delimiter, maxChunk, seed)
+        assert.deepStrictEqual(
+          pieces.map((p) => [p.offset, p.end, p.rows]),
+          reference.map((p) => [p.offset, p.end, p.rows])
+        )
+      }
+      assert.isAbove(reference.length, 40)
+      assert.strictEqual(Buffer.concat(reference.map(bytesOf)).toString(), data.toString())
+      let offset = 0
+      for (const p of reference) {
+        const text = bytesOf(p).toString()
+        assert.strictEqual(p.offset, offset)
+        assert.strictEqual(p.byteLength, p.end - p.offset)
+        assert.isAtMost(p.byteLength, 1000)
+        assert.isTrue(text.endsWith(delimiter), "a batch ends with a whole row")
+        assert.strictEqual(p.rows, text.split(delimiter).length - 1)
+        // the next row would not have fit
+        offset = p.end
+      }
+      assert.strictEqual(reference.reduce((n, p) => n + p.rows, 0), 2000)
+      for (let i = 0; i + 1 < reference.length; i++) {
+        const next = bytesOf(reference[i + 1]!).toString()
+        const firstRow = next.slice(0, next.indexOf(delimiter) + delimiter.length)
+        assert.isAbove(reference[i]!.byteLength + firstRow.length, 1000, `batch ${i} was cut early`)
+      }
+    })
+  }
+
+  it("sends a final row without a delimiter, and a row longer than maxBytes alone", () => {
+    const data = Buffer.from("1,a\n2," + "y".repeat(50) + "\n3,b\n4,c")
+    const pieces = cut(data, 10, "\n", 3, 9)
+    assert.deepStrictEqual(pieces.map((p) => bytesOf(p).toString()), [
+      "1,a\n",
+      "2," + "y".repeat(50) + "\n",
+      "3,b\n4,c"
+    ])
+    assert.deepStrictEqual(pieces.map((p) => p.rows), [1, 1, 2])
+  })
+
+  it("resumes from an offset with the same cuts", () => {
+    const data = rowsText(500, 11, "\n")
+    const all = cut(data, 700, "\n", 333, 12)
+    const from = all[3]!.offset
+    const resumed = cut(data.subarray(from), 700, "\n", 97, 13, from)
+    assert.deepStrictEqual(resumed.map((p) => [p.offset, p.end]), all.slice(3).map((p) => [p.offset, p.end]))
+  })
+})
+
+describe("load: options", () => {
+  it("reads Java properties files", () => {
+    const props = parseProperties(
+      "# comment\n! also\nload-url = fe1:8030;fe2:8030\nsink.properties.column_separator=\\\\x01\n" +
+        "database-name:db\ntable-name  t\nsink.label-prefix=a\\\n  b\n"
+    )
+    assert.deepStrictEqual(props, {
+      "load-url": "fe1:8030;fe2:8030",
+      "sink.properties.column_separator": "\\x01",
+      "database-name": "db",
+      "table-name": "t",
+      "sink.label-prefix": "ab"
+    })
+  })
+
+  it("decodes delimiters and writes them back as StarRocks reads headers", () => {
+    assert.deepStrictEqual([...(decodeDelimiter("\\t") as Uint8Array)], [9])
+    assert.deepStrictEqual([...(decodeDelimiter("\\x01") as Uint8Array)], [1])
+    assert.deepStrictEqual([...(decodeDelimiter("\\r\\n") as Uint8Array)], [13, 10])
+    assert.typeOf(decodeDelimiter("\\x1"), "string")
+    assert.strictEqual(delimiterHeader(Buffer.from(",")), ",")
+    assert.strictEqual(delimiterHeader(Buffer.from("\t")), "\\x09")
+    assert.strictEqual(delimiterHeader(Buffer.from("\r\n")), "\\x0D0A")
+    assert.strictEqual(parseSize("64MB"), 64 * 1024 * 1024)
+    assert.strictEqual(parseSize("512kb"), 512 * 1024)
+    assert.isUndefined(parseSize("lots"))
+    assert.strictEqual(label("my prefix.v2", 3, 1024), "my_prefix_v2-3-1024")
+    assert.match(label("p".repeat(200), 1, 2), /^p{124}-1-2$/)
+  })
+})
+
+// -----------------------------------------------------------------------------
+// the command against the emulator
+// -----------------------------------------------------------------------------
+
+interface Run {
+  readonly code: number | null
+  readonly signal: string | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Runs `effect-starrocks load <args>`; `kill(child)` may stop it early (polled every 100 ms). */
+const load = (
+  args: ReadonlyArray<string>,
+  options: { readonly env?: Record<string, string>; readonly stopWhen?: () => NodeJS.Signals | undefined } = {}
+) =>
+  Effect.async<Run>((resume) => {
+    const child = spawn(process.execPath, [bin, "load", ...args], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, ...options.env }
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (b: Buffer) => (stdout += b.toString()))
+    child.stderr.on("data", (b: Buffer) => (stderr += b.toString()))
+    const poll = options.stopWhen === undefined ? undefined : setInterval(() => {
+      const signal = options.stopWhen!()
+      if (signal !== undefined) {
+        clearInterval(poll)
+        child.kill(signal)
+      }
+    }, 100)
+    child.once("exit", (code, signal) => {
+      clearInterval(poll)
+      resume(Effect.succeed({ code, signal, stdout, stderr }))
+    })
+    return Effect.sync(() => child.kill("SIGKILL"))
+  })
+
+/** The command in this process. */
+const inProcessExit = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  Effect.acquireUseRelease(
+    Effect.sync(() => {
+      const saved = Object.keys(env).map((k) => [k, process.env[k]] as const)
+      Object.assign(process.env, env)
+      return saved
+    }),
+    () =>
+      Command.run(Command.make("effect-starrocks").pipe(Command.withSubcommands([Load.load])), {
+        name: "effect-starrocks",
+        version: "0.0.0"
+      })(["node", "effect-starrocks", "load", ...args]).pipe(Effect.provide(NodeContext.layer), Effect.exit),
+    (saved) =>
+      Effect.sync(() => {
+        for (const [k, v] of saved) {
+          if (v === undefined) delete process.env[k]
+          else process.env[k] = v
+        }
+      })
+  )
+
+/** The command in this process: its typed failure. */
+const inProcess = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  inProcessExit(args, env).pipe(
+    Effect.flatten,
+    Effect.flip,
+    Effect.map((e) =>
+      e as unknown as { readonly _tag: string; readonly message: string; readonly [k: string]: unknown }
+    )
+  )
+
+const summaryOf = (run: Run) => {
+  const line = run.stdout.trim().split("\n").at(-1) ?? ""
+  try {
+    return JSON.parse(line) as Record<string, number | string | boolean>
+  } catch {
+    throw new Error(`no summary line; code ${run.code}\nstdout: ${run.stdout}\nstderr: ${run.stderr.slice(-3000)}`)
+  }
+}
+
+const tmpDir: Effect.Effect<string, never, Scope.Scope> = Effect.acquireRelease(
+  Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "sr-load-"))),
+  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+)
+
+const ROWS = 1_000_000
+
+/** `id,note` rows 1..n, written in slices. */
+const writeCsv = (file: string, n: number) => {
+  const fd = fs.openSync(file, "w")
+  for (let from = 1; from <= n; from += 100_000) {
+    let s = ""
+    for (let i = from; i < Math.min(from + 100_000, n + 1); i++) s += `${i},row ${i}\n`
+    fs.writeSync(fd, s)
+  }
+  fs.closeSync(fd)
+}
+
+const table = (database: string, name: string) => ({
+  database,
+  table: name,
+  model: "DUPLICATE" as const,
+  key: ["id"],
+  columns: [{ name: "id", type: "BIGINT" }, { name: "note", type: "VARCHAR(64)", nullable: true }]
+})
+
+/** Row count and distinct ids of a table. */
+const counted = (emu: StarRocksEmulator.StarRocksEmulator, database: string, name: string) =>
+  Effect.map(emu.rows(database, name), (rows) => ({
+    rows: rows.length,
+    ids: new Set(rows.map((r) => String(r["id"]))).size
+  }))
+
+const suffix = () => `${process.pid}_${Date.now() % 1_000_000}`
+
+describe.runIf(requireMariaDb())("load: 1,000,000 CSV rows into the emulator with MariaDB storage", () => {
+  it.scoped("lands exactly 1,000,000 rows; again after a SIGKILL half-way and a rerun", () =>
+    Effect.gen(function*() {
+      const dir = yield* tmpDir
+      const csv = path.join(dir, "rows.csv")
+      writeCsv(csv, ROWS)
+      const storage = yield* MysqlStorage.make("mysql://root@127.0.0.1:3306/test")
+      const emu = yield* StarRocksEmulator.make({ users: { root: "", loader: "s3cret-pw" }, storage })
+      const plain = `load_plain_${suffix()}`
+      const crashed = `load_crash_${suffix()}`
+      yield* emu.createTable(table("test", plain))
+      yield* emu.createTable(table("test", crashed))
+      const common = ["--load-url", emu.fe[0]!, "--user", "loader", "--password-env", "LOADER_PW"]
+      const env = { LOADER_PW: "s3cret-pw" }
+
+      const first = yield* load([csv, "--table", `test.${plain}`, ...common, "--max-bytes", "2MB"], { env })
+      assert.strictEqual(first.code, 0, first.stderr)
+      const summary = summaryOf(first)
+      assert.strictEqual(summary["rows"], ROWS)
+      assert.strictEqual(summary["bytes"], fs.statSync(csv).size)
+      assert.strictEqual(summary["loadedRows"], ROWS)
+      assert.deepStrictEqual(yield* counted(emu, "test", plain), { rows: ROWS, ids: ROWS })
+      assert.notInclude(first.stdout + first.stderr, "s3cret-pw")
+
+      // SIGKILL once the checkpoint shows progress, before half of the file landed; then the same command
+      const checkpoint = path.join(dir, "load.checkpoint.json")
+      const size = fs.statSync(csv).size
+      const args = [
+        csv,
+        "--table",
+        `test.${crashed}`,
+        ...common,
+        "--max-bytes",
+        "512KB",
+        "--parallel",
+        "2",
+        "--checkpoint-file",
+        checkpoint,
+        "--exactly-once"
+      ]
+      let killedAt = -1
+      const killed = yield* load(args, {
+        env,
+        stopWhen: () => {
+          let offset = 0
+          try {
+            offset = JSON.parse(fs.readFileSync(checkpoint, "utf8")).files["0"].offset
+          } catch {
+            return undefined
+          }
+          if (offset > 0) {
+            killedAt = offset
+            return "SIGKILL"
+          }
+          return undefined
+        }
+      })
+      assert.strictEqual(killed.signal, "SIGKILL", killed.stderr)
+      assert.isAbove(killedAt, 0)
+      assert.isBelow(killedAt, size / 2, "killed in the first half")
+      const partial = yield* counted(emu, "test", crashed)
+      assert.isAbove(partial.rows, 0)
+      assert.isBelow(partial.rows, ROWS)
+
+      const rerun = yield* load(args, { env })
+      assert.strictEqual(rerun.code, 0, rerun.stderr)
+      const resumed = summaryOf(rerun)
+      assert.isAtLeast(resumed["skippedBytes"] as number, killedAt)
+      assert.strictEqual((resumed["skippedBytes"] as number) + (resumed["bytes"] as number), size)
+      assert.deepStrictEqual(yield* counted(emu, "test", crashed), { rows: ROWS, ids: ROWS })
+      const saved = JSON.parse(fs.readFileSync(checkpoint, "utf8"))
+      assert.deepStrictEqual([saved.files["0"].offset, saved.files["0"].done], [size, true])
+    }), { timeout: 110_000 })
+})
+
+describe("load: the emulator with memory storage", () => {
+  const start = Effect.gen(function*() {
+    const dir = yield* tmpDir
+    const emu = yield* StarRocksEmulator.make({ users: { root: "", loader: "not-printed-pw" } })
+    yield* emu.createTable(table("db", "t"))
+    return { dir, emu, url: emu.fe[0]! }
+  })
+
+  it.scoped("a gzip file lands the same rows", () =>
+    Effect.gen(function*() {
+      const { dir, emu, url } = yield* start
+      const csv = path.join(dir, "rows.csv")
+      writeCsv(csv, ROWS)
+      const gz = path.join(dir, "rows.csv.gz")
+      fs.writeFileSync(gz, zlib.gzipSync(fs.readFileSync(csv), { level: 1 }))
+      const run = yield* load([gz, "--table", "db.t", "--load-url", url, "--max-bytes", "4MB"])
+      assert.strictEqual(run.code, 0, run.stderr)
+      assert.strictEqual(summaryOf(run)["rows"], ROWS)
+      assert.deepStrictEqual(yield* counted(emu, "db", "t"), { rows: ROWS, ids: ROWS })
+    }), { timeout: 60_000 })
+
+  it.scoped(
+    "NDJSON and a JSON array land; a second run of the same files lands nothing more",
+    () =>
+      Effect.gen(function*() {
+        const { dir, emu, url } = yield* start
+        const ndjson = path.join(dir, "a.ndjson")
+        const json = path.join(dir, "b.json")
+        fs.writeFileSync(
+          ndjson,
+          Array.from({ length: 1000 }, (_, i) => JSON.stringify({ id: i + 1, note: `n${i + 1}` })).join("\n")
+        )
+        fs.writeFileSync(json, JSON.stringify([{ id: 1001, note: "x" }, { id: 1002 }]))
+        const args = [ndjson, json, "--table", "db.t", "--load-url", url, "--max-bytes", "4KB"]
+        const run = yield* load(args)
+        assert.strictEqual(run.code, 0, run.stderr)
+        assert.strictEqual(summaryOf(run)["loadedRows"], 1002)
+        assert.deepStrictEqual(yield* counted(emu, "db", "t"), { rows: 1002, ids: 1002 })
+        // same files, same default label prefix: every batch is found loaded
+        const again = yield* load(args)
+        assert.strictEqual(again.code, 0, again.stderr)
+        assert.strictEqual(summaryOf(again)["alreadyLoaded"], summaryOf(run)["loads"])
+        assert.deepStrictEqual(yield* counted(emu, "db", "t"), { rows: 1002, ids: 1002 })
+      }),
+    { timeout: 60_000 }
+  )
+
+  it.scoped("Ctrl-C stops with the checkpoint written; the rerun completes it", () =>
+    Effect.gen(function*() {
+      const { dir, emu, url } = yield* start
+      const csv = path.join(dir, "rows.csv")
+      writeCsv(csv, 50_000)
+      const checkpoint = path.join(dir, "cp.json")
+      const args = [csv, "--table", "db.t", "--load-url", url, "--max-bytes", "4KB", "--parallel", "1"]
+      const stopped = yield* load([...args, "--checkpoint-file", checkpoint], {
+        stopWhen: () => fs.existsSync(checkpoint) ? "SIGINT" : undefined
+      })
+      assert.strictEqual(stopped.code, 130, stopped.stderr)
+      const summary = summaryOf(stopped)
+      assert.strictEqual(summary["interrupted"], true)
+      const saved = JSON.parse(fs.readFileSync(checkpoint, "utf8"))
+      assert.strictEqual(saved.files["0"].offset, summary["bytes"], "the checkpoint holds what landed")
+      assert.isBelow(saved.files["0"].offset, fs.statSync(csv).size)
+      const rerun = yield* load([...args, "--checkpoint-file", checkpoint])
+      assert.strictEqual(rerun.code, 0, rerun.stderr)
+      assert.deepStrictEqual(yield* counted(emu, "db", "t"), { rows: 50_000, ids: 50_000 })
+      // a checkpoint cut otherwise is refused
+      const refused = yield* inProcess([...args.slice(0, -4), "--max-bytes", "32KB", "--checkpoint-file", checkpoint])
+      assert.strictEqual(refused._tag, "LoadCheckpointError")
+      assert.match(refused.message, /maxBytes is 4096 in the checkpoint but 32768 now/)
+    }), { timeout: 60_000 })
+
+  it.scoped(
+    "a missing table and a bad flag: a typed error and a non-zero exit",
+    () =>
+      Effect.gen(function*() {
+        const { dir, url } = yield* start
+        const csv = path.join(dir, "rows.csv")
+        fs.writeFileSync(csv, "1,a\n")
+        const missing = yield* load([
+          csv,
+          "--table",
+          "db.nope",
+          "--load-url",
+          url,
+          "--user",
+          "loader",
+          "--password-env",
+          "PW"
+        ], {
+          env: { PW: "not-printed-pw" }
+        })
+        assert.strictEqual(missing.code, 1)
+        assert.match(missing.stderr, /effect-starrocks load: StreamLoadError: unknown table "db\.nope"/)
+        assert.notInclude(missing.stdout + missing.stderr, "not-printed-pw")
+        const badFlag = yield* load([csv, "--table", "db.t", "--load-url", url, "--format", "xml"])
+        assert.strictEqual(badFlag.code, 1)
+        assert.match(badFlag.stderr + badFlag.stdout, /csv, ndjson, json/)
+      }),
+    { timeout: 60_000 }
+  )
+
+  it.scoped("STARROCKS_* variables < a properties file < flags (in process)", () =>
+    Effect.gen(function*() {
+      const { dir, emu, url } = yield* start
+      const props = path.join(dir, "sink.properties")
+      fs.writeFileSync(
+        props,
+        `load-url=${url}\ndatabase-name=db\ntable-name=nope\nsink.properties.column_separator=|\nsink.label-prefix=p1\n`
+      )
+      const env = { STARROCKS_USERNAME: "loader", STARROCKS_PASSWORD: "not-printed-pw", STARROCKS_TABLE: "nope2" }
+      const a = path.join(dir, "a.csv")
+      fs.writeFileSync(a, "1|a\n2|b\n")
+      const first = yield* inProcessExit([a, "--properties", props, "--table", "db.t"], env)
+      assert.strictEqual(first._tag, "Success", String(first))
+      const b = path.join(dir, "b.csv")
+      fs.writeFileSync(b, "3;c\n")
+      const second = yield* inProcessExit(
+        [b, "--properties", props, "--table", "db.t", "--column-separator", ";", "--label-prefix", "p2"],
+        env
+      )
+      assert.strictEqual(second._tag, "Success", String(second))
+      const rows = yield* emu.rows("db", "t")
+      assert.deepStrictEqual(rows.map((r) => `${r["id"]} ${r["note"]}`).sort(), ["1 a", "2 b", "3 c"])
+      const labels = (yield* emu.transactions("db")).map((t) => t.label).sort()
+      assert.deepStrictEqual(labels, ["p1-0-0", "p2-0-0"])
+    }))
+
+  it.scoped("typed errors before anything is sent (in process)", () =>
+    Effect.gen(function*() {
+      const { dir, url } = yield* start
+      const csv = path.join(dir, "rows.csv")
+      fs.writeFileSync(csv, "1,a\n")
+      const badTable = yield* inProcess([csv, "--table", "t", "--load-url", url])
+      assert.deepInclude(badTable, { _tag: "LoadOptionError", option: "--table" })
+      const noFile = yield* inProcess([path.join(dir, "nope.csv"), "--table", "db.t", "--load-url", url])
+      assert.deepInclude(noFile, { _tag: "LoadInputError", reason: "no such file" })
+      const once = yield* inProcess([csv, "--table", "db.t", "--load-url", url, "--exactly-once"])
+      assert.deepInclude(once, { _tag: "LoadOptionError", option: "--exactly-once" })
+      const noUrl = yield* inProcess([csv, "--table", "db.t"])
+      assert.deepInclude(noUrl, { _tag: "StarRocksConfigError", key: "load-url" })
+      const header = yield* inProcess([csv, "--table", "db.t", "--load-url", url], {
+        STARROCKS_PROPERTIES: "skip_header=1"
+      })
+      assert.deepInclude(header, { _tag: "LoadOptionError", option: "sink.properties.skip_header" })
+      const props = path.join(dir, "sink.properties")
+      fs.writeFileSync(props, `load-url=${url}\nsink.buffer-flush.max-bytes=12\n`)
+      const small = yield* inProcess([csv, "--table", "db.t", "--properties", props])
+      assert.deepInclude(small, { _tag: "StarRocksConfigError", key: "sink.buffer-flush.max-bytes" })
+      if (typeof (zlib as any).createZstdDecompress !== "function") {
+        const zst = path.join(dir, "rows.csv.zst")
+        fs.writeFileSync(zst, "")
+        const noZstd = yield* inProcess([zst, "--table", "db.t", "--load-url", url])
+        assert.strictEqual(noZstd._tag, "LoadInputError")
+        assert.match(noZstd.message, /zstd needs Node\.js/)
+      }
+    }), { timeout: 60_000 })
+})

@@ -78,6 +78,17 @@ export const bufferedBytes = Metric.gauge("currentBufferBytes", {
 })
 
 /**
+ * Seconds since the table's last load landed (since the sink started, before its first). Kept by the ledger: set
+ * to 0 when a load lands and refreshed every second (and at each watchdog check) while the sink runs.
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const secondsSinceLastLoad = Metric.gauge("secondsSinceLastLoad", {
+  description: "seconds since the table's last load landed (since the sink started, before the first)"
+})
+
+/**
  * @since 0.1.0
  * @category metrics
  */

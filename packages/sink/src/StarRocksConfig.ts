@@ -100,6 +100,11 @@ export interface StarRocksConfig {
   /** Deadline for settling a label in doubt through `get_load_state` (`sink.label-state.timeout-ms`). */
   readonly labelStateTimeout: Duration.Duration
   /**
+   * `sink.watchdog.timeout-ms`: the at-least-once sink fails with a `StallError` when rows wait and no load of
+   * their table has landed for this long (none = no watchdog, the default).
+   */
+  readonly watchdogTimeout: Option.Option<Duration.Duration>
+  /**
    * The options the user set, each with its key as the user wrote it (`semantic` → `sink.semantic`, say): what
    * `checkUse` checks against the sink the config is used with. Absent on a config built by hand (then only the
    * values are checked).
@@ -230,6 +235,8 @@ export interface Options {
   readonly csvJsonFallback?: boolean | undefined
   readonly useTransactionStreamLoad?: boolean | undefined
   readonly labelStateTimeout?: Duration.DurationInput | undefined
+  /** Absent: no watchdog. The at-least-once sink only (`StarRocksSink.make`). */
+  readonly watchdogTimeout?: Duration.DurationInput | undefined
   /**
    * Accept `maxBytes`, `maxRows` and `flushInterval` below their documented floors (still > 0). A warning is
    * logged when a layer is built from such a config. For tests and low-latency pipelines.
@@ -285,7 +292,8 @@ export const ranges = {
   waitForContinueTimeout: { min: 3_000, max: 600_000 },
   ioThreadCount: { min: 1, max: 64 },
   maxRedirects: { min: 0, max: 20 },
-  labelStateTimeout: { min: 100, max: 3_600_000 }
+  labelStateTimeout: { min: 100, max: 3_600_000 },
+  watchdogTimeout: { min: 100, max: 86_400_000 }
 } as const
 
 /**
@@ -366,7 +374,8 @@ export const optionKeys: { readonly [K in keyof Options]-?: { readonly property:
     property: "sink.at-least-once.use-transaction-stream-load",
     env: "AT_LEAST_ONCE_USE_TRANSACTION_STREAM_LOAD"
   },
-  labelStateTimeout: { property: "sink.label-state.timeout-ms", env: "LABEL_STATE_TIMEOUT_MS" }
+  labelStateTimeout: { property: "sink.label-state.timeout-ms", env: "LABEL_STATE_TIMEOUT_MS" },
+  watchdogTimeout: { property: "sink.watchdog.timeout-ms", env: "WATCHDOG_TIMEOUT_MS" }
 }
 
 const keyTable: { readonly [K in Field]: KeyInfo } = optionKeys
@@ -741,7 +750,8 @@ const resolve = (
       | "connectTimeout"
       | "socketTimeout"
       | "waitForContinueTimeout"
-      | "labelStateTimeout",
+      | "labelStateTimeout"
+      | "watchdogTimeout",
     fallback: Duration.Duration
   ): Duration.Duration => {
     const value = o[field]
@@ -788,6 +798,9 @@ const resolve = (
     Option.some(duration("socketTimeout", Duration.zero))
   const waitForContinueTimeout = duration("waitForContinueTimeout", defaults.waitForContinueTimeout)
   const labelStateTimeout = duration("labelStateTimeout", defaults.labelStateTimeout)
+  const watchdogTimeout = o.watchdogTimeout === undefined ?
+    Option.none() :
+    Option.some(duration("watchdogTimeout", Duration.zero))
 
   // booleans
   const bool = (
@@ -905,6 +918,7 @@ const resolve = (
     csvJsonFallback,
     useTransactionStreamLoad,
     labelStateTimeout,
+    watchdogTimeout,
     given
   })
 }
@@ -1077,6 +1091,12 @@ const parseRecord = (
         const n = parseInteger(value)
         if (n === undefined) bad("an integer number of milliseconds", "-1 (none) or [1, 86400000]")
         else if (n !== -1) out.socketTimeout = n
+        break
+      }
+      case "watchdogTimeout": {
+        const n = parseInteger(value)
+        if (n === undefined) bad("an integer number of milliseconds", "-1 (none) or [100, 86400000]")
+        else if (n !== -1) out.watchdogTimeout = n
         break
       }
       case "sanitizeErrorLog":
@@ -1378,6 +1398,13 @@ export const useProblems = (self: StarRocksConfig, use: Use): ReadonlyArray<Conf
         key: nameOf("flushInterval"),
         reason: "has no effect on StarRocksSink.exactlyOnce, which seals its batches at Checkpoint barriers (and " +
           "at max-rows / max-bytes)"
+      })
+    }
+    if (isGiven("watchdogTimeout")) {
+      problems.push({
+        key: nameOf("watchdogTimeout"),
+        reason: "has no effect on StarRocksSink.exactlyOnce, whose batches wait for Checkpoint barriers (the " +
+          "watchdog watches StarRocksSink.make)"
       })
     }
     if (isGiven("useTransactionStreamLoad")) {

@@ -242,6 +242,36 @@ export class ExactlyOnceError extends Schema.TaggedError<ExactlyOnceError>()("Ex
 }) {}
 
 /**
+ * The at-least-once sink's watchdog (`watchdogTimeout`, `sink.watchdog.timeout-ms`) found rows waiting (sealed
+ * batches not landed, or a batch being built past its `sink.buffer-flush.interval-ms`) and no load of their table
+ * landed for `timeoutMs`: the sink fails rather than hang. `tables` names each stalled table, how long it has
+ * waited (`stalledMs`, since its last landed load or since its rows began to wait, whichever is later) and its rows
+ * waiting; `landed` says what landed before (loads still in flight are stopped and their labels settled).
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class StallError extends Schema.TaggedError<StallError>()("StallError", {
+  tables: Schema.Array(Schema.Struct({
+    /** `db.table` */
+    table: Schema.String,
+    /** How long no load of this table has landed while its rows waited. */
+    stalledMs: Schema.Number,
+    /** Rows waiting: in sealed batches not landed, plus a building batch past its flush interval. */
+    rowsWaiting: Schema.Number
+  })),
+  timeoutMs: Schema.Number,
+  /** What had landed when the sink failed (set by the sink: `Landed`). */
+  landed: Schema.optional(InternalLanded.Landed)
+}) {
+  override get message(): string {
+    return `no load landed for ${this.timeoutMs} ms while rows waited (sink.watchdog.timeout-ms): ` +
+      this.tables.map((t) => `${t.table}: ${t.rowsWaiting} rows waiting for ${t.stalledMs} ms`).join("; ") +
+      InternalLanded.suffix(this.landed)
+  }
+}
+
+/**
  * Every error a sink can fail with (re-exported as `StarRocksSink.SinkError`). It lives here, with the errors, so
  * that `Checkpoint`, the exactly-once machinery and `StarRocksSink` all take it from below them.
  *
@@ -255,6 +285,7 @@ export type SinkError =
   | LabelStoreError
   | CheckpointerError
   | ExactlyOnceError
+  | StallError
   | StarRocksConfigError
 
 /**

@@ -15,7 +15,7 @@
  * @since 0.1.0
  */
 import type { Option, Schema } from "effect"
-import { Cause, Context, Duration, Effect, Fiber, Layer, Sink } from "effect"
+import { Cause, Channel, Context, Duration, Effect, Fiber, Layer, MergeDecision, Option as Opt, Sink } from "effect"
 import type * as Change from "./Change.js"
 import type * as Checkpoint from "./Checkpoint.js"
 import type * as Checkpointer from "./Checkpointer.js"
@@ -27,6 +27,7 @@ import * as Dispatcher from "./internal/sink/dispatcher.js"
 import * as Ledger from "./internal/sink/ledger.js"
 import * as RawLane from "./internal/sink/rawLane.js"
 import * as InternalRouting from "./internal/sink/routing.js"
+import * as Watchdog from "./internal/sink/watchdog.js"
 import * as LabelStore from "./LabelStore.js"
 import * as LoadClient from "./LoadClient.js"
 import { RowEncodeError } from "./RowEncodeError.js"
@@ -247,7 +248,8 @@ const withLandedField = new Set([
   "AuthError",
   "LabelStateTimeout",
   "TransactionError",
-  "RowEncodeError"
+  "RowEncodeError",
+  "StallError"
 ])
 
 /** The error with what landed: its `landed` field, and its message ends with it (set once). */
@@ -294,6 +296,10 @@ const routingOf = <A>(
  * flight then is stopped and its label's state read, and the error's `landed` field (and its message) says, per
  * table, up to which stream row every row has landed and which labels landed, failed or are in doubt (an
  * upstream's error is not the sink's to change: there the same report is logged).
+ *
+ * With `watchdogTimeout` (`sink.watchdog.timeout-ms`) the sink fails with a `StallError` when rows wait and no load
+ * of their table has landed for that long (internal/sink/watchdog.ts); the `secondsSinceLastLoad` gauge is kept
+ * either way.
  *
  * `target` is a row schema (one table: the config's, or the one `options` names) or a routing (`byTag`, `byRoute`,
  * `raw`). A schema sink takes rows and `Change` values.
@@ -366,28 +372,41 @@ export const make: {
       )
     }
 
-    // A failure for good: the timer stops and the batches being built are dropped (nothing more is sealed), the
-    // sealed ones get the drain deadline to land, what is left in flight is settled through get_load_state, and the
-    // ledger says what landed.
-    let reported = false
-    const stopAndReport = Effect.gen(function*() {
-      reported = true
-      if (timer !== undefined) yield* Fiber.interrupt(timer)
-      const building = new Map<string, number>()
-      for (const lane of router.lanes()) {
-        const first = lane.firstRowIndex()
-        if (first >= 0) building.set(lane.key, first)
-        lane.discard()
-      }
-      yield* dispatcher.settleWithin
-      const landed = ledger.whatLanded(building, batcher.taken())
-      yield* Effect.logError(`at-least-once sink failed${InternalLanded.suffix(landed)}`).pipe(
-        Effect.annotateLogs({ landed })
-      )
-      return landed
+    // liveness: the secondsSinceLastLoad gauge, and the watchdog when sink.watchdog.timeout-ms is set
+    const watchdogMs = Opt.getOrUndefined(Opt.map(config.watchdogTimeout, Duration.toMillis))
+    const watchdog = yield* Watchdog.make({
+      ledger,
+      clock,
+      lanes: () => router.lanes(),
+      intervalMs,
+      timeoutMs: watchdogMs
     })
+
+    // A failure for good: the timer stops and the batches being built are dropped (nothing more is sealed), the
+    // sealed ones get the drain deadline to land (not after a stall: they are what stalled), what is left in flight
+    // is settled through get_load_state, and the ledger says what landed.
+    let reported = false
+    const stopAndReport = (drain: boolean) =>
+      Effect.gen(function*() {
+        reported = true
+        if (timer !== undefined) yield* Fiber.interrupt(timer)
+        const building = new Map<string, number>()
+        for (const lane of router.lanes()) {
+          const first = lane.firstRowIndex()
+          if (first >= 0) building.set(lane.key, first)
+          lane.discard()
+        }
+        yield* drain ? dispatcher.settleWithin : dispatcher.settle
+        const landed = ledger.whatLanded(building, batcher.taken())
+        yield* Effect.logError(`at-least-once sink failed${InternalLanded.suffix(landed)}`).pipe(
+          Effect.annotateLogs({ landed })
+        )
+        return landed
+      })
     const failed = (error: SinkError): Effect.Effect<never, SinkError> =>
-      reported ? Effect.fail(error) : Effect.flatMap(stopAndReport, (landed) => Effect.fail(withLanded(error, landed)))
+      reported ?
+        Effect.fail(error) :
+        Effect.flatMap(stopAndReport(error._tag !== "StallError"), (landed) => Effect.fail(withLanded(error, landed)))
     const encodeFailure = (defect: unknown) =>
       defect instanceof RowEncodeError ? Effect.fail(defect) : Effect.die(defect)
 
@@ -398,10 +417,14 @@ export const make: {
         ? Effect.void
         : reported || Cause.isInterruptedOnly(exit.cause)
         ? dispatcher.settle
-        : Effect.asVoid(stopAndReport)
+        : Effect.asVoid(stopAndReport(true))
     )
 
+    // once the watchdog has tripped, the sink's own side waits: the watchdog's side fails with the report (stopping
+    // the loads lets a drain end early, which must not read as success)
+    let stalled = false
     const onChunk = (rows: ReadonlyArray<unknown>): Effect.Effect<void, SinkError> => {
+      if (stalled) return Effect.never
       const failure = dispatcher.failure()
       if (failure !== undefined) return failed(failure)
       if (timerFailure !== undefined) return Effect.catchAll(Effect.failCause(timerFailure), failed)
@@ -422,10 +445,23 @@ export const make: {
       if (timerFailure !== undefined) return yield* Effect.failCause(timerFailure)
       yield* batcher.locked(batcher.sealAll)
       yield* dispatcher.drain
+      if (stalled) return yield* Effect.never
       return ledger.summary() as SinkSummary
     }).pipe(Effect.catchAll(failed))
 
-    return Chunks.forEachChunk(onChunk).pipe(Sink.mapEffect(() => finish))
+    const sink = Chunks.forEachChunk(onChunk).pipe(Sink.mapEffect(() => finish))
+    if (watchdogMs === undefined) return sink
+    // the watchdog runs beside the sink (it takes no input): its StallError ends the sink even while the upstream
+    // or a load keeps it waiting
+    const stall = Channel.fromEffect(Effect.catchAll(watchdog.stalled, (error) => {
+      stalled = true
+      return failed(error)
+    }))
+    return Sink.fromChannel(Channel.mergeWith(Sink.toChannel(sink), {
+      other: stall,
+      onSelfDone: (exit) => MergeDecision.Done(exit),
+      onOtherDone: (exit) => MergeDecision.Done(exit)
+    }))
   })) as any
 
 /**

@@ -328,6 +328,16 @@ const cases: Record<string, Effect.Effect<void, unknown, Emulator>> = {
     assert.isAtLeast(e.waitedMs, 400)
     assert.isBelow(e.waitedMs, 2_500)
   }),
+  "sink.watchdog.timeout-ms": Effect.gen(function*() {
+    // every load hangs for 5 s: without a watchdog the sink waits it out; with one it fails at the timeout
+    const faults: ReadonlyArray<Emu.Fault> = [{ path: "_stream_load", action: { _tag: "delay", ms: 5_000 } }]
+    const o = yield* outcomeOf({ "sink.watchdog.timeout-ms": "300" }, { faults })
+    const e = errorOf(o)
+    assert.strictEqual(e._tag, "StallError", JSON.stringify(e))
+    assert.strictEqual(e.tables[0].table, `db.${o.table}`)
+    assert.strictEqual(e.tables[0].rowsWaiting, 3)
+    assert.isBelow(o.ms, 4_000)
+  }),
   // --- buffering and concurrency
   "sink.buffer-flush.max-bytes": Effect.gen(function*() {
     assert.strictEqual(summaryOf(yield* outcomeOf({})).loads, 1)

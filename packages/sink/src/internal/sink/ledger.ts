@@ -7,6 +7,9 @@
  * their state, so that a sink that fails for good can say what landed (`landed`): every row of a table before the
  * first batch that did not land. The landed batches at the head are dropped from it beyond `KEEP_LANDED` (counted
  * in `earlierCommitted`), so it stays small however long the stream runs.
+ *
+ * Liveness: per table, when its last load landed (the `secondsSinceLastLoad` gauge) and the rows of its sealed
+ * batches not landed yet (and since when some have waited), read by the watchdog (internal/sink/watchdog.ts).
  */
 import type { Clock } from "effect"
 import { Duration, Effect, Metric } from "effect"
@@ -71,6 +74,19 @@ export interface Ledger {
    * (and is dropped), `taken` the stream index the next row would have had.
    */
   readonly whatLanded: (building: ReadonlyMap<string, number>, taken: number) => LandedReport
+  /** A table's liveness (at-least-once batches only are counted as waiting). */
+  readonly liveness: (table: string) => Liveness
+  /** Sets `secondsSinceLastLoad` of every table the sink saw, as of `now`. */
+  readonly reportLiveness: (now: number) => Effect.Effect<void>
+}
+
+export interface Liveness {
+  /** When the table's last load landed (ms, the sink's clock); the ledger's start before the first. */
+  readonly lastLoadAt: number
+  /** Rows of sealed batches not landed (nor failed, nor settled in doubt). */
+  readonly sealedRows: number
+  /** Since when sealed rows have waited without a break (undefined when none waits). */
+  readonly sealedSince: number | undefined
 }
 
 /** Landed batches kept at the head of a table's track (the latest of the landed prefix, listed in the report). */
@@ -105,6 +121,18 @@ export const make = (labels: LabelStore.LabelStore, clock: Clock.Clock): Ledger 
     }
     return e
   }
+  const ledgerStart = clock.unsafeCurrentTimeMillis()
+  // per table: when its last load landed, and its rows sealed and not landed (since when they have waited)
+  const live = new Map<string, { lastLoadAt: number; sealedRows: number; sealedSince: number | undefined }>()
+  const liveEntry = (table: string) => {
+    let l = live.get(table)
+    if (l === undefined) {
+      l = { lastLoadAt: ledgerStart, sealedRows: 0, sealedSince: undefined }
+      live.set(table, l)
+    }
+    return l
+  }
+  const isWaiting = (state: TrackState): boolean => state === "sealed" || state === "pending"
   // per table, in seal order: the batches of the at-least-once sink and their states
   const tracks = new Map<string, { batches: Array<Tracked>; earlier: number }>()
   const byLabel = new Map<string, Tracked>()
@@ -112,6 +140,14 @@ export const make = (labels: LabelStore.LabelStore, clock: Clock.Clock): Ledger 
     if (batch.firstRow === undefined) return
     const known = byLabel.get(batch.label)
     if (known !== undefined) {
+      if (isWaiting(known.state) && !isWaiting(state)) {
+        const l = liveEntry(batch.table)
+        l.sealedRows -= batch.rows
+        if (l.sealedRows <= 0) {
+          l.sealedRows = 0
+          l.sealedSince = undefined
+        }
+      }
       known.state = state
       if (state === "committed") prune(batch.table)
       return
@@ -122,6 +158,11 @@ export const make = (labels: LabelStore.LabelStore, clock: Clock.Clock): Ledger 
       tracks.set(batch.table, t)
     }
     const tracked: Tracked = { label: batch.label, firstRow: batch.firstRow, state }
+    if (isWaiting(state)) {
+      const l = liveEntry(batch.table)
+      if (l.sealedRows === 0) l.sealedSince = clock.unsafeCurrentTimeMillis()
+      l.sealedRows += batch.rows
+    }
     t.batches.push(tracked)
     byLabel.set(batch.label, tracked)
   }
@@ -153,8 +194,10 @@ export const make = (labels: LabelStore.LabelStore, clock: Clock.Clock): Ledger 
 
   const landed = (batch: Batch, result: Landed, startedAt: number) =>
     Effect.gen(function*() {
-      const ms = clock.unsafeCurrentTimeMillis() - startedAt
+      const now = clock.unsafeCurrentTimeMillis()
+      const ms = now - startedAt
       yield* record(batch, "committed")
+      liveEntry(batch.table).lastLoadAt = now
       const e = entry(batch.table)
       e.rows += batch.rows
       e.bytes += batch.bytes
@@ -167,7 +210,8 @@ export const make = (labels: LabelStore.LabelStore, clock: Clock.Clock): Ledger 
         Metric.increment(SinkMetrics.totalFlushSucceededTimes),
         Metric.incrementBy(SinkMetrics.totalFilteredRows, result.filteredRows),
         Metric.incrementBy(SinkMetrics.totalLoadRetries, result.retries),
-        Metric.update(SinkMetrics.loadLatency, Duration.millis(ms))
+        Metric.update(SinkMetrics.loadLatency, Duration.millis(ms)),
+        Metric.set(SinkMetrics.secondsSinceLastLoad, 0)
       ], { discard: true })
       for (const [key, value] of Object.entries(result.timings ?? {})) {
         yield* Metric.update(Metric.tagged(SinkMetrics.serverTimeMs, "timing", key), value)
@@ -239,7 +283,18 @@ export const make = (labels: LabelStore.LabelStore, clock: Clock.Clock): Ledger 
     return out
   }
 
+  const liveness = (table: string): Liveness => ({ ...liveEntry(table) })
+
+  const reportLiveness = (now: number) =>
+    Effect.forEach(new Set([...tables.keys(), ...live.keys()]), (table) => {
+      const seconds = Math.max(0, now - liveEntry(table).lastLoadAt) / 1000
+      // the table's key is its tag (`db.table`, SinkMetrics.tableTag)
+      return Metric.set(SinkMetrics.secondsSinceLastLoad, seconds).pipe(Effect.tagMetrics("table", table))
+    }, { discard: true })
+
   return {
+    liveness,
+    reportLiveness,
     sealed: (batch) => track(batch, "sealed"),
     whatLanded: landedReport,
     pending: (batch) => record(batch, "pending"),

@@ -373,7 +373,10 @@ export const make: {
     }
 
     // liveness: the secondsSinceLastLoad gauge, and the watchdog when sink.watchdog.timeout-ms is set
-    const watchdogMs = Opt.getOrUndefined(Opt.map(config.watchdogTimeout, Duration.toMillis))
+    // (a config put together by hand, before the option existed, may lack the field: no watchdog then)
+    const watchdogMs = Opt.isOption(config.watchdogTimeout)
+      ? Opt.getOrUndefined(Opt.map(config.watchdogTimeout, Duration.toMillis))
+      : undefined
     const watchdog = yield* Watchdog.make({
       ledger,
       clock,

@@ -21,6 +21,16 @@ import {
   Redacted,
   Schema
 } from "effect"
+import * as Fs from "node:fs"
+import type { TlsConfig } from "./internal/client/model.js"
+
+export type {
+  /**
+   * @since 0.2.0
+   * @category models
+   */
+  TlsConfig
+} from "./internal/client/model.js"
 
 /**
  * The resolved sink configuration. Built by `make` (typed options), `fromProperties` (the Flink connector's keys)
@@ -99,6 +109,8 @@ export interface StarRocksConfig {
   readonly useTransactionStreamLoad: boolean
   /** Deadline for settling a label in doubt through `get_load_state` (`sink.label-state.timeout-ms`). */
   readonly labelStateTimeout: Duration.Duration
+  /** TLS of https load URLs and redirects (`sink.tls.*`): CA, client certificate and key, server name, checks. */
+  readonly tls: TlsConfig
   /**
    * `sink.watchdog.timeout-ms`: the at-least-once sink fails with a `StallError` when rows wait and no load of
    * their table has landed for this long (none = no watchdog, the default).
@@ -237,12 +249,57 @@ export interface Options {
   readonly labelStateTimeout?: Duration.DurationInput | undefined
   /** Absent: no watchdog. The at-least-once sink only (`StarRocksSink.make`). */
   readonly watchdogTimeout?: Duration.DurationInput | undefined
+  /** TLS of https load URLs (`sink.tls.*`); see `TlsOptions`. */
+  readonly tls?: TlsOptions | undefined
   /**
    * Accept `maxBytes`, `maxRows` and `flushInterval` below their documented floors (still > 0). A warning is
    * logged when a layer is built from such a config. For tests and low-latency pipelines.
    */
   readonly allowSmallBuffers?: boolean | undefined
 }
+
+/**
+ * TLS of the https connections (FEs, BEs, ErrorURL fetches). `ca`, `cert` and `key` are PEM text (the Flink-style
+ * keys `sink.tls.ca-file`, `sink.tls.cert-file`, `sink.tls.key-file` and their `STARROCKS_TLS_*` variables name
+ * files instead). The key may be given as a `Redacted`; it is kept redacted either way.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface TlsOptions {
+  /** Trusted CA certificates (PEM) instead of Node's default CAs (`sink.tls.ca-file`). */
+  readonly ca?: string | undefined
+  /** Client certificate (PEM) for mutual TLS; needs `key` (`sink.tls.cert-file`). */
+  readonly cert?: string | undefined
+  /** Client private key (PEM) for mutual TLS; needs `cert` (`sink.tls.key-file`). */
+  readonly key?: string | Redacted.Redacted<string> | undefined
+  /** SNI and the name the server certificate is checked against, instead of the URL's host (`sink.tls.server-name`). */
+  readonly serverName?: string | undefined
+  /** Verify the server certificate (default true; `sink.tls.verify`). */
+  readonly verify?: boolean | undefined
+  /** Follow a redirect from https to plain http (default false; `sink.tls.allow-http-redirect`). */
+  readonly allowHttpRedirect?: boolean | undefined
+}
+
+/**
+ * The names of the `tls` sub-options: Flink-style key and environment variable (without `STARROCKS_`). `ca`,
+ * `cert` and `key` name files there.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const tlsKeys: { readonly [K in keyof TlsOptions]-?: { readonly property: string; readonly env: string } } = {
+  ca: { property: "sink.tls.ca-file", env: "TLS_CA_FILE" },
+  cert: { property: "sink.tls.cert-file", env: "TLS_CERT_FILE" },
+  key: { property: "sink.tls.key-file", env: "TLS_KEY_FILE" },
+  serverName: { property: "sink.tls.server-name", env: "TLS_SERVER_NAME" },
+  verify: { property: "sink.tls.verify", env: "TLS_VERIFY" },
+  allowHttpRedirect: { property: "sink.tls.allow-http-redirect", env: "TLS_ALLOW_HTTP_REDIRECT" }
+}
+
+type TlsField = keyof TlsOptions
+
+const tlsFields = Object.keys(tlsKeys) as ReadonlyArray<TlsField>
 
 /**
  * The defaults (as the Flink connector's, except `retryInterval`: see `docs/configuration.md`).
@@ -375,7 +432,9 @@ export const optionKeys: { readonly [K in keyof Options]-?: { readonly property:
     env: "AT_LEAST_ONCE_USE_TRANSACTION_STREAM_LOAD"
   },
   labelStateTimeout: { property: "sink.label-state.timeout-ms", env: "LABEL_STATE_TIMEOUT_MS" },
-  watchdogTimeout: { property: "sink.watchdog.timeout-ms", env: "WATCHDOG_TIMEOUT_MS" }
+  watchdogTimeout: { property: "sink.watchdog.timeout-ms", env: "WATCHDOG_TIMEOUT_MS" },
+  // one key per sub-option: see `tlsKeys`
+  tls: { property: "sink.tls.*", env: "TLS_*" }
 }
 
 const keyTable: { readonly [K in Field]: KeyInfo } = optionKeys
@@ -392,6 +451,14 @@ const typedNaming: Naming = {
   field: (field) => field,
   property: (name) => `properties.${name}`
 }
+
+/** How a problem names a `tls` sub-option. */
+const tlsName = (naming: Naming, sub: TlsField): string =>
+  naming === typedNaming ?
+    `tls.${sub}` :
+    naming === propertyNaming ?
+    tlsKeys[sub].property :
+    envPrefix + tlsKeys[sub].env
 
 const propertyNaming: Naming = {
   field: (field) => keyTable[field].property,
@@ -439,7 +506,8 @@ const rejectedPrefixes: ReadonlyArray<readonly [string, string]> = [
 
 const propertyKeys: ReadonlyArray<string> = [
   "connector",
-  ...fields.filter((f) => f !== "properties" && f !== "format").map((f) => keyTable[f].property),
+  ...fields.filter((f) => f !== "properties" && f !== "format" && f !== "tls").map((f) => keyTable[f].property),
+  ...tlsFields.map((f) => tlsKeys[f].property),
   "sink.properties.format",
   ...Object.keys(ignoredKeys),
   ...Object.keys(rejectedKeys)
@@ -455,7 +523,8 @@ const propertyKeys: ReadonlyArray<string> = [
  */
 export const acceptedProperties: ReadonlyArray<string> = [
   "connector",
-  ...fields.map((f) => keyTable[f].property),
+  ...fields.filter((f) => f !== "tls").map((f) => keyTable[f].property),
+  ...tlsFields.map((f) => tlsKeys[f].property),
   ...Object.keys(ignoredKeys)
 ]
 
@@ -861,6 +930,81 @@ const resolve = (
     }
   }
 
+  // tls
+  let tls: TlsConfig = { verify: true, allowHttpRedirect: false }
+  if (o.tls !== undefined) {
+    if (!isRecord(o.tls)) problem("tls", "must be a record", "{ ca, cert, key, serverName, verify, allowHttpRedirect }")
+    else {
+      const t = o.tls
+      const tlsProblem = (sub: TlsField, reason: string, allowed?: string) =>
+        problems.push(
+          allowed === undefined ? { key: tlsName(naming, sub), reason } : { key: tlsName(naming, sub), reason, allowed }
+        )
+      const pem = (sub: "ca" | "cert", what: string): string | undefined => {
+        const v = t[sub]
+        if (v === undefined) return undefined
+        if (typeof v !== "string" || !v.includes("-----BEGIN ")) {
+          tlsProblem(sub, `is not PEM text (${what})`, "-----BEGIN CERTIFICATE-----…")
+          return undefined
+        }
+        return v
+      }
+      const ca = pem("ca", "the CA certificates")
+      const cert = pem("cert", "the client certificate")
+      let key: Redacted.Redacted<string> | undefined
+      if (t.key !== undefined) {
+        const text = Redacted.isRedacted(t.key) ? Redacted.value(t.key as Redacted.Redacted<unknown>) : t.key
+        // the key's text is never shown
+        if (typeof text !== "string" || !text.includes("-----BEGIN ")) {
+          tlsProblem("key", "is not PEM text (the client private key)", "-----BEGIN PRIVATE KEY-----…")
+        } else key = Redacted.isRedacted(t.key) ? t.key as Redacted.Redacted<string> : Redacted.make(text)
+      }
+      const missing: TlsField | undefined = t.cert === undefined && t.key !== undefined ?
+        "cert" :
+        t.key === undefined && t.cert !== undefined ?
+        "key" :
+        undefined
+      // not when the missing half was given and refused already (a file that cannot be read)
+      if (missing !== undefined && !problems.some((p) => p.key === tlsName(naming, missing))) {
+        tlsProblem(missing, "is required with the other half of the client certificate")
+      }
+      let serverName: string | undefined
+      if (t.serverName !== undefined) {
+        if (typeof t.serverName !== "string" || !/^[A-Za-z0-9.-]+$/.test(t.serverName)) {
+          tlsProblem("serverName", `${JSON.stringify(t.serverName)} is not a host name`, "e.g. starrocks.example.com")
+        } else serverName = t.serverName
+      }
+      const flag = (sub: "verify" | "allowHttpRedirect", fallback: boolean): boolean => {
+        const v = t[sub]
+        if (v === undefined) return fallback
+        if (typeof v !== "boolean") {
+          tlsProblem(sub, `${JSON.stringify(v)} is not a boolean`, "true | false")
+          return fallback
+        }
+        return v
+      }
+      for (const k of Object.keys(t)) {
+        if (!(tlsFields as ReadonlyArray<string>).includes(k)) {
+          const suggestion = suggest(k, tlsFields)
+          const key = naming === typedNaming ? `tls.${k}` : k
+          problems.push(
+            suggestion === undefined ?
+              { key, reason: "is not a TLS option" } :
+              { key, reason: "is not a TLS option", suggestion: `tls.${suggestion}` }
+          )
+        }
+      }
+      tls = {
+        ...(ca !== undefined ? { ca } : {}),
+        ...(cert !== undefined ? { cert } : {}),
+        ...(key !== undefined ? { key } : {}),
+        ...(serverName !== undefined ? { serverName } : {}),
+        verify: flag("verify", true),
+        allowHttpRedirect: flag("allowHttpRedirect", false)
+      }
+    }
+  }
+
   // server version
   let serverVersion: Option.Option<string> = Option.none()
   if (o.serverVersion !== undefined) {
@@ -919,6 +1063,7 @@ const resolve = (
     useTransactionStreamLoad,
     labelStateTimeout,
     watchdogTimeout,
+    tls,
     given
   })
 }
@@ -1046,6 +1191,38 @@ const parseRecord = (
       ignored.push([nameOf(key), ignoredKeys[key]!])
       continue
     }
+    const tlsField = tlsFields.find((f) => tlsKeys[f].property === key)
+    if (tlsField !== undefined) {
+      const tls = (out.tls ?? {}) as Mutable<TlsOptions>
+      out.tls = tls
+      if (tlsField === "ca" || tlsField === "cert" || tlsField === "key") {
+        // a file name; its text is read here (a key file's text is kept redacted and never shown)
+        let text: string | undefined
+        try {
+          text = Fs.readFileSync(trimmed, "utf8")
+        } catch (error) {
+          const code = (error as { code?: unknown }).code
+          problems.push({
+            key: nameOf(key),
+            reason: `cannot read the file "${trimmed}"${typeof code === "string" ? ` (${code})` : ""}`,
+            allowed: "the path of a PEM file"
+          })
+        }
+        if (text !== undefined) {
+          if (!text.includes("-----BEGIN ")) {
+            problems.push({ key: nameOf(key), reason: `the file "${trimmed}" holds no PEM text` })
+          } else if (tlsField === "key") tls.key = Redacted.make(text)
+          else tls[tlsField] = text
+        }
+      } else if (tlsField === "serverName") tls.serverName = trimmed
+      else {
+        const b = parseBoolean(value)
+        if (b === undefined) {
+          problems.push({ key: nameOf(key), reason: `"${value}" is not a boolean`, allowed: "true | false" })
+        } else tls[tlsField] = b
+      }
+      continue
+    }
     const rejected = rejectedKeys[key] ?? rejectedPrefixes.find(([prefix]) => key.startsWith(prefix))?.[1]
     if (rejected !== undefined) {
       problems.push({ key: nameOf(key), reason: rejected })
@@ -1130,6 +1307,7 @@ const parseRecord = (
         out[field] = trimmed
         break
       case "password":
+      case "tls":
         break
     }
   }
@@ -1166,18 +1344,22 @@ export const fromProperties = (
 // environment (Config)
 // -----------------------------------------------------------------------------
 
-const envFields = fields.filter((f) => f !== "password" && f !== "properties")
+const envFields = fields.filter((f) => f !== "password" && f !== "properties" && f !== "tls")
 
 /** The variables as strings (password redacted), nested under `STARROCKS`. */
 const rawEnv: Config.Config<{
   readonly values: Readonly<Record<string, Option.Option<string>>>
   readonly properties: Option.Option<string>
+  readonly tls: Readonly<Record<string, Option.Option<string>>>
   readonly password: Option.Option<Redacted.Redacted<string>>
 }> = Config.all({
   values: Config.all(
     Object.fromEntries(envFields.map((f) => [f, Config.option(Config.string(keyTable[f].env))]))
   ),
   properties: Config.option(Config.string(keyTable.properties.env)),
+  tls: Config.all(
+    Object.fromEntries(tlsFields.map((f) => [f, Config.option(Config.string(tlsKeys[f].env))]))
+  ),
   password: Config.option(Config.redacted(keyTable.password.env))
 }).pipe(Config.nested("STARROCKS"))
 
@@ -1218,6 +1400,11 @@ const fromEnvValues = (raw: typeof rawEnv extends Config.Config<infer A> ? A : n
     const property = keyTable[f].property
     envOf.set(property, envPrefix + keyTable[f].env)
     if (value !== undefined && Option.isSome(value)) record[property] = value.value
+  }
+  for (const f of tlsFields) {
+    const value = raw.tls[f]
+    envOf.set(tlsKeys[f].property, envPrefix + tlsKeys[f].env)
+    if (value !== undefined && Option.isSome(value)) record[tlsKeys[f].property] = value.value
   }
   const extra: Array<ConfigProblem> = []
   if (Option.isSome(raw.properties)) {
@@ -1262,6 +1449,7 @@ export const config: Config.Config<StarRocksConfig> = rawEnv.pipe(
 /** Every `STARROCKS_*` variable this module reads (without the prefix). */
 const knownVariables: ReadonlyArray<string> = [
   ...envFields.map((f) => keyTable[f].env),
+  ...tlsFields.map((f) => tlsKeys[f].env),
   keyTable.properties.env,
   keyTable.password.env
 ]

@@ -10,7 +10,10 @@ import { StarRocksEmulator } from "@effect-starrocks/testkit"
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Context, Effect, Exit, Layer, Logger, LogLevel, Ref, Schema, Stream } from "effect"
 import * as Net from "node:net"
+import { afterAll, beforeAll } from "vitest"
 import { ColumnType, StarRocksConfig, StarRocksSink } from "../src/index.js"
+import type { Pki } from "./tlsFixture.js"
+import { makePki } from "./tlsFixture.js"
 
 class Emulator extends Context.Tag("test/Emulator")<Emulator, Emu.StarRocksEmulator>() {}
 
@@ -171,6 +174,34 @@ const untilLoaded = (table: string) =>
   })
 
 const rawLine = "4,raw,2024-01-02 03:04:05"
+
+// --- TLS: the sink.tls.* rows run against an emulator served over https with a throw-away CA
+let pki: Pki | undefined
+beforeAll(() => {
+  pki = makePki()
+}, 60_000)
+afterAll(() => pki?.remove())
+
+/** `outcomeOf` against an https emulator (`beTls: false`: its https FE redirects to plain-http BEs). */
+const overTls = (props: Record<string, string | undefined>, beTls = true) =>
+  Effect.gen(function*() {
+    const emu = yield* StarRocksEmulator.make({
+      users: { root: "" },
+      tls: { cert: pki!.serverCert, key: pki!.serverKey },
+      beTls
+    })
+    return yield* outcomeOf({ "load-url": `https://${emu.fe[0]}`, ...props }).pipe(
+      Effect.provideService(Emulator, emu)
+    )
+  }).pipe(Effect.scoped)
+
+const verificationFailed = (o: Outcome, codes: ReadonlyArray<string>) => {
+  const e = errorOf(o)
+  assert.strictEqual(e._tag, "TransportError")
+  assert.include(codes, e.code)
+  assert.strictEqual(o.rows.length, 0)
+}
+const untrusted = ["SELF_SIGNED_CERT_IN_CHAIN", "UNABLE_TO_VERIFY_LEAF_SIGNATURE"]
 
 const cases: Record<string, Effect.Effect<void, unknown, Emulator>> = {
   // --- connection
@@ -411,6 +442,45 @@ const cases: Record<string, Effect.Effect<void, unknown, Emulator>> = {
     assert.strictEqual(summaryOf(capped).retries, 3)
     assert.isAtLeast(uncapped.ms, 840) // 150 + 300 + 600, each at least 80 %
     assert.isBelow(capped.ms, uncapped.ms)
+  }),
+  // --- TLS (see also Tls.test.ts)
+  "sink.tls.ca-file": Effect.gen(function*() {
+    assert.strictEqual(summaryOf(yield* overTls({ "sink.tls.ca-file": pki!.files.ca })).rows, 3)
+    verificationFailed(yield* overTls({}), untrusted)
+  }),
+  "sink.tls.verify": Effect.gen(function*() {
+    assert.strictEqual(summaryOf(yield* overTls({ "sink.tls.verify": "false" })).rows, 3)
+    verificationFailed(yield* overTls({ "sink.tls.verify": "true" }), untrusted)
+  }),
+  "sink.tls.server-name": Effect.gen(function*() {
+    const ca = pki!.files.ca
+    assert.strictEqual(
+      summaryOf(yield* overTls({ "sink.tls.ca-file": ca, "sink.tls.server-name": "starrocks.test" })).rows,
+      3
+    )
+    const wrong = yield* overTls({ "sink.tls.ca-file": ca, "sink.tls.server-name": "elsewhere.test" })
+    verificationFailed(wrong, ["ERR_TLS_CERT_ALTNAME_INVALID"])
+  }),
+  "sink.tls.cert-file": Effect.gen(function*() {
+    // presented to a server that asks for it: Tls.test.ts (mutual TLS); here, the pair is read and used
+    const both = { "sink.tls.ca-file": pki!.files.ca, "sink.tls.key-file": pki!.files.clientKey }
+    assert.strictEqual(summaryOf(yield* overTls({ ...both, "sink.tls.cert-file": pki!.files.clientCert })).rows, 3)
+    refusedAtConfig(yield* overTls({ "sink.tls.cert-file": pki!.files.clientCert }), "sink.tls.key-file")
+  }),
+  "sink.tls.key-file": Effect.gen(function*() {
+    const cert = { "sink.tls.ca-file": pki!.files.ca, "sink.tls.cert-file": pki!.files.clientCert }
+    assert.strictEqual(summaryOf(yield* overTls({ ...cert, "sink.tls.key-file": pki!.files.clientKey })).rows, 3)
+    // a key file that is not PEM is refused without showing its text
+    const o = yield* overTls({ ...cert, "sink.tls.key-file": pki!.files.ca + ".missing" })
+    refusedAtConfig(o, "sink.tls.key-file")
+  }),
+  "sink.tls.allow-http-redirect": Effect.gen(function*() {
+    const ca = { "sink.tls.ca-file": pki!.files.ca }
+    const refused = errorOf(yield* overTls(ca, false))
+    assert.strictEqual(refused._tag, "RedirectError")
+    assert.include(refused.reason, "StarRocks BEs often serve plain http")
+    assert.include(refused.reason, "sink.tls.allow-http-redirect")
+    assert.strictEqual(summaryOf(yield* overTls({ ...ca, "sink.tls.allow-http-redirect": "true" }, false)).rows, 3)
   }),
   // --- the Flink connector's keys without a meaning here: a warning that says so
   ...Object.fromEntries(

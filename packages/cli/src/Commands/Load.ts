@@ -139,7 +139,13 @@ const optionError = (option: string, reason: string) => new LoadOptionError({ op
 const fromEnvironment = (env: NodeJS.ProcessEnv): Effect.Effect<Record<string, string>, LoadOptionError> =>
   Effect.suspend(() => {
     const out: Record<string, string> = {}
+    // TLS has one key per sub-option (`tlsKeys`); its placeholder in `optionKeys` names no variable
+    for (const keys of Object.values(StarRocksConfig.tlsKeys)) {
+      const value = env[`STARROCKS_${keys.env}`]
+      if (value !== undefined) out[keys.property] = value
+    }
     for (const [field, keys] of Object.entries(StarRocksConfig.optionKeys)) {
+      if (field === "tls") continue
       const value = env[`STARROCKS_${keys.env}`]
       if (value === undefined) continue
       if (field !== "properties") {

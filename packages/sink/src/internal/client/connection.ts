@@ -9,7 +9,7 @@ import { Duration, Effect, Option, Redacted } from "effect"
 import type { RedirectError, TransportError } from "../../StarRocksError.js"
 import * as Failover from "./failover.js"
 import type { ConnectionConfig, LoadClientOptions } from "./model.js"
-import type { HttpOptions, HttpRequest, HttpResponse } from "./transport.js"
+import type { HttpOptions, HttpRequest, HttpResponse, TlsOptions } from "./transport.js"
 import { makeAgents } from "./transport.js"
 
 /** @internal */
@@ -56,8 +56,17 @@ export const make = (
   options?: LoadClientOptions
 ): Effect.Effect<Connection, never, Scope.Scope> =>
   Effect.gen(function*() {
+    const tlsConfig = config.tls
+    // the key is read by node:tls when an https agent is made, nowhere else
+    const tls: TlsOptions = {
+      ca: tlsConfig?.ca,
+      cert: tlsConfig?.cert,
+      key: tlsConfig?.key !== undefined ? ((key) => () => Redacted.value(key))(tlsConfig.key) : undefined,
+      servername: tlsConfig?.serverName,
+      rejectUnauthorized: tlsConfig !== undefined ? tlsConfig.verify : options?.rejectUnauthorized ?? true
+    }
     const agents = yield* Effect.acquireRelease(
-      Effect.sync(() => makeAgents({ maxSockets: Math.max(4, config.ioThreadCount * 2) })),
+      Effect.sync(() => makeAgents({ maxSockets: Math.max(4, config.ioThreadCount * 2), tls })),
       (a) => Effect.sync(() => a.destroy())
     )
     const poolOptions = {
@@ -85,7 +94,9 @@ export const make = (
       beHostMap: config.beHostMap,
       agents,
       maxResponseBytes,
-      rejectUnauthorized: options?.rejectUnauthorized
+      rejectUnauthorized: tls.rejectUnauthorized,
+      tls,
+      allowHttpRedirect: tlsConfig?.allowHttpRedirect ?? false
     })
     const socketTimeoutFor = (headers: Readonly<Record<string, string>>): number =>
       Option.match(config.socketTimeout, {

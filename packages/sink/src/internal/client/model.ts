@@ -80,6 +80,30 @@ export interface ConnectionConfig {
   readonly labelStateTimeout: Duration.Duration
   /** Loads in flight the sockets are sized for (StarRocksConfig's `ioThreadCount`). */
   readonly ioThreadCount: number
+  /** TLS of the https load URLs and redirects (StarRocksConfig's `tls`); absent: the system CAs, verified. */
+  readonly tls?: TlsConfig | undefined
+}
+
+/**
+ * TLS settings of the https connections (FEs, BEs, ErrorURL fetches). The private key is `Redacted` and read only
+ * when a connection is made.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface TlsConfig {
+  /** Trusted CA certificates (PEM); absent: Node's default CAs. */
+  readonly ca?: string | undefined
+  /** Client certificate (PEM) for mutual TLS. */
+  readonly cert?: string | undefined
+  /** Client private key (PEM) for mutual TLS. */
+  readonly key?: Redacted.Redacted<string> | undefined
+  /** The name sent as SNI and checked against the server certificate (instead of the URL's host). */
+  readonly serverName?: string | undefined
+  /** Verify the server certificate (default true). */
+  readonly verify: boolean
+  /** Follow a redirect from https to plain http (default false: refused with a `RedirectError`). */
+  readonly allowHttpRedirect: boolean
 }
 
 /**

@@ -40,7 +40,40 @@ export interface HttpOptions {
   /** The response body is cut after this many bytes (`truncated` is then set). */
   readonly maxResponseBytes?: number | undefined
   readonly rejectUnauthorized?: boolean | undefined
+  /** CA, client certificate and key, server name of the https connections (see `TlsOptions`). */
+  readonly tls?: TlsOptions | undefined
+  /** Follow a redirect from https to plain http (refused by default). */
+  readonly allowHttpRedirect?: boolean | undefined
 }
+
+/**
+ * What an https connection is made with: passed to every `https.Agent` and to agent-less requests. `key` is a
+ * function so that the private key is read only by node:tls, never kept in a plain field that a log could print.
+ * @internal
+ */
+export interface TlsOptions {
+  readonly ca?: string | undefined
+  readonly cert?: string | undefined
+  readonly key?: (() => string) | undefined
+  readonly servername?: string | undefined
+  readonly rejectUnauthorized: boolean
+}
+
+/** The node:tls options of `tls` (nothing when absent). @internal */
+export const tlsConnectOptions = (tls: TlsOptions | undefined): {
+  ca?: string
+  cert?: string
+  key?: string
+  servername?: string
+  rejectUnauthorized?: boolean
+} =>
+  tls === undefined ? {} : {
+    ...(tls.ca !== undefined ? { ca: tls.ca } : {}),
+    ...(tls.cert !== undefined ? { cert: tls.cert } : {}),
+    ...(tls.key !== undefined ? { key: tls.key() } : {}),
+    ...(tls.servername !== undefined ? { servername: tls.servername } : {}),
+    rejectUnauthorized: tls.rejectUnauthorized
+  }
 
 /** @internal */
 export interface HttpResponse {
@@ -118,7 +151,8 @@ export const applyHostMap = (url: URL, beHostMap: ReadonlyMap<string, string>): 
 export const resolveRedirect = (
   current: URL,
   location: string,
-  beHostMap: ReadonlyMap<string, string>
+  beHostMap: ReadonlyMap<string, string>,
+  allowHttpRedirect = false
 ): Either.Either<URL, string> => {
   let next: URL
   try {
@@ -132,8 +166,12 @@ export const resolveRedirect = (
   next.username = ""
   next.password = ""
   const mapped = applyHostMap(next, beHostMap)
-  if (current.protocol === "https:" && mapped.protocol === "http:") {
-    return Either.left("https→http redirect refused (credentials would travel in clear text)")
+  if (current.protocol === "https:" && mapped.protocol === "http:" && !allowHttpRedirect) {
+    return Either.left(
+      "https→http redirect refused (credentials would travel in clear text); StarRocks BEs often serve plain " +
+        "http: allow it by name with sink.tls.allow-http-redirect=true (tls.allowHttpRedirect), or map the BE " +
+        "to an https proxy with be-host-map"
+    )
   }
   return Either.right(mapped)
 }
@@ -145,7 +183,9 @@ export interface Agents {
 }
 
 /** @internal */
-export const makeAgents = (options?: { readonly maxSockets?: number | undefined }): Agents => {
+export const makeAgents = (
+  options?: { readonly maxSockets?: number | undefined; readonly tls?: TlsOptions | undefined }
+): Agents => {
   const agents = new Map<string, Http.Agent>()
   return {
     get: (url) => {
@@ -153,7 +193,9 @@ export const makeAgents = (options?: { readonly maxSockets?: number | undefined 
       let agent = agents.get(origin)
       if (agent === undefined) {
         const agentOptions = { keepAlive: true, maxSockets: options?.maxSockets ?? 16, scheduling: "lifo" as const }
-        agent = url.protocol === "https:" ? new Https.Agent(agentOptions) : new Http.Agent(agentOptions)
+        agent = url.protocol === "https:"
+          ? new Https.Agent({ ...agentOptions, ...tlsConnectOptions(options?.tls) })
+          : new Http.Agent(agentOptions)
         agents.set(origin, agent)
       }
       return agent
@@ -315,7 +357,12 @@ export const sendOnce = (
         method: request.method,
         headers,
         agent: options.agents?.get(url) ?? false,
-        ...(isHttps ? { rejectUnauthorized: options.rejectUnauthorized ?? true } : {})
+        ...(isHttps ?
+          {
+            ...tlsConnectOptions(options.tls),
+            rejectUnauthorized: options.tls?.rejectUnauthorized ?? options.rejectUnauthorized ?? true
+          } :
+          {})
       })
     } catch (error) {
       fail(`invalid request: ${errorText(error)}`, errorCode(error))
@@ -442,7 +489,7 @@ export const exchange = (
             hops
           })
         }
-        const next = resolveRedirect(current, location, options.beHostMap)
+        const next = resolveRedirect(current, location, options.beHostMap, options.allowHttpRedirect === true)
         if (Either.isLeft(next)) {
           return yield* new RedirectError({
             url: displayUrl(current),

@@ -31,6 +31,7 @@ import type { FiberRef, Scope } from "effect"
 import { Context, Effect, Layer } from "effect"
 import * as InternalBackoff from "./internal/client/backoff.js"
 import * as Connection from "./internal/client/connection.js"
+import * as ErrorLog from "./internal/client/errorLog.js"
 import * as LoadStates from "./internal/client/loadState.js"
 import type {
   ConnectionConfig,
@@ -163,7 +164,21 @@ export interface LoadClient {
    * none; any other answer (current FEs say `Empty label.`), and a probe that fails, count as supported.
    */
   readonly supportsTransactions: (target: Target) => Effect.Effect<boolean>
+  /**
+   * Every entry of a load's `ErrorURL` (the rows StarRocks filtered: reason, row text, column), fetched with Basic
+   * auth, row data redacted under `sanitizeErrorLog`; never fails (`unavailable` says why nothing was read). Read
+   * by the dead letter (`DeadLetter`); a client without it gives the dead letter the filtered counts only.
+   */
+  readonly errorLogEntries?: ((errorUrl: string) => Effect.Effect<ErrorLogEntries>) | undefined
 }
+
+/**
+ * The entries of a load's error log (`LoadClient.errorLogEntries`).
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface ErrorLogEntries extends ErrorLog.Entries {}
 
 /**
  * @since 0.1.0
@@ -204,7 +219,8 @@ export const make = (
         Effect.all([connection.fes.status, connection.directBes?.status ?? Effect.succeed([])]),
         ([a, b]) => [...a, ...b]
       ),
-      supportsTransactions: (target) => Transaction.probe(connection, target)
+      supportsTransactions: (target) => Transaction.probe(connection, target),
+      errorLogEntries: (errorUrl) => ErrorLog.fetchEntries(connection, errorUrl)
     })
   })
 

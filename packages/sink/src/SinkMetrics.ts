@@ -55,6 +55,17 @@ export const totalFilteredRows = Metric.counter("totalFilteredRows", {
 })
 
 /**
+ * Rows sent to the dead letter (`DeadLetter`): refused by the encoder or filtered by StarRocks.
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const totalDeadLetteredRows = Metric.counter("totalDeadLetteredRows", {
+  description: "rows sent to the dead letter (refused by the encoder or filtered by StarRocks)",
+  incremental: true
+})
+
+/**
  * @since 0.1.0
  * @category metrics
  */

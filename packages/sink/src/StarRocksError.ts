@@ -7,6 +7,7 @@
  */
 import { Schema } from "effect"
 import type { CheckpointerError } from "./Checkpointer.js"
+import type { DeadLetterError } from "./DeadLetter.js"
 import * as RetryLogic from "./internal/client/retryLogic.js"
 import * as InternalLanded from "./internal/landed.js"
 import type { LabelStoreError } from "./LabelStore.js"
@@ -287,6 +288,7 @@ export type SinkError =
   | ExactlyOnceError
   | StallError
   | StarRocksConfigError
+  | DeadLetterError
 
 /**
  * Whether retrying the same request (same label) after a backoff is safe and may succeed. The decision is taken in

@@ -19,10 +19,12 @@ import { Cause, Channel, Context, Duration, Effect, Fiber, Layer, MergeDecision,
 import type * as Change from "./Change.js"
 import type * as Checkpoint from "./Checkpoint.js"
 import type * as Checkpointer from "./Checkpointer.js"
+import type * as DeadLetter from "./DeadLetter.js"
 import * as Chunks from "./internal/chunks.js"
 import * as ExactlyOnce from "./internal/exactlyOnce.js"
 import * as InternalLanded from "./internal/landed.js"
 import * as Batcher from "./internal/sink/batcher.js"
+import * as DeadLetterRuntime from "./internal/sink/deadLetter.js"
 import * as Dispatcher from "./internal/sink/dispatcher.js"
 import * as Ledger from "./internal/sink/ledger.js"
 import * as RawLane from "./internal/sink/rawLane.js"
@@ -52,6 +54,8 @@ export interface TableSummary {
   readonly retries: number
   /** Rows StarRocks filtered (`NumberFilteredRows`, allowed by `max_filter_ratio`). */
   readonly filteredRows: number
+  /** Rows sent to the dead letter (refused by the encoder or filtered by StarRocks); only with `deadLetter`. */
+  readonly deadLetteredRows?: number
 }
 
 /**
@@ -75,10 +79,24 @@ export interface SinkSummary extends TableSummary {
 export interface TableOptions extends InternalRouting.TableOptions {}
 
 /**
+ * What a sink takes beside its tables' options.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface SinkOptions {
+  /**
+   * Rows the encoder refuses and rows StarRocks filters go to this dead letter, within its budget, instead of
+   * failing the stream (`DeadLetter`). Without it every rejected row fails the stream.
+   */
+  readonly deadLetter?: DeadLetter.Options | undefined
+}
+
+/**
  * @since 0.1.0
  * @category models
  */
-export interface MakeOptions extends TableOptions {}
+export interface MakeOptions extends TableOptions, SinkOptions {}
 
 /**
  * @since 0.1.0
@@ -249,7 +267,8 @@ const withLandedField = new Set([
   "LabelStateTimeout",
   "TransactionError",
   "RowEncodeError",
-  "StallError"
+  "StallError",
+  "DeadLetterError"
 ])
 
 /** The error with what landed: its `landed` field, and its message ends with it (set once). */
@@ -277,11 +296,12 @@ const withLanded = (error: SinkError, landed: Landed): SinkError => {
 
 const routingOf = <A>(
   target: Schema.Schema<A, any, any> | Routing<any>,
-  options: TableOptions | undefined
-): InternalRouting.Routing<any> =>
-  isRouting(target)
-    ? target[RoutingTypeId]
-    : InternalRouting.single(target as Schema.Schema<A, any, any>, options ?? {})
+  options: (TableOptions & SinkOptions) | undefined
+): InternalRouting.Routing<any> => {
+  if (isRouting(target)) return target[RoutingTypeId]
+  const { deadLetter: _, ...table } = options ?? {}
+  return InternalRouting.single(target as Schema.Schema<A, any, any>, table)
+}
 
 /**
  * The at-least-once sink. Rows are encoded as they arrive (CSV by the safe recipe, or JSON), cut into batches per
@@ -308,7 +328,7 @@ const routingOf = <A>(
  * @category constructors
  */
 export const make: {
-  <In>(target: Routing<In>): Sink.Sink<SinkSummary, In, never, SinkError, Services>
+  <In>(target: Routing<In>, options?: SinkOptions): Sink.Sink<SinkSummary, In, never, SinkError, Services>
   <A, I, R>(
     schema: Schema.Schema<A, I, R>,
     options?: MakeOptions
@@ -323,9 +343,15 @@ export const make: {
     const routing = routingOf(target, options)
     // an option this sink would ignore (sink.semantic=exactly-once, say) is an error, not a silent no-op
     yield* StarRocksConfig.checkUse(config, { semantic: "at-least-once", raw: routing.describe === "raw" })
-    const router = yield* routing.build(config)
-    const ledger = Ledger.make(labels, clock)
+    const deadLetterOptions = options?.deadLetter
+    const router = yield* routing.build(
+      deadLetterOptions === undefined ? config : yield* DeadLetterRuntime.configure(config, deadLetterOptions)
+    )
+    const ledger = Ledger.make(labels, clock, { deadLetter: deadLetterOptions !== undefined })
     for (const lane of router.lanes()) ledger.touch(lane.key)
+    const deadLetter = deadLetterOptions === undefined
+      ? undefined
+      : yield* DeadLetterRuntime.make(deadLetterOptions, ledger, client, DeadLetterRuntime.namesIn(router))
     const instance = randomId()
     const dispatcher = yield* Dispatcher.make({
       client,
@@ -335,7 +361,8 @@ export const make: {
       concurrency: config.ioThreadCount,
       transactional: config.useTransactionStreamLoad,
       label: (sealed) => batchLabel(config.labelPrefix, sealed.lane.settings.table, instance, sealed.seq),
-      drainDeadline: Duration.sum(config.labelStateTimeout, Duration.seconds(30))
+      drainDeadline: Duration.sum(config.labelStateTimeout, Duration.seconds(30)),
+      deadLetter
     })
     const batcher = yield* Batcher.make<unknown, SinkError, never>({
       router,
@@ -344,8 +371,11 @@ export const make: {
       clock,
       onSeal: (sealed) => {
         ledger.touch(sealed.lane.key)
-        return dispatcher.dispatch(sealed)
-      }
+        return deadLetter === undefined
+          ? dispatcher.dispatch(sealed)
+          : Effect.zipRight(deadLetter.sealed(sealed.lane.key, sealed.rows), dispatcher.dispatch(sealed))
+      },
+      deadLetter
     })
 
     // a failure of the interval timer (a seal that died) ends the sink with it
@@ -400,6 +430,8 @@ export const make: {
           lane.discard()
         }
         yield* drain ? dispatcher.settleWithin : dispatcher.settle
+        // the rows already refused or filtered still reach the dead letter (its own failure is the sink's)
+        if (deadLetter !== undefined) yield* Effect.ignore(Effect.timeout(deadLetter.end, Duration.seconds(30)))
         const landed = ledger.whatLanded(building, batcher.taken())
         yield* Effect.logError(`at-least-once sink failed${InternalLanded.suffix(landed)}`).pipe(
           Effect.annotateLogs({ landed })
@@ -449,6 +481,7 @@ export const make: {
       yield* batcher.locked(batcher.sealAll)
       yield* dispatcher.drain
       if (stalled) return yield* Effect.never
+      if (deadLetter !== undefined) yield* deadLetter.end
       return ledger.summary() as SinkSummary
     }).pipe(Effect.catchAll(failed))
 
@@ -489,7 +522,7 @@ export const layer = (
  * @since 0.1.0
  * @category models
  */
-export interface ExactlyOnceOptions<P, PI> extends TableOptions {
+export interface ExactlyOnceOptions<P, PI> extends TableOptions, SinkOptions {
   /** Encodes barrier positions into the checkpoint record (and decodes the recorded one at recovery). */
   readonly position: Schema.Schema<P, PI>
   /** Default "0"; part of the labels and of the checkpoint key. Give every parallel sink its own. */

@@ -25,6 +25,11 @@ export * as ColumnType from "./ColumnType.js"
 /**
  * @since 0.2.0
  */
+export * as DeadLetter from "./DeadLetter.js"
+
+/**
+ * @since 0.2.0
+ */
 export * as Debezium from "./Debezium.js"
 
 /**

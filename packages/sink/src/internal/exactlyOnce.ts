@@ -10,6 +10,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import type * as Checkpoint from "../Checkpoint.js"
 import * as Checkpointer from "../Checkpointer.js"
+import type * as DeadLetter from "../DeadLetter.js"
 import * as LabelStore from "../LabelStore.js"
 import * as LoadClient from "../LoadClient.js"
 import * as RetryPolicy from "../RetryPolicy.js"
@@ -21,6 +22,7 @@ import * as RetryLogic from "./client/retryLogic.js"
 import * as LabelSpool from "./labelSpool.js"
 import * as Recovery from "./recovery.js"
 import * as Batcher from "./sink/batcher.js"
+import * as DeadLetterRuntime from "./sink/deadLetter.js"
 import type { Lane, Sealed } from "./sink/lane.js"
 import * as Ledger from "./sink/ledger.js"
 import type { Routing } from "./sink/routing.js"
@@ -32,6 +34,7 @@ export interface Options<P, PI> {
   readonly checkpointKey?: string | undefined
   readonly spoolDirectory?: string | undefined
   readonly coordinator?: Checkpoint.Coordinator | undefined
+  readonly deadLetter?: DeadLetter.Options | undefined
 }
 
 export interface Summary extends Ledger.Summary {
@@ -172,8 +175,13 @@ export const make = <In, P, PI>(
       onSome: (r) => ({ ...r.nextLabelId })
     })
 
-    const router = yield* routing.build(config)
-    const ledger = Ledger.make(labels, clock)
+    const router = yield* routing.build(
+      options.deadLetter === undefined ? config : yield* DeadLetterRuntime.configure(config, options.deadLetter)
+    )
+    const ledger = Ledger.make(labels, clock, { deadLetter: options.deadLetter !== undefined })
+    const deadLetter = options.deadLetter === undefined
+      ? undefined
+      : yield* DeadLetterRuntime.make(options.deadLetter, ledger, client, DeadLetterRuntime.namesIn(router))
 
     const maxBytes = config.maxBytes
     const timeoutSec = (() => {
@@ -289,7 +297,19 @@ export const make = <In, P, PI>(
                 "often or raise sink.properties.timeout"
             ).pipe(Effect.annotateLogs({ label: x.label, ageMs: age, timeoutSec }))
           }
-          yield* withReplay(t, x, (x) => client.prepare({ ...t.target, label: x.label, headers: prepareHeaders }))
+          const result = yield* withReplay(
+            t,
+            x,
+            (x) => client.prepare({ ...t.target, label: x.label, headers: prepareHeaders })
+          ).pipe(
+            Effect.mapError((e) =>
+              deadLetter !== undefined ? deadLetter.overRatio(batchOf(t, x.label, x.rows, x.bytes), e) : e
+            )
+          )
+          // the rows StarRocks filtered out of the prepared transaction (they are not committed)
+          if (deadLetter !== undefined && result.filteredRows > 0) {
+            yield* deadLetter.filtered(batchOf(t, x.label, x.rows, x.bytes), result)
+          }
           x.live = false
           t.pending.push({ label: x.label, rows: x.rows, bytes: x.bytes })
           yield* x.spool.clear
@@ -348,13 +368,19 @@ export const make = <In, P, PI>(
           body: batch.body
         })
         yield* spool.remove(p.label)
+        if (deadLetter !== undefined && result.filteredRows > 0) {
+          yield* deadLetter.filtered(batchOf(t, p.label, p.rows, p.bytes), result)
+        }
         return result
       })
 
     const onSeal = (sealed: Sealed) =>
-      Effect.flatMap(
-        tableOf(sealed.lane),
-        (t) => labelSpool !== undefined ? spoolBatch(labelSpool, t, sealed) : pushBatch(t, sealed)
+      Effect.zipRight(
+        deadLetter !== undefined ? deadLetter.sealed(sealed.lane.key, sealed.rows) : Effect.void,
+        Effect.flatMap(
+          tableOf(sealed.lane),
+          (t) => labelSpool !== undefined ? spoolBatch(labelSpool, t, sealed) : pushBatch(t, sealed)
+        )
       )
 
     const commitPrepared = (t: Table, p: Prepared) => {
@@ -436,7 +462,8 @@ export const make = <In, P, PI>(
       clock,
       onSeal,
       unwrap: (item) => item._tag === "Barrier" ? Batcher.BARRIER : item.row,
-      onBarrier
+      onBarrier,
+      deadLetter
     })
     late.batcher = batcher
 
@@ -487,6 +514,7 @@ export const make = <In, P, PI>(
         }
         t.pending = []
       }
+      if (deadLetter !== undefined) yield* deadLetter.end
       return { ...ledger.summary(), checkpoints, lastPosition } satisfies Summary
     })
 

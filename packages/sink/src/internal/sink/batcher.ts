@@ -37,6 +37,15 @@ export interface Options<In, E, R> {
   /** Envelopes: the row of an item, or `BARRIER` for a barrier (handed to `onBarrier` in order). */
   readonly unwrap?: ((item: In) => unknown) | undefined
   readonly onBarrier?: ((item: In) => Effect.Effect<void, E, R>) | undefined
+  /**
+   * The dead letter: a row a lane refuses (`RowEncodeError`) is handed to `refuse` (with its table) instead of
+   * failing the sink, and `flush` runs before the next row is taken. Without it nothing changes in the row loop:
+   * refusals are caught where `RowEncodeError` is named, outside the loop.
+   */
+  readonly deadLetter?: {
+    readonly refuse: (error: RowEncodeError, row: unknown, table: string) => void
+    readonly flush: Effect.Effect<void, E, R>
+  } | undefined
 }
 
 export const BARRIER: unique symbol = Symbol("barrier")
@@ -66,6 +75,7 @@ export const make = <In, E, R>(options: Options<In, E, R>): Effect.Effect<Batche
     const { clock, maxBytes, maxRows, onSeal, router } = options
     const unwrap = options.unwrap
     const onBarrier = options.onBarrier
+    const deadLetter = options.deadLetter
     const turns = EventLoop.make()
     let rowIndex = 0
     let current: Lane | undefined
@@ -104,7 +114,7 @@ export const make = <In, E, R>(options: Options<In, E, R>): Effect.Effect<Batche
     })
 
     // why the last `addRows` stopped (a variable, not a result object: one-row chunks call it once per row)
-    let stop: "done" | "cut" | "pause" | "barrier" = "done"
+    let stop: "done" | "cut" | "pause" | "barrier" | "refused" = "done"
     /**
      * Adds items from `from` on while none needs an effect; returns the index of the next item, sets `stop`. The
      * clock is read only where a row opens a batch (its first-row time): one-row chunks would read it per row.
@@ -144,13 +154,26 @@ export const make = <In, E, R>(options: Options<In, E, R>): Effect.Effect<Batche
       return items.length
     }
 
-    /** `addRows` with a `RowEncodeError` naming the table of the row that failed. */
+    /**
+     * `addRows` with a `RowEncodeError` naming the table of the row that failed; with a dead letter, the row is
+     * refused instead (it keeps its stream index) and `stop` is `refused`: the next row is the one after it.
+     */
     const addNaming = (items: ReadonlyArray<In>, from: number) => {
+      const start = rowIndex
       try {
         return addRows(items, from)
       } catch (e) {
-        throw named(e)
+        if (deadLetter === undefined || !(e instanceof RowEncodeError) || current === undefined) throw named(e)
+        // every item before the refused one in this call was added (anything else returns): this is its place
+        const i = from + (rowIndex - start)
+        refused(e, unwrap !== undefined ? unwrap(items[i]!) : items[i])
+        return i + 1
       }
+    }
+    const refused = (e: RowEncodeError, row: unknown) => {
+      deadLetter!.refuse(e, row, current!.key)
+      rowIndex++
+      stop = "refused"
     }
     const named = (e: unknown): unknown =>
       e instanceof RowEncodeError && e.table === undefined && current !== undefined
@@ -162,6 +185,8 @@ export const make = <In, E, R>(options: Options<In, E, R>): Effect.Effect<Batche
       lock.withPermits(1)(Effect.gen(function*() {
         let items = take() ?? []
         let next = from
+        // refusals of the lock-free way (it stopped at them) go first
+        if (deadLetter !== undefined) yield* deadLetter.flush
         while (true) {
           yield* relieve
           yield* turns.maybe
@@ -177,11 +202,15 @@ export const make = <In, E, R>(options: Options<In, E, R>): Effect.Effect<Batche
             yield* sealLane(lane)
             try {
               lane.addFresh(row, rowIndex, clock.unsafeCurrentTimeMillis())
+              rowIndex++
             } catch (e) {
-              throw named(e)
+              if (deadLetter === undefined || !(e instanceof RowEncodeError)) throw named(e)
+              refused(e, row)
+              yield* deadLetter.flush
             }
-            rowIndex++
             next++
+          } else if (stop === "refused") {
+            yield* deadLetter!.flush
           }
         }
         items = []

@@ -15,10 +15,12 @@
  */
 import type { Clock, Scope } from "effect"
 import { Deferred, Duration, Effect, FiberId, FiberSet, Metric, Option } from "effect"
+import type { DeadLetterError } from "../../DeadLetter.js"
 import type * as LabelStore from "../../LabelStore.js"
 import * as LoadClient from "../../LoadClient.js"
 import * as SinkMetrics from "../../SinkMetrics.js"
 import type { LoadError } from "../../StarRocksError.js"
+import type * as DeadLetter from "./deadLetter.js"
 import type { Lane, Sealed } from "./lane.js"
 import type { Batch, Ledger } from "./ledger.js"
 
@@ -33,9 +35,11 @@ export interface Options {
   readonly label: (sealed: Sealed) => string
   /** How long sealed batches may take to land after the sink failed (a table's load, a bad row, the upstream). */
   readonly drainDeadline: Duration.DurationInput
+  /** The dead letter: a landed load's filtered rows go to it; a load failed for too many is over its budget. */
+  readonly deadLetter?: DeadLetter.Runtime | undefined
 }
 
-export type DispatchError = LoadError | LabelStore.LabelStoreError
+export type DispatchError = LoadError | LabelStore.LabelStoreError | DeadLetterError
 
 export interface Dispatcher {
   /** Takes a sealed batch: waits for byte budget, then loads it in the background. */
@@ -71,7 +75,7 @@ const naming = <X>(error: X, table: string): X => {
 
 export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const { client, clock, ledger, maxBytes } = options
+    const { client, clock, deadLetter, ledger, maxBytes } = options
     const budget = yield* Effect.makeSemaphore(maxBytes)
     const slots = yield* Effect.makeSemaphore(Math.max(1, options.concurrency))
     const fibers = yield* FiberSet.make<void, never>()
@@ -122,6 +126,7 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
         const result = yield* (options.transactional ? client.loadTransactional(request) : client.loadBatch(request))
           .pipe(
             Effect.tapError((error) => ledger.failed(batch, error)),
+            Effect.mapError((error) => deadLetter !== undefined ? deadLetter.overRatio(batch, error) : error),
             Effect.ensuring(Effect.suspend(() => {
               inflight--
               return Metric.set(SinkMetrics.inflightLoads, inflight)
@@ -129,6 +134,7 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
           )
         unsettled.delete(item)
         yield* ledger.landed(batch, result, startedAt)
+        if (deadLetter !== undefined && result.filteredRows > 0) yield* deadLetter.filtered(batch, result)
       }).pipe(
         Effect.tapError(() => Effect.sync(() => unsettled.delete(item))),
         SinkMetrics.tagged(item.sealed.lane.settings.database, item.sealed.lane.settings.table)

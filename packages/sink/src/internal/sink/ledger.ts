@@ -38,6 +38,8 @@ export interface TableSummary {
   readonly retries: number
   /** Rows StarRocks filtered (`NumberFilteredRows`, allowed by `max_filter_ratio`). */
   readonly filteredRows: number
+  /** Rows sent to the dead letter (refused by the encoder or filtered by StarRocks); only with a dead letter. */
+  readonly deadLetteredRows?: number
 }
 
 export interface Summary extends TableSummary {
@@ -64,6 +66,8 @@ export interface Ledger {
   readonly landed: (batch: Batch, result: Landed, startedAt: number) => Effect.Effect<void, LabelStore.LabelStoreError>
   readonly failed: (batch: Batch, error: unknown) => Effect.Effect<void>
   readonly record: (batch: Batch, state: LabelStore.LabelState) => Effect.Effect<void, LabelStore.LabelStoreError>
+  /** Counts rows sent to the dead letter (the summary then shows `deadLetteredRows`). */
+  readonly deadLettered: (table: string, database: string, tableName: string, rows: number) => Effect.Effect<void>
   /** Counts a replay of a transaction's data into a new transaction. */
   readonly retried: (table: string, database: string, tableName: string) => Effect.Effect<void>
   /** Makes sure the table shows in the summary (with zeros until something lands). */
@@ -108,15 +112,23 @@ const inDoubt = (error: unknown): boolean => {
     (e._tag === "TransportError" && e.bodySent === true)
 }
 
-export const make = (labels: LabelStore.LabelStore, clock: Clock.Clock): Ledger => {
+/** `deadLetter`: the sink has a dead letter (its summary shows `deadLetteredRows`). */
+export const make = (
+  labels: LabelStore.LabelStore,
+  clock: Clock.Clock,
+  options?: { readonly deadLetter?: boolean | undefined }
+): Ledger => {
+  const withDeadLetter = options?.deadLetter === true
   const tables = new Map<
     string,
-    { rows: number; bytes: number; loads: number; retries: number; filteredRows: number }
+    { rows: number; bytes: number; loads: number; retries: number; filteredRows: number; deadLetteredRows?: number }
   >()
   const entry = (table: string) => {
     let e = tables.get(table)
     if (e === undefined) {
-      e = { rows: 0, bytes: 0, loads: 0, retries: 0, filteredRows: 0 }
+      e = withDeadLetter
+        ? { rows: 0, bytes: 0, loads: 0, retries: 0, filteredRows: 0, deadLetteredRows: 0 }
+        : { rows: 0, bytes: 0, loads: 0, retries: 0, filteredRows: 0 }
       tables.set(table, e)
     }
     return e
@@ -243,8 +255,19 @@ export const make = (labels: LabelStore.LabelStore, clock: Clock.Clock): Ledger 
       return Metric.increment(SinkMetrics.totalLoadRetries).pipe(SinkMetrics.tagged(database, tableName))
     })
 
+  const deadLettered = (table: string, database: string, tableName: string, rows: number) =>
+    Effect.suspend(() => {
+      const e = entry(table)
+      e.deadLetteredRows = (e.deadLetteredRows ?? 0) + rows
+      return Metric.incrementBy(SinkMetrics.totalDeadLetteredRows, rows).pipe(SinkMetrics.tagged(database, tableName))
+    })
+
   const summary = (): Summary => {
-    const all = { rows: 0, bytes: 0, loads: 0, retries: 0, filteredRows: 0 }
+    const all: { rows: number; bytes: number; loads: number; retries: number; filteredRows: number } & {
+      deadLetteredRows?: number
+    } = withDeadLetter
+      ? { rows: 0, bytes: 0, loads: 0, retries: 0, filteredRows: 0, deadLetteredRows: 0 }
+      : { rows: 0, bytes: 0, loads: 0, retries: 0, filteredRows: 0 }
     const per: Record<string, TableSummary> = {}
     for (const [table, e] of tables) {
       per[table] = { ...e }
@@ -253,6 +276,7 @@ export const make = (labels: LabelStore.LabelStore, clock: Clock.Clock): Ledger 
       all.loads += e.loads
       all.retries += e.retries
       all.filteredRows += e.filteredRows
+      if (withDeadLetter) all.deadLetteredRows! += e.deadLetteredRows ?? 0
     }
     return { ...all, tables: per }
   }
@@ -302,6 +326,7 @@ export const make = (labels: LabelStore.LabelStore, clock: Clock.Clock): Ledger 
     failed,
     record,
     retried,
+    deadLettered,
     touch: (table) => void entry(table),
     summary
   }

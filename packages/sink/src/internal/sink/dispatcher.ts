@@ -123,10 +123,12 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
         unsettled.add(item)
         inflight++
         yield* Metric.set(SinkMetrics.inflightLoads, inflight)
-        const result = yield* (options.transactional ? client.loadTransactional(request) : client.loadBatch(request))
+        const load = options.transactional ? client.loadTransactional(request) : client.loadBatch(request)
+        const result = yield* (deadLetter === undefined
+          ? load
+          : Effect.mapError(load, (error) => deadLetter.overRatio(batch, error)))
           .pipe(
             Effect.tapError((error) => ledger.failed(batch, error)),
-            Effect.mapError((error) => deadLetter !== undefined ? deadLetter.overRatio(batch, error) : error),
             Effect.ensuring(Effect.suspend(() => {
               inflight--
               return Metric.set(SinkMetrics.inflightLoads, inflight)

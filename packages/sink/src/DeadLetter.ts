@@ -44,7 +44,7 @@ import * as InternalLanded from "./internal/landed.js"
  * @category models
  */
 export class Refused extends Schema.TaggedClass<Refused>()("Refused", {
-  /** `db.table` */
+  /** `db.table`; `(no table)` for a row no table takes (a `byTag` row whose `_tag` no table has). */
   table: Schema.String,
   /** The row's stream index (0-based, over every item the sink took). */
   index: Schema.Number,

@@ -351,7 +351,7 @@ export const make: {
     for (const lane of router.lanes()) ledger.touch(lane.key)
     const deadLetter = deadLetterOptions === undefined
       ? undefined
-      : yield* DeadLetterRuntime.make(deadLetterOptions, ledger, client, DeadLetterRuntime.namesIn(router))
+      : yield* DeadLetterRuntime.make(deadLetterOptions, ledger, client)
     const instance = randomId()
     const dispatcher = yield* Dispatcher.make({
       client,

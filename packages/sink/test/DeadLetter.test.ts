@@ -7,7 +7,15 @@
 import { StarRocksEmulator } from "@effect-starrocks/testkit"
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Context, Effect, Layer, Logger, LogLevel, Metric, Redacted, Ref, Schema, Sink, Stream } from "effect"
-import { Checkpoint, Checkpointer, DeadLetter, SinkMetrics, StarRocksConfig, StarRocksSink } from "../src/index.js"
+import {
+  Checkpoint,
+  Checkpointer,
+  DeadLetter,
+  LoadClient,
+  SinkMetrics,
+  StarRocksConfig,
+  StarRocksSink
+} from "../src/index.js"
 import * as ErrorLog from "../src/internal/client/errorLog.js"
 
 class Emulator extends Context.Tag("test/Emulator")<Emulator, StarRocksEmulator.StarRocksEmulator>() {}
@@ -376,6 +384,63 @@ layer(EmulatorLive, { excludeTestServices: true, timeout: "60 seconds" })((it) =
           ["Refused", `db.${b}`],
           ["Refused", `db.${b}`]
         ])
+      }))
+
+    it.effect("a row no table takes (byTag's unknown _tag) is refused with table '(no table)'", () =>
+      Effect.gen(function*() {
+        const emulator = yield* Emulator
+        const a = yield* newTable(emulator)
+        const A = Schema.TaggedStruct(a, { id: Schema.Number, name: Schema.String })
+        const dead = yield* collecting
+        const rows: Array<unknown> = [{ _tag: a, id: 1, name: "x" }, { _tag: "nowhere", id: 2, name: "y" }, {
+          _tag: a,
+          id: 3,
+          name: "z"
+        }]
+        const summary = yield* Stream.fromIterable(rows as Array<typeof A.Type>).pipe(
+          Stream.run(StarRocksSink.make(StarRocksSink.byTag({ [a]: StarRocksSink.table(A) }), {
+            deadLetter: { sink: dead.sink }
+          })),
+          Effect.provide(StarRocksSink.layer(configFor(emulator, a))),
+          Logger.withMinimumLogLevel(LogLevel.None)
+        )
+        assert.strictEqual((yield* emulator.rows("db", a)).length, 2)
+        const got = yield* Ref.get(dead.ref)
+        assert.strictEqual(got.length, 1)
+        const r = got[0]!
+        assert.strictEqual(r._tag, "Refused")
+        if (r._tag !== "Refused") return
+        assert.strictEqual(r.table, "(no table)")
+        assert.strictEqual(r.index, 1)
+        assert.strictEqual(r.column, "_tag")
+        assert.strictEqual(summary.deadLetteredRows, 1)
+      }))
+
+    it.effect("an error log that cannot be read: the filtered rows come as Unlisted, with why", () =>
+      Effect.gen(function*() {
+        const emulator = yield* Emulator
+        const table = yield* newTable(emulator)
+        const dead = yield* collecting
+        const config = configFor(emulator, table)
+        const unreadable = Layer.effect(
+          LoadClient.LoadClient,
+          Effect.map(LoadClient.LoadClient, (client) => ({
+            ...client,
+            errorLogEntries: () => Effect.succeed({ entries: [], unavailable: "HTTP 401" })
+          }))
+        ).pipe(Layer.provide(StarRocksSink.layer(config)))
+        yield* Stream.fromIterable(rowsWith("filtered", [1, 2], 10)).pipe(
+          Stream.run(StarRocksSink.make(Row, { deadLetter: { sink: dead.sink } })),
+          Effect.provide(Layer.merge(StarRocksSink.layer(config), unreadable)),
+          Logger.withMinimumLogLevel(LogLevel.None)
+        )
+        const got = yield* Ref.get(dead.ref)
+        assert.strictEqual(got.length, 1)
+        const r = got[0]!
+        assert.strictEqual(r._tag, "Unlisted")
+        if (r._tag !== "Unlisted") return
+        assert.strictEqual(r.rows, 2)
+        assert.match(r.reason, /could not be read: HTTP 401/)
       }))
 
     it.effect("pre-serialized records: a record that is not one JSON object goes to the dead letter as it came", () =>

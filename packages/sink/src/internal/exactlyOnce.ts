@@ -181,7 +181,7 @@ export const make = <In, P, PI>(
     const ledger = Ledger.make(labels, clock, { deadLetter: options.deadLetter !== undefined })
     const deadLetter = options.deadLetter === undefined
       ? undefined
-      : yield* DeadLetterRuntime.make(options.deadLetter, ledger, client, DeadLetterRuntime.namesIn(router))
+      : yield* DeadLetterRuntime.make(options.deadLetter, ledger, client)
 
     const maxBytes = config.maxBytes
     const timeoutSec = (() => {

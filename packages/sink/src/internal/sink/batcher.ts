@@ -50,6 +50,9 @@ export interface Options<In, E, R> {
 
 export const BARRIER: unique symbol = Symbol("barrier")
 
+/** The table of a refused row that no table takes (`DeadLetter.Refused`'s `table`). */
+export const NO_TABLE = "(no table)"
+
 /** Rows taken the lock-free way between two looks at the event loop's clock, for chunks smaller than that. */
 const CHECK_EVERY = EventLoop.ROWS_PER_CHECK / 16
 
@@ -170,11 +173,22 @@ export const make = <In, E, R>(options: Options<In, E, R>): Effect.Effect<Batche
         return i + 1
       }
     }
-    const refused = (e: RowEncodeError, row: unknown) => {
-      deadLetter!.refuse(e, row, current!.key)
+    const refused = (e: RowEncodeError, row: unknown, table = current!.key) => {
+      deadLetter!.refuse(e, row, table)
       rowIndex++
       stop = "refused"
     }
+    /** A new table's lane; with the dead letter, a row no table takes is refused (undefined) instead. */
+    const createOrRefuse = (row: unknown): Effect.Effect<Lane | undefined, E, R> =>
+      Effect.catchIf(
+        router.create(row, rowIndex) as Effect.Effect<Lane | undefined, E, R>,
+        (e) => e instanceof RowEncodeError,
+        (e) =>
+          Effect.zipRight(
+            Effect.sync(() => refused(e as unknown as RowEncodeError, row, NO_TABLE)),
+            Effect.as(deadLetter!.flush, undefined)
+          )
+      )
     const named = (e: unknown): unknown =>
       e instanceof RowEncodeError && e.table === undefined && current !== undefined
         ? new RowEncodeError({ row: e.row, column: e.column, reason: e.reason, table: current.key })
@@ -197,7 +211,16 @@ export const make = <In, E, R>(options: Options<In, E, R>): Effect.Effect<Batche
             next++
           } else if (stop === "cut") {
             const row = unwrap !== undefined ? unwrap(items[next]!) : items[next]
-            const lane = router.lane(row) ?? (yield* router.create(row, rowIndex))
+            let lane = router.lane(row)
+            if (lane === undefined) {
+              const made = yield* (deadLetter === undefined ? router.create(row, rowIndex) : createOrRefuse(row))
+              if (made === undefined) {
+                // no table takes the row (byTag's unknown _tag): refused, with the dead letter
+                next++
+                continue
+              }
+              lane = made
+            }
             current = lane
             yield* sealLane(lane)
             try {

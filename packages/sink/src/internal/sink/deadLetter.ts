@@ -16,16 +16,13 @@ import * as DeadLetter from "../../DeadLetter.js"
 import type * as LoadClient from "../../LoadClient.js"
 import type { RowEncodeError } from "../../RowEncodeError.js"
 import type { StarRocksConfig } from "../../StarRocksConfig.js"
-import type { Lane } from "./lane.js"
 import type { Ledger } from "./ledger.js"
 
 type Rejected = DeadLetter.Rejected
 
-/** A batch whose load landed, or failed, as the dead letter needs it. */
+/** A load (its batch's table, `db.table`, and label), as the dead letter needs it. */
 export interface Load {
   readonly table: string
-  readonly database: string
-  readonly tableName: string
   readonly label: string
 }
 
@@ -89,8 +86,7 @@ interface Counts {
 export const make = (
   options: DeadLetter.Options,
   ledger: Ledger,
-  client: LoadClient.LoadClient,
-  tableNames: (table: string) => { readonly database: string; readonly tableName: string }
+  client: LoadClient.LoadClient
 ): Effect.Effect<Runtime, never, Scope.Scope> =>
   Effect.gen(function*() {
     const maxRows = options.maxRows ?? Number.POSITIVE_INFINITY
@@ -144,10 +140,6 @@ export const make = (
             `StarRocks), more than the dead letter's maxRows ${maxRows}`
         ))
         : Effect.void
-    const counted = (table: string, n: number) => {
-      const names = tableNames(table)
-      return ledger.deadLettered(table, names.database, names.tableName, n)
-    }
 
     let refusals: Array<DeadLetter.Refused> = []
     const refuse = (error: RowEncodeError, row: unknown, table: string) => {
@@ -167,7 +159,7 @@ export const make = (
           const c = countsOf(table)
           c.refused += n
           c.sinceSeal += n
-          yield* counted(table, n)
+          yield* ledger.deadLettered(table, n)
           yield* checkRows(table, c)
         }
         yield* send(records)
@@ -224,7 +216,7 @@ export const make = (
         }
         const c = countsOf(load.table)
         c.filtered += n
-        yield* ledger.deadLettered(load.table, load.database, load.tableName, n)
+        yield* ledger.deadLettered(load.table, n)
         yield* checkRows(load.table, c)
         yield* send(records)
       })
@@ -260,12 +252,3 @@ export const make = (
   })
 
 const toChunk = <A>(records: ReadonlyArray<A>) => Chunk.unsafeFromArray(records)
-
-/** A table's database and name, from its key (`db.table`), as the router's lanes know them. */
-export const namesIn = (router: { readonly lanes: () => Iterable<Lane> }) => (table: string) => {
-  for (const lane of router.lanes()) {
-    if (lane.key === table) return { database: lane.settings.database, tableName: lane.settings.table }
-  }
-  const dot = table.indexOf(".")
-  return { database: table.slice(0, dot), tableName: table.slice(dot + 1) }
-}

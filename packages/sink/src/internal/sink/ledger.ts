@@ -67,7 +67,7 @@ export interface Ledger {
   readonly failed: (batch: Batch, error: unknown) => Effect.Effect<void>
   readonly record: (batch: Batch, state: LabelStore.LabelState) => Effect.Effect<void, LabelStore.LabelStoreError>
   /** Counts rows sent to the dead letter (the summary then shows `deadLetteredRows`). */
-  readonly deadLettered: (table: string, database: string, tableName: string, rows: number) => Effect.Effect<void>
+  readonly deadLettered: (table: string, rows: number) => Effect.Effect<void>
   /** Counts a replay of a transaction's data into a new transaction. */
   readonly retried: (table: string, database: string, tableName: string) => Effect.Effect<void>
   /** Makes sure the table shows in the summary (with zeros until something lands). */
@@ -255,11 +255,12 @@ export const make = (
       return Metric.increment(SinkMetrics.totalLoadRetries).pipe(SinkMetrics.tagged(database, tableName))
     })
 
-  const deadLettered = (table: string, database: string, tableName: string, rows: number) =>
+  const deadLettered = (table: string, rows: number) =>
     Effect.suspend(() => {
       const e = entry(table)
       e.deadLetteredRows = (e.deadLetteredRows ?? 0) + rows
-      return Metric.incrementBy(SinkMetrics.totalDeadLetteredRows, rows).pipe(SinkMetrics.tagged(database, tableName))
+      // the table's key is its tag (`db.table`, SinkMetrics.tableTag)
+      return Metric.incrementBy(SinkMetrics.totalDeadLetteredRows, rows).pipe(Effect.tagMetrics("table", table))
     })
 
   const summary = (): Summary => {

@@ -322,7 +322,8 @@ const routingOf = <A>(
  * either way.
  *
  * `target` is a row schema (one table: the config's, or the one `options` names) or a routing (`byTag`, `byRoute`,
- * `raw`). A schema sink takes rows and `Change` values.
+ * `raw`). A schema sink takes rows and `Change` values. With `options.deadLetter`, rows the encoder refuses and rows
+ * StarRocks filters go to that sink within its budget instead of failing the stream (`DeadLetter`).
  *
  * @since 0.1.0
  * @category constructors

@@ -12,6 +12,10 @@
  *   per-chunk call. That is safe because it is synchronous: nothing else touches the lanes meanwhile. The interval
  *   timer raises `timerWants` before it asks for the lock; while it is raised, chunks take the locked way, so the
  *   timer is never starved. Invariant: lanes change only in the unlocked synchronous stretch or under `lock`.
+ *
+ * With a dead letter (`deadLetter`), a row a lane refuses is caught where a `RowEncodeError` is named (outside the
+ * row loop, so the rows that encode pay nothing for it), handed to the dead letter with its stream index, and the
+ * chunk goes on the locked way, which sends it before the next row is taken.
  */
 import type { Clock } from "effect"
 import { Effect } from "effect"

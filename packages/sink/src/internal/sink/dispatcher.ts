@@ -12,6 +12,9 @@
  * loaded; the other tables' sealed batches still land (`drain`). When the sink fails for good (a load, a bad row, the
  * upstream), the batches sealed before get `drainDeadline` to land, and what is still in flight then is stopped and
  * its labels settled through `get_load_state` (`settleWithin`); when it is interrupted, at once (`settle`).
+ *
+ * With a dead letter (deadLetter.ts), a landed load's filtered rows are read from its error log and go to it, and a
+ * load StarRocks failed for too many filtered rows fails as the dead letter's `OverBudget`.
  */
 import type { Clock, Scope } from "effect"
 import { Deferred, Duration, Effect, FiberId, FiberSet, Metric, Option } from "effect"

@@ -250,6 +250,8 @@ layer(EmulatorLive, { excludeTestServices: true, timeout: "60 seconds" })((it) =
         assert.strictEqual(refused.refusedRows, 3)
         assert.strictEqual(refused.filteredRows, 0)
         assert.match(refused.message, /3 rows rejected .* maxRows 2/)
+        // the row over the budget has its place too
+        assert.deepStrictEqual((yield* Ref.get(dead.ref)).map((r) => r._tag === "Refused" ? r.index : -1), BAD)
         // what landed is told, as for every failure of the at-least-once sink
         assert.isDefined(refused.landed)
 

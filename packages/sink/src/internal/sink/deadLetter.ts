@@ -154,15 +154,16 @@ export const make = (
       refusals = []
       const tables = new Map<string, number>()
       for (const r of records) tables.set(r.table, (tables.get(r.table) ?? 0) + 1)
+      // sent first, then checked: a row over the budget has its place too (the stream then fails)
       return Effect.gen(function*() {
+        yield* send(records)
         for (const [table, n] of tables) {
           const c = countsOf(table)
           c.refused += n
           c.sinceSeal += n
           yield* ledger.deadLettered(table, n)
-          yield* checkRows(table, c)
         }
-        yield* send(records)
+        for (const [table] of tables) yield* checkRows(table, countsOf(table))
       })
     })
 
@@ -214,11 +215,11 @@ export const make = (
             })
           )
         }
+        yield* send(records)
         const c = countsOf(load.table)
         c.filtered += n
         yield* ledger.deadLettered(load.table, n)
         yield* checkRows(load.table, c)
-        yield* send(records)
       })
 
     const overRatio = <E>(load: Load, error: E): E | DeadLetter.DeadLetterError => {

@@ -28,6 +28,11 @@ export * as ColumnType from "./ColumnType.js"
 export * as Debezium from "./Debezium.js"
 
 /**
+ * @since 0.3.0
+ */
+export * as Labels from "./Labels.js"
+
+/**
  * @since 0.1.0
  */
 export * as LabelStore from "./LabelStore.js"

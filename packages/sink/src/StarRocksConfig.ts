@@ -895,7 +895,12 @@ const resolve = (
 
   // booleans
   const bool = (
-    field: "sanitizeErrorLog" | "csvJsonFallback" | "useTransactionStreamLoad" | "allowSmallBuffers" | "skipLostCheckpoint",
+    field:
+      | "sanitizeErrorLog"
+      | "csvJsonFallback"
+      | "useTransactionStreamLoad"
+      | "allowSmallBuffers"
+      | "skipLostCheckpoint",
     fallback: boolean
   ): boolean => {
     const value = o[field]

@@ -102,8 +102,11 @@ export const preparedLost = (
     table: first.table,
     ...(first.reason !== undefined ? { serverReason: first.reason } : {}),
     labels: lost.map((l) => l.label),
-    message: `exactly-once recovery: the last checkpoint (${where}) prepared ${lost.length === 1 ? "a transaction" :
-      `${lost.length} transactions`} that StarRocks no longer holds: ` +
+    message: `exactly-once recovery: the last checkpoint (${where}) prepared ${
+      lost.length === 1 ?
+        "a transaction" :
+        `${lost.length} transactions`
+    } that StarRocks no longer holds: ` +
       lost.map((l) => `${l.label} in ${l.table} is ${l.state}${l.reason !== undefined ? ` (${l.reason})` : ""}`)
         .join("; ") +
       `. ${states.map(meaningOf).join(". ")}. Nothing was committed. What to do: to accept the loss, start again ` +

@@ -443,7 +443,8 @@ const cases: Record<string, Effect.Effect<void, unknown, Emulator>> = {
       "exactly-once recovery"
     )
     // the last checkpoint is 1000 s old: near a retention of 1200 s, far from StarRocks' default 3 days
-    const retention = (o: { readonly logs: ReadonlyArray<string> }) => o.logs.filter((l) => l.startsWith("WARN") && l.includes("label retention"))
+    const retention = (o: { readonly logs: ReadonlyArray<string> }) =>
+      o.logs.filter((l) => l.startsWith("WARN") && l.includes("label retention"))
     assert.deepStrictEqual(retention(yield* recoverOutcome({}, { prepared: [] })), [])
     const near = retention(yield* recoverOutcome({ "sink.label-keep-max-second": "1200" }, { prepared: [] }))
     assert.strictEqual(near.length, 1)

@@ -121,7 +121,8 @@ const expiredCheckpoint = (ctx: Ctx) =>
   Effect.gen(function*() {
     const expired = yield* txn(ctx, 0, { preparedTimeout: 1 })
     const alive = yield* txn(ctx, 1)
-    yield* saveCheckpoint(ctx, [expired, alive], 2)
+    // the live one first: recovery must not commit it before finding the other lost
+    yield* saveCheckpoint(ctx, [alive, expired], 2)
     yield* TestClock.adjust("2 seconds")
     yield* ctx.emulator.tick
     assert.strictEqual(yield* stateOf(ctx, expired), "ABORTED")

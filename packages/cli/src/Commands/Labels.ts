@@ -69,9 +69,14 @@ const setup = (options: Flags) =>
     if (noTable && checkpoint === undefined) {
       return yield* optionError("--table", "is required without --checkpoint-file (whose tables it would take)")
     }
+    if (!noTable && record["database-name"] === undefined) {
+      return yield* optionError("--database", "is required when --table names only the table")
+    }
     // a checkpoint alone names its tables: the config only needs some table
-    if (noTable) record["table-name"] = "_"
-    if (record["database-name"] === undefined) record["database-name"] = "_"
+    if (noTable) {
+      record["table-name"] = "_"
+      record["database-name"] ??= "_"
+    }
     const config = yield* StarRocksConfig.fromProperties(record)
     const scope: Labels.Scope = {
       prefix: config.labelPrefix,

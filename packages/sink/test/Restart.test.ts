@@ -180,6 +180,12 @@ describe("restart policy", () => {
       assert.include(warning, "NOT in StarRocks")
       assert.include(warning, "position 5")
       assert.notInclude(warning, alive)
+      // the skip is recorded: the next start, without the opt-in, finds a clean checkpoint at the same position
+      const record = yield* ctx.checkpointer.latest(`${prefix}-${db}.${ctx.table}-0`)
+      assert.deepStrictEqual(Option.map(record, (r) => [r.id, r.position, r.prepared]), Option.some([2, 5, {}]))
+      yield* Ref.set(ctx.logs, [])
+      assert.deepStrictEqual(yield* recover(ctx, configOf(ctx)), Exit.succeed(Option.some(5)))
+      assert.isFalse((yield* Ref.get(ctx.logs)).some((l) => l.includes("skipping")))
     }))
 
   test("the opt-in as a config key (sink.exactly-once.skip-lost-checkpoint)", () =>

@@ -251,8 +251,8 @@ const warnSkipped = (
 /**
  * Step 1 of recovery: commits every label the last checkpoint of `key` prepared, in every table it records.
  * First every label's state is read: when some are lost (ABORTED, or UNKNOWN and not known as committed) recovery
- * fails with `PreparedLost` naming them and commits nothing, unless `skipLost`: then the others are committed and
- * the loss is logged. `properties`: the `sink.properties.*` merged under spooled batches' headers (label path).
+ * fails with `PreparedLost` naming them and commits nothing, unless `skipLost`: then the others are committed, the
+ * loss is logged, and a record with the same position and no prepared labels (id + 1) is saved in its place. `properties`: the `sink.properties.*` merged under spooled batches' headers (label path).
  */
 export const commitLast = <P>(
   key: string,
@@ -285,6 +285,7 @@ export const commitLast = <P>(
     }
     const committed: Array<string> = []
     const lost: Array<Lost> = []
+    let resolved: Checkpointer.CheckpointRecord | undefined
     const recorded = new Set<string>()
     if (Option.isSome(record)) {
       const r = record.value
@@ -314,7 +315,12 @@ export const commitLast = <P>(
           else yield* lostOrFail(l)
         }
       }
-      if (lost.length > 0) yield* warnSkipped(key, r, lost, labels)
+      if (lost.length > 0) {
+        yield* warnSkipped(key, r, lost, labels)
+        // the skip is recorded: the same position without prepared labels, so no later start meets the loss again
+        resolved = new Checkpointer.CheckpointRecord({ ...r, id: r.id + 1, prepared: {}, createdAt: now })
+        yield* checkpointer.save(resolved)
+      }
     }
     if (labelSpool !== undefined) {
       // batches spooled after the last checkpoint are not covered by it: the source replays them
@@ -323,7 +329,7 @@ export const commitLast = <P>(
     const position = Option.isSome(record)
       ? Option.some(yield* decode(record.value.position))
       : Option.none<P>()
-    return { record, position, committed, lost }
+    return { record: resolved !== undefined ? Option.some(resolved) : record, position, committed, lost }
   })
 
 /** The timers a checkpoint must stay within, as the exactly-once sink sends them or is told. */

@@ -11,13 +11,15 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import { describe } from "./Commands/Describe.js"
 import { emulator } from "./Commands/Emulator.js"
+import { labels } from "./Commands/Labels.js"
 import { load } from "./Commands/Load.js"
 
 const root = Command.make("effect-starrocks").pipe(
   Command.withDescription(
-    "Effect-TS StarRocks tools: a file loader, a table's description, and a StarRocks HTTP emulator for tests"
+    "Effect-TS StarRocks tools: a file loader, a table's description, recovery tooling for labels, and a " +
+      "StarRocks HTTP emulator for tests"
   ),
-  Command.withSubcommands([load, describe, emulator])
+  Command.withSubcommands([load, describe, labels, emulator])
 )
 
 const cli = Command.run(root, { name: "effect-starrocks", version: "0.1.0" })

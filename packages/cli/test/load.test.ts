@@ -10,16 +10,16 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import type * as Scope from "effect/Scope"
-import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
-import { fileURLToPath } from "node:url"
 import * as zlib from "node:zlib"
 import * as Load from "../src/Commands/Load.js"
 import * as Cutter from "../src/internal/load/cutter.js"
 import { decodeDelimiter, delimiterHeader, label, parseProperties, parseSize } from "../src/internal/load/options.js"
+import type { Run } from "./launcher.js"
+import { runCli } from "./launcher.js"
 
 /** MariaDB on 127.0.0.1:3306 answers (always required under CI=true, as in packages/sink/test/integration). */
 const mariaDb = await new Promise<boolean>((resolve) => {
@@ -33,8 +33,6 @@ const mariaDb = await new Promise<boolean>((resolve) => {
   socket.once("error", () => done(false))
 })
 const requireMariaDb = () => mariaDb || process.env["CI"] === "true"
-
-const bin = fileURLToPath(new URL("../bin/effect-starrocks.mjs", import.meta.url))
 
 // -----------------------------------------------------------------------------
 // the cutter
@@ -160,40 +158,9 @@ describe("load: options", () => {
 // the command against the emulator
 // -----------------------------------------------------------------------------
 
-interface Run {
-  readonly code: number | null
-  readonly signal: string | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
 /** Runs `effect-starrocks load <args>`; `kill(child)` may stop it early (polled every 100 ms). */
-const load = (
-  args: ReadonlyArray<string>,
-  options: { readonly env?: Record<string, string>; readonly stopWhen?: () => NodeJS.Signals | undefined } = {}
-) =>
-  Effect.async<Run>((resume) => {
-    const child = spawn(process.execPath, [bin, "load", ...args], {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, ...options.env }
-    })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (b: Buffer) => (stdout += b.toString()))
-    child.stderr.on("data", (b: Buffer) => (stderr += b.toString()))
-    const poll = options.stopWhen === undefined ? undefined : setInterval(() => {
-      const signal = options.stopWhen!()
-      if (signal !== undefined) {
-        clearInterval(poll)
-        child.kill(signal)
-      }
-    }, 100)
-    child.once("exit", (code, signal) => {
-      clearInterval(poll)
-      resume(Effect.succeed({ code, signal, stdout, stderr }))
-    })
-    return Effect.sync(() => child.kill("SIGKILL"))
-  })
+const load = (args: ReadonlyArray<string>, options: Parameters<typeof runCli>[1] = {}) =>
+  runCli(["load", ...args], options)
 
 /** The command in this process. */
 const inProcessExit = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>

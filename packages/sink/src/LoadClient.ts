@@ -142,6 +142,13 @@ export interface LoadClient {
   readonly loadTransactional: (request: LoadRequest) => Effect.Effect<LoadResult, LoadError>
   /** `GET /api/{database}/get_load_state?label=` (retried on transient failures). */
   readonly getLoadState: (request: LoadStateRequest) => Effect.Effect<LoadState, LoadError>
+  /**
+   * `getLoadState` with the reason the FE gives for an ABORTED label (`timeout by txn manager`, `User Aborted`, …;
+   * newer FEs only, else `undefined`).
+   */
+  readonly getLoadStateDetail: (
+    request: LoadStateRequest
+  ) => Effect.Effect<{ readonly state: LoadState; readonly reason: string | undefined }, LoadError>
   /** `POST /api/transaction/begin`. A label already in use fails with `TransactionError` kind `LabelExists`. */
   readonly begin: (request: TransactionRequest) => Effect.Effect<TransactionResult, LoadError>
   /**
@@ -210,6 +217,7 @@ export const make = (
       loadBatch: (request) => StreamLoad.load(connection, request),
       loadTransactional: (request) => Transaction.loadTransactional(connection, calls, request),
       getLoadState,
+      getLoadStateDetail: (request) => LoadStates.getDetail(connection, request),
       begin,
       loadTxn,
       prepare: (request) => Transaction.call(connection, "prepare", request, undefined),
@@ -252,7 +260,8 @@ export type Backoff = InternalBackoff.Backoff
 export const currentBackoff: FiberRef.FiberRef<Backoff> = InternalBackoff.currentBackoff
 
 /**
- * A LoadClient from the two plain-load operations (test doubles): the other operations die when called.
+ * A LoadClient from the two plain-load operations (test doubles): the other operations die when called
+ * (`getLoadStateDetail` reads `getLoadState`, without a reason).
  *
  * @since 0.1.0
  * @category constructors
@@ -270,6 +279,8 @@ export const fromPartial = (
     rollback: unsupported("rollback"),
     endpointStatus: Effect.succeed([]),
     supportsTransactions: () => Effect.succeed(true),
+    getLoadStateDetail: (request) =>
+      Effect.map(client.getLoadState(request), (state) => ({ state, reason: undefined })),
     ...client
   })
 }

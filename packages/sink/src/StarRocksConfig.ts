@@ -117,6 +117,17 @@ export interface StarRocksConfig {
    */
   readonly watchdogTimeout: Option.Option<Duration.Duration>
   /**
+   * `sink.exactly-once.skip-lost-checkpoint`: exactly-once recovery skips a last checkpoint whose prepared
+   * transactions StarRocks aborted or forgot (logged as a warning naming the labels) instead of failing with
+   * `ExactlyOnceError` `PreparedLost`. Absent (a hand-built config) = false.
+   */
+  readonly skipLostCheckpoint?: boolean | undefined
+  /**
+   * `sink.label-keep-max-second`: the FE's `label_keep_max_second` as the user knows it (StarRocks' default 259200,
+   * 3 days); the exactly-once sink warns at start when checkpoints come near it. Absent = StarRocks' default.
+   */
+  readonly labelKeepMaxSecond?: number | undefined
+  /**
    * The options the user set, each with its key as the user wrote it (`semantic` → `sink.semantic`, say): what
    * `checkUse` checks against the sink the config is used with. Absent on a config built by hand (then only the
    * values are checked).
@@ -249,6 +260,10 @@ export interface Options {
   readonly labelStateTimeout?: Duration.DurationInput | undefined
   /** Absent: no watchdog. The at-least-once sink only (`StarRocksSink.make`). */
   readonly watchdogTimeout?: Duration.DurationInput | undefined
+  /** Default false. The exactly-once sink only: see docs/exactly-once.md, "Restart policy". */
+  readonly skipLostCheckpoint?: boolean | undefined
+  /** Seconds (the FE's `label_keep_max_second`). The exactly-once sink only (start-up warnings). */
+  readonly labelKeepMaxSecond?: number | undefined
   /** TLS of https load URLs (`sink.tls.*`); see `TlsOptions`. */
   readonly tls?: TlsOptions | undefined
   /**
@@ -350,7 +365,8 @@ export const ranges = {
   ioThreadCount: { min: 1, max: 64 },
   maxRedirects: { min: 0, max: 20 },
   labelStateTimeout: { min: 100, max: 3_600_000 },
-  watchdogTimeout: { min: 100, max: 86_400_000 }
+  watchdogTimeout: { min: 100, max: 86_400_000 },
+  labelKeepMaxSecond: { min: 1, max: 315_360_000 }
 } as const
 
 /**
@@ -433,6 +449,11 @@ export const optionKeys: { readonly [K in keyof Options]-?: { readonly property:
   },
   labelStateTimeout: { property: "sink.label-state.timeout-ms", env: "LABEL_STATE_TIMEOUT_MS" },
   watchdogTimeout: { property: "sink.watchdog.timeout-ms", env: "WATCHDOG_TIMEOUT_MS" },
+  skipLostCheckpoint: {
+    property: "sink.exactly-once.skip-lost-checkpoint",
+    env: "EXACTLY_ONCE_SKIP_LOST_CHECKPOINT"
+  },
+  labelKeepMaxSecond: { property: "sink.label-keep-max-second", env: "LABEL_KEEP_MAX_SECOND" },
   // one key per sub-option: see `tlsKeys`
   tls: { property: "sink.tls.*", env: "TLS_*" }
 }
@@ -781,7 +802,7 @@ const resolve = (
 
   // integers
   const integer = (
-    field: "maxBytes" | "maxRows" | "maxRetries" | "ioThreadCount" | "maxRedirects",
+    field: "maxBytes" | "maxRows" | "maxRetries" | "ioThreadCount" | "maxRedirects" | "labelKeepMaxSecond",
     fallback: number,
     unit = ""
   ): number => {
@@ -809,6 +830,7 @@ const resolve = (
   const maxRetries = integer("maxRetries", defaults.maxRetries)
   const ioThreadCount = integer("ioThreadCount", defaults.ioThreadCount)
   const maxRedirects = integer("maxRedirects", defaults.maxRedirects)
+  const labelKeepMaxSecond = o.labelKeepMaxSecond === undefined ? undefined : integer("labelKeepMaxSecond", 0, " s")
 
   // durations
   const duration = (
@@ -873,7 +895,12 @@ const resolve = (
 
   // booleans
   const bool = (
-    field: "sanitizeErrorLog" | "csvJsonFallback" | "useTransactionStreamLoad" | "allowSmallBuffers",
+    field:
+      | "sanitizeErrorLog"
+      | "csvJsonFallback"
+      | "useTransactionStreamLoad"
+      | "allowSmallBuffers"
+      | "skipLostCheckpoint",
     fallback: boolean
   ): boolean => {
     const value = o[field]
@@ -888,6 +915,7 @@ const resolve = (
   const csvJsonFallback = bool("csvJsonFallback", defaults.csvJsonFallback)
   const useTransactionStreamLoad = bool("useTransactionStreamLoad", defaults.useTransactionStreamLoad)
   bool("allowSmallBuffers", defaults.allowSmallBuffers)
+  const skipLostCheckpoint = bool("skipLostCheckpoint", false)
 
   // time zone
   let timeZone: string = defaults.timeZone
@@ -1063,6 +1091,8 @@ const resolve = (
     useTransactionStreamLoad,
     labelStateTimeout,
     watchdogTimeout,
+    skipLostCheckpoint,
+    ...(labelKeepMaxSecond !== undefined ? { labelKeepMaxSecond } : {}),
     tls,
     given
   })
@@ -1247,7 +1277,8 @@ const parseRecord = (
       case "maxRows":
       case "maxRetries":
       case "ioThreadCount":
-      case "maxRedirects": {
+      case "maxRedirects":
+      case "labelKeepMaxSecond": {
         const n = parseInteger(value)
         if (n === undefined) bad("an integer", rangeText(ranges[field].min, ranges[field].max))
         else out[field] = n
@@ -1279,7 +1310,8 @@ const parseRecord = (
       case "sanitizeErrorLog":
       case "csvJsonFallback":
       case "useTransactionStreamLoad":
-      case "allowSmallBuffers": {
+      case "allowSmallBuffers":
+      case "skipLostCheckpoint": {
         const b = parseBoolean(value)
         if (b === undefined) bad("a boolean", "true | false")
         else out[field] = b
@@ -1563,6 +1595,15 @@ export const useProblems = (self: StarRocksConfig, use: Use): ReadonlyArray<Conf
           "(with Checkpoint barriers), or set at-least-once",
         allowed: "at-least-once (StarRocksSink.make)"
       })
+    }
+    for (const field of ["skipLostCheckpoint", "labelKeepMaxSecond"] as const) {
+      if (isGiven(field)) {
+        problems.push({
+          key: nameOf(field),
+          reason: "acts on exactly-once recovery and has no effect on StarRocksSink.make (use " +
+            "StarRocksSink.exactlyOnce)"
+        })
+      }
     }
     if (self.version !== "AUTO" && (given === undefined || isGiven("version"))) {
       problems.push({

@@ -215,7 +215,8 @@ export const LoadError: Schema.Union<
 /**
  * A failure of the exactly-once protocol that is not a plain load error:
  * - `PreparedLost`: a label that the last checkpoint prepared is ABORTED (e.g. `prepared_timeout` passed before
- *   recovery) or no longer known (label retention): that checkpoint's data is not in StarRocks.
+ *   recovery) or no longer known (label retention): that checkpoint's data is not in StarRocks. The message names
+ *   the labels, their state, StarRocks' reason and what to do (docs/exactly-once.md, "Restart policy").
  * - `LabelCollision`: a COMMITTED/VISIBLE label at or after the recorded next label id: the label prefix and
  *   instance collide with labels this instance does not own.
  * - `CommitFailed`: a prepared transaction could not be committed (retried and verified; still PREPARED).
@@ -239,7 +240,13 @@ export class ExactlyOnceError extends Schema.TaggedError<ExactlyOnceError>()("Ex
   ),
   message: Schema.String,
   label: Schema.optional(Schema.String),
-  labelState: Schema.optional(Schema.String)
+  labelState: Schema.optional(Schema.String),
+  /** `PreparedLost`: the table (`db.table`) of `label`. */
+  table: Schema.optional(Schema.String),
+  /** `PreparedLost`: why StarRocks aborted `label`, as it says (`timeout by txn manager`, `User Aborted`, …). */
+  serverReason: Schema.optional(Schema.String),
+  /** `PreparedLost`: every lost label of the checkpoint (`label` is the first). */
+  labels: Schema.optional(Schema.Array(Schema.String))
 }) {}
 
 /**

@@ -537,6 +537,19 @@ export interface ExactlyOnceOptions<P, PI> extends TableOptions, SinkOptions {
   readonly spoolDirectory?: string
   /** Aligned checkpoints across instances in one process (`Checkpoint.coordinator(n)`). */
   readonly coordinator?: Checkpoint.Coordinator
+  /**
+   * Recovery skips a last checkpoint whose prepared transactions StarRocks aborted or forgot (`prepared_timeout`
+   * passed, label retention, a rollback by hand): its other transactions are committed and a warning names the
+   * lost labels; the rows of those are NOT in StarRocks. Default: the config's
+   * `sink.exactly-once.skip-lost-checkpoint`, else false (recovery fails with `ExactlyOnceError` `PreparedLost`).
+   * See docs/exactly-once.md, "Restart policy".
+   */
+  readonly skipLostCheckpoint?: boolean
+  /**
+   * The longest time between two barriers (e.g. `Checkpoint.withBarriers`' `every`): at start the sink warns when
+   * it is at or above 80% of the `timeout` or `prepared_timeout` it sends, or of `sink.label-keep-max-second`.
+   */
+  readonly checkpointInterval?: Duration.DurationInput
 }
 
 /**

@@ -33,6 +33,11 @@ export * as DeadLetter from "./DeadLetter.js"
 export * as Debezium from "./Debezium.js"
 
 /**
+ * @since 0.3.0
+ */
+export * as Labels from "./Labels.js"
+
+/**
  * @since 0.1.0
  */
 export * as LabelStore from "./LabelStore.js"

@@ -88,7 +88,14 @@ const files = Args.text({ name: "files" }).pipe(
 )
 const optional = (text: string) => <A>(o: Options.Options<A>) => o.pipe(Options.withDescription(text), Options.optional)
 
-const flags = {
+/**
+ * The flags that say where and as whom to connect, shared by the commands that talk to StarRocks (`load`,
+ * `labels`): read by `connectionRecord` over the `STARROCKS_*` variables and a `--properties` file.
+ *
+ * @since 0.3.0
+ * @category options
+ */
+export const connectionFlags = {
   table: Options.text("table").pipe(optional("the table, db.table (default: database-name/table-name of the config)")),
   loadUrl: Options.text("load-url").pipe(
     Options.withDescription("FE HTTP address host:port (repeat the flag or give a comma list for several)"),
@@ -98,6 +105,13 @@ const flags = {
   passwordEnv: Options.text("password-env").pipe(
     optional("the name of the environment variable holding the password (default: STARROCKS_PASSWORD, else empty)")
   ),
+  properties: Options.file("properties", { exists: "yes" }).pipe(
+    optional("a Java properties file with the Flink connector's keys (load-url, sink.properties.*, ...)")
+  )
+}
+
+const flags = {
+  ...connectionFlags,
   format: Options.choice("format", ["csv", "ndjson", "json"]).pipe(
     optional("csv, ndjson (one JSON object per line) or json (one array); default from the file extension, else csv")
   ),
@@ -111,9 +125,6 @@ const flags = {
   maxFilterRatio: Options.float("max-filter-ratio").pipe(optional("rows a load may filter out, 0-1 (0)")),
   strictMode: Options.boolean("strict-mode").pipe(Options.withDescription("Stream Load strict_mode")),
   maxBytes: Options.text("max-bytes").pipe(optional("batch size: bytes, or 64MB, 512KB (default 90MB)")),
-  properties: Options.file("properties", { exists: "yes" }).pipe(
-    optional("a Java properties file with the Flink connector's keys (load-url, sink.properties.*, ...)")
-  ),
   checkpointFile: Options.file("checkpoint-file").pipe(
     optional("records how far each file landed after every batch; a rerun resumes from it")
   ),
@@ -129,7 +140,11 @@ type Flags = {
 
 type Format = "csv" | "ndjson" | "json"
 
-const optionError = (option: string, reason: string) => new LoadOptionError({ option, reason })
+/**
+ * @since 0.3.0
+ * @category errors
+ */
+export const optionError = (option: string, reason: string): LoadOptionError => new LoadOptionError({ option, reason })
 
 // -----------------------------------------------------------------------------
 // configuration: environment < properties file < flags
@@ -173,8 +188,13 @@ const fromEnvironment = (env: NodeJS.ProcessEnv): Effect.Effect<Record<string, s
     return Effect.succeed(out)
   })
 
-/** Sets `key`, replacing a `sink.properties.*` key that differs only in case. */
-const set = (record: Record<string, string>, key: string, value: string): void => {
+/**
+ * Sets `key`, replacing a `sink.properties.*` key that differs only in case.
+ *
+ * @since 0.3.0
+ * @category options
+ */
+export const set = (record: Record<string, string>, key: string, value: string): void => {
   if (key.startsWith("sink.properties.")) {
     for (const k of Object.keys(record)) if (k.toLowerCase() === key.toLowerCase()) delete record[k]
   }
@@ -202,7 +222,22 @@ interface Plan {
   readonly exactlyOnce: boolean
 }
 
-const plan = (options: Flags) =>
+type ConnectionFlags = {
+  readonly [K in keyof typeof connectionFlags]: (typeof connectionFlags)[K] extends Options.Options<infer A> ? A
+    : never
+}
+
+/**
+ * The Flink-key record of the connection flags over a `--properties` file over the `STARROCKS_*` variables:
+ * `load-url`, `database-name`/`table-name` (`--table db.table`), `username` (default root), `password` (from the
+ * variable `--password-env` names; default empty), and every other key of the file and the environment.
+ *
+ * @since 0.3.0
+ * @category options
+ */
+export const connectionRecord = (
+  options: ConnectionFlags
+): Effect.Effect<Record<string, string>, LoadOptionError> =>
   Effect.gen(function*() {
     const record = yield* fromEnvironment(process.env)
     if (Option.isSome(options.properties)) {
@@ -231,6 +266,12 @@ const plan = (options: Flags) =>
       set(record, "password", value)
     }
     if (record["password"] === undefined) record["password"] = ""
+    return record
+  })
+
+const plan = (options: Flags) =>
+  Effect.gen(function*() {
+    const record = yield* connectionRecord(options)
     if (Option.isSome(options.labelPrefix)) set(record, "sink.label-prefix", options.labelPrefix.value)
     if (Option.isSome(options.parallel)) set(record, "sink.io.thread-count", String(options.parallel.value))
     if (Option.isSome(options.columns)) set(record, "sink.properties.columns", options.columns.value)
@@ -641,16 +682,27 @@ const run = (options: Flags & { readonly files: ReadonlyArray<string> }) =>
 const stderrLogger = Logger.prettyLogger({ stderr: true })
 
 /**
+ * Logs on stderr (stdout holds only a command's output), at Info with `verbose`, else from Warning.
+ *
+ * @since 0.3.0
+ * @category utils
+ */
+export const logsOnStderr = (verbose: boolean) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  self.pipe(
+    Logger.withMinimumLogLevel(verbose ? LogLevel.Info : LogLevel.Warning),
+    Effect.provide(Layer.merge(
+      Logger.replace(Logger.prettyLoggerDefault, stderrLogger),
+      Logger.replace(Logger.defaultLogger, stderrLogger)
+    ))
+  )
+
+/**
  * @since 0.1.0
  * @category commands
  */
 export const load = Command.make("load", { files, ...flags }, (options) =>
   run(options).pipe(
     Effect.tapError((e) => Console.error(`effect-starrocks load: ${e._tag}: ${e.message}`)),
-    Logger.withMinimumLogLevel(options.verbose ? LogLevel.Info : LogLevel.Warning),
     // logs go to stderr: stdout holds only the summary line
-    Effect.provide(Layer.merge(
-      Logger.replace(Logger.prettyLoggerDefault, stderrLogger),
-      Logger.replace(Logger.defaultLogger, stderrLogger)
-    ))
+    logsOnStderr(options.verbose)
   )).pipe(Command.withDescription("load CSV, NDJSON or JSON files into a table by Stream Load"))

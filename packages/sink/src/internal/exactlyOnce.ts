@@ -5,7 +5,7 @@
  * is prepared, one checkpoint record lists them all (with each table's next label id), then all are committed and
  * the barrier acknowledged.
  */
-import { Cause, Deferred, Effect, Option, Schema, Sink } from "effect"
+import { Cause, Deferred, Duration, Effect, Option, Schema, Sink } from "effect"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import type * as Checkpoint from "../Checkpoint.js"
@@ -35,7 +35,17 @@ export interface Options<P, PI> {
   readonly spoolDirectory?: string | undefined
   readonly coordinator?: Checkpoint.Coordinator | undefined
   readonly deadLetter?: DeadLetter.Options | undefined
+  readonly skipLostCheckpoint?: boolean | undefined
+  readonly checkpointInterval?: Duration.DurationInput | undefined
 }
+
+/** The restart policy of the options over the config's (`sink.exactly-once.skip-lost-checkpoint`). */
+const policyOf = <P, PI>(config: StarRocksConfig.StarRocksConfig, options: Options<P, PI>) => ({
+  skipLost: options.skipLostCheckpoint ?? config.skipLostCheckpoint ?? false,
+  intervalMs: options.checkpointInterval === undefined
+    ? undefined
+    : Duration.toMillis(Duration.decode(options.checkpointInterval))
+})
 
 export interface Summary extends Ledger.Summary {
   readonly checkpoints: number
@@ -125,7 +135,8 @@ export const recover = <P, PI>(options: Options<P, PI>) =>
       decoder(options.position),
       defaultTarget(config),
       config.properties,
-      spool
+      spool,
+      policyOf(config, options)
     )
     const next: Readonly<Record<string, number>> = Option.match(last.record, {
       onNone: () => ({}),
@@ -167,7 +178,8 @@ export const make = <In, P, PI>(
       decoder(options.position),
       defaultTarget(config),
       config.properties,
-      labelSpool
+      labelSpool,
+      policyOf(config, options)
     )
     // each table's next label id as the last checkpoint recorded it (kept for tables this run does not touch)
     const nextLabelId: Record<string, number> = Option.match(last.record, {

@@ -2,7 +2,7 @@
  * Exactly-once recovery: commit what the last checkpoint prepared, abort the lingering transactions of this
  * instance (label ids at and after the recorded next id), and find where new label ids start.
  */
-import { Effect, Option } from "effect"
+import { Clock, Effect, Option } from "effect"
 import * as Checkpointer from "../Checkpointer.js"
 import * as LabelStore from "../LabelStore.js"
 import * as LoadClient from "../LoadClient.js"
@@ -62,13 +62,99 @@ export const targetOf = (tableTag: string, fallback: LoadClient.Target): LoadCli
     : fallback
 }
 
-/** Commits one label of the last checkpoint; COMMITTED/VISIBLE count as done. */
-const commitRecorded = (
+/** A label of the last checkpoint that StarRocks no longer holds as prepared or committed. */
+export interface Lost {
+  /** `db.table` */
+  readonly table: string
+  readonly label: string
+  readonly state: string
+  /** What StarRocks says (an ABORTED label's reason, or the failed commit's message), or why it is lost. */
+  readonly reason: string | undefined
+}
+
+/** The key of the option that skips a lost checkpoint, as a typed option and as a property. */
+const SKIP_OPTION = "skipLostCheckpoint (sink.exactly-once.skip-lost-checkpoint=true)"
+
+const meaningOf = (state: string): string =>
+  state === "ABORTED"
+    ? "ABORTED: prepared_timeout passed while the job was down (StarRocks says \"timeout by txn manager\"), or it " +
+      "was rolled back by hand: its rows are NOT in StarRocks"
+    : state === "UNKNOWN"
+    ? "UNKNOWN: StarRocks no longer knows the label (label retention: label_keep_max_second / label_keep_max_num) " +
+      "and the LabelStore does not record it as committed: whether its rows landed cannot be told"
+    : `${state}: its rows are NOT in StarRocks`
+
+/** The `PreparedLost` error of a checkpoint with lost labels: names them, their state, the reason, what to do. */
+export const preparedLost = (
+  key: string,
+  record: Checkpointer.CheckpointRecord | undefined,
+  lost: ReadonlyArray<Lost>
+): ExactlyOnceError => {
+  const first = lost[0]!
+  const where = record === undefined
+    ? `key ${key}`
+    : `key ${key}, id ${record.id}, position ${JSON.stringify(record.position)}`
+  const states = [...new Set(lost.map((l) => l.state))]
+  return new ExactlyOnceError({
+    reason: "PreparedLost",
+    label: first.label,
+    labelState: first.state,
+    table: first.table,
+    ...(first.reason !== undefined ? { serverReason: first.reason } : {}),
+    labels: lost.map((l) => l.label),
+    message: `exactly-once recovery: the last checkpoint (${where}) prepared ${
+      lost.length === 1 ?
+        "a transaction" :
+        `${lost.length} transactions`
+    } that StarRocks no longer holds: ` +
+      lost.map((l) => `${l.label} in ${l.table} is ${l.state}${l.reason !== undefined ? ` (${l.reason})` : ""}`)
+        .join("; ") +
+      `. ${states.map(meaningOf).join(". ")}. Nothing was committed. What to do: to accept the loss, start again ` +
+      `with ${SKIP_OPTION}: the checkpoint's other transactions are committed, the loss is logged and the source ` +
+      `resumes after the checkpoint's position, without these rows (reload them from your source if you can); for ` +
+      `a fresh start, roll back what lingers under the label prefix (Labels.abort, or effect-starrocks labels ` +
+      `abort), remove this checkpoint record and restart the source from a position you know landed. See ` +
+      `docs/exactly-once.md, "Restart policy"`
+  })
+}
+
+/**
+ * Whether a label of the last checkpoint is lost: ABORTED (with StarRocks' reason: `get_load_state`'s, else the
+ * failed commit's message), or UNKNOWN and not recorded as committed by the LabelStore. Undefined when it is not.
+ */
+const lostLabel = (
   client: LoadClient.LoadClient,
   labels: LabelStore.LabelStore | undefined,
   tableTag: string,
   target: LoadClient.Target,
   label: string
+): Effect.Effect<Lost | undefined, LoadError> =>
+  Effect.gen(function*() {
+    const detail = yield* client.getLoadStateDetail({ database: target.database, label })
+    if (detail.state === "ABORTED") {
+      // an FE whose get_load_state gives no reason: the failed commit's message is the next best thing
+      const reason = detail.reason ?? (yield* client.commit({ ...target, label }).pipe(
+        Effect.as(undefined),
+        Effect.catchAll((e) => Effect.succeed<string | undefined>(e.message))
+      ))
+      return { table: tableTag, label, state: detail.state, reason }
+    }
+    if (detail.state !== "UNKNOWN") return undefined
+    const known = labels === undefined
+      ? Option.none()
+      : yield* labels.get(label).pipe(Effect.orElseSucceed(() => Option.none<LabelStore.LabelRecord>()))
+    if (Option.isSome(known) && known.value.state === "committed") return undefined
+    return { table: tableTag, label, state: detail.state, reason: undefined }
+  })
+
+/** Commits one label of the last checkpoint; COMMITTED/VISIBLE count as done; ABORTED/UNKNOWN are lost. */
+const commitRecorded = (
+  client: LoadClient.LoadClient,
+  labels: LabelStore.LabelStore | undefined,
+  tableTag: string,
+  target: LoadClient.Target,
+  label: string,
+  onLost: (lost: Lost) => Effect.Effect<void, ExactlyOnceError>
 ): Effect.Effect<void, LoadError | ExactlyOnceError> =>
   client.commit({ ...target, label }).pipe(
     Effect.asVoid,
@@ -78,31 +164,11 @@ const commitRecorded = (
           Effect.orElseSucceed(() => undefined)
         )
         if (state === "COMMITTED" || state === "VISIBLE") return
-        if (state === "ABORTED") {
-          return yield* new ExactlyOnceError({
-            reason: "PreparedLost",
-            label,
-            labelState: state,
-            message: `the last checkpoint prepared ${label}, but it is ABORTED (prepared_timeout passed, or it was ` +
-              `rolled back by hand): the rows of that checkpoint are NOT in StarRocks; resume the source from the ` +
-              `checkpoint before it or reload them`
-          })
-        }
-        if (state === "UNKNOWN") {
-          // evicted by label retention: committed before (then the LabelStore knows) or lost
-          const known = labels === undefined
-            ? Option.none()
-            : yield* labels.get(label).pipe(Effect.orElseSucceed(() => Option.none<LabelStore.LabelRecord>()))
-          if (Option.isSome(known) && known.value.state === "committed") return
-          return yield* new ExactlyOnceError({
-            reason: "PreparedLost",
-            label,
-            labelState: state,
-            message: `the last checkpoint prepared ${label}, but StarRocks no longer knows the label (label ` +
-              `retention, label_keep_max_second / label_keep_max_num) and the LabelStore does not record it as ` +
-              `committed: whether that checkpoint's rows landed cannot be told`
-          })
-        }
+        const lost = state === "ABORTED" || state === "UNKNOWN"
+          ? yield* lostLabel(client, labels, tableTag, target, label).pipe(Effect.orElseSucceed(() => undefined))
+          : undefined
+        if (lost !== undefined) return yield* onLost({ ...lost, reason: lost.reason ?? error.message })
+        if (state === "UNKNOWN") return
         return yield* error
       })
     ),
@@ -118,24 +184,24 @@ const reloadSpooled = (
   properties: Readonly<Record<string, string>>,
   spool: LabelSpool,
   label: string
-): Effect.Effect<void, LoadError | ExactlyOnceError> =>
+): Effect.Effect<Lost | undefined, LoadError | ExactlyOnceError> =>
   Effect.gen(function*() {
     const batch = yield* spool.read(label)
     if (batch === undefined) {
       const state = yield* client.getLoadState({ database: target.database, label })
-      if (state === "COMMITTED" || state === "VISIBLE") return
-      return yield* new ExactlyOnceError({
-        reason: "PreparedLost",
+      if (state === "COMMITTED" || state === "VISIBLE") return undefined
+      return {
+        table: tableTag,
         label,
-        labelState: state,
-        message: `the last checkpoint spooled ${label}, but its spool file is gone and the label is ${state}: ` +
-          `that checkpoint's rows are NOT in StarRocks (the spool directory must survive restarts)`
-      })
+        state,
+        reason: "its spool file is gone (the spool directory must survive restarts)"
+      }
     }
     // spooled headers win over the table's properties (a spool written before they were merged lacks them)
     yield* client.loadBatch({ ...target, label, headers: { ...properties, ...batch.headers }, body: batch.body })
     yield* markLabel(labels, tableTag, label, "committed")
     yield* spool.remove(label)
+    return undefined
   })
 
 /** The last checkpoint of a key, its recorded labels committed (or, on the label path, their batches loaded). */
@@ -143,18 +209,63 @@ export interface CommittedLast<P> {
   readonly record: Option.Option<Checkpointer.CheckpointRecord>
   readonly position: Option.Option<P>
   readonly committed: ReadonlyArray<string>
+  /** The labels skipped as lost (only with `skipLost`). */
+  readonly lost: ReadonlyArray<Lost>
 }
+
+/** Logs the loss of a skipped checkpoint's labels: which, in which table, their state and reason, rows if known. */
+const warnSkipped = (
+  key: string,
+  record: Checkpointer.CheckpointRecord,
+  lost: ReadonlyArray<Lost>,
+  labels: LabelStore.LabelStore | undefined
+) =>
+  Effect.gen(function*() {
+    let rows = 0
+    let rowsKnown = labels !== undefined
+    for (const l of lost) {
+      yield* markLabel(labels, l.table, l.label, "failed")
+      const known = labels === undefined
+        ? Option.none()
+        : yield* labels.get(l.label).pipe(Effect.orElseSucceed(() => Option.none<LabelStore.LabelRecord>()))
+      if (Option.isSome(known) && known.value.rows > 0) rows += known.value.rows
+      else rowsKnown = false
+    }
+    yield* Effect.logWarning(
+      `exactly-once recovery: skipping the lost transactions of the last checkpoint (${SKIP_OPTION}): ` +
+        lost.map((l) => `${l.label} in ${l.table} is ${l.state}${l.reason !== undefined ? ` (${l.reason})` : ""}`)
+          .join("; ") +
+        `. Their rows (${rowsKnown ? `${rows} rows, ` : ""}between the checkpoint before it and position ` +
+        `${JSON.stringify(record.position)}) are NOT in StarRocks; the source resumes after that position`
+    ).pipe(
+      Effect.annotateLogs({
+        key,
+        checkpoint: record.id,
+        labels: lost.map((l) => l.label).join(","),
+        tables: [...new Set(lost.map((l) => l.table))].join(","),
+        ...(rowsKnown ? { rows } : {})
+      })
+    )
+  })
 
 /**
  * Step 1 of recovery: commits every label the last checkpoint of `key` prepared, in every table it records.
- * `properties`: the `sink.properties.*` merged under spooled batches' headers (label path).
+ * First every label's state is read: when some are lost (ABORTED, or UNKNOWN and not known as committed) recovery
+ * fails with `PreparedLost` naming them and commits nothing, unless `skipLost`: then the others are committed, the
+ * loss is logged, and a record with the same position and no prepared labels (id + 1) is saved in its place. `properties`: the `sink.properties.*` merged under spooled batches' headers (label path).
  */
 export const commitLast = <P>(
   key: string,
   decode: (u: unknown) => Effect.Effect<P, ExactlyOnceError>,
   fallback: LoadClient.Target,
   properties: Readonly<Record<string, string>>,
-  labelSpool?: LabelSpool | undefined
+  labelSpool?: LabelSpool | undefined,
+  policy: {
+    /** Skip a checkpoint with lost labels (logged) instead of failing with `PreparedLost`. */
+    readonly skipLost?: boolean | undefined
+    /** The checkpoint interval the sink is told (ms), for the start-up warnings. */
+    readonly intervalMs?: number | undefined
+  } = {}
 ): Effect.Effect<
   CommittedLast<P>,
   LoadError | ExactlyOnceError | Checkpointer.CheckpointerError,
@@ -165,37 +276,50 @@ export const commitLast = <P>(
     const checkpointer = yield* Checkpointer.Checkpointer
     const labels = Option.getOrUndefined(yield* Effect.serviceOption(LabelStore.LabelStore))
     const record = yield* checkpointer.latest(key)
-
-    // the last checkpoint's age against the server's timers (defaults: the config cannot see the server's)
-    if (Option.isSome(record)) {
-      const config = yield* StarRocksConfig.StarRocksConfig
-      const ageSec = (Date.now() - record.value.createdAt) / 1000
-      const preparedTimeout = Number(config.properties["prepared_timeout"] ?? 86_400)
-      if (labelSpool === undefined && ageSec > 0.8 * preparedTimeout) {
-        yield* Effect.logWarning(
-          "exactly-once recovery: the last checkpoint is older than 80% of prepared_timeout; its prepared " +
-            "transactions may have been aborted by the FE (prepared_transaction_default_timeout_second)"
-        ).pipe(Effect.annotateLogs({ key, ageSec: Math.round(ageSec), preparedTimeout }))
-      }
-      if (ageSec > 0.8 * 259_200) {
-        yield* Effect.logWarning(
-          "exactly-once recovery: the last checkpoint is older than 80% of the default label retention " +
-            "(label_keep_max_second = 3 days); its labels may be evicted"
-        ).pipe(Effect.annotateLogs({ key, ageSec: Math.round(ageSec) }))
-      }
+    const skipLost = policy.skipLost ?? false
+    const config = yield* StarRocksConfig.StarRocksConfig
+    const now = yield* Clock.currentTimeMillis
+    const age = Option.isSome(record) ? now - record.value.createdAt : undefined
+    for (const w of startWarnings(timersOf(config), policy.intervalMs, age, labelSpool !== undefined)) {
+      yield* Effect.logWarning(w.message).pipe(Effect.annotateLogs({ key, ...w.annotations }))
     }
-
     const committed: Array<string> = []
+    const lost: Array<Lost> = []
+    let resolved: Checkpointer.CheckpointRecord | undefined
     const recorded = new Set<string>()
     if (Option.isSome(record)) {
-      for (const table of Object.keys(record.value.prepared)) {
-        const target = targetOf(table, fallback)
-        for (const label of record.value.prepared[table] ?? []) {
-          recorded.add(label)
-          if (labelSpool === undefined) yield* commitRecorded(client, labels, table, target, label)
-          else yield* reloadSpooled(client, labels, table, target, properties, labelSpool, label)
-          committed.push(label)
+      const r = record.value
+      const entries = Object.keys(r.prepared).flatMap((table) =>
+        (r.prepared[table] ?? []).map((label) => ({ table, target: targetOf(table, fallback), label }))
+      )
+      for (const e of entries) recorded.add(e.label)
+      const lostOrFail = (l: Lost) =>
+        skipLost ? Effect.sync(() => void lost.push(l)) : Effect.fail(preparedLost(key, r, [l]))
+      if (labelSpool === undefined) {
+        // every label first: a checkpoint with lost labels is either skipped whole or nothing is committed
+        for (const e of entries) {
+          const l = yield* lostLabel(client, labels, e.table, e.target, e.label)
+          if (l !== undefined) lost.push(l)
         }
+        if (lost.length > 0 && !skipLost) return yield* preparedLost(key, r, lost)
+        const gone = new Set(lost.map((l) => l.label))
+        for (const e of entries) {
+          if (gone.has(e.label)) continue
+          yield* commitRecorded(client, labels, e.table, e.target, e.label, lostOrFail)
+          committed.push(e.label)
+        }
+      } else {
+        for (const e of entries) {
+          const l = yield* reloadSpooled(client, labels, e.table, e.target, properties, labelSpool, e.label)
+          if (l === undefined) committed.push(e.label)
+          else yield* lostOrFail(l)
+        }
+      }
+      if (lost.length > 0) {
+        yield* warnSkipped(key, r, lost, labels)
+        // the skip is recorded: the same position without prepared labels, so no later start meets the loss again
+        resolved = new Checkpointer.CheckpointRecord({ ...r, id: r.id + 1, prepared: {}, createdAt: now })
+        yield* checkpointer.save(resolved)
       }
     }
     if (labelSpool !== undefined) {
@@ -205,7 +329,136 @@ export const commitLast = <P>(
     const position = Option.isSome(record)
       ? Option.some(yield* decode(record.value.position))
       : Option.none<P>()
-    return { record, position, committed }
+    return { record: resolved !== undefined ? Option.some(resolved) : record, position, committed, lost }
+  })
+
+/** The timers a checkpoint must stay within, as the exactly-once sink sends them or is told. */
+export interface Timers {
+  /** The `timeout` sent at begin (s): an open transaction lives at most this long. */
+  readonly timeoutSec: number
+  /** The `prepared_timeout` sent at prepare (s), else the FE's default (86400). */
+  readonly preparedTimeoutSec: number
+  /** Whether `prepared_timeout` was sent (else the FE's `prepared_transaction_default_timeout_second`). */
+  readonly preparedTimeoutSent: boolean
+  /** `sink.label-keep-max-second`, else StarRocks' default `label_keep_max_second` (259200). */
+  readonly labelKeepSec: number
+  readonly labelKeepTold: boolean
+}
+
+/** The timers of a config (what the exactly-once sink sends, or the server defaults). */
+export const timersOf = (config: StarRocksConfig.StarRocksConfig): Timers => {
+  const t = Number(config.properties["timeout"] ?? 600)
+  const p = Number(config.properties["prepared_timeout"])
+  const sent = config.properties["prepared_timeout"] !== undefined && Number.isFinite(p) && p > 0
+  return {
+    timeoutSec: Number.isFinite(t) && t > 0 ? Math.floor(t) : 600,
+    preparedTimeoutSec: sent ? p : 86_400,
+    preparedTimeoutSent: sent,
+    labelKeepSec: config.labelKeepMaxSecond ?? 259_200,
+    labelKeepTold: config.labelKeepMaxSecond !== undefined
+  }
+}
+
+/** How near (a fraction) a checkpoint interval may come to a timer before the sink warns. */
+export const NEAR = 0.8
+
+/**
+ * The start-up warnings of the exactly-once sink: the checkpoint interval it is told (`checkpointInterval`) at or
+ * above 80% of the `timeout` it sends at begin, of the `prepared_timeout` it sends at prepare, or of the label
+ * retention it is told; and the age of the last checkpoint (the time the job was down) past 80% of the
+ * `prepared_timeout` (its prepared transactions may be aborted) or of the label retention (its labels may be
+ * evicted). Each warning names the values and the setting to change.
+ */
+export const startWarnings = (
+  timers: Timers,
+  intervalMs: number | undefined,
+  lastCheckpointAgeMs: number | undefined,
+  labelPath: boolean
+): ReadonlyArray<{ readonly message: string; readonly annotations: Readonly<Record<string, unknown>> }> => {
+  const out: Array<{ message: string; annotations: Record<string, unknown> }> = []
+  const retention = timers.labelKeepTold
+    ? "sink.label-keep-max-second"
+    : "StarRocks' default label_keep_max_second (set sink.label-keep-max-second to your FE's)"
+  const prepared = timers.preparedTimeoutSent
+    ? "the prepared_timeout it sends (sink.properties.prepared_timeout)"
+    : "the FE's prepared_transaction_default_timeout_second (86400 s; set sink.properties.prepared_timeout)"
+  if (intervalMs !== undefined) {
+    const sec = intervalMs / 1000
+    if (!labelPath && sec >= NEAR * timers.timeoutSec) {
+      out.push({
+        message: `exactly-once: the checkpoint interval (${sec} s) is at or above 80% of the transaction timeout ` +
+          `it sends at begin (${timers.timeoutSec} s, sink.properties.timeout): a transaction open that long is ` +
+          `aborted by StarRocks before its checkpoint; checkpoint more often or raise sink.properties.timeout`,
+        annotations: { intervalSec: sec, timeoutSec: timers.timeoutSec }
+      })
+    }
+    if (!labelPath && sec >= NEAR * timers.preparedTimeoutSec) {
+      out.push({
+        message: `exactly-once: the checkpoint interval (${sec} s) is at or above 80% of ${prepared} ` +
+          `(${timers.preparedTimeoutSec} s): prepared transactions may expire before they are committed`,
+        annotations: { intervalSec: sec, preparedTimeoutSec: timers.preparedTimeoutSec }
+      })
+    }
+    if (sec >= NEAR * timers.labelKeepSec) {
+      out.push({
+        message: `exactly-once: the checkpoint interval (${sec} s) is at or above 80% of the label retention, ` +
+          `${retention} (${timers.labelKeepSec} s): a restart may find the last checkpoint's labels evicted`,
+        annotations: { intervalSec: sec, labelKeepMaxSecond: timers.labelKeepSec }
+      })
+    }
+  }
+  if (lastCheckpointAgeMs !== undefined) {
+    const sec = Math.round(lastCheckpointAgeMs / 1000)
+    if (!labelPath && sec >= NEAR * timers.preparedTimeoutSec) {
+      out.push({
+        message: `exactly-once recovery: the last checkpoint is ${sec} s old, at or above 80% of ${prepared} ` +
+          `(${timers.preparedTimeoutSec} s): its prepared transactions may have been aborted by the FE`,
+        annotations: { ageSec: sec, preparedTimeoutSec: timers.preparedTimeoutSec }
+      })
+    }
+    if (sec >= NEAR * timers.labelKeepSec) {
+      out.push({
+        message: `exactly-once recovery: the last checkpoint is ${sec} s old, at or above 80% of the label ` +
+          `retention, ${retention} (${timers.labelKeepSec} s): its labels may be evicted`,
+        annotations: { ageSec: sec, labelKeepMaxSecond: timers.labelKeepSec }
+      })
+    }
+  }
+  return out
+}
+
+/** One label id probed by `walk`. */
+export interface Probed {
+  readonly id: number
+  readonly label: string
+  readonly state: LoadClient.LoadState
+  readonly reason: string | undefined
+}
+
+/**
+ * Probes `get_load_state` for the label ids from `start` on, until `UNKNOWN_STREAK` unknown ids in a row (or
+ * `MAX_WALK` ids): every id whose label StarRocks knows, with its state (and an ABORTED one's reason).
+ */
+export const walk = (
+  database: string,
+  label: (id: number) => string,
+  start: number
+): Effect.Effect<ReadonlyArray<Probed>, LoadError, LoadClient.LoadClient> =>
+  Effect.gen(function*() {
+    const client = yield* LoadClient.LoadClient
+    const found: Array<Probed> = []
+    let unknown = 0
+    for (let n = start; n < start + MAX_WALK && unknown < UNKNOWN_STREAK; n++) {
+      const name = label(n)
+      const detail = yield* client.getLoadStateDetail({ database, label: name })
+      if (detail.state === "UNKNOWN") {
+        unknown++
+        continue
+      }
+      unknown = 0
+      found.push({ id: n, label: name, state: detail.state, reason: detail.reason })
+    }
+    return found
   })
 
 /**
@@ -228,17 +481,9 @@ export const abortLingering = (
     const labels = Option.getOrUndefined(yield* Effect.serviceOption(LabelStore.LabelStore))
     const tableTag = `${target.database}.${target.table}`
     const aborted: Array<string> = []
-    let unknown = 0
-    let lastSeen = start - 1
-    for (let n = start; n < start + MAX_WALK && unknown < UNKNOWN_STREAK; n++) {
-      const name = label(n)
-      const state = yield* client.getLoadState({ database: target.database, label: name })
+    const found = yield* walk(target.database, label, start)
+    for (const { label: name, state } of found) {
       switch (state) {
-        case "UNKNOWN":
-          unknown++
-          continue
-        case "ABORTED":
-          break
         case "PREPARE":
         case "PREPARED": {
           const rolledBack = yield* client.rollback({ ...target, label: name }).pipe(
@@ -271,9 +516,10 @@ export const abortLingering = (
               `checkpoint key ${key}: the label prefix collides with committed labels this instance does not ` +
               `own (use another sink.label-prefix or instance, or restore the matching checkpoint store)`
           })
+        default:
+          break
       }
-      unknown = 0
-      lastSeen = n
     }
+    const lastSeen = found.length === 0 ? start - 1 : found[found.length - 1]!.id
     return { nextId: lastSeen + 1, aborted }
   })

@@ -20,11 +20,27 @@ const loadStates: ReadonlySet<string> = new Set(["UNKNOWN", "PREPARE", "PREPARED
 /** Whether a label state means the load's data is committed. @internal */
 export const isCommitted = (state: LoadState): boolean => state === "COMMITTED" || state === "VISIBLE"
 
+/** A label's state and, for an ABORTED one, the reason the FE gives (newer FEs only). @internal */
+export interface LoadStateDetail {
+  readonly state: LoadState
+  readonly reason: string | undefined
+}
+
 /**
  * One `get_load_state` call.
  * @internal
  */
 export const once = (connection: Connection, request: LoadStateRequest): Effect.Effect<LoadState, LoadError> =>
+  Effect.map(onceDetail(connection, request), (d) => d.state)
+
+/**
+ * One `get_load_state` call, with the reason of an ABORTED label when the FE gives one.
+ * @internal
+ */
+export const onceDetail = (
+  connection: Connection,
+  request: LoadStateRequest
+): Effect.Effect<LoadStateDetail, LoadError> =>
   Effect.gen(function*() {
     const label = request.label
     const path = `/api/${encodeURIComponent(request.database)}/get_load_state?label=${encodeURIComponent(label)}`
@@ -74,7 +90,8 @@ export const once = (connection: Connection, request: LoadStateRequest): Effect.
         url: response.url
       })
     }
-    return state as LoadState
+    const reason = (body.right.Reason ?? "").trim()
+    return { state: state as LoadState, reason: reason === "" ? undefined : reason }
   })
 
 /** The failures `get_load_state` is read again after. */
@@ -86,6 +103,18 @@ const retryable = (error: LoadError): boolean => RetryLogic.decide("loadState", 
  */
 export const get = (connection: Connection, request: LoadStateRequest): Effect.Effect<LoadState, LoadError> =>
   once(connection, request).pipe(
+    Effect.retry(Backoff.throughHook(RetryPolicy.make<LoadError>({ ...connection.retry, while: retryable })))
+  )
+
+/**
+ * `get_load_state` with the reason of an ABORTED label, retried as `get`.
+ * @internal
+ */
+export const getDetail = (
+  connection: Connection,
+  request: LoadStateRequest
+): Effect.Effect<LoadStateDetail, LoadError> =>
+  onceDetail(connection, request).pipe(
     Effect.retry(Backoff.throughHook(RetryPolicy.make<LoadError>({ ...connection.retry, while: retryable })))
   )
 

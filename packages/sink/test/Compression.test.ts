@@ -7,8 +7,16 @@
  */
 import { StarRocksEmulator } from "@effect-starrocks/testkit"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Logger, LogLevel, Metric, Redacted, Ref, Schema, Stream } from "effect"
-import { ColumnType, LoadClient, SinkMetrics, StarRocksConfig, StarRocksSink } from "../src/index.js"
+import { ConfigProvider, Effect, Exit, Logger, LogLevel, Metric, Redacted, Ref, Schema, Stream } from "effect"
+import {
+  Checkpoint,
+  Checkpointer,
+  ColumnType,
+  LoadClient,
+  SinkMetrics,
+  StarRocksConfig,
+  StarRocksSink
+} from "../src/index.js"
 
 const Row = Schema.Struct({ id: ColumnType.Int, name: Schema.String, note: Schema.NullOr(Schema.String) })
 const rows = Array.from({ length: 500 }, (_, i) => ({ id: i, name: `name ${i % 7}`, note: i % 3 === 0 ? null : "x" }))
@@ -146,6 +154,27 @@ describe("compression", () => {
       assert.isBelow(summary.sentBytes, summary.bytes)
     }))
 
+  it.scopedLive("exactly-once: each transaction/load compressed, the summary counts the bytes as sent", () =>
+    Effect.gen(function*() {
+      const { em, table } = yield* start
+      const t = yield* table()
+      const config = configOf(em.fe, t, { compression: "gzip", semantic: "exactly-once" })
+      const summary = yield* Stream.fromIterable(rows).pipe(
+        Checkpoint.withBarriers({ position: (r: typeof Row.Type) => r.id, everyRows: 250 }),
+        Stream.run(StarRocksSink.exactlyOnce(Row, { position: Schema.Number })),
+        Effect.provide(StarRocksSink.layer(config)),
+        Effect.provide(Checkpointer.layerMemoryForTests)
+      )
+      assert.strictEqual((yield* em.rows("db", t)).length, rows.length)
+      const loads = (yield* em.requests).filter((r) =>
+        r.node.startsWith("be") && r.path.includes("/transaction/load") && r.headers["table"] === t
+      )
+      assert.isAbove(loads.length, 1)
+      for (const r of loads) assert.strictEqual(r.headers["compression"], "gzip")
+      assert.strictEqual(summary.sentBytes, loads.reduce((n, r) => n + r.bodyBytes, 0))
+      assert.isBelow(summary.sentBytes, summary.bytes)
+    }))
+
   it.scopedLive("LoadClient: a codec it does not have, a corrupt body, a codec the BE cannot decode: typed errors", () =>
     Effect.gen(function*() {
       const { em, table } = yield* start
@@ -216,5 +245,32 @@ describe("compression", () => {
       problems({ properties: { "content-encoding": "gzip" } })[0]!,
       /^properties\.content-encoding: .*compression/
     )
+    // the Flink key and the environment variable name the same option
+    const fromEnv = Effect.runSync(
+      Effect.withConfigProvider(
+        StarRocksConfig.config,
+        ConfigProvider.fromMap(
+          new Map([
+            ["STARROCKS_LOAD_URL", "127.0.0.1:8030"],
+            ["STARROCKS_DATABASE", "db"],
+            ["STARROCKS_TABLE", "t"],
+            ["STARROCKS_USERNAME", "root"],
+            ["STARROCKS_PASSWORD", ""],
+            ["STARROCKS_COMPRESSION", "ZSTD"]
+          ]),
+          { pathDelim: "_" }
+        )
+      )
+    )
+    assert.strictEqual(fromEnv.properties["compression"], "zstd")
+    const fromFlink = Effect.runSync(StarRocksConfig.fromProperties({
+      "load-url": "127.0.0.1:8030",
+      "database-name": "db",
+      "table-name": "t",
+      username: "root",
+      password: "",
+      "sink.properties.compression": "lz4_frame"
+    }))
+    assert.strictEqual(fromFlink.properties["compression"], "lz4_frame")
   })
 })

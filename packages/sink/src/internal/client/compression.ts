@@ -79,13 +79,10 @@ const load = <M>(codec: "lz4_frame" | "zstd", importer: () => Promise<unknown>):
 
 // Node caches a module once imported: later loads pay one resolved promise
 const lz4 = load<Lz4Module>("lz4_frame", () => import("lz4-napi"))
-let zstdEncoder: { readonly encode: (data: Buffer) => Promise<Buffer> } | undefined
-const zstd = Effect.suspend(() =>
-  zstdEncoder !== undefined ?
-    Effect.succeed(zstdEncoder) :
-    load<ZstdModule>("zstd", () => import("@toondepauw/node-zstd")).pipe(
-      Effect.map((m) => (zstdEncoder = new m.Encoder(ZSTD_LEVEL)))
-    )
+// an encoder per body: loads in flight compress at once on the thread pool, none shares another's state
+const zstd = Effect.map(
+  load<ZstdModule>("zstd", () => import("@toondepauw/node-zstd")),
+  (m) => new m.Encoder(ZSTD_LEVEL)
 )
 
 const contiguous = (body: LoadBody): Buffer => {

@@ -240,9 +240,7 @@ describe("packaging", () => {
       "sink: effect",
       "testkit: @effect/sql",
       "cli: @effect/cli",
-      "cli: tsx",
-      "sink: lz4-napi",
-      "sink: @toondepauw/node-zstd"
+      "cli: tsx"
     ])
     // the codecs are optional dependencies: installed with the package where their platform build exists, and
     // imported only by a load that asks for them

@@ -77,11 +77,17 @@ const load = <M>(codec: "lz4_frame" | "zstd", importer: () => Promise<unknown>):
       )
   })
 
+/**
+ * `import()` of a package named by a variable: a bundler (esbuild, as the crash test and the benchmark bundle the
+ * sink) leaves it to Node at run time instead of trying to bundle a native addon's `.node` file.
+ */
+const importPackage = (name: string): Promise<unknown> => import(name)
+
 // Node caches a module once imported: later loads pay one resolved promise
-const lz4 = load<Lz4Module>("lz4_frame", () => import("lz4-napi"))
+const lz4 = load<Lz4Module>("lz4_frame", () => importPackage(packageOf.lz4_frame))
 // an encoder per body: loads in flight compress at once on the thread pool, none shares another's state
 const zstd = Effect.map(
-  load<ZstdModule>("zstd", () => import("@toondepauw/node-zstd")),
+  load<ZstdModule>("zstd", () => importPackage(packageOf.zstd)),
   (m) => new m.Encoder(ZSTD_LEVEL)
 )
 

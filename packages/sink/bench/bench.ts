@@ -3,11 +3,14 @@
  * interface), with two baselines in the same run: (a) a plain Node loop that encodes the same rows to the same bytes
  * and PUTs them with node:http, and (b) curl -T of those bytes (the wire). Also in the same run: 20 tables
  * interleaved (`byRoute`), one-row chunks (against Effect's own stream of one-row chunks into a no-op sink), and
- * exactly-once (barriers every 500,000 rows) against at-least-once. Prints figures, then one JSON line:
+ * exactly-once (barriers every 500,000 rows) against at-least-once; last, its own section, each payload compression
+ * (compression.ts: rows/s and bytes on the wire per codec, CSV and JSON). Prints figures, then one JSON line:
  * {"csv_rows_per_s":…,"csv_vs_plain":…,"json_rows_per_s":…,"json_vs_plain":…,"wire_mb_per_s":…,"peak_rss_mb":…,
  *  "tables20_rows_per_s":…,"tables20_vs_one":…,"one_row_chunks_rows_per_s":…,"one_row_vs_effect":…,
- *  "exactly_once_rows_per_s":…,"exactly_once_vs_at_least_once":…}
- * Environment: BENCH_ROWS (default 2,000,000), BENCH_RSS_10X=0 (skip the 10 × N memory runs).
+ *  "exactly_once_rows_per_s":…,"exactly_once_vs_at_least_once":…,
+ *  "compression":[{"format":…,"codec":…,"rows_per_s":…,"bytes":…,"wire_bytes":…},…]}
+ * Environment: BENCH_ROWS (default 2,000,000), BENCH_RSS_10X=0 (skip the 10 × N memory runs),
+ * BENCH_COMPRESSION_ROWS (rows per compression run, default the smaller of BENCH_ROWS and 500,000).
  */
 import { ReferenceRows } from "@effect-starrocks/testkit"
 import { Effect, Sink, Stream } from "effect"
@@ -18,6 +21,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Url from "node:url"
 import { RowEncoder } from "../src/index.js"
+import * as Compression from "./compression.js"
 import * as Plain from "./plainBaseline.js"
 import { ReferenceRow } from "./referenceSchema.js"
 import { config, runExactlyOnce, runSink, startEndpoint } from "./sinkRun.js"
@@ -246,6 +250,10 @@ const main = async () => {
       }  (bound: 2 × max-bytes + 150 MB = ${bound} MB)`
     )
   }
+  // its own section, after the figures above (own null endpoint, own runs): rows/s and bytes on the wire per codec
+  const compressionRows = Number(process.env["BENCH_COMPRESSION_ROWS"] ?? Math.min(N, 500_000))
+  const compression = await Compression.runCompression(compressionRows)
+  for (const line of Compression.report(compressionRows, compression)) console.log(line)
   console.log(JSON.stringify({
     csv_rows_per_s: Math.round(csvRate),
     csv_vs_plain: Number((csvRate / plainCsvRate).toFixed(3)),
@@ -258,7 +266,14 @@ const main = async () => {
     one_row_chunks_rows_per_s: Math.round(oneRowRate),
     one_row_vs_effect: Number((oneRowRate / oneRowNoopRate).toFixed(3)),
     exactly_once_rows_per_s: Math.round(exactlyOnceRate),
-    exactly_once_vs_at_least_once: Number((exactlyOnceRate / atLeastOnceRate).toFixed(3))
+    exactly_once_vs_at_least_once: Number((exactlyOnceRate / atLeastOnceRate).toFixed(3)),
+    compression: compression.map((f) => ({
+      format: f.format,
+      codec: f.codec,
+      rows_per_s: f.rowsPerSecond,
+      bytes: f.bytes,
+      wire_bytes: f.wireBytes
+    }))
   }))
 }
 

@@ -14,7 +14,19 @@ import { Effect, Metric, MetricBoundaries } from "effect"
  * @category metrics
  */
 export const totalFlushBytes = Metric.counter("totalFlushBytes", {
-  description: "bytes of Stream Load bodies that landed",
+  description: "bytes of Stream Load bodies that landed (before compression)",
+  incremental: true
+})
+
+/**
+ * Bytes of the load bodies that landed as they were sent: after compression (`sink.properties.compression`), else
+ * equal to `totalFlushBytes` (the bodies before compression).
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const totalFlushSentBytes = Metric.counter("totalFlushSentBytes", {
+  description: "bytes of Stream Load bodies that landed, as sent (after compression)",
   incremental: true
 })
 

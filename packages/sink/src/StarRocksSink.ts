@@ -46,8 +46,13 @@ import { ExactlyOnceError } from "./StarRocksError.js"
 export interface TableSummary {
   /** Rows sent in loads that landed. */
   readonly rows: number
-  /** Body bytes of loads that landed. */
+  /** Body bytes of loads that landed (before compression). */
   readonly bytes: number
+  /**
+   * Body bytes of loads that landed as sent: after compression (`sink.properties.compression`), else equal to
+   * `bytes`.
+   */
+  readonly sentBytes: number
   /** Loads that landed. */
   readonly loads: number
   /** Attempts beyond the first, over all loads (each retried under its batch's own label). */

@@ -281,7 +281,12 @@ const permanentRules: ReadonlyArray<Rule> = [
   [/invalid .*format/i, "invalid header format"],
   [/must be (equal or )?greater than/i, "invalid header value"],
   [/only one of http header content-encoding and compression/i, "conflicting compression headers"],
-  [/unsupported compression type/i, "unsupported compression"],
+  [/unsupported compression type|unknown compress type|unsupported compression algorithm/i, "unsupported compression"],
+  // the BE's decompressors (stream_compression.cpp, compressed_input_stream.cpp): the same bytes fail again
+  [
+    /failed to inflate|zstd decompress failed|lz4f_getframeinfo error|lz4 header size is between|^decompression error|failed to decompress\. input_len|failed to bz2 decompress|snappy .*data corruption/i,
+    "corrupt compressed body"
+  ],
   [/illegal json/i, "illegal json"],
   [/max size \[\d+\]\s+of json type data/i, "json batch too large"],
   [/exceed limit: \d+.*streaming_load_max_mb/is, "body too large"],

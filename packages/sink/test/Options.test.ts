@@ -361,6 +361,18 @@ const cases: Record<string, Effect.Effect<void, unknown, Emulator>> = {
     assert.strictEqual(o.rows.length, 3)
     for (const r of o.loads) assert.strictEqual(r.headers["format"], "json")
   }),
+  "sink.properties.compression": Effect.gen(function*() {
+    const o = yield* outcomeOf({ "sink.properties.compression": "ZSTD" })
+    assert.strictEqual(o.rows.length, 3)
+    assert.isAbove(o.loads.length, 0)
+    for (const r of o.loads) {
+      assert.strictEqual(r.headers["compression"], "zstd")
+      assert.strictEqual(r.headers["format"], "zstd")
+    }
+    const s = summaryOf(o)
+    assert.isBelow(s.sentBytes, s.bytes)
+    refusedAtConfig(yield* outcomeOf({ "sink.properties.compression": "bzip2" }), "sink.properties.compression")
+  }),
   "sink.properties.*": Effect.gen(function*() {
     const o = yield* outcomeOf({ "sink.properties.timeout": "77" })
     assert.isAbove(o.loads.length, 0)

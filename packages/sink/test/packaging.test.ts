@@ -4,7 +4,8 @@
  * forbids; the child imports the modules and prints their export names.
  *
  * - The package root (`@effect-starrocks/sink`) loads no optional dependency: `@effect/sql`, `@effect/sql-mysql2`,
- *   `@effect/experimental` and `mysql2` are refused and the root still loads.
+ *   `@effect/experimental`, `mysql2` and the compression codecs (`lz4-napi`, `@toondepauw/node-zstd`) are refused
+ *   and the root still loads.
  * - The same hook refuses the SQL submodules, so the check above can fail.
  * - With `jdbc-url` the sink loads the MySQL reader when it starts; refused, it fails with a `TableSchemaError`.
  * - Every package a module of src loads is declared in packages/sink/package.json.
@@ -26,8 +27,11 @@ const manifest = JSON.parse(Fs.readFileSync(Path.join(packageDir, "package.json"
   readonly dependencies?: Record<string, string>
   readonly peerDependencies?: Record<string, string>
   readonly peerDependenciesMeta?: Record<string, { readonly optional?: boolean }>
+  readonly optionalDependencies?: Record<string, string>
 }
-const optional = ["@effect/sql", "@effect/sql-mysql2", "@effect/experimental", "mysql2"]
+/** The compression codecs (internal/client/compression.ts): optional dependencies imported when a load asks. */
+const codecPackages = ["lz4-napi", "@toondepauw/node-zstd"]
+const optional = ["@effect/sql", "@effect/sql-mysql2", "@effect/experimental", "mysql2", ...codecPackages]
 
 const hook = `
 import { appendFileSync } from "node:fs"
@@ -214,7 +218,8 @@ describe("packaging", () => {
       const declared = new Set([
         pkg.name,
         ...Object.keys(pkg.dependencies ?? {}),
-        ...Object.keys(pkg.peerDependencies ?? {})
+        ...Object.keys(pkg.peerDependencies ?? {}),
+        ...Object.keys(pkg.optionalDependencies ?? {})
       ])
       for (const sub of ["src", "bin"]) {
         if (!Fs.existsSync(Path.join(dir, sub))) continue
@@ -231,7 +236,15 @@ describe("packaging", () => {
         }
       }
     }
-    assert.includeMembers(seen, ["sink: effect", "testkit: @effect/sql", "cli: @effect/cli", "cli: tsx"])
+    assert.includeMembers(seen, [
+      "sink: effect",
+      "testkit: @effect/sql",
+      "cli: @effect/cli",
+      "cli: tsx"
+    ])
+    // the codecs are optional dependencies: installed with the package where their platform build exists, and
+    // imported only by a load that asks for them
+    for (const name of codecPackages) assert.isString(manifest.optionalDependencies?.[name], name)
     assert.deepStrictEqual(undeclared, [])
   })
 })

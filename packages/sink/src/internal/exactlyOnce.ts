@@ -71,6 +71,8 @@ interface Txn {
   beganAt: number
   rows: number
   bytes: number
+  /** The bytes of its loads as sent (after compression, else `bytes`). */
+  sentBytes: number
   readonly spool: Spool.Spool
 }
 
@@ -78,6 +80,8 @@ interface Prepared {
   readonly label: string
   readonly rows: number
   readonly bytes: number
+  /** As sent, when the transaction's loads were compressed. */
+  readonly sentBytes?: number | undefined
 }
 
 /** One table's exactly-once state. */
@@ -323,7 +327,7 @@ export const make = <In, P, PI>(
             yield* deadLetter.filtered(batchOf(t, x.label, x.rows, x.bytes), result)
           }
           x.live = false
-          t.pending.push({ label: x.label, rows: x.rows, bytes: x.bytes })
+          t.pending.push({ label: x.label, rows: x.rows, bytes: x.bytes, sentBytes: x.sentBytes })
           yield* x.spool.clear
           t.txn = undefined
         })
@@ -341,15 +345,17 @@ export const make = <In, P, PI>(
             beganAt: clock.unsafeCurrentTimeMillis(),
             rows: 0,
             bytes: 0,
+            sentBytes: 0,
             spool: Spool.make({ memoryLimit: maxBytes, release: sealed.release })
           }
         }
         const x = t.txn
         const body = sealed.body
-        yield* withReplay(t, x, (x) =>
-          Effect.asVoid(client.loadTxn({ ...t.target, label: x.label, headers: x.headers, body })))
+        const loaded = yield* withReplay(t, x, (x) =>
+          client.loadTxn({ ...t.target, label: x.label, headers: x.headers, body }))
         x.rows += sealed.rows
         x.bytes += body.byteLength
+        x.sentBytes += loaded.compressedBytes ?? body.byteLength
         yield* x.spool.add(body)
       })
 
@@ -415,7 +421,13 @@ export const make = <In, P, PI>(
                 `${labelSpool !== undefined ? "" : " unless it times out (prepared_timeout)"}`
             })
           ),
-          Effect.tap((result) => ledger.landed(batchOf(t, p.label, p.rows, p.bytes), result, startedAt))
+          Effect.tap((result) =>
+            ledger.landed(
+              batchOf(t, p.label, p.rows, p.bytes),
+              p.sentBytes !== undefined ? { ...result, compressedBytes: p.sentBytes } : result,
+              startedAt
+            )
+          )
         )
     }
 

@@ -27,7 +27,9 @@ export interface LoadRequest extends Target {
   readonly label: string
   /**
    * The complete Stream Load headers of this load (format, columns, the table's `sink.properties.*`, …): the client
-   * adds only `label`, Authorization and Expect. It merges no config-level `properties`.
+   * adds only `label`, Authorization and Expect. It merges no config-level `properties`. With a `compression` header
+   * (`lz4_frame`, `gzip`, `zstd`) the client compresses the body itself (give it uncompressed) and, for CSV, sends
+   * the compressed-CSV `format` alias too; `Content-Encoding` is sent as it is, for a body compressed by the caller.
    */
   readonly headers: Readonly<Record<string, string>>
   readonly body: LoadBody
@@ -142,6 +144,11 @@ export interface LoadResult {
   readonly filteredRows: number
   readonly unselectedRows: number
   readonly loadBytes: number
+  /**
+   * Bytes of the body as sent, when the load was compressed (its `compression` header): the body's own
+   * `byteLength` is the size before compression. Absent for an uncompressed load.
+   */
+  readonly compressedBytes?: number | undefined
   /** Attempts beyond the first. */
   readonly retries: number
   /** FE→BE hops of the last attempt, e.g. `["http://127.0.0.1:8030", "http://127.0.0.2:8040"]`. */
@@ -180,6 +187,8 @@ export interface TransactionResult {
   readonly filteredRows: number
   readonly unselectedRows: number
   readonly loadBytes: number
+  /** Bytes of a `load` body as sent, when it was compressed (its `compression` header). */
+  readonly compressedBytes?: number | undefined
   readonly retries: number
   readonly hops: ReadonlyArray<string>
   readonly timings: Readonly<Record<string, number>>

@@ -11,6 +11,7 @@ import type { LoadError } from "../../StarRocksError.js"
 import type { StreamLoadBody } from "../../StreamLoadResponse.js"
 import { classify, timings } from "../../StreamLoadResponse.js"
 import * as Backoff from "./backoff.js"
+import * as Compression from "./compression.js"
 import type { Connection } from "./connection.js"
 import * as ErrorLog from "./errorLog.js"
 import * as LoadState from "./loadState.js"
@@ -185,8 +186,8 @@ export const load = (connection: Connection, request: LoadRequest): Effect.Effec
         reason: "invalid body"
       })
     }
-    const headers = { ...mergeHeaders(request.headers), label: request.label }
-    const bad = invalidHeader(headers)
+    const merged: Record<string, string> = { ...mergeHeaders(request.headers), label: request.label }
+    const bad = invalidHeader(merged)
     if (bad !== undefined) {
       return yield* streamLoadError("streamLoad", {
         label: request.label,
@@ -196,11 +197,17 @@ export const load = (connection: Connection, request: LoadRequest): Effect.Effec
         reason: "invalid header"
       })
     }
+    // compression off: this one check is all the hot path gains; on: compressed once, resent by every attempt
+    const compressed = merged["compression"] === undefined ?
+      undefined :
+      yield* Compression.forLoad("streamLoad", request.label, merged, request.body)
+    const headers = compressed?.headers ?? merged
+    const sent = compressed === undefined ? request : { ...request, body: compressed.body }
     const attempts = yield* Ref.make(0)
     // sends on a fresh connection after a pooled one closed (transport.ts): retries too
     const resent = { n: 0 }
     const result = yield* Ref.getAndUpdate(attempts, (n) => n + 1).pipe(
-      Effect.flatMap((n) => attempt(connection, request, headers, n, resent)),
+      Effect.flatMap((n) => attempt(connection, sent, headers, n, resent)),
       Effect.retry(Backoff.throughHook(RetryPolicy.make<LoadError>({ ...connection.retry, while: retryable }))),
       Effect.tapError((e) =>
         Ref.get(attempts).pipe(Effect.flatMap((n) =>
@@ -213,7 +220,9 @@ export const load = (connection: Connection, request: LoadRequest): Effect.Effec
     const retries = (yield* Ref.get(attempts)) - 1 + resent.n
     const end = yield* Clock.currentTimeMillis
     yield* Effect.annotateCurrentSpan({ "starrocks.status": result.status, "starrocks.retries": retries })
-    return { ...result, retries, elapsedMs: end - start }
+    return compressed === undefined ?
+      { ...result, retries, elapsedMs: end - start } :
+      { ...result, retries, elapsedMs: end - start, compressedBytes: compressed.body.byteLength }
   }).pipe(Effect.withSpan("starrocks.streamLoad", {
     kind: "client",
     attributes: {

@@ -13,6 +13,7 @@ import { TransactionError } from "../../StarRocksError.js"
 import type { Outcome } from "../../StreamLoadResponse.js"
 import { classify, timings } from "../../StreamLoadResponse.js"
 import * as Backoff from "./backoff.js"
+import * as Compression from "./compression.js"
 import type { Connection } from "./connection.js"
 import * as LoadState from "./loadState.js"
 import type {
@@ -207,11 +208,22 @@ export const call = (
         retryable: RetryLogic.decide(operation, { _tag: "TransactionError", ...fields }) === "Retry"
       })
     }
-    const headers = { ...mergeHeaders(request.headers), db: request.database, table: request.table, label }
+    const merged: Record<string, string> = {
+      ...mergeHeaders(request.headers),
+      db: request.database,
+      table: request.table,
+      label
+    }
+    // transaction/load takes the `compression` header as a plain load does: compressed once, resent by each retry
+    const compressed = operation === "load" && body !== undefined && merged["compression"] !== undefined ?
+      yield* Compression.forLoad("load", label, merged, body) :
+      undefined
+    const headers = compressed?.headers ?? merged
+    const sent = compressed?.body ?? body
     const attempts = yield* Ref.make(0)
     const last = yield* Ref.make<Reply | undefined>(undefined)
     const once = Ref.update(attempts, (n) => n + 1).pipe(
-      Effect.zipRight(exchangeOnce(connection, operation, label, headers, body)),
+      Effect.zipRight(exchangeOnce(connection, operation, label, headers, sent)),
       Effect.tap((r) => Ref.set(last, r)),
       Effect.flatMap((reply): Effect.Effect<Reply, LoadError> => {
         const { outcome, response } = reply
@@ -233,7 +245,8 @@ export const call = (
     if (Either.isRight(result)) {
       const { outcome, response } = result.right
       if (outcome._tag === "Success" || outcome._tag === "PublishTimeout") {
-        return txnResult(operation, label, outcome, response, retries)
+        const result = txnResult(operation, label, outcome, response, retries)
+        return compressed === undefined ? result : { ...result, compressedBytes: compressed.body.byteLength }
       }
       return yield* verify(connection, operation, request, result.right, retries)
     }
@@ -322,6 +335,7 @@ export const loadTransactional = (
       filteredRows: done?.committed.filteredRows ?? 0,
       unselectedRows: done?.committed.unselectedRows ?? 0,
       loadBytes: request.body.byteLength,
+      ...(done?.loaded.compressedBytes !== undefined ? { compressedBytes: done.loaded.compressedBytes } : {}),
       retries,
       hops: done?.loaded.hops ?? [],
       timings: done?.committed.timings ?? {},

@@ -24,14 +24,18 @@ export interface Landed {
   readonly status?: string | undefined
   readonly hops?: ReadonlyArray<string> | undefined
   readonly timings?: Readonly<Record<string, number>> | undefined
+  /** Bytes of the body as sent, when it was compressed (else the batch's `bytes` were sent). */
+  readonly compressedBytes?: number | undefined
 }
 
 /** A table's share of a summary. */
 export interface TableSummary {
   /** Rows sent in loads that landed. */
   readonly rows: number
-  /** Body bytes of loads that landed. */
+  /** Body bytes of loads that landed (before compression). */
   readonly bytes: number
+  /** Body bytes of loads that landed as sent: after compression, else equal to `bytes`. */
+  readonly sentBytes: number
   /** Loads that landed. */
   readonly loads: number
   /** Attempts beyond the first (and replays into new transactions). */
@@ -121,14 +125,22 @@ export const make = (
   const withDeadLetter = options?.deadLetter === true
   const tables = new Map<
     string,
-    { rows: number; bytes: number; loads: number; retries: number; filteredRows: number; deadLetteredRows?: number }
+    {
+      rows: number
+      bytes: number
+      sentBytes: number
+      loads: number
+      retries: number
+      filteredRows: number
+      deadLetteredRows?: number
+    }
   >()
   const entry = (table: string) => {
     let e = tables.get(table)
     if (e === undefined) {
       e = withDeadLetter
-        ? { rows: 0, bytes: 0, loads: 0, retries: 0, filteredRows: 0, deadLetteredRows: 0 }
-        : { rows: 0, bytes: 0, loads: 0, retries: 0, filteredRows: 0 }
+        ? { rows: 0, bytes: 0, sentBytes: 0, loads: 0, retries: 0, filteredRows: 0, deadLetteredRows: 0 }
+        : { rows: 0, bytes: 0, sentBytes: 0, loads: 0, retries: 0, filteredRows: 0 }
       tables.set(table, e)
     }
     return e
@@ -213,11 +225,14 @@ export const make = (
       const e = entry(batch.table)
       e.rows += batch.rows
       e.bytes += batch.bytes
+      const sent = result.compressedBytes ?? batch.bytes
+      e.sentBytes += sent
       e.loads += 1
       e.retries += result.retries
       e.filteredRows += result.filteredRows
       yield* Effect.all([
         Metric.incrementBy(SinkMetrics.totalFlushBytes, batch.bytes),
+        Metric.incrementBy(SinkMetrics.totalFlushSentBytes, sent),
         Metric.incrementBy(SinkMetrics.totalFlushRows, batch.rows),
         Metric.increment(SinkMetrics.totalFlushSucceededTimes),
         Metric.incrementBy(SinkMetrics.totalFilteredRows, result.filteredRows),
@@ -235,6 +250,7 @@ export const make = (
           status: result.status ?? "",
           rows: batch.rows,
           bytes: batch.bytes,
+          sentBytes: sent,
           ms,
           retries: result.retries,
           hops: (result.hops ?? []).join(" -> ")
@@ -264,16 +280,19 @@ export const make = (
     })
 
   const summary = (): Summary => {
-    const all: { rows: number; bytes: number; loads: number; retries: number; filteredRows: number } & {
-      deadLetteredRows?: number
-    } = withDeadLetter
-      ? { rows: 0, bytes: 0, loads: 0, retries: 0, filteredRows: 0, deadLetteredRows: 0 }
-      : { rows: 0, bytes: 0, loads: 0, retries: 0, filteredRows: 0 }
+    const all:
+      & { rows: number; bytes: number; sentBytes: number; loads: number; retries: number; filteredRows: number }
+      & {
+        deadLetteredRows?: number
+      } = withDeadLetter
+        ? { rows: 0, bytes: 0, sentBytes: 0, loads: 0, retries: 0, filteredRows: 0, deadLetteredRows: 0 }
+        : { rows: 0, bytes: 0, sentBytes: 0, loads: 0, retries: 0, filteredRows: 0 }
     const per: Record<string, TableSummary> = {}
     for (const [table, e] of tables) {
       per[table] = { ...e }
       all.rows += e.rows
       all.bytes += e.bytes
+      all.sentBytes += e.sentBytes
       all.loads += e.loads
       all.retries += e.retries
       all.filteredRows += e.filteredRows

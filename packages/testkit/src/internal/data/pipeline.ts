@@ -5,20 +5,20 @@
  * Header validation covered here (`validateHeaders`): `format`, `column_separator`/`row_delimiter` (hex rule),
  * `strict_mode`, `partial_update` (bool; PRIMARY tables only), `trim_space`, `skip_header`, `columns` and `where`
  * syntax and column names, `jsonpaths`, `json_root`, `compression`/`Content-Encoding` names. The payload is
- * decompressed here (format aliases `gzip`/`deflate`/`zstd`…, or the `compression`/`Content-Encoding` header; gzip,
- * deflate, zlib supported; zstd when the Node runtime has it). Not covered (HTTP layer): `label`, `timeout`, auth,
+ * decompressed here (format aliases `gzip`/`deflate`/`lz4`/`zstd`…, or the `compression`/`Content-Encoding` header,
+ * which wins; decompress.ts has the codecs and the BE's messages). Not covered (HTTP layer): `label`, `timeout`, auth,
  * "Only one of http header content-encoding and compression can be set", `ignore_json_size` and the JSON size
  * limit, `log_rejected_record_num`, etc.
  *
  * @internal
  */
 import { isUtf8 } from "node:buffer"
-import * as Zlib from "node:zlib"
 import type { Cell, RowOp, TableDef } from "../model.js"
 import type { ColumnType } from "./convert.js"
 import { convertJson, convertText, fitsLength, INVALID, jsonAsText, parseColumnType } from "./convert.js"
 import type { CsvOptions, CsvRecord } from "./csvReader.js"
 import { readCsvV1, readCsvV2 } from "./csvReader.js"
+import { decompress } from "./decompress.js"
 import type { ColumnItem, Expr, Scalar } from "./expr.js"
 import { evalExpr, evalPredicate, exprRefs, parseColumnsHeader, parseExpr, scalarToString } from "./expr.js"
 import type { JsonPath, JsonValue } from "./json.js"
@@ -172,12 +172,14 @@ const buildSpec = (table: TableDef, headers: LoadHeaders): LoadSpec | string => 
   const lf = (rawFormat ?? "csv").toLowerCase()
   if (lf !== "csv" && lf !== "json" && !COMPRESSED_FORMATS.has(lf)) return `unknown data format, format=${rawFormat}`
   const format = lf === "json" ? "json" : "csv"
-  let compression: string | undefined = COMPRESSED_FORMATS.has(lf) ? lf : undefined
+  // the format alias `lz4` is LZ4 frame; the header's `lz4` is LZ4 block (which the BE cannot stream-decode)
+  let compression: string | undefined = COMPRESSED_FORMATS.has(lf) ? (lf === "lz4" ? "lz4_frame" : lf) : undefined
   const compressionH = headers["compression"] ?? headers["content-encoding"]
   if (compressionH !== undefined && compressionH.length > 0) {
     const c = compressionH.toLowerCase()
     if (!KNOWN_COMPRESSIONS.has(c)) return `Unsupported compression type: ${compressionH}`
-    if (c !== "no_compression") compression = c === "lz4_frame" ? "lz4" : c
+    // the header, when given, names the codec (newest BEs prefer it to the format alias)
+    compression = c === "no_compression" ? undefined : c
   }
 
   const strict = parseBool(headers["strict_mode"])
@@ -800,27 +802,6 @@ const runJsonBody = (loader: Loader, spec: LoadSpec, body: Buffer): string | und
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-
-const decompress = (format: string, body: Buffer): Buffer | string => {
-  try {
-    if (format === "gzip") return Zlib.gunzipSync(body)
-    if (format === "zlib") return Zlib.inflateSync(body)
-    if (format === "zstd") {
-      const z = (Zlib as unknown as { zstdDecompressSync?: (b: Buffer) => Buffer }).zstdDecompressSync
-      if (z !== undefined) return z(body)
-    }
-    if (format === "deflate") {
-      try {
-        return Zlib.inflateSync(body)
-      } catch {
-        return Zlib.inflateRawSync(body)
-      }
-    }
-  } catch (e) {
-    return `Failed to decompress ${format} data: ${(e as Error).message}`
-  }
-  return `Unsupported compression format in the emulator: ${format}`
-}
 
 const toBuffer = (b: Uint8Array): Buffer => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength))
 

@@ -33,13 +33,26 @@ const defectToFailure = (defect: unknown) => defect instanceof RowEncodeError ? 
  */
 export const forEachChunk = <In, E, R>(
   f: (rows: ReadonlyArray<In>) => Effect.Effect<void, E, R>
-): Sink.Sink<void, In, never, E | RowEncodeError, R> =>
-  Sink.forEachChunk((chunk: Chunk.Chunk<In>) => {
+): Sink.Sink<void, In, never, E | RowEncodeError, R> => {
+  // one-row chunks (Stream.async, fromAsyncIterable, rechunk(1)): the row goes in an array of this sink's own.
+  // `Chunk.toReadonlyArray` of a one-element chunk allocates an array and a new backing object and reshapes the
+  // chunk, once per row. Reusing the array is safe because the channel runs the effect `f` returns to its end before
+  // it hands over the next chunk; the slot is cleared when the row was taken synchronously.
+  const one: Array<In> = [undefined as In]
+  return Sink.forEachChunk((chunk: Chunk.Chunk<In>) => {
     let effect: Effect.Effect<void, E, R>
+    const single = chunk.length === 1
     try {
-      effect = f(Chunk.toReadonlyArray(chunk))
+      if (single) one[0] = Chunk.unsafeGet(chunk, 0)
+      effect = f(single ? one : Chunk.toReadonlyArray(chunk))
     } catch (defect) {
+      if (single) one[0] = undefined as In
       return defectToFailure(defect)
     }
-    return effect === Effect.void ? effect : Effect.catchAllDefect(effect, defectToFailure)
+    if (effect === Effect.void) {
+      if (single) one[0] = undefined as In
+      return effect
+    }
+    return Effect.catchAllDefect(effect, defectToFailure)
   })
+}

@@ -165,6 +165,54 @@ describe("exactly-once against the emulator", () => {
         assert.isTrue(begins.length >= 4 && begins.every((r) => r.headers["timeout"] === "600"))
       }))
 
+    it.effect("a transaction's load runs beside the encoding of the next batch, one load per table at a time", () =>
+      Effect.gen(function*() {
+        const ctx = yield* setup
+        const config = configFor(ctx, { maxRows: 100, maxBytes: 1024 * 1024 })
+        // the first transaction load waits for a gate; the rows of the second batch are pulled meanwhile
+        const gate = yield* Deferred.make<void>()
+        const entered = yield* Deferred.make<void>()
+        const pulledSecondBatch = yield* Deferred.make<void>()
+        let active = 0
+        let maxActive = 0
+        let loads = 0
+        const gated = Layer.effect(
+          LoadClient.LoadClient,
+          Effect.map(LoadClient.LoadClient, (client) => ({
+            ...client,
+            loadTxn: (request: Parameters<typeof client.loadTxn>[0]) =>
+              Effect.gen(function*() {
+                active++
+                maxActive = Math.max(maxActive, active)
+                if (loads++ === 0) {
+                  yield* Deferred.succeed(entered, undefined)
+                  yield* Deferred.await(gate)
+                }
+                return yield* client.loadTxn(request)
+              }).pipe(Effect.ensuring(Effect.sync(() => active--)))
+          }))
+        )
+        const fiber = yield* Stream.fromIterable(rowsFrom(0, 1000)).pipe(
+          Stream.rechunk(10),
+          Stream.tap((r) => r.id === 190 ? Deferred.succeed(pulledSecondBatch, undefined) : Effect.void),
+          Checkpoint.withBarriers({ position: (r: Row) => Number(r.id), everyRows: 500 }),
+          Stream.run(StarRocksSink.exactlyOnce(Row, options)),
+          Effect.provide(gated),
+          Effect.provide(services(ctx, config)),
+          Effect.fork
+        )
+        yield* Deferred.await(entered)
+        // before, the seal waited for the load: the stream stopped at the first batch's last row
+        const pulled = yield* Deferred.await(pulledSecondBatch).pipe(Effect.timeout("10 seconds"), Effect.option)
+        yield* Deferred.succeed(gate, undefined)
+        assert.isTrue(Option.isSome(pulled), "the second batch's rows were pulled while the first load was in flight")
+        const summary = yield* Fiber.join(fiber)
+        assert.strictEqual(summary.rows, 1000)
+        assert.strictEqual(maxActive, 1, "the loads of one transaction go one after another")
+        yield* assertExactlyOnce(ctx, 1000)
+        assert.deepStrictEqual(yield* openTxns(ctx), [])
+      }))
+
     it.effect("encoding a large chunk gives the event loop turns (its timers and sockets are not starved)", () =>
       Effect.gen(function*() {
         const ctx = yield* setup

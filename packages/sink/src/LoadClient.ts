@@ -46,7 +46,8 @@ import type {
 } from "./internal/client/model.js"
 import * as StreamLoad from "./internal/client/streamLoad.js"
 import * as Transaction from "./internal/client/transaction.js"
-import type { LoadError } from "./StarRocksError.js"
+import * as Startup from "./internal/startup.js"
+import type { LoadError, StartupCheckError } from "./StarRocksError.js"
 
 export type {
   /**
@@ -163,6 +164,12 @@ export interface LoadClient {
    * none; any other answer (current FEs say `Empty label.`), and a probe that fails, count as supported.
    */
   readonly supportsTransactions: (target: Target) => Effect.Effect<boolean>
+  /**
+   * The startup check of a table: one `GET /api/{db}/{table}/_schema` on the first FE that answers tells whether an
+   * FE answers, the credentials work and the table exists (`StartupCheckError`). Optional: a client without it
+   * (a test double) is not checked.
+   */
+  readonly checkTable?: ((target: Target) => Effect.Effect<void, StartupCheckError>) | undefined
 }
 
 /**
@@ -204,7 +211,8 @@ export const make = (
         Effect.all([connection.fes.status, connection.directBes?.status ?? Effect.succeed([])]),
         ([a, b]) => [...a, ...b]
       ),
-      supportsTransactions: (target) => Transaction.probe(connection, target)
+      supportsTransactions: (target) => Transaction.probe(connection, target),
+      checkTable: (target) => Startup.checkTable(connection, target)
     })
   })
 

@@ -117,6 +117,13 @@ export interface StarRocksConfig {
    */
   readonly watchdogTimeout: Option.Option<Duration.Duration>
   /**
+   * `sink.startup-check` (default true): before the first row, one `GET /api/{db}/{table}/_schema` per table
+   * checks that an FE answers, the credentials work and the table exists (`StartupCheckError`), and the settings
+   * are checked against the server version when it is known (`UnsupportedByServerError`). A config built by hand
+   * without the field is checked too.
+   */
+  readonly startupCheck?: boolean | undefined
+  /**
    * The options the user set, each with its key as the user wrote it (`semantic` → `sink.semantic`, say): what
    * `checkUse` checks against the sink the config is used with. Absent on a config built by hand (then only the
    * values are checked).
@@ -249,6 +256,8 @@ export interface Options {
   readonly labelStateTimeout?: Duration.DurationInput | undefined
   /** Absent: no watchdog. The at-least-once sink only (`StarRocksSink.make`). */
   readonly watchdogTimeout?: Duration.DurationInput | undefined
+  /** Check the FE, the credentials and each table before the first row (default true; `sink.startup-check`). */
+  readonly startupCheck?: boolean | undefined
   /** TLS of https load URLs (`sink.tls.*`); see `TlsOptions`. */
   readonly tls?: TlsOptions | undefined
   /**
@@ -327,6 +336,7 @@ export const defaults = {
   csvJsonFallback: true,
   useTransactionStreamLoad: false,
   labelStateTimeout: Duration.millis(60_000),
+  startupCheck: true,
   allowSmallBuffers: false
 } as const
 
@@ -433,6 +443,7 @@ export const optionKeys: { readonly [K in keyof Options]-?: { readonly property:
   },
   labelStateTimeout: { property: "sink.label-state.timeout-ms", env: "LABEL_STATE_TIMEOUT_MS" },
   watchdogTimeout: { property: "sink.watchdog.timeout-ms", env: "WATCHDOG_TIMEOUT_MS" },
+  startupCheck: { property: "sink.startup-check", env: "STARTUP_CHECK" },
   // one key per sub-option: see `tlsKeys`
   tls: { property: "sink.tls.*", env: "TLS_*" }
 }
@@ -873,7 +884,7 @@ const resolve = (
 
   // booleans
   const bool = (
-    field: "sanitizeErrorLog" | "csvJsonFallback" | "useTransactionStreamLoad" | "allowSmallBuffers",
+    field: "sanitizeErrorLog" | "csvJsonFallback" | "useTransactionStreamLoad" | "allowSmallBuffers" | "startupCheck",
     fallback: boolean
   ): boolean => {
     const value = o[field]
@@ -888,6 +899,7 @@ const resolve = (
   const csvJsonFallback = bool("csvJsonFallback", defaults.csvJsonFallback)
   const useTransactionStreamLoad = bool("useTransactionStreamLoad", defaults.useTransactionStreamLoad)
   bool("allowSmallBuffers", defaults.allowSmallBuffers)
+  const startupCheck = bool("startupCheck", defaults.startupCheck)
 
   // time zone
   let timeZone: string = defaults.timeZone
@@ -1063,6 +1075,7 @@ const resolve = (
     useTransactionStreamLoad,
     labelStateTimeout,
     watchdogTimeout,
+    startupCheck,
     tls,
     given
   })
@@ -1279,6 +1292,7 @@ const parseRecord = (
       case "sanitizeErrorLog":
       case "csvJsonFallback":
       case "useTransactionStreamLoad":
+      case "startupCheck":
       case "allowSmallBuffers": {
         const b = parseBoolean(value)
         if (b === undefined) bad("a boolean", "true | false")

@@ -28,11 +28,12 @@ import * as Ledger from "./internal/sink/ledger.js"
 import * as RawLane from "./internal/sink/rawLane.js"
 import * as InternalRouting from "./internal/sink/routing.js"
 import * as Watchdog from "./internal/sink/watchdog.js"
+import * as Startup from "./internal/startup.js"
 import * as LabelStore from "./LabelStore.js"
 import * as LoadClient from "./LoadClient.js"
 import { RowEncodeError } from "./RowEncodeError.js"
 import * as StarRocksConfig from "./StarRocksConfig.js"
-import type { Landed, SinkError } from "./StarRocksError.js"
+import type { Landed, SinkError, StartupCheckError, UnsupportedByServerError } from "./StarRocksError.js"
 import { ExactlyOnceError } from "./StarRocksError.js"
 
 /**
@@ -323,7 +324,12 @@ export const make: {
     const routing = routingOf(target, options)
     // an option this sink would ignore (sink.semantic=exactly-once, say) is an error, not a silent no-op
     yield* StarRocksConfig.checkUse(config, { semantic: "at-least-once", raw: routing.describe === "raw" })
-    const router = yield* routing.build(config)
+    // the startup check (internal/startup.ts): every known table now, a table that appears later when it does
+    const router = yield* Startup.guard(yield* routing.build(config), {
+      config,
+      semantic: "at-least-once",
+      checkTable: client.checkTable
+    })
     const ledger = Ledger.make(labels, clock)
     for (const lane of router.lanes()) ledger.touch(lane.key)
     const instance = randomId()
@@ -466,6 +472,36 @@ export const make: {
       onOtherDone: (exit) => MergeDecision.Done(exit)
     }))
   })) as any
+
+/**
+ * The startup check on its own, as the sinks run it before their first row (they need no call to it): the config's
+ * settings against the server version when it is known (`sink.server-version`: `UnsupportedByServerError`), and,
+ * unless `sink.startup-check` is false, one `GET /api/{db}/{table}/_schema` per table (default: the config's table)
+ * through the `LoadClient`, which tells whether an FE answers, the credentials work and the table exists
+ * (`StartupCheckError`). For loaders that call the `LoadClient` themselves (the CLI's `load`).
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const startupCheck = (options?: {
+  readonly semantic?: "at-least-once" | "exactly-once" | undefined
+  readonly tables?: ReadonlyArray<LoadClient.Target> | undefined
+}): Effect.Effect<
+  void,
+  StartupCheckError | UnsupportedByServerError,
+  StarRocksConfig.StarRocksConfig | LoadClient.LoadClient
+> =>
+  Effect.gen(function*() {
+    const config = yield* StarRocksConfig.StarRocksConfig
+    const client = yield* LoadClient.LoadClient
+    const semantic = options?.semantic ?? config.semantic
+    const version = Opt.getOrUndefined(config.serverVersion)
+    yield* Startup.checkVersion(version, Startup.configNeeds(config, semantic))
+    for (const target of options?.tables ?? [{ database: config.database, table: config.table }]) {
+      if (Startup.enabled(config) && client.checkTable !== undefined) yield* client.checkTable(target)
+      yield* Startup.checkVersion(version, Startup.tableNeeds(InternalRouting.settingsOf(config, target)))
+    }
+  })
 
 /**
  * The sink's services for a configuration: the `node:http` LoadClient and the LabelStore in memory. Swap either by

@@ -25,6 +25,7 @@ import type { Lane, Sealed } from "./sink/lane.js"
 import * as Ledger from "./sink/ledger.js"
 import type { Routing } from "./sink/routing.js"
 import * as Spool from "./spool.js"
+import * as Startup from "./startup.js"
 
 export interface Options<P, PI> {
   readonly position: Schema.Schema<P, PI>
@@ -172,7 +173,11 @@ export const make = <In, P, PI>(
       onSome: (r) => ({ ...r.nextLabelId })
     })
 
-    const router = yield* routing.build(config)
+    const router = yield* Startup.guard(yield* routing.build(config), {
+      config,
+      semantic: "exactly-once",
+      checkTable: client.checkTable
+    })
     const ledger = Ledger.make(labels, clock)
 
     const maxBytes = config.maxBytes

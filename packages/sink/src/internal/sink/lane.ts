@@ -185,6 +185,9 @@ export const make = <A>(
   const tableHeaders: Record<string, string> = { ...settings.properties }
   delete tableHeaders["format"]
   if (settings.mergeCondition !== undefined) tableHeaders["merge_condition"] = settings.mergeCondition
+  // the load's time zone is the encoder's (sink.timezone), unless the table's headers name one themselves: now(),
+  // a DEFAULT CURRENT_TIMESTAMP column and from_unixtime then read the same wall clock as the Dates sent
+  if (tableHeaders["timezone"] === undefined) tableHeaders["timezone"] = RowEncoder.timeZoneHeader(settings.timeZone)
 
   interface Shape {
     readonly name: string

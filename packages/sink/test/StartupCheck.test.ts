@@ -8,7 +8,9 @@
 import { StarRocksEmulator } from "@effect-starrocks/testkit"
 import { MysqlStorage } from "@effect-starrocks/testkit"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Redacted, Schema, Stream } from "effect"
+import { Effect, Exit, Logger, LogLevel, Redacted, Ref, Schema, Stream } from "effect"
+import * as Http from "node:http"
+import type * as Net from "node:net"
 import {
   Checkpoint,
   Checkpointer,
@@ -182,6 +184,77 @@ describe("startup check", () => {
       assert.strictEqual(e.reason, "Unexpected")
       assert.include(e.detail, "HTTP 404")
       assert.include(e.detail, "FE's HTTP port")
+    }))
+})
+
+/** An HTTP server that answers every request with `status` and `body` (a FE whose answers a test chooses). */
+const answering = (status: number, body: string) =>
+  Effect.acquireRelease(
+    Effect.async<Http.Server>((resume) => {
+      const server = Http.createServer((_req, res) => {
+        res.writeHead(status, { "Content-Type": "application/json" })
+        res.end(body)
+      })
+      server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+    }),
+    (server) =>
+      Effect.async<void>((resume) => {
+        server.closeAllConnections()
+        server.close(() => resume(Effect.void))
+      })
+  ).pipe(Effect.map((server) => `127.0.0.1:${(server.address() as Net.AddressInfo).port}`))
+
+/** `StarRocksSink.startupCheck` through the real client against `address`, with the warnings logged. */
+const checkAgainst = (address: string) =>
+  Effect.gen(function*() {
+    const config = configFor(address)
+    const client = yield* LoadClient.make(config)
+    const logs = yield* Ref.make<ReadonlyArray<string>>([])
+    const logger = Logger.replace(
+      Logger.defaultLogger,
+      Logger.make(({ logLevel, message }) =>
+        Effect.runSync(Ref.update(logs, (xs) => [...xs, `${logLevel.label} ${String(message)}`]))
+      )
+    )
+    const exit = yield* StarRocksSink.startupCheck().pipe(
+      Effect.provideService(StarRocksConfig.StarRocksConfig, config),
+      Effect.provideService(LoadClient.LoadClient, client),
+      Effect.provide(logger),
+      Logger.withMinimumLogLevel(LogLevel.Debug),
+      Effect.exit
+    )
+    return { exit, logs: yield* Ref.get(logs) }
+  })
+
+describe("startup check: answers the emulator does not give", () => {
+  it.scoped("a 401 that names the SELECT privilege: the credentials worked; a warning, and the start goes on", () =>
+    Effect.gen(function*() {
+      const fe = yield* answering(
+        401,
+        JSON.stringify({
+          status: "FAILED",
+          msg: "Access denied; you need (at least one of) the SELECT privilege(s) on TABLE t for this operation."
+        })
+      )
+      const { exit, logs } = yield* checkAgainst(fe)
+      assert.isTrue(Exit.isSuccess(exit), String(exit))
+      assert.isTrue(logs.some((l) => l.startsWith("WARN") && l.includes("lacks SELECT")), logs.join("\n"))
+    }))
+
+  it.scoped("a 200 whose body names a missing table, or says it failed: never taken for success", () =>
+    Effect.gen(function*() {
+      const missing = failure(
+        (yield* checkAgainst(
+          yield* answering(200, JSON.stringify({ status: "FAILED", msg: "Table [t] does not exists" }))
+        ))
+          .exit
+      )
+      assert.strictEqual(missing.reason, "NoSuchTable")
+      const failed = failure(
+        (yield* checkAgainst(yield* answering(200, JSON.stringify({ status: "FAILED", msg: "internal error" })))).exit
+      )
+      assert.strictEqual(failed.reason, "Unexpected")
+      assert.include(failed.detail, "internal error")
     }))
 })
 

@@ -45,6 +45,27 @@ const textOf = (body: string): string => {
   return text.length > 200 ? text.slice(0, 200) + "…" : text
 }
 
+const originOf = (url: string): string => {
+  try {
+    return new URL(url).origin
+  } catch {
+    return url
+  }
+}
+
+/** A JSON body that says it failed (`"status":"FAILED"`, a status code other than 200, an `exception`). */
+const failedBody = (body: string): boolean => {
+  try {
+    const json = JSON.parse(body) as Record<string, unknown>
+    const status = json["status"] ?? json["Status"]
+    return typeof json["exception"] === "string" ||
+      (typeof status === "string" && /^fail/i.test(status)) ||
+      (typeof status === "number" && status !== 200)
+  } catch {
+    return false
+  }
+}
+
 /**
  * One `GET /api/{db}/{table}/_schema` on the first FE that answers (failover over the load URLs, with the
  * connection's connect and socket deadlines; no retry beyond trying each FE). Fails with a `StartupCheckError` per
@@ -80,16 +101,23 @@ export const checkTable = (connection: Connection, target: Target): Effect.Effec
       e._tag === "TransportError"
         ? fail(
           "Unreachable",
-          e.url === "" ? connection.fes.endpoints.map((x) => x.origin).join(", ") : new URL(e.url).origin,
+          e.url === "" ? connection.fes.endpoints.map((x) => x.origin).join(", ") : originOf(e.url),
           `${e.code ?? e.phase ?? "transport"}: ${e.reason}`,
           e.code
         )
-        : fail("Unexpected", new URL(e.url).origin, `redirect refused: ${e.reason}`)
+        : fail("Unexpected", originOf(e.url), `redirect refused: ${e.reason}`)
     ),
     Effect.flatMap((response) => {
-      const fe = response.hops[0] ?? new URL(response.url).origin
+      const fe = response.hops[0] ?? originOf(response.url)
       const detail = textOf(response.body)
-      if (response.status === 200) return Effect.void
+      // a missing object is named in the body (404 in TableSchemaAction; a 200 with a failure body is read the same)
+      if (/^Database \[.*\] does not exists?/.test(detail)) return Effect.fail(fail("NoSuchDatabase", fe, detail))
+      if (/^Table \[.*\] does not exists?/.test(detail)) return Effect.fail(fail("NoSuchTable", fe, detail))
+      if (response.status === 200) {
+        return failedBody(response.body)
+          ? Effect.fail(fail("Unexpected", fe, `HTTP 200 with a failure: ${detail}`))
+          : Effect.void
+      }
       if (response.status === 401 || (response.status === 403 && /access denied/i.test(detail))) {
         // the password was right and the SELECT privilege is missing: the table is left to the first load
         if (/privilege/i.test(detail)) {
@@ -100,8 +128,6 @@ export const checkTable = (connection: Connection, target: Target): Effect.Effec
         }
         return Effect.fail(fail("Unauthorized", fe, detail))
       }
-      if (response.status === 404 && /^Database \[/.test(detail)) return Effect.fail(fail("NoSuchDatabase", fe, detail))
-      if (response.status === 404 && /^Table \[/.test(detail)) return Effect.fail(fail("NoSuchTable", fe, detail))
       if (response.status === 403) return Effect.fail(fail("NotLoadable", fe, detail))
       return Effect.fail(
         fail(

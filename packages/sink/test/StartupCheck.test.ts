@@ -158,22 +158,38 @@ describe("startup check", () => {
       assert.deepStrictEqual(yield* schemaRequests(emu), [])
     }))
 
-  it.scoped("the exactly-once sink checks its tables before recovery's first transaction", () =>
+  it.scoped("the exactly-once sink checks its tables before recovery's first request", () =>
     Effect.gen(function*() {
       const emu = yield* emulator()
       const config = configFor(emu.fe, { table: "nope", semantic: "exactly-once" })
+      // a checkpoint that prepared a label: recovery would ask get_load_state about it first
+      const store = yield* Checkpointer.makeMemoryForTests
+      yield* store.save(
+        new Checkpointer.CheckpointRecord({
+          key: `effect-sr-db.nope-0`,
+          id: 1,
+          position: 1,
+          prepared: { "db.nope": ["effect-sr-nope-0-1"] },
+          nextLabelId: { "db.nope": 2 },
+          createdAt: 0
+        })
+      )
       const exit = yield* Stream.run(
         Stream.fromIterable(rows.map(Checkpoint.row)),
         StarRocksSink.exactlyOnce(Row, { position: Schema.Number })
       ).pipe(
         Effect.provide(StarRocksSink.layer(config)),
-        Effect.provide(Checkpointer.layerMemoryForTests),
+        Effect.provideService(Checkpointer.Checkpointer, store),
         Effect.exit
       )
       const e = failure(exit)
       assert.strictEqual(e._tag, "StartupCheckError")
       assert.strictEqual(e.reason, "NoSuchTable")
-      assert.isFalse((yield* emu.requests).some((r) => r.path.includes("_stream_load")))
+      // only the transaction interface's probe (sink.version AUTO) and the check: recovery never ran
+      assert.deepStrictEqual((yield* emu.requests).map((r) => r.path), [
+        "/api/transaction/begin",
+        "/api/db/nope/_schema"
+      ])
     }))
 
   it.scoped("an address that is not an FE: Unexpected, saying what load-url needs", () =>

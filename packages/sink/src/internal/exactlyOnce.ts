@@ -158,6 +158,13 @@ export const make = <In, P, PI>(
     const encodePosition = (p: P) =>
       Schema.encode(options.position)(p).pipe(Effect.mapError(positionError("the barrier position does not encode")))
 
+    // the startup check (internal/startup.ts) before recovery's first request: an FE that does not answer, refused
+    // credentials or a missing table are named as such; a table that appears later is checked when it does
+    const router = yield* Startup.guard(yield* routing.build(config), {
+      config,
+      semantic: "exactly-once",
+      checkTable: client.checkTable
+    })
     // recovery first: commit what the last checkpoint prepared (every table), then per table abort what lingers
     const labelSpool = labelSpoolFor(config, key, options.spoolDirectory)
     const last = yield* Recovery.commitLast(
@@ -173,11 +180,6 @@ export const make = <In, P, PI>(
       onSome: (r) => ({ ...r.nextLabelId })
     })
 
-    const router = yield* Startup.guard(yield* routing.build(config), {
-      config,
-      semantic: "exactly-once",
-      checkTable: client.checkTable
-    })
     const ledger = Ledger.make(labels, clock)
 
     const maxBytes = config.maxBytes

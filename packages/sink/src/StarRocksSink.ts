@@ -302,6 +302,9 @@ const routingOf = <A>(
  * of their table has landed for that long (internal/sink/watchdog.ts); the `secondsSinceLastLoad` gauge is kept
  * either way.
  *
+ * Before the first row, the startup check (`sink.startup-check`, see `startupCheck`) looks every table up on an
+ * FE (a table routed by function when it first appears) and checks the settings against the server version.
+ *
  * `target` is a row schema (one table: the config's, or the one `options` names) or a routing (`byTag`, `byRoute`,
  * `raw`). A schema sink takes rows and `Change` values.
  *
@@ -559,7 +562,8 @@ export interface ExactlyOnceSummary extends SinkSummary {
  * checkpoint interval. At a barrier every open transaction of every table is prepared, one checkpoint record
  * (position, the prepared labels and the next label id of every table) is saved through the `Checkpointer`, the
  * prepared labels are committed, and only then is the barrier's ack completed. Labels are
- * `{prefix}-{table}-{instance}-{id}`, each table with its own ids. At start it runs `recover` (and, for a table
+ * `{prefix}-{table}-{instance}-{id}`, each table with its own ids. At start it runs the startup check (as `make`
+ * does), then `recover` (and, for a table
  * that first appears later, its step 2 then). A failed `transaction/load` rolls the transaction back and replays
  * its data (kept in a bounded spool: memory up to max-bytes, then a temporary file) into a new transaction. Rows
  * after the last barrier are rolled back when the stream ends. With `sink.version` V1 (servers without the

@@ -614,7 +614,8 @@ export const recover = <P, PI>(
 
 /**
  * The services with `sink.version` AUTO resolved: V2 when the cluster has the transaction interface
- * (`LoadClient.supportsTransactions`), V1 (the label path) otherwise. First, the config's options are checked to
+ * (`LoadClient.supportsTransactions`; a `sink.server-version` below 2.4 says it has not, without asking), V1 (the
+ * label path) otherwise. First, the config's options are checked to
  * apply to the exactly-once sink (`StarRocksConfig.checkUse`).
  */
 const withResolvedVersion = (raw: boolean) =>
@@ -623,6 +624,10 @@ const withResolvedVersion = (raw: boolean) =>
     const config = Context.get(context, StarRocksConfig.StarRocksConfig)
     yield* StarRocksConfig.checkUse(config, { semantic: "exactly-once", raw })
     if (config.version !== "AUTO") return context
-    const supported = yield* Context.get(context, LoadClient.LoadClient).supportsTransactions(config)
+    // a server version known to be older than the transaction interface takes the label path without a probe
+    const known = Opt.getOrUndefined(config.serverVersion)
+    const supported = known !== undefined && Startup.below(known, Startup.since.transactions)
+      ? false
+      : yield* Context.get(context, LoadClient.LoadClient).supportsTransactions(config)
     return Context.add(context, StarRocksConfig.StarRocksConfig, { ...config, version: supported ? "V2" : "V1" })
   })

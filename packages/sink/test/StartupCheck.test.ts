@@ -9,8 +9,11 @@ import { StarRocksEmulator } from "@effect-starrocks/testkit"
 import { MysqlStorage } from "@effect-starrocks/testkit"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Logger, LogLevel, Redacted, Ref, Schema, Stream } from "effect"
+import * as Fs from "node:fs"
 import * as Http from "node:http"
 import type * as Net from "node:net"
+import * as Os from "node:os"
+import * as Path from "node:path"
 import {
   Checkpoint,
   Checkpointer,
@@ -352,6 +355,29 @@ describe("server versions", () => {
         const exit = yield* check(extra, "at-least-once")
         assert.isTrue(Exit.isSuccess(exit), `${JSON.stringify(extra)}: ${String(exit)}`)
       }
+    }))
+
+  it.scoped("exactly-once with sink.version AUTO and a server older than 2.4: the label path, no probe, no error", () =>
+    Effect.gen(function*() {
+      const emu = yield* emulator()
+      const spoolDirectory = yield* Effect.acquireRelease(
+        Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "startup-v1-"))),
+        (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+      )
+      const barrier = yield* Checkpoint.barrier(2)
+      const exit = yield* Stream.run(
+        Stream.concat(Stream.fromIterable(rows.map(Checkpoint.row)), Stream.make(barrier)),
+        StarRocksSink.exactlyOnce(Row, { position: Schema.Number, spoolDirectory })
+      ).pipe(
+        Effect.provide(StarRocksSink.layer(configFor(emu.fe, { semantic: "exactly-once", serverVersion: "2.3.0" }))),
+        Effect.provide(Checkpointer.layerMemoryForTests),
+        Effect.exit
+      )
+      assert.isTrue(Exit.isSuccess(exit), String(exit))
+      assert.strictEqual((yield* emu.rows("db", "t")).length, 2)
+      const paths = (yield* emu.requests).map((r) => r.path)
+      assert.isFalse(paths.some((p) => p.startsWith("/api/transaction/")), paths.join(", "))
+      assert.isTrue(paths.some((p) => p.endsWith("/_stream_load")))
     }))
 
   it.scoped("the sink refuses at start, before any request, a table option its server lacks", () =>

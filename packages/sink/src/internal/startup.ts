@@ -233,7 +233,8 @@ export const tableNeeds = (settings: TableSettings): ReadonlyArray<Need> => {
   return needs
 }
 
-const below = (version: string, requires: string): boolean => {
+/** Whether `version` is older than `requires` (false when either does not parse). @internal */
+export const below = (version: string, requires: string): boolean => {
   const v = TableSchema.parseVersion(version)
   const r = TableSchema.parseVersion(requires)
   if (Option.isNone(v) || Option.isNone(r)) return false

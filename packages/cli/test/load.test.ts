@@ -386,10 +386,10 @@ describe("load: the emulator with memory storage", () => {
     }), { timeout: 60_000 })
 
   it.scoped(
-    "a missing table and a bad flag: a typed error and a non-zero exit",
+    "a missing table, a wrong password and a bad flag: a typed error and a non-zero exit",
     () =>
       Effect.gen(function*() {
-        const { dir, url } = yield* start
+        const { dir, emu, url } = yield* start
         const csv = path.join(dir, "rows.csv")
         fs.writeFileSync(csv, "1,a\n")
         const missing = yield* load([
@@ -405,9 +405,30 @@ describe("load: the emulator with memory storage", () => {
         ], {
           env: { PW: "not-printed-pw" }
         })
+        // the startup check finds it (one _schema request) before any load is sent
         assert.strictEqual(missing.code, 1)
-        assert.match(missing.stderr, /effect-starrocks load: StreamLoadError: unknown table "db\.nope"/)
+        assert.match(
+          missing.stderr,
+          /effect-starrocks load: StartupCheckError: startup check of db\.nope failed at http:\/\/\S+: table db\.nope does not exist/
+        )
         assert.notInclude(missing.stdout + missing.stderr, "not-printed-pw")
+        assert.isFalse((yield* emu.requests).some((r) => r.path.includes("/nope/_stream_load")))
+        const refused = yield* load([
+          csv,
+          "--table",
+          "db.t",
+          "--load-url",
+          url,
+          "--user",
+          "loader",
+          "--password-env",
+          "PW"
+        ], {
+          env: { PW: "wrong-pw-77" }
+        })
+        assert.strictEqual(refused.code, 1)
+        assert.match(refused.stderr, /StartupCheckError: .*the FE refused the username or password/)
+        assert.notInclude(refused.stdout + refused.stderr, "wrong-pw-77")
         const badFlag = yield* load([csv, "--table", "db.t", "--load-url", url, "--format", "xml"])
         assert.strictEqual(badFlag.code, 1)
         assert.match(badFlag.stderr + badFlag.stdout, /csv, ndjson, json/)

@@ -47,7 +47,8 @@ import type {
 } from "./internal/client/model.js"
 import * as StreamLoad from "./internal/client/streamLoad.js"
 import * as Transaction from "./internal/client/transaction.js"
-import type { LoadError } from "./StarRocksError.js"
+import * as Startup from "./internal/startup.js"
+import type { LoadError, StartupCheckError } from "./StarRocksError.js"
 
 export type {
   /**
@@ -177,6 +178,12 @@ export interface LoadClient {
    * by the dead letter (`DeadLetter`); a client without it gives the dead letter the filtered counts only.
    */
   readonly errorLogEntries?: ((errorUrl: string) => Effect.Effect<ErrorLogEntries>) | undefined
+  /**
+   * The startup check of a table: one `GET /api/{db}/{table}/_schema` on the first FE that answers tells whether an
+   * FE answers, the credentials work and the table exists (`StartupCheckError`). Optional: a client without it
+   * (a test double) is not checked.
+   */
+  readonly checkTable?: ((target: Target) => Effect.Effect<void, StartupCheckError>) | undefined
 }
 
 /**
@@ -228,7 +235,8 @@ export const make = (
         ([a, b]) => [...a, ...b]
       ),
       supportsTransactions: (target) => Transaction.probe(connection, target),
-      errorLogEntries: (errorUrl) => ErrorLog.fetchEntries(connection, errorUrl)
+      errorLogEntries: (errorUrl) => ErrorLog.fetchEntries(connection, errorUrl),
+      checkTable: (target) => Startup.checkTable(connection, target)
     })
   })
 

@@ -162,6 +162,31 @@ const fixedOffset = (tz: string): number | undefined => {
 }
 
 /**
+ * The load's `timezone` header for a `timeZone` option, in a form every FE takes (`TimeUtils
+ * .checkTimeZoneValidAndStandardize`: an offset `+HH:MM`, or a name with a `/`; FEs before the alias table refuse
+ * `UTC` and other names without one): fixed offsets and the names of UTC become `+HH:MM` (`+00:00`, `+05:30`,
+ * `-05:00`); other zones their canonical IANA name (`Japan` → `Asia/Tokyo`, `US/Eastern` → `America/New_York`).
+ * The header decides the zone of `now()`/`current_timestamp` (a column's `DEFAULT CURRENT_TIMESTAMP` included) and
+ * of `from_unixtime`/`unix_timestamp` in the load; DATE/DATETIME text is stored as it is sent, whatever the header
+ * (docs/types.md, "Time zones").
+ *
+ * @since 0.3.0
+ * @category time zones
+ */
+export const timeZoneHeader = (timeZone: string): string => {
+  const fixed = fixedOffset(timeZone)
+  if (fixed === undefined) {
+    try {
+      return new Intl.DateTimeFormat("en-US", { timeZone: timeZone.trim() }).resolvedOptions().timeZone
+    } catch {
+      return timeZone.trim()
+    }
+  }
+  const minutes = Math.abs(fixed) / 60_000
+  return `${fixed < 0 ? "-" : "+"}${P2[Math.floor(minutes / 60)]}:${P2[minutes % 60]}`
+}
+
+/**
  * An offset function for a time zone. Fixed offsets never touch Intl; IANA zones ask Intl once per 15-minute
  * UTC bucket (cached, direct-mapped), and per value only inside a bucket where the offset changes.
  */

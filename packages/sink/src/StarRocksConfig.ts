@@ -128,6 +128,13 @@ export interface StarRocksConfig {
    */
   readonly labelKeepMaxSecond?: number | undefined
   /**
+   * `sink.startup-check` (default true): before the first row, one `GET /api/{db}/{table}/_schema` per table
+   * checks that an FE answers, the credentials work and the table exists (`StartupCheckError`), and the settings
+   * are checked against the server version when it is known (`UnsupportedByServerError`). A config built by hand
+   * without the field is checked too.
+   */
+  readonly startupCheck?: boolean | undefined
+  /**
    * The options the user set, each with its key as the user wrote it (`semantic` → `sink.semantic`, say): what
    * `checkUse` checks against the sink the config is used with. Absent on a config built by hand (then only the
    * values are checked).
@@ -269,6 +276,8 @@ export interface Options {
   readonly skipLostCheckpoint?: boolean | undefined
   /** Seconds (the FE's `label_keep_max_second`). The exactly-once sink only (start-up warnings). */
   readonly labelKeepMaxSecond?: number | undefined
+  /** Check the FE, the credentials and each table before the first row (default true; `sink.startup-check`). */
+  readonly startupCheck?: boolean | undefined
   /** TLS of https load URLs (`sink.tls.*`); see `TlsOptions`. */
   readonly tls?: TlsOptions | undefined
   /**
@@ -347,6 +356,7 @@ export const defaults = {
   csvJsonFallback: true,
   useTransactionStreamLoad: false,
   labelStateTimeout: Duration.millis(60_000),
+  startupCheck: true,
   allowSmallBuffers: false
 } as const
 
@@ -468,6 +478,7 @@ export const optionKeys: { readonly [K in keyof Options]-?: { readonly property:
     env: "EXACTLY_ONCE_SKIP_LOST_CHECKPOINT"
   },
   labelKeepMaxSecond: { property: "sink.label-keep-max-second", env: "LABEL_KEEP_MAX_SECOND" },
+  startupCheck: { property: "sink.startup-check", env: "STARTUP_CHECK" },
   // one key per sub-option: see `tlsKeys`
   tls: { property: "sink.tls.*", env: "TLS_*" }
 }
@@ -932,7 +943,8 @@ const resolve = (
       | "csvJsonFallback"
       | "useTransactionStreamLoad"
       | "allowSmallBuffers"
-      | "skipLostCheckpoint",
+      | "skipLostCheckpoint"
+      | "startupCheck",
     fallback: boolean
   ): boolean => {
     const value = o[field]
@@ -948,6 +960,7 @@ const resolve = (
   const useTransactionStreamLoad = bool("useTransactionStreamLoad", defaults.useTransactionStreamLoad)
   bool("allowSmallBuffers", defaults.allowSmallBuffers)
   const skipLostCheckpoint = bool("skipLostCheckpoint", false)
+  const startupCheck = bool("startupCheck", defaults.startupCheck)
 
   // time zone
   let timeZone: string = defaults.timeZone
@@ -1128,6 +1141,7 @@ const resolve = (
     watchdogTimeout,
     skipLostCheckpoint,
     ...(labelKeepMaxSecond !== undefined ? { labelKeepMaxSecond } : {}),
+    startupCheck,
     tls,
     given
   })
@@ -1346,7 +1360,8 @@ const parseRecord = (
       case "csvJsonFallback":
       case "useTransactionStreamLoad":
       case "allowSmallBuffers":
-      case "skipLostCheckpoint": {
+      case "skipLostCheckpoint":
+      case "startupCheck": {
         const b = parseBoolean(value)
         if (b === undefined) bad("a boolean", "true | false")
         else out[field] = b

@@ -280,6 +280,64 @@ export class StallError extends Schema.TaggedError<StallError>()("StallError", {
 }
 
 /**
+ * The startup check (`sink.startup-check`, on by default) found the cluster unfit before the first row: no FE
+ * answered (`Unreachable`), the FE refused the credentials (`Unauthorized`), the database or table does not
+ * exist (`NoSuchDatabase`, `NoSuchTable`), the table cannot take a Stream Load (`NotLoadable`: a view, an external
+ * table), or the address did not answer as a StarRocks FE does (`Unexpected`). `fe` names the FE that answered
+ * (or the last one tried); `detail` is the FE's own words. Never carries the password.
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export class StartupCheckError extends Schema.TaggedError<StartupCheckError>()("StartupCheckError", {
+  reason: Schema.Literal("Unreachable", "Unauthorized", "NoSuchDatabase", "NoSuchTable", "NotLoadable", "Unexpected"),
+  /** The FE (`http(s)://host:port`) that answered, or the last one tried. */
+  fe: Schema.String,
+  database: Schema.String,
+  table: Schema.String,
+  detail: Schema.String,
+  /** Node's error code of an `Unreachable` FE (`ECONNREFUSED`, `SELF_SIGNED_CERT_IN_CHAIN`, …). */
+  code: Schema.optional(Schema.String)
+}) {
+  override get message(): string {
+    const what = {
+      Unreachable: "no FE answered",
+      Unauthorized: "the FE refused the username or password",
+      NoSuchDatabase: `database ${this.database} does not exist`,
+      NoSuchTable: `table ${this.database}.${this.table} does not exist`,
+      NotLoadable: `table ${this.database}.${this.table} cannot take a Stream Load`,
+      Unexpected: "the address did not answer as a StarRocks FE does"
+    }[this.reason]
+    return `startup check of ${this.database}.${this.table} failed at ${this.fe}: ${what} (${this.detail})`
+  }
+}
+
+/**
+ * A setting that needs a newer StarRocks than the server's (the version from `current_version()` over `jdbc-url`,
+ * or `sink.server-version`): refused at start rather than failing mid-stream. `setting` is the option or Stream
+ * Load header as the user gave it, `requires` the first version that has it.
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export class UnsupportedByServerError extends Schema.TaggedError<UnsupportedByServerError>()(
+  "UnsupportedByServerError",
+  {
+    feature: Schema.String,
+    setting: Schema.String,
+    requires: Schema.String,
+    serverVersion: Schema.String,
+    /** `db.table` when the setting is a table's. */
+    table: Schema.optional(Schema.String)
+  }
+) {
+  override get message(): string {
+    return `${this.feature} (${this.setting}${this.table !== undefined ? ` of ${this.table}` : ""}) is not ` +
+      `supported by StarRocks ${this.serverVersion}: it needs ${this.requires} or later`
+  }
+}
+
+/**
  * Every error a sink can fail with (re-exported as `StarRocksSink.SinkError`). It lives here, with the errors, so
  * that `Checkpoint`, the exactly-once machinery and `StarRocksSink` all take it from below them.
  *
@@ -296,6 +354,8 @@ export type SinkError =
   | StallError
   | StarRocksConfigError
   | DeadLetterError
+  | StartupCheckError
+  | UnsupportedByServerError
 
 /**
  * Whether retrying the same request (same label) after a backoff is safe and may succeed. The decision is taken in

@@ -30,11 +30,12 @@ import * as Ledger from "./internal/sink/ledger.js"
 import * as RawLane from "./internal/sink/rawLane.js"
 import * as InternalRouting from "./internal/sink/routing.js"
 import * as Watchdog from "./internal/sink/watchdog.js"
+import * as Startup from "./internal/startup.js"
 import * as LabelStore from "./LabelStore.js"
 import * as LoadClient from "./LoadClient.js"
 import { RowEncodeError } from "./RowEncodeError.js"
 import * as StarRocksConfig from "./StarRocksConfig.js"
-import type { Landed, SinkError } from "./StarRocksError.js"
+import type { Landed, SinkError, StartupCheckError, UnsupportedByServerError } from "./StarRocksError.js"
 import { ExactlyOnceError } from "./StarRocksError.js"
 
 /**
@@ -326,6 +327,9 @@ const routingOf = <A>(
  * of their table has landed for that long (internal/sink/watchdog.ts); the `secondsSinceLastLoad` gauge is kept
  * either way.
  *
+ * Before the first row, the startup check (`sink.startup-check`, see `startupCheck`) looks every table up on an
+ * FE (a table routed by function when it first appears) and checks the settings against the server version.
+ *
  * `target` is a row schema (one table: the config's, or the one `options` names) or a routing (`byTag`, `byRoute`,
  * `raw`). A schema sink takes rows and `Change` values. With `options.deadLetter`, rows the encoder refuses and rows
  * StarRocks filters go to that sink within its budget instead of failing the stream (`DeadLetter`).
@@ -350,8 +354,12 @@ export const make: {
     // an option this sink would ignore (sink.semantic=exactly-once, say) is an error, not a silent no-op
     yield* StarRocksConfig.checkUse(config, { semantic: "at-least-once", raw: routing.describe === "raw" })
     const deadLetterOptions = options?.deadLetter
-    const router = yield* routing.build(
-      deadLetterOptions === undefined ? config : yield* DeadLetterRuntime.configure(config, deadLetterOptions)
+    // the startup check (internal/startup.ts): every known table now, a table that appears later when it does
+    const router = yield* Startup.guard(
+      yield* routing.build(
+        deadLetterOptions === undefined ? config : yield* DeadLetterRuntime.configure(config, deadLetterOptions)
+      ),
+      { config, semantic: "at-least-once", checkTable: client.checkTable }
     )
     const ledger = Ledger.make(labels, clock, { deadLetter: deadLetterOptions !== undefined })
     for (const lane of router.lanes()) ledger.touch(lane.key)
@@ -507,6 +515,36 @@ export const make: {
   })) as any
 
 /**
+ * The startup check on its own, as the sinks run it before their first row (they need no call to it): the config's
+ * settings against the server version when it is known (`sink.server-version`: `UnsupportedByServerError`), and,
+ * unless `sink.startup-check` is false, one `GET /api/{db}/{table}/_schema` per table (default: the config's table)
+ * through the `LoadClient`, which tells whether an FE answers, the credentials work and the table exists
+ * (`StartupCheckError`). For loaders that call the `LoadClient` themselves (the CLI's `load`).
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const startupCheck = (options?: {
+  readonly semantic?: "at-least-once" | "exactly-once" | undefined
+  readonly tables?: ReadonlyArray<LoadClient.Target> | undefined
+}): Effect.Effect<
+  void,
+  StartupCheckError | UnsupportedByServerError,
+  StarRocksConfig.StarRocksConfig | LoadClient.LoadClient
+> =>
+  Effect.gen(function*() {
+    const config = yield* StarRocksConfig.StarRocksConfig
+    const client = yield* LoadClient.LoadClient
+    const semantic = options?.semantic ?? config.semantic
+    const version = Opt.getOrUndefined(config.serverVersion)
+    yield* Startup.checkVersion(version, Startup.configNeeds(config, semantic))
+    for (const target of options?.tables ?? [{ database: config.database, table: config.table }]) {
+      if (Startup.enabled(config) && client.checkTable !== undefined) yield* client.checkTable(target)
+      yield* Startup.checkVersion(version, Startup.tableNeeds(InternalRouting.settingsOf(config, target)))
+    }
+  })
+
+/**
  * The sink's services for a configuration: the `node:http` LoadClient and the LabelStore in memory. Swap either by
  * merging your own layer after this one (`Layer.merge(StarRocksSink.layer(config), yours)`: the right one wins).
  *
@@ -575,7 +613,8 @@ export interface ExactlyOnceSummary extends SinkSummary {
  * checkpoint interval. At a barrier every open transaction of every table is prepared, one checkpoint record
  * (position, the prepared labels and the next label id of every table) is saved through the `Checkpointer`, the
  * prepared labels are committed, and only then is the barrier's ack completed. Labels are
- * `{prefix}-{table}-{instance}-{id}`, each table with its own ids. At start it runs `recover` (and, for a table
+ * `{prefix}-{table}-{instance}-{id}`, each table with its own ids. At start it runs the startup check (as `make`
+ * does), then `recover` (and, for a table
  * that first appears later, its step 2 then). A failed `transaction/load` rolls the transaction back and replays
  * its data (kept in a bounded spool: memory up to max-bytes, then a temporary file) into a new transaction. Rows
  * after the last barrier are rolled back when the stream ends. With `sink.version` V1 (servers without the
@@ -626,7 +665,8 @@ export const recover = <P, PI>(
 
 /**
  * The services with `sink.version` AUTO resolved: V2 when the cluster has the transaction interface
- * (`LoadClient.supportsTransactions`), V1 (the label path) otherwise. First, the config's options are checked to
+ * (`LoadClient.supportsTransactions`; a `sink.server-version` below 2.4 says it has not, without asking), V1 (the
+ * label path) otherwise. First, the config's options are checked to
  * apply to the exactly-once sink (`StarRocksConfig.checkUse`).
  */
 const withResolvedVersion = (raw: boolean) =>
@@ -635,6 +675,10 @@ const withResolvedVersion = (raw: boolean) =>
     const config = Context.get(context, StarRocksConfig.StarRocksConfig)
     yield* StarRocksConfig.checkUse(config, { semantic: "exactly-once", raw })
     if (config.version !== "AUTO") return context
-    const supported = yield* Context.get(context, LoadClient.LoadClient).supportsTransactions(config)
+    // a server version known to be older than the transaction interface takes the label path without a probe
+    const known = Opt.getOrUndefined(config.serverVersion)
+    const supported = known !== undefined && Startup.below(known, Startup.since.transactions)
+      ? false
+      : yield* Context.get(context, LoadClient.LoadClient).supportsTransactions(config)
     return Context.add(context, StarRocksConfig.StarRocksConfig, { ...config, version: supported ? "V2" : "V1" })
   })

@@ -248,9 +248,11 @@ const overTls = (props: Record<string, string | undefined>, beTls = true) =>
     )
   }).pipe(Effect.scoped)
 
+/** The startup check's request did not verify: an `Unreachable` FE with the TLS code, before any load. */
 const verificationFailed = (o: Outcome, codes: ReadonlyArray<string>) => {
   const e = errorOf(o)
-  assert.strictEqual(e._tag, "TransportError")
+  assert.strictEqual(e._tag, "StartupCheckError")
+  assert.strictEqual(e.reason, "Unreachable")
   assert.include(codes, e.code)
   assert.strictEqual(o.rows.length, 0)
 }
@@ -264,8 +266,9 @@ const cases: Record<string, Effect.Effect<void, unknown, Emulator>> = {
   }),
   "load-url": Effect.gen(function*() {
     const e = errorOf(yield* outcomeOf({ "load-url": "127.0.0.1:1" }))
-    assert.strictEqual(e._tag, "TransportError")
-    assert.include(e.url, "127.0.0.1:1")
+    assert.strictEqual(e._tag, "StartupCheckError")
+    assert.strictEqual(e.reason, "Unreachable")
+    assert.include(e.fe, "127.0.0.1:1")
   }),
   "jdbc-url": Effect.gen(function*() {
     const e = errorOf(yield* outcomeOf({ "jdbc-url": "jdbc:mysql://127.0.0.1:1", "sink.connect.timeout-ms": "1000" }))
@@ -275,8 +278,8 @@ const cases: Record<string, Effect.Effect<void, unknown, Emulator>> = {
   }),
   "database-name": Effect.gen(function*() {
     const o = yield* outcomeOf({ "database-name": "elsewhere" })
-    assert.isTrue(Exit.isFailure(o.exit))
-    assert.isTrue(o.requests.some((r) => r.path.startsWith(`/api/elsewhere/${o.table}/_stream_load`)))
+    assert.strictEqual(errorOf(o).reason, "NoSuchDatabase")
+    assert.isTrue(o.requests.some((r) => r.path === `/api/elsewhere/${o.table}/_schema`))
   }),
   "table-name": Effect.gen(function*() {
     const o = yield* outcomeOf({})
@@ -285,10 +288,10 @@ const cases: Record<string, Effect.Effect<void, unknown, Emulator>> = {
     assert.isTrue(o.loads.every((r) => r.path.startsWith(`/api/db/${o.table}/_stream_load`)))
   }),
   "username": Effect.gen(function*() {
-    assert.strictEqual(errorOf(yield* outcomeOf({ username: "nobody" }))._tag, "AuthError")
+    assert.strictEqual(errorOf(yield* outcomeOf({ username: "nobody" })).reason, "Unauthorized")
   }),
   "password": Effect.gen(function*() {
-    assert.strictEqual(errorOf(yield* outcomeOf({ password: "wrong" }))._tag, "AuthError")
+    assert.strictEqual(errorOf(yield* outcomeOf({ password: "wrong" })).reason, "Unauthorized")
   }),
   "be-host-map": Effect.gen(function*() {
     const emulator = yield* Emulator
@@ -326,7 +329,12 @@ const cases: Record<string, Effect.Effect<void, unknown, Emulator>> = {
   }),
   "sink.wait-for-continue.timeout-ms": Effect.gen(function*() {
     const silent = yield* silentServer
-    const o = yield* outcomeOf({ "load-url": silent, "sink.wait-for-continue.timeout-ms": "3000" })
+    // the startup check would wait for the silent FE first (its own deadline): off here, the load waits
+    const o = yield* outcomeOf({
+      "load-url": silent,
+      "sink.wait-for-continue.timeout-ms": "3000",
+      "sink.startup-check": "false"
+    })
     const e = errorOf(o)
     assert.strictEqual(e._tag, "TransportError")
     assert.strictEqual(e.phase, "continue")
@@ -423,6 +431,24 @@ const cases: Record<string, Effect.Effect<void, unknown, Emulator>> = {
     assert.strictEqual(e._tag, "LabelStateTimeout", JSON.stringify(e))
     assert.isAtLeast(e.waitedMs, 400)
     assert.isBelow(e.waitedMs, 2_500)
+  }),
+  "sink.startup-check": Effect.gen(function*() {
+    // on (the default): a missing table is found by one _schema request, before any load
+    const checked = yield* outcomeOf({ "table-name": "missing_table" })
+    const e = errorOf(checked)
+    assert.strictEqual(e._tag, "StartupCheckError")
+    assert.strictEqual(e.reason, "NoSuchTable")
+    assert.strictEqual(e.table, "missing_table")
+    const emulator = yield* Emulator
+    const requests = (yield* emulator.requests).filter((r) => r.path.includes("/missing_table/"))
+    assert.isTrue(requests.some((r) => r.path === "/api/db/missing_table/_schema"))
+    assert.isFalse(requests.some((r) => r.path.includes("_stream_load")))
+    // off: no _schema request; the first load finds the table missing
+    const unchecked = yield* outcomeOf({ "table-name": "missing_table2", "sink.startup-check": "false" })
+    assert.strictEqual(errorOf(unchecked)._tag, "StreamLoadError")
+    const after = (yield* emulator.requests).filter((r) => r.path.includes("/missing_table2/"))
+    assert.isFalse(after.some((r) => r.path.includes("_schema")))
+    assert.isTrue(after.some((r) => r.path.includes("_stream_load")))
   }),
   "sink.watchdog.timeout-ms": Effect.gen(function*() {
     // every load hangs for 5 s: without a watchdog the sink waits it out; with one it fails at the timeout

@@ -16,6 +16,7 @@
 import * as LoadClient from "@effect-starrocks/sink/LoadClient"
 import * as StarRocksConfig from "@effect-starrocks/sink/StarRocksConfig"
 import type { LoadError } from "@effect-starrocks/sink/StarRocksError"
+import * as StarRocksSink from "@effect-starrocks/sink/StarRocksSink"
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
@@ -617,6 +618,12 @@ const run = (options: Flags & { readonly files: ReadonlyArray<string> }) =>
         })))
 
     const client = yield* LoadClient.make(config)
+    // before the first byte: an FE answers, the credentials work, the table exists (sink.startup-check), and the
+    // headers suit the server version when it is known
+    yield* StarRocksSink.startupCheck({ semantic: "at-least-once" }).pipe(
+      Effect.provideService(StarRocksConfig.StarRocksConfig, config),
+      Effect.provideService(LoadClient.LoadClient, client)
+    )
     type Landed = Item & { readonly result?: LoadClient.LoadResult }
     const send = (item: Item): Effect.Effect<Landed, LoadError> =>
       item._tag === "FileEnd" ? Effect.succeed(item) : Effect.gen(function*() {

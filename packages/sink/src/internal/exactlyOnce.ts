@@ -27,6 +27,7 @@ import type { Lane, Sealed } from "./sink/lane.js"
 import * as Ledger from "./sink/ledger.js"
 import type { Routing } from "./sink/routing.js"
 import * as Spool from "./spool.js"
+import * as Startup from "./startup.js"
 
 export interface Options<P, PI> {
   readonly position: Schema.Schema<P, PI>
@@ -177,6 +178,14 @@ export const make = <In, P, PI>(
     const encodePosition = (p: P) =>
       Schema.encode(options.position)(p).pipe(Effect.mapError(positionError("the barrier position does not encode")))
 
+    // the startup check (internal/startup.ts) before recovery's first request: an FE that does not answer, refused
+    // credentials or a missing table are named as such; a table that appears later is checked when it does
+    const router = yield* Startup.guard(
+      yield* routing.build(
+        options.deadLetter === undefined ? config : yield* DeadLetterRuntime.configure(config, options.deadLetter)
+      ),
+      { config, semantic: "exactly-once", checkTable: client.checkTable }
+    )
     // recovery first: commit what the last checkpoint prepared (every table), then per table abort what lingers
     const labelSpool = labelSpoolFor(config, key, options.spoolDirectory)
     const last = yield* Recovery.commitLast(
@@ -193,9 +202,6 @@ export const make = <In, P, PI>(
       onSome: (r) => ({ ...r.nextLabelId })
     })
 
-    const router = yield* routing.build(
-      options.deadLetter === undefined ? config : yield* DeadLetterRuntime.configure(config, options.deadLetter)
-    )
     const ledger = Ledger.make(labels, clock, { deadLetter: options.deadLetter !== undefined })
     const deadLetter = options.deadLetter === undefined
       ? undefined

@@ -1,6 +1,7 @@
 /**
  * The FE (frontend) HTTP server: authentication, the `Expect: 100-continue` rule, 307 redirects to BEs (never
- * reading the body, never answering `100 Continue`), the transaction endpoints, `get_load_state` and cancel.
+ * reading the body, never answering `100 Continue`), the transaction endpoints, `get_load_state`, cancel and a
+ * table's `_schema` (`rest/TableSchemaAction.java`).
  *
  * @internal
  */
@@ -130,6 +131,9 @@ const route = async (cluster: Cluster, fe: FeNode, ex: Exchange) => {
   if (isTxn) return transaction(cluster, fe, ex, parts[3]!, publishDelay)
   if (parts.length === 4 && parts[1] === "api" && parts[3] === "get_load_state" && method === "GET") {
     return loadState(cluster, fe, ex, decodeURIComponent(parts[2]!), params.get("label") ?? "")
+  }
+  if (parts.length === 5 && parts[1] === "api" && parts[4] === "_schema" && method === "GET") {
+    return tableSchema(cluster, ex, decodeURIComponent(parts[2]!), decodeURIComponent(parts[3]!))
   }
   if (parts.length === 5 && parts[1] === "api" && parts[4] === "_cancel" && method === "POST") {
     const label = params.get("label") ?? decodeURIComponent(parts[3]!)
@@ -264,6 +268,34 @@ const loadState = async (cluster: Cluster, fe: FeNode, ex: Exchange, db: string,
     ? { state: txn.status }
     : { state: txn.status, reason: txn.status === "ABORTED" ? txn.reason : "" }
   reply(restResult(cluster, fields, "OK", ""))
+}
+
+/**
+ * `GET /api/{db}/{table}/_schema` (`TableSchemaAction`): the password first (401), then the database and the table
+ * (404 with `{"status":404,"exception":"Database [d] does not exists"}` / `Table [t] …`), else 200 with the
+ * columns' primitive types. Any FE answers (no leader redirect). The emulator's users have every privilege, so
+ * the SELECT check never refuses.
+ */
+const tableSchema = async (cluster: Cluster, ex: Exchange, db: string, table: string) => {
+  if (!authenticate(cluster, ex)) return
+  const reply = (status: number, body: Record<string, unknown>) =>
+    out(ex, status, compactJson({ ...body, status }), JSON_CONTENT_TYPE)
+  if (db === "" || table === "") return reply(400, { exception: "No database or table selected." })
+  if (!(await cluster.databaseExists(db))) return reply(404, { exception: `Database [${db}] does not exists` })
+  const def = await cluster.resolveTable(db, table)
+  if (typeof def === "string") return reply(404, { exception: `Table [${table}] does not exists` })
+  const properties = def.columns.map((c) => {
+    const m = /^\s*([A-Za-z0-9_]+)\s*(?:\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\))?/.exec(c.type)
+    const base = (m?.[1] ?? c.type).toUpperCase()
+    if (base === "DECIMAL" || base.startsWith("DECIMAL")) {
+      const precision = Number(m?.[2] ?? 38)
+      const scale = Number(m?.[3] ?? 0)
+      const type = precision <= 9 ? "DECIMAL32" : precision <= 18 ? "DECIMAL64" : "DECIMAL128"
+      return { precision: String(precision), scale: String(scale), type, comment: "", name: c.name }
+    }
+    return { type: base, comment: "", name: c.name }
+  })
+  reply(200, { properties })
 }
 
 const cancel = (cluster: Cluster, fe: FeNode, ex: Exchange, db: string, label: string) => {

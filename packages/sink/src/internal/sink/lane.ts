@@ -49,6 +49,8 @@ export interface TableFacts {
   readonly primaryKey: ReadonlyArray<string>
   readonly isPrimaryKeyTable: boolean
   readonly supportsEnclose: boolean
+  /** `current_version()` as read with the columns (undefined when the server has no such function). */
+  readonly serverVersion?: string | undefined
 }
 
 /** A sealed batch of one lane. */
@@ -74,6 +76,8 @@ export interface Lane {
   readonly isPrimaryKey: boolean
   readonly keyColumns: ReadonlyArray<string>
   readonly ordered: boolean
+  /** The server version read through `jdbc-url` with the table's columns (internal/startup.ts checks it). */
+  readonly serverVersion?: string | undefined
   /** Rows in the building batch (0 when none). */
   readonly rows: () => number
   /** Bytes of the building batch (0 when none). */
@@ -181,6 +185,9 @@ export const make = <A>(
   const tableHeaders: Record<string, string> = { ...settings.properties }
   delete tableHeaders["format"]
   if (settings.mergeCondition !== undefined) tableHeaders["merge_condition"] = settings.mergeCondition
+  // the load's time zone is the encoder's (sink.timezone), unless the table's headers name one themselves: now(),
+  // a DEFAULT CURRENT_TIMESTAMP column and from_unixtime then read the same wall clock as the Dates sent
+  if (tableHeaders["timezone"] === undefined) tableHeaders["timezone"] = RowEncoder.timeZoneHeader(settings.timeZone)
 
   interface Shape {
     readonly name: string
@@ -359,6 +366,7 @@ export const make = <A>(
     isPrimaryKey,
     keyColumns,
     ordered,
+    serverVersion: facts?.serverVersion,
     rows: () => builder?.rows ?? 0,
     bytes: () => builder?.bytes ?? 0,
     firstRowAt: () => firstRowAt,

@@ -208,7 +208,8 @@ export const describe = (
           columnTypes: t.columnTypes,
           primaryKey: t.primaryKey,
           isPrimaryKeyTable: t.isPrimaryKeyTable,
-          supportsEnclose: t.supportsEnclose
+          supportsEnclose: t.supportsEnclose,
+          serverVersion: t.serverVersion
         })))
   })
 

@@ -17,7 +17,9 @@ const docs = [
   "docs/configuration.md",
   "docs/debezium.md",
   "docs/migrating-from-flink.md",
-  "docs/observability.md"
+  "docs/observability.md",
+  "docs/getting-started.md",
+  "docs/troubleshooting.md"
 ]
 
 const blocksOf = (file: string): ReadonlyArray<{ readonly line: number; readonly code: string }> => {

@@ -1,6 +1,7 @@
 /**
  * Runs `effect-starrocks <args>` as a child process (packages/cli/bin/effect-starrocks.mjs) and collects its exit,
- * stdout and stderr; `stopWhen` may signal it early (polled every 100 ms). Shared by the command tests.
+ * stdout and stderr; `stopWhen` may signal it early (polled every 100 ms); `onStderr` sees stderr as it comes.
+ * Shared by the command tests.
  */
 import { Effect } from "effect"
 import { spawn } from "node:child_process"
@@ -17,7 +18,11 @@ export interface Run {
 
 export const runCli = (
   args: ReadonlyArray<string>,
-  options: { readonly env?: Record<string, string>; readonly stopWhen?: () => NodeJS.Signals | undefined } = {}
+  options: {
+    readonly env?: Record<string, string>
+    readonly stopWhen?: () => NodeJS.Signals | undefined
+    readonly onStderr?: (text: string) => void
+  } = {}
 ) =>
   Effect.async<Run>((resume) => {
     const child = spawn(process.execPath, [bin, ...args], {
@@ -27,7 +32,10 @@ export const runCli = (
     let stdout = ""
     let stderr = ""
     child.stdout.on("data", (b: Buffer) => (stdout += b.toString()))
-    child.stderr.on("data", (b: Buffer) => (stderr += b.toString()))
+    child.stderr.on("data", (b: Buffer) => {
+      stderr += b.toString()
+      options.onStderr?.(stderr)
+    })
     const poll = options.stopWhen === undefined ? undefined : setInterval(() => {
       const signal = options.stopWhen!()
       if (signal !== undefined) {

@@ -8,7 +8,7 @@ import * as StarRocksEmulator from "@effect-starrocks/testkit/StarRocksEmulator"
 import * as Command from "@effect/cli/Command"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Fiber, Schedule } from "effect"
 import type * as Scope from "effect/Scope"
 import * as fs from "node:fs"
 import * as net from "node:net"
@@ -491,4 +491,98 @@ describe("load: the emulator with memory storage", () => {
         assert.match(noZstd.message, /zstd needs Node\.js/)
       }
     }), { timeout: 60_000 })
+})
+
+describe("load: --metrics-port", () => {
+  /** GET `url` as text. */
+  const scrape = (url: string) => Effect.promise(() => fetch(url).then((r) => r.text()))
+  /** A sample's value in Prometheus text (`name{table="db.t"} value`). */
+  const sample = (text: string, name: string) => {
+    const m = new RegExp(`^${name}\\{table="db\\.t"\\} (\\S+)$`, "m").exec(text)
+    return m === null ? undefined : Number(m[1])
+  }
+  /** Retries `self` every 50 ms until it succeeds, for at most 30 s. */
+  const eventually = <A, E>(self: Effect.Effect<A, E>) =>
+    self.pipe(Effect.retry(Schedule.spaced("50 millis")), Effect.timeout("30 seconds"))
+
+  it.scopedLive(
+    "serves the sink's metrics while the load runs: totalFlushRows counts the rows landed",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tmpDir
+        const emu = yield* StarRocksEmulator.make({})
+        yield* emu.createTable(table("db", "t"))
+        // 100 rows of 8 bytes, 10 batches of 10 rows; the 10th load is held by the BE until the command stops
+        const csv = path.join(dir, "rows.csv")
+        fs.writeFileSync(csv, Array.from({ length: 100 }, (_, i) => `${String(i + 1).padStart(5, "0")},n\n`).join(""))
+        yield* emu.addFault({ node: "be", path: "_stream_load", nth: 10, action: { _tag: "delay", ms: 600_000 } })
+        let stderr = ""
+        let stop = false
+        const fiber = yield* Effect.fork(
+          load([
+            csv,
+            "--table",
+            "db.t",
+            "--load-url",
+            emu.fe[0]!,
+            "--max-bytes",
+            "80",
+            "--parallel",
+            "1",
+            "--metrics-port",
+            "0"
+          ], {
+            onStderr: (text) => (stderr = text),
+            stopWhen: () => (stop ? "SIGINT" : undefined)
+          })
+        )
+        const url = yield* eventually(Effect.suspend(() => {
+          const m = /metrics at (http:\/\/\S+)/.exec(stderr)
+          return m === null ? Effect.fail("no metrics URL yet") : Effect.succeed(m[1]!)
+        }))
+        assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/)
+        // the first 9 loads landed and the 10th is in flight, held by the BE
+        const text = yield* eventually(
+          Effect.filterOrFail(
+            scrape(url),
+            (t) => sample(t, "totalFlushSucceededTimes") === 9 && /^numInflightLoads 1$/m.test(t),
+            () => "not yet"
+          )
+        )
+        assert.strictEqual(sample(text, "totalFlushRows"), 90, text)
+        assert.strictEqual(sample(text, "totalFlushBytes"), 720)
+        assert.strictEqual(sample(text, "totalFlushFailedTimes") ?? 0, 0)
+        assert.match(text, /^# TYPE totalFlushRows counter$/m)
+        assert.match(text, /^loadLatencyMs_count\{[^}]*table="db\.t"[^}]*\} 9$/m)
+        assert.strictEqual((yield* emu.rows("db", "t")).length, 90)
+        stop = true
+        const run = yield* Fiber.join(fiber)
+        assert.strictEqual(run.code, 130, run.stderr)
+        assert.deepInclude(summaryOf(run), { rows: 90, loads: 9, interrupted: true })
+      }),
+    { timeout: 60_000 }
+  )
+
+  it.scoped(
+    "a port that cannot be bound, a host without a port: typed errors (in process)",
+    () =>
+      Effect.gen(function*() {
+        const { dir, url } = yield* Effect.gen(function*() {
+          const dir = yield* tmpDir
+          const emu = yield* StarRocksEmulator.make({})
+          return { dir, url: emu.fe[0]! }
+        })
+        const csv = path.join(dir, "rows.csv")
+        fs.writeFileSync(csv, "1,a\n")
+        const taken = Number(url.split(":")[1])
+        const busy = yield* inProcess([csv, "--table", "db.t", "--load-url", url, "--metrics-port", String(taken)])
+        assert.deepInclude(busy, { _tag: "LoadOptionError", option: "--metrics-port" })
+        assert.match(busy.message, /EADDRINUSE/)
+        const range = yield* inProcess([csv, "--table", "db.t", "--load-url", url, "--metrics-port", "70000"])
+        assert.deepInclude(range, { _tag: "LoadOptionError", option: "--metrics-port" })
+        const hostOnly = yield* inProcess([csv, "--table", "db.t", "--load-url", url, "--metrics-host", "0.0.0.0"])
+        assert.deepInclude(hostOnly, { _tag: "LoadOptionError", option: "--metrics-host" })
+      }),
+    { timeout: 60_000 }
+  )
 })

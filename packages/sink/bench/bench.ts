@@ -3,14 +3,18 @@
  * interface), with two baselines in the same run: (a) a plain Node loop that encodes the same rows to the same bytes
  * and PUTs them with node:http, and (b) curl -T of those bytes (the wire). Also in the same run: 20 tables
  * interleaved (`byRoute`), one-row chunks (against Effect's own stream of one-row chunks into a no-op sink), and
- * exactly-once (barriers every 500,000 rows) against at-least-once; last, its own section, each payload compression
- * (compression.ts: rows/s and bytes on the wire per codec, CSV and JSON). Prints figures, then one JSON line:
+ * exactly-once (barriers every 500,000 rows) against at-least-once; then, its own section, each payload compression
+ * (compression.ts: rows/s and bytes on the wire per codec, CSV and JSON); last, its own section in a child process,
+ * the loader against curl (packages/cli/bench/loader.ts, its JSON line under `loader`). Prints figures, then one
+ * JSON line:
  * {"csv_rows_per_s":…,"csv_vs_plain":…,"json_rows_per_s":…,"json_vs_plain":…,"wire_mb_per_s":…,"peak_rss_mb":…,
  *  "tables20_rows_per_s":…,"tables20_vs_one":…,"one_row_chunks_rows_per_s":…,"one_row_vs_effect":…,
  *  "exactly_once_rows_per_s":…,"exactly_once_vs_at_least_once":…,
- *  "compression":[{"format":…,"codec":…,"rows_per_s":…,"bytes":…,"wire_bytes":…},…]}
+ *  "compression":[{"format":…,"codec":…,"rows_per_s":…,"bytes":…,"wire_bytes":…},…],
+ *  "loader":{"loader_mb_per_s":…,"loader_vs_curl":…,"loader_vs_curl_parallel2":…,"rss_big_vs_small":…,…}}
  * Environment: BENCH_ROWS (default 2,000,000), BENCH_RSS_10X=0 (skip the 10 × N memory runs),
- * BENCH_COMPRESSION_ROWS (rows per compression run, default the smaller of BENCH_ROWS and 500,000).
+ * BENCH_COMPRESSION_ROWS (rows per compression run, default the smaller of BENCH_ROWS and 500,000), and the
+ * loader's BENCH_LOADER_GB (default 1), BENCH_LOADER_BIG_GB (default 4), BENCH_LOADER_ROUNDS (default 2).
  */
 import { ReferenceRows } from "@effect-starrocks/testkit"
 import { Effect, Sink, Stream } from "effect"
@@ -254,6 +258,17 @@ const main = async () => {
   const compressionRows = Number(process.env["BENCH_COMPRESSION_ROWS"] ?? Math.min(N, 500_000))
   const compression = await Compression.runCompression(compressionRows)
   for (const line of Compression.report(compressionRows, compression)) console.log(line)
+  // its own section, last: the loader (`effect-starrocks load`) against curl, in a child process of its own
+  // (packages/cli/bench/loader.ts; BENCH_LOADER_GB, BENCH_LOADER_BIG_GB, BENCH_LOADER_ROUNDS)
+  const loaderRun = ChildProcess.spawnSync(
+    process.execPath,
+    ["--import", "tsx", Path.join(here, "../../cli/bench/loader.ts")],
+    { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], maxBuffer: 16 * 1048576 }
+  )
+  const loaderLines = loaderRun.stdout.trim().split("\n")
+  for (const line of loaderLines.slice(0, -1)) console.log(line)
+  if (loaderRun.status !== 0) throw new Error(`packages/cli/bench/loader.ts exited ${loaderRun.status}`)
+  const loader = JSON.parse(loaderLines.at(-1)!) as Record<string, number | null>
   console.log(JSON.stringify({
     csv_rows_per_s: Math.round(csvRate),
     csv_vs_plain: Number((csvRate / plainCsvRate).toFixed(3)),
@@ -273,7 +288,8 @@ const main = async () => {
       rows_per_s: f.rowsPerSecond,
       bytes: f.bytes,
       wire_bytes: f.wireBytes
-    }))
+    })),
+    loader
   }))
 }
 

@@ -18,7 +18,9 @@ const docs = [
   "docs/debezium.md",
   "docs/migrating-from-flink.md",
   "docs/observability.md",
-  "docs/operations.md"
+  "docs/operations.md",
+  "docs/getting-started.md",
+  "docs/troubleshooting.md"
 ]
 
 const blocksOf = (file: string): ReadonlyArray<{ readonly line: number; readonly code: string }> => {

@@ -14,6 +14,7 @@
  * @since 0.1.0
  */
 import * as LoadClient from "@effect-starrocks/sink/LoadClient"
+import * as Prometheus from "@effect-starrocks/sink/Prometheus"
 import * as StarRocksConfig from "@effect-starrocks/sink/StarRocksConfig"
 import type { LoadError } from "@effect-starrocks/sink/StarRocksError"
 import * as StarRocksSink from "@effect-starrocks/sink/StarRocksSink"
@@ -28,6 +29,7 @@ import * as stream from "node:stream"
 import * as zlib from "node:zlib"
 import * as Checkpoint from "../internal/load/checkpoint.js"
 import * as Cutter from "../internal/load/cutter.js"
+import * as Metrics from "../internal/load/metrics.js"
 import { decodeDelimiter, delimiterHeader, label, parseProperties, parseSize } from "../internal/load/options.js"
 
 // -----------------------------------------------------------------------------
@@ -131,6 +133,12 @@ const flags = {
   ),
   exactlyOnce: Options.boolean("exactly-once").pipe(
     Options.withDescription("require --checkpoint-file (the labels alone last only as long as StarRocks keeps them)")
+  ),
+  metricsPort: Options.integer("metrics-port").pipe(
+    optional("serve the load's metrics (Prometheus text) at http://HOST:N/metrics while it runs; 0 picks a free port")
+  ),
+  metricsHost: Options.text("metrics-host").pipe(
+    optional("the address --metrics-port listens on (default 127.0.0.1; 0.0.0.0 for every interface)")
   ),
   verbose: Options.boolean("verbose").pipe(Options.withDescription("log every load (info level) on stderr"))
 }
@@ -617,6 +625,19 @@ const run = (options: Flags & { readonly files: ReadonlyArray<string> }) =>
           ...(interrupted ? { interrupted } : {})
         })))
 
+    // before anything is sent: a port that cannot be bound fails the command at once
+    if (Option.isSome(options.metricsPort)) {
+      const port = options.metricsPort.value
+      if (!(port >= 0 && port <= 65535)) return yield* optionError("--metrics-port", `${port} is not a port (0-65535)`)
+      const host = Option.getOrElse(options.metricsHost, () => "127.0.0.1")
+      const server = yield* Prometheus.serve({ port, host }).pipe(
+        Effect.mapError((e) => optionError("--metrics-port", `cannot listen on ${host}:${port}: ${e.message}`))
+      )
+      yield* Effect.sync(() => process.stderr.write(`effect-starrocks load: metrics at ${server.url}\n`))
+    } else if (Option.isSome(options.metricsHost)) {
+      return yield* optionError("--metrics-host", "needs --metrics-port")
+    }
+
     const client = yield* LoadClient.make(config)
     // before the first byte: an FE answers, the credentials work, the table exists (sink.startup-check), and the
     // headers suit the server version when it is known
@@ -629,13 +650,20 @@ const run = (options: Flags & { readonly files: ReadonlyArray<string> }) =>
       item._tag === "FileEnd" ? Effect.succeed(item) : Effect.gen(function*() {
         const { input, piece } = item
         stats.inFlight++
+        yield* Metrics.inflight(stats.inFlight)
+        const startedAt = yield* Clock.currentTimeMillis
         const result = yield* client.loadBatch({
           database: config.database,
           table: config.table,
           label: label(labelPrefix, input.index, piece.offset),
           headers: p.headersOf(input.format),
           body: { chunks: piece.chunks, byteLength: piece.byteLength }
-        }).pipe(Effect.ensuring(Effect.sync(() => stats.inFlight--)))
+        }).pipe(
+          Effect.tapError(() => Metrics.failed(config.database, config.table)),
+          Effect.ensuring(Effect.suspend(() => Metrics.inflight(--stats.inFlight)))
+        )
+        const ms = (yield* Clock.currentTimeMillis) - startedAt
+        yield* Metrics.landed(config.database, config.table, { rows: piece.rows, bytes: piece.byteLength }, result, ms)
         return { ...item, result }
       })
 

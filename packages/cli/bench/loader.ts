@@ -1,0 +1,237 @@
+/**
+ * The loader's benchmark (issue 11, "Performance"): `effect-starrocks load` of a generated CSV file into the null
+ * Stream Load endpoint (packages/sink/bench/nullEndpoint.mjs) on loopback, next to `curl -T` of the same file to
+ * the same endpoint and `curl --parallel` with 2 transfers (the file's two halves), in the same run; then the
+ * loader's peak RSS for two file sizes. The command runs as it runs installed: bundled by esbuild and started by
+ * plain node (the in-repository launcher's tsx alone adds about 190 MB), with its defaults (`--parallel 2`, 90 MB
+ * batches). Each throughput figure is the best of `BENCH_LOADER_ROUNDS` rounds (default 2) of wall time, start-up
+ * included; peak RSS is the child's VmHWM, read at its exit.
+ *
+ * Prints figures, then one JSON line:
+ * {"gb":…,"big_gb":…,"bytes":…,"loader_mb_per_s":…,"curl_mb_per_s":…,"curl_parallel2_mb_per_s":…,
+ *  "loader_vs_curl":…,"loader_vs_curl_parallel2":…,"rss_mb":…,"rss_big_mb":…,"rss_big_vs_small":…}
+ * (MB are MiB.) Run by packages/sink/bench/bench.ts as its last section, or alone:
+ * `npx tsx packages/cli/bench/loader.ts`. Environment: BENCH_LOADER_GB (the file of the throughput runs and the
+ * first RSS run, default 1), BENCH_LOADER_BIG_GB (the second RSS run, default 4; 0 skips it),
+ * BENCH_LOADER_ROUNDS (default 2). The files are generated in a temporary directory and deleted after use.
+ */
+import * as Esbuild from "esbuild"
+import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import * as Url from "node:url"
+import { startEndpoint } from "../../sink/bench/sinkRun.js"
+
+const here = Path.dirname(Url.fileURLToPath(import.meta.url))
+const GiB = 1024 ** 3
+const MiB = 1024 ** 2
+
+const gb = Number(process.env["BENCH_LOADER_GB"] ?? 1)
+const bigGb = Number(process.env["BENCH_LOADER_BIG_GB"] ?? 4)
+const rounds = Math.max(1, Number(process.env["BENCH_LOADER_ROUNDS"] ?? 2))
+
+/**
+ * Writes about `bytes` of CSV rows (`id,name,amount,created,note`, 70-100 bytes each) to `file`, each row whole;
+ * a 4 MiB block of rows written again and again with its ids moved on, so that generating 4 GB takes seconds.
+ */
+const generate = (file: string, bytes: number): number => {
+  const rows: Array<string> = []
+  let size = 0
+  for (let i = 0; size < 4 * MiB; i++) {
+    const row =
+      `${i},name-${(i * 7919) % 100_000},${(i % 10_000) / 100},2024-01-${String(1 + (i % 28)).padStart(2, "0")} ` +
+      `12:${String(i % 60).padStart(2, "0")}:00,${"note ".repeat(1 + (i % 6))}\n`
+    rows.push(row)
+    size += row.length
+  }
+  const block = Buffer.from(rows.join(""))
+  const fd = Fs.openSync(file, "w")
+  let written = 0
+  try {
+    while (written + block.length <= bytes) {
+      Fs.writeSync(fd, block)
+      written += block.length
+    }
+  } finally {
+    Fs.closeSync(fd)
+  }
+  return written
+}
+
+/** Splits `file` at the first row boundary after its middle into `a` and `b` (for curl's two transfers). */
+const halves = (file: string, a: string, b: string): void => {
+  const size = Fs.statSync(file).size
+  const input = Fs.openSync(file, "r")
+  try {
+    const buf = Buffer.alloc(4 * MiB)
+    const n = Fs.readSync(input, buf, 0, buf.length, Math.floor(size / 2))
+    const middle = Math.floor(size / 2) + buf.subarray(0, n).indexOf(10) + 1
+    for (const [to, start, end] of [[a, 0, middle], [b, middle, size]] as const) {
+      const out = Fs.openSync(to, "w")
+      try {
+        for (let at = start; at < end;) {
+          const got = Fs.readSync(input, buf, 0, Math.min(buf.length, end - at), at)
+          Fs.writeSync(out, buf, 0, got)
+          at += got
+        }
+      } finally {
+        Fs.closeSync(out)
+      }
+    }
+  } finally {
+    Fs.closeSync(input)
+  }
+}
+
+const seconds = (f: () => void): number => {
+  const t0 = process.hrtime.bigint()
+  f()
+  return Number(process.hrtime.bigint() - t0) / 1e9
+}
+
+const main = async () => {
+  const tmp = Fs.mkdtempSync(Path.join(Os.tmpdir(), "sr-bench-loader-"))
+  const endpoint = await startEndpoint()
+  try {
+    const url = `http://127.0.0.1:${endpoint.port}/api/db/t/_stream_load`
+
+    // the command as it runs installed: one bundle, plain node; a preload prints the peak RSS at exit
+    const bin = Path.join(tmp, "effect-starrocks.mjs")
+    await Esbuild.build({
+      entryPoints: [Path.join(here, "../src/bin.ts")],
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      target: "node20",
+      outfile: bin,
+      logLevel: "warning",
+      banner: {
+        js:
+          "import { createRequire as __benchCreateRequire } from 'module'; const require = __benchCreateRequire(import.meta.url);"
+      }
+    })
+    const preload = Path.join(tmp, "peak.cjs")
+    Fs.writeFileSync(
+      preload,
+      "process.on('exit', () => { const m = /VmHWM:\\s+(\\d+) kB/.exec(require('fs').readFileSync('/proc/self/status', 'utf8'));" +
+        " if (m) require('fs').writeSync(2, `\\nbench-peak-rss-kb ${m[1]}\\n`) })\n"
+    )
+    let runs = 0
+    /** One `load` of `files`: wall seconds, peak RSS (MiB) and the summary line. */
+    const load = (files: ReadonlyArray<string>) => {
+      let out: ChildProcess.SpawnSyncReturns<string> | undefined
+      const s = seconds(() => {
+        out = ChildProcess.spawnSync(process.execPath, [
+          "--require",
+          preload,
+          bin,
+          "load",
+          ...files,
+          "--table",
+          "db.t",
+          "--load-url",
+          `127.0.0.1:${endpoint.port}`,
+          "--label-prefix",
+          `bench_${process.pid}_${runs++}`
+        ], {
+          encoding: "utf8",
+          maxBuffer: 64 * MiB
+        })
+      })
+      if (out!.status !== 0) throw new Error(`effect-starrocks load exited ${out!.status}: ${out!.stderr}`)
+      const peak = /bench-peak-rss-kb (\d+)/.exec(out!.stderr)
+      const summary = JSON.parse(out!.stdout.trim().split("\n").pop()!) as { bytes: number; loads: number }
+      return { seconds: s, peakMb: peak === null ? NaN : Number(peak[1]) / 1024, summary }
+    }
+    const curl = (extra: ReadonlyArray<string>) =>
+      seconds(() => {
+        ChildProcess.execFileSync("curl", [
+          "-sS",
+          "--no-progress-meter",
+          "-u",
+          "root:",
+          "-H",
+          "Expect:100-continue",
+          "-H",
+          `label:curl-${process.pid}-${runs++}`,
+          ...extra
+        ], { stdio: ["ignore", "ignore", "inherit"] })
+      })
+
+    // throughput: the `gb` file, loader and both curls, `rounds` rounds alternating, best of each
+    const file = Path.join(tmp, "rows.csv")
+    const bytes = generate(file, gb * GiB)
+    const a = Path.join(tmp, "a.csv")
+    const b = Path.join(tmp, "b.csv")
+    halves(file, a, b)
+    let loaderSeconds = Infinity
+    let curlSeconds = Infinity
+    let parallelSeconds = Infinity
+    let rssMb = 0
+    for (let k = 0; k < rounds; k++) {
+      curlSeconds = Math.min(curlSeconds, curl(["-o", "/dev/null", "-T", file, url]))
+      parallelSeconds = Math.min(
+        parallelSeconds,
+        curl(["--parallel", "--parallel-max", "2", "-o", "/dev/null", "-o", "/dev/null", "-T", `{${a},${b}}`, url])
+      )
+      const run = load([file])
+      if (run.summary.bytes !== bytes) throw new Error(`the loader sent ${run.summary.bytes} bytes of ${bytes}`)
+      loaderSeconds = Math.min(loaderSeconds, run.seconds)
+      rssMb = Math.max(rssMb, run.peakMb)
+    }
+    Fs.rmSync(a)
+    Fs.rmSync(b)
+    Fs.rmSync(file)
+
+    // memory: the `bigGb` file, one run
+    let rssBigMb: number | undefined
+    let bigBytes: number | undefined
+    if (bigGb > 0) {
+      bigBytes = generate(file, bigGb * GiB)
+      const run = load([file])
+      if (run.summary.bytes !== bigBytes) throw new Error(`the loader sent ${run.summary.bytes} bytes of ${bigBytes}`)
+      rssBigMb = run.peakMb
+      Fs.rmSync(file)
+    }
+
+    const rate = (s: number) => bytes / MiB / s
+    const figures = {
+      gb,
+      big_gb: bigGb,
+      bytes,
+      loader_mb_per_s: Math.round(rate(loaderSeconds)),
+      curl_mb_per_s: Math.round(rate(curlSeconds)),
+      curl_parallel2_mb_per_s: Math.round(rate(parallelSeconds)),
+      loader_vs_curl: Number((curlSeconds / loaderSeconds).toFixed(3)),
+      loader_vs_curl_parallel2: Number((parallelSeconds / loaderSeconds).toFixed(3)),
+      rss_mb: Math.round(rssMb),
+      rss_big_mb: rssBigMb === undefined ? null : Math.round(rssBigMb),
+      rss_big_vs_small: rssBigMb === undefined ? null : Number((rssBigMb / rssMb).toFixed(3))
+    }
+    console.log(
+      `loader: effect-starrocks load of ${(bytes / GiB).toFixed(2)} GiB of CSV into the null endpoint: ` +
+        `${figures.loader_mb_per_s} MiB/s; curl -T ${figures.curl_mb_per_s} MiB/s (loader/curl ` +
+        `${figures.loader_vs_curl}); curl --parallel 2 ${figures.curl_parallel2_mb_per_s} MiB/s (loader/curl-parallel-2 ` +
+        `${figures.loader_vs_curl_parallel2}); best of ${rounds}`
+    )
+    console.log(
+      `loader: peak RSS ${figures.rss_mb} MB for ${(bytes / GiB).toFixed(2)} GiB` +
+        (rssBigMb === undefined
+          ? " (BENCH_LOADER_BIG_GB=0: no second size)"
+          : `, ${figures.rss_big_mb} MB for ${(bigBytes! / GiB).toFixed(2)} GiB (ratio ${figures.rss_big_vs_small})`)
+    )
+    console.log(JSON.stringify(figures))
+  } finally {
+    endpoint.child.kill("SIGTERM")
+    Fs.rmSync(tmp, { recursive: true, force: true })
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (e) => {
+    console.error(e)
+    process.exit(1)
+  }
+)

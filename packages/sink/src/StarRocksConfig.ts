@@ -607,7 +607,12 @@ const rejectedKeys: Readonly<Record<string, string>> = {
 }
 
 const rejectedPrefixes: ReadonlyArray<readonly [string, string]> = [
-  ["sink.merge-commit.", "merge commit is not supported"],
+  [
+    "sink.merge-commit.",
+    "the Flink connector's merge commit client options (chunking, request limits, BE brpc) are not supported; " +
+    "merge commit itself is sink.properties.enable_merge_commit with merge_commit_interval_ms and " +
+    "merge_commit_parallel"
+  ],
   ["sink.transaction.multi-table.", "multi-table transactions are not supported"]
 ]
 

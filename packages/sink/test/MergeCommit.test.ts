@@ -10,8 +10,11 @@
  */
 import { StarRocksEmulator } from "@effect-starrocks/testkit"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Either, Exit, Logger, LogLevel, Redacted, Schema, Stream } from "effect"
-import { ColumnType, LoadClient, StarRocksConfig, StarRocksSink } from "../src/index.js"
+import { Effect, Either, Exit, Logger, LogLevel, Option, Redacted, Schema, Stream } from "effect"
+import { ColumnType, LabelStore, LoadClient, StarRocksConfig, StarRocksSink } from "../src/index.js"
+import * as Dispatcher from "../src/internal/sink/dispatcher.js"
+import type { Lane, Sealed } from "../src/internal/sink/lane.js"
+import * as Ledger from "../src/internal/sink/ledger.js"
 import type { LoadBody } from "../src/LoadBody.js"
 
 let seq = 0
@@ -261,4 +264,43 @@ describe("merge commit config", () => {
       assert.strictEqual(error._tag, "StarRocksConfigError")
       assert.lengthOf(StarRocksConfig.useProblems(config, { semantic: "at-least-once" }), 0)
     }))
+})
+
+describe("merge commit: a sink stopped with a load in flight", () => {
+  it.scoped("records it in doubt without reading the state of a label that was never sent", () =>
+    Effect.gen(function*() {
+      const reads: Array<string> = []
+      const client = LoadClient.fromPartial({
+        loadBatch: () => Effect.never,
+        getLoadState: (r) => Effect.sync(() => reads.push(r.label)).pipe(Effect.as("UNKNOWN" as const))
+      })
+      const labels = yield* LabelStore.makeMemory()
+      const ledger = Ledger.make(labels, yield* Effect.clock)
+      const dispatcher = yield* Dispatcher.make({
+        client,
+        ledger,
+        clock: yield* Effect.clock,
+        maxBytes: 1_000_000,
+        concurrency: 1,
+        transactional: false,
+        label: () => "ours_1",
+        drainDeadline: "1 second"
+      })
+      const lane = { key: "db.t", settings: { database: "db", table: "t" }, ordered: false } as unknown as Lane
+      const sealed: Sealed = {
+        lane,
+        seq: 0,
+        rows: 1,
+        firstRow: 0,
+        body: bodyOf("1,a\n"),
+        headers: mc(100),
+        release: () => undefined
+      }
+      yield* dispatcher.dispatch(sealed)
+      yield* Effect.yieldNow()
+      yield* dispatcher.settle
+      assert.deepStrictEqual(reads, [])
+      const stored = yield* labels.get("ours_1")
+      assert.deepStrictEqual(Option.map(stored, (r) => r.state), Option.some("in-doubt" as const))
+    }).pipe(quiet))
 })

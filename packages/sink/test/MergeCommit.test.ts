@@ -10,7 +10,7 @@
  */
 import { StarRocksEmulator } from "@effect-starrocks/testkit"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Either, Exit, Logger, LogLevel, Option, Redacted, Schema, Stream } from "effect"
+import { Effect, Either, Exit, Fiber, Logger, LogLevel, Option, Redacted, Schema, Stream, TestClock } from "effect"
 import { ColumnType, LabelStore, LoadClient, StarRocksConfig, StarRocksSink } from "../src/index.js"
 import * as Dispatcher from "../src/internal/sink/dispatcher.js"
 import type { Lane, Sealed } from "../src/internal/sink/lane.js"
@@ -302,5 +302,33 @@ describe("merge commit: a sink stopped with a load in flight", () => {
       assert.deepStrictEqual(reads, [])
       const stored = yield* labels.get("ours_1")
       assert.deepStrictEqual(Option.map(stored, (r) => r.state), Option.some("in-doubt" as const))
+    }).pipe(quiet))
+})
+
+describe("merge commit, async: the label-state wait has a deadline (TestClock)", () => {
+  it.scoped("a merged transaction still open at the deadline fails the load with LabelStateTimeout", () =>
+    Effect.gen(function*() {
+      // the emulator's window (10 minutes, real time) does not end within the test; the client's polls and its
+      // deadline run on the TestClock, advanced here while the real HTTP exchanges happen in between
+      const { em, table } = yield* start()
+      const client = yield* LoadClient.make(configOf(em.fe, table, { labelStateTimeout: "3 seconds" }))
+      const fiber = yield* Effect.fork(
+        client.loadBatch({ database: "db", table, label: "late", headers: mc(600_000, true), body: bodyOf("1,a\n") })
+      )
+      let exit = yield* Fiber.poll(fiber)
+      for (let i = 0; i < 400 && Option.isNone(exit); i++) {
+        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 5)))
+        yield* TestClock.adjust("100 millis")
+        exit = yield* Fiber.poll(fiber)
+      }
+      assert.isTrue(Option.isSome(exit) && Exit.isFailure(exit.value))
+      const error = yield* Effect.flip(Fiber.join(fiber))
+      assert.strictEqual(error._tag, "LabelStateTimeout")
+      if (error._tag === "LabelStateTimeout") {
+        assert.match(error.label, /^merge_commit_/)
+        assert.strictEqual(error.lastState, "PREPARE")
+        assert.strictEqual(yield* em.loadState("db", error.label), "PREPARE")
+      }
+      assert.lengthOf(yield* em.rows("db", table), 0)
     }).pipe(quiet))
 })

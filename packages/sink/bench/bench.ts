@@ -4,16 +4,20 @@
  * and PUTs them with node:http, and (b) curl -T of those bytes (the wire). Also in the same run: 20 tables
  * interleaved (`byRoute`), one-row chunks (against Effect's own stream of one-row chunks into a no-op sink), and
  * exactly-once (barriers every 500,000 rows) against at-least-once; then, its own section, each payload compression
- * (compression.ts: rows/s and bytes on the wire per codec, CSV and JSON); last, its own section in a child process,
+ * (compression.ts: rows/s and bytes on the wire per codec, CSV and JSON); then 50 small writers of one-row loads
+ * with and without merge commit against the emulator (mergeCommit.ts); last, its own section in a child process,
  * the loader against curl (packages/cli/bench/loader.ts, its JSON line under `loader`). Prints figures, then one
  * JSON line:
  * {"csv_rows_per_s":…,"csv_vs_plain":…,"json_rows_per_s":…,"json_vs_plain":…,"wire_mb_per_s":…,"peak_rss_mb":…,
  *  "tables20_rows_per_s":…,"tables20_vs_one":…,"one_row_chunks_rows_per_s":…,"one_row_vs_effect":…,
  *  "exactly_once_rows_per_s":…,"exactly_once_vs_at_least_once":…,
  *  "compression":[{"format":…,"codec":…,"rows_per_s":…,"bytes":…,"wire_bytes":…},…],
+ *  "merge_commit":[{"mode":"plain"|"merge_commit","writers":…,"loads":…,"transactions":…,"rows_per_s":…,
+ *  "failures":…,"exactly_once":…},…],
  *  "loader":{"loader_mb_per_s":…,"loader_vs_curl":…,"loader_vs_curl_parallel2":…,"rss_big_vs_small":…,…}}
  * Environment: BENCH_ROWS (default 2,000,000), BENCH_RSS_10X=0 (skip the 10 × N memory runs),
- * BENCH_COMPRESSION_ROWS (rows per compression run, default the smaller of BENCH_ROWS and 500,000), and the
+ * BENCH_COMPRESSION_ROWS (rows per compression run, default the smaller of BENCH_ROWS and 500,000),
+ * BENCH_MERGE_COMMIT_WRITERS / BENCH_MERGE_COMMIT_LOADS (default 50 writers × 1,000 one-row loads each), and the
  * loader's BENCH_LOADER_GB (default 1), BENCH_LOADER_BIG_GB (default 4), BENCH_LOADER_ROUNDS (default 2).
  */
 import { ReferenceRows } from "@effect-starrocks/testkit"
@@ -26,6 +30,7 @@ import * as Path from "node:path"
 import * as Url from "node:url"
 import { RowEncoder } from "../src/index.js"
 import * as Compression from "./compression.js"
+import * as MergeCommit from "./mergeCommit.js"
 import * as Plain from "./plainBaseline.js"
 import { ReferenceRow } from "./referenceSchema.js"
 import { config, runExactlyOnce, runSink, startEndpoint } from "./sinkRun.js"
@@ -258,6 +263,12 @@ const main = async () => {
   const compressionRows = Number(process.env["BENCH_COMPRESSION_ROWS"] ?? Math.min(N, 500_000))
   const compression = await Compression.runCompression(compressionRows)
   for (const line of Compression.report(compressionRows, compression)) console.log(line)
+  // its own section, last (own emulators): 50 small writers with and without merge commit
+  const mergeCommit = await MergeCommit.runMergeCommit(
+    Number(process.env["BENCH_MERGE_COMMIT_WRITERS"] ?? 50),
+    Number(process.env["BENCH_MERGE_COMMIT_LOADS"] ?? 1000)
+  )
+  for (const line of MergeCommit.report(mergeCommit)) console.log(line)
   // its own section, last: the loader (`effect-starrocks load`) against curl, in a child process of its own
   // (packages/cli/bench/loader.ts; BENCH_LOADER_GB, BENCH_LOADER_BIG_GB, BENCH_LOADER_ROUNDS)
   const loaderRun = ChildProcess.spawnSync(
@@ -288,6 +299,15 @@ const main = async () => {
       rows_per_s: f.rowsPerSecond,
       bytes: f.bytes,
       wire_bytes: f.wireBytes
+    })),
+    merge_commit: mergeCommit.map((f) => ({
+      mode: f.mode,
+      writers: f.writers,
+      loads: f.loads,
+      transactions: f.transactions,
+      rows_per_s: f.rowsPerSecond,
+      failures: f.failures,
+      exactly_once: f.exactlyOnce
     })),
     loader
   }))

@@ -417,6 +417,78 @@ export const reservedProperties: ReadonlyArray<string> = [
   "connection"
 ]
 
+/**
+ * Merge commit (StarRocks 3.4+): the Stream Load headers that ask the server to merge concurrent loads of a table
+ * into one transaction per window, for `properties` (`{ ...mergeCommit({ interval: 200, parallel: 2 }) }`), as
+ * `sink.properties.enable_merge_commit`, `merge_commit_interval_ms`, `merge_commit_parallel` and
+ * `merge_commit_async`. At-least-once only. See docs/configuration.md, "Merge commit".
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const mergeCommit = (options: {
+  /** The merge window in milliseconds: requests arriving within it share one transaction. */
+  readonly interval: number
+  /** How many BEs one merge task spans (StarRocks caps it at the BEs alive). */
+  readonly parallel: number
+  /** Async mode: the server answers once the body is appended; the sink then polls the label state. */
+  readonly async?: boolean | undefined
+}): Readonly<Record<string, string>> => ({
+  enable_merge_commit: "true",
+  merge_commit_interval_ms: String(options.interval),
+  merge_commit_parallel: String(options.parallel),
+  merge_commit_async: options.async === true ? "true" : "false"
+})
+
+const mergeCommitKeys = ["merge_commit_interval_ms", "merge_commit_parallel", "merge_commit_async"] as const
+
+/** The problems of the merge commit headers among `sink.properties.*` (values as StarRocks checks them). */
+const mergeCommitProblems = (
+  properties: Readonly<Record<string, string>>,
+  format: "csv" | "json",
+  naming: Naming
+): ReadonlyArray<ConfigProblem> => {
+  const problems: Array<ConfigProblem> = []
+  const enable = properties["enable_merge_commit"]
+  const isBool = (v: string) => ["true", "false"].includes(v.trim().toLowerCase())
+  if (enable !== undefined && !isBool(enable)) {
+    problems.push({
+      key: naming.property("enable_merge_commit"),
+      reason: `"${enable}" is not a boolean`,
+      allowed: "true | false"
+    })
+  }
+  const on = enable !== undefined && enable.trim().toLowerCase() === "true"
+  if (!on) {
+    for (const k of mergeCommitKeys) {
+      if (properties[k] !== undefined) {
+        problems.push({ key: naming.property(k), reason: "has no effect without enable_merge_commit=true" })
+      }
+    }
+    return problems
+  }
+  for (const k of ["merge_commit_interval_ms", "merge_commit_parallel"] as const) {
+    const v = properties[k]
+    if (v === undefined) problems.push({ key: naming.property(k), reason: "is required with enable_merge_commit=true" })
+    else if (!/^\d+$/.test(v.trim()) || Number(v) < 1 || Number(v) > 2147483647) {
+      problems.push({ key: naming.property(k), reason: `"${v}" is not a positive integer`, allowed: "[1, 2147483647]" })
+    }
+  }
+  const async = properties["merge_commit_async"]
+  if (async !== undefined && !isBool(async)) {
+    problems.push({
+      key: naming.property("merge_commit_async"),
+      reason: `"${async}" is not a boolean`,
+      allowed: "true | false"
+    })
+  }
+  const skip = properties["skip_header"]
+  if (format === "csv" && skip !== undefined && skip.trim() !== "0") {
+    problems.push({ key: naming.property("skip_header"), reason: "is not supported with merge commit" })
+  }
+  return problems
+}
+
 // -----------------------------------------------------------------------------
 // key names: typed option ↔ Flink key ↔ environment variable
 // -----------------------------------------------------------------------------
@@ -546,7 +618,12 @@ const rejectedKeys: Readonly<Record<string, string>> = {
 }
 
 const rejectedPrefixes: ReadonlyArray<readonly [string, string]> = [
-  ["sink.merge-commit.", "merge commit is not supported"],
+  [
+    "sink.merge-commit.",
+    "the Flink connector's merge commit client options (chunking, request limits, BE brpc) are not supported; " +
+    "merge commit itself is sink.properties.enable_merge_commit with merge_commit_interval_ms and " +
+    "merge_commit_parallel"
+  ],
   ["sink.transaction.multi-table.", "multi-table transactions are not supported"]
 ]
 
@@ -961,6 +1038,14 @@ const resolve = (
   bool("allowSmallBuffers", defaults.allowSmallBuffers)
   const skipLostCheckpoint = bool("skipLostCheckpoint", false)
   const startupCheck = bool("startupCheck", defaults.startupCheck)
+  for (const p of mergeCommitProblems(properties, format, naming)) problems.push(p)
+  if (useTransactionStreamLoad && (properties["enable_merge_commit"] ?? "").toLowerCase() === "true") {
+    problem(
+      "useTransactionStreamLoad",
+      `conflicts with ${naming.property("enable_merge_commit")}=true: merge commit is plain Stream Load with ` +
+        "server-generated labels, not a transaction"
+    )
+  }
 
   // time zone
   let timeZone: string = defaults.timeZone
@@ -1673,6 +1758,13 @@ export const useProblems = (self: StarRocksConfig, use: Use): ReadonlyArray<Conf
         reason: "is at-least-once, and StarRocksSink.exactlyOnce loads exactly-once: use StarRocksSink.make, or " +
           "set exactly-once",
         allowed: "exactly-once (StarRocksSink.exactlyOnce)"
+      })
+    }
+    if ((self.properties["enable_merge_commit"] ?? "").trim().toLowerCase() === "true") {
+      problems.push({
+        key: `${given?.properties === "properties" ? "properties" : "sink.properties"}.enable_merge_commit`,
+        reason: "merge commit cannot be exactly-once: the server generates the labels and merges loads into " +
+          "transactions of its own, so a load cannot be prepared and committed at a checkpoint (use StarRocksSink.make)"
       })
     }
     if (isGiven("flushInterval")) {

@@ -12,6 +12,7 @@ import type { LoadOutcome } from "./data/types.js"
 import type { FaultAction } from "./faults.js"
 import type { Handler } from "./http.js"
 import { beJson, clientIp, compactJson, INCOMPLETE_BODY, lowerHeaders, parseBasic, send } from "./http.js"
+import * as MergeCommit from "./mergeCommit.js"
 import type { TableDef } from "./model.js"
 
 const MiB = 1024 * 1024
@@ -423,6 +424,11 @@ const streamLoad = async (
   }
   const timeoutSec = parseTimeout(h["timeout"], cluster.settings.defaultTimeoutSec)
   if (timeoutSec === undefined) return fail("Invalid timeout format", false)
+  if (h["enable_merge_commit"] !== undefined) {
+    const bad = MergeCommit.checkHeaders(h)
+    if (bad !== undefined) return fail(bad, false)
+    if (MergeCommit.enabled(h)) return mergeCommit(cluster, be, ex, db, table, auth, maxBody, t0, fail)
+  }
 
   // begin (FE loadTxnBegin: password, database, table, label, timeout, dedup)
   const tb = Date.now()
@@ -500,6 +506,38 @@ const streamLoad = async (
   r.message = committed.status === "VISIBLE" ? "OK" : PUBLISH_TIMEOUT_MESSAGE
   r.loadTimeMs = Date.now() - t0
   reply(ex, 200, streamBody(cluster, r), "json")
+}
+
+/** Merge commit (mergeCommit.ts): password and table checked as for a plain load, the body read, then merged. */
+const mergeCommit = async (
+  cluster: Cluster,
+  be: BeNode,
+  ex: Exchange,
+  db: string,
+  table: string,
+  auth: { readonly user: string; readonly password: string },
+  maxBody: number,
+  t0: number,
+  fail: (message: string, rollback: boolean) => void
+) => {
+  const denied = cluster.checkPassword(auth.user, auth.password, clientIp(ex.req))
+  if (denied !== undefined) return fail(denied, false)
+  const def = await cluster.resolveTable(db, table)
+  if (typeof def === "string") return fail(def, false)
+  const tr = Date.now()
+  const body = await readBody(ex, maxBody)
+  if (body._tag === "Closed") return
+  if (body._tag !== "Ok") return fail("receive body don't equal with body bytes", false)
+  MergeCommit.join(cluster, be, {
+    db,
+    table,
+    def,
+    headers: ex.headers,
+    body: body.body,
+    receivedAt: t0,
+    readDataMs: Date.now() - tr,
+    answer: (text) => reply(ex, 200, text, "json")
+  })
 }
 
 const load = (cluster: Cluster, def: TableDef, h: Record<string, string>, bodies: ReadonlyArray<Uint8Array>) => {

@@ -15,6 +15,7 @@ import * as Compression from "./compression.js"
 import type { Connection } from "./connection.js"
 import * as ErrorLog from "./errorLog.js"
 import * as LoadState from "./loadState.js"
+import * as MergeCommit from "./mergeCommit.js"
 import type { LoadRequest, LoadResult } from "./model.js"
 import { invalidHeader, LABEL_RE, mergeHeaders, num, outcomeToError, streamLoadError } from "./replies.js"
 import * as RetryLogic from "./retryLogic.js"
@@ -164,6 +165,12 @@ const attempt = (
  * @internal
  */
 export const load = (connection: Connection, request: LoadRequest): Effect.Effect<LoadResult, LoadError> =>
+  // merge commit (mergeCommit.ts): the server's label, no client label, its own retry rules
+  request.headers["enable_merge_commit"] !== undefined && MergeCommit.enabled(request.headers) ?
+    MergeCommit.load(connection, request) :
+    plain(connection, request)
+
+const plain = (connection: Connection, request: LoadRequest): Effect.Effect<LoadResult, LoadError> =>
   Effect.gen(function*() {
     const start = yield* Clock.currentTimeMillis
     if (!LABEL_RE.test(request.label)) {

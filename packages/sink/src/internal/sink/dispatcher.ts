@@ -59,6 +59,10 @@ export interface Dispatcher {
   readonly settleWithin: Effect.Effect<void>
 }
 
+/** Whether a batch is loaded with merge commit (server-generated labels: none of ours to settle by). */
+const mergeCommit = (headers: Readonly<Record<string, string>>): boolean =>
+  (headers["enable_merge_commit"] ?? "").trim().toLowerCase() === "true"
+
 interface InFlight {
   readonly sealed: Sealed
   readonly batch: Batch
@@ -221,32 +225,36 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
       yield* FiberSet.clear(fibers)
       const open = Array.from(unsettled)
       unsettled.clear()
-      yield* Effect.forEach(open, ({ batch }) =>
-        client.getLoadState({ database: batch.database, label: batch.label }).pipe(
-          Effect.timeout(Duration.seconds(10)),
-          Effect.option,
-          Effect.flatMap((state) => {
-            const s = Option.getOrUndefined(state)
-            const settled = s === "VISIBLE" || s === "COMMITTED"
-              ? "committed" as const
-              : s === "ABORTED" || s === "UNKNOWN"
-              ? "failed" as const
-              : "in-doubt" as const
-            return ledger.record(batch, settled).pipe(
-              Effect.zipRight(
-                Effect.logWarning("sink stopped with a load in flight").pipe(
-                  Effect.annotateLogs({
-                    table: batch.table,
-                    label: batch.label,
-                    state: s ?? "unknown",
-                    recorded: settled
-                  })
+      yield* Effect.forEach(open, ({ batch, sealed }) =>
+        // merge commit: the server's label is in the reply that did not come, ours was never sent: in doubt
+        (mergeCommit(sealed.headers) ?
+          Effect.succeedNone :
+          client.getLoadState({ database: batch.database, label: batch.label }).pipe(
+            Effect.timeout(Duration.seconds(10)),
+            Effect.option
+          )).pipe(
+            Effect.flatMap((state) => {
+              const s = Option.getOrUndefined(state)
+              const settled = s === "VISIBLE" || s === "COMMITTED"
+                ? "committed" as const
+                : s === "ABORTED" || s === "UNKNOWN"
+                ? "failed" as const
+                : "in-doubt" as const
+              return ledger.record(batch, settled).pipe(
+                Effect.zipRight(
+                  Effect.logWarning("sink stopped with a load in flight").pipe(
+                    Effect.annotateLogs({
+                      table: batch.table,
+                      label: batch.label,
+                      state: s ?? "unknown",
+                      recorded: settled
+                    })
+                  )
                 )
               )
-            )
-          }),
-          Effect.ignore
-        ), { concurrency: "unbounded", discard: true })
+            }),
+            Effect.ignore
+          ), { concurrency: "unbounded", discard: true })
     })
 
     const settleWithin = awaitAll.pipe(
@@ -257,8 +265,7 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
     return {
       settleWithin,
       dispatch,
-      failure: () =>
-        failedWith,
+      failure: () => failedWith,
       fail,
       drain,
       settle

@@ -19,6 +19,7 @@
  * BENCH_COMPRESSION_ROWS (rows per compression run, default the smaller of BENCH_ROWS and 500,000),
  * BENCH_MERGE_COMMIT_WRITERS / BENCH_MERGE_COMMIT_LOADS (default 50 writers × 1,000 one-row loads each), and the
  * loader's BENCH_LOADER_GB (default 1), BENCH_LOADER_BIG_GB (default 4), BENCH_LOADER_ROUNDS (default 2).
+ * BENCH_SECTIONS=core runs only the figures before the compression section (a hot-path comparison).
  */
 import { ReferenceRows } from "@effect-starrocks/testkit"
 import { Effect, Sink, Stream } from "effect"
@@ -259,6 +260,31 @@ const main = async () => {
       }  (bound: 2 × max-bytes + 150 MB = ${bound} MB)`
     )
   }
+  // BENCH_SECTIONS=core stops here: the figures above are the ones a change to the hot path must keep (the
+  // sections below have their own endpoints and run for minutes)
+  const sections = process.env["BENCH_SECTIONS"] ?? "all"
+  if (sections !== "all" && sections !== "core") throw new Error(`BENCH_SECTIONS=${sections}: all or core`)
+  const all = sections === "all"
+  const extra = all ? await extraSections(N) : undefined
+  console.log(JSON.stringify({
+    csv_rows_per_s: Math.round(csvRate),
+    csv_vs_plain: Number((csvRate / plainCsvRate).toFixed(3)),
+    json_rows_per_s: Math.round(jsonRate),
+    json_vs_plain: Number((jsonRate / plainJsonRate).toFixed(3)),
+    wire_mb_per_s: Math.round(wire),
+    peak_rss_mb: Math.max(...[...rssRuns.csv, ...rssRuns.json].map((r) => r.peak_rss_mb)),
+    tables20_rows_per_s: Math.round(tables20Rate),
+    tables20_vs_one: Number((tables20Rate / atLeastOnceRate).toFixed(3)),
+    one_row_chunks_rows_per_s: Math.round(oneRowRate),
+    one_row_vs_effect: Number((oneRowRate / oneRowNoopRate).toFixed(3)),
+    exactly_once_rows_per_s: Math.round(exactlyOnceRate),
+    exactly_once_vs_at_least_once: Number((exactlyOnceRate / atLeastOnceRate).toFixed(3)),
+    ...extra
+  }))
+}
+
+/** The sections after the core figures: compression, merge commit, the loader. */
+const extraSections = async (N: number) => {
   // its own section, after the figures above (own null endpoint, own runs): rows/s and bytes on the wire per codec
   const compressionRows = Number(process.env["BENCH_COMPRESSION_ROWS"] ?? Math.min(N, 500_000))
   const compression = await Compression.runCompression(compressionRows)
@@ -280,19 +306,7 @@ const main = async () => {
   for (const line of loaderLines.slice(0, -1)) console.log(line)
   if (loaderRun.status !== 0) throw new Error(`packages/cli/bench/loader.ts exited ${loaderRun.status}`)
   const loader = JSON.parse(loaderLines.at(-1)!) as Record<string, number | null>
-  console.log(JSON.stringify({
-    csv_rows_per_s: Math.round(csvRate),
-    csv_vs_plain: Number((csvRate / plainCsvRate).toFixed(3)),
-    json_rows_per_s: Math.round(jsonRate),
-    json_vs_plain: Number((jsonRate / plainJsonRate).toFixed(3)),
-    wire_mb_per_s: Math.round(wire),
-    peak_rss_mb: Math.max(...[...rssRuns.csv, ...rssRuns.json].map((r) => r.peak_rss_mb)),
-    tables20_rows_per_s: Math.round(tables20Rate),
-    tables20_vs_one: Number((tables20Rate / atLeastOnceRate).toFixed(3)),
-    one_row_chunks_rows_per_s: Math.round(oneRowRate),
-    one_row_vs_effect: Number((oneRowRate / oneRowNoopRate).toFixed(3)),
-    exactly_once_rows_per_s: Math.round(exactlyOnceRate),
-    exactly_once_vs_at_least_once: Number((exactlyOnceRate / atLeastOnceRate).toFixed(3)),
+  return {
     compression: compression.map((f) => ({
       format: f.format,
       codec: f.codec,
@@ -310,7 +324,7 @@ const main = async () => {
       exactly_once: f.exactlyOnce
     })),
     loader
-  }))
+  }
 }
 
 main().catch((e) => {

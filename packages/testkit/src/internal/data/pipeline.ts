@@ -32,6 +32,7 @@ import {
   skipWs,
   stringifyJson
 } from "./json.js"
+import { RowBatch, toOps } from "./rowBatch.js"
 import type { LoadCounters, LoadHeaders, LoadOptions, LoadOutcome } from "./types.js"
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -424,6 +425,11 @@ class Loader {
   filtered = 0
   unselected = 0
   readonly ops: Array<RowOp> = []
+  /**
+   * DUPLICATE tables: the loaded rows, kept compactly (every change of such a load is a full-row upsert); `ops`
+   * stays empty.
+   */
+  readonly batch: RowBatch | undefined
   readonly errorLog: Array<string> = []
   readonly maxLogRows: number
   readonly isPrimary: boolean
@@ -462,6 +468,7 @@ class Loader {
     this.maxLogRows = options.maxErrorLogRows ?? 50
     this.isPrimary = table.model === "PRIMARY"
     this.allNames = spec.columns.map((c) => c.name)
+    this.batch = this.isPrimary ? undefined : new RowBatch(this.allNames)
     const template: Record<string, Cell> = {}
     for (const c of spec.columns) template[c.name] = null
     this.template = template
@@ -583,11 +590,12 @@ class Loader {
           if (out[col.name] === null) throw new RowFiltered(`NULL value in non-nullable column '${col.name}'`)
         }
         const columns = spec.partialUpdate ? spec.supplied : this.allNames
-        this.ops.push(
-          !spec.conditionOnUpserts
-            ? { op: "upsert", values: out, columns }
-            : { op: "upsert", values: out, columns, mergeCondition: spec.mergeCondition }
-        )
+        if (this.batch !== undefined) this.batch.push(out)
+        else {this.ops.push(
+            !spec.conditionOnUpserts
+              ? { op: "upsert", values: out, columns }
+              : { op: "upsert", values: out, columns, mergeCondition: spec.mergeCondition }
+          )}
       }
       this.total++
       this.loaded++
@@ -869,5 +877,15 @@ export const runLoad = (
       errorLog: loader.errorLog
     }
   }
-  return { _tag: "Ok", ops: loader.ops, counters, errorLog: loader.errorLog }
+  const changes = loader.batch ?? loader.ops
+  let ops: ReadonlyArray<RowOp> | undefined
+  return {
+    _tag: "Ok",
+    changes,
+    get ops() {
+      return ops ??= toOps(changes)
+    },
+    counters,
+    errorLog: loader.errorLog
+  }
 }

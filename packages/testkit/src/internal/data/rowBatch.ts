@@ -12,7 +12,7 @@
  *
  * @internal
  */
-import type { Cell, Row, RowOp } from "../model.js"
+import type { Cell, RowOp } from "../model.js"
 
 const NULL = 0
 const NUMBER = 1
@@ -83,8 +83,8 @@ export class RowBatch {
     this.arena = next
   }
 
-  /** Appends one row holding every column of `names`. */
-  push(row: Row) {
+  /** Appends one row: its cells in the order of `names`. */
+  push(cells: ReadonlyArray<Cell>) {
     const i = this.length
     if (i === this.capacity) {
       this.capacity *= 2
@@ -93,7 +93,7 @@ export class RowBatch {
     const names = this.names
     for (let k = 0; k < names.length; k++) {
       const col = this.columns[k]!
-      const v = row[names[k]!]
+      const v = cells[k]
       if (v === null || v === undefined) {
         col.tags[i] = NULL
       } else if (typeof v === "number") {

@@ -79,7 +79,7 @@ const dataPath = (format: "csv" | "json", batches: ReadonlyArray<Buffer>, n: num
     for (const body of batches) {
       const out = runLoad(table, headers[format], [body], { emptyLoadAsError: true, emptyLoadMessage: "new" })
       if (out._tag !== "Ok" || out.counters.filtered > 0) throw new Error(`load failed: ${JSON.stringify(out)}`)
-      Effect.runSync(storage.applyOps("bench", "ref", out.ops))
+      Effect.runSync(storage.applyOps("bench", "ref", out.changes))
     }
     const s = Number(process.hrtime.bigint() - start) / 1e9
     const cpu = cpuSeconds() - cpu0

@@ -498,7 +498,7 @@ const streamLoad = async (
 
   const tc = Date.now()
   const publishDelay = bodyFault?._tag === "publish-timeout" ? bodyFault.visibleAfterMs : undefined
-  const committed = await cluster.commit(r.txnId, outcome.ops, r.counters, publishDelay)
+  const committed = await cluster.commit(r.txnId, outcome.changes, r.counters, publishDelay)
   r.commitAndPublishTimeMs = Date.now() - tc
   if ("error" in committed) return fail(committed.error, true)
   if (bodyFault?._tag === "commit-unknown") return fail(COMMIT_UNKNOWN, false)
@@ -862,11 +862,11 @@ const txnFinish = async (
     let status: TxnStatusName = "OK"
     let message = ""
     if (op === "prepare") {
-      const err = await cluster.prepare(ctx.txnId, outcome.ops, counters, preparedSec)
+      const err = await cluster.prepare(ctx.txnId, outcome.changes, counters, preparedSec)
       if (err !== undefined) return rollback("INTERNAL_ERROR", err)
     } else {
       const publishDelay = bodyFault?._tag === "publish-timeout" ? bodyFault.visibleAfterMs : undefined
-      const res = await cluster.commit(ctx.txnId, outcome.ops, counters, publishDelay)
+      const res = await cluster.commit(ctx.txnId, outcome.changes, counters, publishDelay)
       if ("error" in res) return rollback("INTERNAL_ERROR", res.error)
       if (res.status === "COMMITTED") {
         status = "PUBLISH_TIMEOUT"

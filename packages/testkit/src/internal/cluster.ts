@@ -5,9 +5,10 @@
  * @internal
  */
 import { Effect } from "effect"
+import type { RowChanges } from "./data/rowBatch.js"
 import type { FaultInjector } from "./faults.js"
 import type { NodeServer } from "./http.js"
-import type { RowOp, TableDef, TxnRecord, TxnStatus } from "./model.js"
+import type { TableDef, TxnRecord, TxnStatus } from "./model.js"
 import type { Storage } from "./storage.js"
 
 export interface Settings {
@@ -340,7 +341,7 @@ export class Cluster {
   }
 
   /** Moves a PREPARE transaction to PREPARED with its staged changes persisted. */
-  async prepare(txnId: number, ops: ReadonlyArray<RowOp>, counters: Counters, preparedTimeoutSec: number) {
+  async prepare(txnId: number, ops: RowChanges, counters: Counters, preparedTimeoutSec: number) {
     const t = this.txns.get(txnId)
     if (t === undefined || t.status !== "PREPARE") return t?.reason || "transaction is aborted"
     const now = this.now()
@@ -363,7 +364,7 @@ export class Cluster {
    */
   async commit(
     txnId: number,
-    ops: ReadonlyArray<RowOp>,
+    ops: RowChanges,
     counters: Counters,
     publishDelayMs: number | undefined
   ): Promise<{ readonly error: string } | { readonly status: "VISIBLE" | "COMMITTED" }> {
@@ -385,7 +386,7 @@ export class Cluster {
 
   private async finishCommit(
     t: TxnRecord,
-    ops: () => Effect.Effect<ReadonlyArray<RowOp>, unknown>,
+    ops: () => Effect.Effect<RowChanges, unknown>,
     publishDelayMs: number | undefined
   ): Promise<{ readonly error: string } | { readonly status: "VISIBLE" | "COMMITTED" }> {
     const now = this.now()

@@ -5,14 +5,20 @@
  */
 import { Effect } from "effect"
 import { conditionAllows } from "./condition.js"
-import type { Row, RowOp, TableDef, TxnRecord } from "./model.js"
+import type { RowChanges } from "./data/rowBatch.js"
+import { RowBatch, toOps } from "./data/rowBatch.js"
+import type { Row, TableDef, TxnRecord } from "./model.js"
 import type { Storage } from "./storage.js"
 import { StorageError } from "./storage.js"
 
 interface MemTable {
   readonly def: TableDef
-  /** DUPLICATE: insertion order; PRIMARY: keyed by the encoded key. */
-  rows: Array<Row>
+  /**
+   * DUPLICATE: the rows in insertion order, as chunks: a load's `RowBatch` kept as it is (rows built only when read),
+   * or rows given as plain row changes.
+   */
+  chunks: Array<RowBatch | Array<Row>>
+  /** PRIMARY: the rows keyed by the encoded key. */
   readonly byKey: Map<string, Row>
 }
 
@@ -42,11 +48,14 @@ const hasEvery = (values: Row, names: ReadonlyArray<string>): boolean => {
   return true
 }
 
+const sameNames = (a: ReadonlyArray<string>, b: ReadonlyArray<string>): boolean =>
+  a.length === b.length && a.every((n, i) => n === b[i])
+
 /** @internal */
 export const make = (): Storage => {
   const tables = new Map<string, MemTable>()
   const txns = new Map<string, TxnRecord>()
-  const staged = new Map<number, ReadonlyArray<RowOp>>()
+  const staged = new Map<number, RowChanges>()
 
   const get = (database: string, table: string) =>
     Effect.suspend(() => {
@@ -56,9 +65,9 @@ export const make = (): Storage => {
         : Effect.succeed(t)
     })
 
-  const applyTo = (t: MemTable, ops: ReadonlyArray<RowOp>) => {
+  const applyTo = (t: MemTable, changes: RowChanges) => {
     if (t.def.model === "PRIMARY") {
-      for (const op of ops) {
+      for (const op of toOps(changes)) {
         const k = keyOf(t.def, op.values)
         if (op.op === "delete") {
           t.byKey.delete(k)
@@ -82,16 +91,24 @@ export const make = (): Storage => {
       }
     } else {
       const names = t.def.columns.map((c) => c.name)
-      for (const op of ops) {
+      if (changes instanceof RowBatch && sameNames(changes.names, names)) {
+        // never changed after the load: kept as it is
+        if (changes.length > 0) t.chunks.push(changes)
+        return
+      }
+      const last = t.chunks[t.chunks.length - 1]
+      const rows = Array.isArray(last) ? last : []
+      if (rows !== last) t.chunks.push(rows)
+      for (const op of toOps(changes)) {
         if (op.op === "upsert") {
-          // the data path gives every column (rows are never changed in place, so the object can be kept)
+          // rows are never changed in place, so an object with every column can be kept
           if (hasEvery(op.values, names)) {
-            t.rows.push(op.values)
+            rows.push(op.values)
             continue
           }
           const full: Record<string, Row[string]> = {}
           for (const c of names) full[c] = op.values[c] ?? null
-          t.rows.push(full)
+          rows.push(full)
         }
       }
     }
@@ -104,12 +121,19 @@ export const make = (): Storage => {
     createTable: (def) =>
       Effect.sync(() => {
         const k = tableKey(def.database, def.table)
-        if (!tables.has(k)) tables.set(k, { def, rows: [], byKey: new Map() })
+        if (!tables.has(k)) tables.set(k, { def, chunks: [], byKey: new Map() })
       }),
     applyOps: (database, table, ops) => Effect.map(get(database, table), (t) => applyTo(t, ops)),
     readRows: (database, table) =>
       Effect.map(get(database, table), (t) => {
-        if (t.def.model !== "PRIMARY") return t.rows.map((r) => ({ ...r }))
+        if (t.def.model !== "PRIMARY") {
+          const out: Array<Record<string, unknown>> = []
+          for (const chunk of t.chunks) {
+            if (chunk instanceof RowBatch) { for (let i = 0; i < chunk.length; i++) out.push(chunk.row(i)) }
+            else for (const r of chunk) out.push({ ...r })
+          }
+          return out
+        }
         const rows = Array.from(t.byKey.values(), (r) => ({ ...r }))
         return rows.sort((a, b) => {
           for (const k of t.def.key) {
@@ -127,7 +151,7 @@ export const make = (): Storage => {
     dropStaged: (txnId) => Effect.sync(() => void staged.delete(txnId)),
     reset: Effect.sync(() => {
       for (const t of tables.values()) {
-        t.rows = []
+        t.chunks = []
         t.byKey.clear()
       }
       txns.clear()

@@ -20,6 +20,8 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import { conditionAllows } from "./condition.js"
+import type { RowChanges } from "./data/rowBatch.js"
+import { toOps } from "./data/rowBatch.js"
 import type { Cell, ColumnDef, Row, RowOp, TableDef, TxnRecord } from "./model.js"
 import type { Storage } from "./storage.js"
 import { StorageError } from "./storage.js"
@@ -695,8 +697,9 @@ export const make = (url: string): Effect.Effect<Storage, StorageError, Scope.Sc
         Effect.catchTag("SqlError", (e) => Effect.fail(fail(`cannot create table ${def.database}.${def.table}`)(e)))
       )
 
-    const applyOps = (database: string, table: string, ops: ReadonlyArray<RowOp>) =>
+    const applyOps = (database: string, table: string, changes: RowChanges) =>
       Effect.gen(function*() {
+        const ops = toOps(changes)
         const def = yield* getTable(database, table)
         if (def === undefined) {
           return yield* Effect.fail(new StorageError(`unknown table "${database}.${table}"`))
@@ -864,8 +867,9 @@ export const make = (url: string): Effect.Effect<Storage, StorageError, Scope.Sc
       Effect.mapError(fail("cannot load transactions"))
     )
 
-    const saveStaged = (txnId: number, ops: ReadonlyArray<RowOp>) =>
+    const saveStaged = (txnId: number, changes: RowChanges) =>
       Effect.gen(function*() {
+        const ops = toOps(changes)
         const chunks: Array<string> = []
         let current: Array<RowOp> = []
         let size = 0

@@ -6,7 +6,8 @@
  * @internal
  */
 import type { Effect } from "effect"
-import type { RowOp, TableDef, TxnRecord } from "./model.js"
+import type { RowChanges } from "./data/rowBatch.js"
+import type { TableDef, TxnRecord } from "./model.js"
 
 export class StorageError extends Error {
   readonly _tag = "StorageError"
@@ -22,8 +23,11 @@ export interface Storage {
   readonly getTable: (database: string, table: string) => Effect.Effect<TableDef | undefined, StorageError>
   /** Creates the table when it does not exist; an existing table is kept as it is. */
   readonly createTable: (def: TableDef) => Effect.Effect<void, StorageError>
-  /** Applies the changes of one transaction atomically (all or nothing), in order. */
-  readonly applyOps: (database: string, table: string, ops: ReadonlyArray<RowOp>) => Effect.Effect<void, StorageError>
+  /**
+   * Applies the changes of one transaction atomically (all or nothing), in order. A `RowBatch` (full-row upserts)
+   * may be kept as it is: it is never changed after the load.
+   */
+  readonly applyOps: (database: string, table: string, ops: RowChanges) => Effect.Effect<void, StorageError>
   /** The visible rows, in key order for PRIMARY tables and insertion order for DUPLICATE tables. */
   readonly readRows: (
     database: string,
@@ -34,8 +38,8 @@ export interface Storage {
   readonly deleteTxn: (database: string, txnId: number) => Effect.Effect<void, StorageError>
   readonly loadTxns: Effect.Effect<ReadonlyArray<TxnRecord>, StorageError>
   /** Staged changes of a PREPARED (or COMMITTED, not yet visible) transaction, kept across restarts. */
-  readonly saveStaged: (txnId: number, ops: ReadonlyArray<RowOp>) => Effect.Effect<void, StorageError>
-  readonly loadStaged: (txnId: number) => Effect.Effect<ReadonlyArray<RowOp>, StorageError>
+  readonly saveStaged: (txnId: number, ops: RowChanges) => Effect.Effect<void, StorageError>
+  readonly loadStaged: (txnId: number) => Effect.Effect<RowChanges, StorageError>
   readonly dropStaged: (txnId: number) => Effect.Effect<void, StorageError>
   /** Drops every row, transaction and staged change (tables stay declared). */
   readonly reset: Effect.Effect<void, StorageError>

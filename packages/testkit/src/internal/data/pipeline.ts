@@ -32,6 +32,7 @@ import {
   skipWs,
   stringifyJson
 } from "./json.js"
+import { RowBatch, toOps } from "./rowBatch.js"
 import type { LoadCounters, LoadHeaders, LoadOptions, LoadOutcome } from "./types.js"
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -424,6 +425,11 @@ class Loader {
   filtered = 0
   unselected = 0
   readonly ops: Array<RowOp> = []
+  /**
+   * DUPLICATE tables: the loaded rows, kept compactly (every change of such a load is a full-row upsert); `ops`
+   * stays empty.
+   */
+  readonly batch: RowBatch | undefined
   readonly errorLog: Array<string> = []
   readonly maxLogRows: number
   readonly isPrimary: boolean
@@ -442,6 +448,8 @@ class Loader {
   readonly srcType: ReadonlyArray<ColumnType>
   /** Every column name → null, in column order: the shape of a loaded row. */
   readonly template: Readonly<Record<string, Cell>>
+  /** The cells of the row being loaded, in column order (reused from row to row). */
+  readonly vals: Array<Cell>
 
   makeEnv(values: ReadonlyArray<SourceValue>, json: boolean): (name: string) => Scalar {
     const norm = json ? values : values.map((v) => (v === NULL_TEXT ? null : v))
@@ -462,6 +470,8 @@ class Loader {
     this.maxLogRows = options.maxErrorLogRows ?? 50
     this.isPrimary = table.model === "PRIMARY"
     this.allNames = spec.columns.map((c) => c.name)
+    this.batch = this.isPrimary ? undefined : new RowBatch(this.allNames)
+    this.vals = this.allNames.map(() => null)
     const template: Record<string, Cell> = {}
     for (const c of spec.columns) template[c.name] = null
     this.template = template
@@ -500,12 +510,12 @@ class Loader {
     const n = cols.length
     // expressions see the source slots as VARCHAR (CSV `\N` is NULL); built only when the load has expressions
     const env = this.needsEnv ? this.makeEnv(values, json) : noEnv
-    // a clone of a template with every column: one allocation with the final shape (no property-store growth)
-    const out: Record<string, Cell> = { ...this.template }
+    // the row's cells in column order, in one reused array: a DUPLICATE load copies them into its batch, a PRIMARY
+    // load into a row object
+    const vals = this.vals
     try {
       const srcIndex = this.srcIndex
       const srcType = this.srcType
-      const names = this.allNames
       for (let i = 0; i < n; i++) {
         const si = srcIndex[i]!
         if (si >= 0) {
@@ -531,15 +541,15 @@ class Loader {
                   }, Value length: ${Buffer.byteLength(v as string)}, Value: ${v as string}`
               )
             }
-            out[names[i]!] = null
+            vals[i] = null
           } else {
-            out[names[i]!] = c
+            vals[i] = c
           }
         } else {
           const col = cols[i]!
           const m = spec.mappings[i]!
-          if (m._tag === "Expr") out[col.name] = this.castExprResult(col, evalExpr(m.expr, env), spec.strictMode)
-          else out[col.name] = spec.partialUpdate ? fillValue(col) : col.dflt !== undefined ? col.dflt : null
+          if (m._tag === "Expr") vals[i] = this.castExprResult(col, evalExpr(m.expr, env), spec.strictMode)
+          else vals[i] = spec.partialUpdate ? fillValue(col) : col.dflt !== undefined ? col.dflt : null
         }
       }
       let isDelete = false
@@ -558,8 +568,7 @@ class Loader {
           const ci = this.nameIndex.get(name.toLowerCase())
           if (ci !== undefined) {
             // the WHERE sees the loaded value; for a partial update's absent column, NULL
-            const c = cols[ci]!
-            return spec.partialUpdate && spec.mappings[ci]!._tag === "Absent" ? null : cellToScalar(out[c.name]!)
+            return spec.partialUpdate && spec.mappings[ci]!._tag === "Absent" ? null : cellToScalar(vals[ci]!)
           }
           return env(name)
         })
@@ -572,22 +581,27 @@ class Loader {
       if (isDelete) {
         for (let i = 0; i < n; i++) {
           const col = cols[i]!
-          if (col.isKey && !col.nullable && out[col.name] === null) {
+          if (col.isKey && !col.nullable && vals[i] === null) {
             throw new RowFiltered(`NULL value in non-nullable column '${col.name}'`)
           }
         }
-        this.ops.push({ op: "delete", values: out })
+        this.ops.push({ op: "delete", values: this.rowObject() })
       } else {
         for (const i of this.notNull) {
           const col = cols[i]!
-          if (out[col.name] === null) throw new RowFiltered(`NULL value in non-nullable column '${col.name}'`)
+          if (vals[i] === null) throw new RowFiltered(`NULL value in non-nullable column '${col.name}'`)
         }
         const columns = spec.partialUpdate ? spec.supplied : this.allNames
-        this.ops.push(
-          !spec.conditionOnUpserts
-            ? { op: "upsert", values: out, columns }
-            : { op: "upsert", values: out, columns, mergeCondition: spec.mergeCondition }
-        )
+        if (this.batch !== undefined) {
+          this.batch.push(vals)
+        } else {
+          const out = this.rowObject()
+          this.ops.push(
+            !spec.conditionOnUpserts
+              ? { op: "upsert", values: out, columns }
+              : { op: "upsert", values: out, columns, mergeCondition: spec.mergeCondition }
+          )
+        }
       }
       this.total++
       this.loaded++
@@ -595,6 +609,15 @@ class Loader {
       if (e instanceof RowFiltered) this.filter(e.reason, raw)
       else throw e
     }
+  }
+
+  /** The current row (`vals`) as a row object: a clone of a template with every column (the final shape at once). */
+  rowObject(): Record<string, Cell> {
+    const out: Record<string, Cell> = { ...this.template }
+    const names = this.allNames
+    const vals = this.vals
+    for (let i = 0; i < names.length; i++) out[names[i]!] = vals[i]!
+    return out
   }
 
   /** An expression result (VARCHAR source slots) cast to the column type; the sink checks VARCHAR lengths. */
@@ -869,5 +892,15 @@ export const runLoad = (
       errorLog: loader.errorLog
     }
   }
-  return { _tag: "Ok", ops: loader.ops, counters, errorLog: loader.errorLog }
+  const changes = loader.batch ?? loader.ops
+  let ops: ReadonlyArray<RowOp> | undefined
+  return {
+    _tag: "Ok",
+    changes,
+    get ops() {
+      return ops ??= toOps(changes)
+    },
+    counters,
+    errorLog: loader.errorLog
+  }
 }

@@ -5,6 +5,7 @@
  * @internal
  */
 import type { RowOp } from "../model.js"
+import type { RowChanges } from "./rowBatch.js"
 
 /** Load headers with lower-cased names. */
 export type LoadHeaders = Readonly<Record<string, string>>
@@ -35,6 +36,9 @@ export interface LoadCounters {
 export type LoadOutcome =
   | {
     readonly _tag: "Ok"
+    /** The row changes as the storages take them (a DUPLICATE table's rows compactly, `rowBatch.ts`). */
+    readonly changes: RowChanges
+    /** The same changes as plain row changes (built on first access). */
     readonly ops: ReadonlyArray<RowOp>
     readonly counters: LoadCounters
     /** Error-log lines (`Error: <reason>. Row: <raw row>`); non-empty means an ErrorURL is reported. */

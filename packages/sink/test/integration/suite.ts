@@ -7,7 +7,7 @@ import { ReferenceRows } from "@effect-starrocks/testkit"
 import type { StarRocksEmulator } from "@effect-starrocks/testkit"
 import type { Vitest } from "@effect/vitest"
 import { assert } from "@effect/vitest"
-import { BigDecimal, Effect, Logger, LogLevel, Redacted, Schema, Stream } from "effect"
+import { BigDecimal, Effect, Logger, LogLevel, Redacted, Schedule, Schema, Stream } from "effect"
 import { ColumnType, StarRocksConfig, StarRocksSink } from "../../src/index.js"
 import type { TableSpec } from "./Target.js"
 import { Target, text } from "./Target.js"
@@ -490,9 +490,18 @@ const emulatorOnly = (it: Vitest.MethodsNonLive<Target, true>) => {
       const summary = yield* run(ReferenceRow, ReferenceRows.rows(1_000), configFor(target, table))
       assert.strictEqual(summary.loads, 1)
       assert.strictEqual(summary.retries, 0, "not re-sent")
-      yield* Effect.sleep("500 millis")
-      yield* emulator.tick
-      assert.strictEqual((yield* target.rows(spec)).length, 1_000)
+      // visible once the publish has caught up (300 ms on the emulator's clock): polled with a deadline, not one
+      // fixed sleep, which a loaded machine can outrun
+      const visible = yield* Effect.gen(function*() {
+        yield* emulator.tick
+        const n = (yield* target.rows(spec)).length
+        if (n < 1_000) return yield* Effect.fail(n)
+        return n
+      }).pipe(
+        Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("20 seconds"))),
+        Effect.catchAll((n) => Effect.succeed(n))
+      )
+      assert.strictEqual(visible, 1_000)
       yield* emulator.clearFaults
     }))
 

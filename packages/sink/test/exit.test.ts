@@ -68,4 +68,20 @@ describe("a failing program exits", () => {
       }),
     30_000
   )
+
+  // issue 9's failures: each ends the program by itself, with its typed error
+  for (
+    const [mode, expected] of [
+      ["startup", "failed: StartupCheckError NoSuchTable"],
+      ["dead-letter", "failed: DeadLetterError OverBudget"],
+      ["stall", "failed: StallError"]
+    ] as const
+  ) {
+    it.live(`${mode}: the typed error, then the process exits`, () =>
+      Effect.gen(function*() {
+        const result = yield* runFixture("sinkFailures.ts", [mode], 30_000)
+        assert.strictEqual(result.code, 3, `exit: ${result.code}\n${result.stdout}\n${result.stderr}`)
+        assert.include(result.stdout, expected)
+      }), 40_000)
+  }
 })

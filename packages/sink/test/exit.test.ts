@@ -74,7 +74,9 @@ describe("a failing program exits", () => {
     const [mode, expected] of [
       ["startup", "failed: StartupCheckError NoSuchTable"],
       ["dead-letter", "failed: DeadLetterError OverBudget"],
-      ["stall", "failed: StallError"]
+      ["stall", "failed: StallError"],
+      ["tls", "UNABLE_TO_VERIFY_LEAF_SIGNATURE"],
+      ["redirect", "failed: RedirectError https→http redirect refused"]
     ] as const
   ) {
     it.live(`${mode}: the typed error, then the process exits`, () =>

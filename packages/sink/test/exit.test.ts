@@ -76,7 +76,8 @@ describe("a failing program exits", () => {
       ["dead-letter", "failed: DeadLetterError OverBudget"],
       ["stall", "failed: StallError"],
       ["tls", "UNABLE_TO_VERIFY_LEAF_SIGNATURE"],
-      ["redirect", "failed: RedirectError https→http redirect refused"]
+      ["redirect", "failed: RedirectError https→http redirect refused"],
+      ["prepared-lost", "failed: ExactlyOnceError PreparedLost"]
     ] as const
   ) {
     it.live(`${mode}: the typed error, then the process exits`, () =>

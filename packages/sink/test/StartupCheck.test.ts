@@ -307,7 +307,10 @@ describe("server versions", () => {
           "3.2.7"
         ],
         [
-          { serverVersion: "3.3.9", properties: { enable_merge_commit: "true" } },
+          {
+            serverVersion: "3.3.9",
+            properties: { enable_merge_commit: "true", merge_commit_interval_ms: "1000", merge_commit_parallel: "2" }
+          },
           "at-least-once",
           "sink.properties.enable_merge_commit",
           "3.4.0"
@@ -348,7 +351,10 @@ describe("server versions", () => {
         const extra of [
           { serverVersion: "3.1.0", properties: { partial_update_mode: "column" } },
           { serverVersion: "3.2.7", properties: { compression: "gzip" } },
-          { serverVersion: "3.4", properties: { enable_merge_commit: "true" } },
+          {
+            serverVersion: "3.4",
+            properties: { enable_merge_commit: "true", merge_commit_interval_ms: "1000", merge_commit_parallel: "2" }
+          },
           { properties: { compression: "gzip", partial_update_mode: "column" } }
         ]
       ) {

@@ -21,13 +21,14 @@
 import { Clock, Duration, Effect, Ref } from "effect"
 import * as RetryPolicy from "../../RetryPolicy.js"
 import type { LoadError } from "../../StarRocksError.js"
-import { classify, timings } from "../../StreamLoadResponse.js"
+import { classify } from "../../StreamLoadResponse.js"
 import * as Backoff from "./backoff.js"
 import * as Compression from "./compression.js"
 import type { Connection } from "./connection.js"
 import * as LoadState from "./loadState.js"
 import type { LoadRequest, LoadResult } from "./model.js"
-import { invalidHeader, mergeHeaders, num, outcomeToError, streamLoadError } from "./replies.js"
+import type { Attempt } from "./replies.js"
+import { invalidHeader, mergeHeaders, outcomeToError, putStreamLoad, streamLoadError, toResult } from "./replies.js"
 import * as RetryLogic from "./retryLogic.js"
 
 /** Whether a load's headers ask for merge commit. @internal */
@@ -70,8 +71,6 @@ const leftMergeMs = (raw: string): number => {
   }
 }
 
-type Attempt = Omit<LoadResult, "retries" | "elapsedMs">
-
 const attempt = (
   connection: Connection,
   request: LoadRequest,
@@ -80,15 +79,7 @@ const attempt = (
   n: number
 ): Effect.Effect<Attempt, LoadError> =>
   Effect.gen(function*() {
-    const path = `/api/${encodeURIComponent(request.database)}/${encodeURIComponent(request.table)}/_stream_load`
-    const pool = connection.directBes ?? connection.fes
-    const response = yield* connection.send(pool, (base) => ({
-      method: "PUT",
-      url: new URL(path, base),
-      headers: { ...headers, Authorization: connection.authorization() },
-      body: request.body,
-      expectContinue: true
-    }), connection.socketTimeoutFor(headers)).pipe(
+    const response = yield* putStreamLoad(connection, request, headers).pipe(
       Effect.tapError((e) =>
         e._tag === "TransportError" && e.bodySent === true ?
           Effect.logWarning(
@@ -127,19 +118,13 @@ const attempt = (
         url: response.url
       })
     }
-    const result: Attempt = {
-      label: serverLabel,
-      status: outcome._tag === "Success" ? "Success" : "Publish Timeout",
-      txnId: num(body?.TxnId, -1),
-      loadedRows: num(body?.NumberLoadedRows),
-      filteredRows: num(body?.NumberFilteredRows),
-      unselectedRows: num(body?.NumberUnselectedRows),
-      totalRows: num(body?.NumberTotalRows),
-      loadBytes: num(body?.LoadBytes),
-      hops: response.hops,
-      timings: timings(response.body),
-      message: body?.Message ?? ""
-    }
+    // without the ErrorURL: the merged transaction's error log lists the other requests' rows too
+    const { errorUrl: _, ...result } = toResult(
+      serverLabel,
+      outcome._tag === "Success" ? "Success" : "Publish Timeout",
+      body,
+      response
+    )
     if (!async) return result
     // async: the reply says the body was appended; the label state says whether the merged transaction landed
     const state = yield* LoadState.awaitLabelState(

@@ -8,6 +8,10 @@ import * as Http from "node:http"
 import { AuthError, RedirectError, StreamLoadError } from "../../StarRocksError.js"
 import type { LoadError } from "../../StarRocksError.js"
 import type { Outcome } from "../../StreamLoadResponse.js"
+import type { StreamLoadBody } from "../../StreamLoadResponse.js"
+import { timings } from "../../StreamLoadResponse.js"
+import type { Connection } from "./connection.js"
+import type { LoadRequest, LoadResult } from "./model.js"
 import * as RetryLogic from "./retryLogic.js"
 import type { HttpResponse } from "./transport.js"
 
@@ -117,4 +121,50 @@ export const outcomeToError = (
     httpStatus: response.status,
     url: response.url
   })
+}
+
+/** One attempt's result, before retries and elapsed time are known. @internal */
+export type Attempt = Omit<LoadResult, "retries" | "elapsedMs">
+
+/** A Stream Load reply as a result (plain and merge commit loads). @internal */
+export const toResult = (
+  label: string,
+  status: LoadResult["status"],
+  body: StreamLoadBody | undefined,
+  response: HttpResponse,
+  labelState?: LoadResult["labelState"]
+): Attempt => ({
+  label,
+  status,
+  txnId: num(body?.TxnId, -1),
+  loadedRows: num(body?.NumberLoadedRows),
+  filteredRows: num(body?.NumberFilteredRows),
+  unselectedRows: num(body?.NumberUnselectedRows),
+  totalRows: num(body?.NumberTotalRows),
+  loadBytes: num(body?.LoadBytes),
+  hops: response.hops,
+  timings: timings(response.body),
+  errorUrl: body?.ErrorURL,
+  message: body?.Message ?? body?.Msg ?? "",
+  ...(labelState !== undefined ? { labelState } : {})
+})
+
+/**
+ * The PUT of a Stream Load body to `/api/{db}/{table}/_stream_load` (through the BEs directly when configured),
+ * with `Expect: 100-continue` and the socket timeout the headers ask for.
+ * @internal
+ */
+export const putStreamLoad = (
+  connection: Connection,
+  request: LoadRequest,
+  headers: Readonly<Record<string, string>>
+): ReturnType<Connection["send"]> => {
+  const path = `/api/${encodeURIComponent(request.database)}/${encodeURIComponent(request.table)}/_stream_load`
+  return connection.send(connection.directBes ?? connection.fes, (base) => ({
+    method: "PUT",
+    url: new URL(path, base),
+    headers: { ...headers, Authorization: connection.authorization() },
+    body: request.body,
+    expectContinue: true
+  }), connection.socketTimeoutFor(headers))
 }

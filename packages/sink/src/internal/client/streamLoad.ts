@@ -8,8 +8,7 @@
 import { Clock, Effect, Ref } from "effect"
 import * as RetryPolicy from "../../RetryPolicy.js"
 import type { LoadError } from "../../StarRocksError.js"
-import type { StreamLoadBody } from "../../StreamLoadResponse.js"
-import { classify, timings } from "../../StreamLoadResponse.js"
+import { classify } from "../../StreamLoadResponse.js"
 import * as Backoff from "./backoff.js"
 import * as Compression from "./compression.js"
 import type { Connection } from "./connection.js"
@@ -17,33 +16,18 @@ import * as ErrorLog from "./errorLog.js"
 import * as LoadState from "./loadState.js"
 import * as MergeCommit from "./mergeCommit.js"
 import type { LoadRequest, LoadResult } from "./model.js"
-import { invalidHeader, LABEL_RE, mergeHeaders, num, outcomeToError, streamLoadError } from "./replies.js"
+import type { Attempt } from "./replies.js"
+import {
+  invalidHeader,
+  LABEL_RE,
+  mergeHeaders,
+  num,
+  outcomeToError,
+  putStreamLoad,
+  streamLoadError,
+  toResult
+} from "./replies.js"
 import * as RetryLogic from "./retryLogic.js"
-import type { HttpResponse } from "./transport.js"
-
-type Attempt = Omit<LoadResult, "retries" | "elapsedMs">
-
-const toResult = (
-  label: string,
-  status: LoadResult["status"],
-  body: StreamLoadBody | undefined,
-  response: HttpResponse,
-  labelState?: LoadResult["labelState"]
-): Attempt => ({
-  label,
-  status,
-  txnId: num(body?.TxnId, -1),
-  loadedRows: num(body?.NumberLoadedRows),
-  filteredRows: num(body?.NumberFilteredRows),
-  unselectedRows: num(body?.NumberUnselectedRows),
-  totalRows: num(body?.NumberTotalRows),
-  loadBytes: num(body?.LoadBytes),
-  hops: response.hops,
-  timings: timings(response.body),
-  errorUrl: body?.ErrorURL,
-  message: body?.Message ?? body?.Msg ?? "",
-  ...(labelState !== undefined ? { labelState } : {})
-})
 
 const retryable = (error: LoadError): boolean => RetryLogic.decide("streamLoad", error) === "Retry"
 
@@ -56,19 +40,10 @@ const attempt = (
   resent: { n: number }
 ): Effect.Effect<Attempt, LoadError> =>
   Effect.gen(function*() {
-    const path = `/api/${encodeURIComponent(request.database)}/${encodeURIComponent(request.table)}/_stream_load`
-    const pool = connection.directBes ?? connection.fes
-    const socketTimeoutMs = connection.socketTimeoutFor(headers)
     // an ABORTED label found while settling is free again: load once more at once under the same label
     for (let reload = 0;; reload++) {
       const started = yield* Clock.currentTimeMillis
-      const response = yield* connection.send(pool, (base) => ({
-        method: "PUT",
-        url: new URL(path, base),
-        headers: { ...headers, Authorization: connection.authorization() },
-        body: request.body,
-        expectContinue: true
-      }), socketTimeoutMs).pipe(
+      const response = yield* putStreamLoad(connection, request, headers).pipe(
         Effect.tapError((e) =>
           Effect.logWarning("stream load attempt failed").pipe(
             Effect.annotateLogs({

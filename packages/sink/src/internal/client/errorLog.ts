@@ -27,28 +27,51 @@ const sanitize = (connection: Connection, text: string): string =>
  * @internal
  */
 export const fetch = (connection: Connection, errorUrl: string): Effect.Effect<string> =>
+  Effect.map(get(connection, errorUrl, 64 * 1024), (got) => {
+    if ("unavailable" in got) {
+      return got.http === true
+        ? `error log unavailable (${got.unavailable})`
+        : `error log unavailable: ${got.unavailable}`
+    }
+    const lines = got.body.slice(0, connection.errorLogMaxChars).split(/\r?\n/).filter((l) => l.length > 0)
+    return sanitize(connection, lines.slice(0, connection.errorLogMaxLines).join("\n"))
+  })
+
+type Got = { readonly body: string } | { readonly unavailable: string; readonly http?: true }
+
+/**
+ * The GET of an ErrorURL (through the be-host-map, with Basic auth), at most `maxBytes`, with a deadline. Never
+ * fails: `unavailable` says why there is no body (`malformed ErrorURL`, `HTTP <status>` with `http`, the
+ * transport's reason, `timeout`).
+ */
+const get = (
+  connection: Connection,
+  errorUrl: string,
+  maxBytes: number
+): Effect.Effect<Got> =>
   Effect.gen(function*() {
     let url: URL
     try {
       url = applyHostMap(parseBaseUrl(errorUrl), connection.config.beHostMap)
     } catch {
-      return "error log unavailable: malformed ErrorURL"
+      return { unavailable: "malformed ErrorURL" }
     }
     const response = yield* exchange({
       method: "GET",
       url,
       headers: { Authorization: connection.authorization() },
       expectContinue: false
-    }, connection.httpOptions(connection.controlSocketTimeout, 64 * 1024))
-    if (response.status < 200 || response.status >= 300) return `error log unavailable (HTTP ${response.status})`
-    const lines = response.body.slice(0, connection.errorLogMaxChars).split(/\r?\n/).filter((l) => l.length > 0)
-    return sanitize(connection, lines.slice(0, connection.errorLogMaxLines).join("\n"))
+    }, connection.httpOptions(connection.controlSocketTimeout, maxBytes))
+    if (response.status < 200 || response.status >= 300) {
+      return { unavailable: `HTTP ${response.status}`, http: true } as const
+    }
+    return { body: response.body }
   }).pipe(
-    Effect.catchAll((e) => Effect.succeed(`error log unavailable: ${e.reason}`)),
+    Effect.catchAll((e) => Effect.succeed<Got>({ unavailable: e.reason })),
     Effect.timeoutTo({
       duration: Duration.millis(connection.controlSocketTimeout + Duration.toMillis(connection.config.connectTimeout)),
-      onSuccess: (s) => s,
-      onTimeout: () => "error log unavailable: timeout"
+      onSuccess: (got) => got,
+      onTimeout: (): Got => ({ unavailable: "timeout" })
     })
   )
 
@@ -144,29 +167,8 @@ const ENTRIES_MAX_BYTES = 16 * 1024 * 1024
  * @internal
  */
 export const fetchEntries = (connection: Connection, errorUrl: string): Effect.Effect<Entries> =>
-  Effect.gen(function*() {
-    let url: URL
-    try {
-      url = applyHostMap(parseBaseUrl(errorUrl), connection.config.beHostMap)
-    } catch {
-      return { entries: [], unavailable: "malformed ErrorURL" }
-    }
-    const response = yield* exchange({
-      method: "GET",
-      url,
-      headers: { Authorization: connection.authorization() },
-      expectContinue: false
-    }, connection.httpOptions(connection.controlSocketTimeout, ENTRIES_MAX_BYTES))
-    if (response.status < 200 || response.status >= 300) {
-      return { entries: [], unavailable: `HTTP ${response.status}` }
-    }
-    const entries = parse(response.body)
+  Effect.map(get(connection, errorUrl, ENTRIES_MAX_BYTES), (got): Entries => {
+    if ("unavailable" in got) return { entries: [], unavailable: got.unavailable }
+    const entries = parse(got.body)
     return { entries: connection.config.sanitizeErrorLog ? entries.map(redact) : entries }
-  }).pipe(
-    Effect.catchAll((e) => Effect.succeed<Entries>({ entries: [], unavailable: e.reason })),
-    Effect.timeoutTo({
-      duration: Duration.millis(connection.controlSocketTimeout + Duration.toMillis(connection.config.connectTimeout)),
-      onSuccess: (s) => s,
-      onTimeout: (): Entries => ({ entries: [], unavailable: "timeout" })
-    })
-  )
+  })

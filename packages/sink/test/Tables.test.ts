@@ -6,6 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Redacted, Ref, Schema, Stream, TestClock } from "effect"
 import { Change, LabelStore, LoadClient, StarRocksConfig, StarRocksSink } from "../src/index.js"
 import * as Lane from "../src/internal/sink/lane.js"
+import { loaded } from "./loadResults.js"
 
 interface Call {
   readonly database: string
@@ -31,18 +32,7 @@ const recordingClient = Effect.gen(function*() {
           headers: request.headers,
           lines
         }])
-        return {
-          label: request.label,
-          status: "Success" as const,
-          txnId: 1,
-          loadedRows: lines.length,
-          filteredRows: 0,
-          unselectedRows: 0,
-          loadBytes: request.body.byteLength,
-          retries: 0,
-          hops: [],
-          timings: {}
-        }
+        return loaded(request, lines.length)
       }),
     getLoadState: () => Effect.succeed("VISIBLE" as const)
   })

@@ -21,6 +21,7 @@ import {
   TestClock
 } from "effect"
 import { LabelStore, LoadClient, SinkMetrics, StarRocksConfig, StarRocksSink } from "../src/index.js"
+import { loaded } from "./loadResults.js"
 
 const Row = Schema.Struct({ id: Schema.Number })
 
@@ -42,18 +43,9 @@ const config = (table: string, overrides: Partial<StarRocksConfig.Options> = {})
 const client = (loadMs: number | undefined) =>
   LoadClient.fromPartial({
     loadBatch: (request) =>
-      (loadMs === undefined ? Effect.never : Effect.sleep(Duration.millis(loadMs))).pipe(Effect.as({
-        label: request.label,
-        status: "Success" as const,
-        txnId: 1,
-        loadedRows: 2,
-        filteredRows: 0,
-        unselectedRows: 0,
-        loadBytes: request.body.byteLength,
-        retries: 0,
-        hops: [],
-        timings: {}
-      })),
+      (loadMs === undefined ? Effect.never : Effect.sleep(Duration.millis(loadMs))).pipe(
+        Effect.as(loaded(request, 2))
+      ),
     getLoadState: () => Effect.succeed("UNKNOWN" as const)
   })
 
@@ -118,19 +110,7 @@ describe("liveness of the at-least-once sink", () => {
       )
       let loads = 0
       const c = LoadClient.fromPartial({
-        loadBatch: (request) =>
-          (loads++ === 0 ? Effect.void : Effect.never).pipe(Effect.as({
-            label: request.label,
-            status: "Success" as const,
-            txnId: 1,
-            loadedRows: 2,
-            filteredRows: 0,
-            unselectedRows: 0,
-            loadBytes: request.body.byteLength,
-            retries: 0,
-            hops: [],
-            timings: {}
-          })),
+        loadBatch: (request) => (loads++ === 0 ? Effect.void : Effect.never).pipe(Effect.as(loaded(request, 2))),
         getLoadState: () => Effect.succeed("UNKNOWN" as const)
       })
       const fiber = yield* stream.pipe(

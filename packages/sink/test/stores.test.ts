@@ -2,11 +2,14 @@
  * One conformance suite for the stores, run against every implementation: memory, file system and SQL (MariaDB at
  * 127.0.0.1:3306, database `test`; MARIADB_HOST / MARIADB_PORT / MARIADB_USER / MARIADB_PASSWORD /
  * MARIADB_DATABASE override). Under CI=true an unreachable MariaDB fails the SQL tests instead of skipping them.
+ * The Checkpointer also runs on PostgreSQL (127.0.0.1:5432, database `test`, user `root`; PG_HOST / PG_PORT /
+ * PG_USER / PG_DATABASE override; skipped like MariaDB when nothing listens, outside CI).
  */
 import { NodeContext } from "@effect/platform-node"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
 import { MysqlClient } from "@effect/sql-mysql2"
+import { PgClient } from "@effect/sql-pg"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
 import type { Scope } from "effect"
@@ -25,8 +28,8 @@ const USER = process.env.MARIADB_USER ?? "root"
 const DATABASE = process.env.MARIADB_DATABASE ?? "test"
 const ci = process.env.CI === "true" || process.env.CI === "1"
 
-const reachable = await new Promise<boolean>((resolve) => {
-  const socket = Net.connect({ host: HOST, port: PORT })
+const listening = (host: string, port: number) => new Promise<boolean>((resolve) => {
+  const socket = Net.connect({ host, port })
   socket.setTimeout(2000)
   socket.once("connect", () => {
     socket.destroy()
@@ -38,6 +41,7 @@ const reachable = await new Promise<boolean>((resolve) => {
     resolve(false)
   })
 })
+const reachable = await listening(HOST, PORT)
 if (!reachable && !ci) {
   // eslint-disable-next-line no-console
   console.warn(`stores: SQL (MariaDB) tests skipped: nothing listens on ${HOST}:${PORT} (set CI=true to fail instead)`)
@@ -52,6 +56,21 @@ const MysqlLive = MysqlClient.layer({
   maxConnections: 2
 })
 
+const PG_HOST = process.env.PG_HOST ?? "127.0.0.1"
+const PG_PORT = Number(process.env.PG_PORT ?? 5432)
+const pgReachable = await listening(PG_HOST, PG_PORT)
+if (!pgReachable && !ci) {
+  // eslint-disable-next-line no-console
+  console.warn(`stores: PostgreSQL tests skipped: nothing listens on ${PG_HOST}:${PG_PORT} (set CI=true to fail instead)`)
+}
+const PgLive = PgClient.layer({
+  host: PG_HOST,
+  port: PG_PORT,
+  username: process.env.PG_USER ?? "root",
+  database: process.env.PG_DATABASE ?? "test",
+  maxConnections: 2
+})
+
 // ---------------------------------------------------------------------------------------------------------------
 // Backends
 // ---------------------------------------------------------------------------------------------------------------
@@ -63,7 +82,8 @@ interface Backend {
   /** A fresh, empty location for one test (a directory, a table name prefix), removed when the scope closes. */
   readonly fresh: Effect.Effect<string, unknown, Scope.Scope>
   readonly checkpointer: (location: string) => Layer.Layer<Checkpointer.Checkpointer, unknown>
-  readonly labelStore: (
+  /** Absent: the backend has no LabelStore (PostgreSQL). */
+  readonly labelStore?: (
     location: string,
     options?: { readonly maxCommitted?: number }
   ) => Layer.Layer<LabelStore.LabelStore, unknown>
@@ -107,13 +127,30 @@ const sql: Backend = {
     LabelStoreSql.layerSql({ table: `${prefix}_lb`, ...options }).pipe(Layer.provide(MysqlLive))
 }
 
-const backends: ReadonlyArray<Backend> = [memory, fileSystem, ...(reachable || ci ? [sql] : [])]
+const pg: Backend = {
+  name: "sql (PostgreSQL)",
+  durable: true,
+  fresh: Effect.gen(function*() {
+    const prefix = `fence_stores_${process.pid}_${Date.now().toString(36)}_${(tableCounter++).toString(36)}`
+    const client = Context.get(yield* Layer.build(PgLive), SqlClient.SqlClient)
+    yield* Effect.addFinalizer(() => client.unsafe(`DROP TABLE IF EXISTS "${prefix}_cp"`).unprepared.pipe(Effect.orDie))
+    return prefix
+  }),
+  checkpointer: (prefix) => CheckpointerSql.layerSql({ table: `${prefix}_cp` }).pipe(Layer.provide(PgLive))
+}
+
+const backends: ReadonlyArray<Backend> = [
+  memory,
+  fileSystem,
+  ...(reachable || ci ? [sql] : []),
+  ...(pgReachable || ci ? [pg] : [])
+]
 
 const openCheckpointer = (backend: Backend, location: string) =>
   Effect.map(Layer.build(backend.checkpointer(location)), Context.get(Checkpointer.Checkpointer))
 
 const openLabelStore = (backend: Backend, location: string, options?: { readonly maxCommitted?: number }) =>
-  Effect.map(Layer.build(backend.labelStore(location, options)), Context.get(LabelStore.LabelStore))
+  Effect.map(Layer.build(backend.labelStore!(location, options)), Context.get(LabelStore.LabelStore))
 
 // ---------------------------------------------------------------------------------------------------------------
 // Checkpointer
@@ -222,6 +259,102 @@ const checkpointerSuite = (backend: Backend) =>
           assert.deepStrictEqual(yield* second.latest("instance-2"), Option.some(checkpoint("instance-2", 9)))
         }))
     }
+  })
+
+// ---------------------------------------------------------------------------------------------------------------
+// Checkpointer: fencing (claim, compare-and-set save)
+// ---------------------------------------------------------------------------------------------------------------
+
+const at = (epoch: number, key: string, id: number) => new Checkpointer.CheckpointRecord({ ...checkpoint(key, id), epoch })
+
+const fencingSuite = (backend: Backend) =>
+  describe(`Checkpointer fencing (${backend.name})`, () => {
+    it.scopedLive("claim raises the key's epoch by one per claim, per key; the record stays", () =>
+      Effect.gen(function*() {
+        const store = yield* openCheckpointer(backend, yield* backend.fresh)
+        yield* store.save(checkpoint("k", 3))
+        assert.strictEqual(yield* store.claim("k", "owner-a"), 1)
+        assert.strictEqual(yield* store.claim("k", "owner-b"), 2)
+        assert.strictEqual(yield* store.claim("other", "owner-a"), 1)
+        assert.deepStrictEqual(yield* store.latest("k"), Option.some(checkpoint("k", 3)))
+        assert.deepStrictEqual(yield* store.latest("other"), Option.none())
+        assert.deepStrictEqual(yield* store.latest("never"), Option.none())
+      }))
+
+    it.scopedLive("a save under an older epoch is refused (fenced, naming the current epoch and owner)", () =>
+      Effect.gen(function*() {
+        const store = yield* openCheckpointer(backend, yield* backend.fresh)
+        const a = yield* store.claim("k", "owner-a")
+        yield* store.save(at(a, "k", 1))
+        const b = yield* store.claim("k", "owner-b")
+        const error = yield* Effect.flip(store.save(at(a, "k", 2)))
+        assert.deepInclude(error, { fenced: true, key: "k", epoch: a, currentEpoch: b, currentOwner: "owner-b" })
+        assert.isTrue(Checkpointer.isFenced(error))
+        assert.deepStrictEqual(yield* store.latest("k"), Option.some(at(a, "k", 1)))
+        // an unowned record (epoch 0) is refused too once the key was claimed
+        assert.isTrue(Checkpointer.isFenced(yield* Effect.flip(store.save(checkpoint("k", 9)))))
+        // the new owner saves; within its epoch a lower id is ignored
+        yield* store.save(at(b, "k", 2))
+        yield* store.save(at(b, "k", 1))
+        assert.deepStrictEqual(yield* store.latest("k"), Option.some(at(b, "k", 2)))
+        // a save under a higher epoch than claimed raises the epoch: the lower one is fenced after it
+        yield* store.save(at(b + 5, "k", 3))
+        assert.deepInclude(yield* Effect.flip(store.save(at(b, "k", 4))), { fenced: true, currentEpoch: b + 5 })
+        assert.strictEqual(yield* store.claim("k", "owner-c"), b + 6)
+      }))
+
+    it.scopedLive("concurrent claims (two store instances) each get their own epoch; only the last one saves", () =>
+      Effect.gen(function*() {
+        const location = yield* backend.fresh
+        const stores = backend.durable
+          ? [yield* openCheckpointer(backend, location), yield* openCheckpointer(backend, location)]
+          : [yield* openCheckpointer(backend, location)]
+        yield* stores[0]!.save(checkpoint("k", 1))
+        const epochs = yield* Effect.forEach(
+          Array.from({ length: 12 }, (_, i) => i),
+          (i) => stores[i % stores.length]!.claim("k", `owner-${i}`),
+          { concurrency: "unbounded" }
+        )
+        assert.deepStrictEqual([...epochs].sort((a, b) => a - b), Array.from({ length: 12 }, (_, i) => i + 1))
+        const refused = yield* Effect.forEach(
+          Array.from({ length: 11 }, (_, i) => i + 1),
+          (epoch) => Effect.flip(stores[epoch % stores.length]!.save(at(epoch, "k", 2))),
+          { concurrency: "unbounded" }
+        )
+        assert.isTrue(refused.every(Checkpointer.isFenced))
+        yield* stores[0]!.save(at(12, "k", 2))
+        assert.deepStrictEqual(yield* stores[stores.length - 1]!.latest("k"), Option.some(at(12, "k", 2)))
+      }))
+
+    it.scopedLive("saves racing a claim: no save of the old epoch lands after the claim", () =>
+      Effect.gen(function*() {
+        const location = yield* backend.fresh
+        const owner = yield* openCheckpointer(backend, location)
+        const other = backend.durable ? yield* openCheckpointer(backend, location) : owner
+        const a = yield* owner.claim("k", "owner-a")
+        // owner a saves ids 1..30 one after another while b claims somewhere in between
+        const saves = Effect.forEach(
+          Array.from({ length: 30 }, (_, i) => i + 1),
+          (id) => Effect.either(owner.save(at(a, "k", id)))
+        )
+        const [results, b] = yield* Effect.all([saves, Effect.zipRight(Effect.sleep("5 millis"), other.claim("k", "owner-b"))], {
+          concurrency: "unbounded"
+        })
+        const accepted = results.flatMap((r, i) => r._tag === "Right" ? [i + 1] : [])
+        const firstRefused = results.findIndex((r) => r._tag === "Left")
+        // once refused, every later save of epoch a is refused too; each refusal is a fence
+        if (firstRefused >= 0) {
+          assert.isTrue(results.slice(firstRefused).every((r) => r._tag === "Left" && Checkpointer.isFenced(r.left)))
+        }
+        // what the new owner reads after its claim is the last accepted save: nothing of epoch a comes after it
+        const seen = yield* other.latest("k")
+        assert.deepStrictEqual(
+          Option.map(seen, (r) => r.id),
+          accepted.length === 0 ? Option.none() : Option.some(accepted[accepted.length - 1]!)
+        )
+        yield* other.save(at(b, "k", 31))
+        assert.deepStrictEqual(Option.map(yield* owner.latest("k"), (r) => [r.epoch, r.id]), Option.some([b, 31]))
+      }))
   })
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -347,7 +480,8 @@ const labelStoreSuite = (backend: Backend) =>
 
 for (const backend of backends) {
   checkpointerSuite(backend)
-  labelStoreSuite(backend)
+  fencingSuite(backend)
+  if (backend.labelStore !== undefined) labelStoreSuite(backend)
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -393,7 +527,7 @@ describe("Checkpointer (file system only)", () => {
       const store = yield* openCheckpointer(fileSystem, directory)
       for (let id = 1; id <= 5; id++) yield* store.save(checkpoint("k", id))
       const names = yield* withFs((fs) => fs.readDirectory(directory))
-      assert.deepStrictEqual(names, [`checkpoint-${Buffer.from("k").toString("hex")}.json`])
+      assert.deepStrictEqual(names, [`checkpoint-${Buffer.from("k").toString("hex")}.5.json`])
     }))
 })
 

@@ -18,6 +18,7 @@ import * as Net from "node:net"
 import * as Checkpointer from "../src/Checkpointer.js"
 import * as CheckpointerFileSystem from "../src/Checkpointer/FileSystem.js"
 import * as CheckpointerSql from "../src/Checkpointer/Sql.js"
+import * as Labels from "../src/Labels.js"
 import * as LabelStore from "../src/LabelStore.js"
 import * as LabelStoreFileSystem from "../src/LabelStore/FileSystem.js"
 import * as LabelStoreSql from "../src/LabelStore/Sql.js"
@@ -521,6 +522,28 @@ describe("Checkpointer (file system only)", () => {
       assert.deepStrictEqual(yield* store.latest("k"), Option.some(checkpoint("k", 1)))
     }))
 
+  it.scopedLive("a checkpoint file written before fencing is read as epoch 0 and replaced by the first version", () =>
+    Effect.gen(function*() {
+      const directory = yield* fileSystem.fresh
+      const legacy = `checkpoint-${Buffer.from("k").toString("hex")}.json`
+      const old = JSON.stringify({ ...JSON.parse(JSON.stringify(checkpoint("k", 4))), epoch: undefined })
+      yield* withFs((fs, path) => fs.writeFileString(path.join(directory, legacy), old + "\n"))
+      const store = yield* openCheckpointer(fileSystem, directory)
+      assert.deepStrictEqual(yield* store.latest("k"), Option.some(checkpoint("k", 4)))
+      assert.strictEqual(yield* store.claim("k", "owner-a"), 1)
+      assert.deepStrictEqual(yield* withFs((fs) => fs.readDirectory(directory)), [
+        `checkpoint-${Buffer.from("k").toString("hex")}.1.json`
+      ])
+      assert.deepStrictEqual(yield* store.latest("k"), Option.some(checkpoint("k", 4)))
+      yield* store.save(at(1, "k", 5))
+      // the version file is the record's JSON (plus its fence): what Labels.decodeCheckpoint and the CLI read
+      const text = yield* withFs((fs, path) =>
+        fs.readFileString(path.join(directory, `checkpoint-${Buffer.from("k").toString("hex")}.2.json`))
+      )
+      assert.deepStrictEqual(yield* Labels.decodeCheckpoint(text), at(1, "k", 5))
+      assert.deepInclude(JSON.parse(text), { fence: { epoch: 1, owner: "owner-a" } })
+    }))
+
   it.scopedLive("writes leave no temporary files behind", () =>
     Effect.gen(function*() {
       const directory = yield* fileSystem.fresh
@@ -611,11 +634,56 @@ sqlOnly("stores (SQL only)", () => {
       assert.include(labelError.reason, "255")
     }))
 
+  it.scopedLive("a checkpoint table made before fencing gets its fence columns; its record reads as epoch 0", () =>
+    Effect.gen(function*() {
+      const prefix = yield* sql.fresh
+      const client = Context.get(yield* Layer.build(MysqlLive), SqlClient.SqlClient)
+      // the table and row as the store wrote them before fencing
+      yield* client.unsafe(`CREATE TABLE \`${prefix}_cp\` (checkpoint_key VARBINARY(255) NOT NULL PRIMARY KEY,
+        id BIGINT NOT NULL, record LONGTEXT NOT NULL, updated_at BIGINT NOT NULL)`).unprepared
+      const old = JSON.stringify({ ...JSON.parse(JSON.stringify(checkpoint("k", 4))), epoch: undefined })
+      yield* client.unsafe(`INSERT INTO \`${prefix}_cp\` VALUES ('k', 4, ?, 0)`, [old]).unprepared
+      // two stores open it at once: both migrate, neither fails
+      const [store] = yield* Effect.all([openCheckpointer(sql, prefix), openCheckpointer(sql, prefix)], {
+        concurrency: "unbounded"
+      })
+      assert.deepStrictEqual(yield* store.latest("k"), Option.some(checkpoint("k", 4)))
+      assert.strictEqual((yield* store.latest("k")).pipe(Option.getOrThrow).epoch, 0)
+      assert.strictEqual(yield* store.claim("k", "owner-a"), 1)
+      assert.isTrue(Checkpointer.isFenced(yield* Effect.flip(store.save(checkpoint("k", 5)))))
+      yield* store.save(at(1, "k", 5))
+      assert.deepStrictEqual(yield* store.latest("k"), Option.some(at(1, "k", 5)))
+    }))
+
   it.scopedLive("an invalid table name is refused", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(
         Layer.build(CheckpointerSql.layerSql({ table: "x; DROP TABLE y" }).pipe(Layer.provide(MysqlLive)))
       )
       assert.strictEqual((error as Checkpointer.CheckpointerError)._tag, "CheckpointerError")
+    }))
+})
+
+const pgOnly = pgReachable || ci ? describe : describe.skip
+
+pgOnly("Checkpointer (PostgreSQL only)", () => {
+  it("PostgreSQL is reachable (required under CI)", () => {
+    assert.isTrue(pgReachable, `PostgreSQL at ${PG_HOST}:${PG_PORT} is not reachable`)
+  })
+
+  it.scopedLive("a table without the fence columns gets them; its rows read as epoch 0", () =>
+    Effect.gen(function*() {
+      const prefix = yield* pg.fresh
+      const client = Context.get(yield* Layer.build(PgLive), SqlClient.SqlClient)
+      yield* client.unsafe(`CREATE TABLE "${prefix}_cp" (checkpoint_key TEXT NOT NULL PRIMARY KEY,
+        id BIGINT NOT NULL, record TEXT NOT NULL, updated_at BIGINT NOT NULL)`).unprepared
+      const old = JSON.stringify({ ...JSON.parse(JSON.stringify(checkpoint("k", 4))), epoch: undefined })
+      yield* client.unsafe(`INSERT INTO "${prefix}_cp" VALUES ('k', 4, $1, 0)`, [old]).unprepared
+      const store = yield* openCheckpointer(pg, prefix)
+      assert.deepStrictEqual(yield* store.latest("k"), Option.some(checkpoint("k", 4)))
+      assert.strictEqual(yield* store.claim("k", "owner-a"), 1)
+      assert.isTrue(Checkpointer.isFenced(yield* Effect.flip(store.save(checkpoint("k", 5)))))
+      yield* store.save(at(1, "k", 5))
+      assert.deepStrictEqual(yield* store.latest("k"), Option.some(at(1, "k", 5)))
     }))
 })

@@ -174,7 +174,9 @@ export const makeMemoryForTests: Effect.Effect<Checkpointer> = Effect.map(
             case "stale":
               return [Effect.void, map]
             case "write": {
-              const fence = record.epoch > current.fence.epoch ? { epoch: record.epoch, owner: undefined } : current.fence
+              const fence = record.epoch > current.fence.epoch
+                ? { epoch: record.epoch, owner: undefined }
+                : current.fence
               return [Effect.void, new Map(map).set(record.key, { fence, record })]
             }
           }

@@ -593,6 +593,18 @@ export interface ExactlyOnceOptions<P, PI> extends TableOptions, SinkOptions {
    * it is at or above 80% of the `timeout` or `prepared_timeout` it sends, or of `sink.label-keep-max-second`.
    */
   readonly checkpointInterval?: Duration.DurationInput
+  /**
+   * The owner of `checkpointKey` (a process, a runner: any stable, unique name). With it the sink claims the key at
+   * start (`Checkpointer.claim`: a new epoch; after a `recover` with the same owner, the epoch that one claimed),
+   * labels carry the epoch (`{instance}-e{epoch}`), recovery also rolls back what older owners left, and every
+   * checkpoint save is refused once another owner claimed the key: then the sink rolls back what it prepared and
+   * fails with `ExactlyOnceError` `Fenced`, never committing. One sink per partition: `checkpointKey` = the
+   * partition's key, `instance` = its id. Needs the transaction interface (V2). See docs/exactly-once.md,
+   * "Partitions and fencing".
+   *
+   * @since 0.4.0
+   */
+  readonly owner?: string
 }
 
 /**
@@ -602,6 +614,8 @@ export interface ExactlyOnceOptions<P, PI> extends TableOptions, SinkOptions {
 export interface ExactlyOnceSummary extends SinkSummary {
   /** Checkpoint records saved by this run. */
   readonly checkpoints: number
+  /** The epoch this run worked under (`owner`; 0 without one). */
+  readonly epoch: number
   /** The position of the last acknowledged barrier (or the recovered one), decoded. */
   readonly lastPosition: Option.Option<unknown>
 }

@@ -13,7 +13,7 @@ import { PgClient } from "@effect/sql-pg"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
 import type { Scope } from "effect"
-import { Context, Effect, Layer, Option, Random, Redacted } from "effect"
+import { Context, Deferred, Effect, Layer, Option, Random, Redacted } from "effect"
 import * as Net from "node:net"
 import * as Checkpointer from "../src/Checkpointer.js"
 import * as CheckpointerFileSystem from "../src/Checkpointer/FileSystem.js"
@@ -29,19 +29,20 @@ const USER = process.env.MARIADB_USER ?? "root"
 const DATABASE = process.env.MARIADB_DATABASE ?? "test"
 const ci = process.env.CI === "true" || process.env.CI === "1"
 
-const listening = (host: string, port: number) => new Promise<boolean>((resolve) => {
-  const socket = Net.connect({ host, port })
-  socket.setTimeout(2000)
-  socket.once("connect", () => {
-    socket.destroy()
-    resolve(true)
+const listening = (host: string, port: number) =>
+  new Promise<boolean>((resolve) => {
+    const socket = Net.connect({ host, port })
+    socket.setTimeout(2000)
+    socket.once("connect", () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.once("error", () => resolve(false))
+    socket.once("timeout", () => {
+      socket.destroy()
+      resolve(false)
+    })
   })
-  socket.once("error", () => resolve(false))
-  socket.once("timeout", () => {
-    socket.destroy()
-    resolve(false)
-  })
-})
 const reachable = await listening(HOST, PORT)
 if (!reachable && !ci) {
   // eslint-disable-next-line no-console
@@ -62,7 +63,9 @@ const PG_PORT = Number(process.env.PG_PORT ?? 5432)
 const pgReachable = await listening(PG_HOST, PG_PORT)
 if (!pgReachable && !ci) {
   // eslint-disable-next-line no-console
-  console.warn(`stores: PostgreSQL tests skipped: nothing listens on ${PG_HOST}:${PG_PORT} (set CI=true to fail instead)`)
+  console.warn(
+    `stores: PostgreSQL tests skipped: nothing listens on ${PG_HOST}:${PG_PORT} (set CI=true to fail instead)`
+  )
 }
 const PgLive = PgClient.layer({
   host: PG_HOST,
@@ -266,7 +269,8 @@ const checkpointerSuite = (backend: Backend) =>
 // Checkpointer: fencing (claim, compare-and-set save)
 // ---------------------------------------------------------------------------------------------------------------
 
-const at = (epoch: number, key: string, id: number) => new Checkpointer.CheckpointRecord({ ...checkpoint(key, id), epoch })
+const at = (epoch: number, key: string, id: number) =>
+  new Checkpointer.CheckpointRecord({ ...checkpoint(key, id), epoch })
 
 const fencingSuite = (backend: Backend) =>
   describe(`Checkpointer fencing (${backend.name})`, () => {
@@ -333,14 +337,17 @@ const fencingSuite = (backend: Backend) =>
         const owner = yield* openCheckpointer(backend, location)
         const other = backend.durable ? yield* openCheckpointer(backend, location) : owner
         const a = yield* owner.claim("k", "owner-a")
-        // owner a saves ids 1..30 one after another while b claims somewhere in between
-        const saves = Effect.forEach(
+        // owner a saves ids 1..30 one after another; b's claim starts beside a's 10th save
+        const claimed = yield* Deferred.make<number, Checkpointer.CheckpointerError>()
+        const results = yield* Effect.forEach(
           Array.from({ length: 30 }, (_, i) => i + 1),
-          (id) => Effect.either(owner.save(at(a, "k", id)))
+          (id) =>
+            Effect.zipRight(
+              id === 10 ? Effect.fork(Deferred.complete(claimed, other.claim("k", "owner-b"))) : Effect.void,
+              Effect.either(owner.save(at(a, "k", id)))
+            )
         )
-        const [results, b] = yield* Effect.all([saves, Effect.zipRight(Effect.sleep("5 millis"), other.claim("k", "owner-b"))], {
-          concurrency: "unbounded"
-        })
+        const b = yield* Deferred.await(claimed)
         const accepted = results.flatMap((r, i) => r._tag === "Right" ? [i + 1] : [])
         const firstRefused = results.findIndex((r) => r._tag === "Left")
         // once refused, every later save of epoch a is refused too; each refusal is a fence

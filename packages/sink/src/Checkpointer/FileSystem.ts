@@ -108,7 +108,9 @@ export const makeFileSystem = (
             new CheckpointerError({ reason: `corrupt checkpoint in file ${file}: ${FileStore.errorMessage(error)}` })
         })
         const head = yield* decodeVersionFile(json).pipe(
-          Effect.mapError((error) => new CheckpointerError({ reason: `corrupt checkpoint in file ${file}: ${error.message}` }))
+          Effect.mapError((error) =>
+            new CheckpointerError({ reason: `corrupt checkpoint in file ${file}: ${error.message}` })
+          )
         )
         if (head.key !== key) {
           return yield* new CheckpointerError({
@@ -151,12 +153,17 @@ export const makeFileSystem = (
     const writeVersion = (key: string, version: number, content: string): Effect.Effect<boolean, CheckpointerError> =>
       Effect.gen(function*() {
         const file = versionFile(key, version)
-        const temp = path.join(directory, `.${path.basename(file)}.${Crypto.randomBytes(6).toString("hex")}${FileStore.tempSuffix}`)
+        const temp = path.join(
+          directory,
+          `.${path.basename(file)}.${Crypto.randomBytes(6).toString("hex")}${FileStore.tempSuffix}`
+        )
         const linked = yield* FileStore.writeFileAtomic(fs, path, temp, content).pipe(
           Effect.zipRight(fs.link(temp, file)),
           Effect.as(true),
-          Effect.catchIf((error) => error._tag === "SystemError" && error.reason === "AlreadyExists", () =>
-            Effect.succeed(false)),
+          Effect.catchIf(
+            (error) => error._tag === "SystemError" && error.reason === "AlreadyExists",
+            () => Effect.succeed(false)
+          ),
           Effect.ensuring(Effect.ignore(fs.remove(temp))),
           Effect.mapError(failure(`cannot write the checkpoint file ${file}`))
         )
@@ -184,7 +191,10 @@ export const makeFileSystem = (
     const compareAndSet = <A>(
       key: string,
       decide: (state: State) => Effect.Effect<
-        { readonly write: { fence: Checkpointer.Fence; record: CheckpointRecord | undefined } | undefined; readonly result: A },
+        {
+          readonly write: { fence: Checkpointer.Fence; record: CheckpointRecord | undefined } | undefined
+          readonly result: A
+        },
         CheckpointerError
       >
     ): Effect.Effect<A, CheckpointerError> =>
@@ -193,7 +203,9 @@ export const makeFileSystem = (
           const state = yield* readState(key)
           const { result, write } = yield* decide(state)
           if (write === undefined) return result
-          if (yield* writeVersion(key, state.version + 1, yield* contentOf(key, write.fence, write.record))) return result
+          if (yield* writeVersion(key, state.version + 1, yield* contentOf(key, write.fence, write.record))) {
+            return result
+          }
         }
         return yield* new CheckpointerError({
           reason: `cannot write checkpoint ${JSON.stringify(key)} in ${directory}: other writers kept winning ` +

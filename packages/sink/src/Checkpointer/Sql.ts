@@ -85,8 +85,10 @@ export const makeSql = (
       )`.unprepared.pipe(
         // two processes creating the table at once: one of them fails on the catalog's unique index
         Effect.retry({ times: 2 }),
-        Effect.zipRight(sql`ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS fence_epoch BIGINT NOT NULL DEFAULT 0`
-          .unprepared),
+        Effect.zipRight(
+          sql`ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS fence_epoch BIGINT NOT NULL DEFAULT 0`
+            .unprepared
+        ),
         Effect.zipRight(sql`ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS fence_owner TEXT NULL`.unprepared),
         Effect.mapError(failure("cannot create or migrate the checkpoint table"))
       )
@@ -182,12 +184,17 @@ export const makeSql = (
             )
           )
         if (rows.length === 0) {
-          return yield* new CheckpointerError({ reason: `claim of ${JSON.stringify(key)}: no row (table ${tableName})` })
+          return yield* new CheckpointerError({
+            reason: `claim of ${JSON.stringify(key)}: no row (table ${tableName})`
+          })
         }
         return SqlStore.toNumber(rows[0]!.fence_epoch)
       }).pipe(
-        Effect.catchTag("SqlError", (error) =>
-          Effect.fail(failure(`cannot claim checkpoint ${JSON.stringify(key)} for ${JSON.stringify(owner)}`)(error)))
+        Effect.catchTag(
+          "SqlError",
+          (error) =>
+            Effect.fail(failure(`cannot claim checkpoint ${JSON.stringify(key)} for ${JSON.stringify(owner)}`)(error))
+        )
       )
 
     return {

@@ -2,11 +2,19 @@
  * Partition-scoped, fenced exactly-once (issue #13, items 1 and 3) against the emulator: one sink per partition
  * with an `owner`, the checkpoint key claimed at start (a new epoch), every save a compare-and-set. An owner whose key
  * was claimed by another cannot commit: its save is refused, it rolls back what it prepared and fails `Fenced`.
+ * The takeover runs on the in-memory store and, each process with its own connection pool, on the SQL store over
+ * MariaDB (127.0.0.1:3306/test) and PostgreSQL (127.0.0.1:5432/test, user root); those are skipped when nothing
+ * listens there, unless CI=true.
  */
 import { StarRocksEmulator } from "@effect-starrocks/testkit"
+import { MysqlClient } from "@effect/sql-mysql2"
+import { PgClient } from "@effect/sql-pg"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, layer } from "@effect/vitest"
+import type { Scope } from "effect"
 import {
   Cause,
+  Context,
   Deferred,
   Effect,
   Exit,
@@ -20,6 +28,8 @@ import {
   Schema,
   Stream
 } from "effect"
+import * as Net from "node:net"
+import * as CheckpointerSql from "../src/Checkpointer/Sql.js"
 import {
   Checkpoint,
   Checkpointer,
@@ -42,6 +52,65 @@ const rowsFrom = (from: number, to: number): ReadonlyArray<Row> => {
   for (let i = from; i < to; i++) out.push({ id: i, note: `note ${i}` })
   return out
 }
+
+const listening = (host: string, port: number) =>
+  new Promise<boolean>((resolve) => {
+    const socket = Net.connect({ host, port })
+    socket.setTimeout(2000)
+    socket.once("connect", () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.once("error", () => resolve(false))
+    socket.once("timeout", () => {
+      socket.destroy()
+      resolve(false)
+    })
+  })
+const ci = process.env.CI === "true" || process.env.CI === "1"
+const MysqlLive = MysqlClient.layer({
+  host: "127.0.0.1",
+  port: 3306,
+  username: "root",
+  password: Redacted.make(""),
+  database: "test",
+  maxConnections: 2
+})
+const PgLive = PgClient.layer({ host: "127.0.0.1", port: 5432, username: "root", database: "test", maxConnections: 2 })
+
+/**
+ * Where the checkpoints of a test live: `open` gives each "process" its own store over the same place (the
+ * in-memory one is shared by all: it is one process's memory).
+ */
+interface Store {
+  readonly name: string
+  readonly open: Effect.Effect<Effect.Effect<Checkpointer.Checkpointer, unknown, Scope.Scope>, unknown, Scope.Scope>
+}
+let tables = 0
+const sqlStore = (name: string, client: Layer.Layer<SqlClient.SqlClient, unknown>, drop: (t: string) => string) => ({
+  name,
+  open: Effect.gen(function*() {
+    const table = `fence_eo_${process.pid}_${Date.now().toString(36)}_${tables++}`
+    const sql = Context.get(yield* Layer.build(client), SqlClient.SqlClient)
+    yield* Effect.addFinalizer(() => sql.unsafe(drop(table)).unprepared.pipe(Effect.orDie))
+    return Effect.map(
+      Layer.build(CheckpointerSql.layerSql({ table }).pipe(Layer.provide(client))),
+      Context.get(Checkpointer.Checkpointer)
+    )
+  })
+})
+const stores: ReadonlyArray<Store> = [
+  {
+    name: "memory",
+    open: Effect.map(Checkpointer.makeMemoryForTests, (store) => Effect.succeed(store))
+  },
+  ...((await listening("127.0.0.1", 3306)) || ci
+    ? [sqlStore("sql (MariaDB)", MysqlLive, (t) => `DROP TABLE IF EXISTS \`${t}\``)]
+    : []),
+  ...((await listening("127.0.0.1", 5432)) || ci
+    ? [sqlStore("sql (PostgreSQL)", PgLive, (t) => `DROP TABLE IF EXISTS "${t}"`)]
+    : [])
+]
 
 const Emulator = StarRocksEmulator.layer({ users: { root: "" }, bes: 2, cleanerIntervalMs: 200 })
 
@@ -140,68 +209,73 @@ const failureOf = <A, E>(exit: Exit.Exit<A, E>) =>
 
 describe("partitions and fencing (emulator)", () => {
   layer(Emulator, { excludeTestServices: true, timeout: "30 seconds" })((it) => {
-    it.effect("a second owner claims the partition: the paused first one is fenced at its next barrier, rolls back, never commits", () =>
-      Effect.gen(function*() {
-        const ctx = yield* setup
-        const paused = yield* Deferred.make<void>()
-        const resume = yield* Deferred.make<void>()
-        // owner a: rows 0..249 (two checkpoints, rows 200..249 loaded into an open transaction), then it stalls
-        // (a GC pause, SIGSTOP, a network partition) before the barrier of row 299
-        const sourceA = (from: number) =>
-          Stream.concat(
-            Stream.fromIterable(rowsFrom(from, 250)),
-            Stream.fromEffect(Effect.zipRight(Deferred.succeed(paused, undefined), Deferred.await(resume))).pipe(
-              Stream.drain,
-              Stream.concat(Stream.fromIterable(rowsFrom(250, 300)))
+    for (const store of stores) {
+      it.scoped(`a second owner claims the partition: the paused first one is fenced at its next barrier, rolls back, never commits (${store.name})`, () =>
+        Effect.gen(function*() {
+          const ctx = yield* setup
+          const open = yield* store.open
+          const storeA = yield* open
+          const storeB = yield* open
+          const paused = yield* Deferred.make<void>()
+          const resume = yield* Deferred.make<void>()
+          // owner a: rows 0..249 (two checkpoints, rows 200..249 loaded into an open transaction), then it stalls
+          // (a GC pause, SIGSTOP, a network partition) before the barrier of row 299
+          const sourceA = (from: number) =>
+            Stream.concat(
+              Stream.fromIterable(rowsFrom(from, 250)),
+              Stream.fromEffect(Effect.zipRight(Deferred.succeed(paused, undefined), Deferred.await(resume))).pipe(
+                Stream.drain,
+                Stream.concat(Stream.fromIterable(rowsFrom(250, 300)))
+              )
             )
+          const a = yield* Effect.fork(pipeline(ctx, "runner-a", sourceA, storeA))
+          yield* Deferred.await(paused)
+          // while a waits, its transaction is open: its loads of rows 0..249 (10 batches of 25) were all sent
+          yield* loadsOf(ctx, "-p3-e1-").pipe(
+            Effect.repeat({ until: (n) => n >= 10, schedule: Schedule.spaced("10 millis") }),
+            Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error("owner a never loaded its rows") })
           )
-        const a = yield* Effect.fork(pipeline(ctx, "runner-a", sourceA))
-        yield* Deferred.await(paused)
-        // while a waits, its transaction is open: its loads of rows 0..249 (10 batches of 25) were all sent
-        yield* loadsOf(ctx, "-p3-e1-").pipe(
-          Effect.repeat({ until: (n) => n >= 10, schedule: Schedule.spaced("10 millis") }),
-          Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error("owner a never loaded its rows") })
-        )
 
-        // owner b takes the partition over: claims (epoch 2), recovers a's last checkpoint, resumes after row 199
-        const summaryB = yield* pipeline(ctx, "runner-b", (from) => Stream.fromIterable(rowsFrom(from, 300)))
-        assert.strictEqual(summaryB.epoch, 2)
-        assert.strictEqual(summaryB.rows, 100)
-        yield* assertExactlyOnce(ctx, 300)
+          // owner b takes the partition over: claims (epoch 2), recovers a's last checkpoint, resumes after row 199
+          const summaryB = yield* pipeline(ctx, "runner-b", (from) => Stream.fromIterable(rowsFrom(from, 300)), storeB)
+          assert.strictEqual(summaryB.epoch, 2)
+          assert.strictEqual(summaryB.rows, 100)
+          yield* assertExactlyOnce(ctx, 300)
 
-        // a wakes up: its barrier prepares, the save is refused, what it prepared is rolled back
-        yield* Deferred.succeed(resume, undefined)
-        const error = failureOf(yield* Fiber.await(a))
-        assert.deepInclude(error, {
-          _tag: "ExactlyOnceError",
-          reason: "Fenced",
-          checkpointKey: KEY,
-          owner: "runner-a",
-          epoch: 1,
-          currentEpoch: 2,
-          currentOwner: "runner-b"
-        })
+          // a wakes up: its barrier prepares, the save is refused, what it prepared is rolled back
+          yield* Deferred.succeed(resume, undefined)
+          const error = failureOf(yield* Fiber.await(a))
+          assert.deepInclude(error, {
+            _tag: "ExactlyOnceError",
+            reason: "Fenced",
+            checkpointKey: KEY,
+            owner: "runner-a",
+            epoch: 1,
+            currentEpoch: 2,
+            currentOwner: "runner-b"
+          })
 
-        // nothing of a after the claim was committed: the rows are still each once, a's later labels are ABORTED
-        yield* assertExactlyOnce(ctx, 300)
-        const txns = yield* txnsOf(ctx)
-        const ofA = txns.filter((t) => t.label.includes("-p3-e1-"))
-        const ofB = txns.filter((t) => t.label.includes("-p3-e2-"))
-        assert.deepStrictEqual(ofA.filter((t) => t.status === "VISIBLE").length, 2)
-        assert.isAbove(ofA.filter((t) => t.status === "ABORTED").length, 0)
-        const rolledBack = (error as { labels?: ReadonlyArray<string> }).labels ?? []
-        assert.isAbove(rolledBack.length, 0)
-        for (const label of rolledBack) {
-          assert.strictEqual(txns.find((t) => t.label === label)?.status, "ABORTED", label)
-        }
-        assert.isTrue(ofB.length > 0 && ofB.every((t) => t.status === "VISIBLE"))
-        assert.deepStrictEqual(txns.filter((t) => t.status === "PREPARE" || t.status === "PREPARED"), [])
-        // the labels carry the epoch and fit StarRocks' label rules
-        for (const t of txns) assert.match(t.label, /^[-\w]{1,128}$/)
+          // nothing of a after the claim was committed: the rows are still each once, a's later labels are ABORTED
+          yield* assertExactlyOnce(ctx, 300)
+          const txns = yield* txnsOf(ctx)
+          const ofA = txns.filter((t) => t.label.includes("-p3-e1-"))
+          const ofB = txns.filter((t) => t.label.includes("-p3-e2-"))
+          assert.deepStrictEqual(ofA.filter((t) => t.status === "VISIBLE").length, 2)
+          assert.isAbove(ofA.filter((t) => t.status === "ABORTED").length, 0)
+          const rolledBack = (error as { labels?: ReadonlyArray<string> }).labels ?? []
+          assert.isAbove(rolledBack.length, 0)
+          for (const label of rolledBack) {
+            assert.strictEqual(txns.find((t) => t.label === label)?.status, "ABORTED", label)
+          }
+          assert.isTrue(ofB.length > 0 && ofB.every((t) => t.status === "VISIBLE"))
+          assert.deepStrictEqual(txns.filter((t) => t.status === "PREPARE" || t.status === "PREPARED"), [])
+          // the labels carry the epoch and fit StarRocks' label rules
+          for (const t of txns) assert.match(t.label, /^[-\w]{1,128}$/)
 
-        const record = Option.getOrThrow(yield* ctx.checkpointer.latest(KEY))
-        assert.deepInclude({ epoch: record.epoch, position: record.position }, { epoch: 2, position: 299 })
-      }))
+          const record = Option.getOrThrow(yield* storeA.latest(KEY))
+          assert.deepInclude({ epoch: record.epoch, position: record.position }, { epoch: 2, position: 299 })
+        }))
+    }
 
     it.effect("an owner stalled between prepare and save loses the key: the save is refused, nothing commits", () =>
       Effect.gen(function*() {
@@ -252,6 +326,25 @@ describe("partitions and fencing (emulator)", () => {
         assert.strictEqual(yield* ctx.checkpointer.claim(KEY, "someone"), 3)
         const labels = (yield* txnsOf(ctx)).map((t) => t.label)
         assert.isTrue(labels.some((l) => l.includes("-p3-e1-")) && labels.some((l) => l.includes("-p3-e2-")))
+      }))
+
+    it.effect("labels of an owner with a long instance and table name stay within StarRocks' 128 characters", () =>
+      Effect.gen(function*() {
+        const ctx = yield* setup
+        const instance = `partition/${"x".repeat(150)}`
+        const summary = yield* Stream.fromIterable(rowsFrom(0, 60)).pipe(
+          Checkpoint.withBarriers({ position: (r: Row) => Number(r.id), everyRows: 30 }),
+          Stream.run(StarRocksSink.exactlyOnce(Row, { ...partition("runner-a"), instance })),
+          Effect.provide(services(ctx, configFor(ctx, { labelPrefix: "p".repeat(64) })))
+        )
+        assert.strictEqual(summary.epoch, 1)
+        yield* assertExactlyOnce(ctx, 60)
+        const labels = (yield* txnsOf(ctx)).map((t) => t.label)
+        assert.isAbove(labels.length, 0)
+        for (const label of labels) {
+          assert.match(label, /^[-\w]{1,128}$/)
+          assert.match(label, /-partition_x{37}_[0-9a-f]{16}-e1-\d+$/)
+        }
       }))
 
     it.effect("a sink without an owner on a claimed key is fenced at its first save", () =>

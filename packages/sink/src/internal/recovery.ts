@@ -3,6 +3,7 @@
  * instance (label ids at and after the recorded next id), and find where new label ids start.
  */
 import { Clock, Effect, Option } from "effect"
+import * as Crypto from "node:crypto"
 import * as Checkpointer from "../Checkpointer.js"
 import * as LabelStore from "../LabelStore.js"
 import * as LoadClient from "../LoadClient.js"
@@ -27,10 +28,22 @@ export const txnLabel = (prefix: string, table: string, instance: string, id: nu
 
 /**
  * The instance part of the labels of an owner's epoch: `{instance}-e{epoch}` (so two owners of one partition never
- * share a label); epoch 0 (no owner, or records from before fencing) keeps the plain `{instance}`.
+ * share a label); epoch 0 (no owner, or records from before fencing) keeps the plain `{instance}`. An instance of
+ * more than 64 characters is shortened to its first 47 (sanitized) and 16 hex digits of its SHA-256.
  */
-export const epochInstance = (instance: string, epoch: number): string =>
-  epoch === 0 ? instance : `${instance}-e${epoch}`
+export const epochInstance = (instance: string, epoch: number): string => {
+  if (epoch === 0) return instance
+  // labels stay within 128 characters: a long instance (a partition id is short) is shortened, still unique
+  const base = labelPart(instance).length <= MAX_INSTANCE
+    ? instance
+    : `${labelPart(instance).slice(0, MAX_INSTANCE - 17)}_${
+      Crypto.createHash("sha256").update(instance, "utf8").digest("hex").slice(0, 16)
+    }`
+  return `${base}-e${epoch}`
+}
+
+/** An owner's label instance part longer than this is shortened (its first 47 characters and a hash). */
+export const MAX_INSTANCE = 64
 
 /** At most this many epochs before the owner's are walked for lingering transactions (besides the record's own). */
 export const EPOCH_WINDOW = 16

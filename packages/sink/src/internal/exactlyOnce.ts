@@ -42,25 +42,26 @@ export interface Options<P, PI> {
 }
 
 /**
- * The epochs `recover` claimed with an owner, per store and key: the sink that follows it (same store, key and
- * owner) works under that epoch instead of claiming again, so the position `recover` returned (where the
- * application resumes its source) and the checkpoint the sink starts from are those of one epoch. Another owner
- * claiming in between fences the sink at its first save.
+ * The epochs `recover` claimed with an owner, per store, key and owner: the sink that follows it (same store
+ * instance, key and owner) works under that epoch instead of claiming again, so the position `recover` returned
+ * (where the application resumes its source) and the checkpoint the sink starts from belong to one epoch. Another
+ * owner claiming in between fences the sink at its first save.
  */
-const claimedByRecover = new WeakMap<Checkpointer.Checkpointer, Map<string, { owner: string; epoch: number }>>()
+const claimedByRecover = new WeakMap<Checkpointer.Checkpointer, Map<string, number>>()
 
 const claimFor = (checkpointer: Checkpointer.Checkpointer, key: string, owner: string, by: "recover" | "sink") =>
   Effect.suspend(() => {
-    const claims = claimedByRecover.get(checkpointer) ?? new Map<string, { owner: string; epoch: number }>()
+    const claims = claimedByRecover.get(checkpointer) ?? new Map<string, number>()
     claimedByRecover.set(checkpointer, claims)
-    const handed = claims.get(key)
-    if (by === "sink" && handed !== undefined && handed.owner === owner) {
-      claims.delete(key)
-      return Effect.succeed(handed.epoch)
+    const id = JSON.stringify([key, owner])
+    const handed = claims.get(id)
+    if (by === "sink" && handed !== undefined) {
+      claims.delete(id)
+      return Effect.succeed(handed)
     }
     return Effect.tap(checkpointer.claim(key, owner), (epoch) =>
       Effect.sync(() => {
-        if (by === "recover") claims.set(key, { owner, epoch })
+        if (by === "recover") claims.set(id, epoch)
       }))
   })
 

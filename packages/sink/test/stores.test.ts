@@ -321,6 +321,14 @@ const fencingSuite = (backend: Backend) =>
           { concurrency: "unbounded" }
         )
         assert.deepStrictEqual([...epochs].sort((a, b) => a - b), Array.from({ length: 12 }, (_, i) => i + 1))
+        // a key never saved nor claimed: the racing claims create its row
+        const fresh = yield* Effect.forEach(
+          Array.from({ length: 12 }, (_, i) => i),
+          (i) => stores[i % stores.length]!.claim("fresh", `owner-${i}`),
+          { concurrency: "unbounded" }
+        )
+        assert.deepStrictEqual([...fresh].sort((a, b) => a - b), Array.from({ length: 12 }, (_, i) => i + 1))
+        assert.deepStrictEqual(yield* stores[0]!.latest("fresh"), Option.none())
         const refused = yield* Effect.forEach(
           Array.from({ length: 11 }, (_, i) => i + 1),
           (epoch) => Effect.flip(stores[epoch % stores.length]!.save(at(epoch, "k", 2))),

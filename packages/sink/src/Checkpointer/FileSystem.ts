@@ -157,7 +157,7 @@ export const makeFileSystem = (
           directory,
           `.${path.basename(file)}.${Crypto.randomBytes(6).toString("hex")}${FileStore.tempSuffix}`
         )
-        const linked = yield* FileStore.writeFileAtomic(fs, path, temp, content).pipe(
+        const linked = yield* FileStore.writeNewFileSynced(fs, temp, content).pipe(
           Effect.zipRight(fs.link(temp, file)),
           Effect.as(true),
           Effect.catchIf(

@@ -154,7 +154,10 @@ export const makeSql = (
             fence_owner = ${raised ? null : fence.owner ?? null}
             WHERE checkpoint_key = ${record.key}`
           return "done" as const
-        })).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(failure(what)(error))))
+        })).pipe(
+          Effect.retry({ times: 3, while: SqlStore.isTransient }),
+          Effect.catchTag("SqlError", (error) => Effect.fail(failure(what)(error)))
+        )
         if ((yield* attempt) === "done") return
         yield* ensureRow(record.key, now).pipe(Effect.mapError(failure(what)))
         if ((yield* attempt) === "missing") {
@@ -190,6 +193,7 @@ export const makeSql = (
         }
         return SqlStore.toNumber(rows[0]!.fence_epoch)
       }).pipe(
+        Effect.retry({ times: 3, while: SqlStore.isTransient }),
         Effect.catchTag(
           "SqlError",
           (error) =>

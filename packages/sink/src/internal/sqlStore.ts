@@ -127,3 +127,17 @@ export const addMysqlColumns = (
         )
     }
   })
+
+/**
+ * A deadlock or serialization failure, which the database resolves by failing one transaction: worth running it
+ * again (MySQL / MariaDB errno 1213 and 1205, PostgreSQL SQLSTATE 40P01 and 40001).
+ *
+ * @internal
+ */
+export const isTransient = (error: unknown): boolean => {
+  const cause = typeof error === "object" && error !== null && "cause" in error ? error.cause : undefined
+  if (typeof cause !== "object" || cause === null) return false
+  const errno = "errno" in cause ? cause.errno : undefined
+  const code = "code" in cause ? cause.code : undefined
+  return errno === 1213 || errno === 1205 || code === "40P01" || code === "40001"
+}

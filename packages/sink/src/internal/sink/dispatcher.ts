@@ -134,28 +134,27 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
         )
       })
 
-    // per unordered table, with adaptive concurrency: its limit (an ordered table has one load in flight anyway)
-    const limits = new Map<Lane, TableLimit>()
-    const limitOf = (lane: Lane): TableLimit | undefined => {
-      const adaptive = options.adaptive
-      if (adaptive === undefined) return undefined
-      let limit = limits.get(lane)
-      if (limit === undefined) {
+    // per unordered table, with adaptive concurrency: its limit (an ordered table has one load in flight anyway:
+    // its gauge is set to 1 once)
+    const limits = new Map<Lane, TableLimit | undefined>()
+    const limitOf = (lane: Lane): Effect.Effect<TableLimit | undefined> =>
+      Effect.suspend(() => {
+        const adaptive = options.adaptive
+        if (adaptive === undefined) return Effect.succeed(undefined)
+        if (limits.has(lane)) return Effect.succeed(limits.get(lane))
         if (lane.ordered) {
-          Effect.runSync(reportLimit(lane, 1))
-          return undefined
+          limits.set(lane, undefined)
+          return Effect.as(reportLimit(lane, 1), undefined)
         }
         const controller = Adaptive.make({
           ...Adaptive.defaults,
           initial: adaptive.initial,
           max: Math.min(adaptive.max, Math.max(1, options.concurrency))
         })
-        limit = { controller, permits: Effect.unsafeMakeSemaphore(controller.limit()) }
+        const limit: TableLimit = { controller, permits: Effect.unsafeMakeSemaphore(controller.limit()) }
         limits.set(lane, limit)
-        Effect.runSync(reportLimit(lane, controller.limit()))
-      }
-      return limit
-    }
+        return Effect.as(reportLimit(lane, controller.limit()), limit)
+      })
     const reportLimit = (lane: Lane, value: number) =>
       Metric.set(SinkMetrics.adaptiveConcurrencyLimit, value).pipe(
         SinkMetrics.tagged(lane.settings.database, lane.settings.table)
@@ -266,7 +265,7 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
                 yield* ledger.record(batch, "failed").pipe(Effect.ignore)
                 return
               }
-              const limit = limitOf(lane)
+              const limit = yield* limitOf(lane)
               const load = limit === undefined
                 ? slots.withPermits(1)(Effect.locally(loadOne(item), LoadClient.currentBackoff, slotFreeBackoff))
                 // the table's permit first, kept through backoff waits; then a shared slot, given back during them

@@ -380,6 +380,12 @@ const routingOf = <A>(
  * of their table has landed for that long (internal/sink/watchdog.ts); the `secondsSinceLastLoad` gauge is kept
  * either way.
  *
+ * With adaptive concurrency (`sink.adaptive-concurrency.enabled`, or `options.adaptiveConcurrency` over it) each
+ * table that is not ordered has a limit of loads in flight moved by AIMD between 1 and its max (at most
+ * `sink.io.thread-count`), lowered by "too many versions", TXN_IN_PROCESSING, memory-limit and timeout answers and
+ * by rising latency (internal/sink/adaptive.ts; the `adaptiveConcurrencyLimit` gauge). A bad value of the option
+ * is a `StarRocksConfigError` before any load.
+ *
  * Before the first row, the startup check (`sink.startup-check`, see `startupCheck`) looks every table up on an
  * FE (a table routed by function when it first appears) and checks the settings against the server version.
  *

@@ -479,6 +479,10 @@ describe("load: the emulator with memory storage", () => {
         STARROCKS_PROPERTIES: "skip_header=1"
       })
       assert.deepInclude(header, { _tag: "LoadOptionError", option: "sink.properties.skip_header" })
+      const adaptive = yield* inProcess([csv, "--table", "db.t", "--load-url", url], {
+        STARROCKS_ADAPTIVE_CONCURRENCY_ENABLED: "true"
+      })
+      assert.deepInclude(adaptive, { _tag: "LoadOptionError", option: "sink.adaptive-concurrency.enabled" })
       const props = path.join(dir, "sink.properties")
       fs.writeFileSync(props, `load-url=${url}\nsink.buffer-flush.max-bytes=12\n`)
       const small = yield* inProcess([csv, "--table", "db.t", "--properties", props])

@@ -338,6 +338,14 @@ const plan = (options: Flags) =>
       }
       maxBytes = n
     }
+    // an accepted option has an effect: adaptive concurrency is the sink's (StarRocksSink.make), not the loader's
+    if (config.adaptiveConcurrency !== undefined) {
+      return yield* optionError(
+        config.given?.adaptiveConcurrency ?? "sink.adaptive-concurrency.enabled",
+        "has no effect on load, which keeps sink.io.thread-count loads in flight (adaptive concurrency is " +
+          "StarRocksSink.make's)"
+      )
+    }
     const exactlyOnce = options.exactlyOnce || config.semantic === "exactly-once"
     if (exactlyOnce && Option.isNone(options.checkpointFile)) {
       return yield* optionError("--exactly-once", "needs --checkpoint-file (where the progress is kept)")

@@ -207,6 +207,21 @@ export const recover = <P, PI>(options: Options<P, PI>) =>
     return last.position
   })
 
+/**
+ * A table whose own options (`properties`, over the config's) turn merge commit on cannot load exactly-once: the
+ * config-level `sink.properties.enable_merge_commit` is refused by `StarRocksConfig.checkUse`, a table's own
+ * here, with the same typed error, naming the table.
+ */
+const refuseMergeCommit = (lane: Lane): StarRocksConfig.StarRocksConfigError | undefined =>
+  (lane.settings.properties["enable_merge_commit"] ?? "").trim().toLowerCase() === "true" ?
+    StarRocksConfig.StarRocksConfigError.fromProblems([{
+      key: "properties.enable_merge_commit",
+      reason: `of table ${lane.key}: merge commit cannot be exactly-once: the server generates the labels and ` +
+        "merges loads into transactions of its own, so a load cannot be prepared and committed at a checkpoint " +
+        "(use StarRocksSink.make)"
+    }]) :
+    undefined
+
 export const make = <In, P, PI>(
   routing: Routing<In>,
   options: Options<P, PI>
@@ -286,10 +301,15 @@ export const make = <In, P, PI>(
     let checkpoints = 0
     const tables = new Map<Lane, Table>()
 
-    /** A table's state; the first time, its lingering transactions are rolled back (recovery, step 2). */
+    /**
+     * A table's state; the first time, its lingering transactions are rolled back (recovery, step 2), once its
+     * own options are found to allow exactly-once (`refuseMergeCommit`).
+     */
     const tableOf = (lane: Lane): Effect.Effect<Table, Error, LoadClient.LoadClient> => {
       const known = tables.get(lane)
       if (known !== undefined) return Effect.succeed(known)
+      const refused = refuseMergeCommit(lane)
+      if (refused !== undefined) return Effect.fail(refused)
       const target = { database: lane.settings.database, table: lane.settings.table }
       const label = (id: number) => Recovery.txnLabel(config.labelPrefix, target.table, labelInstance, id)
       const start = nextLabelId[lane.key] ?? 0
@@ -309,6 +329,11 @@ export const make = <In, P, PI>(
           return table
         })
       )
+    }
+    // every table known at start is checked before any of them is touched
+    for (const lane of router.lanes()) {
+      const refused = refuseMergeCommit(lane)
+      if (refused !== undefined) return yield* refused
     }
     for (const lane of router.lanes()) yield* tableOf(lane)
 

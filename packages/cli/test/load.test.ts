@@ -114,6 +114,58 @@ describe("load: the cutter", () => {
     assert.deepStrictEqual(pieces.map((p) => p.rows), [1, 1, 2])
   })
 
+  it("cuts a one-byte delimiter (counted, not scanned row by row) where a scan of every row cuts", () => {
+    // the cuts as the cutter's contract states them, one delimiter at a time
+    const reference = (data: Buffer, maxBytes: number, start: number) => {
+      const out: Array<[number, number, number]> = []
+      let batchStart = start
+      let lastEnd = -1
+      let rows = 0
+      for (let i = data.indexOf(10); i >= 0; i = data.indexOf(10, i + 1)) {
+        const e = start + i + 1
+        if (e - batchStart > maxBytes) {
+          if (lastEnd > batchStart) {
+            out.push([batchStart, lastEnd, rows])
+            batchStart = lastEnd
+            rows = 0
+          }
+          if (e - batchStart > maxBytes) {
+            out.push([batchStart, e, 1])
+            batchStart = lastEnd = e
+            continue
+          }
+        }
+        lastEnd = e
+        rows++
+      }
+      const end = start + data.length
+      if (end > batchStart) out.push([batchStart, end, rows + (end > Math.max(lastEnd, batchStart) ? 1 : 0)])
+      return out
+    }
+    const random = prng(21)
+    for (let round = 0; round < 60; round++) {
+      // rows of 0-30 bytes and now and then one of up to 300 (longer than maxBytes), maybe no final delimiter
+      const rows: Array<string> = []
+      for (let i = 0, n = 1 + Math.floor(random() * 300); i < n; i++) {
+        rows.push("r".repeat(Math.floor(random() * (random() < 0.05 ? 300 : 30))))
+      }
+      const data = Buffer.from(rows.join("\n") + (random() < 0.5 ? "\n" : ""))
+      const maxBytes = 1 + Math.floor(random() * 200)
+      const from = Math.floor(random() * data.length / 2)
+      const start = data.lastIndexOf(10, from) + 1
+      const expected = reference(data.subarray(start), maxBytes, start)
+      for (const maxChunk of [1, 7, 64, 1000, data.length]) {
+        const pieces = cut(data.subarray(start), maxBytes, "\n", maxChunk, round, start)
+        assert.deepStrictEqual(pieces.map((p) => [p.offset, p.end, p.rows]), expected, `round ${round}`)
+        assert.deepStrictEqual(
+          Buffer.concat(pieces.map(bytesOf)),
+          data.subarray(start),
+          `round ${round}: the bytes, in order`
+        )
+      }
+    }
+  })
+
   it("resumes from an offset with the same cuts", () => {
     const data = rowsText(500, 11, "\n")
     const all = cut(data, 700, "\n", 333, 12)

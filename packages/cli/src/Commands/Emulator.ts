@@ -11,10 +11,8 @@
  *
  * @since 0.1.0
  */
-import * as MysqlStorage from "@effect-starrocks/testkit/MysqlStorage"
-import * as StarRocksEmulator from "@effect-starrocks/testkit/StarRocksEmulator"
-import * as StarRocksVersion from "@effect-starrocks/testkit/StarRocksVersion"
-import * as TablesFile from "@effect-starrocks/testkit/TablesFile"
+import type * as StarRocksEmulator from "@effect-starrocks/testkit/StarRocksEmulator"
+import type * as TablesFile from "@effect-starrocks/testkit/TablesFile"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Console from "effect/Console"
@@ -126,6 +124,14 @@ export const emulator = Command.make(
   { tables, fes, bes, storage, starrocksVersion, tlsCert, tlsKey, beTls, ...knobs },
   (options) =>
     Effect.gen(function*() {
+      // the testkit is loaded by this command only, not with the command line
+      const [StarRocksEmulator, StarRocksVersion, TablesFile] = yield* Effect.promise(() =>
+        Promise.all([
+          import("@effect-starrocks/testkit/StarRocksEmulator"),
+          import("@effect-starrocks/testkit/StarRocksVersion"),
+          import("@effect-starrocks/testkit/TablesFile")
+        ])
+      )
       if (options.fes < 1 || options.bes < 0) return yield* fail("--fes must be at least 1 and --bes at least 0")
       if (options.storage !== "memory" && !/^(mysql|mariadb):\/\//.test(options.storage)) {
         return yield* fail(`--storage must be memory or mysql://user@host:port/database, got ${options.storage}`)
@@ -172,7 +178,9 @@ export const emulator = Command.make(
       const beTlsValue = Option.getOrUndefined(flagBeTls) ?? fileBeTls
       const store = parseStorage(options.storage)
       const backend = store._tag === "Mysql"
-        ? yield* MysqlStorage.make(store.url).pipe(Effect.catchAll((e) => fail(e.message)))
+        ? yield* Effect.promise(() => import("@effect-starrocks/testkit/MysqlStorage")).pipe(
+          Effect.flatMap((MysqlStorage) => MysqlStorage.make(store.url))
+        ).pipe(Effect.catchAll((e) => fail(e.message)))
         : undefined
       const emu = yield* StarRocksEmulator.make({
         ...fileKnobs,

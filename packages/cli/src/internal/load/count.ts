@@ -127,35 +127,54 @@ const moduleBytes = (): Uint8Array => {
 /** Bytes copied into the module's memory at a time. */
 const SCRATCH = 1024 * 1024
 
-interface Wasm {
-  readonly count: (ptr: number, len: number, byte: number) => number
-  readonly memory: Uint8Array
+/** The part of the WebAssembly API used here (this package's `lib` has no DOM types). */
+interface WebAssemblyApi {
+  readonly validate: (bytes: Uint8Array) => boolean
+  readonly Module: new(bytes: Uint8Array) => object
+  readonly Instance: new(module: object) => { readonly exports: Record<string, unknown> }
 }
 
-const instantiate = (): Wasm | undefined => {
+type CountFn = (ptr: number, len: number, byte: number) => number
+
+let compiled: { readonly api: WebAssemblyApi; readonly module: object } | undefined | null = null
+
+const compile = () => {
+  if (compiled !== null) return compiled
+  compiled = undefined
   try {
+    const api = (globalThis as { readonly WebAssembly?: WebAssemblyApi }).WebAssembly
     const bytes = moduleBytes()
-    if (typeof WebAssembly !== "object" || !WebAssembly.validate(bytes)) return undefined
-    // V8 runs new code in its baseline compiler (Liftoff, about 30 times slower here) until a background
-    // optimizing compile, which a busy machine delays by seconds: this module is compiled optimized at once
+    if (api === undefined || !api.validate(bytes)) return compiled
+    // V8 runs new code in its baseline compiler (Liftoff, several times slower here) until a background
+    // optimizing compile, which a busy machine delays: this small module is compiled optimized at once
     V8.setFlagsFromString("--no-liftoff")
-    let module: WebAssembly.Module
     try {
-      module = new WebAssembly.Module(bytes)
+      compiled = { api, module: new api.Module(bytes) }
     } finally {
       V8.setFlagsFromString("--liftoff")
     }
-    const instance = new WebAssembly.Instance(module)
-    const memory = instance.exports["memory"] as WebAssembly.Memory
-    memory.grow(Math.ceil(SCRATCH / 65536))
-    const count = instance.exports["count"] as (ptr: number, len: number, byte: number) => number
-    return { count, memory: new Uint8Array(memory.buffer, 0, SCRATCH) }
+  } catch {
+    compiled = undefined
+  }
+  return compiled
+}
+
+/** An instance of the module with `bytes` of memory of its own (grown once: growing detaches the views). */
+const instantiate = (bytes: number): { readonly count: CountFn; readonly buffer: ArrayBuffer } | undefined => {
+  const c = compile()
+  if (c === undefined) return undefined
+  try {
+    const instance = new c.api.Instance(c.module)
+    const memory = instance.exports["memory"] as { readonly buffer: ArrayBuffer; grow(pages: number): number }
+    const pages = Math.ceil(bytes / 65536)
+    if (pages > 1) memory.grow(pages - 1)
+    return { count: instance.exports["count"] as CountFn, buffer: memory.buffer }
   } catch {
     return undefined
   }
 }
 
-let wasm: Wasm | undefined | null = null
+let scratch: { readonly count: CountFn; readonly memory: Uint8Array } | undefined | null = null
 
 /** Without WebAssembly: one `indexOf` a match. */
 const countByIndexOf = (buf: Buffer, byte: number): number => {
@@ -164,11 +183,16 @@ const countByIndexOf = (buf: Buffer, byte: number): number => {
   return n
 }
 
-/** How many bytes of `bytes` equal `byte`. */
+/** How many bytes of `bytes` equal `byte` (any buffer: copied into the module's memory a slice at a time). */
 export const countByte = (bytes: Uint8Array, byte: number): number => {
-  if (wasm === null) wasm = instantiate()
-  if (wasm === undefined) return countByIndexOf(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), byte)
-  const { count, memory } = wasm
+  if (scratch === null) {
+    const i = instantiate(SCRATCH)
+    scratch = i === undefined ? undefined : { count: i.count, memory: new Uint8Array(i.buffer, 0, SCRATCH) }
+  }
+  if (scratch === undefined) {
+    return countByIndexOf(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), byte)
+  }
+  const { count, memory } = scratch
   let n = 0
   for (let at = 0; at < bytes.byteLength; at += SCRATCH) {
     const slice = bytes.subarray(at, Math.min(bytes.byteLength, at + SCRATCH))
@@ -179,7 +203,34 @@ export const countByte = (bytes: Uint8Array, byte: number): number => {
 }
 
 /** Whether the WebAssembly counter is in use (for tests). */
-export const simd = (): boolean => {
-  if (wasm === null) wasm = instantiate()
-  return wasm !== undefined
+export const simd = (): boolean => compile() !== undefined
+
+/** Buffers whose bytes are counted where they are, without a copy. */
+export interface Arena {
+  readonly buffers: ReadonlyArray<Buffer>
+  /** How many of the first `length` bytes of `buffer` (one of `buffers`) equal `byte`. */
+  readonly count: (buffer: Buffer, length: number, byte: number) => number
+  /** Whether the buffers live in WebAssembly memory (counted in place); else each count copies. */
+  readonly inPlace: boolean
+}
+
+/** Arenas larger than this are plain buffers (WebAssembly memory ends at 4 GB). */
+const MAX_IN_PLACE = 2 * 1024 ** 3
+
+/**
+ * `n` buffers of `size` bytes in the memory of a module instance of their own, so that counting reads them where
+ * they are; plain buffers when that is not possible. The memory is reserved, and touched only as it is written.
+ */
+export const arena = (n: number, size: number): Arena => {
+  const instance = n * size <= MAX_IN_PLACE ? instantiate(n * size) : undefined
+  if (instance === undefined) {
+    const buffers = Array.from({ length: n }, () => Buffer.allocUnsafeSlow(size))
+    return { buffers, count: (buffer, length, byte) => countByte(buffer.subarray(0, length), byte), inPlace: false }
+  }
+  const buffers = Array.from({ length: n }, (_, i) => Buffer.from(instance.buffer, i * size, size))
+  return {
+    buffers,
+    count: (buffer, length, byte) => instance.count(buffer.byteOffset, length, byte),
+    inPlace: true
+  }
 }

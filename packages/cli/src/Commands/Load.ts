@@ -4,7 +4,8 @@
  * Streams CSV, NDJSON or JSON files (plain or `.gz`) into a StarRocks table by Stream Load, through the sink's
  * `LoadClient` (FE → BE redirects, retries, failover, label settlement). CSV and NDJSON pass through without
  * parsing rows: each file is read as a byte stream and cut into batches of about `--max-bytes` at row-delimiter
- * boundaries, so memory stays flat whatever the file size. Every batch has a deterministic label,
+ * boundaries, so memory stays flat whatever the file size; a regular uncompressed file with a one-byte delimiter is
+ * read straight into a few reused buffers (internal/load/fileBatches.ts). Every batch has a deterministic label,
  * `<prefix>-<fileIndex>-<byteOffset>`: sending it again (a rerun after a crash) finds the label taken and counts it
  * as loaded, so nothing lands twice. `--checkpoint-file` records after each landed batch how far every file has
  * landed; a rerun skips to there. docs/cli.md describes every flag.
@@ -685,7 +686,7 @@ const run = (options: Flags & { readonly files: ReadonlyArray<string> }) =>
     const pooledInputs = pending.filter((i) => pooled(i, p.delimiter, p.maxBytes))
     const pool = pooledInputs.length === 0 ? undefined : yield* FileBatches.makePool(
       Math.max(2, config.ioThreadCount),
-      Math.min(p.maxBytes, Math.max(...pooledInputs.map((i) => i.stat!.size))) + FileBatches.LOOK_AHEAD
+      Math.min(p.maxBytes, pooledInputs.reduce((n, i) => Math.max(n, i.stat!.size), 0)) + FileBatches.LOOK_AHEAD
     )
     // reading starts now: the first batch is read (into memory touched for the first time, slow on a virtual
     // machine) while the client starts and checks the server

@@ -180,11 +180,13 @@ describe("load: the cutter", () => {
           const fd = fs.openSync(file, "r")
           const got = yield* FileBatches.batches({ fd, start, maxBytes, delimiter: 10, pool, onError: (e) => e }).pipe(
             // the bytes are copied out before the buffer goes back to the pool (and is read into again)
-            Stream.map(({ piece, release }) => {
-              const bytes = Buffer.from(bytesOf(piece))
-              release()
-              return { piece, bytes }
-            }),
+            Stream.mapEffect(({ piece, release, rows }) =>
+              Effect.map(rows, (rows) => {
+                const bytes = Buffer.from(bytesOf(piece))
+                release()
+                return { piece: { ...piece, rows }, bytes }
+              })
+            ),
             Stream.runCollect,
             Effect.ensuring(Effect.sync(() => fs.closeSync(fd)))
           )

@@ -426,6 +426,8 @@ type Item =
     readonly piece: Cutter.Piece
     /** Gives the batch's buffer back to the pool once it landed (reused by a later batch). */
     readonly release?: () => void
+    /** Counts the rows of a pooled batch (its `piece.rows` is 0 until then). */
+    readonly rows?: Effect.Effect<number>
   }
   | { readonly _tag: "FileEnd"; readonly input: Input; readonly end: number }
 
@@ -463,9 +465,9 @@ const itemsOf = (
         pool,
         onError
       }).pipe(
-        Stream.map(({ piece, release }): Item => {
+        Stream.map(({ piece, release, rows }): Item => {
           end = piece.end
-          return { _tag: "Batch", input, piece, release }
+          return { _tag: "Batch", input, piece, release, rows }
         }),
         Stream.concat(Stream.suspend(() => Stream.succeed<Item>({ _tag: "FileEnd", input, end })))
       )
@@ -712,7 +714,7 @@ const run = (options: Flags & { readonly files: ReadonlyArray<string> }) =>
         stats.inFlight++
         yield* Metrics.inflight(stats.inFlight)
         const startedAt = yield* Clock.currentTimeMillis
-        const result = yield* client.loadBatch({
+        const loading = client.loadBatch({
           database: config.database,
           table: config.table,
           label: label(labelPrefix, input.index, piece.offset),
@@ -722,11 +724,15 @@ const run = (options: Flags & { readonly files: ReadonlyArray<string> }) =>
           Effect.tapError(() => Metrics.failed(config.database, config.table)),
           Effect.ensuring(Effect.suspend(() => Metrics.inflight(--stats.inFlight)))
         )
+        // a pooled batch's rows are counted while it is sent
+        const [result, rows] = item.rows === undefined
+          ? [yield* loading, piece.rows]
+          : yield* Effect.all([loading, item.rows], { concurrency: 2 })
         // nothing reads the body after it landed: its buffer takes the next batch
         item.release?.()
         const ms = (yield* Clock.currentTimeMillis) - startedAt
-        yield* Metrics.landed(config.database, config.table, { rows: piece.rows, bytes: piece.byteLength }, result, ms)
-        return { ...item, result }
+        yield* Metrics.landed(config.database, config.table, { rows, bytes: piece.byteLength }, result, ms)
+        return { ...item, piece: { ...piece, rows }, result }
       })
 
     const landed = (item: Landed) =>

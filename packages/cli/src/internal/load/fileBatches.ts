@@ -1,9 +1,10 @@
 /**
  * The batches of a regular, uncompressed file with a one-byte row delimiter, read straight into a few reused
  * buffers: a batch is one read of `maxBytes` (and a little more, to see the next delimiter) at its offset, cut at
- * the last delimiter, its rows counted where they lie (count.ts); the bytes after the cut are read again as the
- * start of the next batch. Nothing is copied, nothing is allocated per batch, and the memory is the pool's
- * buffers whatever the file size (on a virtual machine, touching fresh memory costs more than reading the file).
+ * the last delimiter, its rows counted where they lie (count.ts) while it is sent; the bytes after the cut are read
+ * again as the start of the next batch. Nothing is copied, nothing is allocated per batch, and the memory is the
+ * pool's buffers whatever the file size (on a virtual machine, touching fresh memory costs more than reading the
+ * file).
  * The cuts are the cutter's (cutter.ts), which also cuts what this path leaves to it: a row longer than the
  * look-ahead at the batch's end, or a file that grew while read.
  *
@@ -38,13 +39,32 @@ export const makePool = (n: number, size: number): Effect.Effect<Pool> =>
     }
   })
 
-/** One batch; `release` gives its buffer back once it is sent (a batch cut by the cutter has none). */
+/**
+ * One batch; `release` gives its buffer back once it is sent (a batch cut by the cutter has none). Its rows are
+ * counted by `rows`, which the loader runs while the batch is being sent (the first count of a buffer touches its
+ * memory for the first time); `piece.rows` is 0 until then.
+ */
 export interface Batch {
   readonly piece: Cutter.Piece
   readonly release: () => void
+  readonly rows: Effect.Effect<number>
 }
 
 const noop = () => {}
+
+/** Bytes counted between two yields to the event loop (which keeps the sockets of the loads in flight busy). */
+const COUNT_SLICE = 8 * 1024 * 1024
+
+/** The delimiters in `buffer[0, length)`, a slice at a time. */
+const countSliced = (pool: Pool, buffer: Buffer, length: number, byte: number): Effect.Effect<number> =>
+  Effect.gen(function*() {
+    let n = 0
+    for (let at = 0; at < length; at += COUNT_SLICE) {
+      if (at > 0) yield* Effect.yieldNow()
+      n += pool.count(buffer.subarray(at), Math.min(COUNT_SLICE, length - at), byte)
+    }
+    return n
+  })
 
 /** Reads into `buffer[0, length)` from `position` until it is full or the file ends: the bytes read. */
 const readFull = (fd: number, buffer: Buffer, length: number, position: number): Effect.Effect<number, unknown> =>
@@ -101,15 +121,19 @@ export const batches = <E>(options: {
       const n = yield* readFull(fd, buffer, length, position).pipe(
         Effect.tapError(() => Effect.sync(() => pool.give(buffer)))
       )
-      const batch = (byteLength: number, rows: number) => {
+      /** A batch of the first `byteLength` bytes: its delimiters counted (or not, for a long row), plus `extra`. */
+      const batch = (byteLength: number, counted: boolean, extra: number) => {
         const piece: Cutter.Piece = {
           offset: position,
           end: position + byteLength,
           chunks: [buffer.subarray(0, byteLength)],
           byteLength,
-          rows
+          rows: 0
         }
-        return Option.some([{ piece, release: () => pool.give(buffer) }, piece.end] as const)
+        const rows = counted
+          ? Effect.map(countSliced(pool, buffer, byteLength, delimiter), (n) => n + extra)
+          : Effect.succeed(extra)
+        return Option.some([{ piece, release: () => pool.give(buffer), rows }, piece.end] as const)
       }
       const ended = n < length
       if (n === 0) {
@@ -118,24 +142,26 @@ export const batches = <E>(options: {
       }
       if (ended && n <= maxBytes) {
         // the rest of the file is the last batch
-        return batch(n, pool.count(buffer, n, delimiter) + (buffer[n - 1] !== delimiter ? 1 : 0))
+        return batch(n, true, buffer[n - 1] !== delimiter ? 1 : 0)
       }
       if (n > maxBytes) {
         const first = buffer.indexOf(delimiter, maxBytes)
         if (first >= 0 && first < n) {
           const lastEnd = buffer.lastIndexOf(delimiter, maxBytes - 1) + 1
           // the rows that fit, else the long row alone
-          return lastEnd > 0 ? batch(lastEnd, pool.count(buffer, lastEnd, delimiter)) : batch(first + 1, 1)
+          return lastEnd > 0 ? batch(lastEnd, true, 0) : batch(first + 1, false, 1)
         }
         if (ended) {
           // no delimiter after the limit before the end: the rest is one last batch (as the cutter sends it)
-          return batch(n, pool.count(buffer, n, delimiter) + (buffer[n - 1] !== delimiter ? 1 : 0))
+          return batch(n, true, buffer[n - 1] !== delimiter ? 1 : 0)
         }
       }
       // a row running past the look-ahead, or a file longer than it was: the cutter decides
       pool.give(buffer)
       const piece = yield* cutOne(fd, position, maxBytes, delimiter)
-      return piece === undefined ? Option.none() : Option.some([{ piece, release: noop }, piece.end] as const)
+      return piece === undefined
+        ? Option.none()
+        : Option.some([{ piece, release: noop, rows: Effect.succeed(piece.rows) }, piece.end] as const)
     })
   return Stream.unfoldEffect(options.start, (position) => Effect.mapError(next(position), options.onError))
 }

@@ -124,18 +124,18 @@ export const emulator = Command.make(
   { tables, fes, bes, storage, starrocksVersion, tlsCert, tlsKey, beTls, ...knobs },
   (options) =>
     Effect.gen(function*() {
-      // the testkit is loaded by this command only, not with the command line
-      const [StarRocksEmulator, StarRocksVersion, TablesFile] = yield* Effect.promise(() =>
-        Promise.all([
-          import("@effect-starrocks/testkit/StarRocksEmulator"),
-          import("@effect-starrocks/testkit/StarRocksVersion"),
-          import("@effect-starrocks/testkit/TablesFile")
-        ])
-      )
       if (options.fes < 1 || options.bes < 0) return yield* fail("--fes must be at least 1 and --bes at least 0")
       if (options.storage !== "memory" && !/^(mysql|mariadb):\/\//.test(options.storage)) {
         return yield* fail(`--storage must be memory or mysql://user@host:port/database, got ${options.storage}`)
       }
+      // the testkit is loaded by this command only, not with the command line: its small modules first (a bad
+      // flag or tables file fails before the emulator itself is loaded)
+      const [StarRocksVersion, TablesFile] = yield* Effect.promise(() =>
+        Promise.all([
+          import("@effect-starrocks/testkit/StarRocksVersion"),
+          import("@effect-starrocks/testkit/TablesFile")
+        ])
+      )
       if (Option.isSome(options.starrocksVersion)) {
         const v = StarRocksVersion.parse(options.starrocksVersion.value)
         if (typeof v === "string") return yield* fail(`--starrocks-version: ${v}`)
@@ -182,6 +182,7 @@ export const emulator = Command.make(
           Effect.flatMap((MysqlStorage) => MysqlStorage.make(store.url))
         ).pipe(Effect.catchAll((e) => fail(e.message)))
         : undefined
+      const StarRocksEmulator = yield* Effect.promise(() => import("@effect-starrocks/testkit/StarRocksEmulator"))
       const emu = yield* StarRocksEmulator.make({
         ...fileKnobs,
         ...(Option.isSome(flagVersion) ? { starrocksVersion: flagVersion.value } : {}),

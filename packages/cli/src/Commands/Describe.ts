@@ -74,7 +74,10 @@ export const describe = Command.make(
         )
         : yield* Config.redacted("STARROCKS_PASSWORD").pipe(Config.withDefault(Redacted.make("")))
       // loaded here, not with the command line: the MySQL client is for this command only
-      const Mysql = yield* Effect.promise(() => import("@effect-starrocks/sink/TableSchema/Mysql"))
+      const Mysql = yield* Effect.tryPromise({
+        try: () => import("@effect-starrocks/sink/TableSchema/Mysql"),
+        catch: (e) => new Error(`cannot load the MySQL client: ${String(e)}`)
+      })
       const d = yield* Mysql.describe({ ...address, user: username, password, database, table })
       if (args.json) {
         yield* Console.log(JSON.stringify({

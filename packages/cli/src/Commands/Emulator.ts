@@ -115,6 +115,12 @@ export const parseStorage = (value: string): { readonly _tag: "Memory" } | { rea
 const fail = (message: string) =>
   Effect.zipRight(Console.error(`effect-starrocks emulator: ${message}`), Effect.fail(message))
 
+/** A module of the testkit, loaded when the command runs; a failure to load it is printed, as any other. */
+const loadModule = <A>(load: () => Promise<A>) =>
+  Effect.tryPromise({ try: load, catch: (e) => `cannot load the emulator: ${String(e)}` }).pipe(
+    Effect.catchAll(fail)
+  )
+
 /**
  * @since 0.1.0
  * @category commands
@@ -130,7 +136,7 @@ export const emulator = Command.make(
       }
       // the testkit is loaded by this command only, not with the command line: its small modules first (a bad
       // flag or tables file fails before the emulator itself is loaded)
-      const [StarRocksVersion, TablesFile] = yield* Effect.promise(() =>
+      const [StarRocksVersion, TablesFile] = yield* loadModule(() =>
         Promise.all([
           import("@effect-starrocks/testkit/StarRocksVersion"),
           import("@effect-starrocks/testkit/TablesFile")
@@ -178,11 +184,11 @@ export const emulator = Command.make(
       const beTlsValue = Option.getOrUndefined(flagBeTls) ?? fileBeTls
       const store = parseStorage(options.storage)
       const backend = store._tag === "Mysql"
-        ? yield* Effect.promise(() => import("@effect-starrocks/testkit/MysqlStorage")).pipe(
-          Effect.flatMap((MysqlStorage) => MysqlStorage.make(store.url))
-        ).pipe(Effect.catchAll((e) => fail(e.message)))
+        ? yield* loadModule(() => import("@effect-starrocks/testkit/MysqlStorage")).pipe(
+          Effect.flatMap((MysqlStorage) => MysqlStorage.make(store.url).pipe(Effect.catchAll((e) => fail(e.message))))
+        )
         : undefined
-      const StarRocksEmulator = yield* Effect.promise(() => import("@effect-starrocks/testkit/StarRocksEmulator"))
+      const StarRocksEmulator = yield* loadModule(() => import("@effect-starrocks/testkit/StarRocksEmulator"))
       const emu = yield* StarRocksEmulator.make({
         ...fileKnobs,
         ...(Option.isSome(flagVersion) ? { starrocksVersion: flagVersion.value } : {}),

@@ -29,6 +29,11 @@ export interface CsvOptions {
    * nothing of it.
    */
   readonly reuseRecord?: boolean | undefined
+  /**
+   * v2: walk every byte through the states, without the one-step paths for plain fields (the reference the tests
+   * compare those paths with).
+   */
+  readonly stepwise?: boolean | undefined
 }
 
 export interface CsvRecord {
@@ -102,7 +107,12 @@ class CsvRow implements CsvByteRecord {
 
 /** A record that keeps its field texts (for callers that keep records). */
 class FrozenRow implements CsvRecord {
-  constructor(readonly fields: ReadonlyArray<string>, readonly buf: Buffer, readonly start: number, readonly end: number) {}
+  constructor(
+    readonly fields: ReadonlyArray<string>,
+    readonly buf: Buffer,
+    readonly start: number,
+    readonly end: number
+  ) {}
   get raw(): string {
     return this.buf.toString("utf8", this.start, this.end)
   }
@@ -230,7 +240,7 @@ export const readCsvV2 = (buf: Buffer, opts: CsvOptions, onRecord: (r: CsvRecord
   const rd0 = rd[0]!
   const cs0 = cs[0]!
   /** Whether the one-step field paths apply: one-byte delimiters that are neither the enclose nor the escape byte. */
-  const plain = rd.length === 1 && cs.length === 1 && opts.legacyStartLookahead !== true &&
+  const plain = rd.length === 1 && cs.length === 1 && opts.legacyStartLookahead !== true && opts.stepwise !== true &&
     rd0 !== Q && rd0 !== E && cs0 !== Q && cs0 !== E
 
   // 7e: a multi-byte row delimiter is recognised only when at least one more byte follows it

@@ -20,7 +20,7 @@ import type { CsvByteRecord, CsvOptions, CsvRecord } from "./csvReader.js"
 import { readCsvV1, readCsvV2 } from "./csvReader.js"
 import { decompress } from "./decompress.js"
 import type { ColumnItem, Expr, Scalar } from "./expr.js"
-import { evalExpr, evalPredicate, exprRefs, parseColumnsHeader, parseExpr, scalarToString } from "./expr.js"
+import { bindNow, evalExpr, evalPredicate, exprRefs, parseColumnsHeader, parseExpr, scalarToString } from "./expr.js"
 import type { JsonPath, JsonValue } from "./json.js"
 import {
   extractJsonPath,
@@ -33,6 +33,7 @@ import {
   stringifyJson
 } from "./json.js"
 import { RowBatch, toOps } from "./rowBatch.js"
+import { formatInZone, parseLoadTimezone } from "./timezone.js"
 import type { LoadCounters, LoadHeaders, LoadOptions, LoadOutcome } from "./types.js"
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -168,7 +169,13 @@ interface LoadSpec {
 
 const OP = "__op"
 
-const buildSpec = (table: TableDef, headers: LoadHeaders): LoadSpec | string => {
+/** A column default that is the load's time (`DEFAULT CURRENT_TIMESTAMP` of a DATETIME column). */
+const isCurrentTimestamp = (text: string) => /^\s*(?:current_timestamp|now)\s*(?:\(\s*\))?\s*$/i.test(text)
+
+/**
+ * @param nowMs the load's plan time (epoch ms), what `now()` / `current_timestamp` read in the load's `timezone`
+ */
+const buildSpec = (table: TableDef, headers: LoadHeaders, nowMs?: number): LoadSpec | string => {
   const rawFormat = headers["format"]
   const lf = (rawFormat ?? "csv").toLowerCase()
   if (lf !== "csv" && lf !== "json" && !COMPRESSED_FORMATS.has(lf)) return `unknown data format, format=${rawFormat}`
@@ -185,6 +192,12 @@ const buildSpec = (table: TableDef, headers: LoadHeaders): LoadSpec | string => 
 
   const strict = parseBool(headers["strict_mode"])
   if (strict === "invalid") return "Invalid strict mode format. Must be bool type"
+  // FE StreamLoadInfo: `timezone` (an empty header is not sent by the BE)
+  const tzH = headers["timezone"]
+  const zone = parseLoadTimezone(tzH === undefined || tzH.length === 0 ? undefined : tzH)
+  if (typeof zone === "string") return zone
+  let nowCache: string | undefined
+  const nowText = () => (nowCache ??= formatInZone(nowMs ?? Date.now(), zone))
   const partial = parseBool(headers["partial_update"])
   if (partial === "invalid") return "Invalid partial update flag format. Must be bool type"
   if (partial === true && table.model !== "PRIMARY") return "Only primary key table support partial update"
@@ -212,7 +225,11 @@ const buildSpec = (table: TableDef, headers: LoadHeaders): LoadSpec | string => 
   const columns: Array<TableColumn> = table.columns.map((c) => {
     const isKey = table.key.includes(c.name)
     const type = parseColumnType(c.type)
-    const d = c.default === undefined ? undefined : convertText(type, c.default)
+    const d = c.default === undefined
+      ? undefined
+      : type.kind === "DATETIME" && isCurrentTimestamp(c.default)
+      ? nowText()
+      : convertText(type, c.default)
     return {
       name: c.name,
       type,
@@ -263,7 +280,7 @@ const buildSpec = (table: TableDef, headers: LoadHeaders): LoadSpec | string => 
       const l = it.name.toLowerCase()
       if (l !== OP && !byLower.has(l)) return `Unknown column '${it.name}' in '${table.table}'`
       if (derived.has(l)) return `Duplicate column: ${it.name}`
-      derived.set(l, it.expr)
+      derived.set(l, bindNow(it.expr, nowText))
       for (const ref of exprRefs(it.expr)) {
         const si = sourceLower.get(ref.toLowerCase())
         if (si === undefined) return `Unknown column '${ref}' in 'columns'`
@@ -329,7 +346,7 @@ const buildSpec = (table: TableDef, headers: LoadHeaders): LoadSpec | string => 
   const whereH = headers["where"]
   if (whereH !== undefined && whereH.trim().length > 0) {
     try {
-      where = parseExpr(whereH)
+      where = bindNow(parseExpr(whereH), nowText)
     } catch (e) {
       return `Syntax error in where header: ${(e as Error).message}`
     }
@@ -936,7 +953,7 @@ export const runLoad = (
   options: LoadOptions
 ): LoadOutcome => {
   const bytes = bodies.reduce((n, b) => n + b.byteLength, 0)
-  const spec = buildSpec(table, headers)
+  const spec = buildSpec(table, headers, options.now)
   const zero = { total: 0, loaded: 0, filtered: 0, unselected: 0, bytes }
   if (typeof spec === "string") return { _tag: "Fail", message: spec, counters: zero, errorLog: [] }
   let buffers: Array<Buffer> = bodies.map(toBuffer)

@@ -212,3 +212,32 @@ describe("CSV reader one-step field paths", () => {
     }
   })
 })
+
+describe("JSON integer tokens", () => {
+  it("of up to 15 digits convert as the int64 path converts them (range checks, -0 as 0)", () => {
+    const t = table([
+      { name: "k", type: "INT" },
+      { name: "i", type: "INT", nullable: true },
+      { name: "ti", type: "TINYINT", nullable: true },
+      { name: "b", type: "BIGINT", nullable: true },
+      { name: "d", type: "DOUBLE", nullable: true },
+      { name: "f", type: "FLOAT", nullable: true }
+    ])
+    const out = load(
+      t,
+      { format: "json", strip_outer_array: "true" },
+      `[{"k":1,"i":-0,"ti":127,"b":-0,"d":-0,"f":16777217},` +
+        `{"k":2,"i":2147483648,"ti":128,"b":999999999999999,"d":123,"f":-0},` +
+        `{"k":3,"i":-2147483648,"ti":-129,"b":-999999999999999,"d":999999999999999,"f":1}]`
+    )
+    assert.strictEqual(out._tag, "Ok")
+    if (out._tag !== "Ok") return
+    const got = out.ops.map((o) => o.values)
+    assert.deepStrictEqual(got, [
+      { k: 1, i: 0, ti: 127, b: 0n, d: 0, f: 16777216 },
+      { k: 2, i: null, ti: null, b: 999999999999999n, d: 123, f: 0 },
+      { k: 3, i: -2147483648, ti: null, b: -999999999999999n, d: 999999999999999, f: 1 }
+    ])
+    assert.isTrue(Object.is(got[0]!["i"], 0) && Object.is(got[0]!["d"], 0) && Object.is(got[1]!["f"], 0))
+  })
+})

@@ -545,6 +545,15 @@ const convertJsonNumeric = (
 ): Cell | Invalid => {
   if (v instanceof JsonNumber) {
     const raw = v.raw
+    if (plainIntStart(raw) >= 0) {
+      // `-?[0-9]{1,15}`: exact as a double, within int64; the same checks as below without a bigint
+      const x = Number(raw)
+      // an integer token is an int64 first: `-0` is 0
+      if (kind === "FLOAT" || kind === "DOUBLE") return doubleInto(kind, x === 0 ? 0 : x)
+      if (kind === "BIGINT") return BigInt(x)
+      const [lo, hi] = INT_RANGE[kind]
+      return x < lo || x > hi ? INVALID : x === 0 ? 0 : x
+    }
     if (/^-?[0-9]+$/.test(raw)) {
       const n = BigInt(raw)
       if (n >= INT64_MIN && n < UINT64_END) {

@@ -854,6 +854,14 @@ class JsonStop {
   constructor(readonly reason: string, readonly raw: string) {}
 }
 
+/** A JSON row's raw text for the error log, built only when a row is logged. */
+class JsonRawRow implements RawRow {
+  obj: JsonValue = null
+  get raw(): string {
+    return stringifyJson(this.obj)
+  }
+}
+
 const isJsonWs = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09
 
 /** Returns a Fail message for a body whose first byte is not `{`/`[`, else undefined. */
@@ -866,17 +874,15 @@ const runJsonBody = (loader: Loader, spec: LoadSpec, body: Buffer): string | und
     return `illegal json started with ${String.fromCharCode(c)}`
   }
   const text = body.toString("utf8")
+  // the loader reads a row's values and raw text before `row` returns and keeps neither: one of each for every row
+  const raw = new JsonRawRow()
+  const values: Array<SourceValue> = new Array(spec.sources.length)
   const rowOf = (obj: JsonValue) => {
-    const raw: RawRow = {
-      get raw() {
-        return stringifyJson(obj)
-      }
-    }
+    raw.obj = obj
     if (!(obj instanceof JsonObject)) {
       loader.filter("JSON data is not an object", raw)
       return
     }
-    const values: Array<SourceValue> = new Array(spec.sources.length)
     if (spec.jsonPaths !== undefined) {
       for (let i = 0; i < spec.sources.length; i++) {
         const p = spec.jsonPaths[i]

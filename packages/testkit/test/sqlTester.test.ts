@@ -346,13 +346,17 @@ describe("test/sql/test_stream_load/R/test_stream_load_label_already_exist", () 
 describe("test/sql/test_stream_load/R/test_stream_load_columns", () => {
   it.scopedLive("columns: c0, create_time=now()", () =>
     Effect.gen(function*() {
-      // `DEFAULT CURRENT_TIMESTAMP` (a DDL default expression) is not modelled; the load sets the column itself
-      const t0 = dup("t0", [col("c0", "INT", { nullable: false }), col("create_time", "DATETIME", { nullable: false })])
+      const t0 = dup("t0", [
+        col("c0", "INT", { nullable: false }),
+        col("create_time", "DATETIME", { nullable: false, default: "CURRENT_TIMESTAMP" })
+      ])
       const em = yield* emu([t0])
       ok(yield* streamLoad(em.fe[0]!, "db", "t0", "1", { columns: "c0, create_time=now()" }))
+      // beyond the case: the default alone fills the column
+      ok(yield* streamLoad(em.fe[0]!, "db", "t0", "2", { columns: "c0" }))
       const rows = yield* em.rows("db", "t0")
-      assert.deepStrictEqual(rows.map((r) => r["c0"]), [1])
-      assert.match(String(rows[0]!["create_time"]), /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/)
+      assert.deepStrictEqual(rows.map((r) => r["c0"]), [1, 2])
+      for (const r of rows) assert.match(String(r["create_time"]), /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/)
     }))
 })
 

@@ -573,7 +573,8 @@ const load = (cluster: Cluster, def: TableDef, h: Record<string, string>, bodies
     return runLoad(def, h, bodies, {
       emptyLoadAsError: cluster.settings.emptyLoadAsError,
       emptyLoadMessage: cluster.settings.emptyLoadMessage,
-      legacyCsvStartLookahead: cluster.settings.legacyCsvStartLookahead
+      legacyCsvStartLookahead: cluster.settings.legacyCsvStartLookahead,
+      now: cluster.now()
     })
   } catch (e) {
     const out: LoadOutcome = {

@@ -201,7 +201,8 @@ const finish = async (cluster: Cluster, task: Task): Promise<void> => {
       return runLoad(r.def, r.headers, task.members.map((m) => m.request.body), {
         emptyLoadAsError: cluster.settings.emptyLoadAsError,
         emptyLoadMessage: cluster.settings.emptyLoadMessage,
-        legacyCsvStartLookahead: cluster.settings.legacyCsvStartLookahead
+        legacyCsvStartLookahead: cluster.settings.legacyCsvStartLookahead,
+        now: cluster.now()
       })
     } catch (e) {
       return { _tag: "Fail" as const, message: e instanceof Error ? e.message : String(e) }

@@ -7,6 +7,7 @@
 import type { Cell } from "../model.js"
 import { JsonInvalidString, JsonNumber, JsonObject, parseJsonText, stringifyJson } from "./json.js"
 import type { JsonValue } from "./json.js"
+import type { RowBatch } from "./rowBatch.js"
 
 export type ColumnType =
   | { readonly kind: "BOOLEAN" }
@@ -544,6 +545,15 @@ const convertJsonNumeric = (
 ): Cell | Invalid => {
   if (v instanceof JsonNumber) {
     const raw = v.raw
+    if (plainIntStart(raw) >= 0) {
+      // `-?[0-9]{1,15}`: exact as a double, within int64; the same checks as below without a bigint
+      const x = Number(raw)
+      // an integer token is an int64 first: `-0` is 0
+      if (kind === "FLOAT" || kind === "DOUBLE") return doubleInto(kind, x === 0 ? 0 : x)
+      if (kind === "BIGINT") return BigInt(x)
+      const [lo, hi] = INT_RANGE[kind]
+      return x < lo || x > hi ? INVALID : x === 0 ? 0 : x
+    }
     if (/^-?[0-9]+$/.test(raw)) {
       const n = BigInt(raw)
       if (n >= INT64_MIN && n < UINT64_END) {
@@ -593,5 +603,191 @@ export const convertJson = (type: ColumnType, v: JsonValue): Cell | Invalid => {
     case "CHAR":
     case "VARCHAR":
       return convertText(type, jsonAsText(v))
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// byte paths: the CSV loader's plain spellings, converted from the field's bytes straight into a `RowBatch` slot
+// (no field string, no cell). Each takes what its string fast path above takes, and gives the same cell; anything
+// else answers false and the caller converts the field's text with `convertText`.
+
+/** Writes field bytes `buf[a..e)` into column `k` of the row being written, or answers false (not handled). */
+export type ByteWriter = (batch: RowBatch, k: number, buf: Uint8Array, a: number, e: number) => boolean
+
+const TWO_53 = 2 ** 53
+/** Exact powers of ten (10^0 … 10^22 are doubles without rounding). */
+const POW10 = Array.from({ length: 23 }, (_, i) => Number(`1e${i}`))
+
+/** `-?[0-9]{1,15}` as a number, else NaN (the spelling `fastInt` takes). */
+const plainIntBytes = (buf: Uint8Array, a: number, e: number): number => {
+  const neg = e > a && buf[a] === 0x2d
+  const start = neg ? a + 1 : a
+  if (e === start || e - start > 15) return NaN
+  let v = 0
+  for (let i = start; i < e; i++) {
+    const d = buf[i]! - 0x30
+    if (d < 0 || d > 9) return NaN
+    v = v * 10 + d
+  }
+  return neg ? -v : v
+}
+
+const smallIntWriter = (max: number): ByteWriter => (batch, k, buf, a, e) => {
+  const v = plainIntBytes(buf, a, e)
+  if (!(v <= max && v >= -max - 1)) return false // NaN too
+  batch.setNumber(k, v === 0 ? 0 : v)
+  return true
+}
+
+const bigIntWriter: ByteWriter = (batch, k, buf, a, e) => {
+  const v = plainIntBytes(buf, a, e)
+  if (Number.isNaN(v)) return false
+  batch.setInt64(k, v)
+  return true
+}
+
+/**
+ * `-?[0-9]+(\.[0-9]+)?` of at most 16 characters after the sign (what `fastDouble` takes), as the digits' integer
+ * divided by a power of ten: both exact doubles when the integer is at most 2^53, so the one rounding of the
+ * division gives the correctly rounded value, the double `Number()` gives. Larger integers answer false.
+ */
+const doubleWriter: ByteWriter = (batch, k, buf, a, e) => {
+  const neg = e > a && buf[a] === 0x2d
+  let i = neg ? a + 1 : a
+  const start = i
+  let m = 0
+  while (i < e) {
+    const d = buf[i]! - 0x30
+    if (d < 0 || d > 9) break
+    m = m * 10 + d
+    i++
+  }
+  if (i === start) return false
+  let fracDigits = 0
+  if (i < e) {
+    if (buf[i] !== 0x2e) return false
+    const f = ++i
+    while (i < e) {
+      const d = buf[i]! - 0x30
+      if (d < 0 || d > 9) return false
+      m = m * 10 + d
+      i++
+    }
+    if (i === f) return false
+    fracDigits = i - f
+  }
+  if (e - start > 16 || m > TWO_53) return false
+  const v = fracDigits === 0 ? m : m / POW10[fracDigits]!
+  batch.setNumber(k, neg ? -v : v)
+  return true
+}
+
+const isDigitByte = (c: number) => c >= 0x30 && c <= 0x39
+
+/** A DECIMAL(p,s) text already in its stored form (what `fastDecimal` takes), kept as its bytes. */
+const decimalWriter = (precision: number, scale: number): ByteWriter => (batch, k, buf, a, e) => {
+  const neg = e > a && buf[a] === 0x2d
+  let i = neg ? a + 1 : a
+  const start = i
+  while (i < e && isDigitByte(buf[i]!)) i++
+  const intDigits = i - start
+  if (intDigits === 0 || (intDigits > 1 && buf[start] === 0x30)) return false
+  if (scale === 0) {
+    if (i !== e || intDigits > precision || neg) return false
+  } else {
+    if (i >= e || buf[i] !== 0x2e || e - i - 1 !== scale) return false
+    for (let j = i + 1; j < e; j++) if (!isDigitByte(buf[j]!)) return false
+    if (intDigits > precision - scale) return false
+    // "-0.00" is stored as "0.00": the full converter handles the sign of zero
+    if (neg && intDigits === 1 && buf[start] === 0x30) return false
+  }
+  batch.setAsciiBytes(k, buf, a, e)
+  return true
+}
+
+const twoBytes = (buf: Uint8Array, i: number) => (buf[i]! - 0x30) * 10 + buf[i + 1]! - 0x30
+
+/** `YYYY-MM-DD` of a valid date at `buf[a..a+10)`. */
+const plainDateBytes = (buf: Uint8Array, a: number): boolean => {
+  if (buf[a + 4] !== 0x2d || buf[a + 7] !== 0x2d) return false
+  if (
+    !isDigitByte(buf[a]!) || !isDigitByte(buf[a + 1]!) || !isDigitByte(buf[a + 2]!) || !isDigitByte(buf[a + 3]!) ||
+    !isDigitByte(buf[a + 5]!) || !isDigitByte(buf[a + 6]!) || !isDigitByte(buf[a + 8]!) || !isDigitByte(buf[a + 9]!)
+  ) return false
+  return validDate(twoBytes(buf, a) * 100 + twoBytes(buf, a + 2), twoBytes(buf, a + 5), twoBytes(buf, a + 8))
+}
+
+const dateWriter: ByteWriter = (batch, k, buf, a, e) => {
+  if (e - a !== 10 || !plainDateBytes(buf, a)) return false
+  batch.setAsciiBytes(k, buf, a, e)
+  return true
+}
+
+/** `YYYY-MM-DD HH:MM:SS` of a valid date and time (what `fastDateTime` takes). */
+const dateTimeWriter: ByteWriter = (batch, k, buf, a, e) => {
+  if (e - a !== 19 || !plainDateBytes(buf, a) || buf[a + 10] !== 0x20) return false
+  if (buf[a + 13] !== 0x3a || buf[a + 16] !== 0x3a) return false
+  if (
+    !isDigitByte(buf[a + 11]!) || !isDigitByte(buf[a + 12]!) || !isDigitByte(buf[a + 14]!) ||
+    !isDigitByte(buf[a + 15]!) || !isDigitByte(buf[a + 17]!) || !isDigitByte(buf[a + 18]!)
+  ) return false
+  if (twoBytes(buf, a + 11) > 23 || twoBytes(buf, a + 14) > 59 || twoBytes(buf, a + 17) > 59) return false
+  batch.setAsciiBytes(k, buf, a, e)
+  return true
+}
+
+const booleanWriter: ByteWriter = (batch, k, buf, a, e) => {
+  if (e - a !== 1) return false
+  const c = buf[a]
+  if (c !== 0x30 && c !== 0x31) return false
+  batch.setBool(k, c === 0x31)
+  return true
+}
+
+/**
+ * CHAR/VARCHAR(n): the field's bytes, when there are at most n of them. The caller has checked that the record is
+ * valid UTF-8, so the byte count is the UTF-8 length `fitsLength` checks; ASCII bytes go into the batch as they
+ * are, anything else as the decoded string.
+ */
+const stringWriter = (length: number): ByteWriter => {
+  const limit = Math.min(length, 1048576)
+  return (batch, k, buf, a, e) => {
+    if (e - a > limit) return false
+    for (let i = a; i < e; i++) {
+      if (buf[i]! > 0x7f) {
+        batch.setCell(k, Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).toString("utf8", a, e))
+        return true
+      }
+    }
+    batch.setAsciiBytes(k, buf, a, e)
+    return true
+  }
+}
+
+/** The byte path of a column type, if it has one (FLOAT, JSON, ARRAY take `convertText`). */
+export const byteWriter = (type: ColumnType): ByteWriter | undefined => {
+  switch (type.kind) {
+    case "TINYINT":
+    case "SMALLINT":
+    case "INT":
+      return smallIntWriter(INT_MAX[type.kind])
+    case "BIGINT":
+    case "LARGEINT":
+      return bigIntWriter
+    case "DOUBLE":
+      return doubleWriter
+    case "DECIMAL":
+      return decimalWriter(type.precision, type.scale)
+    case "DATE":
+      return dateWriter
+    case "DATETIME":
+      return dateTimeWriter
+    case "BOOLEAN":
+      return booleanWriter
+    case "CHAR":
+    case "VARCHAR":
+      return stringWriter(type.length)
+    default:
+      return undefined
   }
 }

@@ -24,10 +24,16 @@ export interface CsvOptions {
    */
   readonly legacyStartLookahead?: boolean | undefined
   /**
-   * Hand every record in one reused object and `fields` array (overwritten by the next record): for a caller that
-   * reads each record before `onRecord` returns and keeps nothing of it, saving two allocations per row.
+   * Hand every record in one reused object (a `CsvByteRecord`, overwritten by the next record) whose field texts
+   * are decoded only when `fields` is read: for a caller that reads each record before `onRecord` returns and keeps
+   * nothing of it.
    */
   readonly reuseRecord?: boolean | undefined
+  /**
+   * v2: walk every byte through the states, without the one-step paths for plain fields (the reference the tests
+   * compare those paths with).
+   */
+  readonly stepwise?: boolean | undefined
 }
 
 export interface CsvRecord {
@@ -39,17 +45,73 @@ export interface CsvRecord {
   readonly isUtf8: () => boolean
 }
 
+/**
+ * A record with its fields as byte ranges (what `reuseRecord` hands): field `k` is `fieldBuf[fieldStart[k] ..
+ * fieldEnd[k])`, valid until `onRecord` returns. `fields` decodes them on demand.
+ */
+export interface CsvByteRecord extends CsvRecord {
+  readonly count: number
+  readonly fieldBuf: Buffer
+  readonly fieldStart: Int32Array
+  readonly fieldEnd: Int32Array
+}
+
 /** `buf.toString("utf8", a, b)` without the argument checks of `toString` (Buffer's own `utf8Slice`). */
 const utf8 = (buf: Buffer, a: number, b: number): string =>
   (buf as unknown as { utf8Slice: (a: number, b: number) => string }).utf8Slice(a, b)
 
-/** A record; the raw row is decoded only when asked for (error log). Mutable for `reuseRecord`. */
-class CsvRow implements CsvRecord {
+/**
+ * A record; the raw row is decoded only when asked for (error log), the field texts only when `fields` is read.
+ * Mutable: one object serves every record of a body (`reuseRecord`), else each record is frozen with its texts.
+ */
+class CsvRow implements CsvByteRecord {
+  count = 0
+  fieldBuf: Buffer
+  fieldStart = new Int32Array(16)
+  fieldEnd = new Int32Array(16)
+  /** The decoded texts of the current record (undefined until asked for). */
+  texts: Array<string> | undefined
+  /** The array `fields` reuses from record to record. */
+  private readonly reused: Array<string> = []
+  constructor(readonly buf: Buffer, public start: number, public end: number) {
+    this.fieldBuf = buf
+  }
+  get fields(): ReadonlyArray<string> {
+    if (this.texts !== undefined) return this.texts
+    const out = this.reused
+    const fb = this.fieldBuf
+    for (let k = 0; k < this.count; k++) out[k] = utf8(fb, this.fieldStart[k]!, this.fieldEnd[k]!)
+    if (out.length !== this.count) out.length = this.count
+    return (this.texts = out)
+  }
+  /** Records field `k` as `[a, b)` of `fieldBuf`. */
+  add(k: number, a: number, b: number) {
+    if (k === this.fieldStart.length) {
+      const s = new Int32Array(k * 2)
+      s.set(this.fieldStart)
+      const e = new Int32Array(k * 2)
+      e.set(this.fieldEnd)
+      this.fieldStart = s
+      this.fieldEnd = e
+    }
+    this.fieldStart[k] = a
+    this.fieldEnd[k] = b
+  }
+  get raw(): string {
+    return this.buf.toString("utf8", this.start, this.end)
+  }
+  isUtf8(): boolean {
+    return isUtf8(this.buf.subarray(this.start, this.end))
+  }
+}
+
+/** A record that keeps its field texts (for callers that keep records). */
+class FrozenRow implements CsvRecord {
   constructor(
-    public fields: Array<string>,
+    readonly fields: ReadonlyArray<string>,
     readonly buf: Buffer,
-    public start: number,
-    public end: number
+    readonly start: number,
+    readonly end: number
   ) {}
   get raw(): string {
     return this.buf.toString("utf8", this.start, this.end)
@@ -57,6 +119,13 @@ class CsvRow implements CsvRecord {
   isUtf8(): boolean {
     return isUtf8(this.buf.subarray(this.start, this.end))
   }
+}
+
+/** Hands the record in `row` to `onRecord`: as it is (reuse), or frozen with its texts. */
+const emit = (row: CsvRow, reuse: boolean, onRecord: (r: CsvRecord) => void) => {
+  row.texts = undefined
+  if (reuse) onRecord(row)
+  else onRecord(new FrozenRow([...row.fields], row.buf, row.start, row.end))
 }
 
 const matchAt = (buf: Uint8Array, pos: number, pat: Uint8Array): boolean => {
@@ -92,13 +161,13 @@ export const readCsvV1 = (buf: Buffer, opts: CsvOptions, onRecord: (r: CsvRecord
   let pos = opts.skipHeader > 0 ? skipLines(buf, rd, opts.skipHeader) : 0
   if (pos === undefined) return
   const n = buf.length
-  const shared = opts.reuseRecord === true ? new CsvRow([], buf, 0, 0) : undefined
+  const row = new CsvRow(buf, 0, 0)
+  const reuse = opts.reuseRecord === true
   while (pos < n) {
     let end = indexOf(buf, rd, pos)
     const next = end < 0 ? n : end + rd.length
     if (end < 0) end = n
     if (end > pos) {
-      const fields: Array<string> = shared !== undefined ? shared.fields : []
       let k = 0
       let fs = pos
       for (;;) {
@@ -106,22 +175,18 @@ export const readCsvV1 = (buf: Buffer, opts: CsvOptions, onRecord: (r: CsvRecord
         const fe = at < 0 || at >= end ? end : at
         if (opts.trimSpace) {
           const [a, b] = trimSpaces(buf, fs, fe)
-          fields[k++] = utf8(buf, a, b)
+          row.add(k++, a, b)
         } else {
-          fields[k++] = utf8(buf, fs, fe)
+          row.add(k++, fs, fe)
         }
         if (fe === end) break
         fs = fe + cs.length
         if (fs > end) break
       }
-      if (fields.length !== k) fields.length = k
-      if (shared !== undefined) {
-        shared.start = pos
-        shared.end = end
-        onRecord(shared)
-      } else {
-        onRecord(new CsvRow(fields, buf, pos, end))
-      }
+      row.count = k
+      row.start = pos
+      row.end = end
+      emit(row, reuse, onRecord)
     }
     pos = next
   }
@@ -159,20 +224,24 @@ export const readCsvV2 = (buf: Buffer, opts: CsvOptions, onRecord: (r: CsvRecord
   }
   const pushRange = (a: number, b: number) => {
     const k = b - a
-    if (k < 24) {
-      for (let i = a; i < b; i++) push(buf[i]!)
-      return
-    }
     if (len + k > scratch.length) {
       const bigger = Buffer.allocUnsafe(Math.max(scratch.length * 2, len + k))
       scratch.copy(bigger, 0, 0, len)
       scratch = bigger
+    }
+    if (k < 24) {
+      const sc = scratch
+      for (let i = a; i < b; i++) sc[len++] = buf[i]!
+      return
     }
     buf.copy(scratch, len, a, b)
     len += k
   }
   const rd0 = rd[0]!
   const cs0 = cs[0]!
+  /** Whether the one-step field paths apply: one-byte delimiters that are neither the enclose nor the escape byte. */
+  const plain = rd.length === 1 && cs.length === 1 && opts.legacyStartLookahead !== true && opts.stepwise !== true &&
+    rd0 !== Q && rd0 !== E && cs0 !== Q && cs0 !== E
 
   // 7e: a multi-byte row delimiter is recognised only when at least one more byte follows it
   const isRow = rd.length === 1
@@ -180,10 +249,13 @@ export const readCsvV2 = (buf: Buffer, opts: CsvOptions, onRecord: (r: CsvRecord
     : (p: number) => p + rd.length < n && matchAt(buf, p, rd)
   const isCol = cs.length === 1 ? (p: number) => buf[p] === cs[0] : (p: number) => matchAt(buf, p, cs)
 
-  const shared = opts.reuseRecord === true ? new CsvRow([], buf, 0, 0) : undefined
-  let fields: Array<string> = shared !== undefined ? shared.fields : []
-  /** Fields of the current record (the `fields` array may be a reused, longer one). */
+  // the fields of a record are collected one after the other in `scratch`; `row` records their ranges
+  const row = new CsvRow(buf, 0, 0)
+  const reuse = opts.reuseRecord === true
+  /** Fields of the current record. */
   let nf = 0
+  /** Where the current field's bytes begin in `scratch`. */
+  let fieldStart = 0
   let state = START
   let enclosed = false
   let dropRest = false
@@ -194,27 +266,24 @@ export const readCsvV2 = (buf: Buffer, opts: CsvOptions, onRecord: (r: CsvRecord
 
   const endField = () => {
     let l = len
-    if (enclosed) l = Math.max(0, l - 1) // cut the (assumed) closing quote; 7g negative length → empty
-    fields[nf++] = utf8(scratch, 0, l)
+    if (enclosed) l = Math.max(fieldStart, l - 1) // cut the (assumed) closing quote; 7g negative length → empty
+    row.add(nf++, fieldStart, l)
+    fieldStart = len
     lastColStart = fieldRawStart
-    len = 0
     enclosed = false
     dropRest = false
     justClosed = false
     state = START
   }
   const endRow = (rawEnd: number) => {
-    const rs = rowStart
-    if (fields.length !== nf) fields.length = nf
-    if (shared !== undefined) {
-      shared.start = rs
-      shared.end = rawEnd
-      onRecord(shared)
-    } else {
-      onRecord(new CsvRow(fields, buf, rs, rawEnd))
-      fields = []
-    }
+    row.count = nf
+    row.fieldBuf = scratch
+    row.start = rowStart
+    row.end = rawEnd
+    emit(row, reuse, onRecord)
     nf = 0
+    len = 0
+    fieldStart = 0
   }
 
   /** Handles an escape byte at `p`; returns the next position. */
@@ -274,6 +343,51 @@ export const readCsvV2 = (buf: Buffer, opts: CsvOptions, onRecord: (r: CsvRecord
       if (c === E) {
         pos = escapeAt(pos)
         continue
+      }
+      if (plain) {
+        // a whole field in one step when it is `"text"` or `text` (no escape, no enclose byte inside) followed by a
+        // delimiter: what the states below collect for it, without walking them byte by byte
+        let j: number
+        let b = -1
+        if (c === Q) {
+          j = pos + 1
+          while (j < n) {
+            b = buf[j]!
+            if (b === Q || b === E) break
+            j++
+          }
+          if (b === Q && j + 1 < n) {
+            const d = buf[j + 1]!
+            if (d === cs0 || d === rd0) {
+              fieldRawStart = pos + 1
+              pushRange(pos + 1, j)
+              endField()
+              pos = j + 2
+              if (d === rd0) {
+                endRow(pos)
+                rowStart = pos
+              }
+              continue
+            }
+          }
+        } else {
+          j = pos + 1
+          while (j < n) {
+            b = buf[j]!
+            if (b === rd0 || b === cs0 || b === E || b === Q) break
+            j++
+          }
+          if (j < n && (b === cs0 || b === rd0)) {
+            pushRange(pos, j)
+            endField()
+            pos = j + 1
+            if (b === rd0) {
+              endRow(pos)
+              rowStart = pos
+            }
+            continue
+          }
+        }
       }
       if (c === Q) {
         if (opts.legacyStartLookahead && pos + 1 < n && buf[pos + 1] === Q) {
@@ -384,7 +498,8 @@ export const readCsvV2 = (buf: Buffer, opts: CsvOptions, onRecord: (r: CsvRecord
   if (state === START) {
     if (nf === 0) return
     // 7f: a body ending right after a column separator: the last column reuses the previous column's start
-    fields[nf++] = buf.toString("utf8", lastColStart, n)
+    pushRange(lastColStart, n)
+    row.add(nf++, fieldStart, len)
     endRow(n)
     return
   }

@@ -361,6 +361,30 @@ export const exprRefs = (e: Expr, out: Set<string> = new Set()): Set<string> => 
   return out
 }
 
+/**
+ * The expression with every `now()` / `current_timestamp()` replaced by the load's time (`YYYY-MM-DD HH:MM:SS` in
+ * the load's `timezone`, the same for every row, as the BE's `now()` reads the plan's timestamp). `text` is called
+ * only when the expression has such a call.
+ */
+export const bindNow = (e: Expr, text: () => string): Expr => {
+  switch (e._tag) {
+    case "Ref":
+    case "Lit":
+      return e
+    case "Bin":
+      return { ...e, left: bindNow(e.left, text), right: bindNow(e.right, text) }
+    case "Not":
+    case "Neg":
+    case "IsNull":
+      return { ...e, expr: bindNow(e.expr, text) }
+    case "In":
+      return { ...e, expr: bindNow(e.expr, text), list: e.list.map((x) => bindNow(x, text)) }
+    case "Call":
+      if (e.fn === "now" || e.fn === "current_timestamp") return { _tag: "Lit", value: text() }
+      return { ...e, args: e.args.map((x) => bindNow(x, text)) }
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // evaluation
 
@@ -519,7 +543,7 @@ export const evalExpr = (e: Expr, env: (name: string) => Scalar): Scalar => {
           return truthy(args[0] ?? null) === true ? args[1] ?? null : args[2] ?? null
         case "now":
         case "current_timestamp":
-          // the load's start time; the emulator uses UTC where StarRocks uses the load's `timezone`
+          // a load binds these to its plan time in its `timezone` first (`bindNow`); unbound: UTC now
           return new Date().toISOString().slice(0, 19).replace("T", " ")
         default:
           return null

@@ -14,13 +14,13 @@
  */
 import { isUtf8 } from "node:buffer"
 import type { Cell, RowOp, TableDef } from "../model.js"
-import type { ColumnType } from "./convert.js"
-import { convertJson, convertText, fitsLength, INVALID, jsonAsText, parseColumnType } from "./convert.js"
-import type { CsvOptions, CsvRecord } from "./csvReader.js"
+import type { ByteWriter, ColumnType } from "./convert.js"
+import { byteWriter, convertJson, convertText, fitsLength, INVALID, jsonAsText, parseColumnType } from "./convert.js"
+import type { CsvByteRecord, CsvOptions, CsvRecord } from "./csvReader.js"
 import { readCsvV1, readCsvV2 } from "./csvReader.js"
 import { decompress } from "./decompress.js"
 import type { ColumnItem, Expr, Scalar } from "./expr.js"
-import { evalExpr, evalPredicate, exprRefs, parseColumnsHeader, parseExpr, scalarToString } from "./expr.js"
+import { bindNow, evalExpr, evalPredicate, exprRefs, parseColumnsHeader, parseExpr, scalarToString } from "./expr.js"
 import type { JsonPath, JsonValue } from "./json.js"
 import {
   extractJsonPath,
@@ -33,6 +33,7 @@ import {
   stringifyJson
 } from "./json.js"
 import { RowBatch, toOps } from "./rowBatch.js"
+import { formatInZone, parseLoadTimezone } from "./timezone.js"
 import type { LoadCounters, LoadHeaders, LoadOptions, LoadOutcome } from "./types.js"
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -168,7 +169,13 @@ interface LoadSpec {
 
 const OP = "__op"
 
-const buildSpec = (table: TableDef, headers: LoadHeaders): LoadSpec | string => {
+/** A column default that is the load's time (`DEFAULT CURRENT_TIMESTAMP` of a DATETIME column). */
+const isCurrentTimestamp = (text: string) => /^\s*(?:current_timestamp|now)\s*(?:\(\s*\))?\s*$/i.test(text)
+
+/**
+ * @param nowMs the load's plan time (epoch ms), what `now()` / `current_timestamp` read in the load's `timezone`
+ */
+const buildSpec = (table: TableDef, headers: LoadHeaders, nowMs?: number): LoadSpec | string => {
   const rawFormat = headers["format"]
   const lf = (rawFormat ?? "csv").toLowerCase()
   if (lf !== "csv" && lf !== "json" && !COMPRESSED_FORMATS.has(lf)) return `unknown data format, format=${rawFormat}`
@@ -185,6 +192,12 @@ const buildSpec = (table: TableDef, headers: LoadHeaders): LoadSpec | string => 
 
   const strict = parseBool(headers["strict_mode"])
   if (strict === "invalid") return "Invalid strict mode format. Must be bool type"
+  // FE StreamLoadInfo: `timezone` (an empty header is not sent by the BE)
+  const tzH = headers["timezone"]
+  const zone = parseLoadTimezone(tzH === undefined || tzH.length === 0 ? undefined : tzH)
+  if (typeof zone === "string") return zone
+  let nowCache: string | undefined
+  const nowText = () => (nowCache ??= formatInZone(nowMs ?? Date.now(), zone))
   const partial = parseBool(headers["partial_update"])
   if (partial === "invalid") return "Invalid partial update flag format. Must be bool type"
   if (partial === true && table.model !== "PRIMARY") return "Only primary key table support partial update"
@@ -212,7 +225,11 @@ const buildSpec = (table: TableDef, headers: LoadHeaders): LoadSpec | string => 
   const columns: Array<TableColumn> = table.columns.map((c) => {
     const isKey = table.key.includes(c.name)
     const type = parseColumnType(c.type)
-    const d = c.default === undefined ? undefined : convertText(type, c.default)
+    const d = c.default === undefined
+      ? undefined
+      : type.kind === "DATETIME" && isCurrentTimestamp(c.default)
+      ? nowText()
+      : convertText(type, c.default)
     return {
       name: c.name,
       type,
@@ -263,7 +280,7 @@ const buildSpec = (table: TableDef, headers: LoadHeaders): LoadSpec | string => 
       const l = it.name.toLowerCase()
       if (l !== OP && !byLower.has(l)) return `Unknown column '${it.name}' in '${table.table}'`
       if (derived.has(l)) return `Duplicate column: ${it.name}`
-      derived.set(l, it.expr)
+      derived.set(l, bindNow(it.expr, nowText))
       for (const ref of exprRefs(it.expr)) {
         const si = sourceLower.get(ref.toLowerCase())
         if (si === undefined) return `Unknown column '${ref}' in 'columns'`
@@ -329,7 +346,7 @@ const buildSpec = (table: TableDef, headers: LoadHeaders): LoadSpec | string => 
   const whereH = headers["where"]
   if (whereH !== undefined && whereH.trim().length > 0) {
     try {
-      where = parseExpr(whereH)
+      where = bindNow(parseExpr(whereH), nowText)
     } catch (e) {
       return `Syntax error in where header: ${(e as Error).message}`
     }
@@ -414,6 +431,12 @@ const NULL_TEXT = "\\N"
 
 const noEnv = (_name: string): Scalar => null
 
+/** make_value_type_not_matched_error_message of a CSV field under strict_mode. */
+const csvOutOfRange = (col: TableColumn, pos: number, type: ColumnType, v: string): string =>
+  `The field (name = ${col.name}, pos = ${pos}) is out of range. Type: ${typeDebugString(type)}, Value length: ${
+    Buffer.byteLength(v)
+  }, Value: ${v}`
+
 /** The raw row for the error log, computed only when a row is logged. */
 interface RawRow {
   readonly raw: string
@@ -450,6 +473,13 @@ class Loader {
   readonly template: Readonly<Record<string, Cell>>
   /** The cells of the row being loaded, in column order (reused from row to row). */
   readonly vals: Array<Cell>
+  /**
+   * Whether CSV records take the byte path (`rowBytes`): rows that go into the batch (DUPLICATE) with no expression
+   * and no `where`, so that every column is a source field's conversion, a default or NULL.
+   */
+  readonly bytePath: boolean
+  /** Per table column: the byte path of its source type (undefined: convert the field's text). */
+  readonly writers: ReadonlyArray<ByteWriter | undefined>
 
   makeEnv(values: ReadonlyArray<SourceValue>, json: boolean): (name: string) => Scalar {
     const norm = json ? values : values.map((v) => (v === NULL_TEXT ? null : v))
@@ -477,6 +507,8 @@ class Loader {
     this.template = template
     this.nameIndex = new Map(spec.columns.map((c, i) => [c.name.toLowerCase(), i]))
     this.sourceIndex = new Map(spec.sources.map((s, i) => [s.toLowerCase(), i]))
+    this.bytePath = this.batch !== undefined && !this.needsEnv && !spec.partialUpdate
+    this.writers = this.srcIndex.map((si, i) => (si >= 0 ? byteWriter(this.srcType[i]!) : undefined))
   }
 
   logRow(reason: string, raw: RawRow) {
@@ -536,9 +568,7 @@ class Loader {
               throw new RowFiltered(
                 json
                   ? `The field (name = ${col.name}, pos = ${m.index}) is out of range`
-                  : `The field (name = ${col.name}, pos = ${m.index}) is out of range. Type: ${
-                    typeDebugString(type)
-                  }, Value length: ${Buffer.byteLength(v as string)}, Value: ${v as string}`
+                  : csvOutOfRange(col, m.index, type, v as string)
               )
             }
             vals[i] = null
@@ -607,6 +637,62 @@ class Loader {
       this.loaded++
     } catch (e) {
       if (e instanceof RowFiltered) this.filter(e.reason, raw)
+      else throw e
+    }
+  }
+
+  /**
+   * One CSV record on the byte path (`bytePath`): each field converted from its bytes straight into the batch
+   * (`ByteWriter`), else from its text as `row` converts it; then the same NOT NULL checks, counters and error-log
+   * lines as `row`.
+   */
+  rowBytes(r: CsvByteRecord) {
+    const batch = this.batch!
+    const spec = this.spec
+    const cols = spec.columns
+    const n = cols.length
+    const srcIndex = this.srcIndex
+    const writers = this.writers
+    const fb = r.fieldBuf
+    const starts = r.fieldStart
+    const ends = r.fieldEnd
+    batch.begin()
+    try {
+      for (let i = 0; i < n; i++) {
+        const si = srcIndex[i]!
+        if (si < 0) {
+          // no expression on this path: the column's default, else NULL
+          const d = cols[i]!.dflt
+          batch.setCell(i, d !== undefined ? d : null)
+          continue
+        }
+        const a = starts[si]!
+        const e = ends[si]!
+        if (e - a === 2 && fb[a] === 0x5c && fb[a + 1] === 0x4e) {
+          batch.setNull(i) // `\N`
+          continue
+        }
+        const w = writers[i]
+        if (w !== undefined && w(batch, i, fb, a, e)) continue
+        const v = fb.toString("utf8", a, e)
+        const type = this.srcType[i]!
+        const c = convertText(type, v)
+        if (c === INVALID) {
+          if (spec.strictMode) throw new RowFiltered(csvOutOfRange(cols[i]!, si, type, v))
+          batch.setNull(i)
+        } else {
+          batch.setCell(i, c)
+        }
+      }
+      for (const i of this.notNull) {
+        if (batch.isNull(i)) throw new RowFiltered(`NULL value in non-nullable column '${cols[i]!.name}'`)
+      }
+      batch.commit()
+      this.total++
+      this.loaded++
+    } catch (e) {
+      batch.rollback()
+      if (e instanceof RowFiltered) this.filter(e.reason, r)
       else throw e
     }
   }
@@ -707,6 +793,23 @@ export const typeDebugString = (t: ColumnType): string => {
   }
 }
 
+/**
+ * The number of rows a CSV body holds, estimated from the row delimiters in its first 64 KiB (exact for a smaller
+ * body), with 5 % to spare: the size a load's batch starts at.
+ */
+const estimateRows = (body: Buffer, rd: Uint8Array): number => {
+  const sample = Math.min(body.length, 65536)
+  let k = 0
+  let p = 0
+  for (;;) {
+    const at = rd.length === 1 ? body.indexOf(rd[0]!, p) : body.indexOf(rd, p)
+    if (at < 0 || at >= sample) break
+    k++
+    p = at + rd.length
+  }
+  return sample === body.length ? k + 1 : Math.ceil(((k + 1) * body.length / sample) * 1.05)
+}
+
 const runCsv = (loader: Loader, spec: LoadSpec, body: Buffer, options: LoadOptions) => {
   // the loader reads each record within onRecord and keeps nothing of it: one reused record object
   const csv: CsvOptions = {
@@ -719,11 +822,14 @@ const runCsv = (loader: Loader, spec: LoadSpec, body: Buffer, options: LoadOptio
   loader.csvInvalidUtf8 = !isUtf8(body)
   const delimiters = `Column separator: ${delimiterText(csv.columnSeparator)}, ` +
     `Row delimiter: ${delimiterText(csv.rowDelimiter)}`
-  const onRecord = (r: CsvRecord) => {
-    if (r.fields.length !== expect) {
+  const bytePath = loader.bytePath
+  const onRecord = (rec: CsvRecord) => {
+    // `reuseRecord`: the reader hands byte records
+    const r = rec as CsvByteRecord
+    if (r.count !== expect) {
       // make_column_count_not_matched_error_message, the wording of StarRocks PR #46095 (May 2024, also in 3.1-3.3)
       loader.filter(
-        `Target column count: ${expect} doesn't match source value column count: ${r.fields.length}. ${delimiters}`,
+        `Target column count: ${expect} doesn't match source value column count: ${r.count}. ${delimiters}`,
         r
       )
       return
@@ -733,8 +839,10 @@ const runCsv = (loader: Loader, spec: LoadSpec, body: Buffer, options: LoadOptio
       loader.filter("Invalid UTF-8 row", r)
       return
     }
-    loader.row(r.fields, false, r)
+    if (bytePath) loader.rowBytes(r)
+    else loader.row(r.fields, false, r)
   }
+  if (loader.batch !== undefined) loader.batch.reserveRows(estimateRows(body, csv.rowDelimiter))
   if (csv.v2) readCsvV2(body, csv, onRecord)
   else readCsvV1(body, csv, onRecord)
 }
@@ -744,6 +852,14 @@ const runCsv = (loader: Loader, spec: LoadSpec, body: Buffer, options: LoadOptio
 
 class JsonStop {
   constructor(readonly reason: string, readonly raw: string) {}
+}
+
+/** A JSON row's raw text for the error log, built only when a row is logged. */
+class JsonRawRow implements RawRow {
+  obj: JsonValue = null
+  get raw(): string {
+    return stringifyJson(this.obj)
+  }
 }
 
 const isJsonWs = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09
@@ -758,17 +874,15 @@ const runJsonBody = (loader: Loader, spec: LoadSpec, body: Buffer): string | und
     return `illegal json started with ${String.fromCharCode(c)}`
   }
   const text = body.toString("utf8")
+  // the loader reads a row's values and raw text before `row` returns and keeps neither: one of each for every row
+  const raw = new JsonRawRow()
+  const values: Array<SourceValue> = new Array(spec.sources.length)
   const rowOf = (obj: JsonValue) => {
-    const raw: RawRow = {
-      get raw() {
-        return stringifyJson(obj)
-      }
-    }
+    raw.obj = obj
     if (!(obj instanceof JsonObject)) {
       loader.filter("JSON data is not an object", raw)
       return
     }
-    const values: Array<SourceValue> = new Array(spec.sources.length)
     if (spec.jsonPaths !== undefined) {
       for (let i = 0; i < spec.sources.length; i++) {
         const p = spec.jsonPaths[i]
@@ -845,7 +959,7 @@ export const runLoad = (
   options: LoadOptions
 ): LoadOutcome => {
   const bytes = bodies.reduce((n, b) => n + b.byteLength, 0)
-  const spec = buildSpec(table, headers)
+  const spec = buildSpec(table, headers, options.now)
   const zero = { total: 0, loaded: 0, filtered: 0, unselected: 0, bytes }
   if (typeof spec === "string") return { _tag: "Fail", message: spec, counters: zero, errorLog: [] }
   let buffers: Array<Buffer> = bodies.map(toBuffer)

@@ -22,6 +22,8 @@ const TRUE = 4
 const FALSE = 5
 const OTHER = 6
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1
+
 const MIN_INT64 = -(2n ** 63n)
 const MAX_INT64 = 2n ** 63n - 1n
 
@@ -67,6 +69,8 @@ export class RowBatch {
   private readonly columns: Array<Column>
   private arena: Buffer
   private used = 0
+  /** `used` when the row being written began (`rollback`). */
+  private mark = 0
 
   constructor(readonly names: ReadonlyArray<string>, capacity = 1024) {
     this.capacity = capacity
@@ -74,9 +78,21 @@ export class RowBatch {
     this.arena = Buffer.allocUnsafe(capacity * 16)
   }
 
+  /**
+   * Makes room for `rows` rows in all (a load's estimate of its row count: the columns are not grown and copied
+   * row by row through every power of two).
+   */
+  reserveRows(rows: number) {
+    if (rows <= this.capacity) return
+    this.capacity = rows
+    for (const c of this.columns) c.grow(rows)
+  }
+
   private reserve(bytes: number) {
     if (this.used + bytes <= this.arena.length) return
     let size = this.arena.length * 2
+    // once some rows are in, grow to what the rows written so far project for the whole capacity
+    if (this.length >= 256) size = Math.max(size, Math.ceil((this.used / this.length) * this.capacity * 1.05))
     while (size < this.used + bytes) size *= 2
     const next = Buffer.allocUnsafe(size)
     this.arena.copy(next, 0, 0, this.used)
@@ -85,41 +101,114 @@ export class RowBatch {
 
   /** Appends one row: its cells in the order of `names`. */
   push(cells: ReadonlyArray<Cell>) {
-    const i = this.length
-    if (i === this.capacity) {
+    this.begin()
+    const names = this.names
+    for (let k = 0; k < names.length; k++) this.setCell(k, cells[k])
+    this.commit()
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // writing one row cell by cell (the CSV loader's byte path): `begin`, a `set…` per column, then `commit` (the row
+  // counts) or `rollback` (it does not: the next row overwrites its slots)
+
+  /** Starts row `length`: grows the columns when full and marks the arena for a rollback. */
+  begin() {
+    if (this.length === this.capacity) {
       this.capacity *= 2
       for (const c of this.columns) c.grow(this.capacity)
     }
-    const names = this.names
-    for (let k = 0; k < names.length; k++) {
-      const col = this.columns[k]!
-      const v = cells[k]
-      if (v === null || v === undefined) {
-        col.tags[i] = NULL
-      } else if (typeof v === "number") {
-        col.tags[i] = NUMBER
-        col.f64[i] = v
-      } else if (typeof v === "string" && isAscii(v)) {
-        col.tags[i] = ASCII
-        this.reserve(v.length)
-        const at = this.used
-        for (let j = 0; j < v.length; j++) this.arena[at + j] = v.charCodeAt(j)
-        this.used += v.length
-        col.i32[2 * i] = at
-        col.i32[2 * i + 1] = v.length
-      } else if (typeof v === "bigint" && v >= MIN_INT64 && v <= MAX_INT64) {
-        col.tags[i] = INT64
-        col.i64[i] = v
-      } else if (v === true) {
-        col.tags[i] = TRUE
-      } else if (v === false) {
-        col.tags[i] = FALSE
-      } else {
-        col.tags[i] = OTHER
-        ;(col.other ??= new Map()).set(i, v)
-      }
+    this.mark = this.used
+  }
+
+  commit() {
+    this.length++
+  }
+
+  /** Drops the row being written. */
+  rollback() {
+    this.used = this.mark
+  }
+
+  /** Whether column `k` of the row being written is NULL. */
+  isNull(k: number): boolean {
+    return this.columns[k]!.tags[this.length] === NULL
+  }
+
+  setNull(k: number) {
+    this.columns[k]!.tags[this.length] = NULL
+  }
+
+  setNumber(k: number, v: number) {
+    const col = this.columns[k]!
+    col.tags[this.length] = NUMBER
+    col.f64[this.length] = v
+  }
+
+  /** A BIGINT cell given as a safe integer (|v| <= 2^53): stored as int64 without making a bigint. */
+  setInt64(k: number, v: number) {
+    const col = this.columns[k]!
+    const i = this.length
+    col.tags[i] = INT64
+    if (LITTLE_ENDIAN) {
+      const hi = Math.floor(v / 4294967296)
+      col.i32[2 * i] = (v - hi * 4294967296) | 0
+      col.i32[2 * i + 1] = hi | 0
+    } else {
+      col.i64[i] = BigInt(v)
     }
-    this.length = i + 1
+  }
+
+  setBool(k: number, v: boolean) {
+    this.columns[k]!.tags[this.length] = v ? TRUE : FALSE
+  }
+
+  /** A string cell whose bytes `src[a..b)` are all ASCII. */
+  setAsciiBytes(k: number, src: Uint8Array, a: number, b: number) {
+    const col = this.columns[k]!
+    const i = this.length
+    const len = b - a
+    col.tags[i] = ASCII
+    this.reserve(len)
+    const at = this.used
+    const arena = this.arena
+    if (len < 32) {
+      for (let j = 0; j < len; j++) arena[at + j] = src[a + j]!
+    } else {
+      arena.set(src.subarray(a, b), at)
+    }
+    this.used = at + len
+    col.i32[2 * i] = at
+    col.i32[2 * i + 1] = len
+  }
+
+  /** Any cell, stored in its compact form when it has one. */
+  setCell(k: number, v: Cell | undefined) {
+    const col = this.columns[k]!
+    const i = this.length
+    if (v === null || v === undefined) {
+      col.tags[i] = NULL
+    } else if (typeof v === "number") {
+      col.tags[i] = NUMBER
+      col.f64[i] = v
+    } else if (typeof v === "string" && isAscii(v)) {
+      col.tags[i] = ASCII
+      this.reserve(v.length)
+      const at = this.used
+      for (let j = 0; j < v.length; j++) this.arena[at + j] = v.charCodeAt(j)
+      this.used += v.length
+      col.i32[2 * i] = at
+      col.i32[2 * i + 1] = v.length
+    } else if (typeof v === "bigint" && v >= MIN_INT64 && v <= MAX_INT64) {
+      col.tags[i] = INT64
+      col.i64[i] = v
+    } else if (v === true) {
+      col.tags[i] = TRUE
+    } else if (v === false) {
+      col.tags[i] = FALSE
+    } else {
+      col.tags[i] = OTHER
+      ;(col.other ??= new Map()).set(i, v)
+    }
   }
 
   private cell(col: Column, i: number): Cell {

@@ -21,6 +21,11 @@ export interface LoadOptions {
    * Default false (the released reader).
    */
   readonly legacyCsvStartLookahead?: boolean | undefined
+  /**
+   * The load's plan time (epoch ms): what `now()` / `current_timestamp` (and `DEFAULT CURRENT_TIMESTAMP`) give, in
+   * the load's `timezone`. Default: the wall clock when the load runs.
+   */
+  readonly now?: number | undefined
   /** Maximum number of row lines in the error log (default 50, as the CSV scanner). */
   readonly maxErrorLogRows?: number | undefined
 }

@@ -1,0 +1,173 @@
+/**
+ * One source partition's exactly-once pipeline (see README.md next to this file): the messages of one JetStream
+ * subject (`<subjects>.p<k>`) into StarRocks through `StarRocksSink.exactlyOnce`, with its own checkpoint key and
+ * its own label space (`instance` = the partition). It runs where @effect/cluster placed the partition's singleton
+ * (runner.ts) and is interrupted when the partition moves; any process can pick it up, since everything it needs
+ * (the position, the prepared labels, the next label id) is in the shared SQL checkpoint store.
+ */
+import { Checkpoint, StarRocksSink } from "@effect-starrocks/sink"
+import type { Checkpointer } from "@effect-starrocks/sink"
+import { Chunk, Data, Effect, Fiber, Option, Schema, Stream } from "effect"
+import type { JsMsg, NatsConnection } from "nats"
+import { AckPolicy, DeliverPolicy } from "nats"
+import * as fs from "node:fs"
+import { OrderPayload, OrderRow } from "../jetstream/orders.js"
+
+/** One line on stdout, written synchronously (it is out before a SIGKILL). */
+export const say = (line: string) => fs.writeSync(1, line + "\n")
+
+/** A NATS call that failed. */
+export class NatsError extends Data.TaggedError("NatsError")<{ readonly message: string; readonly cause?: unknown }> {}
+
+export const nats = <A>(message: string, f: () => Promise<A>) =>
+  Effect.tryPromise({ try: f, catch: (cause) => new NatsError({ message: `${message}: ${String(cause)}`, cause }) })
+
+export interface PartitionOptions {
+  /** The NATS connection of the process. */
+  readonly nc: NatsConnection
+  /** The JetStream stream. */
+  readonly stream: string
+  /** The subject prefix: partition k reads `<subjects>.p<k>`. */
+  readonly subjects: string
+  /** The partition number. */
+  readonly partition: number
+  /** Prefix of the checkpoint keys: partition k checkpoints under `<keyPrefix>-p<k>`. */
+  readonly keyPrefix: string
+  /** Who runs it (this runner's address), printed with each commit. */
+  readonly owner: string
+  /** A barrier every N rows (there is also one every second). */
+  readonly everyRows: number
+}
+
+export const partitionName = (k: number) => `p${k}`
+
+const decodePayload = Schema.decodeUnknownEither(Schema.parseJson(OrderPayload))
+
+/** The partition's durable consumer (one per partition, whoever runs it). */
+export const consumerName = (o: PartitionOptions) => `${o.keyPrefix}-${partitionName(o.partition)}`
+
+/**
+ * Points the partition's durable pull consumer at `from` (the sequence after the partition's last checkpoint),
+ * filtered to its subject: the checkpoint, not JetStream's ack state, is the source of truth (acks can be lost in
+ * a crash; a previous owner's unacked messages would come back out of order), so the consumer is recreated to
+ * deliver in stream order from there. A previous owner still consuming it (paused, then resumed) loses its
+ * subscription with the old consumer.
+ */
+const positionConsumer = (o: PartitionOptions, from: number) =>
+  Effect.gen(function*() {
+    const jsm = yield* nats("jetstreamManager", () => o.nc.jetstreamManager())
+    const durable = consumerName(o)
+    yield* nats("delete consumer", () => jsm.consumers.delete(o.stream, durable)).pipe(Effect.ignore)
+    yield* nats("add consumer", () =>
+      jsm.consumers.add(o.stream, {
+        durable_name: durable,
+        filter_subject: `${o.subjects}.${partitionName(o.partition)}`,
+        ack_policy: AckPolicy.Explicit,
+        ack_wait: 60_000_000_000, // 60 s in nanoseconds
+        max_ack_pending: 20_000,
+        ...(from <= 1
+          ? { deliver_policy: DeliverPolicy.All }
+          : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from })
+      }))
+  })
+
+/**
+ * The consumer's messages as a stream (the pull subscription stops with the scope). Memory is bounded by the
+ * consumer's `max_ack_pending`: messages are acked only once their checkpoint is committed, so the server stops
+ * delivering when that many are outstanding.
+ */
+const messages = (o: PartitionOptions): Stream.Stream<JsMsg, NatsError> =>
+  Stream.asyncScoped<JsMsg, NatsError>((emit) =>
+    Effect.gen(function*() {
+      const consumer = yield* nats("get consumer", () => o.nc.jetstream().consumers.get(o.stream, consumerName(o)))
+      yield* Effect.acquireRelease(
+        nats("consume", () => consumer.consume({ max_messages: 1_000, callback: (m) => void emit.single(m) })),
+        (subscription) =>
+          Effect.promise(() => subscription.close().then(() => undefined, () => undefined)).pipe(
+            Effect.timeout("2 seconds"),
+            Effect.ignore
+          )
+      )
+    }), "unbounded")
+
+/**
+ * The pipeline of one partition: recover (commit what its last checkpoint prepared, abort what a dead owner left
+ * open), resume the subject after the recovered stream sequence, and write exactly once. Runs until interrupted
+ * (the partition moved away, or the process stops).
+ *
+ * stdout: `recovered <partition> <seq> <owner>`, `ack <partition> <checkpoint id> <seq> <owner> <labels>`.
+ */
+export const runPartition = (o: PartitionOptions) =>
+  Effect.gen(function*() {
+    const name = partitionName(o.partition)
+    const options: StarRocksSink.ExactlyOnceOptions<number, number> = {
+      position: Schema.Number,
+      instance: name,
+      checkpointKey: `${o.keyPrefix}-${name}`
+    }
+    const recovered = yield* StarRocksSink.recover(options)
+    const committed = Option.getOrElse(recovered, () => 0)
+    say(`recovered ${name} ${committed} ${o.owner}`)
+
+    yield* positionConsumer(o, committed + 1)
+
+    /** Messages received and not acked yet: acked when a barrier at or past their sequence is acknowledged. */
+    let pending: Array<JsMsg> = []
+    let highest = committed
+    const ackUpTo = (position: number) =>
+      Effect.sync(() => {
+        const rest: Array<JsMsg> = []
+        for (const m of pending) {
+          if (m.seq <= position) m.ack()
+          else rest.push(m)
+        }
+        pending = rest
+      })
+    const ackFibers: Array<Fiber.RuntimeFiber<void, never>> = []
+    const summary = yield* messages(o).pipe(
+      Stream.mapChunksEffect((chunk) =>
+        Effect.gen(function*() {
+          const out: Array<OrderRow> = []
+          for (const m of chunk) {
+            pending.push(m)
+            if (m.seq <= highest) continue // redelivered (ack_wait ran out) while its first delivery is in flight
+            highest = m.seq
+            const payload = decodePayload(m.string())
+            if (payload._tag === "Left") {
+              yield* Effect.logWarning(`skipping message ${m.seq} on ${m.subject}: not an order`)
+              continue
+            }
+            out.push({ seq: m.seq, subject: m.subject, ...payload.right })
+          }
+          return Chunk.unsafeFromArray(out)
+        })
+      ),
+      Checkpoint.withBarriers({ everyRows: o.everyRows, every: "1 second", position: (r) => Number(r.seq) }),
+      Stream.tap((envelope) =>
+        envelope._tag === "Barrier"
+          ? Effect.map(
+            Effect.forkDaemon(
+              Checkpoint.awaitAck(envelope).pipe(
+                Effect.flatMap((ack) =>
+                  Effect.zipRight(
+                    ackUpTo(ack.position),
+                    Effect.sync(() =>
+                      say(`ack ${name} ${ack.id} ${ack.position} ${o.owner} ${ack.labels.join(",") || "-"}`)
+                    )
+                  )
+                ),
+                Effect.ignore
+              )
+            ),
+            (fiber) => void ackFibers.push(fiber)
+          )
+          : Effect.void
+      ),
+      Stream.run(StarRocksSink.exactlyOnce(OrderRow, options))
+    )
+    yield* Fiber.joinAll(ackFibers)
+    return summary
+  }).pipe(Effect.annotateLogs({ partition: partitionName(o.partition) }))
+
+/** What a partition pipeline needs besides its options. */
+export type PartitionRequirements = Checkpointer.Checkpointer | StarRocksSink.Services

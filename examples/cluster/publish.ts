@@ -1,0 +1,75 @@
+/**
+ * Creates the example's JetStream stream (subjects `<subjects>.p0` … `<subjects>.p<N-1>`, one per partition) and
+ * publishes order events spread over the partitions (message i goes to partition i mod N).
+ *
+ *   npx tsx examples/cluster/publish.ts --messages 200000 [--stream ORDERS_CLUSTER] [--subjects orders]
+ *     [--partitions 8] [--nats 127.0.0.1:4222] [--fresh]
+ *
+ * `--fresh` deletes the stream first. Prints `published <n> <last stream sequence>`.
+ */
+import type { NatsConnection } from "nats"
+import { connect, RetentionPolicy, StorageType } from "nats"
+import { pathToFileURL } from "node:url"
+
+export interface PublishOptions {
+  readonly stream: string
+  readonly subjects: string
+  readonly partitions: number
+  readonly messages: number
+  readonly fresh: boolean
+}
+
+/** The JSON payload of message i (an order; the customer and amount are derived from i). */
+export const payload = (i: number) =>
+  JSON.stringify({ order_id: i, customer: `c${i % 977}`, amount: (i % 10_000) / 100 })
+
+/** Creates the stream when missing (file storage, limits retention). */
+export const ensureStream = async (nc: NatsConnection, o: Omit<PublishOptions, "messages">) => {
+  const jsm = await nc.jetstreamManager()
+  if (o.fresh) await jsm.streams.delete(o.stream).catch(() => false)
+  const exists = await jsm.streams.info(o.stream).then(() => true, () => false)
+  if (!exists) {
+    await jsm.streams.add({
+      name: o.stream,
+      subjects: [`${o.subjects}.*`],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File
+    })
+  }
+}
+
+/**
+ * Publishes `messages` events, message i on partition i mod N, with at most 2,000 publications awaiting their
+ * acknowledgement at a time. Returns the stream's last sequence.
+ */
+export const publish = async (nc: NatsConnection, o: PublishOptions): Promise<number> => {
+  await ensureStream(nc, o)
+  const js = nc.jetstream()
+  let last = 0
+  const window: Array<Promise<unknown>> = []
+  for (let i = 0; i < o.messages; i++) {
+    window.push(js.publish(`${o.subjects}.p${i % o.partitions}`, payload(i)).then((ack) => (last = Math.max(last, ack.seq))))
+    if (window.length >= 2_000) await Promise.all(window.splice(0))
+  }
+  await Promise.all(window)
+  return last
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  const argv = process.argv.slice(2)
+  const opt = (name: string, fallback: string) => {
+    const i = argv.indexOf(`--${name}`)
+    return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1]! : fallback
+  }
+  const nc = await connect({ servers: opt("nats", "127.0.0.1:4222") })
+  const options: PublishOptions = {
+    stream: opt("stream", "ORDERS_CLUSTER"),
+    subjects: opt("subjects", "orders"),
+    partitions: Number(opt("partitions", "8")),
+    messages: Number(opt("messages", "200000")),
+    fresh: argv.includes("--fresh")
+  }
+  const last = await publish(nc, options)
+  console.log(`published ${options.messages} ${last}`)
+  await nc.drain()
+}

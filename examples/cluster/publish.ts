@@ -3,9 +3,9 @@
  * publishes order events spread over the partitions (message i goes to partition i mod N).
  *
  *   npx tsx examples/cluster/publish.ts --messages 200000 [--stream ORDERS_CLUSTER] [--subjects orders]
- *     [--partitions 8] [--nats 127.0.0.1:4222] [--fresh]
+ *     [--partitions 8] [--nats 127.0.0.1:4222] [--fresh] [--seconds T]
  *
- * `--fresh` deletes the stream first. Prints `published <n> <last stream sequence>`.
+ * `--fresh` deletes the stream first; `--seconds T` spreads the publications over T seconds. Prints `published <n> <last stream sequence>`.
  */
 import type { NatsConnection } from "nats"
 import { connect, RetentionPolicy, StorageType } from "nats"
@@ -17,6 +17,8 @@ export interface PublishOptions {
   readonly partitions: number
   readonly messages: number
   readonly fresh: boolean
+  /** Spread the publications over this many seconds (default: as fast as the server acknowledges them). */
+  readonly seconds?: number | undefined
 }
 
 /** The JSON payload of message i (an order; the customer and amount are derived from i). */
@@ -47,9 +49,15 @@ export const publish = async (nc: NatsConnection, o: PublishOptions): Promise<nu
   const js = nc.jetstream()
   let last = 0
   const window: Array<Promise<unknown>> = []
+  const started = Date.now()
+  const perMs = o.seconds !== undefined && o.seconds > 0 ? o.messages / (o.seconds * 1000) : undefined
   for (let i = 0; i < o.messages; i++) {
     window.push(js.publish(`${o.subjects}.p${i % o.partitions}`, payload(i)).then((ack) => (last = Math.max(last, ack.seq))))
     if (window.length >= 2_000) await Promise.all(window.splice(0))
+    if (perMs !== undefined && i % 100 === 99) {
+      const ahead = started + (i + 1) / perMs - Date.now()
+      if (ahead > 0) await new Promise((resolve) => setTimeout(resolve, ahead))
+    }
   }
   await Promise.all(window)
   return last
@@ -67,7 +75,8 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
     subjects: opt("subjects", "orders"),
     partitions: Number(opt("partitions", "8")),
     messages: Number(opt("messages", "200000")),
-    fresh: argv.includes("--fresh")
+    fresh: argv.includes("--fresh"),
+    seconds: Number(opt("seconds", "0"))
   }
   const last = await publish(nc, options)
   console.log(`published ${options.messages} ${last}`)

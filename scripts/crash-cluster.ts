@@ -18,23 +18,25 @@
  *   paused, P acknowledges no checkpoint of k after its SIGCONT (its `ack` lines carry the partition and owner).
  *
  * Last line: `cluster processes=M partitions=P messages=N kills=K pauses=S moves=V lost=L duplicated=D
- * lingering=T stale-commits=C` and exit 0 only when L = D = T = C = 0 and every planned fault happened.
+ * lingering=T stale-commits=C unexpected-exits=X` and exit 0 only when L = D = T = C = 0 and every planned fault
+ * happened. A process that exits without being killed (X) is restarted after a second, as a supervisor would.
  *
  * Options: --processes M (3) --partitions P (8) --messages N (200000) --seed S (1) --kills K (4) --pauses (1)
- *          --every-rows B (2000) --lock-expiration-ms E (9000) --pause-ms (2×E + 4 s) --storage memory|mysql://…
+ *          --every-rows B (2000) --lock-expiration-ms E (12000) --pause-ms (E + 8 s) --storage memory|mysql://…
  *          --mysql URL (cluster and checkpoint tables; default mysql://root@127.0.0.1:3306/test)
  *          --nats HOST:PORT (127.0.0.1:4222) --publish-seconds T (messages / 2000, at least 20: the source is
  *          published while the processes run) --timeout SECONDS (900) --no-bundle --verbose
  */
 import { MysqlStorage, StarRocksEmulator } from "@effect-starrocks/testkit"
 import { Effect } from "effect"
+import { connect } from "nats"
 import type { ChildProcess } from "node:child_process"
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
+import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import { connect } from "nats"
 import { ensureStream, payload, publish } from "../examples/cluster/publish.js"
 import { tableDef } from "../examples/jetstream/orders.js"
 import { prng } from "./crash-source.js"
@@ -57,6 +59,8 @@ interface Slot {
   child: ChildProcess | undefined
   state: "running" | "down" | "paused"
   exits: number
+  /** The index in `lines` of the first line of the current child. */
+  since: number
 }
 
 export const main = async (argv: ReadonlyArray<string>): Promise<boolean> => {
@@ -72,8 +76,8 @@ export const main = async (argv: ReadonlyArray<string>): Promise<boolean> => {
   const kills = Number(opt("kills", "4"))
   const pauses = Number(opt("pauses", "1"))
   const everyRows = Number(opt("every-rows", "2000"))
-  const lockExpirationMs = Number(opt("lock-expiration-ms", "9000"))
-  const pauseMs = Number(opt("pause-ms", String(2 * lockExpirationMs + 4000)))
+  const lockExpirationMs = Number(opt("lock-expiration-ms", "12000"))
+  const pauseMs = Number(opt("pause-ms", String(lockExpirationMs + 8000)))
   const storageUrl = opt("storage", "memory")
   const mysqlUrl = opt("mysql", "mysql://root@127.0.0.1:3306/test")
   const natsServer = opt("nats", "127.0.0.1:4222")
@@ -126,16 +130,21 @@ export const main = async (argv: ReadonlyArray<string>): Promise<boolean> => {
 
     // ---- the processes ----
     const command = yield* Effect.promise(() => runnerCommand(work, flag("no-bundle")))
-    const basePort = 20_000 + between(0, 20_000)
-    const slots: Array<Slot> = Array.from({ length: processes }, (_, index) => ({
+    const ports: Array<number> = []
+    for (let i = 0; i < processes; i++) ports.push(yield* Effect.promise(freePort))
+    const slots: Array<Slot> = ports.map((port, index) => ({
       index,
-      port: basePort + index,
-      owner: `127.0.0.1:${basePort + index}`,
+      port,
+      owner: `127.0.0.1:${port}`,
       child: undefined,
       state: "down",
-      exits: 0
+      exits: 0,
+      since: 0
     }))
+    let stopping = false
+    let unexpectedExits = 0
     const lines: Array<Line> = []
+    const timedOut = () => Date.now() > deadline
     /** The highest acknowledged position of each partition. */
     const acked = new Array<number>(partitions).fill(0)
     const stderrTail = new Map<number, string>()
@@ -154,6 +163,7 @@ export const main = async (argv: ReadonlyArray<string>): Promise<boolean> => {
       )
       slot.child = child
       slot.state = "running"
+      slot.since = lines.length
       let out = ""
       child.stdout!.on("data", (b: Buffer) => {
         out += b.toString()
@@ -181,11 +191,22 @@ export const main = async (argv: ReadonlyArray<string>): Promise<boolean> => {
           slot.child = undefined
           slot.state = "down"
         }
-        if (signal !== "SIGKILL" && signal !== "SIGTERM" && code !== 0) {
+        if (signal !== "SIGKILL" && !stopping) {
+          // not one of our kills: report it, and restart the process as a supervisor would
+          unexpectedExits++
           log(`  process ${slot.index} exited (code ${code}, signal ${signal}); stderr:\n${stderrTail.get(slot.index)}`)
+          setTimeout(() => {
+            if (!stopping && slot.child === undefined) start(slot)
+          }, 1_000)
         }
       })
     }
+    // whatever happens to the parent's program, no process outlives it
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        for (const slot of slots) slot.child?.kill("SIGKILL")
+      })
+    )
     for (const slot of slots) start(slot)
     // the source is published while the processes run, once every partition has been placed and recovered, so that
     // every fault lands in a pipeline with work to do
@@ -193,15 +214,23 @@ export const main = async (argv: ReadonlyArray<string>): Promise<boolean> => {
     while (placed() < partitions && !timedOut()) yield* Effect.sleep("100 millis")
     log(`every partition placed and recovered after ${elapsed(t0)}; publishing`)
     const t1 = Date.now()
-    let published: number | undefined
-    const publishing = publish(nc, { stream, subjects, partitions, messages, fresh: false, seconds: publishSeconds })
-      .then((last) => (published = last))
+    // the last tenth is held back until every fault happened: each fault, and the paused process's return, meet
+    // partitions with work left
+    const head = Math.floor(messages * 0.9)
+    const publishing = publish(nc, {
+      stream,
+      subjects,
+      partitions,
+      messages: head,
+      fresh: false,
+      seconds: publishSeconds
+    }).then(() => undefined, (e: unknown) => `publishing failed: ${String(e)}`)
 
     // ---- the faults, at seeded fractions of the progress ----
     type Fault = { readonly kind: "kill" | "pause"; readonly at: number }
     const faults: Array<Fault> = [
-      ...Array.from({ length: kills }, () => ({ kind: "kill" as const, at: 0.05 + random() * 0.8 })),
-      ...Array.from({ length: pauses }, () => ({ kind: "pause" as const, at: 0.1 + random() * 0.5 }))
+      ...Array.from({ length: kills }, () => ({ kind: "kill" as const, at: 0.05 + random() * 0.75 })),
+      ...Array.from({ length: pauses }, () => ({ kind: "pause" as const, at: 0.1 + random() * 0.6 }))
     ].sort((a, b) => a.at - b.at)
     const progress = () => {
       let done = 0
@@ -217,13 +246,12 @@ export const main = async (argv: ReadonlyArray<string>): Promise<boolean> => {
       continuedAt: number
       readonly owned: ReadonlyArray<number>
     }> = []
-    /** The partitions a process runs now, from its lines since it (re)started. */
+    /** The partitions the current child of a process runs now (from its lines). */
     const owning = (slot: Slot) => {
       const owned = new Set<number>()
-      for (const l of lines) {
+      for (const l of lines.slice(slot.since)) {
         if (l.slot !== slot.index) continue
-        if (l.words[0] === "runner") owned.clear()
-        else if (l.words[0] === "start") owned.add(Number(l.words[1]!.slice(1)))
+        if (l.words[0] === "start") owned.add(Number(l.words[1]!.slice(1)))
         else if (l.words[0] === "stopped") owned.delete(Number(l.words[1]!.slice(1)))
       }
       return [...owned].sort((a, b) => a - b)
@@ -231,7 +259,6 @@ export const main = async (argv: ReadonlyArray<string>): Promise<boolean> => {
     const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
     const running = () => slots.filter((s) => s.state === "running")
     const done = () => acked.every((a, k) => a >= lastOf[k]!)
-    const timedOut = () => Date.now() > deadline
 
     const driver = async () => {
       for (const fault of faults) {
@@ -274,8 +301,14 @@ export const main = async (argv: ReadonlyArray<string>): Promise<boolean> => {
       }
     }
     yield* Effect.promise(driver)
-    yield* Effect.promise(() => publishing)
-    if (published !== lastSeq) return yield* Effect.dieMessage(`the stream's last sequence is ${published}, not ${lastSeq}`)
+    const publishError = yield* Effect.promise(() => publishing)
+    if (publishError !== undefined) return yield* Effect.dieMessage(publishError)
+    const published = yield* Effect.promise(() =>
+      publish(nc, { stream, subjects, partitions, messages, from: head, fresh: false })
+    )
+    if (published !== lastSeq) {
+      return yield* Effect.dieMessage(`the stream's last sequence is ${published}, not ${lastSeq}`)
+    }
     while (!done() && !timedOut()) yield* Effect.sleep("100 millis")
     const finished = done()
     log(
@@ -285,6 +318,7 @@ export const main = async (argv: ReadonlyArray<string>): Promise<boolean> => {
     )
 
     // ---- stop the processes ----
+    stopping = true
     for (const slot of slots) slot.child?.kill("SIGTERM")
     const stopDeadline = Date.now() + 20_000
     while (slots.some((s) => s.child !== undefined) && Date.now() < stopDeadline) yield* Effect.sleep("50 millis")
@@ -371,7 +405,7 @@ export const main = async (argv: ReadonlyArray<string>): Promise<boolean> => {
     log(
       `cluster processes=${processes} partitions=${partitions} messages=${lastSeq} kills=${killed} ` +
         `pauses=${paused} moves=${moves} lost=${lost} duplicated=${duplicated} lingering=${lingering.length} ` +
-        `stale-commits=${staleCommits}`
+        `stale-commits=${staleCommits} unexpected-exits=${unexpectedExits}`
     )
     return finished && lost === 0 && duplicated === 0 && wrong === 0 && lingering.length === 0 &&
       staleCommits === 0 && killed === kills && paused === pauses
@@ -382,6 +416,17 @@ export const main = async (argv: ReadonlyArray<string>): Promise<boolean> => {
     fs.rmSync(work, { recursive: true, force: true })
   }
 }
+
+/** A TCP port nothing listens on now (the OS picks it), for a runner's address. */
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = net.createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const port = (server.address() as net.AddressInfo).port
+      server.close(() => resolve(port))
+    })
+  })
 
 /** How to start a runner: a one-file ESM bundle of it (built once; it starts with far less CPU), or through tsx. */
 const runnerCommand = async (work: string, noBundle: boolean): Promise<ReadonlyArray<string>> => {

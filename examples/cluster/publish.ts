@@ -7,7 +7,7 @@
  *
  * `--fresh` deletes the stream first; `--seconds T` spreads the publications over T seconds. Prints `published <n> <last stream sequence>`.
  */
-import type { NatsConnection } from "nats"
+import type { JetStreamClient, NatsConnection } from "nats"
 import { connect, RetentionPolicy, StorageType } from "nats"
 import { pathToFileURL } from "node:url"
 
@@ -17,6 +17,8 @@ export interface PublishOptions {
   readonly partitions: number
   readonly messages: number
   readonly fresh: boolean
+  /** The first message to publish (default 0): publishes messages `from` … `messages - 1`. */
+  readonly from?: number | undefined
   /** Spread the publications over this many seconds (default: as fast as the server acknowledges them). */
   readonly seconds?: number | undefined
 }
@@ -41,7 +43,22 @@ export const ensureStream = async (nc: NatsConnection, o: Omit<PublishOptions, "
 }
 
 /**
- * Publishes `messages` events, message i on partition i mod N, with at most 2,000 publications awaiting their
+ * Publishes message i, again when the server's acknowledgement does not come within 10 s (5 tries). The message
+ * id (`Nats-Msg-Id` = i) makes JetStream drop a retry of a message it already stored (within the stream's
+ * duplicate window, 2 minutes by default), so that each message is in the stream once.
+ */
+const publishOne = async (js: JetStreamClient, subject: string, i: number): Promise<number> => {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return (await js.publish(subject, payload(i), { msgID: String(i), timeout: 10_000 })).seq
+    } catch (e) {
+      if (attempt >= 5) throw e
+    }
+  }
+}
+
+/**
+ * Publishes `messages` events, message i on partition i mod N, with at most 500 publications awaiting their
  * acknowledgement at a time. Returns the stream's last sequence.
  */
 export const publish = async (nc: NatsConnection, o: PublishOptions): Promise<number> => {
@@ -50,12 +67,13 @@ export const publish = async (nc: NatsConnection, o: PublishOptions): Promise<nu
   let last = 0
   const window: Array<Promise<unknown>> = []
   const started = Date.now()
-  const perMs = o.seconds !== undefined && o.seconds > 0 ? o.messages / (o.seconds * 1000) : undefined
-  for (let i = 0; i < o.messages; i++) {
-    window.push(js.publish(`${o.subjects}.p${i % o.partitions}`, payload(i)).then((ack) => (last = Math.max(last, ack.seq))))
-    if (window.length >= 2_000) await Promise.all(window.splice(0))
+  const from = o.from ?? 0
+  const perMs = o.seconds !== undefined && o.seconds > 0 ? (o.messages - from) / (o.seconds * 1000) : undefined
+  for (let i = from; i < o.messages; i++) {
+    window.push(publishOne(js, `${o.subjects}.p${i % o.partitions}`, i).then((seq) => (last = Math.max(last, seq))))
+    if (window.length >= 500) await Promise.all(window.splice(0))
     if (perMs !== undefined && i % 100 === 99) {
-      const ahead = started + (i + 1) / perMs - Date.now()
+      const ahead = started + (i + 1 - from) / perMs - Date.now()
       if (ahead > 0) await new Promise((resolve) => setTimeout(resolve, ahead))
     }
   }
@@ -79,6 +97,6 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
     seconds: Number(opt("seconds", "0"))
   }
   const last = await publish(nc, options)
-  console.log(`published ${options.messages} ${last}`)
+  process.stdout.write(`published ${options.messages} ${last}\n`)
   await nc.drain()
 }

@@ -109,7 +109,9 @@ const program = Effect.gen(function*() {
   const singleton = (k: number) => {
     const name = partitionName(k)
     const run = Effect.sync(() => say(`start ${name} ${owner}`)).pipe(
-      Effect.zipRight(runPartition({ nc, stream: streamName, subjects, partition: k, keyPrefix: prefix, owner, everyRows })),
+      Effect.zipRight(
+        runPartition({ nc, stream: streamName, subjects, partition: k, keyPrefix: prefix, owner, everyRows })
+      ),
       Effect.tapErrorCause((cause) =>
         Effect.sync(() => say(`failed ${name} ${owner} ${Cause.pretty(cause).split("\n")[0]}`))
       ),

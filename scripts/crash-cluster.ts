@@ -33,16 +33,15 @@ import { connect } from "nats"
 import type { ChildProcess } from "node:child_process"
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
-import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { ensureStream, payload, publish } from "../examples/cluster/publish.js"
+import { freePort, runnerCommand } from "../examples/cluster/spawn.js"
 import { tableDef } from "../examples/jetstream/orders.js"
 import { prng } from "./crash-source.js"
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
-const runnerScript = path.join(root, "examples", "cluster", "runner.ts")
 
 /** One stdout line of a process, as the parent saw it. */
 interface Line {
@@ -415,39 +414,6 @@ export const main = async (argv: ReadonlyArray<string>): Promise<boolean> => {
   } finally {
     fs.rmSync(work, { recursive: true, force: true })
   }
-}
-
-/** A TCP port nothing listens on now (the OS picks it), for a runner's address. */
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as net.AddressInfo).port
-      server.close(() => resolve(port))
-    })
-  })
-
-/** How to start a runner: a one-file ESM bundle of it (built once; it starts with far less CPU), or through tsx. */
-const runnerCommand = async (work: string, noBundle: boolean): Promise<ReadonlyArray<string>> => {
-  if (noBundle) return ["--import", "tsx", runnerScript]
-  const esbuild = await import("esbuild")
-  const outfile = path.join(work, "runner.mjs")
-  await esbuild.build({
-    entryPoints: [runnerScript],
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    target: "node20",
-    outfile,
-    logLevel: "warning",
-    // CommonJS dependencies inside an ESM bundle call require
-    banner: {
-      js:
-        "import { createRequire as __createRequire } from \"node:module\"; const require = __createRequire(import.meta.url);"
-    }
-  })
-  return [outfile]
 }
 
 if (import.meta.url === pathToFileURLHref(process.argv[1])) {

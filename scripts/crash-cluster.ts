@@ -18,8 +18,8 @@
  *   paused, P acknowledges no checkpoint of k after its SIGCONT (its `ack` lines carry the partition and owner).
  *
  * Last line: `cluster processes=M partitions=P messages=N kills=K pauses=S moves=V lost=L duplicated=D
- * lingering=T stale-commits=C unexpected-exits=X` and exit 0 only when L = D = T = C = 0 and every planned fault
- * happened. A process that exits without being killed (X) is restarted after a second, as a supervisor would.
+ * lingering=T stale-commits=C unexpected-exits=X` and exit 0 only when L = D = T = C = 0, every planned fault
+ * happened and a pause moved partitions (V > 0: the paused process lost its shards). A process that exits without being killed (X) is restarted after a second, as a supervisor would.
  *
  * Options: --processes M (3) --partitions P (8) --messages N (200000) --seed S (1) --kills K (4) --pauses (1)
  *          --every-rows B (2000) --lock-expiration-ms E (12000) --pause-ms (E + 8 s) --storage memory|mysql://…
@@ -406,8 +406,9 @@ export const main = async (argv: ReadonlyArray<string>): Promise<boolean> => {
         `pauses=${paused} moves=${moves} lost=${lost} duplicated=${duplicated} lingering=${lingering.length} ` +
         `stale-commits=${staleCommits} unexpected-exits=${unexpectedExits}`
     )
+    if (paused > 0 && moves === 0) log("the pause moved no partition: the paused process kept its shards")
     return finished && lost === 0 && duplicated === 0 && wrong === 0 && lingering.length === 0 &&
-      staleCommits === 0 && killed === kills && paused === pauses
+      staleCommits === 0 && killed === kills && paused === pauses && (paused === 0 || moves > 0)
   })
   try {
     return await Effect.runPromise(Effect.scoped(program))

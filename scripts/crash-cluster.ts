@@ -147,6 +147,7 @@ export const main = async (argv: ReadonlyArray<string>): Promise<boolean> => {
     /** The highest acknowledged position of each partition. */
     const acked = new Array<number>(partitions).fill(0)
     const stderrTail = new Map<number, string>()
+    const failuresSeen = new Set<string>()
 
     const start = (slot: Slot) => {
       const child = spawn(
@@ -177,7 +178,12 @@ export const main = async (argv: ReadonlyArray<string>): Promise<boolean> => {
             acked[k] = Math.max(acked[k]!, Number(words[3]))
           }
           if (verbose) log(`  ${elapsed(t0)} [${slot.index}] ${text}`)
-          if (words[0] === "failed") log(`  [${slot.index}] ${text}`)
+          if (words[0] === "failed" && !verbose) {
+            // each distinct failure once (a partition that cannot recover fails again every retry)
+            const key = `${slot.index} ${text.slice(0, 160)}`
+            if (!failuresSeen.has(key)) log(`  ${elapsed(t0)} [${slot.index}] ${text.slice(0, 400)}`)
+            failuresSeen.add(key)
+          }
         }
       })
       child.stderr!.on("data", (b: Buffer) => {

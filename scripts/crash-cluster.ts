@@ -250,6 +250,8 @@ export const main = async (argv: ReadonlyArray<string>): Promise<boolean> => {
       readonly stoppedAt: number
       continuedAt: number
       readonly owned: ReadonlyArray<number>
+      /** The index in `lines` of the paused child's first line. */
+      readonly since: number
     }> = []
     /** The partitions the current child of a process runs now (from its lines). */
     const owning = (slot: Slot) => {
@@ -292,7 +294,7 @@ export const main = async (argv: ReadonlyArray<string>): Promise<boolean> => {
             `pause process ${victim.index} (${victim.owner}, partitions ${owned.join(",") || "-"}) at ` +
               `${(progress() * 100).toFixed(1)}% for ${pauseMs} ms`
           )
-          const record = { slot: victim.index, stoppedAt: Date.now(), continuedAt: 0, owned }
+          const record = { slot: victim.index, stoppedAt: Date.now(), continuedAt: 0, owned, since: victim.since }
           pauseRecords.push(record)
           victim.child?.kill("SIGSTOP")
           victim.state = "paused"
@@ -367,7 +369,12 @@ export const main = async (argv: ReadonlyArray<string>): Promise<boolean> => {
       else duplicated += counts[s]! - 1
     }
     const txns = yield* emulator.transactions(database)
-    const instanceOf = (label: string) => /-(p\d+)-\d+$/.exec(label)?.[1]
+    /** A partition's label: `{prefix}-{table}-p<k>-<id>`, or with fencing `{prefix}-{table}-p<k>-e<epoch>-<id>`. */
+    const parseLabel = (label: string) => {
+      const m = /-(p\d+)(?:-e(\d+))?-\d+$/.exec(label)
+      return m === null ? undefined : { partition: m[1]!, epoch: m[2] === undefined ? undefined : Number(m[2]) }
+    }
+    const instanceOf = (label: string) => parseLabel(label)?.partition
     const lingering = txns.filter((t) =>
       (t.status === "PREPARE" || t.status === "PREPARED") && instanceOf(t.label) !== undefined
     )
@@ -375,6 +382,8 @@ export const main = async (argv: ReadonlyArray<string>): Promise<boolean> => {
 
     // a paused process must not commit for a partition another process took over while it was paused
     let staleCommits = 0
+    /** Partitions of a paused process whose commits were also checked in StarRocks by epoch. */
+    let epochChecked = 0
     let moves = 0
     for (const p of pauseRecords) {
       for (const k of p.owned) {
@@ -396,6 +405,27 @@ export const main = async (argv: ReadonlyArray<string>): Promise<boolean> => {
           log(`  STALE: process ${p.slot} acknowledged ${l.words.join(" ")} after losing p${k} while paused`)
         }
         staleCommits += stale.length
+        // and in StarRocks: with fencing, labels carry the owner's epoch. The paused process's epoch for p<k> is in
+        // the labels it committed before the pause; none of its labels prepared after another process recovered
+        // the partition may be committed (the new owner commits only labels of the checkpoint it recovered, all
+        // prepared before it claimed the partition)
+        const epochs = new Set(
+          lines.slice(p.since).filter((l) =>
+            l.slot === p.slot && l.words[0] === "ack" && l.words[1] === `p${k}` && l.at < p.stoppedAt
+          ).flatMap((l) => (l.words[5] ?? "").split(",")).map((label) => parseLabel(label)?.epoch)
+            .filter((e): e is number => e !== undefined)
+        )
+        const late = txns.filter((t) => {
+          const label = parseLabel(t.label)
+          return label?.partition === `p${k}` && label.epoch !== undefined && epochs.has(label.epoch) &&
+            (t.status === "VISIBLE" || t.status === "COMMITTED") && t.preparedAt !== undefined &&
+            t.preparedAt > takenOver.at
+        })
+        for (const t of late.slice(0, 3)) {
+          log(`  STALE: ${t.label} of the paused process ${p.slot} prepared after p${k} moved, and committed`)
+        }
+        staleCommits += late.length
+        if (epochs.size > 0) epochChecked++
       }
     }
     const moved = lines.filter((l) => l.words[0] === "start").length - partitions
@@ -405,7 +435,8 @@ export const main = async (argv: ReadonlyArray<string>): Promise<boolean> => {
         `(${txns.filter((t) => t.status === "VISIBLE").length} VISIBLE, ${
           txns.filter((t) => t.status === "ABORTED").length
         } ABORTED), lingering PREPARE/PREPARED: ${lingering.length}; partition starts beyond the first ${moved}, ` +
-        `pipeline failures (retried) ${failures}; ${elapsed(t0)}`
+        `pipeline failures (retried) ${failures}; partitions of a paused process checked by epoch ` +
+        `${epochChecked}; ${elapsed(t0)}`
     )
     log(
       `cluster processes=${processes} partitions=${partitions} messages=${lastSeq} kills=${killed} ` +

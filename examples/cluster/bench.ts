@@ -6,7 +6,7 @@
  * acknowledged its last message.
  *
  *   npx tsx examples/cluster/bench.ts [--messages 100000] [--partitions 8] [--processes 1,2,3] [--every-rows 2000]
- *     [--storage memory|mysql://…] [--mysql mysql://root@127.0.0.1:3306/test] [--nats 127.0.0.1:4222]
+ *     [--storage memory|mysql://…] [--mysql mysql://root@127.0.0.1:3306/test] [--nats 127.0.0.1:4222] [--fence 1|0]
  *
  * Prints per process count: rows/s from the first publication to the last acknowledgement, the publish rate alone,
  * and the CPU seconds spent meanwhile by the runners, this process (the emulator and the publisher), the NATS
@@ -37,6 +37,7 @@ const everyRows = Number(opt("every-rows", "2000"))
 const storageUrl = opt("storage", "memory")
 const mysqlUrl = opt("mysql", "mysql://root@127.0.0.1:3306/test")
 const natsServer = opt("nats", "127.0.0.1:4222")
+const fence = opt("fence", "1")
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 const ticks = 100 // USER_HZ
 
@@ -89,7 +90,7 @@ const run = (processes: number, command: ReadonlyArray<string>, fe: string, data
           ...command,
           ...["--port", String(port), "--fe", fe, "--db", database, "--table", table, "--stream", stream],
           ...["--subjects", subjects, "--partitions", String(partitions), "--prefix", prefix, "--mysql", mysqlUrl],
-          ...["--nats", natsServer, "--every-rows", String(everyRows)]
+          ...["--nats", natsServer, "--every-rows", String(everyRows), "--fence", fence]
         ], { cwd: root, stdio: ["ignore", "pipe", "inherit"] })
         children.push(child)
         let out = ""
@@ -170,7 +171,7 @@ const program = Effect.gen(function*() {
   const database = storageUrl === "memory" ? "shop" : `cluster_bench_${Date.now().toString(36)}`
   process.stdout.write(
     `cluster bench: ${messages} messages over ${partitions} partitions, barrier every ${everyRows} rows, emulator ` +
-      `storage ${storageUrl}\n`
+      `storage ${storageUrl}, fencing ${fence === "0" ? "off" : "on"}\n`
   )
   for (const n of counts) {
     yield* Effect.scoped(run(n, command, emulator.fe[0]!, database)).pipe(

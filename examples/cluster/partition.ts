@@ -5,8 +5,7 @@
  * (runner.ts) and is interrupted when the partition moves; any process can pick it up, since everything it needs
  * (the position, the prepared labels, the next label id) is in the shared SQL checkpoint store.
  */
-import { Checkpoint, StarRocksSink } from "@effect-starrocks/sink"
-import type { Checkpointer } from "@effect-starrocks/sink"
+import { Checkpoint, Checkpointer, StarRocksSink } from "@effect-starrocks/sink"
 import { Chunk, Data, Effect, Fiber, Option, Schema, Stream } from "effect"
 import type { JsMsg, NatsConnection } from "nats"
 import { AckPolicy, DeliverPolicy } from "nats"
@@ -95,7 +94,7 @@ const messages = (o: PartitionOptions): Stream.Stream<JsMsg, NatsError> =>
  * open), resume the subject after the recovered stream sequence, and write exactly once. Runs until interrupted
  * (the partition moved away, or the process stops).
  *
- * stdout: `recovered <partition> <seq> <owner>`, `ack <partition> <checkpoint id> <seq> <owner> <labels>`.
+ * stdout: `recovered <partition> <seq> <owner> <labels of the recovered checkpoint>`, `ack <partition> <checkpoint id> <seq> <owner> <labels>`.
  */
 export const runPartition = (o: PartitionOptions) =>
   Effect.gen(function*() {
@@ -105,9 +104,12 @@ export const runPartition = (o: PartitionOptions) =>
       instance: name,
       checkpointKey: `${o.keyPrefix}-${name}`
     }
+    // the labels the last checkpoint prepared, which recovery commits (printed for the crash test's checks)
+    const last = yield* Effect.flatMap(Checkpointer.Checkpointer, (store) => store.latest(options.checkpointKey!))
+    const inherited = Option.match(last, { onNone: () => [], onSome: (r) => Object.values(r.prepared).flat() })
     const recovered = yield* StarRocksSink.recover(options)
     const committed = Option.getOrElse(recovered, () => 0)
-    say(`recovered ${name} ${committed} ${o.owner}`)
+    say(`recovered ${name} ${committed} ${o.owner} ${inherited.join(",") || "-"}`)
 
     yield* positionConsumer(o, committed + 1)
 

@@ -13,7 +13,7 @@
  * Every process must be given the same `--partitions`, `--prefix` and `--mysql`, and its own `--port` (the
  * runner's address, `127.0.0.1:<port>`, unique in the cluster; keep it across restarts of the same process).
  *
- * stdout: `runner <address> <pid>`, `start <partition> <owner>`, `recovered <partition> <seq> <owner>`,
+ * stdout: `runner <address> <pid>`, `start <partition> <owner>`, `recovered <partition> <seq> <owner> <labels>`,
  * `ack <partition> <checkpoint id> <seq> <owner> <labels>`, `failed <partition> <owner> <error>`,
  * `stopped <partition> <owner>`.
  */

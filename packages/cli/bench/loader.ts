@@ -5,11 +5,13 @@
  * loader's peak RSS for two file sizes. The command runs as it runs installed: bundled by esbuild and started by
  * plain node (the in-repository launcher's tsx alone adds about 190 MB), with its defaults (`--parallel 2`, 90 MB
  * batches). Each throughput figure is the best of `BENCH_LOADER_ROUNDS` rounds (default 2) of wall time, start-up
- * included; peak RSS is the child's VmHWM, read at its exit.
+ * included (`loader_start_s`: the same command on a one-row file, its fixed cost); peak RSS is the child's VmHWM,
+ * read at its exit.
  *
  * Prints figures, then one JSON line:
  * {"gb":…,"big_gb":…,"bytes":…,"loader_mb_per_s":…,"curl_mb_per_s":…,"curl_parallel2_mb_per_s":…,
- *  "loader_vs_curl":…,"loader_vs_curl_parallel2":…,"rss_mb":…,"rss_big_mb":…,"rss_big_vs_small":…}
+ *  "loader_vs_curl":…,"loader_start_s":…,"loader_vs_curl_parallel2":…,"rss_mb":…,"rss_big_mb":…,
+ *  "rss_big_vs_small":…}
  * (MB are MiB.) Run by packages/sink/bench/bench.ts as its last section, or alone:
  * `npx tsx packages/cli/bench/loader.ts`. Environment: BENCH_LOADER_GB (the file of the throughput runs and the
  * first RSS run, default 1), BENCH_LOADER_BIG_GB (the second RSS run, default 4; 0 skips it),
@@ -96,15 +98,19 @@ const main = async () => {
   try {
     const url = `http://127.0.0.1:${endpoint.port}/api/db/t/_stream_load`
 
-    // the command as it runs installed: one bundle, plain node; a preload prints the peak RSS at exit
-    const bin = Path.join(tmp, "effect-starrocks.mjs")
+    // the command as it runs installed: bundled, plain node; a preload prints the peak RSS at exit. Split at the
+    // dynamic imports: installed, a command's own modules (the testkit for `emulator`, mysql2 for `describe`) are
+    // files that `load` never reads
+    const bin = Path.join(tmp, "bin", "effect-starrocks.mjs")
     await Esbuild.build({
-      entryPoints: [Path.join(here, "../src/bin.ts")],
+      entryPoints: { "effect-starrocks": Path.join(here, "../src/bin.ts") },
       bundle: true,
+      splitting: true,
       platform: "node",
       format: "esm",
       target: "node20",
-      outfile: bin,
+      outdir: Path.join(tmp, "bin"),
+      outExtension: { ".js": ".mjs" },
       logLevel: "warning",
       banner: {
         js:
@@ -165,6 +171,11 @@ const main = async () => {
     const a = Path.join(tmp, "a.csv")
     const b = Path.join(tmp, "b.csv")
     halves(file, a, b)
+    // the fixed cost in every figure below: start-up, startup check and one load of a one-row file
+    const tiny = Path.join(tmp, "one.csv")
+    Fs.writeFileSync(tiny, "1,a,1.5,2024-01-01 12:00:00,note\n")
+    let startSeconds = Infinity
+    for (let k = 0; k < rounds; k++) startSeconds = Math.min(startSeconds, load([tiny]).seconds)
     let loaderSeconds = Infinity
     let curlSeconds = Infinity
     let parallelSeconds = Infinity
@@ -204,6 +215,7 @@ const main = async () => {
       curl_mb_per_s: Math.round(rate(curlSeconds)),
       curl_parallel2_mb_per_s: Math.round(rate(parallelSeconds)),
       loader_vs_curl: Number((curlSeconds / loaderSeconds).toFixed(3)),
+      loader_start_s: Number(startSeconds.toFixed(3)),
       loader_vs_curl_parallel2: Number((parallelSeconds / loaderSeconds).toFixed(3)),
       rss_mb: Math.round(rssMb),
       rss_big_mb: rssBigMb === undefined ? null : Math.round(rssBigMb),
@@ -213,7 +225,8 @@ const main = async () => {
       `loader: effect-starrocks load of ${(bytes / GiB).toFixed(2)} GiB of CSV into the null endpoint: ` +
         `${figures.loader_mb_per_s} MiB/s; curl -T ${figures.curl_mb_per_s} MiB/s (loader/curl ` +
         `${figures.loader_vs_curl}); curl --parallel 2 ${figures.curl_parallel2_mb_per_s} MiB/s (loader/curl-parallel-2 ` +
-        `${figures.loader_vs_curl_parallel2}); best of ${rounds}`
+        `${figures.loader_vs_curl_parallel2}); best of ${rounds}; the loader's fixed cost (a one-row file): ` +
+        `${figures.loader_start_s} s`
     )
     console.log(
       `loader: peak RSS ${figures.rss_mb} MB for ${(bytes / GiB).toFixed(2)} GiB` +

@@ -8,7 +8,7 @@ import * as StarRocksEmulator from "@effect-starrocks/testkit/StarRocksEmulator"
 import * as Command from "@effect/cli/Command"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Schedule } from "effect"
+import { Effect, Fiber, Schedule, Stream } from "effect"
 import type * as Scope from "effect/Scope"
 import * as fs from "node:fs"
 import * as net from "node:net"
@@ -17,6 +17,7 @@ import * as path from "node:path"
 import * as zlib from "node:zlib"
 import * as Load from "../src/Commands/Load.js"
 import * as Cutter from "../src/internal/load/cutter.js"
+import * as FileBatches from "../src/internal/load/fileBatches.js"
 import { decodeDelimiter, delimiterHeader, label, parseProperties, parseSize } from "../src/internal/load/options.js"
 import type { Run } from "./launcher.js"
 import { runCli } from "./launcher.js"
@@ -113,6 +114,111 @@ describe("load: the cutter", () => {
     ])
     assert.deepStrictEqual(pieces.map((p) => p.rows), [1, 1, 2])
   })
+
+  it("cuts a one-byte delimiter (counted, not scanned row by row) where a scan of every row cuts", () => {
+    // the cuts as the cutter's contract states them, one delimiter at a time
+    const reference = (data: Buffer, maxBytes: number, start: number) => {
+      const out: Array<[number, number, number]> = []
+      let batchStart = start
+      let lastEnd = -1
+      let rows = 0
+      for (let i = data.indexOf(10); i >= 0; i = data.indexOf(10, i + 1)) {
+        const e = start + i + 1
+        if (e - batchStart > maxBytes) {
+          if (lastEnd > batchStart) {
+            out.push([batchStart, lastEnd, rows])
+            batchStart = lastEnd
+            rows = 0
+          }
+          if (e - batchStart > maxBytes) {
+            out.push([batchStart, e, 1])
+            batchStart = lastEnd = e
+            continue
+          }
+        }
+        lastEnd = e
+        rows++
+      }
+      const end = start + data.length
+      if (end > batchStart) out.push([batchStart, end, rows + (end > Math.max(lastEnd, batchStart) ? 1 : 0)])
+      return out
+    }
+    const random = prng(21)
+    for (let round = 0; round < 60; round++) {
+      // rows of 0-30 bytes and now and then one of up to 300 (longer than maxBytes), maybe no final delimiter
+      const rows: Array<string> = []
+      for (let i = 0, n = 1 + Math.floor(random() * 300); i < n; i++) {
+        rows.push("r".repeat(Math.floor(random() * (random() < 0.05 ? 300 : 30))))
+      }
+      const data = Buffer.from(rows.join("\n") + (random() < 0.5 ? "\n" : ""))
+      const maxBytes = 1 + Math.floor(random() * 200)
+      const from = Math.floor(random() * data.length / 2)
+      const start = data.lastIndexOf(10, from) + 1
+      const expected = reference(data.subarray(start), maxBytes, start)
+      for (const maxChunk of [1, 7, 64, 1000, data.length]) {
+        const pieces = cut(data.subarray(start), maxBytes, "\n", maxChunk, round, start)
+        assert.deepStrictEqual(pieces.map((p) => [p.offset, p.end, p.rows]), expected, `round ${round}`)
+        assert.deepStrictEqual(
+          Buffer.concat(pieces.map(bytesOf)),
+          data.subarray(start),
+          `round ${round}: the bytes, in order`
+        )
+      }
+    }
+  })
+
+  it.scoped("reads a file into two reused buffers with the cutter's cuts, rows and bytes", () =>
+    Effect.gen(function*() {
+      const dir = yield* tmpDir
+      const LA = FileBatches.LOOK_AHEAD
+      const check = (name: string, data: Buffer, maxBytes: number, start: number) =>
+        Effect.gen(function*() {
+          const file = path.join(dir, `${name}.csv`)
+          fs.writeFileSync(file, data)
+          const expected = cut(data.subarray(start), maxBytes, "\n", 4096, 1, start)
+          const pool = yield* FileBatches.makePool(2, Math.min(maxBytes, data.length) + LA)
+          const fd = fs.openSync(file, "r")
+          const got = yield* FileBatches.batches({ fd, start, maxBytes, delimiter: 10, pool, onError: (e) => e }).pipe(
+            // the bytes are copied out before the buffer goes back to the pool (and is read into again)
+            Stream.mapEffect(({ piece, release, rows }) =>
+              Effect.map(rows, (rows) => {
+                const bytes = Buffer.from(bytesOf(piece))
+                release()
+                return { piece: { ...piece, rows }, bytes }
+              })
+            ),
+            Stream.runCollect,
+            Effect.ensuring(Effect.sync(() => fs.closeSync(fd)))
+          )
+          const pieces = Array.from(got)
+          assert.deepStrictEqual(
+            pieces.map(({ piece }) => [piece.offset, piece.end, piece.rows]),
+            expected.map((p) => [p.offset, p.end, p.rows]),
+            name
+          )
+          assert.deepStrictEqual(Buffer.concat(pieces.map((p) => p.bytes)), data.subarray(start), name)
+        })
+      const rowsOf = (...lengths: ReadonlyArray<number>) => lengths.map((n) => "r".repeat(n)).join("\n")
+      const short = (n: number) => Array.from({ length: n }, () => 99)
+      // a row longer than maxBytes plus the look-ahead, alone in its batch
+      yield* check("long-row", Buffer.from(rowsOf(...short(30), LA + 9000, ...short(30)) + "\n"), 4000, 0)
+      // a row past the limit running beyond the look-ahead: the batch before it is cut where it fits
+      yield* check("long-next", Buffer.from(rowsOf(...short(35), 2 * LA, ...short(5)) + "\n"), 4000, 0)
+      // a last row without a delimiter across the limit: the rest is one batch (no delimiter after the limit)
+      yield* check("last-row", Buffer.from(rowsOf(...short(38), 500)), 4000, 0)
+      const random = prng(31)
+      for (let round = 0; round < 12; round++) {
+        // short rows, now and then one longer than maxBytes, in some rounds one longer than the look-ahead
+        const lengths: Array<number> = []
+        for (let i = 0, n = 200 + Math.floor(random() * 2000); i < n; i++) {
+          const r = random()
+          lengths.push(Math.floor(random() * (r < 0.002 && round % 3 === 0 ? 2 * LA : r < 0.02 ? 9000 : 80)))
+        }
+        const data = Buffer.from(rowsOf(...lengths) + (round % 2 === 0 ? "\n" : ""))
+        const start = round % 4 === 1 ? data.indexOf(10, Math.floor(data.length / 3)) + 1 : 0
+        yield* check(`round-${round}`, data, 1000 + Math.floor(random() * 20_000), start)
+      }
+    }))
 
   it("resumes from an offset with the same cuts", () => {
     const data = rowsText(500, 11, "\n")
@@ -479,6 +585,10 @@ describe("load: the emulator with memory storage", () => {
         STARROCKS_PROPERTIES: "skip_header=1"
       })
       assert.deepInclude(header, { _tag: "LoadOptionError", option: "sink.properties.skip_header" })
+      const adaptive = yield* inProcess([csv, "--table", "db.t", "--load-url", url], {
+        STARROCKS_ADAPTIVE_CONCURRENCY_ENABLED: "true"
+      })
+      assert.deepInclude(adaptive, { _tag: "LoadOptionError", option: "sink.adaptive-concurrency.enabled" })
       const props = path.join(dir, "sink.properties")
       fs.writeFileSync(props, `load-url=${url}\nsink.buffer-flush.max-bytes=12\n`)
       const small = yield* inProcess([csv, "--table", "db.t", "--properties", props])

@@ -5,8 +5,9 @@
  * interleaved (`byRoute`), one-row chunks (against Effect's own stream of one-row chunks into a no-op sink), and
  * exactly-once (barriers every 500,000 rows) against at-least-once; then, its own section, each payload compression
  * (compression.ts: rows/s and bytes on the wire per codec, CSV and JSON); then 50 small writers of one-row loads
- * with and without merge commit against the emulator (mergeCommit.ts); last, its own section in a child process,
- * the loader against curl (packages/cli/bench/loader.ts, its JSON line under `loader`). Prints figures, then one
+ * with and without merge commit against the emulator (mergeCommit.ts); then adaptive concurrency against a slow
+ * emulator, a sweep of fixed concurrency beside the adaptive mode (adaptive.ts); last, its own section in a child
+ * process, the loader against curl (packages/cli/bench/loader.ts, its JSON line under `loader`). Prints figures, then one
  * JSON line:
  * {"csv_rows_per_s":…,"csv_vs_plain":…,"json_rows_per_s":…,"json_vs_plain":…,"wire_mb_per_s":…,"peak_rss_mb":…,
  *  "tables20_rows_per_s":…,"tables20_vs_one":…,"one_row_chunks_rows_per_s":…,"one_row_vs_effect":…,
@@ -14,11 +15,14 @@
  *  "compression":[{"format":…,"codec":…,"rows_per_s":…,"bytes":…,"wire_bytes":…},…],
  *  "merge_commit":[{"mode":"plain"|"merge_commit","writers":…,"loads":…,"transactions":…,"rows_per_s":…,
  *  "failures":…,"exactly_once":…},…],
+ *  "adaptive":[{"mode":"fixed"|"adaptive","concurrency":…,"rows_per_s":…,"loads":…,"retries":…,"no_row_lost":…,
+ *  "limit_mean":…},…],
  *  "loader":{"loader_mb_per_s":…,"loader_vs_curl":…,"loader_vs_curl_parallel2":…,"rss_big_vs_small":…,…}}
  * Environment: BENCH_ROWS (default 2,000,000), BENCH_RSS_10X=0 (skip the 10 × N memory runs),
  * BENCH_COMPRESSION_ROWS (rows per compression run, default the smaller of BENCH_ROWS and 500,000),
- * BENCH_MERGE_COMMIT_WRITERS / BENCH_MERGE_COMMIT_LOADS (default 50 writers × 1,000 one-row loads each), and the
- * loader's BENCH_LOADER_GB (default 1), BENCH_LOADER_BIG_GB (default 4), BENCH_LOADER_ROUNDS (default 2).
+ * BENCH_MERGE_COMMIT_WRITERS / BENCH_MERGE_COMMIT_LOADS (default 50 writers × 1,000 one-row loads each),
+ * BENCH_ADAPTIVE_ROWS (default 100,000) and BENCH_ADAPTIVE_ROUNDS (default 1) with the server's settings in adaptive.ts,
+ * and the loader's BENCH_LOADER_GB (default 1), BENCH_LOADER_BIG_GB (default 4), BENCH_LOADER_ROUNDS (default 2).
  * BENCH_SECTIONS=core runs only the figures before the compression section (a hot-path comparison).
  */
 import { ReferenceRows } from "@effect-starrocks/testkit"
@@ -30,6 +34,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Url from "node:url"
 import { RowEncoder } from "../src/index.js"
+import * as Adaptive from "./adaptive.js"
 import * as Compression from "./compression.js"
 import * as MergeCommit from "./mergeCommit.js"
 import * as Plain from "./plainBaseline.js"
@@ -283,7 +288,7 @@ const main = async () => {
   }))
 }
 
-/** The sections after the core figures: compression, merge commit, the loader. */
+/** The sections after the core figures: compression, merge commit, adaptive concurrency, the loader. */
 const extraSections = async (N: number) => {
   // its own section, after the figures above (own null endpoint, own runs): rows/s and bytes on the wire per codec
   const compressionRows = Number(process.env["BENCH_COMPRESSION_ROWS"] ?? Math.min(N, 500_000))
@@ -295,6 +300,14 @@ const extraSections = async (N: number) => {
     Number(process.env["BENCH_MERGE_COMMIT_LOADS"] ?? 1000)
   )
   for (const line of MergeCommit.report(mergeCommit)) console.log(line)
+  // its own section, after merge commit (own emulators): a fixed-concurrency sweep and adaptive concurrency
+  const adaptiveServer = Adaptive.serverFromEnv()
+  const adaptive = await Adaptive.runAdaptive(
+    Number(process.env["BENCH_ADAPTIVE_ROWS"] ?? 100_000),
+    Number(process.env["BENCH_ADAPTIVE_ROUNDS"] ?? 1),
+    adaptiveServer
+  )
+  for (const line of Adaptive.report(adaptive, adaptiveServer)) console.log(line)
   // its own section, last: the loader (`effect-starrocks load`) against curl, in a child process of its own
   // (packages/cli/bench/loader.ts; BENCH_LOADER_GB, BENCH_LOADER_BIG_GB, BENCH_LOADER_ROUNDS)
   const loaderRun = ChildProcess.spawnSync(
@@ -322,6 +335,15 @@ const extraSections = async (N: number) => {
       rows_per_s: f.rowsPerSecond,
       failures: f.failures,
       exactly_once: f.exactlyOnce
+    })),
+    adaptive: adaptive.map((f) => ({
+      mode: f.mode,
+      concurrency: f.concurrency,
+      rows_per_s: f.rowsPerSecond,
+      loads: f.loads,
+      retries: f.retries,
+      no_row_lost: f.noRowLost,
+      ...(f.limitMean !== undefined ? { limit_mean: f.limitMean } : {})
     })),
     loader
   }

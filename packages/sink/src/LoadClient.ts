@@ -268,6 +268,25 @@ export type Backoff = InternalBackoff.Backoff
 export const currentBackoff: FiberRef.FiberRef<Backoff> = InternalBackoff.currentBackoff
 
 /**
+ * Sees the error of each failed attempt of a retried request, before the decision to retry it: nothing by default.
+ * The sink sets it around each load when adaptive concurrency is on (`sink.adaptive-concurrency.enabled`), to hear
+ * of back pressure ("too many versions", a memory limit, …) while the load is still being retried; every retry of
+ * the client made by `make` reports through it. A LoadClient of your own that retries should call it with each
+ * failed attempt's error (`FiberRef.get(currentAttemptFailed)`, then the hook applied to the error), else adaptive
+ * concurrency sees its round-trip times only.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type AttemptFailed = InternalBackoff.AttemptFailed
+
+/**
+ * @since 0.3.0
+ * @category fiber refs
+ */
+export const currentAttemptFailed: FiberRef.FiberRef<AttemptFailed> = InternalBackoff.currentAttemptFailed
+
+/**
  * A LoadClient from the two plain-load operations (test doubles): the other operations die when called
  * (`getLoadStateDetail` reads `getLoadState`, without a reason).
  *

@@ -101,6 +101,18 @@ export const bufferedBytes = Metric.gauge("currentBufferBytes", {
 })
 
 /**
+ * The table's current limit of loads in flight under adaptive concurrency (`sink.adaptive-concurrency.enabled`):
+ * set when the table's first load is dispatched and at every change; 1 for an ordered (Primary Key) table. Not set
+ * without adaptive concurrency.
+ *
+ * @since 0.3.0
+ * @category metrics
+ */
+export const adaptiveConcurrencyLimit = Metric.gauge("adaptiveConcurrencyLimit", {
+  description: "the table's limit of loads in flight under adaptive concurrency (AIMD)"
+})
+
+/**
  * Seconds since the table's last load landed (since the sink started, before its first). Kept by the ledger: set
  * to 0 when a load lands and refreshed every second (and at each watchdog check) while the sink runs.
  *

@@ -135,6 +135,12 @@ export interface StarRocksConfig {
    */
   readonly startupCheck?: boolean | undefined
   /**
+   * `sink.adaptive-concurrency.*`: adaptive concurrency of the at-least-once sink, the limit of each table's loads
+   * in flight moved by AIMD between 1 and `max` (at most `ioThreadCount`), starting at `initial`. Absent: off (each
+   * table may have up to `ioThreadCount` loads in flight). See docs/configuration.md, "Adaptive concurrency".
+   */
+  readonly adaptiveConcurrency?: { readonly initial: number; readonly max: number } | undefined
+  /**
    * The options the user set, each with its key as the user wrote it (`semantic` → `sink.semantic`, say): what
    * `checkUse` checks against the sink the config is used with. Absent on a config built by hand (then only the
    * values are checked).
@@ -278,6 +284,15 @@ export interface Options {
   readonly labelKeepMaxSecond?: number | undefined
   /** Check the FE, the credentials and each table before the first row (default true; `sink.startup-check`). */
   readonly startupCheck?: boolean | undefined
+  /**
+   * Adaptive concurrency (default false; `sink.adaptive-concurrency.enabled`): each table's limit of loads in
+   * flight grows while latency holds and shrinks on rising latency and on overload answers. At-least-once only.
+   */
+  readonly adaptiveConcurrency?: boolean | undefined
+  /** The adaptive limit at start (default 1; at most the max). Needs `adaptiveConcurrency`. */
+  readonly adaptiveConcurrencyInitial?: number | undefined
+  /** The adaptive limit's ceiling (default and at most `ioThreadCount`). Needs `adaptiveConcurrency`. */
+  readonly adaptiveConcurrencyMax?: number | undefined
   /** TLS of https load URLs (`sink.tls.*`); see `TlsOptions`. */
   readonly tls?: TlsOptions | undefined
   /**
@@ -357,7 +372,9 @@ export const defaults = {
   useTransactionStreamLoad: false,
   labelStateTimeout: Duration.millis(60_000),
   startupCheck: true,
-  allowSmallBuffers: false
+  allowSmallBuffers: false,
+  adaptiveConcurrency: false,
+  adaptiveConcurrencyInitial: 1
 } as const
 
 /**
@@ -381,7 +398,9 @@ export const ranges = {
   maxRedirects: { min: 0, max: 20 },
   labelStateTimeout: { min: 100, max: 3_600_000 },
   watchdogTimeout: { min: 100, max: 86_400_000 },
-  labelKeepMaxSecond: { min: 1, max: 315_360_000 }
+  labelKeepMaxSecond: { min: 1, max: 315_360_000 },
+  adaptiveConcurrencyInitial: { min: 1, max: 64 },
+  adaptiveConcurrencyMax: { min: 1, max: 64 }
 } as const
 
 /**
@@ -551,6 +570,12 @@ export const optionKeys: { readonly [K in keyof Options]-?: { readonly property:
   },
   labelKeepMaxSecond: { property: "sink.label-keep-max-second", env: "LABEL_KEEP_MAX_SECOND" },
   startupCheck: { property: "sink.startup-check", env: "STARTUP_CHECK" },
+  adaptiveConcurrency: { property: "sink.adaptive-concurrency.enabled", env: "ADAPTIVE_CONCURRENCY_ENABLED" },
+  adaptiveConcurrencyInitial: {
+    property: "sink.adaptive-concurrency.initial",
+    env: "ADAPTIVE_CONCURRENCY_INITIAL"
+  },
+  adaptiveConcurrencyMax: { property: "sink.adaptive-concurrency.max", env: "ADAPTIVE_CONCURRENCY_MAX" },
   // one key per sub-option: see `tlsKeys`
   tls: { property: "sink.tls.*", env: "TLS_*" }
 }
@@ -922,7 +947,15 @@ const resolve = (
 
   // integers
   const integer = (
-    field: "maxBytes" | "maxRows" | "maxRetries" | "ioThreadCount" | "maxRedirects" | "labelKeepMaxSecond",
+    field:
+      | "maxBytes"
+      | "maxRows"
+      | "maxRetries"
+      | "ioThreadCount"
+      | "maxRedirects"
+      | "labelKeepMaxSecond"
+      | "adaptiveConcurrencyInitial"
+      | "adaptiveConcurrencyMax",
     fallback: number,
     unit = ""
   ): number => {
@@ -1021,7 +1054,8 @@ const resolve = (
       | "useTransactionStreamLoad"
       | "allowSmallBuffers"
       | "skipLostCheckpoint"
-      | "startupCheck",
+      | "startupCheck"
+      | "adaptiveConcurrency",
     fallback: boolean
   ): boolean => {
     const value = o[field]
@@ -1038,6 +1072,32 @@ const resolve = (
   bool("allowSmallBuffers", defaults.allowSmallBuffers)
   const skipLostCheckpoint = bool("skipLostCheckpoint", false)
   const startupCheck = bool("startupCheck", defaults.startupCheck)
+  // adaptive concurrency: the ceiling is the loads in flight the sink has slots (and sockets) for
+  const adaptiveEnabled = bool("adaptiveConcurrency", defaults.adaptiveConcurrency)
+  const adaptiveMax = integer("adaptiveConcurrencyMax", ioThreadCount)
+  const adaptiveInitial = integer(
+    "adaptiveConcurrencyInitial",
+    Math.min(defaults.adaptiveConcurrencyInitial, adaptiveMax)
+  )
+  if (!adaptiveEnabled) {
+    for (const field of ["adaptiveConcurrencyInitial", "adaptiveConcurrencyMax"] as const) {
+      if (o[field] !== undefined) {
+        problem(field, `has no effect without ${naming.field("adaptiveConcurrency")}=true`)
+      }
+    }
+  } else if (adaptiveMax > ioThreadCount) {
+    problem(
+      "adaptiveConcurrencyMax",
+      `${adaptiveMax} is above ${naming.field("ioThreadCount")} (${ioThreadCount}), the ceiling of loads in flight`,
+      rangeText(1, ioThreadCount)
+    )
+  } else if (adaptiveInitial > adaptiveMax) {
+    problem(
+      "adaptiveConcurrencyInitial",
+      `${adaptiveInitial} is above the adaptive max (${adaptiveMax})`,
+      rangeText(1, adaptiveMax)
+    )
+  }
   for (const p of mergeCommitProblems(properties, format, naming)) problems.push(p)
   if (useTransactionStreamLoad && (properties["enable_merge_commit"] ?? "").toLowerCase() === "true") {
     problem(
@@ -1227,6 +1287,7 @@ const resolve = (
     skipLostCheckpoint,
     ...(labelKeepMaxSecond !== undefined ? { labelKeepMaxSecond } : {}),
     startupCheck,
+    ...(adaptiveEnabled ? { adaptiveConcurrency: { initial: adaptiveInitial, max: adaptiveMax } } : {}),
     tls,
     given
   })
@@ -1412,7 +1473,9 @@ const parseRecord = (
       case "maxRetries":
       case "ioThreadCount":
       case "maxRedirects":
-      case "labelKeepMaxSecond": {
+      case "labelKeepMaxSecond":
+      case "adaptiveConcurrencyInitial":
+      case "adaptiveConcurrencyMax": {
         const n = parseInteger(value)
         if (n === undefined) bad("an integer", rangeText(ranges[field].min, ranges[field].max))
         else out[field] = n
@@ -1446,7 +1509,8 @@ const parseRecord = (
       case "useTransactionStreamLoad":
       case "allowSmallBuffers":
       case "skipLostCheckpoint":
-      case "startupCheck": {
+      case "startupCheck":
+      case "adaptiveConcurrency": {
         const b = parseBoolean(value)
         if (b === undefined) bad("a boolean", "true | false")
         else out[field] = b
@@ -1765,6 +1829,13 @@ export const useProblems = (self: StarRocksConfig, use: Use): ReadonlyArray<Conf
         key: `${given?.properties === "properties" ? "properties" : "sink.properties"}.enable_merge_commit`,
         reason: "merge commit cannot be exactly-once: the server generates the labels and merges loads into " +
           "transactions of its own, so a load cannot be prepared and committed at a checkpoint (use StarRocksSink.make)"
+      })
+    }
+    if (self.adaptiveConcurrency !== undefined) {
+      problems.push({
+        key: nameOf("adaptiveConcurrency"),
+        reason: "has no effect on StarRocksSink.exactlyOnce, which loads each table into its one open transaction, " +
+          "one load at a time (adaptive concurrency is for StarRocksSink.make)"
       })
     }
     if (isGiven("flushInterval")) {

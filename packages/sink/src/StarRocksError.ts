@@ -224,6 +224,9 @@ export const LoadError: Schema.Union<
  * - `Unsupported`: a configuration the exactly-once sink does not support.
  * - `Position`: the barrier position could not be encoded or the recorded one decoded.
  * - `Coordinator`: another instance of an aligned checkpoint failed or was interrupted.
+ * - `Fenced`: another owner claimed the checkpoint key (`owner` option; docs/exactly-once.md, "Partitions and
+ *   fencing"): the checkpoint save was refused, the transactions this owner prepared were rolled back and nothing of
+ *   them was committed. `checkpointKey`, `epoch` (this owner's), `currentEpoch` and `currentOwner` say who won.
  *
  * @since 0.1.0
  * @category errors
@@ -236,7 +239,8 @@ export class ExactlyOnceError extends Schema.TaggedError<ExactlyOnceError>()("Ex
     "Spool",
     "Unsupported",
     "Position",
-    "Coordinator"
+    "Coordinator",
+    "Fenced"
   ),
   message: Schema.String,
   label: Schema.optional(Schema.String),
@@ -245,8 +249,16 @@ export class ExactlyOnceError extends Schema.TaggedError<ExactlyOnceError>()("Ex
   table: Schema.optional(Schema.String),
   /** `PreparedLost`: why StarRocks aborted `label`, as it says (`timeout by txn manager`, `User Aborted`, …). */
   serverReason: Schema.optional(Schema.String),
-  /** `PreparedLost`: every lost label of the checkpoint (`label` is the first). */
-  labels: Schema.optional(Schema.Array(Schema.String))
+  /** `PreparedLost`: every lost label of the checkpoint (`label` is the first); `Fenced`: the labels rolled back. */
+  labels: Schema.optional(Schema.Array(Schema.String)),
+  /** `Fenced`: the checkpoint key. */
+  checkpointKey: Schema.optional(Schema.String),
+  /** `Fenced`: the owner and epoch of this sink. */
+  owner: Schema.optional(Schema.String),
+  epoch: Schema.optional(Schema.Number),
+  /** `Fenced`: the key's current epoch and the owner that claimed it (when known). */
+  currentEpoch: Schema.optional(Schema.Number),
+  currentOwner: Schema.optional(Schema.String)
 }) {}
 
 /**

@@ -99,10 +99,63 @@ export interface SinkOptions {
 }
 
 /**
+ * Adaptive concurrency of the at-least-once sink (`make`): `true`, or the limit at start and its ceiling. Each
+ * table that is not ordered gets a limit of loads in flight that grows by one per round-trip time while latency
+ * holds and shrinks (× 0.9) on rising latency and on the answers "too many versions", TXN_IN_PROCESSING, a memory
+ * limit and timeouts; an ordered (Primary Key) table keeps one load in flight. See docs/configuration.md,
+ * "Adaptive concurrency".
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface AdaptiveConcurrencyOptions {
+  /** The limit at start (default 1). */
+  readonly initial?: number | undefined
+  /** The ceiling (default and at most `sink.io.thread-count`). */
+  readonly max?: number | undefined
+}
+
+/**
  * @since 0.1.0
  * @category models
  */
-export interface MakeOptions extends TableOptions, SinkOptions {}
+export interface MakeOptions extends TableOptions, SinkOptions {
+  /**
+   * Adaptive concurrency (`false` turns off what the config's `sink.adaptive-concurrency.enabled` turns on);
+   * absent: as the config says.
+   */
+  readonly adaptiveConcurrency?: boolean | AdaptiveConcurrencyOptions | undefined
+}
+
+/** The adaptive settings of a sink: its own option over the config's; a bad value is a `StarRocksConfigError`. */
+const adaptiveOf = (
+  config: StarRocksConfig.StarRocksConfig,
+  option: MakeOptions["adaptiveConcurrency"]
+): Effect.Effect<
+  { readonly initial: number; readonly max: number } | undefined,
+  StarRocksConfig.StarRocksConfigError
+> =>
+  Effect.suspend(() => {
+    if (option === undefined) return Effect.succeed(config.adaptiveConcurrency)
+    if (option === false) return Effect.succeed(undefined)
+    const given = option === true ? {} : option
+    const ceiling = config.ioThreadCount
+    const max = given.max ?? config.adaptiveConcurrency?.max ?? ceiling
+    const initial = given.initial ?? Math.min(config.adaptiveConcurrency?.initial ?? 1, max)
+    const bad = (key: string, reason: string, allowed: string) =>
+      Effect.fail(StarRocksConfig.StarRocksConfigError.fromProblems([{ key, reason, allowed }]))
+    if (!Number.isSafeInteger(max) || max < 1 || max > ceiling) {
+      return bad(
+        "adaptiveConcurrency.max",
+        `${max} is not within 1 and ioThreadCount (${ceiling}), the ceiling of loads in flight`,
+        `[1, ${ceiling}]`
+      )
+    }
+    if (!Number.isSafeInteger(initial) || initial < 1 || initial > max) {
+      return bad("adaptiveConcurrency.initial", `${initial} is not within 1 and the max (${max})`, `[1, ${max}]`)
+    }
+    return Effect.succeed({ initial, max })
+  })
 
 /**
  * @since 0.1.0
@@ -305,7 +358,7 @@ const routingOf = <A>(
   options: (TableOptions & SinkOptions) | undefined
 ): InternalRouting.Routing<any> => {
   if (isRouting(target)) return target[RoutingTypeId]
-  const { deadLetter: _, ...table } = options ?? {}
+  const { adaptiveConcurrency: _a, deadLetter: _, ...table } = (options ?? {}) as MakeOptions
   return InternalRouting.single(target as Schema.Schema<A, any, any>, table)
 }
 
@@ -327,6 +380,12 @@ const routingOf = <A>(
  * of their table has landed for that long (internal/sink/watchdog.ts); the `secondsSinceLastLoad` gauge is kept
  * either way.
  *
+ * With adaptive concurrency (`sink.adaptive-concurrency.enabled`, or `options.adaptiveConcurrency` over it) each
+ * table that is not ordered has a limit of loads in flight moved by AIMD between 1 and its max (at most
+ * `sink.io.thread-count`), lowered by "too many versions", TXN_IN_PROCESSING, memory-limit and timeout answers and
+ * by rising latency (internal/sink/adaptive.ts; the `adaptiveConcurrencyLimit` gauge). A bad value of the option
+ * is a `StarRocksConfigError` before any load.
+ *
  * Before the first row, the startup check (`sink.startup-check`, see `startupCheck`) looks every table up on an
  * FE (a table routed by function when it first appears) and checks the settings against the server version.
  *
@@ -338,7 +397,10 @@ const routingOf = <A>(
  * @category constructors
  */
 export const make: {
-  <In>(target: Routing<In>, options?: SinkOptions): Sink.Sink<SinkSummary, In, never, SinkError, Services>
+  <In>(
+    target: Routing<In>,
+    options?: SinkOptions & Pick<MakeOptions, "adaptiveConcurrency">
+  ): Sink.Sink<SinkSummary, In, never, SinkError, Services>
   <A, I, R>(
     schema: Schema.Schema<A, I, R>,
     options?: MakeOptions
@@ -367,6 +429,7 @@ export const make: {
       ? undefined
       : yield* DeadLetterRuntime.make(deadLetterOptions, ledger, client)
     const instance = randomId()
+    const adaptive = yield* adaptiveOf(config, options?.adaptiveConcurrency)
     const dispatcher = yield* Dispatcher.make({
       client,
       ledger,
@@ -376,7 +439,8 @@ export const make: {
       transactional: config.useTransactionStreamLoad,
       label: (sealed) => batchLabel(config.labelPrefix, sealed.lane.settings.table, instance, sealed.seq),
       drainDeadline: Duration.sum(config.labelStateTimeout, Duration.seconds(30)),
-      deadLetter
+      deadLetter,
+      adaptive
     })
     const batcher = yield* Batcher.make<unknown, SinkError, never>({
       router,
@@ -593,6 +657,18 @@ export interface ExactlyOnceOptions<P, PI> extends TableOptions, SinkOptions {
    * it is at or above 80% of the `timeout` or `prepared_timeout` it sends, or of `sink.label-keep-max-second`.
    */
   readonly checkpointInterval?: Duration.DurationInput
+  /**
+   * The owner of `checkpointKey` (a process, a runner: any stable, unique name). With it the sink claims the key at
+   * start (`Checkpointer.claim`: a new epoch; after a `recover` with the same owner, the epoch that one claimed),
+   * labels carry the epoch (`{instance}-e{epoch}`), recovery also rolls back what older owners left, and every
+   * checkpoint save is refused once another owner claimed the key: then the sink rolls back what it prepared and
+   * fails with `ExactlyOnceError` `Fenced`, never committing. One sink per partition: `checkpointKey` = the
+   * partition's key, `instance` = its id. Needs the transaction interface (V2). See docs/exactly-once.md,
+   * "Partitions and fencing".
+   *
+   * @since 0.4.0
+   */
+  readonly owner?: string
 }
 
 /**
@@ -602,6 +678,8 @@ export interface ExactlyOnceOptions<P, PI> extends TableOptions, SinkOptions {
 export interface ExactlyOnceSummary extends SinkSummary {
   /** Checkpoint records saved by this run. */
   readonly checkpoints: number
+  /** The epoch this run worked under (`owner`; 0 without one). */
+  readonly epoch: number
   /** The position of the last acknowledged barrier (or the recovered one), decoded. */
   readonly lastPosition: Option.Option<unknown>
 }

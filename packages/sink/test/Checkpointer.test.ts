@@ -64,6 +64,12 @@ describe("Checkpointer", () => {
       assert.deepStrictEqual(Option.map(yield* store.latest("k"), (r) => r.id), Option.some(2))
       assert.isTrue(Option.isNone(yield* store.latest("other")))
       assert.isTrue(Checkpointer.isMemoryForTests(store))
-      assert.isFalse(Checkpointer.isMemoryForTests({ save: () => Effect.void, latest: () => Effect.succeedNone }))
+      assert.isFalse(
+        Checkpointer.isMemoryForTests({
+          save: () => Effect.void,
+          latest: () => Effect.succeedNone,
+          claim: () => Effect.succeed(1)
+        })
+      )
     }))
 })

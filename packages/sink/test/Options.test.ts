@@ -8,10 +8,10 @@
 import type { StarRocksEmulator as Emu } from "@effect-starrocks/testkit"
 import { StarRocksEmulator } from "@effect-starrocks/testkit"
 import { assert, describe, it, layer } from "@effect/vitest"
-import { Context, Effect, Exit, Layer, Logger, LogLevel, Ref, Schema, Stream } from "effect"
+import { Context, Effect, Exit, Layer, Logger, LogLevel, Metric, Ref, Schema, Stream } from "effect"
 import * as Net from "node:net"
 import { afterAll, beforeAll } from "vitest"
-import { Checkpointer, ColumnType, StarRocksConfig, StarRocksSink } from "../src/index.js"
+import { Checkpointer, ColumnType, SinkMetrics, StarRocksConfig, StarRocksSink } from "../src/index.js"
 import type { Pki } from "./tlsFixture.js"
 import { makePki } from "./tlsFixture.js"
 
@@ -525,6 +525,42 @@ const cases: Record<string, Effect.Effect<void, unknown, Emulator>> = {
     assert.isAtLeast(serial.ms, 1_500)
     assert.isBelow(parallel.ms, serial.ms)
   }),
+  // --- adaptive concurrency (see also Adaptive.test.ts): the table's limit gauge, set from its first load
+  "sink.adaptive-concurrency.enabled": Effect.gen(function*() {
+    const on = yield* outcomeOf({ "sink.io.thread-count": "4", "sink.adaptive-concurrency.enabled": "true" })
+    assert.strictEqual(summaryOf(on).rows, 3)
+    assert.strictEqual(yield* adaptiveLimitOf(on), 1)
+    const off = yield* outcomeOf({ "sink.io.thread-count": "4" })
+    assert.strictEqual(summaryOf(off).rows, 3)
+    assert.strictEqual(yield* adaptiveLimitOf(off), 0)
+  }),
+  "sink.adaptive-concurrency.initial": Effect.gen(function*() {
+    const enabled = { "sink.io.thread-count": "4", "sink.adaptive-concurrency.enabled": "true" }
+    const o = yield* outcomeOf({ ...enabled, "sink.adaptive-concurrency.initial": "3" })
+    assert.strictEqual(summaryOf(o).rows, 3)
+    assert.strictEqual(yield* adaptiveLimitOf(o), 3)
+    refusedAtConfig(
+      yield* outcomeOf({ "sink.adaptive-concurrency.initial": "3" }),
+      "sink.adaptive-concurrency.initial"
+    )
+  }),
+  "sink.adaptive-concurrency.max": Effect.gen(function*() {
+    const enabled = { "sink.io.thread-count": "4", "sink.adaptive-concurrency.enabled": "true" }
+    const o = yield* outcomeOf({
+      ...enabled,
+      "sink.adaptive-concurrency.initial": "2",
+      "sink.adaptive-concurrency.max": "2"
+    })
+    assert.strictEqual(yield* adaptiveLimitOf(o), 2)
+    refusedAtConfig(
+      yield* outcomeOf({ ...enabled, "sink.adaptive-concurrency.initial": "3", "sink.adaptive-concurrency.max": "2" }),
+      "sink.adaptive-concurrency.initial"
+    )
+    refusedAtConfig(
+      yield* outcomeOf({ ...enabled, "sink.adaptive-concurrency.max": "5" }),
+      "sink.adaptive-concurrency.max"
+    )
+  }),
   // --- retries
   "sink.max-retries": Effect.gen(function*() {
     const fault: ReadonlyArray<Emu.Fault> = [{
@@ -613,6 +649,16 @@ const cases: Record<string, Effect.Effect<void, unknown, Emulator>> = {
         assert.include(warning, "no effect here")
       })
     ])
+  )
+}
+
+/** The table's `adaptiveConcurrencyLimit` gauge after the run (0: never set). */
+function adaptiveLimitOf(o: Outcome) {
+  return Effect.map(
+    Metric.value(
+      SinkMetrics.adaptiveConcurrencyLimit.pipe(Metric.tagged("table", SinkMetrics.tableTag("db", o.table)))
+    ),
+    (state) => state.value
   )
 }
 

@@ -31,7 +31,15 @@ const manifest = JSON.parse(Fs.readFileSync(Path.join(packageDir, "package.json"
 }
 /** The compression codecs (internal/client/compression.ts): optional dependencies imported when a load asks. */
 const codecPackages = ["lz4-napi", "@toondepauw/node-zstd"]
-const optional = ["@effect/sql", "@effect/sql-mysql2", "@effect/experimental", "mysql2", ...codecPackages]
+const optional = [
+  "@effect/sql",
+  "@effect/sql-mysql2",
+  "@effect/sql-pg",
+  "@effect/experimental",
+  "mysql2",
+  "pg",
+  ...codecPackages
+]
 
 const hook = `
 import { appendFileSync } from "node:fs"
@@ -200,7 +208,7 @@ describe("packaging", () => {
       const undeclared = result.loaded.filter((name) => !declared.includes(name))
       assert.deepStrictEqual(undeclared, [])
       // The optional ones are optional peers, so a user of the root needs none of them.
-      for (const name of ["@effect/sql", "@effect/sql-mysql2", "@effect/experimental"]) {
+      for (const name of ["@effect/sql", "@effect/sql-mysql2", "@effect/sql-pg", "@effect/experimental"]) {
         assert.isTrue(manifest.peerDependenciesMeta?.[name]?.optional === true, name)
       }
     }), 90_000)

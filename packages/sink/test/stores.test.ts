@@ -2,19 +2,23 @@
  * One conformance suite for the stores, run against every implementation: memory, file system and SQL (MariaDB at
  * 127.0.0.1:3306, database `test`; MARIADB_HOST / MARIADB_PORT / MARIADB_USER / MARIADB_PASSWORD /
  * MARIADB_DATABASE override). Under CI=true an unreachable MariaDB fails the SQL tests instead of skipping them.
+ * The Checkpointer also runs on PostgreSQL (127.0.0.1:5432, database `test`, user `root`; PG_HOST / PG_PORT /
+ * PG_USER / PG_DATABASE override; skipped like MariaDB when nothing listens, outside CI).
  */
 import { NodeContext } from "@effect/platform-node"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
 import { MysqlClient } from "@effect/sql-mysql2"
+import { PgClient } from "@effect/sql-pg"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
 import type { Scope } from "effect"
-import { Context, Effect, Layer, Option, Random, Redacted } from "effect"
+import { Context, Deferred, Effect, Layer, Option, Random, Redacted } from "effect"
 import * as Net from "node:net"
 import * as Checkpointer from "../src/Checkpointer.js"
 import * as CheckpointerFileSystem from "../src/Checkpointer/FileSystem.js"
 import * as CheckpointerSql from "../src/Checkpointer/Sql.js"
+import * as Labels from "../src/Labels.js"
 import * as LabelStore from "../src/LabelStore.js"
 import * as LabelStoreFileSystem from "../src/LabelStore/FileSystem.js"
 import * as LabelStoreSql from "../src/LabelStore/Sql.js"
@@ -25,19 +29,21 @@ const USER = process.env.MARIADB_USER ?? "root"
 const DATABASE = process.env.MARIADB_DATABASE ?? "test"
 const ci = process.env.CI === "true" || process.env.CI === "1"
 
-const reachable = await new Promise<boolean>((resolve) => {
-  const socket = Net.connect({ host: HOST, port: PORT })
-  socket.setTimeout(2000)
-  socket.once("connect", () => {
-    socket.destroy()
-    resolve(true)
+const listening = (host: string, port: number) =>
+  new Promise<boolean>((resolve) => {
+    const socket = Net.connect({ host, port })
+    socket.setTimeout(2000)
+    socket.once("connect", () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.once("error", () => resolve(false))
+    socket.once("timeout", () => {
+      socket.destroy()
+      resolve(false)
+    })
   })
-  socket.once("error", () => resolve(false))
-  socket.once("timeout", () => {
-    socket.destroy()
-    resolve(false)
-  })
-})
+const reachable = await listening(HOST, PORT)
 if (!reachable && !ci) {
   // eslint-disable-next-line no-console
   console.warn(`stores: SQL (MariaDB) tests skipped: nothing listens on ${HOST}:${PORT} (set CI=true to fail instead)`)
@@ -52,6 +58,23 @@ const MysqlLive = MysqlClient.layer({
   maxConnections: 2
 })
 
+const PG_HOST = process.env.PG_HOST ?? "127.0.0.1"
+const PG_PORT = Number(process.env.PG_PORT ?? 5432)
+const pgReachable = await listening(PG_HOST, PG_PORT)
+if (!pgReachable && !ci) {
+  // eslint-disable-next-line no-console
+  console.warn(
+    `stores: PostgreSQL tests skipped: nothing listens on ${PG_HOST}:${PG_PORT} (set CI=true to fail instead)`
+  )
+}
+const PgLive = PgClient.layer({
+  host: PG_HOST,
+  port: PG_PORT,
+  username: process.env.PG_USER ?? "root",
+  database: process.env.PG_DATABASE ?? "test",
+  maxConnections: 2
+})
+
 // ---------------------------------------------------------------------------------------------------------------
 // Backends
 // ---------------------------------------------------------------------------------------------------------------
@@ -63,7 +86,8 @@ interface Backend {
   /** A fresh, empty location for one test (a directory, a table name prefix), removed when the scope closes. */
   readonly fresh: Effect.Effect<string, unknown, Scope.Scope>
   readonly checkpointer: (location: string) => Layer.Layer<Checkpointer.Checkpointer, unknown>
-  readonly labelStore: (
+  /** Absent: the backend has no LabelStore (PostgreSQL). */
+  readonly labelStore?: (
     location: string,
     options?: { readonly maxCommitted?: number }
   ) => Layer.Layer<LabelStore.LabelStore, unknown>
@@ -107,13 +131,30 @@ const sql: Backend = {
     LabelStoreSql.layerSql({ table: `${prefix}_lb`, ...options }).pipe(Layer.provide(MysqlLive))
 }
 
-const backends: ReadonlyArray<Backend> = [memory, fileSystem, ...(reachable || ci ? [sql] : [])]
+const pg: Backend = {
+  name: "sql (PostgreSQL)",
+  durable: true,
+  fresh: Effect.gen(function*() {
+    const prefix = `fence_stores_${process.pid}_${Date.now().toString(36)}_${(tableCounter++).toString(36)}`
+    const client = Context.get(yield* Layer.build(PgLive), SqlClient.SqlClient)
+    yield* Effect.addFinalizer(() => client.unsafe(`DROP TABLE IF EXISTS "${prefix}_cp"`).unprepared.pipe(Effect.orDie))
+    return prefix
+  }),
+  checkpointer: (prefix) => CheckpointerSql.layerSql({ table: `${prefix}_cp` }).pipe(Layer.provide(PgLive))
+}
+
+const backends: ReadonlyArray<Backend> = [
+  memory,
+  fileSystem,
+  ...(reachable || ci ? [sql] : []),
+  ...(pgReachable || ci ? [pg] : [])
+]
 
 const openCheckpointer = (backend: Backend, location: string) =>
   Effect.map(Layer.build(backend.checkpointer(location)), Context.get(Checkpointer.Checkpointer))
 
 const openLabelStore = (backend: Backend, location: string, options?: { readonly maxCommitted?: number }) =>
-  Effect.map(Layer.build(backend.labelStore(location, options)), Context.get(LabelStore.LabelStore))
+  Effect.map(Layer.build(backend.labelStore!(location, options)), Context.get(LabelStore.LabelStore))
 
 // ---------------------------------------------------------------------------------------------------------------
 // Checkpointer
@@ -222,6 +263,114 @@ const checkpointerSuite = (backend: Backend) =>
           assert.deepStrictEqual(yield* second.latest("instance-2"), Option.some(checkpoint("instance-2", 9)))
         }))
     }
+  })
+
+// ---------------------------------------------------------------------------------------------------------------
+// Checkpointer: fencing (claim, compare-and-set save)
+// ---------------------------------------------------------------------------------------------------------------
+
+const at = (epoch: number, key: string, id: number) =>
+  new Checkpointer.CheckpointRecord({ ...checkpoint(key, id), epoch })
+
+const fencingSuite = (backend: Backend) =>
+  describe(`Checkpointer fencing (${backend.name})`, () => {
+    it.scopedLive("claim raises the key's epoch by one per claim, per key; the record stays", () =>
+      Effect.gen(function*() {
+        const store = yield* openCheckpointer(backend, yield* backend.fresh)
+        yield* store.save(checkpoint("k", 3))
+        assert.strictEqual(yield* store.claim("k", "owner-a"), 1)
+        assert.strictEqual(yield* store.claim("k", "owner-b"), 2)
+        assert.strictEqual(yield* store.claim("other", "owner-a"), 1)
+        assert.deepStrictEqual(yield* store.latest("k"), Option.some(checkpoint("k", 3)))
+        assert.deepStrictEqual(yield* store.latest("other"), Option.none())
+        assert.deepStrictEqual(yield* store.latest("never"), Option.none())
+      }))
+
+    it.scopedLive("a save under an older epoch is refused (fenced, naming the current epoch and owner)", () =>
+      Effect.gen(function*() {
+        const store = yield* openCheckpointer(backend, yield* backend.fresh)
+        const a = yield* store.claim("k", "owner-a")
+        yield* store.save(at(a, "k", 1))
+        const b = yield* store.claim("k", "owner-b")
+        const error = yield* Effect.flip(store.save(at(a, "k", 2)))
+        assert.deepInclude(error, { fenced: true, key: "k", epoch: a, currentEpoch: b, currentOwner: "owner-b" })
+        assert.isTrue(Checkpointer.isFenced(error))
+        assert.deepStrictEqual(yield* store.latest("k"), Option.some(at(a, "k", 1)))
+        // an unowned record (epoch 0) is refused too once the key was claimed
+        assert.isTrue(Checkpointer.isFenced(yield* Effect.flip(store.save(checkpoint("k", 9)))))
+        // the new owner saves; within its epoch a lower id is ignored
+        yield* store.save(at(b, "k", 2))
+        yield* store.save(at(b, "k", 1))
+        assert.deepStrictEqual(yield* store.latest("k"), Option.some(at(b, "k", 2)))
+        // a save under a higher epoch than claimed raises the epoch: the lower one is fenced after it
+        yield* store.save(at(b + 5, "k", 3))
+        assert.deepInclude(yield* Effect.flip(store.save(at(b, "k", 4))), { fenced: true, currentEpoch: b + 5 })
+        assert.strictEqual(yield* store.claim("k", "owner-c"), b + 6)
+      }))
+
+    it.scopedLive("concurrent claims (two store instances) each get their own epoch; only the last one saves", () =>
+      Effect.gen(function*() {
+        const location = yield* backend.fresh
+        const stores = backend.durable
+          ? [yield* openCheckpointer(backend, location), yield* openCheckpointer(backend, location)]
+          : [yield* openCheckpointer(backend, location)]
+        yield* stores[0]!.save(checkpoint("k", 1))
+        const epochs = yield* Effect.forEach(
+          Array.from({ length: 12 }, (_, i) => i),
+          (i) => stores[i % stores.length]!.claim("k", `owner-${i}`),
+          { concurrency: "unbounded" }
+        )
+        assert.deepStrictEqual([...epochs].sort((a, b) => a - b), Array.from({ length: 12 }, (_, i) => i + 1))
+        // a key never saved nor claimed: the racing claims create its row
+        const fresh = yield* Effect.forEach(
+          Array.from({ length: 12 }, (_, i) => i),
+          (i) => stores[i % stores.length]!.claim("fresh", `owner-${i}`),
+          { concurrency: "unbounded" }
+        )
+        assert.deepStrictEqual([...fresh].sort((a, b) => a - b), Array.from({ length: 12 }, (_, i) => i + 1))
+        assert.deepStrictEqual(yield* stores[0]!.latest("fresh"), Option.none())
+        const refused = yield* Effect.forEach(
+          Array.from({ length: 11 }, (_, i) => i + 1),
+          (epoch) => Effect.flip(stores[epoch % stores.length]!.save(at(epoch, "k", 2))),
+          { concurrency: "unbounded" }
+        )
+        assert.isTrue(refused.every(Checkpointer.isFenced))
+        yield* stores[0]!.save(at(12, "k", 2))
+        assert.deepStrictEqual(yield* stores[stores.length - 1]!.latest("k"), Option.some(at(12, "k", 2)))
+      }))
+
+    it.scopedLive("saves racing a claim: no save of the old epoch lands after the claim", () =>
+      Effect.gen(function*() {
+        const location = yield* backend.fresh
+        const owner = yield* openCheckpointer(backend, location)
+        const other = backend.durable ? yield* openCheckpointer(backend, location) : owner
+        const a = yield* owner.claim("k", "owner-a")
+        // owner a saves ids 1..30 one after another; b's claim starts beside a's 10th save
+        const claimed = yield* Deferred.make<number, Checkpointer.CheckpointerError>()
+        const results = yield* Effect.forEach(
+          Array.from({ length: 30 }, (_, i) => i + 1),
+          (id) =>
+            Effect.zipRight(
+              id === 10 ? Effect.fork(Deferred.complete(claimed, other.claim("k", "owner-b"))) : Effect.void,
+              Effect.either(owner.save(at(a, "k", id)))
+            )
+        )
+        const b = yield* Deferred.await(claimed)
+        const accepted = results.flatMap((r, i) => r._tag === "Right" ? [i + 1] : [])
+        const firstRefused = results.findIndex((r) => r._tag === "Left")
+        // once refused, every later save of epoch a is refused too; each refusal is a fence
+        if (firstRefused >= 0) {
+          assert.isTrue(results.slice(firstRefused).every((r) => r._tag === "Left" && Checkpointer.isFenced(r.left)))
+        }
+        // what the new owner reads after its claim is the last accepted save: nothing of epoch a comes after it
+        const seen = yield* other.latest("k")
+        assert.deepStrictEqual(
+          Option.map(seen, (r) => r.id),
+          accepted.length === 0 ? Option.none() : Option.some(accepted[accepted.length - 1]!)
+        )
+        yield* other.save(at(b, "k", 31))
+        assert.deepStrictEqual(Option.map(yield* owner.latest("k"), (r) => [r.epoch, r.id]), Option.some([b, 31]))
+      }))
   })
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -347,7 +496,8 @@ const labelStoreSuite = (backend: Backend) =>
 
 for (const backend of backends) {
   checkpointerSuite(backend)
-  labelStoreSuite(backend)
+  fencingSuite(backend)
+  if (backend.labelStore !== undefined) labelStoreSuite(backend)
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -387,13 +537,35 @@ describe("Checkpointer (file system only)", () => {
       assert.deepStrictEqual(yield* store.latest("k"), Option.some(checkpoint("k", 1)))
     }))
 
+  it.scopedLive("a checkpoint file written before fencing is read as epoch 0 and replaced by the first version", () =>
+    Effect.gen(function*() {
+      const directory = yield* fileSystem.fresh
+      const legacy = `checkpoint-${Buffer.from("k").toString("hex")}.json`
+      const old = JSON.stringify({ ...JSON.parse(JSON.stringify(checkpoint("k", 4))), epoch: undefined })
+      yield* withFs((fs, path) => fs.writeFileString(path.join(directory, legacy), old + "\n"))
+      const store = yield* openCheckpointer(fileSystem, directory)
+      assert.deepStrictEqual(yield* store.latest("k"), Option.some(checkpoint("k", 4)))
+      assert.strictEqual(yield* store.claim("k", "owner-a"), 1)
+      assert.deepStrictEqual(yield* withFs((fs) => fs.readDirectory(directory)), [
+        `checkpoint-${Buffer.from("k").toString("hex")}.1.json`
+      ])
+      assert.deepStrictEqual(yield* store.latest("k"), Option.some(checkpoint("k", 4)))
+      yield* store.save(at(1, "k", 5))
+      // the version file is the record's JSON (plus its fence): what Labels.decodeCheckpoint and the CLI read
+      const text = yield* withFs((fs, path) =>
+        fs.readFileString(path.join(directory, `checkpoint-${Buffer.from("k").toString("hex")}.2.json`))
+      )
+      assert.deepStrictEqual(yield* Labels.decodeCheckpoint(text), at(1, "k", 5))
+      assert.deepInclude(JSON.parse(text), { fence: { epoch: 1, owner: "owner-a" } })
+    }))
+
   it.scopedLive("writes leave no temporary files behind", () =>
     Effect.gen(function*() {
       const directory = yield* fileSystem.fresh
       const store = yield* openCheckpointer(fileSystem, directory)
       for (let id = 1; id <= 5; id++) yield* store.save(checkpoint("k", id))
       const names = yield* withFs((fs) => fs.readDirectory(directory))
-      assert.deepStrictEqual(names, [`checkpoint-${Buffer.from("k").toString("hex")}.json`])
+      assert.deepStrictEqual(names, [`checkpoint-${Buffer.from("k").toString("hex")}.5.json`])
     }))
 })
 
@@ -477,11 +649,56 @@ sqlOnly("stores (SQL only)", () => {
       assert.include(labelError.reason, "255")
     }))
 
+  it.scopedLive("a checkpoint table made before fencing gets its fence columns; its record reads as epoch 0", () =>
+    Effect.gen(function*() {
+      const prefix = yield* sql.fresh
+      const client = Context.get(yield* Layer.build(MysqlLive), SqlClient.SqlClient)
+      // the table and row as the store wrote them before fencing
+      yield* client.unsafe(`CREATE TABLE \`${prefix}_cp\` (checkpoint_key VARBINARY(255) NOT NULL PRIMARY KEY,
+        id BIGINT NOT NULL, record LONGTEXT NOT NULL, updated_at BIGINT NOT NULL)`).unprepared
+      const old = JSON.stringify({ ...JSON.parse(JSON.stringify(checkpoint("k", 4))), epoch: undefined })
+      yield* client.unsafe(`INSERT INTO \`${prefix}_cp\` VALUES ('k', 4, ?, 0)`, [old]).unprepared
+      // two stores open it at once: both migrate, neither fails
+      const [store] = yield* Effect.all([openCheckpointer(sql, prefix), openCheckpointer(sql, prefix)], {
+        concurrency: "unbounded"
+      })
+      assert.deepStrictEqual(yield* store.latest("k"), Option.some(checkpoint("k", 4)))
+      assert.strictEqual((yield* store.latest("k")).pipe(Option.getOrThrow).epoch, 0)
+      assert.strictEqual(yield* store.claim("k", "owner-a"), 1)
+      assert.isTrue(Checkpointer.isFenced(yield* Effect.flip(store.save(checkpoint("k", 5)))))
+      yield* store.save(at(1, "k", 5))
+      assert.deepStrictEqual(yield* store.latest("k"), Option.some(at(1, "k", 5)))
+    }))
+
   it.scopedLive("an invalid table name is refused", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(
         Layer.build(CheckpointerSql.layerSql({ table: "x; DROP TABLE y" }).pipe(Layer.provide(MysqlLive)))
       )
       assert.strictEqual((error as Checkpointer.CheckpointerError)._tag, "CheckpointerError")
+    }))
+})
+
+const pgOnly = pgReachable || ci ? describe : describe.skip
+
+pgOnly("Checkpointer (PostgreSQL only)", () => {
+  it("PostgreSQL is reachable (required under CI)", () => {
+    assert.isTrue(pgReachable, `PostgreSQL at ${PG_HOST}:${PG_PORT} is not reachable`)
+  })
+
+  it.scopedLive("a table without the fence columns gets them; its rows read as epoch 0", () =>
+    Effect.gen(function*() {
+      const prefix = yield* pg.fresh
+      const client = Context.get(yield* Layer.build(PgLive), SqlClient.SqlClient)
+      yield* client.unsafe(`CREATE TABLE "${prefix}_cp" (checkpoint_key TEXT NOT NULL PRIMARY KEY,
+        id BIGINT NOT NULL, record TEXT NOT NULL, updated_at BIGINT NOT NULL)`).unprepared
+      const old = JSON.stringify({ ...JSON.parse(JSON.stringify(checkpoint("k", 4))), epoch: undefined })
+      yield* client.unsafe(`INSERT INTO "${prefix}_cp" VALUES ('k', 4, $1, 0)`, [old]).unprepared
+      const store = yield* openCheckpointer(pg, prefix)
+      assert.deepStrictEqual(yield* store.latest("k"), Option.some(checkpoint("k", 4)))
+      assert.strictEqual(yield* store.claim("k", "owner-a"), 1)
+      assert.isTrue(Checkpointer.isFenced(yield* Effect.flip(store.save(checkpoint("k", 5)))))
+      yield* store.save(at(1, "k", 5))
+      assert.deepStrictEqual(yield* store.latest("k"), Option.some(at(1, "k", 5)))
     }))
 })

@@ -9,7 +9,6 @@
  *
  * @since 0.2.0
  */
-import * as Mysql from "@effect-starrocks/sink/TableSchema/Mysql"
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
@@ -74,6 +73,11 @@ export const describe = Command.make(
           )
         )
         : yield* Config.redacted("STARROCKS_PASSWORD").pipe(Config.withDefault(Redacted.make("")))
+      // loaded here, not with the command line: the MySQL client is for this command only
+      const Mysql = yield* Effect.tryPromise({
+        try: () => import("@effect-starrocks/sink/TableSchema/Mysql"),
+        catch: (e) => new Error(`cannot load the MySQL client: ${String(e)}`)
+      })
       const d = yield* Mysql.describe({ ...address, user: username, password, database, table })
       if (args.json) {
         yield* Console.log(JSON.stringify({

@@ -11,10 +11,8 @@
  *
  * @since 0.1.0
  */
-import * as MysqlStorage from "@effect-starrocks/testkit/MysqlStorage"
-import * as StarRocksEmulator from "@effect-starrocks/testkit/StarRocksEmulator"
-import * as StarRocksVersion from "@effect-starrocks/testkit/StarRocksVersion"
-import * as TablesFile from "@effect-starrocks/testkit/TablesFile"
+import type * as StarRocksEmulator from "@effect-starrocks/testkit/StarRocksEmulator"
+import type * as TablesFile from "@effect-starrocks/testkit/TablesFile"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Console from "effect/Console"
@@ -117,6 +115,12 @@ export const parseStorage = (value: string): { readonly _tag: "Memory" } | { rea
 const fail = (message: string) =>
   Effect.zipRight(Console.error(`effect-starrocks emulator: ${message}`), Effect.fail(message))
 
+/** A module of the testkit, loaded when the command runs; a failure to load it is printed, as any other. */
+const loadModule = <A>(load: () => Promise<A>) =>
+  Effect.tryPromise({ try: load, catch: (e) => `cannot load the emulator: ${String(e)}` }).pipe(
+    Effect.catchAll(fail)
+  )
+
 /**
  * @since 0.1.0
  * @category commands
@@ -130,6 +134,14 @@ export const emulator = Command.make(
       if (options.storage !== "memory" && !/^(mysql|mariadb):\/\//.test(options.storage)) {
         return yield* fail(`--storage must be memory or mysql://user@host:port/database, got ${options.storage}`)
       }
+      // the testkit is loaded by this command only, not with the command line: its small modules first (a bad
+      // flag or tables file fails before the emulator itself is loaded)
+      const [StarRocksVersion, TablesFile] = yield* loadModule(() =>
+        Promise.all([
+          import("@effect-starrocks/testkit/StarRocksVersion"),
+          import("@effect-starrocks/testkit/TablesFile")
+        ])
+      )
       if (Option.isSome(options.starrocksVersion)) {
         const v = StarRocksVersion.parse(options.starrocksVersion.value)
         if (typeof v === "string") return yield* fail(`--starrocks-version: ${v}`)
@@ -172,8 +184,11 @@ export const emulator = Command.make(
       const beTlsValue = Option.getOrUndefined(flagBeTls) ?? fileBeTls
       const store = parseStorage(options.storage)
       const backend = store._tag === "Mysql"
-        ? yield* MysqlStorage.make(store.url).pipe(Effect.catchAll((e) => fail(e.message)))
+        ? yield* loadModule(() => import("@effect-starrocks/testkit/MysqlStorage")).pipe(
+          Effect.flatMap((MysqlStorage) => MysqlStorage.make(store.url).pipe(Effect.catchAll((e) => fail(e.message))))
+        )
         : undefined
+      const StarRocksEmulator = yield* loadModule(() => import("@effect-starrocks/testkit/StarRocksEmulator"))
       const emu = yield* StarRocksEmulator.make({
         ...fileKnobs,
         ...(Option.isSome(flagVersion) ? { starrocksVersion: flagVersion.value } : {}),

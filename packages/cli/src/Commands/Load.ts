@@ -4,7 +4,8 @@
  * Streams CSV, NDJSON or JSON files (plain or `.gz`) into a StarRocks table by Stream Load, through the sink's
  * `LoadClient` (FE → BE redirects, retries, failover, label settlement). CSV and NDJSON pass through without
  * parsing rows: each file is read as a byte stream and cut into batches of about `--max-bytes` at row-delimiter
- * boundaries, so memory stays flat whatever the file size. Every batch has a deterministic label,
+ * boundaries, so memory stays flat whatever the file size; a regular uncompressed file with a one-byte delimiter is
+ * read straight into a few reused buffers (internal/load/fileBatches.ts). Every batch has a deterministic label,
  * `<prefix>-<fileIndex>-<byteOffset>`: sending it again (a rerun after a crash) finds the label taken and counts it
  * as loaded, so nothing lands twice. `--checkpoint-file` records after each landed batch how far every file has
  * landed; a rerun skips to there. docs/cli.md describes every flag.
@@ -29,6 +30,7 @@ import * as stream from "node:stream"
 import * as zlib from "node:zlib"
 import * as Checkpoint from "../internal/load/checkpoint.js"
 import * as Cutter from "../internal/load/cutter.js"
+import * as FileBatches from "../internal/load/fileBatches.js"
 import * as Metrics from "../internal/load/metrics.js"
 import { decodeDelimiter, delimiterHeader, label, parseProperties, parseSize } from "../internal/load/options.js"
 
@@ -338,6 +340,14 @@ const plan = (options: Flags) =>
       }
       maxBytes = n
     }
+    // an accepted option has an effect: adaptive concurrency is the sink's (StarRocksSink.make), not the loader's
+    if (config.adaptiveConcurrency !== undefined) {
+      return yield* optionError(
+        config.given?.adaptiveConcurrency ?? "sink.adaptive-concurrency.enabled",
+        "has no effect on load, which keeps sink.io.thread-count loads in flight (adaptive concurrency is " +
+          "StarRocksSink.make's)"
+      )
+    }
     const exactlyOnce = options.exactlyOnce || config.semantic === "exactly-once"
     if (exactlyOnce && Option.isNone(options.checkpointFile)) {
       return yield* optionError("--exactly-once", "needs --checkpoint-file (where the progress is kept)")
@@ -418,16 +428,59 @@ const bytesOf = (input: Input, offset: number): Stream.Stream<Uint8Array, LoadIn
   })
 
 type Item =
-  | { readonly _tag: "Batch"; readonly input: Input; readonly piece: Cutter.Piece }
+  | {
+    readonly _tag: "Batch"
+    readonly input: Input
+    readonly piece: Cutter.Piece
+    /** Gives the batch's buffer back to the pool once it landed (reused by a later batch). */
+    readonly release?: () => void
+    /** Counts the rows of a pooled batch (its `piece.rows` is 0 until then). */
+    readonly rows?: Effect.Effect<number>
+  }
   | { readonly _tag: "FileEnd"; readonly input: Input; readonly end: number }
+
+/** The largest `--max-bytes` read into pooled buffers (fileBatches.ts); larger batches go through the cutter. */
+const POOLED_MAX_BYTES = 1024 ** 3
+
+/** Whether `input` is read into pooled buffers: a regular uncompressed CSV/NDJSON file, a one-byte delimiter. */
+const pooled = (input: Input, delimiter: Uint8Array, maxBytes: number): boolean =>
+  input.compression === "none" && input.stat !== undefined && input.path !== "-" && input.format !== "json" &&
+  (input.format === "ndjson" || delimiter.length === 1) && maxBytes <= POOLED_MAX_BYTES
 
 /** The batches of one file, then its end. */
 const itemsOf = (
   input: Input,
   offset: number,
   delimiter: Uint8Array,
-  maxBytes: number
+  maxBytes: number,
+  pool: FileBatches.Pool | undefined
 ): Stream.Stream<Item, LoadInputError> => {
+  if (pool !== undefined && pooled(input, delimiter, maxBytes)) {
+    const onError = (e: unknown) => new LoadInputError({ file: input.path, reason: (e as Error).message ?? String(e) })
+    return Stream.unwrapScoped(Effect.gen(function*() {
+      const fd = yield* Effect.acquireRelease(
+        Effect.async<number, LoadInputError>((resume) =>
+          fs.open(input.path, "r", (e, fd) => resume(e === null ? Effect.succeed(fd) : Effect.fail(onError(e))))
+        ),
+        (fd) => Effect.sync(() => fs.closeSync(fd))
+      )
+      let end = offset
+      return FileBatches.batches({
+        fd,
+        start: offset,
+        maxBytes,
+        delimiter: input.format === "ndjson" ? 0x0a : delimiter[0]!,
+        pool,
+        onError
+      }).pipe(
+        Stream.map(({ piece, release, rows }): Item => {
+          end = piece.end
+          return { _tag: "Batch", input, piece, release, rows }
+        }),
+        Stream.concat(Stream.suspend(() => Stream.succeed<Item>({ _tag: "FileEnd", input, end })))
+      )
+    }))
+  }
   if (input.format === "json") {
     return Stream.fromEffect(
       Stream.runFoldEffect(bytesOf(input, 0), [] as Array<Uint8Array>, (acc, chunk) => {
@@ -638,6 +691,23 @@ const run = (options: Flags & { readonly files: ReadonlyArray<string> }) =>
       return yield* optionError("--metrics-host", "needs --metrics-port")
     }
 
+    // the pooled files' buffers: one per load in flight and at least two (one is read while one is sent), each
+    // of --max-bytes plus the look-ahead, or smaller when every such file is smaller
+    const pooledInputs = pending.filter((i) => pooled(i, p.delimiter, p.maxBytes))
+    const pool = pooledInputs.length === 0 ? undefined : yield* FileBatches.makePool(
+      Math.max(2, config.ioThreadCount),
+      Math.min(p.maxBytes, pooledInputs.reduce((n, i) => Math.max(n, i.stat!.size), 0)) + FileBatches.LOOK_AHEAD
+    )
+    // reading starts now: the first batch is read (into memory touched for the first time, slow on a virtual
+    // machine) while the client starts and checks the server
+    const batches = yield* Stream.fromIterable(pending).pipe(
+      Stream.flatMap(
+        (input) => itemsOf(input, states[input.index]?.offset ?? 0, p.delimiter, p.maxBytes, pool),
+        { concurrency: 1 }
+      ),
+      Stream.toQueue({ capacity: 1 })
+    )
+
     const client = yield* LoadClient.make(config)
     // before the first byte: an FE answers, the credentials work, the table exists (sink.startup-check), and the
     // headers suit the server version when it is known
@@ -652,7 +722,7 @@ const run = (options: Flags & { readonly files: ReadonlyArray<string> }) =>
         stats.inFlight++
         yield* Metrics.inflight(stats.inFlight)
         const startedAt = yield* Clock.currentTimeMillis
-        const result = yield* client.loadBatch({
+        const loading = client.loadBatch({
           database: config.database,
           table: config.table,
           label: label(labelPrefix, input.index, piece.offset),
@@ -662,9 +732,15 @@ const run = (options: Flags & { readonly files: ReadonlyArray<string> }) =>
           Effect.tapError(() => Metrics.failed(config.database, config.table)),
           Effect.ensuring(Effect.suspend(() => Metrics.inflight(--stats.inFlight)))
         )
+        // a pooled batch's rows are counted while it is sent
+        const [result, rows] = item.rows === undefined
+          ? [yield* loading, piece.rows]
+          : yield* Effect.all([loading, item.rows], { concurrency: 2 })
+        // nothing reads the body after it landed: its buffer takes the next batch
+        item.release?.()
         const ms = (yield* Clock.currentTimeMillis) - startedAt
-        yield* Metrics.landed(config.database, config.table, { rows: piece.rows, bytes: piece.byteLength }, result, ms)
-        return { ...item, result }
+        yield* Metrics.landed(config.database, config.table, { rows, bytes: piece.byteLength }, result, ms)
+        return { ...item, piece: { ...piece, rows }, result }
       })
 
     const landed = (item: Landed) =>
@@ -694,10 +770,8 @@ const run = (options: Flags & { readonly files: ReadonlyArray<string> }) =>
       })
 
     yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(Duration.seconds(tty ? 1 : 5)), showProgress)))
-    yield* Stream.fromIterable(pending).pipe(
-      Stream.flatMap((input) => itemsOf(input, states[input.index]?.offset ?? 0, p.delimiter, p.maxBytes), {
-        concurrency: 1
-      }),
+    yield* Stream.fromQueue(batches).pipe(
+      Stream.flattenTake,
       Stream.mapEffect(send, { concurrency: config.ioThreadCount }),
       Stream.runForEach(landed),
       Effect.onInterrupt(() =>

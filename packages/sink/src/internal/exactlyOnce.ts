@@ -38,7 +38,44 @@ export interface Options<P, PI> {
   readonly deadLetter?: DeadLetter.Options | undefined
   readonly skipLostCheckpoint?: boolean | undefined
   readonly checkpointInterval?: Duration.DurationInput | undefined
+  readonly owner?: string | undefined
 }
+
+/**
+ * The epochs `recover` claimed with an owner, per store, key and owner: the sink that follows it (same store
+ * instance, key and owner) works under that epoch instead of claiming again, so the position `recover` returned
+ * (where the application resumes its source) and the checkpoint the sink starts from belong to one epoch. Another
+ * owner claiming in between fences the sink at its first save.
+ */
+const claimedByRecover = new WeakMap<Checkpointer.Checkpointer, Map<string, number>>()
+
+const claimFor = (checkpointer: Checkpointer.Checkpointer, key: string, owner: string, by: "recover" | "sink") =>
+  Effect.suspend(() => {
+    const claims = claimedByRecover.get(checkpointer) ?? new Map<string, number>()
+    claimedByRecover.set(checkpointer, claims)
+    const id = JSON.stringify([key, owner])
+    const handed = claims.get(id)
+    if (by === "sink" && handed !== undefined) {
+      claims.delete(id)
+      return Effect.succeed(handed)
+    }
+    return Effect.tap(checkpointer.claim(key, owner), (epoch) =>
+      Effect.sync(() => {
+        if (by === "recover") claims.set(id, epoch)
+      }))
+  })
+
+/** A checkpoint save refused by fencing. */
+const isFenced = (e: unknown): e is Checkpointer.CheckpointerError =>
+  e instanceof Checkpointer.CheckpointerError && Checkpointer.isFenced(e)
+
+/** Owners need the transaction interface: the label path's spool is local to a process. */
+const ownerOnLabelPath = (owner: string) =>
+  new ExactlyOnceError({
+    reason: "Unsupported",
+    message: `owner ${JSON.stringify(owner)}: fencing needs the transaction interface (sink.version V2); on the ` +
+      `label path (V1) the batches wait in a spool local to one process, which another owner cannot take over`
+  })
 
 /** The restart policy of the options over the config's (`sink.exactly-once.skip-lost-checkpoint`). */
 const policyOf = <P, PI>(config: StarRocksConfig.StarRocksConfig, options: Options<P, PI>) => ({
@@ -50,6 +87,8 @@ const policyOf = <P, PI>(config: StarRocksConfig.StarRocksConfig, options: Optio
 
 export interface Summary extends Ledger.Summary {
   readonly checkpoints: number
+  /** The owner's epoch (0 without `owner`). */
+  readonly epoch: number
   readonly lastPosition: Option.Option<unknown>
 }
 
@@ -137,14 +176,18 @@ export const recover = <P, PI>(options: Options<P, PI>) =>
     const key = Recovery.checkpointKey(config, options)
     const instance = options.instance ?? "0"
     const spool = labelSpoolFor(config, key, options.spoolDirectory)
+    const owner = options.owner
+    if (owner !== undefined && spool !== undefined) return yield* ownerOnLabelPath(owner)
+    const checkpointer = yield* Checkpointer.Checkpointer
+    const epoch = owner === undefined ? 0 : yield* claimFor(checkpointer, key, owner, "recover")
     const last = yield* Recovery.commitLast(
       key,
       decoder(options.position),
       defaultTarget(config),
       config.properties,
       spool,
-      policyOf(config, options)
-    )
+      { ...policyOf(config, options), epoch }
+    ).pipe(Effect.catchIf(isFenced, (e) => Effect.fail(Recovery.fencedError(e, key, owner, epoch, []))))
     const next: Readonly<Record<string, number>> = Option.match(last.record, {
       onNone: () => ({}),
       onSome: (r) => r.nextLabelId
@@ -152,15 +195,32 @@ export const recover = <P, PI>(options: Options<P, PI>) =>
     const tables = new Set([...Object.keys(next), `${config.database}.${config.table}`])
     for (const tag of tables) {
       const target = Recovery.targetOf(tag, defaultTarget(config))
-      yield* Recovery.abortLingering(
-        target,
-        (id) => Recovery.txnLabel(config.labelPrefix, target.table, instance, id),
-        next[tag] ?? 0,
-        key
-      )
+      for (const e of [...Recovery.olderEpochs(last.epochBefore, epoch), epoch]) {
+        yield* Recovery.abortLingering(
+          target,
+          (id) => Recovery.txnLabel(config.labelPrefix, target.table, Recovery.epochInstance(instance, e), id),
+          next[tag] ?? 0,
+          key
+        )
+      }
     }
     return last.position
   })
+
+/**
+ * A table whose own options (`properties`, over the config's) turn merge commit on cannot load exactly-once: the
+ * config-level `sink.properties.enable_merge_commit` is refused by `StarRocksConfig.checkUse`, a table's own
+ * here, with the same typed error, naming the table.
+ */
+const refuseMergeCommit = (lane: Lane): StarRocksConfig.StarRocksConfigError | undefined =>
+  (lane.settings.properties["enable_merge_commit"] ?? "").trim().toLowerCase() === "true" ?
+    StarRocksConfig.StarRocksConfigError.fromProblems([{
+      key: "properties.enable_merge_commit",
+      reason: `of table ${lane.key}: merge commit cannot be exactly-once: the server generates the labels and ` +
+        "merges loads into transactions of its own, so a load cannot be prepared and committed at a checkpoint " +
+        "(use StarRocksSink.make)"
+    }]) :
+    undefined
 
 export const make = <In, P, PI>(
   routing: Routing<In>,
@@ -186,16 +246,21 @@ export const make = <In, P, PI>(
       ),
       { config, semantic: "exactly-once", checkTable: client.checkTable }
     )
-    // recovery first: commit what the last checkpoint prepared (every table), then per table abort what lingers
+    // recovery first: commit what the last checkpoint prepared (every table), then per table abort what lingers;
+    // with an owner, the key is claimed before (a new epoch: from then on older owners' saves are refused)
     const labelSpool = labelSpoolFor(config, key, options.spoolDirectory)
+    const owner = options.owner
+    if (owner !== undefined && labelSpool !== undefined) return yield* ownerOnLabelPath(owner)
+    const epoch = owner === undefined ? 0 : yield* claimFor(checkpointer, key, owner, "sink")
+    const labelInstance = Recovery.epochInstance(instance, epoch)
     const last = yield* Recovery.commitLast(
       key,
       decoder(options.position),
       defaultTarget(config),
       config.properties,
       labelSpool,
-      policyOf(config, options)
-    )
+      { ...policyOf(config, options), epoch }
+    ).pipe(Effect.catchIf(isFenced, (e) => Effect.fail(Recovery.fencedError(e, key, owner, epoch, []))))
     // each table's next label id as the last checkpoint recorded it (kept for tables this run does not touch)
     const nextLabelId: Record<string, number> = Option.match(last.record, {
       onNone: () => ({}),
@@ -236,13 +301,27 @@ export const make = <In, P, PI>(
     let checkpoints = 0
     const tables = new Map<Lane, Table>()
 
-    /** A table's state; the first time, its lingering transactions are rolled back (recovery, step 2). */
+    /**
+     * A table's state; the first time, its lingering transactions are rolled back (recovery, step 2), once its
+     * own options are found to allow exactly-once (`refuseMergeCommit`).
+     */
     const tableOf = (lane: Lane): Effect.Effect<Table, Error, LoadClient.LoadClient> => {
       const known = tables.get(lane)
       if (known !== undefined) return Effect.succeed(known)
+      const refused = refuseMergeCommit(lane)
+      if (refused !== undefined) return Effect.fail(refused)
       const target = { database: lane.settings.database, table: lane.settings.table }
-      const label = (id: number) => Recovery.txnLabel(config.labelPrefix, target.table, instance, id)
-      return Recovery.abortLingering(target, label, nextLabelId[lane.key] ?? 0, key).pipe(
+      const label = (id: number) => Recovery.txnLabel(config.labelPrefix, target.table, labelInstance, id)
+      const start = nextLabelId[lane.key] ?? 0
+      // what older owners of the key left begun or prepared (their labels carry their epoch), then this epoch's
+      const olderOwners = Effect.forEach(Recovery.olderEpochs(last.epochBefore, epoch), (e) =>
+        Recovery.abortLingering(
+          target,
+          (id) => Recovery.txnLabel(config.labelPrefix, target.table, Recovery.epochInstance(instance, e), id),
+          start,
+          key
+        ), { discard: true })
+      return Effect.zipRight(olderOwners, Recovery.abortLingering(target, label, start, key)).pipe(
         Effect.map(({ nextId }) => {
           const table: Table = { lane, target, label, nextId, txn: undefined, pending: [], tail: undefined }
           tables.set(lane, table)
@@ -250,6 +329,11 @@ export const make = <In, P, PI>(
           return table
         })
       )
+    }
+    // every table known at start is checked before any of them is touched
+    for (const lane of router.lanes()) {
+      const refused = refuseMergeCommit(lane)
+      if (refused !== undefined) return yield* refused
     }
     for (const lane of router.lanes()) yield* tableOf(lane)
 
@@ -260,7 +344,7 @@ export const make = <In, P, PI>(
       ).pipe(Effect.annotateLogs({ key }))
     }
     yield* Effect.logDebug("exactly-once sink started").pipe(
-      Effect.annotateLogs({ key, instance, checkpoint: checkpointId, timeoutSec })
+      Effect.annotateLogs({ key, instance, checkpoint: checkpointId, timeoutSec, epoch, owner: owner ?? "" })
     )
 
     const batchOf = (t: Table, label: string, rows: number, bytes: number): Ledger.Batch => ({
@@ -505,9 +589,30 @@ export const make = <In, P, PI>(
             position: encoded,
             prepared,
             nextLabelId: { ...nextLabelId },
-            createdAt: clock.unsafeCurrentTimeMillis()
+            createdAt: clock.unsafeCurrentTimeMillis(),
+            epoch
           })
-          yield* checkpointer.save(record)
+          // the commit point, a compare-and-set: refused when another owner claimed the key. Then nothing of this
+          // checkpoint may be committed: its prepared transactions are rolled back and the sink stops (Fenced).
+          // Commits come only after this save succeeded, so a fenced owner never commits.
+          yield* checkpointer.save(record).pipe(
+            Effect.catchIf(isFenced, (e) =>
+              Effect.gen(function*() {
+                for (const [t, p] of toCommit) {
+                  yield* (labelSpool !== undefined ? labelSpool.remove(p.label) : rollbackQuietly(t, p.label))
+                }
+                for (const t of tables.values()) t.pending = []
+                yield* Effect.logWarning("exactly-once: fenced, another owner claimed the checkpoint key").pipe(
+                  Effect.annotateLogs({
+                    key,
+                    epoch,
+                    currentEpoch: e.currentEpoch ?? "",
+                    currentOwner: e.currentOwner ?? ""
+                  })
+                )
+                return yield* Recovery.fencedError(e, key, owner, epoch, toCommit.map(([, p]) => p.label))
+              }))
+          )
           checkpointId = record.id
           lastSavedPosition = positionKey
           for (const t of tables.values()) t.pending = []
@@ -590,7 +695,7 @@ export const make = <In, P, PI>(
         t.pending = []
       }
       if (deadLetter !== undefined) yield* deadLetter.end
-      return { ...ledger.summary(), checkpoints, lastPosition } satisfies Summary
+      return { ...ledger.summary(), checkpoints, epoch, lastPosition } satisfies Summary
     })
 
     return Chunks.forEachChunk(batcher.onChunk).pipe(Sink.mapEffect(() => finish))

@@ -87,6 +87,24 @@ export const writeFileAtomic = (
   })
 
 /**
+ * Creates `path` (failing when it exists), writes `content` and fsyncs it: a temporary file to link or rename.
+ *
+ * @internal
+ */
+export const writeNewFileSynced = (
+  fs: FileSystem.FileSystem,
+  path: string,
+  content: string
+): Effect.Effect<void, PlatformError> =>
+  Effect.scoped(
+    Effect.gen(function*() {
+      const file = yield* fs.open(path, { flag: "wx", mode: 0o644 })
+      if (content !== "") yield* file.writeAll(encoder.encode(content))
+      yield* file.sync
+    })
+  )
+
+/**
  * Appends `content` to `path` (created when missing) and fsyncs the file before returning.
  *
  * @internal

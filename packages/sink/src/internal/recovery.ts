@@ -3,6 +3,7 @@
  * instance (label ids at and after the recorded next id), and find where new label ids start.
  */
 import { Clock, Effect, Option } from "effect"
+import * as Crypto from "node:crypto"
 import * as Checkpointer from "../Checkpointer.js"
 import * as LabelStore from "../LabelStore.js"
 import * as LoadClient from "../LoadClient.js"
@@ -24,6 +25,65 @@ export const txnLabel = (prefix: string, table: string, instance: string, id: nu
   const head = `${labelPart(prefix)}-${labelPart(table)}`
   return head.slice(0, 128 - tail.length) + tail
 }
+
+/**
+ * The instance part of the labels of an owner's epoch: `{instance}-e{epoch}` (so two owners of one partition never
+ * share a label); epoch 0 (no owner, or records from before fencing) keeps the plain `{instance}`. An instance of
+ * more than 64 characters is shortened to its first 47 (sanitized) and 16 hex digits of its SHA-256.
+ */
+export const epochInstance = (instance: string, epoch: number): string => {
+  if (epoch === 0) return instance
+  // labels stay within 128 characters: a long instance (a partition id is short) is shortened, still unique
+  const base = labelPart(instance).length <= MAX_INSTANCE
+    ? instance
+    : `${labelPart(instance).slice(0, MAX_INSTANCE - 17)}_${
+      Crypto.createHash("sha256").update(instance, "utf8").digest("hex").slice(0, 16)
+    }`
+  return `${base}-e${epoch}`
+}
+
+/** An owner's label instance part longer than this is shortened (its first 47 characters and a hash). */
+export const MAX_INSTANCE = 64
+
+/** At most this many epochs before the owner's are walked for lingering transactions (besides the record's own). */
+export const EPOCH_WINDOW = 16
+
+/**
+ * The older epochs whose labels an owner at `epoch` walks for lingering transactions: the epoch of the last record
+ * (its writer may have begun or prepared after saving it) and the epochs claimed after it (up to `EPOCH_WINDOW`),
+ * whose owners all started from that record's next label ids. None without an owner (epoch 0).
+ */
+export const olderEpochs = (recordEpoch: number, epoch: number): ReadonlyArray<number> => {
+  if (epoch === 0 || recordEpoch >= epoch) return []
+  const out = [recordEpoch]
+  for (let e = Math.max(recordEpoch + 1, epoch - EPOCH_WINDOW); e < epoch; e++) out.push(e)
+  return out
+}
+
+/** A save refused by fencing, as the sink's error: who owns the key now; what was rolled back. */
+export const fencedError = (
+  error: Checkpointer.CheckpointerError,
+  key: string,
+  owner: string | undefined,
+  epoch: number,
+  rolledBack: ReadonlyArray<string>
+): ExactlyOnceError =>
+  new ExactlyOnceError({
+    reason: "Fenced",
+    checkpointKey: key,
+    ...(owner !== undefined ? { owner } : {}),
+    epoch,
+    ...(error.currentEpoch !== undefined ? { currentEpoch: error.currentEpoch } : {}),
+    ...(error.currentOwner !== undefined ? { currentOwner: error.currentOwner } : {}),
+    labels: rolledBack,
+    message:
+      `checkpoint key ${key}: ${owner !== undefined ? `owner ${JSON.stringify(owner)}` : "this sink (no owner)"} ` +
+      `at epoch ${epoch} lost the key to ${
+        error.currentOwner !== undefined ? `owner ${JSON.stringify(error.currentOwner)}` : "another owner"
+      } at epoch ${error.currentEpoch ?? "?"}: its checkpoint save was refused, so nothing it prepared was ` +
+      `committed${rolledBack.length > 0 ? ` (rolled back: ${rolledBack.join(", ")})` : ""}; the new owner resumes ` +
+      `from the last saved checkpoint. Stop working on this partition`
+  })
 
 /** The checkpoint key of an instance: `{prefix}-{db}.{table}-{instance}` of the config's default table. */
 export const checkpointKey = (
@@ -211,6 +271,8 @@ export interface CommittedLast<P> {
   readonly committed: ReadonlyArray<string>
   /** The labels skipped as lost (only with `skipLost`). */
   readonly lost: ReadonlyArray<Lost>
+  /** The epoch of the last record as found (0 without one), before a skipped loss was recorded. */
+  readonly epochBefore: number
 }
 
 /** Logs the loss of a skipped checkpoint's labels: which, in which table, their state and reason, rows if known. */
@@ -265,6 +327,8 @@ export const commitLast = <P>(
     readonly skipLost?: boolean | undefined
     /** The checkpoint interval the sink is told (ms), for the start-up warnings. */
     readonly intervalMs?: number | undefined
+    /** The owner's epoch (0 without an owner): the epoch of the record saved when a lost checkpoint is skipped. */
+    readonly epoch?: number | undefined
   } = {}
 ): Effect.Effect<
   CommittedLast<P>,
@@ -318,7 +382,13 @@ export const commitLast = <P>(
       if (lost.length > 0) {
         yield* warnSkipped(key, r, lost, labels)
         // the skip is recorded: the same position without prepared labels, so no later start meets the loss again
-        resolved = new Checkpointer.CheckpointRecord({ ...r, id: r.id + 1, prepared: {}, createdAt: now })
+        resolved = new Checkpointer.CheckpointRecord({
+          ...r,
+          id: r.id + 1,
+          prepared: {},
+          createdAt: now,
+          epoch: policy.epoch ?? 0
+        })
         yield* checkpointer.save(resolved)
       }
     }
@@ -329,7 +399,13 @@ export const commitLast = <P>(
     const position = Option.isSome(record)
       ? Option.some(yield* decode(record.value.position))
       : Option.none<P>()
-    return { record: resolved !== undefined ? Option.some(resolved) : record, position, committed, lost }
+    return {
+      record: resolved !== undefined ? Option.some(resolved) : record,
+      position,
+      committed,
+      lost,
+      epochBefore: Option.match(record, { onNone: () => 0, onSome: (r) => r.epoch })
+    }
   })
 
 /** The timers a checkpoint must stay within, as the exactly-once sink sends them or is told. */

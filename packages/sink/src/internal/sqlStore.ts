@@ -77,3 +77,67 @@ export const keyTooLong = (what: string, key: string): string | undefined =>
   Buffer.byteLength(key, "utf8") > MAX_KEY_BYTES
     ? `${what} ${JSON.stringify(key)} is longer than ${MAX_KEY_BYTES} UTF-8 bytes, the SQL store's limit`
     : undefined
+
+/**
+ * The dialect of a client the checkpoint store runs on: MySQL (MySQL, MariaDB) or PostgreSQL; fails with a reason
+ * on any other.
+ *
+ * @internal
+ */
+export const requireMysqlOrPg = (sql: SqlClient.SqlClient, store: string): Effect.Effect<"mysql" | "pg", string> =>
+  sql.onDialectOrElse({
+    mysql: () => Effect.succeed("mysql" as const),
+    pg: () => Effect.succeed("pg" as const),
+    orElse: () =>
+      Effect.fail(
+        `${store}: only MySQL / MariaDB (through @effect/sql-mysql2) and PostgreSQL (through @effect/sql-pg) are ` +
+          `supported`
+      )
+  })
+
+/**
+ * Adds the columns a MySQL table lacks (`name` → its definition), for tables made by an older version. Another
+ * process adding them at the same time is fine: the columns are read again after a failed `ALTER TABLE`.
+ *
+ * @internal
+ */
+export const addMysqlColumns = (
+  sql: SqlClient.SqlClient,
+  table: string,
+  columns: Readonly<Record<string, string>>
+): Effect.Effect<void, unknown> =>
+  Effect.gen(function*() {
+    const dot = table.indexOf(".")
+    const schema = dot < 0 ? null : table.slice(0, dot)
+    const name = dot < 0 ? table : table.slice(dot + 1)
+    const quoted = table.split(".").map((part) => `\`${part}\``).join(".")
+    const existing = sql<{ readonly name: unknown }>`SELECT COLUMN_NAME AS name FROM information_schema.COLUMNS
+      WHERE TABLE_SCHEMA = COALESCE(${schema}, DATABASE()) AND TABLE_NAME = ${name}`.pipe(
+      Effect.map((rows) => new Set(rows.map((r) => toText(r.name).toLowerCase())))
+    )
+    const have = yield* existing
+    for (const [column, definition] of Object.entries(columns)) {
+      if (have.has(column)) continue
+      // the table name passed checkTableName, the columns and definitions are the caller's constants
+      yield* sql.unsafe(`ALTER TABLE ${quoted} ADD COLUMN ${column} ${definition}`)
+        .unprepared.pipe(
+          Effect.catchAll((error) =>
+            Effect.flatMap(existing, (now) => now.has(column) ? Effect.void : Effect.fail(error))
+          )
+        )
+    }
+  })
+
+/**
+ * A deadlock or serialization failure, which the database resolves by failing one transaction: worth running it
+ * again (MySQL / MariaDB errno 1213 and 1205, PostgreSQL SQLSTATE 40P01 and 40001).
+ *
+ * @internal
+ */
+export const isTransient = (error: unknown): boolean => {
+  const cause = typeof error === "object" && error !== null && "cause" in error ? error.cause : undefined
+  if (typeof cause !== "object" || cause === null) return false
+  const errno = "errno" in cause ? cause.errno : undefined
+  const code = "code" in cause ? cause.code : undefined
+  return errno === 1213 || errno === 1205 || code === "40P01" || code === "40001"
+}

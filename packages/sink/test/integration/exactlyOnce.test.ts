@@ -383,6 +383,7 @@ describe("exactly-once against the emulator", () => {
         // the second save is durable, then the process "dies" before committing
         const crashing: Checkpointer.Checkpointer = {
           latest: ctx.checkpointer.latest,
+          claim: ctx.checkpointer.claim,
           save: (record) =>
             ctx.checkpointer.save(record).pipe(
               Effect.zipRight(Ref.updateAndGet(saves, (n) => n + 1)),
@@ -626,6 +627,7 @@ describe("exactly-once against the emulator", () => {
         // the second save is durable, then the process "dies" before loading its batches
         const crashing: Checkpointer.Checkpointer = {
           latest: ctx.checkpointer.latest,
+          claim: ctx.checkpointer.claim,
           save: (record) =>
             ctx.checkpointer.save(record).pipe(
               Effect.zipRight(Ref.updateAndGet(saves, (n) => n + 1)),
@@ -667,6 +669,7 @@ describe("exactly-once against the emulator", () => {
         const saved = yield* Ref.make<ReadonlyArray<number>>([])
         const recording: Checkpointer.Checkpointer = {
           latest: ctx.checkpointer.latest,
+          claim: ctx.checkpointer.claim,
           save: (record) =>
             Effect.zipRight(ctx.checkpointer.save(record), Ref.update(saved, (ids) => [...ids, record.id]))
         }
@@ -699,6 +702,7 @@ describe("exactly-once against the emulator", () => {
         const coordinator = yield* Checkpoint.coordinator(2)
         const broken: Checkpointer.Checkpointer = {
           latest: ctx.checkpointer.latest,
+          claim: ctx.checkpointer.claim,
           save: () => Effect.fail(new Checkpointer.CheckpointerError({ reason: "disk full" }))
         }
         const exits = yield* Effect.forEach(

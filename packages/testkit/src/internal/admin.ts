@@ -43,7 +43,8 @@ const ACTIONS = new Set([
   "mem-limit",
   "txn-in-processing",
   "publish-timeout",
-  "commit-unknown"
+  "commit-unknown",
+  "overload"
 ])
 
 /** Accepts `{"action":{"_tag":"delay","ms":10}}`, `{"action":{"type":"delay","ms":10}}` or `{"action":"http-500"}`. */
@@ -65,6 +66,8 @@ export const decodeFault = (input: unknown): Fault | string => {
     ? { _tag: "fail", message: typeof a["message"] === "string" ? a["message"] : "injected failure" }
     : tag === "publish-timeout"
     ? { _tag: "publish-timeout", visibleAfterMs: num("visibleAfterMs", 1000) }
+    : tag === "overload"
+    ? { _tag: "overload", capacity: num("capacity", 4), baseMs: num("baseMs", 0), perLoadMs: num("perLoadMs", 0) }
     : { _tag: tag as "http-500" }
   const str = (k: string) => (typeof o[k] === "string" ? (o[k] as string) : undefined)
   const n = (k: string) => (typeof o[k] === "number" ? (o[k] as number) : undefined)

@@ -204,6 +204,9 @@ const readBody = (ex: Exchange, limit: number): Promise<BodyResult> =>
       finish(req.complete ? { _tag: "Ok", body: Buffer.concat(chunks) } : { _tag: "Incomplete", bytes }))
   })
 
+/** The loads in flight of each `overload` fault (keyed by the fault's action, one object per added fault). */
+const overloaded = new WeakMap<FaultAction, number>()
+
 const route = async (cluster: Cluster, be: BeNode, ex: Exchange) => {
   const url = ex.req.url ?? "/"
   const q = url.indexOf("?")
@@ -234,9 +237,22 @@ const route = async (cluster: Cluster, be: BeNode, ex: Exchange) => {
     if (a._tag === "txn-in-processing") {
       return kind === "stream" || kind === "txn-load" || (kind === "txn-op" && (op === "prepare" || op === "commit"))
     }
+    if (a._tag === "overload") return kind === "stream" || kind === "txn-load"
     return acceptsBody || !["fail", "too-many-versions", "mem-limit"].includes(a._tag)
   })
   let bodyFault: FaultAction | undefined
+  if (fault?._tag === "overload") {
+    // counted from arrival to reply: the wait grows with the loads beside it, and beyond the capacity it fails
+    const inFlight = (overloaded.get(fault) ?? 0) + 1
+    overloaded.set(fault, inFlight)
+    try {
+      await cluster.sleep(fault.baseMs + fault.perLoadMs * (inFlight - 1))
+      const over: FaultAction | undefined = inFlight > fault.capacity ? { _tag: "too-many-versions" } : undefined
+      return await handle(cluster, be, ex, kind, parts, params, op, over)
+    } finally {
+      overloaded.set(fault, (overloaded.get(fault) ?? 1) - 1)
+    }
+  }
   if (fault !== undefined) {
     switch (fault._tag) {
       case "delay":
@@ -261,7 +277,19 @@ const route = async (cluster: Cluster, be: BeNode, ex: Exchange) => {
         bodyFault = fault
     }
   }
+  return handle(cluster, be, ex, kind, parts, params, op, bodyFault)
+}
 
+const handle = (
+  cluster: Cluster,
+  be: BeNode,
+  ex: Exchange,
+  kind: "stream" | "txn-load" | "txn-op" | "error-log" | "health" | "none",
+  parts: ReadonlyArray<string>,
+  params: URLSearchParams,
+  op: string,
+  bodyFault: FaultAction | undefined
+) => {
   switch (kind) {
     case "error-log":
       return errorLog(cluster, be, ex, params.get("file") ?? "")

@@ -17,6 +17,12 @@ export type FaultAction =
   | { readonly _tag: "publish-timeout"; readonly visibleAfterMs: number }
   /** The commit succeeds (VISIBLE) but the BE answers `Fail` "… Transaction status unknown, you can retry …". */
   | { readonly _tag: "commit-unknown" }
+  /**
+   * A slow server with a capacity (loads only: `_stream_load` and `transaction/load`): a load waits `baseMs` plus
+   * `perLoadMs` for every other load of this fault in flight beside it, then, when more than `capacity` of them are
+   * in flight (itself included), it is answered "too many versions" (its body read, its transaction rolled back).
+   */
+  | { readonly _tag: "overload"; readonly capacity: number; readonly baseMs: number; readonly perLoadMs: number }
 
 export interface Fault {
   /** `"fe"`, `"be"` (any FE / BE) or one node: `"fe0"`, `"be1"`, ... Default: any node. */

@@ -7,6 +7,7 @@
  *
  * @internal
  */
+import { countByte } from "./count.js"
 
 /** One batch: the bytes `[offset, end)` of the (decompressed) input, as slices of the chunks read. */
 export interface Piece {
@@ -92,6 +93,47 @@ export const make = (options: {
     rowsToLastEnd++
   }
 
+  /**
+   * A one-byte delimiter, without a call per row: the delimiters of each stretch up to the current batch's limit
+   * (`batchStart + maxBytes`) are counted at once (count.ts) and only the last one is looked up. Past the limit,
+   * the cut waits for the first delimiter beyond it (as `onDelimiter` does: the input may end before it, and then
+   * the rest is one last batch), then cuts at the last delimiter within the limit, or after the long row when there
+   * is none.
+   */
+  const pushSingle = (buf: Buffer, chunkStart: number, out: Array<Piece>): void => {
+    const chunkEnd = chunkStart + buf.byteLength
+    let pos = chunkStart
+    while (pos < chunkEnd) {
+      const limit = batchStart + maxBytes
+      if (pos < limit) {
+        const stop = Math.min(chunkEnd, limit)
+        const region = buf.subarray(pos - chunkStart, stop - chunkStart)
+        const n = countByte(region, single)
+        if (n > 0) {
+          rowsToLastEnd += n
+          lastEnd = pos + region.lastIndexOf(single) + 1
+        }
+        pos = stop
+        continue
+      }
+      // past the limit: the first delimiter at or after it
+      const i = buf.indexOf(single, pos - chunkStart)
+      if (i < 0) return
+      const e = chunkStart + i + 1
+      if (lastEnd > batchStart) {
+        // no delimiter in [lastEnd, e - 1): the next batch starts with the row ending at e
+        emit(lastEnd, rowsToLastEnd, out)
+        rowsToLastEnd = 0
+        pos = e - 1
+      } else {
+        emit(e, 1, out)
+        lastEnd = e
+        rowsToLastEnd = 0
+        pos = e
+      }
+    }
+  }
+
   const push = (chunk: Uint8Array): ReadonlyArray<Piece> => {
     if (chunk.byteLength === 0) return []
     const out: Array<Piece> = []
@@ -100,7 +142,7 @@ export const make = (options: {
     pendingBytes += chunk.byteLength
     const buf = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
     if (single >= 0) {
-      for (let i = buf.indexOf(single); i >= 0; i = buf.indexOf(single, i + 1)) onDelimiter(chunkStart + i + 1, out)
+      pushSingle(buf, chunkStart, out)
       return out
     }
     const window = tail.length === 0 ? buf : Buffer.concat([tail, buf])

@@ -20,14 +20,33 @@ export const currentBackoff: FiberRef.FiberRef<Backoff> = globalValue(
   () => FiberRef.unsafeMake<Backoff>((wait) => wait)
 )
 
+/** Sees the error of each failed attempt of a retried request (before the decision to retry it or not). */
+export interface AttemptFailed {
+  (error: unknown): Effect.Effect<void>
+}
+
+/**
+ * A fiber-local hook told of each failed attempt that goes through a retry schedule of the client: nothing by
+ * default. The sink's dispatcher sets it around one load to hear of back pressure ("too many versions", a memory
+ * limit, …) while the load is still being retried (adaptive concurrency, internal/sink/adaptive.ts).
+ */
+export const currentAttemptFailed: FiberRef.FiberRef<AttemptFailed> = globalValue(
+  Symbol.for("effect-starrocks/LoadClient/currentAttemptFailed"),
+  () => FiberRef.unsafeMake<AttemptFailed>(() => Effect.void)
+)
+
 /**
  * The schedule with each delay slept inside the schedule, through `currentBackoff`, and none left to the retry
- * loop: the delays, their number and the outputs stay as they were.
+ * loop: the delays, their number and the outputs stay as they were. Each failed attempt's error is shown to
+ * `currentAttemptFailed` first.
  */
 export const throughHook = <Out, In, R>(schedule: Schedule.Schedule<Out, In, R>): Schedule.Schedule<Out, In, R> =>
-  Schedule.modifyDelayEffect(schedule, (_out, delay) =>
-    Duration.toMillis(delay) <= 0
-      ? Effect.succeed(Duration.zero)
-      : Effect.flatMap(FiberRef.get(currentBackoff), (backoff) => backoff(Effect.sleep(delay))).pipe(
-        Effect.as(Duration.zero)
-      ))
+  Schedule.modifyDelayEffect(
+    Schedule.tapInput(schedule, (error: In) => Effect.flatMap(FiberRef.get(currentAttemptFailed), (f) => f(error))),
+    (_out, delay) =>
+      Duration.toMillis(delay) <= 0
+        ? Effect.succeed(Duration.zero)
+        : Effect.flatMap(FiberRef.get(currentBackoff), (backoff) => backoff(Effect.sleep(delay))).pipe(
+          Effect.as(Duration.zero)
+        )
+  )

@@ -161,3 +161,38 @@ export const isRetryable = (error: ErrorFacts): boolean => decide(operationOf(er
  */
 export const isReplayable = (error: ErrorFacts, options?: { readonly newLabel?: boolean | undefined }): boolean =>
   decide(options?.newLabel === true ? "replay" : "transactional", error) === "Replay"
+
+/**
+ * The classifier's reasons (`StreamLoadResponse.classify`) that say the cluster is taking more than it can: too
+ * many versions of a tablet (loads come faster than compaction merges them), a BE busy with the transaction
+ * (TXN_IN_PROCESSING), a memory limit, a load or request timeout, too many transactions running.
+ */
+const backPressureReasons: ReadonlySet<string> = new Set([
+  "too many versions",
+  "transaction in processing",
+  "memory limit",
+  "load timeout",
+  "timeout",
+  "too many running transactions",
+  "too many transactions on a backend",
+  "http concurrency limit"
+])
+
+/**
+ * Whether a failed attempt tells that the cluster is overloaded, so that fewer loads in flight would help (the
+ * signal of adaptive concurrency, internal/sink/adaptive.ts): a Stream Load or transaction reply the classifier
+ * gave one of the reasons above, or a transport failure by timeout (`ETIMEDOUT`). Read from the error's facts,
+ * as `decide` does.
+ * @internal
+ */
+export const isBackPressure = (error: ErrorFacts): boolean => {
+  switch (error._tag) {
+    case "TransportError":
+      return error.code === "ETIMEDOUT"
+    case "StreamLoadError":
+    case "TransactionError":
+      return error.reason !== undefined && backPressureReasons.has(error.reason)
+    default:
+      return false
+  }
+}

@@ -15,6 +15,14 @@
  *
  * With a dead letter (deadLetter.ts), a landed load's filtered rows are read from its error log and go to it, and a
  * load StarRocks failed for too many filtered rows fails as the dead letter's `OverBudget`.
+ *
+ * With adaptive concurrency (`adaptive`), each table that is not ordered has a limit of its own loads in flight
+ * besides the shared slots, which its AIMD controller (adaptive.ts) moves between 1 and `max`: each load takes one
+ * of the table's permits before a slot and keeps it while it waits out a backoff (a load being retried still
+ * weighs on the cluster); every failed attempt the client retries is shown to the controller
+ * (`currentAttemptFailed`), and back pressure among them (`retryLogic.isBackPressure`) lowers the limit, as does a
+ * rising round-trip time. The limit is the `adaptiveConcurrencyLimit` gauge of the table. An ordered table keeps
+ * its one load in flight: its gauge says 1.
  */
 import type { Clock, Scope } from "effect"
 import { Deferred, Duration, Effect, FiberId, FiberSet, Metric, Option } from "effect"
@@ -23,6 +31,9 @@ import type * as LabelStore from "../../LabelStore.js"
 import * as LoadClient from "../../LoadClient.js"
 import * as SinkMetrics from "../../SinkMetrics.js"
 import type { LoadError } from "../../StarRocksError.js"
+import * as Backoff from "../client/backoff.js"
+import * as RetryLogic from "../client/retryLogic.js"
+import * as Adaptive from "./adaptive.js"
 import type * as DeadLetter from "./deadLetter.js"
 import type { Lane, Sealed } from "./lane.js"
 import type { Batch, Ledger } from "./ledger.js"
@@ -40,6 +51,8 @@ export interface Options {
   readonly drainDeadline: Duration.DurationInput
   /** The dead letter: a landed load's filtered rows go to it; a load failed for too many is over its budget. */
   readonly deadLetter?: DeadLetter.Runtime | undefined
+  /** Adaptive concurrency per table (absent: off): the limit at start and its ceiling (at most `concurrency`). */
+  readonly adaptive?: { readonly initial: number; readonly max: number } | undefined
 }
 
 export type DispatchError = LoadError | LabelStore.LabelStoreError | DeadLetterError
@@ -66,6 +79,12 @@ const mergeCommit = (headers: Readonly<Record<string, string>>): boolean =>
 interface InFlight {
   readonly sealed: Sealed
   readonly batch: Batch
+}
+
+/** A table's adaptive limit: its controller and the permits that enforce the controller's limit. */
+interface TableLimit {
+  readonly controller: Adaptive.Controller
+  readonly permits: Effect.Semaphore
 }
 
 /** The error with the table it was loading into (`table`), so that a failed sink names it. */
@@ -112,6 +131,73 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
         laneBytes.set(lane, bytes)
         return Metric.set(SinkMetrics.bufferedBytes, bytes).pipe(
           SinkMetrics.tagged(lane.settings.database, lane.settings.table)
+        )
+      })
+
+    // per unordered table, with adaptive concurrency: its limit (an ordered table has one load in flight anyway:
+    // its gauge is set to 1 once)
+    const limits = new Map<Lane, TableLimit | undefined>()
+    const limitOf = (lane: Lane): Effect.Effect<TableLimit | undefined> =>
+      Effect.suspend(() => {
+        const adaptive = options.adaptive
+        if (adaptive === undefined) return Effect.succeed(undefined)
+        if (limits.has(lane)) return Effect.succeed(limits.get(lane))
+        if (lane.ordered) {
+          limits.set(lane, undefined)
+          return Effect.as(reportLimit(lane, 1), undefined)
+        }
+        const controller = Adaptive.make({
+          ...Adaptive.defaults,
+          initial: adaptive.initial,
+          max: Math.min(adaptive.max, Math.max(1, options.concurrency))
+        })
+        const limit: TableLimit = { controller, permits: Effect.unsafeMakeSemaphore(controller.limit()) }
+        limits.set(lane, limit)
+        return Effect.as(reportLimit(lane, controller.limit()), limit)
+      })
+    const reportLimit = (lane: Lane, value: number) =>
+      Metric.set(SinkMetrics.adaptiveConcurrencyLimit, value).pipe(
+        SinkMetrics.tagged(lane.settings.database, lane.settings.table)
+      )
+
+    /**
+     * Runs one load (`load`, given what to do after each of its backoff waits) under its table's adaptive limit:
+     * the controller hears of its start, of each attempt that met back pressure, and of its end with the round-trip
+     * time of its last attempt (from the end of its last backoff wait); an adjustment resizes the table's permits
+     * and sets its gauge.
+     */
+    const adaptively = <A, E>(
+      lane: Lane,
+      limit: TableLimit,
+      load: (afterWait: () => void) => Effect.Effect<A, E>
+    ): Effect.Effect<A, E> =>
+      Effect.suspend(() => {
+        const { controller } = limit
+        let attemptStart = clock.unsafeCurrentTimeMillis()
+        controller.start()
+        const ended = (landed: boolean) =>
+          Effect.suspend(() => {
+            const now = clock.unsafeCurrentTimeMillis()
+            const before = controller.limit()
+            const adjustment = controller.end(now, landed ? now - attemptStart : undefined)
+            const after = controller.limit()
+            if (adjustment === undefined || after === before) return Effect.void
+            return Effect.all([
+              limit.permits.resize(after),
+              reportLimit(lane, after),
+              Effect.logDebug("adaptive concurrency").pipe(
+                Effect.annotateLogs({ table: lane.key, adjustment, from: before, to: after })
+              )
+            ], { discard: true })
+          })
+        return load(() => {
+          attemptStart = clock.unsafeCurrentTimeMillis()
+        }).pipe(
+          Effect.locally(Backoff.currentAttemptFailed, (error: unknown) =>
+            Effect.sync(() => {
+              if (RetryLogic.isBackPressure(error as RetryLogic.ErrorFacts)) controller.backPressure()
+            })),
+          Effect.onExit((exit) => ended(exit._tag === "Success"))
         )
       })
 
@@ -179,7 +265,19 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
                 yield* ledger.record(batch, "failed").pipe(Effect.ignore)
                 return
               }
-              yield* slots.withPermits(1)(Effect.locally(loadOne(item), LoadClient.currentBackoff, slotFreeBackoff))
+              const limit = yield* limitOf(lane)
+              const load = limit === undefined
+                ? slots.withPermits(1)(Effect.locally(loadOne(item), LoadClient.currentBackoff, slotFreeBackoff))
+                // the table's permit first, kept through backoff waits; then a shared slot, given back during them
+                : limit.permits.withPermits(1)(
+                  slots.withPermits(1)(adaptively(lane, limit, (afterWait) =>
+                    Effect.locally(
+                      loadOne(item),
+                      LoadClient.currentBackoff,
+                      (wait) => Effect.zipRight(slotFreeBackoff(wait), Effect.sync(afterWait))
+                    )))
+                )
+              yield* load
                 .pipe(
                   Effect.catchAll((error) =>
                     Effect.suspend(() => {

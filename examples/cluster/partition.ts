@@ -32,10 +32,12 @@ export interface PartitionOptions {
   readonly partition: number
   /** Prefix of the checkpoint keys: partition k checkpoints under `<keyPrefix>-p<k>`. */
   readonly keyPrefix: string
-  /** Who runs it (this runner's address), printed with each commit. */
+  /** Who runs it (this runner's address): the sink's `owner`, and printed with each commit. */
   readonly owner: string
   /** A barrier every N rows (there is also one every second). */
   readonly everyRows: number
+  /** Whether the sink fences with `owner` (default in runner.ts; off only to measure what it costs). */
+  readonly fence: boolean
 }
 
 export const partitionName = (k: number) => `p${k}`
@@ -102,7 +104,11 @@ export const runPartition = (o: PartitionOptions) =>
     const options: StarRocksSink.ExactlyOnceOptions<number, number> = {
       position: Schema.Number,
       instance: name,
-      checkpointKey: `${o.keyPrefix}-${name}`
+      checkpointKey: `${o.keyPrefix}-${name}`,
+      // fencing: recover claims the key (a new epoch), labels carry the epoch, and a save of this process after
+      // another one claimed the partition is refused (ExactlyOnceError Fenced), so a process that lost the partition
+      // while paused never commits for it
+      ...(o.fence ? { owner: o.owner } : {})
     }
     // the labels the last checkpoint prepared, which recovery commits (printed for the crash test's checks)
     const last = yield* Effect.flatMap(Checkpointer.Checkpointer, (store) => store.latest(options.checkpointKey!))

@@ -8,10 +8,12 @@
  *   npx tsx examples/cluster/runner.ts --port 34431 --fe 127.0.0.1:8030 --db shop --table orders \
  *     [--stream ORDERS_CLUSTER] [--subjects orders] [--partitions 8] [--prefix orders_cluster] \
  *     [--mysql mysql://root@127.0.0.1:3306/test] [--nats 127.0.0.1:4222] [--every-rows 2000] \
- *     [--lock-expiration-ms 6000] [--retry-ms 3000]
+ *     [--lock-expiration-ms 6000] [--retry-ms 3000] [--fence 1|0]
  *
  * Every process must be given the same `--partitions`, `--prefix` and `--mysql`, and its own `--port` (the
  * runner's address, `127.0.0.1:<port>`, unique in the cluster; keep it across restarts of the same process).
+ *
+ * The partitions' sinks fence with `owner` = the runner's address (`--fence 0` turns it off, to measure its cost).
  *
  * stdout: `runner <address> <pid>`, `start <partition> <owner>`, `recovered <partition> <seq> <owner> <labels>`,
  * `ack <partition> <checkpoint id> <seq> <owner> <labels>`, `failed <partition> <owner> <error>`,
@@ -47,6 +49,7 @@ const natsServer = opt("nats", "127.0.0.1:4222")
 const everyRows = Number(opt("every-rows", "2000"))
 const lockExpirationMs = Number(opt("lock-expiration-ms", "6000"))
 const retryMs = Number(opt("retry-ms", "3000"))
+const fence = opt("fence", "1") !== "0"
 
 const address = RunnerAddress.make("127.0.0.1", port)
 const owner = `${address.host}:${address.port}`
@@ -110,10 +113,17 @@ const program = Effect.gen(function*() {
     const name = partitionName(k)
     const run = Effect.sync(() => say(`start ${name} ${owner}`)).pipe(
       Effect.zipRight(
-        runPartition({ nc, stream: streamName, subjects, partition: k, keyPrefix: prefix, owner, everyRows })
+        runPartition({ nc, stream: streamName, subjects, partition: k, keyPrefix: prefix, owner, everyRows, fence })
       ),
       Effect.tapErrorCause((cause) =>
         Effect.sync(() => say(`failed ${name} ${owner} ${Cause.pretty(cause).split("\n")[0]}`))
+      ),
+      // fenced: another process claimed the partition (this one was paused, or cut off, past its shard lock). The
+      // cluster's next lock refresh stops this singleton; retrying at once would claim the partition back
+      Effect.tapError((error) =>
+        error._tag === "ExactlyOnceError" && error.reason === "Fenced"
+          ? Effect.sleep(Duration.millis(lockExpirationMs))
+          : Effect.void
       ),
       Effect.retry(Schedule.spaced(Duration.millis(retryMs))),
       Effect.onInterrupt(() => Effect.sync(() => say(`stopped ${name} ${owner}`))),

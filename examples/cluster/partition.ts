@@ -44,43 +44,48 @@ export const partitionName = (k: number) => `p${k}`
 
 const decodePayload = Schema.decodeUnknownEither(Schema.parseJson(OrderPayload))
 
-/** The partition's durable consumer (one per partition, whoever runs it). */
-export const consumerName = (o: PartitionOptions) => `${o.keyPrefix}-${partitionName(o.partition)}`
-
 /**
- * Points the partition's durable pull consumer at `from` (the sequence after the partition's last checkpoint),
- * filtered to its subject: the checkpoint, not JetStream's ack state, is the source of truth (acks can be lost in
- * a crash; a previous owner's unacked messages would come back out of order), so the consumer is recreated to
- * deliver in stream order from there. A previous owner still consuming it (paused, then resumed) loses its
- * subscription with the old consumer.
+ * Creates this owner's own consumer of the partition's subject, delivering from `from` (the sequence after the
+ * partition's last checkpoint) in stream order, and deletes it with the scope: the checkpoint, not JetStream's ack
+ * state, is the source of truth (acks can be lost in a crash; a previous owner's unacked messages would come back
+ * out of order). Each owner has its own (ephemeral) consumer: with one durable name per partition, a previous
+ * owner that was paused and resumes keeps pulling from the consumer by that name, now the new owner's, and takes
+ * messages the new owner then never sees (it skips them as redeliveries once they come back). JetStream removes a
+ * consumer left behind by a dead owner after `inactive_threshold`.
  */
-const positionConsumer = (o: PartitionOptions, from: number) =>
-  Effect.gen(function*() {
-    const jsm = yield* nats("jetstreamManager", () => o.nc.jetstreamManager())
-    const durable = consumerName(o)
-    yield* nats("delete consumer", () => jsm.consumers.delete(o.stream, durable)).pipe(Effect.ignore)
-    yield* nats("add consumer", () =>
-      jsm.consumers.add(o.stream, {
-        durable_name: durable,
-        filter_subject: `${o.subjects}.${partitionName(o.partition)}`,
-        ack_policy: AckPolicy.Explicit,
-        ack_wait: 60_000_000_000, // 60 s in nanoseconds
-        max_ack_pending: 20_000,
-        ...(from <= 1
-          ? { deliver_policy: DeliverPolicy.All }
-          : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from })
-      }))
-  })
+const ownConsumer = (o: PartitionOptions, from: number) =>
+  Effect.acquireRelease(
+    Effect.gen(function*() {
+      const jsm = yield* nats("jetstreamManager", () => o.nc.jetstreamManager())
+      const info = yield* nats("add consumer", () =>
+        jsm.consumers.add(o.stream, {
+          filter_subject: `${o.subjects}.${partitionName(o.partition)}`,
+          ack_policy: AckPolicy.Explicit,
+          ack_wait: 60_000_000_000, // 60 s in nanoseconds
+          max_ack_pending: 20_000,
+          inactive_threshold: 30_000_000_000, // 30 s
+          ...(from <= 1
+            ? { deliver_policy: DeliverPolicy.All }
+            : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from })
+        }))
+      return { jsm, name: info.name }
+    }),
+    ({ jsm, name }) =>
+      nats("delete consumer", () => jsm.consumers.delete(o.stream, name)).pipe(
+        Effect.timeout("2 seconds"),
+        Effect.ignore
+      )
+  ).pipe(Effect.map(({ name }) => name))
 
 /**
  * The consumer's messages as a stream (the pull subscription stops with the scope). Memory is bounded by the
  * consumer's `max_ack_pending`: messages are acked only once their checkpoint is committed, so the server stops
  * delivering when that many are outstanding.
  */
-const messages = (o: PartitionOptions): Stream.Stream<JsMsg, NatsError> =>
+const messages = (o: PartitionOptions, name: string): Stream.Stream<JsMsg, NatsError> =>
   Stream.asyncScoped<JsMsg, NatsError>((emit) =>
     Effect.gen(function*() {
-      const consumer = yield* nats("get consumer", () => o.nc.jetstream().consumers.get(o.stream, consumerName(o)))
+      const consumer = yield* nats("get consumer", () => o.nc.jetstream().consumers.get(o.stream, name))
       yield* Effect.acquireRelease(
         nats("consume", () => consumer.consume({ max_messages: 1_000, callback: (m) => void emit.single(m) })),
         (subscription) =>
@@ -117,7 +122,7 @@ export const runPartition = (o: PartitionOptions) =>
     const committed = Option.getOrElse(recovered, () => 0)
     say(`recovered ${name} ${committed} ${o.owner} ${inherited.join(",") || "-"}`)
 
-    yield* positionConsumer(o, committed + 1)
+    const consumer = yield* ownConsumer(o, committed + 1)
 
     /** Messages received and not acked yet: acked when a barrier at or past their sequence is acknowledged. */
     let pending: Array<JsMsg> = []
@@ -132,7 +137,7 @@ export const runPartition = (o: PartitionOptions) =>
         pending = rest
       })
     const ackFibers: Array<Fiber.RuntimeFiber<void, never>> = []
-    const summary = yield* messages(o).pipe(
+    const summary = yield* messages(o, consumer).pipe(
       Stream.mapChunksEffect((chunk) =>
         Effect.gen(function*() {
           const out: Array<OrderRow> = []
@@ -175,7 +180,7 @@ export const runPartition = (o: PartitionOptions) =>
     )
     yield* Fiber.joinAll(ackFibers)
     return summary
-  }).pipe(Effect.annotateLogs({ partition: partitionName(o.partition) }))
+  }).pipe(Effect.scoped, Effect.annotateLogs({ partition: partitionName(o.partition) }))
 
 /** What a partition pipeline needs besides its options. */
 export type PartitionRequirements = Checkpointer.Checkpointer | StarRocksSink.Services

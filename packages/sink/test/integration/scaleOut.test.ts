@@ -62,7 +62,7 @@ describe("scale-out crash test", () => {
         const tail = result.output.slice(-6000)
         const last = result.output.trim().split("\n").at(-1) ?? ""
         const m =
-          /^cluster processes=3 partitions=8 messages=(\d+) kills=(\d+) pauses=(\d+) moves=(\d+) lost=(\d+) duplicated=(\d+) lingering=(\d+) stale-commits=(\d+) unexpected-exits=(\d+)$/
+          /^cluster processes=3 partitions=8 messages=(\d+) kills=(\d+) pauses=(\d+) moves=(\d+) lost=(\d+) duplicated=(\d+) lingering=(\d+) stale-commits=(\d+) unexpected-exits=(\d+) fenced-leftovers=(\d+)$/
             .exec(last)
         assert.isNotNull(m, `last line: ${last}\n${tail}`)
         const [, messages, kills, pauses, moves, lost, duplicated, lingering, stale] = m!.map(Number)

@@ -28,6 +28,9 @@
  *          --faults --storage memory|mysql://… --run-timeout SECONDS (90)
  *          --no-bundle (run the child through tsx instead of a bundle of it built by esbuild at start: a bundle
  *          starts with a tenth of the CPU time, and the test starts hundreds of children)
+ *
+ * `--cluster` runs the scale-out crash test instead (scripts/crash-cluster.ts: processes under @effect/cluster,
+ * partitions moved on SIGKILL and SIGSTOP; its options are listed there).
  */
 import { MysqlStorage, ReferenceRows, StarRocksEmulator } from "@effect-starrocks/testkit"
 import { Effect, Exit } from "effect"
@@ -451,7 +454,11 @@ const program = Effect.gen(function*() {
     bad === 0 && pkFailed === 0 && prefixFailed === 0
 })
 
-Effect.runPromise(Effect.scoped(program)).then(
+// `--cluster`: the scale-out crash test of scripts/crash-cluster.ts (its own options) instead of this one
+const run = flag("cluster")
+  ? import("./crash-cluster.js").then((m) => m.main(argv))
+  : Effect.runPromise(Effect.scoped(program))
+run.then(
   (ok) => process.exit(ok ? 0 : 1),
   (e) => {
     console.error(e)

@@ -20,7 +20,8 @@ const docs = [
   "docs/observability.md",
   "docs/operations.md",
   "docs/getting-started.md",
-  "docs/troubleshooting.md"
+  "docs/troubleshooting.md",
+  "docs/scale-out.md"
 ]
 
 const blocksOf = (file: string): ReadonlyArray<{ readonly line: number; readonly code: string }> => {

@@ -417,10 +417,10 @@ export const main = async (argv: ReadonlyArray<string>): Promise<boolean> => {
         staleCommits += late.length
       }
     }
-    // What a paused owner prepared after its partition moved and did not get to roll back (its singleton was
-    // interrupted by the cluster between the prepare and the refused save) stays PREPARED: no later recovery walks
-    // an epoch older than the record's (docs/exactly-once.md, "Partitions and fencing", lists the case). Counted
-    // apart from any other lingering transaction.
+    // What a paused owner prepared after its partition moved and did not get to roll back stays PREPARED: no later
+    // recovery walks an epoch older than the record's. An interrupted sink rolls back what a barrier prepared before
+    // its save began, so only a process killed in that window leaves one (docs/exactly-once.md, "Partitions and
+    // fencing", lists the case). Counted apart from any other lingering transaction.
     const isLeftover = (label: string) => {
       const l = parseLabel(label)
       return l?.epoch !== undefined && staleEpochs.get(l.partition)?.has(l.epoch) === true

@@ -299,6 +299,8 @@ export const make = <In, P, PI>(
     let lastPosition: Option.Option<unknown> = last.position
     let round = 0
     let checkpoints = 0
+    // set while a checkpoint record is being saved and after a save that failed: whether it is durable is unknown
+    let saveOutcomeUnknown = false
     const tables = new Map<Lane, Table>()
 
     /**
@@ -595,9 +597,11 @@ export const make = <In, P, PI>(
           // the commit point, a compare-and-set: refused when another owner claimed the key. Then nothing of this
           // checkpoint may be committed: its prepared transactions are rolled back and the sink stops (Fenced).
           // Commits come only after this save succeeded, so a fenced owner never commits.
+          saveOutcomeUnknown = true
           yield* checkpointer.save(record).pipe(
             Effect.catchIf(isFenced, (e) =>
               Effect.gen(function*() {
+                saveOutcomeUnknown = false
                 for (const [t, p] of toCommit) {
                   yield* (labelSpool !== undefined ? labelSpool.remove(p.label) : rollbackQuietly(t, p.label))
                 }
@@ -613,6 +617,7 @@ export const make = <In, P, PI>(
                 return yield* Recovery.fencedError(e, key, owner, epoch, toCommit.map(([, p]) => p.label))
               }))
           )
+          saveOutcomeUnknown = false
           checkpointId = record.id
           lastSavedPosition = positionKey
           for (const t of tables.values()) t.pending = []
@@ -643,8 +648,11 @@ export const make = <In, P, PI>(
     })
     late.batcher = batcher
 
-    // interruption or failure: the open (not prepared) transactions are rolled back; prepared ones are left to
-    // recovery (a checkpoint recording them may already be durable)
+    // interruption or failure: the open (not prepared) transactions are rolled back, and so are the prepared ones
+    // of a checkpoint whose record was never saved (a barrier stopped between prepare and save: waiting for the
+    // other instances of aligned checkpoints, or a fenced owner's partition taken away): no recovery would ever
+    // commit them, and left alone they would stay PREPARED until prepared_timeout. Prepared transactions of a save
+    // whose outcome is not known (it failed, or was stopped midway) are left to recovery: the record may be durable.
     yield* Effect.addFinalizer((exit) =>
       Effect.gen(function*() {
         if (options.coordinator !== undefined) {
@@ -654,6 +662,15 @@ export const make = <In, P, PI>(
         }
         // the loads in flight stop before their transactions are rolled back
         yield* FiberSet.clear(loads)
+        if (!saveOutcomeUnknown) {
+          for (const t of tables.values()) {
+            const unsaved = t.pending
+            t.pending = []
+            for (const p of unsaved) {
+              yield* (labelSpool !== undefined ? labelSpool.remove(p.label) : rollbackQuietly(t, p.label))
+            }
+          }
+        }
         for (const t of tables.values()) {
           const x = t.txn
           t.txn = undefined

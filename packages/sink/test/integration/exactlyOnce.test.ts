@@ -723,6 +723,39 @@ describe("exactly-once against the emulator", () => {
         assert.deepStrictEqual(tags, ["ExactlyOnceError", "CheckpointerError"])
       }))
 
+    it.effect("a barrier stopped between prepare and save rolls its prepared transactions back", () =>
+      Effect.gen(function*() {
+        // aligned checkpoints whose other instance never comes: the sink prepares its transaction and waits in
+        // `arrive` before saving. Stopped there, no record lists the transaction, so no recovery would commit it:
+        // the sink rolls it back instead of leaving it PREPARED until prepared_timeout.
+        const ctx = yield* setup
+        const arrived = yield* Deferred.make<void>()
+        const coordinator: Checkpoint.Coordinator = {
+          size: 2,
+          arrive: () => Effect.zipRight(Deferred.succeed(arrived, undefined), Effect.never),
+          leave: Effect.void,
+          abort: () => Effect.void
+        }
+        const fiber = yield* Stream.fromIterable(rowsFrom(0, 60)).pipe(
+          Checkpoint.withBarriers({ position: (r: Row) => Number(r.id), everyRows: 50, final: false }),
+          Stream.concat(Stream.never),
+          Stream.run(StarRocksSink.exactlyOnce(Row, { ...options, instance: "alone", coordinator })),
+          Effect.provide(services(ctx, configFor(ctx))),
+          Effect.fork
+        )
+        yield* Deferred.await(arrived).pipe(Effect.timeoutFail({
+          duration: "20 seconds",
+          onTimeout: () => new Error("the first barrier did not reach arrive within 20 s")
+        }))
+        const prepared = (yield* openTxns(ctx)).filter((t) => t.status === "PREPARED").map((t) => t.label)
+        assert.strictEqual(prepared.length, 1)
+        yield* Fiber.interrupt(fiber)
+        assert.deepStrictEqual(yield* openTxns(ctx), [])
+        const states = (yield* ctx.emulator.transactions(db)).filter((t) => prepared.includes(t.label))
+        assert.deepStrictEqual(states.map((t) => t.status), ["ABORTED"])
+        assert.deepStrictEqual(yield* visibleIds(ctx), [])
+      }))
+
     it.effect("rows after the last barrier are rolled back at stream end", () =>
       Effect.gen(function*() {
         const ctx = yield* setup

@@ -21,7 +21,7 @@
  *
  * Last line: `cluster processes=M partitions=P messages=N kills=K pauses=S moves=V lost=L duplicated=D
  * lingering=T stale-commits=C unexpected-exits=X fenced-leftovers=F` (F: PREPARED transactions of a paused owner's
- * epoch, prepared after its partition moved; not counted in T) and exit 0 only when L = D = T = C = 0, every planned fault
+ * epoch, prepared after its partition moved; not counted in T) and exit 0 only when L = D = T = C = F = 0, every planned fault
  * happened and a pause moved partitions (V > 0: the paused process lost its shards). A process that exits without being killed (X) is restarted after a second, as a supervisor would.
  *
  * Options: --processes M (3) --partitions P (8) --messages N (200000) --seed S (1) --kills K (4) --pauses (1)
@@ -446,6 +446,7 @@ export const main = async (argv: ReadonlyArray<string>): Promise<boolean> => {
     )
     if (paused > 0 && moves === 0) log("the pause moved no partition: the paused process kept its shards")
     return finished && lost === 0 && duplicated === 0 && wrong === 0 && lingering.length === 0 &&
+      leftovers.length === 0 &&
       staleCommits === 0 && killed === kills && paused === pauses && (paused === 0 || moves > 0)
   })
   try {

@@ -315,6 +315,50 @@ describe("partitions and fencing (emulator)", () => {
         assert.deepStrictEqual(txns.filter((t) => t.status === "PREPARE" || t.status === "PREPARED"), [])
       }))
 
+    it.effect("a paused owner stopped while its refused save is in flight rolls back what it prepared", () =>
+      Effect.gen(function*() {
+        // a pauses before the barrier of row 299; b takes over and finishes; a wakes, prepares that barrier's
+        // transaction (after b's recovery: b never saw it) and is stopped (its partition taken away) while its save
+        // is still on the way. The save's outcome is unknown to a, but the store holds a later owner's record, so
+        // it can never land: a rolls its transaction back instead of leaving it PREPARED until prepared_timeout.
+        const ctx = yield* setup
+        const paused = yield* Deferred.make<void>()
+        const resume = yield* Deferred.make<void>()
+        const saving = yield* Deferred.make<void>()
+        let saves = 0
+        const inFlight: Checkpointer.Checkpointer = {
+          ...ctx.checkpointer,
+          save: (record) =>
+            Effect.suspend(() =>
+              ++saves === 3
+                ? Effect.zipRight(Deferred.succeed(saving, undefined), Effect.never)
+                : ctx.checkpointer.save(record)
+            )
+        }
+        const sourceA = (from: number) =>
+          Stream.concat(
+            Stream.fromIterable(rowsFrom(from, 250)),
+            Stream.fromEffect(Effect.zipRight(Deferred.succeed(paused, undefined), Deferred.await(resume))).pipe(
+              Stream.drain,
+              Stream.concat(Stream.fromIterable(rowsFrom(250, 300)))
+            )
+          )
+        const a = yield* Effect.fork(pipeline(ctx, "runner-a", sourceA, inFlight))
+        yield* Deferred.await(paused)
+        const summaryB = yield* pipeline(ctx, "runner-b", (from) => Stream.fromIterable(rowsFrom(from, 300)))
+        assert.strictEqual(summaryB.epoch, 2)
+        yield* Deferred.succeed(resume, undefined)
+        yield* Deferred.await(saving)
+        const preparedByA = (yield* txnsOf(ctx)).filter((t) => t.status === "PREPARED").map((t) => t.label)
+        assert.strictEqual(preparedByA.length, 1)
+        assert.include(preparedByA[0], "-p3-e1-")
+        yield* Fiber.interrupt(a)
+        yield* assertExactlyOnce(ctx, 300)
+        const txns = yield* txnsOf(ctx)
+        assert.strictEqual(txns.find((t) => t.label === preparedByA[0])?.status, "ABORTED")
+        assert.deepStrictEqual(txns.filter((t) => t.status === "PREPARE" || t.status === "PREPARED"), [])
+      }))
+
     it.effect("recover then the sink work under one claim; each restart of the partition is a new epoch", () =>
       Effect.gen(function*() {
         const ctx = yield* setup

@@ -652,7 +652,8 @@ export const make = <In, P, PI>(
     // of a checkpoint whose record was never saved (a barrier stopped between prepare and save: waiting for the
     // other instances of aligned checkpoints, or a fenced owner's partition taken away): no recovery would ever
     // commit them, and left alone they would stay PREPARED until prepared_timeout. Prepared transactions of a save
-    // whose outcome is not known (it failed, or was stopped midway) are left to recovery: the record may be durable.
+    // whose outcome is not known (it failed, or was stopped midway) are left to recovery: the record may be durable;
+    // unless a later owner has saved the key since (with `owner`), when the store can never take it.
     yield* Effect.addFinalizer((exit) =>
       Effect.gen(function*() {
         if (options.coordinator !== undefined) {
@@ -662,7 +663,16 @@ export const make = <In, P, PI>(
         }
         // the loads in flight stop before their transactions are rolled back
         yield* FiberSet.clear(loads)
-        if (!saveOutcomeUnknown) {
+        // a save stopped midway whose key a later owner has saved under since can never land (the store refuses an
+        // older epoch): what it would have recorded is rolled back too
+        const superseded = saveOutcomeUnknown && owner !== undefined
+          ? yield* checkpointer.latest(key).pipe(
+            Effect.timeout("10 seconds"),
+            Effect.map(Option.exists((r) => (r.epoch ?? 0) > epoch)),
+            Effect.orElseSucceed(() => false)
+          )
+          : false
+        if (!saveOutcomeUnknown || superseded) {
           for (const t of tables.values()) {
             const unsaved = t.pending
             t.pending = []

@@ -95,14 +95,7 @@ export const writeNewFileSynced = (
   fs: FileSystem.FileSystem,
   path: string,
   content: string
-): Effect.Effect<void, PlatformError> =>
-  Effect.scoped(
-    Effect.gen(function*() {
-      const file = yield* fs.open(path, { flag: "wx", mode: 0o644 })
-      if (content !== "") yield* file.writeAll(encoder.encode(content))
-      yield* file.sync
-    })
-  )
+): Effect.Effect<void, PlatformError> => writeSynced(fs, path, content, "wx")
 
 /**
  * Appends `content` to `path` (created when missing) and fsyncs the file before returning.
@@ -113,11 +106,19 @@ export const appendDurable = (
   fs: FileSystem.FileSystem,
   path: string,
   content: string
+): Effect.Effect<void, PlatformError> => writeSynced(fs, path, content, "a")
+
+/** Opens `path` with `flag`, writes `content` and fsyncs the file before closing it. */
+const writeSynced = (
+  fs: FileSystem.FileSystem,
+  path: string,
+  content: string,
+  flag: "wx" | "a"
 ): Effect.Effect<void, PlatformError> =>
   Effect.scoped(
     Effect.gen(function*() {
-      const file = yield* fs.open(path, { flag: "a", mode: 0o644 })
-      yield* file.writeAll(encoder.encode(content))
+      const file = yield* fs.open(path, { flag, mode: 0o644 })
+      if (content !== "") yield* file.writeAll(encoder.encode(content))
       yield* file.sync
     })
   )

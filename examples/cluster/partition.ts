@@ -78,22 +78,47 @@ const ownConsumer = (o: PartitionOptions, from: number) =>
   ).pipe(Effect.map(({ name }) => name))
 
 /**
- * The consumer's messages as a stream (the pull subscription stops with the scope). Memory is bounded by the
- * consumer's `max_ack_pending`: messages are acked only once their checkpoint is committed, so the server stops
- * delivering when that many are outstanding.
+ * The partition's messages from `from` on, as a stream: the consumer is created when the stream starts (not
+ * before the sink's own start-up, which on a loaded machine can outlast the consumer's `inactive_threshold`) and
+ * deleted with it. Memory is bounded by the consumer's `max_ack_pending`: messages are acked only once their
+ * checkpoint is committed, so the server stops delivering when that many are outstanding.
+ *
+ * Never stuck: by default a NATS pull subscription whose consumer disappears (the server removed it as inactive,
+ * say after this process was paused past `inactive_threshold`) waits for it to come back, silently and forever.
+ * With `abort_on_missing_resource` it stops instead, and a subscription that stops by itself fails the stream
+ * (`NatsError`): the pipeline fails, and runner.ts starts it again from the last checkpoint with a new consumer.
  */
-const messages = (o: PartitionOptions, name: string): Stream.Stream<JsMsg, NatsError> =>
+const messages = (o: PartitionOptions, from: number): Stream.Stream<JsMsg, NatsError> =>
   Stream.asyncScoped<JsMsg, NatsError>((emit) =>
     Effect.gen(function*() {
+      const name = yield* ownConsumer(o, from)
       const consumer = yield* nats("get consumer", () => o.nc.jetstream().consumers.get(o.stream, name))
-      yield* Effect.acquireRelease(
-        nats("consume", () => consumer.consume({ max_messages: 1_000, callback: (m) => void emit.single(m) })),
+      let closing = false
+      const subscription = yield* Effect.acquireRelease(
+        nats("consume", () =>
+          consumer.consume({
+            max_messages: 1_000,
+            abort_on_missing_resource: true,
+            callback: (m) => void emit.single(m)
+          })),
         (subscription) =>
-          Effect.promise(() => subscription.close().then(() => undefined, () => undefined)).pipe(
-            Effect.timeout("2 seconds"),
-            Effect.ignore
-          )
+          Effect.suspend(() => {
+            closing = true
+            return Effect.promise(() => subscription.close().then(() => undefined, () => undefined))
+          }).pipe(Effect.timeout("2 seconds"), Effect.ignore)
       )
+      yield* Effect.forkScoped(Effect.promise(() =>
+        subscription.closed().then(
+          (result) => {
+            if (closing) return
+            const reason = result instanceof Error ? result.message : "the subscription ended"
+            void emit.fail(new NatsError({ message: `consume ${name}: ${reason}`, cause: result }))
+          },
+          (cause) => {
+            if (!closing) void emit.fail(new NatsError({ message: `consume ${name}: ${String(cause)}`, cause }))
+          }
+        )
+      ))
     }), "unbounded")
 
 /**
@@ -122,8 +147,6 @@ export const runPartition = (o: PartitionOptions) =>
     const committed = Option.getOrElse(recovered, () => 0)
     say(`recovered ${name} ${committed} ${o.owner} ${inherited.join(",") || "-"}`)
 
-    const consumer = yield* ownConsumer(o, committed + 1)
-
     /** Messages received and not acked yet: acked when a barrier at or past their sequence is acknowledged. */
     let pending: Array<JsMsg> = []
     let highest = committed
@@ -137,7 +160,7 @@ export const runPartition = (o: PartitionOptions) =>
         pending = rest
       })
     const ackFibers: Array<Fiber.RuntimeFiber<void, never>> = []
-    const summary = yield* messages(o, consumer).pipe(
+    const summary = yield* messages(o, committed + 1).pipe(
       Stream.mapChunksEffect((chunk) =>
         Effect.gen(function*() {
           const out: Array<OrderRow> = []

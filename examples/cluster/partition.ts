@@ -51,7 +51,9 @@ const decodePayload = Schema.decodeUnknownEither(Schema.parseJson(OrderPayload))
  * out of order). Each owner has its own (ephemeral) consumer: with one durable name per partition, a previous
  * owner that was paused and resumes keeps pulling from the consumer by that name, now the new owner's, and takes
  * messages the new owner then never sees (it skips them as redeliveries once they come back). JetStream removes a
- * consumer left behind by a dead owner after `inactive_threshold`.
+ * consumer left behind by a dead owner after `inactive_threshold`: 5 minutes, since on a heavily loaded machine
+ * the server removed consumers still in use after 30 s (with limits retention a leftover consumer holds no message
+ * back).
  */
 const ownConsumer = (o: PartitionOptions, from: number) =>
   Effect.acquireRelease(
@@ -63,7 +65,7 @@ const ownConsumer = (o: PartitionOptions, from: number) =>
           ack_policy: AckPolicy.Explicit,
           ack_wait: 60_000_000_000, // 60 s in nanoseconds
           max_ack_pending: 20_000,
-          inactive_threshold: 30_000_000_000, // 30 s
+          inactive_threshold: 300_000_000_000, // 5 min
           ...(from <= 1
             ? { deliver_policy: DeliverPolicy.All }
             : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from })

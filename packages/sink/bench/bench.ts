@@ -10,7 +10,8 @@
  * process, the loader against curl (packages/cli/bench/loader.ts, its JSON line under `loader`). Prints figures, then one
  * JSON line:
  * {"csv_rows_per_s":…,"csv_vs_plain":…,"json_rows_per_s":…,"json_vs_plain":…,"wire_mb_per_s":…,"peak_rss_mb":…,
- *  "tables20_rows_per_s":…,"tables20_vs_one":…,"one_row_chunks_rows_per_s":…,"one_row_vs_effect":…,
+ *  "tables20_rows_per_s":…,"tables20_vs_one":…,"tables20_vs_one_median":…,"one_row_chunks_rows_per_s":…,
+ *  "one_row_vs_effect":…,"one_row_vs_effect_median":…,
  *  "exactly_once_rows_per_s":…,"exactly_once_vs_at_least_once":…,
  *  "compression":[{"format":…,"codec":…,"rows_per_s":…,"bytes":…,"wire_bytes":…},…],
  *  "merge_commit":[{"mode":"plain"|"merge_commit","writers":…,"loads":…,"transactions":…,"rows_per_s":…,
@@ -49,6 +50,17 @@ const time = async <A>(f: () => Promise<A>): Promise<[A, number]> => {
   const a = await f()
   return [a, Number(process.hrtime.bigint() - t0) / 1e9]
 }
+
+const median = (xs: ReadonlyArray<number>): number => {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2
+}
+/** Each round's ratio, then the median and the spread (lowest to highest). */
+const spread = (xs: ReadonlyArray<number>): string =>
+  `${xs.map((x) => x.toFixed(3)).join(", ")}: median ${median(xs).toFixed(3)}, ${Math.min(...xs).toFixed(3)} to ${
+    Math.max(...xs).toFixed(3)
+  }`
 
 const main = async () => {
   const endpoint = await startEndpoint()
@@ -105,29 +117,37 @@ const main = async () => {
   let tables20Seconds = Infinity
   let exactlyOnceSeconds = Infinity
   let exactlyOnceSummary: Awaited<ReturnType<typeof runExactlyOnce>> | undefined
+  // each round's own ratio too (20 tables ÷ one table of the same round): their median and spread say how far the
+  // best-of figure can be trusted
+  const tables20Rounds: Array<number> = []
   for (let k = 0; k < 3; k++) {
-    atLeastOnceSeconds = Math.min(atLeastOnceSeconds, (await time(() => runSink(rows, port, "csv")))[1])
-    tables20Seconds = Math.min(tables20Seconds, (await time(() => runSink(rows, port, "csv", 4096, 20)))[1])
+    const one = (await time(() => runSink(rows, port, "csv")))[1]
+    const many = (await time(() => runSink(rows, port, "csv", 4096, 20)))[1]
+    atLeastOnceSeconds = Math.min(atLeastOnceSeconds, one)
+    tables20Seconds = Math.min(tables20Seconds, many)
+    tables20Rounds.push(one / many)
     const [summary, seconds] = await time(() => runExactlyOnce(rows, port, 500_000))
     exactlyOnceSummary = summary
     exactlyOnceSeconds = Math.min(exactlyOnceSeconds, seconds)
   }
   // one-row chunks (what Stream.async, fromAsyncIterable or an event source give): the sink's cost per chunk,
   // next to Effect's own cost of the same stream into a sink that does nothing. Both are short runs (under two
-  // seconds) whose speed moves with where a full GC falls: each is run three times, alternating, best of each.
+  // seconds) whose speed moves with where a full GC falls: each is run five times, alternating, best of each (and
+  // each round's ratio, for the median and the spread).
   const small = rows.slice(0, 300_000)
   let oneRowSeconds = Infinity
   let oneRowNoopSeconds = Infinity
-  for (let k = 0; k < 3; k++) {
-    oneRowSeconds = Math.min(oneRowSeconds, (await time(() => runSink(small, port, "csv", 1)))[1])
-    oneRowNoopSeconds = Math.min(
-      oneRowNoopSeconds,
-      (await time(() =>
-        Effect.runPromise(
-          Stream.run(Stream.rechunk(Stream.fromIterable(small), 1), Sink.forEachChunk(() => Effect.void))
-        )
-      ))[1]
-    )
+  const oneRowRounds: Array<number> = []
+  for (let k = 0; k < 5; k++) {
+    const sink = (await time(() => runSink(small, port, "csv", 1)))[1]
+    const noop = (await time(() =>
+      Effect.runPromise(
+        Stream.run(Stream.rechunk(Stream.fromIterable(small), 1), Sink.forEachChunk(() => Effect.void))
+      )
+    ))[1]
+    oneRowSeconds = Math.min(oneRowSeconds, sink)
+    oneRowNoopSeconds = Math.min(oneRowNoopSeconds, noop)
+    oneRowRounds.push(noop / sink)
   }
   const [plainCsvBytes, plainCsvSeconds] = await time(() =>
     Plain.run({
@@ -242,13 +262,15 @@ const main = async () => {
   const atLeastOnceRate = N / atLeastOnceSeconds
   console.log(
     `sink  CSV, 20 tables interleaved (byRoute): ${Math.round(tables20Rate).toLocaleString()} rows/s  (one table, ` +
-      `the same rounds: ${Math.round(atLeastOnceRate).toLocaleString()} rows/s; best of 3 each)`
+      `the same rounds: ${Math.round(atLeastOnceRate).toLocaleString()} rows/s; best of 3 each; ratio per round ` +
+      `${spread(tables20Rounds)})`
   )
   const oneRowRate = small.length / oneRowSeconds
   const oneRowNoopRate = small.length / oneRowNoopSeconds
   console.log(
     `sink  CSV, one-row chunks: ${Math.round(oneRowRate).toLocaleString()} rows/s  (Effect's stream ` +
-      `of one-row chunks into a no-op sink: ${Math.round(oneRowNoopRate).toLocaleString()} rows/s)`
+      `of one-row chunks into a no-op sink: ${Math.round(oneRowNoopRate).toLocaleString()} rows/s; best of 5 each; ` +
+      `ratio per round ${spread(oneRowRounds)})`
   )
   const exactlyOnceRate = N / exactlyOnceSeconds
   console.log(
@@ -280,8 +302,10 @@ const main = async () => {
     peak_rss_mb: Math.max(...[...rssRuns.csv, ...rssRuns.json].map((r) => r.peak_rss_mb)),
     tables20_rows_per_s: Math.round(tables20Rate),
     tables20_vs_one: Number((tables20Rate / atLeastOnceRate).toFixed(3)),
+    tables20_vs_one_median: Number(median(tables20Rounds).toFixed(3)),
     one_row_chunks_rows_per_s: Math.round(oneRowRate),
     one_row_vs_effect: Number((oneRowRate / oneRowNoopRate).toFixed(3)),
+    one_row_vs_effect_median: Number(median(oneRowRounds).toFixed(3)),
     exactly_once_rows_per_s: Math.round(exactlyOnceRate),
     exactly_once_vs_at_least_once: Number((exactlyOnceRate / atLeastOnceRate).toFixed(3)),
     ...extra

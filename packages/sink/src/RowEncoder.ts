@@ -947,18 +947,31 @@ class Builder<A> implements BatchBuilder<A> {
 }
 
 /**
- * Buffers for the bodies encoders build, reused: the full-size (1 MiB) buffers a finished body hands back are kept,
- * up to `maxBytes` in all, and given to the next batches that grow to that size. One pool can serve many encoders
- * (`RowEncoderOptions.bufferPool`).
+ * Buffers for the bodies encoders build, reused: the buffers a finished body hands back (every size a batch grows
+ * through, FIRST_BUFFER doubling up to MAX_BUFFER) are kept, up to `maxBytes` in all, and given to the next batches
+ * that ask for that size. One pool can serve many encoders (`RowEncoderOptions.bufferPool`).
+ *
+ * Every size is kept, not only the full one, because a batch's first MAX_BUFFER bytes come in the smaller sizes:
+ * a sink of many tables seals batches of a few MiB each, so a tenth or more of what it writes went into fresh
+ * buffers per batch. Fresh buffers are external memory to V8, and every 64 MiB of it since the last full GC starts
+ * another one (docs/benchmark.md, session 7).
  *
  * @since 0.1.0
  * @category models
  */
 export interface BufferPool {
-  /** A buffer of `size` bytes: a pooled one for the full size, when one is there. */
+  /** A buffer of `size` bytes: a pooled one, when one of that size is there. */
   readonly take: (size: number) => Buffer
   /** Hands the buffers of a body back (see `RowEncoder.release`). */
   readonly release: (body: LoadBody) => void
+}
+
+/** The sizes a batch's buffers grow through: FIRST_BUFFER, twice that, … MAX_BUFFER (the pool's free lists). */
+const SIZES = Math.log2(MAX_BUFFER / FIRST_BUFFER) + 1
+/** The free list of a buffer size; -1 for a size a batch does not grow through (a row larger than MAX_BUFFER). */
+const sizeClass = (size: number): number => {
+  if (size < FIRST_BUFFER || size > MAX_BUFFER || (size & (size - 1)) !== 0) return -1
+  return 31 - Math.clz32(size / FIRST_BUFFER)
 }
 
 /**
@@ -966,24 +979,30 @@ export interface BufferPool {
  * @category constructors
  */
 export const makeBufferPool = (maxBytes: number): BufferPool => {
-  const pool: Array<ArrayBuffer> = []
-  const poolMax = Math.max(0, Math.floor(maxBytes / MAX_BUFFER))
+  const free: Array<Array<ArrayBuffer>> = Array.from({ length: SIZES }, () => [])
+  let kept = 0
   const pooled = new WeakSet<ArrayBufferLike>()
   return {
     take: (size) => {
-      if (size === MAX_BUFFER && pool.length > 0) {
-        const ab = pool.pop()!
-        pooled.delete(ab)
-        return Buffer.from(ab)
+      const k = sizeClass(size)
+      if (k >= 0) {
+        const ab = free[k]!.pop()
+        if (ab !== undefined) {
+          kept -= size
+          pooled.delete(ab)
+          return Buffer.from(ab)
+        }
       }
       return Buffer.allocUnsafeSlow(size)
     },
     release: (body) => {
       for (const c of body.chunks) {
         const ab = c.buffer
-        if (ab.byteLength === MAX_BUFFER && c.byteOffset === 0 && pool.length < poolMax && !pooled.has(ab)) {
+        const k = sizeClass(ab.byteLength)
+        if (k >= 0 && c.byteOffset === 0 && kept + ab.byteLength <= maxBytes && !pooled.has(ab)) {
           pooled.add(ab)
-          pool.push(ab as ArrayBuffer)
+          free[k]!.push(ab as ArrayBuffer)
+          kept += ab.byteLength
         }
       }
     }

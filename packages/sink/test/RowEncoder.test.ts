@@ -641,6 +641,36 @@ describe("batches", () => {
     assert.isFalse(fourth.finish().body.chunks.some((x) => kept.has(x.buffer)))
   })
 
+  it("bufferPool: the smaller buffers a batch starts with are reused too, within the pool's bytes", () => {
+    // a batch of ~265 KB grows through 16, 32, 64, 128 and 256 KiB buffers, never the full 1 MiB: a sink of
+    // many tables seals such batches all the time, and fresh buffers are external memory V8 answers with full GCs
+    const S = Schema.Struct({ s: Schema.String })
+    const fill = (enc: RowEncoder.RowEncoder<{ readonly s: string }>) => {
+      const b = enc.builder("csv")
+      for (let i = 0; i < 5_000; i++) b.add({ s: `row ${i} ${"x".repeat(40)}` }, i)
+      return b.finish()
+    }
+    const enc = RowEncoder.make(S, { bufferPool: RowEncoder.makeBufferPool(8 * 1024 * 1024) })
+    const first = fill(enc)
+    const sizes = first.body.chunks.map((c) => c.buffer.byteLength)
+    assert.deepStrictEqual(sizes, [16384, 32768, 65536, 131072, 262144])
+    const buffers = first.body.chunks.map((c) => c.buffer)
+    const text = body(first).toString()
+    enc.release(first.body)
+    const second = fill(enc)
+    assert.strictEqual(body(second).toString(), text)
+    // the second batch is written into the first one's buffers, size for size
+    assert.deepStrictEqual(second.body.chunks.map((c) => c.buffer), buffers)
+    // a pool of 16 KiB keeps the 16 KiB buffer and none of the larger ones
+    const small = RowEncoder.make(S, { bufferPool: RowEncoder.makeBufferPool(16384) })
+    const a = fill(small)
+    const kept = a.body.chunks.map((c) => c.buffer)
+    small.release(a.body)
+    const b = fill(small).body.chunks.map((c) => c.buffer)
+    assert.strictEqual(b[0], kept[0])
+    assert.isFalse(b.slice(1).some((x) => kept.includes(x)))
+  })
+
   it("add after finish is refused", () => {
     const b = RowEncoder.make(Schema.Struct({ a: Schema.Number })).builder("csv")
     b.finish()

@@ -197,6 +197,55 @@ describe("StarRocksSink: tables and change rows", () => {
     )
   })
 
+  it.effect("the shared budget: many busy tables hold about half of max-bytes; a table alone still fills it", () =>
+    Effect.gen(function*() {
+      // every CSV line is 100 bytes, so rows pulled minus rows loaded, times 100, is what the lanes build
+      const line = (id: number) => ({ id, name: "x".repeat(90 - String(id).length), qty: 0 })
+      // (the row loop looks at the budget every 1,024 rows: max-bytes is large beside that)
+      const maxBytes = 1_000_000
+      const run = (rows: ReadonlyArray<Item>, route: (row: Item) => string) =>
+        Effect.gen(function*() {
+          const { calls, client } = yield* recordingClient
+          let pulled = 0
+          const building: Array<number> = []
+          let loaded = 0
+          const counting = LoadClient.fromPartial({
+            ...client,
+            loadBatch: (request) =>
+              Effect.flatMap(client.loadBatch(request), (result) =>
+                Effect.sync(() => {
+                  // before this seal, the lanes built what was pulled and not yet loaded
+                  building.push((pulled - loaded) * 100)
+                  loaded += result.loadedRows
+                  return result
+                }))
+          })
+          yield* Stream.fromIterable(rows).pipe(
+            Stream.rechunk(50),
+            Stream.tap(() => Effect.sync(() => pulled++)),
+            Stream.run(StarRocksSink.make(StarRocksSink.byRoute(Item, route))),
+            Effect.provide(layerWith(config({ maxBytes, maxRows: 1_000_000 }), counting))
+          )
+          const made = yield* Ref.get(calls)
+          assert.strictEqual(made.reduce((n, c) => n + c.lines.length, 0), rows.length)
+          for (const c of made) for (const l of c.lines) assert.strictEqual(l.length + 1, 100)
+          return { made, building }
+        })
+      // 10 tables, interleaved: the largest batch is sealed once the other lanes hold half of max-bytes, so the
+      // lanes never build much more than half of it (sealing only at max-bytes: up to all of it)
+      const rows = Array.from({ length: 60_000 }, (_, i) => line(i))
+      const many = yield* run(rows, (row) => `t${row.id % 10}`)
+      const peak = Math.max(...many.building.slice(0, -10))
+      assert.isAtMost(peak, 0.8 * maxBytes, `the lanes built up to ${peak} bytes`)
+      // the stream's end: every lane's batch goes in the last loads, and those hold at most about half of max-bytes
+      const tail = many.made.slice(-10).reduce((n, c) => n + c.lines.length, 0) * 100
+      assert.isAtMost(tail, 0.8 * maxBytes, `the last loads held ${tail} bytes`)
+      // one busy table beside nine that got one row each: its batches still grow to max-bytes
+      const alone = yield* run(rows, (row) => (row.id < 9 ? `t${row.id + 1}` : "t0"))
+      const t0 = alone.made.filter((c) => c.table === "t0").map((c) => c.lines.length * 100)
+      assert.isAtLeast(t0[0]!, maxBytes - 100)
+    }))
+
   it.effect("interval-ms seals a table's batch on the TestClock, whatever the other tables do", () =>
     Effect.gen(function*() {
       const { calls, client } = yield* recordingClient

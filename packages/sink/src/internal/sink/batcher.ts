@@ -23,6 +23,7 @@ import { RowEncodeError } from "../../RowEncodeError.js"
 import * as Chunks from "../chunks.js"
 import * as EventLoop from "../eventLoop.js"
 import type { Lane, Sealed } from "./lane.js"
+import { overBudget } from "./lane.js"
 
 /** Finds the lane of an item; `create` makes the lane of a table the sink has not seen yet. */
 export interface Router<E, R> {
@@ -100,7 +101,19 @@ export const make = <In, E, R>(options: Options<In, E, R>): Effect.Effect<Batche
       return sealed === undefined ? Effect.void : onSeal(sealed)
     }
 
-    // Full lanes are sealed; while the lanes together hold maxBytes, the largest one is sealed.
+    // whether the lanes' shared byte budget wants the largest batch sealed (lane.ts `overBudget`)
+    const spent = (): boolean => {
+      let total = 0
+      let largest = 0
+      for (const lane of router.lanes()) {
+        const bytes = lane.bytes()
+        total += bytes
+        if (bytes > largest) largest = bytes
+      }
+      return overBudget(total, largest, maxBytes)
+    }
+
+    // Full lanes are sealed; while the shared budget is spent (lane.ts `overBudget`), the largest one is sealed.
     const relieve: Effect.Effect<void, E, R> = Effect.suspend(() => {
       const due: Array<Lane> = []
       let total = 0
@@ -113,7 +126,9 @@ export const make = <In, E, R>(options: Options<In, E, R>): Effect.Effect<Batche
           if (bytes > 0 && (largest === undefined || bytes > largest.bytes())) largest = lane
         }
       }
-      if (due.length === 0 && (total < maxBytes || largest === undefined)) return Effect.void
+      if (due.length === 0 && (largest === undefined || !overBudget(total, largest.bytes(), maxBytes))) {
+        return Effect.void
+      }
       return Effect.zipRight(
         Effect.forEach(due.length > 0 ? due : [largest!], sealLane, { discard: true }),
         relieve
@@ -151,7 +166,7 @@ export const make = <In, E, R>(options: Options<In, E, R>): Effect.Effect<Batche
         if (
           lane.rows() >= maxRows || lane.bytes() >= maxBytes ||
           (index % EventLoop.ROWS_PER_CHECK === EventLoop.ROWS_PER_CHECK - 1 &&
-            (turns.due() || building() >= maxBytes))
+            (turns.due() || spent()))
         ) {
           stop = "pause"
           return i + 1

@@ -101,6 +101,21 @@ export interface Lane {
   readonly discard: () => void
 }
 
+/**
+ * The lanes' shared byte budget: whether the largest building batch must be sealed, given the bytes all lanes
+ * build (`total`) and the largest one's (`largest`). It is sealed when the lanes together hold `maxBytes`, or when
+ * the lanes besides it hold half of `maxBytes`.
+ *
+ * A table that has the stream to itself still builds batches of `maxBytes` (the others hold next to nothing). Many
+ * busy tables hold about half of `maxBytes` between them instead of all of it (N tables: batches of about
+ * maxBytes / (N − 2), where sealing only at `maxBytes` gave about twice that). That is what one table's batch holds
+ * on average, and it is what a sink of many tables pays at start (the first fill: fresh buffers, external memory
+ * to V8, whose every 64 MiB starts a full GC) and at the end (every lane's bytes go in the last loads). Measured in
+ * docs/benchmark.md, session 7.
+ */
+export const overBudget = (total: number, largest: number, maxBytes: number): boolean =>
+  total >= maxBytes || 2 * (total - largest) >= maxBytes
+
 const fail = (rowIndex: number, column: string, reason: string): never => {
   throw new RowEncoder.RowEncodeError({ row: rowIndex, column, reason })
 }

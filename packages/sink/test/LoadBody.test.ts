@@ -19,7 +19,7 @@ import * as StarRocksConfig from "../src/StarRocksConfig.js"
 let seq = 0
 const CSV = { format: "csv", column_separator: "," }
 
-/** 3 MB of CSV rows `id,text` (several of the transport's 512 KiB slices); the text varies with the id. */
+/** 3 MB of CSV rows `id,text` (several of the transport's 1 MiB slices); the text varies with the id. */
 const ROWS = 30_000
 const rowOf = (i: number) => `${i},row ${i} ${"abcdefghijklmnopqrstuvwxyz".repeat(1 + (i % 3)).slice(i % 26)}\n`
 

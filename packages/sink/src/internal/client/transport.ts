@@ -234,9 +234,11 @@ const COALESCE_BYTES = 64 * 1024
 /**
  * A streamed body (`LoadBody.source`) is read in slices of this size into at most `STREAM_SLOTS` buffers of the
  * send: a slice is read while the ones before it are written, and a buffer is read into again only once node has
- * handed its bytes to the socket (the write's callback). That bounds what a send holds to 2 MiB, whatever the body.
+ * handed its bytes to the socket (the write's callback). That bounds what a send holds to 4 MiB, whatever the body.
+ * (1 MiB: a read of a file from the page cache costs a thread-pool hop whatever its size, and 512 KiB slices cost
+ * about 10% more CPU for 1 GiB; 2 MiB no less.)
  */
-const STREAM_SLICE = 512 * 1024
+const STREAM_SLICE = 1024 * 1024
 const STREAM_SLOTS = 4
 
 interface RawResponse {

@@ -241,6 +241,18 @@ const COALESCE_BYTES = 64 * 1024
 const STREAM_SLICE = 1024 * 1024
 const STREAM_SLOTS = 4
 
+/**
+ * Slices given back by the sends that are done, taken again by the next ones (at most 16 MiB kept): without them
+ * every send allocated fresh buffers that the garbage collector freed late, and peak RSS grew with the number of
+ * loads (1.15-1.2 × from 1 GiB to 4 GiB). A slice comes back only from a write that completed; one whose write
+ * failed is left to the collector.
+ */
+const spareSlices: Array<Buffer> = []
+const MAX_SPARE_SLICES = 16
+const spareSlice = (slice: Buffer): void => {
+  if (slice.length === STREAM_SLICE && spareSlices.length < MAX_SPARE_SLICES) spareSlices.push(slice)
+}
+
 interface RawResponse {
   readonly status: number
   readonly headers: Http.IncomingHttpHeaders
@@ -356,6 +368,7 @@ export const sendOnce = (
         if (due === 0) {
           reader = undefined
           current.close()
+          for (const slot of free.splice(0)) spareSlice(slot)
           r.end()
           phase = "response"
           return
@@ -364,7 +377,8 @@ export const sendOnce = (
         if (buffer === undefined) {
           if (slots >= STREAM_SLOTS) return
           slots++
-          buffer = Buffer.allocUnsafeSlow(Math.min(STREAM_SLICE, length))
+          buffer = length >= STREAM_SLICE ? spareSlices.pop() ?? Buffer.allocUnsafeSlow(STREAM_SLICE) :
+            Buffer.allocUnsafeSlow(length)
         }
         const slot = buffer
         reading = true
@@ -377,8 +391,11 @@ export const sendOnce = (
           }
           due -= n
           bodySent = true
-          r.write(n === slot.length ? slot : slot.subarray(0, n), () => {
-            free.push(slot)
+          r.write(n === slot.length ? slot : slot.subarray(0, n), (writeError) => {
+            if (writeError !== undefined && writeError !== null) return
+            // this send needs it again, or the next one will
+            if (reader === current && !done) free.push(slot)
+            else spareSlice(slot)
             pump()
           })
           pump()

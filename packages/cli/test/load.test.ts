@@ -647,6 +647,22 @@ describe("load: the emulator with memory storage", () => {
       assert.deepStrictEqual(labels, ["p1-0-0", "p2-0-0"])
     }))
 
+  it.scoped("with compression a regular file is read into memory (a streamed body cannot be compressed)", () =>
+    Effect.gen(function*() {
+      const { dir, emu, url } = yield* start
+      const csv = path.join(dir, "rows.csv")
+      writeCsv(csv, 5000)
+      const exit = yield* inProcessExit(
+        [csv, "--table", "db.t", "--load-url", url, "--max-bytes", "16KB"],
+        { STARROCKS_COMPRESSION: "gzip" }
+      )
+      assert.strictEqual(exit._tag, "Success", String(exit))
+      assert.deepStrictEqual(yield* counted(emu, "db", "t"), { rows: 5000, ids: 5000 })
+      const loads = (yield* emu.requests).filter((r) => r.node.startsWith("be") && r.path.includes("/_stream_load"))
+      assert.isAbove(loads.length, 1)
+      for (const r of loads) assert.strictEqual(r.headers["compression"], "gzip")
+    }))
+
   it.scoped("typed errors before anything is sent (in process)", () =>
     Effect.gen(function*() {
       const { dir, url } = yield* start

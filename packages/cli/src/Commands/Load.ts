@@ -448,10 +448,14 @@ type Item =
 /** The largest `--max-bytes` read into pooled buffers (fileBatches.ts); larger batches go through the cutter. */
 const POOLED_MAX_BYTES = 1024 ** 3
 
-/** Whether `input` is read into pooled buffers: a regular uncompressed CSV/NDJSON file, a one-byte delimiter. */
-const pooled = (input: Input, delimiter: Uint8Array, maxBytes: number): boolean =>
+/** Whether `input` is streamed from the file: a regular uncompressed CSV/NDJSON file, a one-byte delimiter. */
+const streamable = (input: Input, delimiter: Uint8Array): boolean =>
   input.compression === "none" && input.stat !== undefined && input.path !== "-" && input.format !== "json" &&
-  (input.format === "ndjson" || delimiter.length === 1) && maxBytes <= POOLED_MAX_BYTES
+  (input.format === "ndjson" || delimiter.length === 1)
+
+/** Whether `input` is read into pooled buffers (when it cannot be streamed for `compression`): a streamable file. */
+const pooled = (input: Input, delimiter: Uint8Array, maxBytes: number): boolean =>
+  streamable(input, delimiter) && maxBytes <= POOLED_MAX_BYTES
 
 /** The batches of one file, then its end. */
 const itemsOf = (
@@ -462,7 +466,7 @@ const itemsOf = (
   pool: FileBatches.Pool | undefined,
   fromFile: boolean
 ): Stream.Stream<Item, LoadInputError> => {
-  if (fromFile && pooled(input, delimiter, maxBytes)) {
+  if (fromFile && streamable(input, delimiter)) {
     // streamed from the file: each batch a byte range, read as it is sent (no batch held in memory)
     const onError = (e: unknown) => new LoadInputError({ file: input.path, reason: (e as Error).message ?? String(e) })
     return Stream.unwrapScoped(Effect.gen(function*() {

@@ -377,7 +377,8 @@ export const sendOnce = (
         if (buffer === undefined) {
           if (slots >= STREAM_SLOTS) return
           slots++
-          buffer = length >= STREAM_SLICE ? spareSlices.pop() ?? Buffer.allocUnsafeSlow(STREAM_SLICE) :
+          buffer = length >= STREAM_SLICE ?
+            spareSlices.pop() ?? Buffer.allocUnsafeSlow(STREAM_SLICE) :
             Buffer.allocUnsafeSlow(length)
         }
         const slot = buffer

@@ -197,5 +197,27 @@ describe("LoadBody.fromFile (a streamed body)", () => {
       assert.include(e?.message ?? "", `ended after ${f.offsets[ROWS / 2]} of ${f.offsets[ROWS]} bytes`)
       assert.deepStrictEqual(yield* f.landed, [])
       assert.isTrue((yield* f.client.endpointStatus).every((s) => !s.down))
+      // a source of your own that throws fails the send the same way
+      const throwing = yield* Effect.exit(f.client.loadBatch({
+        database: "db",
+        table: f.table,
+        label: `throws_${seq}`,
+        headers: CSV,
+        body: {
+          chunks: [],
+          byteLength: 10,
+          source: {
+            open: () => ({
+              read: () => {
+                throw new Error("disk gone")
+              },
+              close: () => {}
+            })
+          }
+        }
+      }))
+      const t = Exit.isFailure(throwing) && throwing.cause._tag === "Fail" ? throwing.cause.error : undefined
+      assert.strictEqual(t?._tag === "TransportError" ? t.code : undefined, "EBODYSOURCE")
+      assert.include(t?.message ?? "", "disk gone")
     }))
 })

@@ -357,7 +357,12 @@ export const sendOnce = (
      */
     const writeStreamed = (r: Http.ClientRequest, open: () => Reader) => {
       phase = "send"
-      const current = open()
+      let current: Reader
+      try {
+        current = open()
+      } catch (error) {
+        return fail(`the body's source failed: ${errorText(error)}`, "EBODYSOURCE")
+      }
       reader = current
       let due = length
       let reading = false
@@ -383,7 +388,7 @@ export const sendOnce = (
         }
         const slot = buffer
         reading = true
-        current.read(slot.subarray(0, Math.min(slot.length, due)), (error, n) => {
+        const onRead = (error: Error | null, n: number) => {
           reading = false
           if (done || reader !== current) return
           if (error !== null) return fail(`the body's source failed: ${errorText(error)}`, "EBODYSOURCE")
@@ -400,7 +405,12 @@ export const sendOnce = (
             pump()
           })
           pump()
-        })
+        }
+        try {
+          current.read(slot.subarray(0, Math.min(slot.length, due)), onRead)
+        } catch (error) {
+          onRead(error instanceof Error ? error : new Error(String(error)), 0)
+        }
       }
       pump()
     }

@@ -3,6 +3,7 @@
  * (packages/cli/bin/effect-starrocks.mjs) against the emulator started in this process: a 1,000,000-row CSV into
  * MariaDB storage, a SIGKILL half-way and a rerun, gzip, NDJSON, Ctrl-C, and the typed errors.
  */
+import * as LoadBody from "@effect-starrocks/sink/LoadBody"
 import * as MysqlStorage from "@effect-starrocks/testkit/MysqlStorage"
 import * as StarRocksEmulator from "@effect-starrocks/testkit/StarRocksEmulator"
 import * as Command from "@effect/cli/Command"
@@ -209,6 +210,84 @@ describe("load: the cutter", () => {
       const random = prng(31)
       for (let round = 0; round < 12; round++) {
         // short rows, now and then one longer than maxBytes, in some rounds one longer than the look-ahead
+        const lengths: Array<number> = []
+        for (let i = 0, n = 200 + Math.floor(random() * 2000); i < n; i++) {
+          const r = random()
+          lengths.push(Math.floor(random() * (r < 0.002 && round % 3 === 0 ? 2 * LA : r < 0.02 ? 9000 : 80)))
+        }
+        const data = Buffer.from(rowsOf(...lengths) + (round % 2 === 0 ? "\n" : ""))
+        const start = round % 4 === 1 ? data.indexOf(10, Math.floor(data.length / 3)) + 1 : 0
+        yield* check(`round-${round}`, data, 1000 + Math.floor(random() * 20_000), start)
+      }
+    }))
+
+  it.scoped("streams a file as byte ranges with the cutter's cuts; a send's reading gives the bytes and the rows", () =>
+    Effect.gen(function*() {
+      const dir = yield* tmpDir
+      const LA = FileBatches.LOOK_AHEAD
+      const LB = FileBatches.LOOK_BEHIND
+      /** One reading of a body, as the transport does it: slices until `byteLength`. */
+      const readAll = (body: { readonly byteLength: number; readonly source?: LoadBody.Source | undefined }) =>
+        Effect.async<Buffer, Error>((resume) => {
+          const reader = body.source!.open()
+          const out = Buffer.alloc(body.byteLength)
+          let at = 0
+          const step = () => {
+            if (at === body.byteLength) {
+              reader.close()
+              return resume(Effect.succeed(out))
+            }
+            reader.read(out.subarray(at, Math.min(body.byteLength, at + 7777)), (error, n) => {
+              if (error !== null || n === 0) return resume(Effect.fail(error ?? new Error("ended early")))
+              at += n
+              step()
+            })
+          }
+          step()
+        })
+      const check = (name: string, data: Buffer, maxBytes: number, start: number) =>
+        Effect.gen(function*() {
+          const file = path.join(dir, `${name}.csv`)
+          fs.writeFileSync(file, data)
+          const expected = cut(data.subarray(start), maxBytes, "\n", 4096, 1, start)
+          const fd = fs.openSync(file, "r")
+          let i = 0
+          const got = yield* FileBatches.ranges({ fd, path: file, start, maxBytes, delimiter: 10, onError: (e) => e })
+            .pipe(
+              Stream.mapEffect(({ body, piece, rows }) =>
+                Effect.gen(function*() {
+                  i++
+                  // every other batch is read (counted by its reading) before its rows are asked for; the others
+                  // are counted by a reading of their own, as a batch found already loaded is
+                  const bytes = LoadBody.isStreamed(body) && i % 2 === 0
+                    ? yield* readAll(body)
+                    : Buffer.concat(body.chunks.length > 0 ? body.chunks : [yield* readAll(body)])
+                  return { piece: { ...piece, rows: yield* rows }, bytes }
+                })
+              ),
+              Stream.runCollect,
+              Effect.ensuring(Effect.sync(() => fs.closeSync(fd)))
+            )
+          const pieces = Array.from(got)
+          assert.deepStrictEqual(
+            pieces.map(({ piece }) => [piece.offset, piece.end, piece.rows]),
+            expected.map((p) => [p.offset, p.end, p.rows]),
+            name
+          )
+          assert.deepStrictEqual(Buffer.concat(pieces.map((p) => p.bytes)), data.subarray(start), name)
+        })
+      const rowsOf = (...lengths: ReadonlyArray<number>) => lengths.map((n) => "r".repeat(n)).join("\n")
+      const short = (n: number) => Array.from({ length: n }, () => 99)
+      // a row longer than maxBytes plus the look-ahead, alone in its batch
+      yield* check("long-row", Buffer.from(rowsOf(...short(30), LA + 9000, ...short(30)) + "\n"), 4000, 0)
+      // a row across the limit longer than the look-behind: the cutter's cut
+      yield* check("long-behind", Buffer.from(rowsOf(...short(700), 2 * LB, ...short(700)) + "\n"), 100_000, 0)
+      // a row past the limit running beyond the look-ahead: the batch before it is cut where it fits
+      yield* check("long-next", Buffer.from(rowsOf(...short(35), 2 * LA, ...short(5)) + "\n"), 4000, 0)
+      // a last row without a delimiter across the limit: the rest is one batch (no delimiter after the limit)
+      yield* check("last-row", Buffer.from(rowsOf(...short(38), 500)), 4000, 0)
+      const random = prng(37)
+      for (let round = 0; round < 12; round++) {
         const lengths: Array<number> = []
         for (let i = 0, n = 200 + Math.floor(random() * 2000); i < n; i++) {
           const r = random()
@@ -566,6 +645,22 @@ describe("load: the emulator with memory storage", () => {
       assert.deepStrictEqual(rows.map((r) => `${r["id"]} ${r["note"]}`).sort(), ["1 a", "2 b", "3 c"])
       const labels = (yield* emu.transactions("db")).map((t) => t.label).sort()
       assert.deepStrictEqual(labels, ["p1-0-0", "p2-0-0"])
+    }))
+
+  it.scoped("with compression a regular file is read into memory (a streamed body cannot be compressed)", () =>
+    Effect.gen(function*() {
+      const { dir, emu, url } = yield* start
+      const csv = path.join(dir, "rows.csv")
+      writeCsv(csv, 5000)
+      const exit = yield* inProcessExit(
+        [csv, "--table", "db.t", "--load-url", url, "--max-bytes", "16KB"],
+        { STARROCKS_COMPRESSION: "gzip" }
+      )
+      assert.strictEqual(exit._tag, "Success", String(exit))
+      assert.deepStrictEqual(yield* counted(emu, "db", "t"), { rows: 5000, ids: 5000 })
+      const loads = (yield* emu.requests).filter((r) => r.node.startsWith("be") && r.path.includes("/_stream_load"))
+      assert.isAbove(loads.length, 1)
+      for (const r of loads) assert.strictEqual(r.headers["compression"], "gzip")
     }))
 
   it.scoped("typed errors before anything is sent (in process)", () =>

@@ -14,6 +14,7 @@
  *
  * @since 0.1.0
  */
+import type * as LoadBody from "@effect-starrocks/sink/LoadBody"
 import * as LoadClient from "@effect-starrocks/sink/LoadClient"
 import * as Prometheus from "@effect-starrocks/sink/Prometheus"
 import * as StarRocksConfig from "@effect-starrocks/sink/StarRocksConfig"
@@ -436,16 +437,25 @@ type Item =
     readonly release?: () => void
     /** Counts the rows of a pooled batch (its `piece.rows` is 0 until then). */
     readonly rows?: Effect.Effect<number>
+    /** A streamed batch: its body (a range of the file) and its rows, known once it is loaded. */
+    readonly streamed?: {
+      readonly body: LoadBody.LoadBody
+      readonly rows: Effect.Effect<number, LoadInputError>
+    }
   }
   | { readonly _tag: "FileEnd"; readonly input: Input; readonly end: number }
 
 /** The largest `--max-bytes` read into pooled buffers (fileBatches.ts); larger batches go through the cutter. */
 const POOLED_MAX_BYTES = 1024 ** 3
 
-/** Whether `input` is read into pooled buffers: a regular uncompressed CSV/NDJSON file, a one-byte delimiter. */
-const pooled = (input: Input, delimiter: Uint8Array, maxBytes: number): boolean =>
+/** Whether `input` is streamed from the file: a regular uncompressed CSV/NDJSON file, a one-byte delimiter. */
+const streamable = (input: Input, delimiter: Uint8Array): boolean =>
   input.compression === "none" && input.stat !== undefined && input.path !== "-" && input.format !== "json" &&
-  (input.format === "ndjson" || delimiter.length === 1) && maxBytes <= POOLED_MAX_BYTES
+  (input.format === "ndjson" || delimiter.length === 1)
+
+/** Whether `input` is read into pooled buffers (when it cannot be streamed for `compression`): a streamable file. */
+const pooled = (input: Input, delimiter: Uint8Array, maxBytes: number): boolean =>
+  streamable(input, delimiter) && maxBytes <= POOLED_MAX_BYTES
 
 /** The batches of one file, then its end. */
 const itemsOf = (
@@ -453,8 +463,36 @@ const itemsOf = (
   offset: number,
   delimiter: Uint8Array,
   maxBytes: number,
-  pool: FileBatches.Pool | undefined
+  pool: FileBatches.Pool | undefined,
+  fromFile: boolean
 ): Stream.Stream<Item, LoadInputError> => {
+  if (fromFile && streamable(input, delimiter)) {
+    // streamed from the file: each batch a byte range, read as it is sent (no batch held in memory)
+    const onError = (e: unknown) => new LoadInputError({ file: input.path, reason: (e as Error).message ?? String(e) })
+    return Stream.unwrapScoped(Effect.gen(function*() {
+      const fd = yield* Effect.acquireRelease(
+        Effect.async<number, LoadInputError>((resume) =>
+          fs.open(input.path, "r", (e, fd) => resume(e === null ? Effect.succeed(fd) : Effect.fail(onError(e))))
+        ),
+        (fd) => Effect.sync(() => fs.closeSync(fd))
+      )
+      let end = offset
+      return FileBatches.ranges({
+        fd,
+        path: input.path,
+        start: offset,
+        maxBytes,
+        delimiter: input.format === "ndjson" ? 0x0a : delimiter[0]!,
+        onError
+      }).pipe(
+        Stream.map(({ body, piece, rows }): Item => {
+          end = piece.end
+          return { _tag: "Batch", input, piece, streamed: { body, rows: Effect.mapError(rows, onError) } }
+        }),
+        Stream.concat(Stream.suspend(() => Stream.succeed<Item>({ _tag: "FileEnd", input, end })))
+      )
+    }))
+  }
   if (pool !== undefined && pooled(input, delimiter, maxBytes)) {
     const onError = (e: unknown) => new LoadInputError({ file: input.path, reason: (e as Error).message ?? String(e) })
     return Stream.unwrapScoped(Effect.gen(function*() {
@@ -691,9 +729,12 @@ const run = (options: Flags & { readonly files: ReadonlyArray<string> }) =>
       return yield* optionError("--metrics-host", "needs --metrics-port")
     }
 
-    // the pooled files' buffers: one per load in flight and at least two (one is read while one is sent), each
-    // of --max-bytes plus the look-ahead, or smaller when every such file is smaller
-    const pooledInputs = pending.filter((i) => pooled(i, p.delimiter, p.maxBytes))
+    // regular uncompressed files with a one-byte delimiter are streamed from the file, a byte range a batch; with
+    // `compression` (the client compresses a body in memory) they are read into pooled buffers instead: one per
+    // load in flight and at least two (one is read while one is sent), each of --max-bytes plus the look-ahead, or
+    // smaller when every such file is smaller
+    const fromFile = !Object.keys(p.headersOf("csv")).some((k) => k.toLowerCase() === "compression")
+    const pooledInputs = fromFile ? [] : pending.filter((i) => pooled(i, p.delimiter, p.maxBytes))
     const pool = pooledInputs.length === 0 ? undefined : yield* FileBatches.makePool(
       Math.max(2, config.ioThreadCount),
       Math.min(p.maxBytes, pooledInputs.reduce((n, i) => Math.max(n, i.stat!.size), 0)) + FileBatches.LOOK_AHEAD
@@ -702,7 +743,7 @@ const run = (options: Flags & { readonly files: ReadonlyArray<string> }) =>
     // machine) while the client starts and checks the server
     const batches = yield* Stream.fromIterable(pending).pipe(
       Stream.flatMap(
-        (input) => itemsOf(input, states[input.index]?.offset ?? 0, p.delimiter, p.maxBytes, pool),
+        (input) => itemsOf(input, states[input.index]?.offset ?? 0, p.delimiter, p.maxBytes, pool, fromFile),
         { concurrency: 1 }
       ),
       Stream.toQueue({ capacity: 1 })
@@ -716,7 +757,7 @@ const run = (options: Flags & { readonly files: ReadonlyArray<string> }) =>
       Effect.provideService(LoadClient.LoadClient, client)
     )
     type Landed = Item & { readonly result?: LoadClient.LoadResult }
-    const send = (item: Item): Effect.Effect<Landed, LoadError> =>
+    const send = (item: Item): Effect.Effect<Landed, LoadError | LoadInputError> =>
       item._tag === "FileEnd" ? Effect.succeed(item) : Effect.gen(function*() {
         const { input, piece } = item
         stats.inFlight++
@@ -727,13 +768,15 @@ const run = (options: Flags & { readonly files: ReadonlyArray<string> }) =>
           table: config.table,
           label: label(labelPrefix, input.index, piece.offset),
           headers: p.headersOf(input.format),
-          body: { chunks: piece.chunks, byteLength: piece.byteLength }
+          body: item.streamed?.body ?? { chunks: piece.chunks, byteLength: piece.byteLength }
         }).pipe(
           Effect.tapError(() => Metrics.failed(config.database, config.table)),
           Effect.ensuring(Effect.suspend(() => Metrics.inflight(--stats.inFlight)))
         )
-        // a pooled batch's rows are counted while it is sent
-        const [result, rows] = item.rows === undefined
+        // a pooled batch's rows are counted while it is sent; a streamed one's by the send, known once it landed
+        const [result, rows] = item.streamed !== undefined
+          ? [yield* loading, yield* item.streamed.rows]
+          : item.rows === undefined
           ? [yield* loading, piece.rows]
           : yield* Effect.all([loading, item.rows], { concurrency: 2 })
         // nothing reads the body after it landed: its buffer takes the next batch

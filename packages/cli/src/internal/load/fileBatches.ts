@@ -10,6 +10,7 @@
  *
  * @internal
  */
+import * as LoadBody from "@effect-starrocks/sink/LoadBody"
 import { Effect, Option, Queue, Stream } from "effect"
 import * as fs from "node:fs"
 import * as Count from "./count.js"
@@ -162,6 +163,150 @@ export const batches = <E>(options: {
       return piece === undefined
         ? Option.none()
         : Option.some([{ piece, release: noop, rows: Effect.succeed(piece.rows) }, piece.end] as const)
+    })
+  return Stream.unfoldEffect(options.start, (position) => Effect.mapError(next(position), options.onError))
+}
+
+// -----------------------------------------------------------------------------
+// streamed batches
+// -----------------------------------------------------------------------------
+
+/** Bytes read before the limit to find the last delimiter within it (a row longer than this: the cutter decides). */
+export const LOOK_BEHIND = 64 * 1024
+
+/** One streamed batch: a byte range of the file, read from it as it is sent (`LoadBody.fromFile`'s kind). */
+export interface RangeBatch {
+  readonly piece: Cutter.Piece
+  readonly body: LoadBody.LoadBody
+  /**
+   * The rows of the batch, once its load is done: counted as a send read it through, else (a load found already
+   * loaded, whose body was never sent) by reading the range once more.
+   */
+  readonly rows: Effect.Effect<number, unknown>
+}
+
+/** `rows` of a range `[start, end)`: its delimiters, plus one for a final row without one. */
+const rowsOf = (delimiters: number, lastByte: number, byte: number) => delimiters + (lastByte !== byte ? 1 : 0)
+
+/** The rows of `[start, end)` of the file at `path`, read in 1 MiB slices, the event loop served between them. */
+const countRange = (path: string, start: number, end: number, byte: number): Effect.Effect<number, unknown> =>
+  Effect.acquireUseRelease(
+    Effect.async<number, unknown>((resume) =>
+      fs.open(path, "r", (e, fd) => resume(e === null ? Effect.succeed(fd) : Effect.fail(e)))
+    ),
+    (fd) =>
+      Effect.gen(function*() {
+        const buffer = Buffer.allocUnsafe(Math.min(1024 * 1024, end - start))
+        let n = 0
+        let last = -1
+        for (let at = start; at < end;) {
+          const got = yield* readFull(fd, buffer, Math.min(buffer.length, end - at), at)
+          if (got === 0) return yield* Effect.fail(new Error(`the file ended at ${at}, before ${end}: it changed`))
+          n += Count.countByte(buffer.subarray(0, got), byte)
+          last = buffer[got - 1]!
+          at += got
+          yield* Effect.yieldNow()
+        }
+        return rowsOf(n, last, byte)
+      }),
+    (fd) => Effect.sync(() => fs.closeSync(fd))
+  )
+
+/**
+ * A streamed body of `[start, end)` of the file at `path` whose readings count the rows they read: the first
+ * reading that reads it through gives `counted()`.
+ */
+const countedBody = (path: string, start: number, end: number, byte: number) => {
+  const inner = LoadBody.fileSource(path, start)
+  const byteLength = end - start
+  let counted: number | undefined
+  const body: LoadBody.LoadBody = {
+    chunks: [],
+    byteLength,
+    source: {
+      open: () => {
+        const reader = inner.open()
+        let n = 0
+        let seen = 0
+        return {
+          read: (buffer, callback) =>
+            reader.read(buffer, (error, got) => {
+              if (error === null && got > 0) {
+                const bytes = buffer.subarray(0, got)
+                n += Count.countByte(bytes, byte)
+                seen += got
+                if (seen === byteLength && counted === undefined) counted = rowsOf(n, bytes[got - 1]!, byte)
+              }
+              callback(error, got)
+            }),
+          close: reader.close
+        }
+      }
+    }
+  }
+  const rows = Effect.suspend(() =>
+    counted !== undefined ? Effect.succeed(counted) : countRange(path, start, end, byte)
+  )
+  return { body, rows }
+}
+
+/**
+ * The batches of the regular file at `path` (open as `fd`) from `start` (a row boundary) on, as byte ranges of the
+ * file: the cut points are the cutter's (the last delimiter within `maxBytes`, found by reading a little before and
+ * after the limit; the rest of the file as the last batch), so labels and checkpoints are those of the other paths.
+ * A row too long to see both sides of the limit in the window read there is cut by the cutter (a batch in memory).
+ */
+export const ranges = <E>(options: {
+  readonly fd: number
+  readonly path: string
+  readonly start: number
+  readonly maxBytes: number
+  readonly delimiter: number
+  readonly onError: (error: unknown) => E
+}): Stream.Stream<RangeBatch, E> => {
+  const { delimiter, fd, maxBytes, path } = options
+  const behind = Math.min(LOOK_BEHIND, maxBytes)
+  const window = Buffer.allocUnsafe(behind + LOOK_AHEAD)
+  const range = (start: number, end: number): Option.Option<readonly [RangeBatch, number]> => {
+    const { body, rows } = countedBody(path, start, end, delimiter)
+    return Option.some([
+      { piece: { offset: start, end, chunks: [], byteLength: end - start, rows: 0 }, body, rows },
+      end
+    ])
+  }
+  const next = (position: number): Effect.Effect<Option.Option<readonly [RangeBatch, number]>, unknown> =>
+    Effect.gen(function*() {
+      const size = yield* Effect.async<number, unknown>((resume) =>
+        fs.fstat(fd, (e, stat) => resume(e === null ? Effect.succeed(stat.size) : Effect.fail(e)))
+      )
+      if (size <= position) return Option.none()
+      // the rest of the file is the last batch
+      if (size - position <= maxBytes) return range(position, size)
+      // the window [limit - behind, limit + LOOK_AHEAD) around the limit
+      const from = position + maxBytes - behind
+      const n = yield* readFull(fd, window, Math.min(window.length, size - from), from)
+      const first = window.subarray(0, n).indexOf(delimiter, behind)
+      if (first >= 0) {
+        const lastEnd = window.lastIndexOf(delimiter, behind - 1) + 1
+        if (lastEnd > 0) return range(position, from + lastEnd)
+        if (behind === maxBytes) {
+          // no delimiter before the limit at all: the long row alone (the cutter's rule)
+          return range(position, from + first + 1)
+        }
+      } else if (from + n >= size) {
+        // no delimiter after the limit before the end: the rest is one last batch (as the cutter sends it)
+        return range(position, size)
+      }
+      // a row running past the window on either side: the cutter decides (a batch in memory)
+      const piece = yield* cutOne(fd, position, maxBytes, delimiter)
+      if (piece === undefined) return Option.none()
+      const rows = piece.rows
+      return Option.some(
+        [
+          { piece, body: { chunks: piece.chunks, byteLength: piece.byteLength }, rows: Effect.succeed(rows) },
+          piece.end
+        ] as const
+      )
     })
   return Stream.unfoldEffect(options.start, (position) => Effect.mapError(next(position), options.onError))
 }

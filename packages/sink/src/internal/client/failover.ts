@@ -125,7 +125,7 @@ export const make = (urls: ReadonlyArray<string>, options?: EndpointPoolOptions)
 /**
  * Sends one exchange to the first reachable endpoint of `pool`. A failure before any byte reached a server
  * (refused, connect timeout) moves on to the next endpoint at once; a transport failure on the first hop
- * marks that endpoint down; any HTTP answer marks it up.
+ * marks that endpoint down (not a streamed body's source failing, `EBODYSOURCE`); any HTTP answer marks it up.
  * @internal
  */
 export const send = (
@@ -147,8 +147,8 @@ export const send = (
         yield* pool.markUp(endpoint)
         return yield* error
       }
-      if ((error.hop ?? 0) > 0) {
-        // the load URL answered (a redirect); the failure is further on
+      if ((error.hop ?? 0) > 0 || error.code === "EBODYSOURCE") {
+        // the load URL answered (a redirect), or the body's own source failed: the failure is not the endpoint's
         yield* pool.markUp(endpoint)
         return yield* error
       }

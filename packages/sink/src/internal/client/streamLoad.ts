@@ -28,6 +28,7 @@ import {
   toResult
 } from "./replies.js"
 import * as RetryLogic from "./retryLogic.js"
+import { streamedBodyRefusal } from "./transport.js"
 
 const retryable = (error: LoadError): boolean => RetryLogic.decide("streamLoad", error) === "Retry"
 
@@ -140,10 +141,24 @@ const attempt = (
  * @internal
  */
 export const load = (connection: Connection, request: LoadRequest): Effect.Effect<LoadResult, LoadError> =>
-  // merge commit (mergeCommit.ts): the server's label, no client label, its own retry rules
-  request.headers["enable_merge_commit"] !== undefined && MergeCommit.enabled(request.headers) ?
+  request.body.source !== undefined ?
+    streamed(connection, request) :
+    // merge commit (mergeCommit.ts): the server's label, no client label, its own retry rules
+    request.headers["enable_merge_commit"] !== undefined && MergeCommit.enabled(request.headers) ?
     MergeCommit.load(connection, request) :
     plain(connection, request)
+
+/** A streamed body (`LoadBody.source`): refused where its bytes would be needed in memory, else a plain load. */
+const streamed = (connection: Connection, request: LoadRequest): Effect.Effect<LoadResult, LoadError> => {
+  const refusal = streamedBodyRefusal(request.headers)
+  return refusal === undefined ? plain(connection, request) : Effect.fail(streamLoadError("streamLoad", {
+    label: request.label,
+    status: "",
+    message: refusal,
+    outcome: "Invalid",
+    reason: refusal.slice(0, refusal.indexOf(":"))
+  }))
+}
 
 const plain = (connection: Connection, request: LoadRequest): Effect.Effect<LoadResult, LoadError> =>
   Effect.gen(function*() {
@@ -159,7 +174,8 @@ const plain = (connection: Connection, request: LoadRequest): Effect.Effect<Load
     }
     let actualBytes = 0
     for (const chunk of request.body.chunks) actualBytes += chunk.byteLength
-    if (actualBytes !== request.body.byteLength) {
+    // a streamed body has no chunks: its source is read as it is sent (transport.ts)
+    if (actualBytes !== request.body.byteLength && request.body.source === undefined) {
       return yield* streamLoadError("streamLoad", {
         label: request.label,
         status: "",

@@ -28,6 +28,7 @@ import type {
 import { LABEL_RE, mergeHeaders, num, outcomeToError, streamLoadError } from "./replies.js"
 import * as RetryLogic from "./retryLogic.js"
 import type { HttpResponse } from "./transport.js"
+import { streamedBodyRefusal } from "./transport.js"
 
 interface Reply {
   readonly outcome: Outcome
@@ -213,6 +214,22 @@ export const call = (
       db: request.database,
       table: request.table,
       label
+    }
+    // a streamed body (LoadBody.source) is read as it is sent: refused where it would be needed in memory
+    const refusal = operation === "load" && body?.source !== undefined ? streamedBodyRefusal(merged) : undefined
+    if (refusal !== undefined) {
+      const fields = {
+        operation,
+        label,
+        status: "",
+        message: refusal,
+        kind: "Permanent" as const,
+        reason: refusal.slice(0, refusal.indexOf(":"))
+      }
+      return yield* new TransactionError({
+        ...fields,
+        retryable: RetryLogic.decide(operation, { _tag: "TransactionError", ...fields }) === "Retry"
+      })
     }
     // transaction/load takes the `compression` header as a plain load does: compressed once, resent by each retry
     const compressed = operation === "load" && body !== undefined && merged["compression"] !== undefined ?

@@ -33,6 +33,15 @@ export interface LoadRequest extends Target {
    */
   readonly headers: Readonly<Record<string, string>>
   readonly body: LoadBody
+  /**
+   * Set on the request `LoadClient.compress` returns: `body` is already the one frame of the codec the
+   * `compression` header names, sent as it is by every attempt (never compressed again); `rawBytes` is its size
+   * before compression. A request marked so without a codec in its `compression` header is an `Invalid`
+   * `StreamLoadError`.
+   *
+   * @since 0.3.0
+   */
+  readonly compressed?: { readonly rawBytes: number } | undefined
 }
 
 /**

@@ -179,7 +179,7 @@ const run = (codec: Codec, body: LoadBody, release: Release): Effect.Effect<Load
         // a one-chunk body was read in place: handed back once the codec is done with it (not when the codec was
         // interrupted: it may still be reading it on the thread pool; the chunk is then left to the GC)
         Effect.tap(() => {
-          if (!input.owned) for (const c of body.chunks) handBack(release, c)
+          if (!input.owned) { for (const c of body.chunks) handBack(release, c) }
         })
       )
     }))

@@ -28,8 +28,8 @@ export interface LoadRequest extends Target {
   /**
    * The complete Stream Load headers of this load (format, columns, the table's `sink.properties.*`, …): the client
    * adds only `label`, Authorization and Expect. It merges no config-level `properties`. With a `compression` header
-   * (`lz4_frame`, `gzip`, `zstd`) the client compresses the body itself (give it uncompressed) and, for CSV, sends
-   * the compressed-CSV `format` alias too; `Content-Encoding` is sent as it is, for a body compressed by the caller.
+   * (`lz4_frame`, `gzip`, `zstd`) the client compresses the body itself (give it uncompressed, or the request
+   * `LoadClient.compress` returned, marked `compressed`) and, for CSV, sends the compressed-CSV `format` alias too; `Content-Encoding` is sent as it is, for a body compressed by the caller.
    */
   readonly headers: Readonly<Record<string, string>>
   readonly body: LoadBody

@@ -8,6 +8,11 @@
  * its next attempt (`LoadClient.currentBackoff`), so a table whose loads are being retried does
  * not stall the loads of the others.
  *
+ * A compressed load (a `compression` header, and a client with `LoadClient.compress`) is compressed before its first
+ * attempt: its raw buffers go back to the encoder's pool as the codec reads them, and the permits beyond its frame's
+ * size go back to the budget as soon as the frame exists, so that the budget counts what the load holds from then on
+ * (the frame, resent as it is by every attempt), and the bodies in flight stay within `maxBytes`.
+ *
  * A load that fails for good fails the sink with its error, naming the table. The table's later batches are not
  * loaded; the other tables' sealed batches still land (`drain`). When the sink fails for good (a load, a bad row, the
  * upstream), the batches sealed before get `drainDeadline` to land, and what is still in flight then is stopped and

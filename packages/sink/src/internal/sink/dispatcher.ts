@@ -250,7 +250,7 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
         }
         unsettled.add(item)
         const request = client.compress !== undefined && Compression.wanted(sealed.headers) ?
-          yield* compressed(item, client.compress, raw) :
+          yield* compressed(item, client.compress, raw).pipe(Effect.tapError((error) => ledger.failed(batch, error))) :
           raw
         inflight++
         yield* Metric.set(SinkMetrics.inflightLoads, inflight)

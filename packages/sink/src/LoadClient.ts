@@ -48,6 +48,7 @@ import type {
 import * as StreamLoad from "./internal/client/streamLoad.js"
 import * as Transaction from "./internal/client/transaction.js"
 import * as Startup from "./internal/startup.js"
+import type { LoadBody } from "./LoadBody.js"
 import type { LoadError, StartupCheckError } from "./StarRocksError.js"
 
 export type {
@@ -184,6 +185,18 @@ export interface LoadClient {
    * (a test double) is not checked.
    */
   readonly checkTable?: ((target: Target) => Effect.Effect<void, StartupCheckError>) | undefined
+  /**
+   * Compresses a load's body once, before its first attempt, when its headers name a codec (`compression`:
+   * `lz4_frame`, `gzip`, `zstd`): the request returned carries the frame as its body and `compressed` set, and
+   * `loadBatch`, `loadTransactional` and `loadTxn` send it as it is, on every attempt. Any other request comes back
+   * as it is. Each chunk of the raw body is handed to `release` (at most once) as soon as the codec no longer needs
+   * it, so the caller must not read the raw body again; the sink gives its buffers back to the encoder's pool so,
+   * and counts the frame instead of the raw bytes in its byte budget. Optional: without it (a test double, a client
+   * of your own) the sink sends raw bodies and the client compresses them as the `compression` header asks.
+   */
+  readonly compress?:
+    | ((request: LoadRequest, release?: (body: LoadBody) => void) => Effect.Effect<LoadRequest, LoadError>)
+    | undefined
 }
 
 /**
@@ -236,7 +249,8 @@ export const make = (
       ),
       supportsTransactions: (target) => Transaction.probe(connection, target),
       errorLogEntries: (errorUrl) => ErrorLog.fetchEntries(connection, errorUrl),
-      checkTable: (target) => Startup.checkTable(connection, target)
+      checkTable: (target) => Startup.checkTable(connection, target),
+      compress: StreamLoad.compress
     })
   })
 

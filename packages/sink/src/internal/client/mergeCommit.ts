@@ -60,6 +60,21 @@ const isCsv = (headers: Readonly<Record<string, string>>): boolean =>
 const invalid = (request: LoadRequest, message: string, reason: string) =>
   streamLoadError("streamLoad", { label: request.label, status: "", message, outcome: "Invalid", reason })
 
+/**
+ * The `Invalid` error of a merge commit CSV body that does not end with the row delimiter (StarRocks appends the
+ * merged bodies to one stream), or undefined. `merged`: the load's lower-cased headers.
+ * @internal
+ */
+export const unendedCsv = (request: LoadRequest, merged: Readonly<Record<string, string>>) =>
+  isCsv(merged) && request.body.byteLength > 0 && !endsWith(request, rowDelimiter(merged)) ?
+    invalid(
+      request,
+      "merge commit: a CSV body must end with the row delimiter (StarRocks appends the merged bodies to one " +
+        "stream; the last row would run into the next request's first row)",
+      "csv body without a final row delimiter"
+    ) :
+    undefined
+
 /** `LeftMergeTimeMs` of a reply (absent on older servers): how long the merge window had left. */
 const leftMergeMs = (raw: string): number => {
   try {
@@ -165,18 +180,15 @@ export const load = (connection: Connection, request: LoadRequest): Effect.Effec
     delete merged["label"]
     const bad = invalidHeader(merged)
     if (bad !== undefined) return yield* invalid(request, bad, "invalid header")
-    if (isCsv(merged) && request.body.byteLength > 0 && !endsWith(request, rowDelimiter(merged))) {
-      return yield* invalid(
-        request,
-        "merge commit: a CSV body must end with the row delimiter (StarRocks appends the merged bodies to one " +
-          "stream; the last row would run into the next request's first row)",
-        "csv body without a final row delimiter"
-      )
+    // a body compressed before (LoadClient.compress) was checked there, on its raw bytes
+    if (request.compressed === undefined) {
+      const unended = unendedCsv(request, merged)
+      if (unended !== undefined) return yield* unended
     }
     const async = (merged["merge_commit_async"] ?? "").trim().toLowerCase() === "true"
-    const compressed = merged["compression"] === undefined ?
+    const compressed = merged["compression"] === undefined && request.compressed === undefined ?
       undefined :
-      yield* Compression.forLoad("streamLoad", request.label, merged, request.body)
+      yield* Compression.forLoad("streamLoad", request.label, merged, request.body, request.compressed)
     const headers = compressed?.headers ?? merged
     const sent = compressed === undefined ? request : { ...request, body: compressed.body }
     const attempts = yield* Ref.make(0)

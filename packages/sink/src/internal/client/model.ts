@@ -28,11 +28,20 @@ export interface LoadRequest extends Target {
   /**
    * The complete Stream Load headers of this load (format, columns, the table's `sink.properties.*`, …): the client
    * adds only `label`, Authorization and Expect. It merges no config-level `properties`. With a `compression` header
-   * (`lz4_frame`, `gzip`, `zstd`) the client compresses the body itself (give it uncompressed) and, for CSV, sends
-   * the compressed-CSV `format` alias too; `Content-Encoding` is sent as it is, for a body compressed by the caller.
+   * (`lz4_frame`, `gzip`, `zstd`) the client compresses the body itself (give it uncompressed, or the request
+   * `LoadClient.compress` returned, marked `compressed`) and, for CSV, sends the compressed-CSV `format` alias too; `Content-Encoding` is sent as it is, for a body compressed by the caller.
    */
   readonly headers: Readonly<Record<string, string>>
   readonly body: LoadBody
+  /**
+   * Set on the request `LoadClient.compress` returns: `body` is already the one frame of the codec the
+   * `compression` header names, sent as it is by every attempt (never compressed again); `rawBytes` is its size
+   * before compression. A request marked so without a codec in its `compression` header is an `Invalid`
+   * `StreamLoadError`.
+   *
+   * @since 0.3.0
+   */
+  readonly compressed?: { readonly rawBytes: number } | undefined
 }
 
 /**

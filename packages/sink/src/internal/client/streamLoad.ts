@@ -6,8 +6,9 @@
  * @internal
  */
 import { Clock, Effect, Ref } from "effect"
+import type { LoadBody } from "../../LoadBody.js"
 import * as RetryPolicy from "../../RetryPolicy.js"
-import type { LoadError } from "../../StarRocksError.js"
+import type { LoadError, StreamLoadError } from "../../StarRocksError.js"
 import { classify } from "../../StreamLoadResponse.js"
 import * as Backoff from "./backoff.js"
 import * as Compression from "./compression.js"
@@ -195,10 +196,11 @@ const plain = (connection: Connection, request: LoadRequest): Effect.Effect<Load
         reason: "invalid header"
       })
     }
-    // compression off: this one check is all the hot path gains; on: compressed once, resent by every attempt
-    const compressed = merged["compression"] === undefined ?
+    // compression off: this one check is all the hot path gains; on: compressed once (here, or before by
+    // `compress`), resent by every attempt
+    const compressed = merged["compression"] === undefined && request.compressed === undefined ?
       undefined :
-      yield* Compression.forLoad("streamLoad", request.label, merged, request.body)
+      yield* Compression.forLoad("streamLoad", request.label, merged, request.body, request.compressed)
     const headers = compressed?.headers ?? merged
     const sent = compressed === undefined ? request : { ...request, body: compressed.body }
     const attempts = yield* Ref.make(0)
@@ -227,6 +229,41 @@ const plain = (connection: Connection, request: LoadRequest): Effect.Effect<Load
       "starrocks.database": request.database,
       "starrocks.table": request.table,
       "starrocks.label": request.label,
-      "starrocks.bytes": request.body.byteLength
+      "starrocks.bytes": request.compressed?.rawBytes ?? request.body.byteLength
     }
   }))
+
+/**
+ * The request of a load whose headers name a codec, with its body compressed into one frame (`compressed` set), so
+ * that every later attempt, plain or transactional, sends the frame as it is; any other request as it is. The raw
+ * body's chunks are handed to `release` as the codec is done with them (compression.ts `compress`): the caller reads
+ * the raw body no more. What needs the raw bytes is checked first: the body's length, and a merge commit CSV body's
+ * final row delimiter. Failures are `Invalid` StreamLoadErrors, before anything is sent.
+ * @internal
+ */
+export const compress = (
+  request: LoadRequest,
+  release?: (body: LoadBody) => void
+): Effect.Effect<LoadRequest, StreamLoadError> =>
+  Effect.suspend(() => {
+    if (request.compressed !== undefined) return Effect.succeed(request)
+    const merged = mergeHeaders(request.headers)
+    const value = merged["compression"]
+    if (value === undefined || Compression.codecOf(value) === "none") return Effect.succeed(request)
+    let actualBytes = 0
+    for (const chunk of request.body.chunks) actualBytes += chunk.byteLength
+    if (actualBytes !== request.body.byteLength) {
+      return streamLoadError("streamLoad", {
+        label: request.label,
+        status: "",
+        message: `body byteLength ${request.body.byteLength} differs from its chunks (${actualBytes} bytes)`,
+        outcome: "Invalid",
+        reason: "invalid body"
+      })
+    }
+    const unended = MergeCommit.enabled(merged) ? MergeCommit.unendedCsv(request, merged) : undefined
+    if (unended !== undefined) return unended
+    return Compression.forLoad("streamLoad", request.label, merged, request.body, undefined, release).pipe(
+      Effect.map((c): LoadRequest => ({ ...request, body: c.body, compressed: { rawBytes: c.rawBytes } }))
+    )
+  })

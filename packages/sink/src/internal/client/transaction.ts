@@ -190,7 +190,7 @@ const verify = (
 export const call = (
   connection: Connection,
   operation: TransactionOperation,
-  request: TransactionRequest,
+  request: TransactionRequest & { readonly compressed?: LoadRequest["compressed"] },
   body: LoadBody | undefined
 ): Effect.Effect<TransactionResult, LoadError> =>
   Effect.gen(function*() {
@@ -232,8 +232,9 @@ export const call = (
       })
     }
     // transaction/load takes the `compression` header as a plain load does: compressed once, resent by each retry
-    const compressed = operation === "load" && body !== undefined && merged["compression"] !== undefined ?
-      yield* Compression.forLoad("load", label, merged, body) :
+    const compressed = operation === "load" && body !== undefined &&
+        (merged["compression"] !== undefined || request.compressed !== undefined) ?
+      yield* Compression.forLoad("load", label, merged, body, request.compressed) :
       undefined
     const headers = compressed?.headers ?? merged
     const sent = compressed?.body ?? body
@@ -351,7 +352,7 @@ export const loadTransactional = (
       loadedRows: done?.committed.loadedRows ?? 0,
       filteredRows: done?.committed.filteredRows ?? 0,
       unselectedRows: done?.committed.unselectedRows ?? 0,
-      loadBytes: request.body.byteLength,
+      loadBytes: request.compressed?.rawBytes ?? request.body.byteLength,
       ...(done?.loaded.compressedBytes !== undefined ? { compressedBytes: done.loaded.compressedBytes } : {}),
       retries,
       hops: done?.loaded.hops ?? [],

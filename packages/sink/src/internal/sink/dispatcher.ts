@@ -8,6 +8,11 @@
  * its next attempt (`LoadClient.currentBackoff`), so a table whose loads are being retried does
  * not stall the loads of the others.
  *
+ * A compressed load (a `compression` header, and a client with `LoadClient.compress`) is compressed before its first
+ * attempt: its raw buffers go back to the encoder's pool as the codec reads them, and the permits beyond its frame's
+ * size go back to the budget as soon as the frame exists, so that the budget counts what the load holds from then on
+ * (the frame, resent as it is by every attempt), and the bodies in flight stay within `maxBytes`.
+ *
  * A load that fails for good fails the sink with its error, naming the table. The table's later batches are not
  * loaded; the other tables' sealed batches still land (`drain`). When the sink fails for good (a load, a bad row, the
  * upstream), the batches sealed before get `drainDeadline` to land, and what is still in flight then is stopped and
@@ -32,6 +37,7 @@ import * as LoadClient from "../../LoadClient.js"
 import * as SinkMetrics from "../../SinkMetrics.js"
 import type { LoadError } from "../../StarRocksError.js"
 import * as Backoff from "../client/backoff.js"
+import * as Compression from "../client/compression.js"
 import * as RetryLogic from "../client/retryLogic.js"
 import * as Adaptive from "./adaptive.js"
 import type * as DeadLetter from "./deadLetter.js"
@@ -79,6 +85,10 @@ const mergeCommit = (headers: Readonly<Record<string, string>>): boolean =>
 interface InFlight {
   readonly sealed: Sealed
   readonly batch: Batch
+  /** Permits of the byte budget this load holds: its raw bytes, then its frame's once compressed. */
+  held: number
+  /** The raw body went to `LoadClient.compress`, which hands its chunks back to the pool itself. */
+  handedOver: boolean
 }
 
 /** A table's adaptive limit: its controller and the permits that enforce the controller's limit. */
@@ -201,12 +211,37 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
         )
       })
 
+    /**
+     * Compresses a load's body before its first attempt (`LoadClient.compress`): the raw chunks go back to the pool
+     * as the codec is done with them, and the permits beyond the frame's size go back to the budget at once, so that
+     * the budget counts what the load really holds from then on (the frame, sent as it is by every attempt).
+     */
+    const compressed = (
+      item: InFlight,
+      compress: NonNullable<LoadClient.LoadClient["compress"]>,
+      raw: LoadClient.LoadRequest
+    ) =>
+      Effect.suspend(() => {
+        item.handedOver = true
+        return compress(raw, item.sealed.release)
+      }).pipe(
+        Effect.tap((request) =>
+          Effect.suspend(() => {
+            const spare = item.held - Math.min(item.held, request.body.byteLength)
+            if (spare <= 0) return Effect.void
+            item.held -= spare
+            outstanding -= spare
+            return budget.release(spare)
+          })
+        )
+      )
+
     const loadOne = (item: InFlight) =>
       Effect.gen(function*() {
         const { batch, sealed } = item
         const startedAt = clock.unsafeCurrentTimeMillis()
         yield* ledger.pending(batch)
-        const request = {
+        const raw: LoadClient.LoadRequest = {
           database: sealed.lane.settings.database,
           table: sealed.lane.settings.table,
           label: batch.label,
@@ -214,6 +249,9 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
           body: sealed.body
         }
         unsettled.add(item)
+        const request = client.compress !== undefined && Compression.wanted(sealed.headers) ?
+          yield* compressed(item, client.compress, raw).pipe(Effect.tapError((error) => ledger.failed(batch, error))) :
+          raw
         inflight++
         yield* Metric.set(SinkMetrics.inflightLoads, inflight)
         const load = options.transactional ? client.loadTransactional(request) : client.loadBatch(request)
@@ -254,7 +292,7 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
               firstRow: sealed.firstRow
             }
             ledger.sealed(batch)
-            const item: InFlight = { sealed, batch }
+            const item: InFlight = { sealed, batch, held, handedOver: false }
             const previous = lane.ordered ? tails.get(lane) : undefined
             const done = lane.ordered ? Deferred.unsafeMake<void>(FiberId.none) : undefined
             if (done !== undefined) tails.set(lane, done)
@@ -290,10 +328,10 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
                 )
             }).pipe(
               Effect.ensuring(Effect.suspend(() => {
-                sealed.release(sealed.body)
-                outstanding -= held
+                if (!item.handedOver) sealed.release(sealed.body)
+                outstanding -= item.held
                 return Effect.all([
-                  budget.release(held),
+                  budget.release(item.held),
                   reportBuffered(lane, -held),
                   done !== undefined ? Deferred.succeed(done, undefined) : Effect.void
                 ], { discard: true })

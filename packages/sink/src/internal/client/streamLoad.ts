@@ -246,7 +246,8 @@ export const compress = (
   release?: (body: LoadBody) => void
 ): Effect.Effect<LoadRequest, StreamLoadError> =>
   Effect.suspend(() => {
-    if (request.compressed !== undefined) return Effect.succeed(request)
+    // already compressed; or streamed from its source (LoadBody.source): the load refuses it with compression
+    if (request.compressed !== undefined || request.body.source !== undefined) return Effect.succeed(request)
     const merged = mergeHeaders(request.headers)
     const value = merged["compression"]
     if (value === undefined || Compression.codecOf(value) === "none") return Effect.succeed(request)

@@ -803,7 +803,9 @@ const txnBegin = async (cluster: Cluster, be: BeNode, ex: Exchange, label: strin
     bodies: [],
     bytes: 0,
     inProcessing: false,
-    beginAt: now,
+    // the transaction's own begin time: the BE's timeout is due no later than the FE's, and the cleaner's tick
+    // looks at the BE first, so an open transaction that outlives its timeout is always aborted with the BE's reason
+    beginAt: begun.txn.createdAt,
     lastActive: now,
     timeoutSec,
     idleTimeoutSec: idleSec,

@@ -490,7 +490,8 @@ export class Cluster {
         for (const [label, ctx] of be.contexts) {
           if (ctx.inProcessing) continue
           let reason: string | undefined
-          if (now - ctx.beginAt > ctx.timeoutSec * 1000) {
+          // due at the same moment as the FE's own timeout (`timeoutAt`, checked below), so the BE's reason wins
+          if (now - ctx.beginAt >= ctx.timeoutSec * 1000) {
             reason = `transaction is aborted by timeout ${ctx.timeoutSec} seconds.`
           } else if (now - ctx.lastActive > ctx.idleTimeoutSec * 1000) {
             reason = `transaction is aborted by idle timeout ${ctx.idleTimeoutSec} seconds.`

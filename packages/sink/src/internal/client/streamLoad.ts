@@ -149,6 +149,19 @@ export const load = (connection: Connection, request: LoadRequest): Effect.Effec
     MergeCommit.load(connection, request) :
     plain(connection, request)
 
+/** A body whose `byteLength` is not the sum of its chunks' lengths: an `Invalid` error, before anything is sent. */
+const unevenBody = (request: LoadRequest): StreamLoadError | undefined => {
+  let actualBytes = 0
+  for (const chunk of request.body.chunks) actualBytes += chunk.byteLength
+  return actualBytes === request.body.byteLength ? undefined : streamLoadError("streamLoad", {
+    label: request.label,
+    status: "",
+    message: `body byteLength ${request.body.byteLength} differs from its chunks (${actualBytes} bytes)`,
+    outcome: "Invalid",
+    reason: "invalid body"
+  })
+}
+
 /** A streamed body (`LoadBody.source`): refused where its bytes would be needed in memory, else a plain load. */
 const streamed = (connection: Connection, request: LoadRequest): Effect.Effect<LoadResult, LoadError> => {
   const refusal = streamedBodyRefusal(request.headers)
@@ -173,18 +186,9 @@ const plain = (connection: Connection, request: LoadRequest): Effect.Effect<Load
         reason: "label format error"
       })
     }
-    let actualBytes = 0
-    for (const chunk of request.body.chunks) actualBytes += chunk.byteLength
     // a streamed body has no chunks: its source is read as it is sent (transport.ts)
-    if (actualBytes !== request.body.byteLength && request.body.source === undefined) {
-      return yield* streamLoadError("streamLoad", {
-        label: request.label,
-        status: "",
-        message: `body byteLength ${request.body.byteLength} differs from its chunks (${actualBytes} bytes)`,
-        outcome: "Invalid",
-        reason: "invalid body"
-      })
-    }
+    const uneven = request.body.source === undefined ? unevenBody(request) : undefined
+    if (uneven !== undefined) return yield* uneven
     const merged: Record<string, string> = { ...mergeHeaders(request.headers), label: request.label }
     const bad = invalidHeader(merged)
     if (bad !== undefined) {
@@ -251,17 +255,8 @@ export const compress = (
     const merged = mergeHeaders(request.headers)
     const value = merged["compression"]
     if (value === undefined || Compression.codecOf(value) === "none") return Effect.succeed(request)
-    let actualBytes = 0
-    for (const chunk of request.body.chunks) actualBytes += chunk.byteLength
-    if (actualBytes !== request.body.byteLength) {
-      return streamLoadError("streamLoad", {
-        label: request.label,
-        status: "",
-        message: `body byteLength ${request.body.byteLength} differs from its chunks (${actualBytes} bytes)`,
-        outcome: "Invalid",
-        reason: "invalid body"
-      })
-    }
+    const uneven = unevenBody(request)
+    if (uneven !== undefined) return uneven
     const unended = MergeCommit.enabled(merged) ? MergeCommit.unendedCsv(request, merged) : undefined
     if (unended !== undefined) return unended
     return Compression.forLoad("streamLoad", request.label, merged, request.body, undefined, release).pipe(

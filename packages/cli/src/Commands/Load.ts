@@ -466,58 +466,46 @@ const itemsOf = (
   pool: FileBatches.Pool | undefined,
   fromFile: boolean
 ): Stream.Stream<Item, LoadInputError> => {
+  const onError = (e: unknown) => new LoadInputError({ file: input.path, reason: (e as Error).message ?? String(e) })
+  const rowDelimiter = input.format === "ndjson" ? 0x0a : delimiter[0]!
+  /** The file opened for the stream's scope: its batches (each ending at `piece.end`), then its end. */
+  const fromOpenFile = <B extends { readonly piece: { readonly end: number } }>(
+    batches: (fd: number) => Stream.Stream<B, LoadInputError>,
+    item: (batch: B) => Item
+  ): Stream.Stream<Item, LoadInputError> =>
+    Stream.unwrapScoped(Effect.gen(function*() {
+      const fd = yield* Effect.acquireRelease(
+        Effect.async<number, LoadInputError>((resume) =>
+          fs.open(input.path, "r", (e, fd) => resume(e === null ? Effect.succeed(fd) : Effect.fail(onError(e))))
+        ),
+        (fd) => Effect.sync(() => fs.closeSync(fd))
+      )
+      let end = offset
+      return batches(fd).pipe(
+        Stream.map((batch): Item => {
+          end = batch.piece.end
+          return item(batch)
+        }),
+        Stream.concat(Stream.suspend(() => Stream.succeed<Item>({ _tag: "FileEnd", input, end })))
+      )
+    }))
   if (fromFile && streamable(input, delimiter)) {
     // streamed from the file: each batch a byte range, read as it is sent (no batch held in memory)
-    const onError = (e: unknown) => new LoadInputError({ file: input.path, reason: (e as Error).message ?? String(e) })
-    return Stream.unwrapScoped(Effect.gen(function*() {
-      const fd = yield* Effect.acquireRelease(
-        Effect.async<number, LoadInputError>((resume) =>
-          fs.open(input.path, "r", (e, fd) => resume(e === null ? Effect.succeed(fd) : Effect.fail(onError(e))))
-        ),
-        (fd) => Effect.sync(() => fs.closeSync(fd))
-      )
-      let end = offset
-      return FileBatches.ranges({
-        fd,
-        path: input.path,
-        start: offset,
-        maxBytes,
-        delimiter: input.format === "ndjson" ? 0x0a : delimiter[0]!,
-        onError
-      }).pipe(
-        Stream.map(({ body, piece, rows }): Item => {
-          end = piece.end
-          return { _tag: "Batch", input, piece, streamed: { body, rows: Effect.mapError(rows, onError) } }
-        }),
-        Stream.concat(Stream.suspend(() => Stream.succeed<Item>({ _tag: "FileEnd", input, end })))
-      )
-    }))
+    return fromOpenFile(
+      (fd) => FileBatches.ranges({ fd, path: input.path, start: offset, maxBytes, delimiter: rowDelimiter, onError }),
+      ({ body, piece, rows }) => ({
+        _tag: "Batch",
+        input,
+        piece,
+        streamed: { body, rows: Effect.mapError(rows, onError) }
+      })
+    )
   }
   if (pool !== undefined && pooled(input, delimiter, maxBytes)) {
-    const onError = (e: unknown) => new LoadInputError({ file: input.path, reason: (e as Error).message ?? String(e) })
-    return Stream.unwrapScoped(Effect.gen(function*() {
-      const fd = yield* Effect.acquireRelease(
-        Effect.async<number, LoadInputError>((resume) =>
-          fs.open(input.path, "r", (e, fd) => resume(e === null ? Effect.succeed(fd) : Effect.fail(onError(e))))
-        ),
-        (fd) => Effect.sync(() => fs.closeSync(fd))
-      )
-      let end = offset
-      return FileBatches.batches({
-        fd,
-        start: offset,
-        maxBytes,
-        delimiter: input.format === "ndjson" ? 0x0a : delimiter[0]!,
-        pool,
-        onError
-      }).pipe(
-        Stream.map(({ piece, release, rows }): Item => {
-          end = piece.end
-          return { _tag: "Batch", input, piece, release, rows }
-        }),
-        Stream.concat(Stream.suspend(() => Stream.succeed<Item>({ _tag: "FileEnd", input, end })))
-      )
-    }))
+    return fromOpenFile(
+      (fd) => FileBatches.batches({ fd, start: offset, maxBytes, delimiter: rowDelimiter, pool, onError }),
+      ({ piece, release, rows }) => ({ _tag: "Batch", input, piece, release, rows })
+    )
   }
   if (input.format === "json") {
     return Stream.fromEffect(

@@ -2,10 +2,11 @@
  * docs/protocol.md §11: every conformance case over real sockets.
  */
 import { assert, describe, it, layer } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, TestClock, TestContext } from "effect"
 import { StarRocksEmulator } from "../src/index.js"
 import {
   basic,
+  bodyRead,
   followE,
   head,
   openRaw,
@@ -14,10 +15,10 @@ import {
   request,
   requestE,
   ROOT,
-  sleep,
   streamLoad,
   TABLES,
-  txn
+  txn,
+  until
 } from "./utils.js"
 
 const Emulator = StarRocksEmulator.StarRocksEmulator
@@ -208,7 +209,7 @@ layer(StarRocksEmulator.layer({ ...TABLES, fes: 2, bes: 1, cleanerIntervalMs: 50
             "Content-Length": "8"
           }) + "1,a\n"
         )
-        yield* sleep(100)
+        yield* until("first 4 body bytes read by the BE", bodyRead(em, "L12", 4))
         const second = yield* beLoad(em.bes[0]!, { label: "L12", column_separator: "," }, "9,z\n")
         assert.strictEqual(second.json.Status, "Label Already Exists")
         assert.strictEqual(second.json.ExistingJobStatus, "RUNNING")
@@ -443,7 +444,8 @@ layer(StarRocksEmulator.layer({ ...TABLES, fes: 2, bes: 1, cleanerIntervalMs: 50
 
     it.effect("case 29: an injected publish timeout commits, then becomes visible", () =>
       Effect.gen(function*() {
-        const em = yield* Emulator
+        // its own emulator on the TestClock: the timer is the emulator's clock, not a real sleep
+        const em = yield* StarRocksEmulator.make({ ...TABLES, clock: yield* Effect.clock })
         yield* em.addFault({
           node: "be",
           path: "_stream_load",
@@ -461,12 +463,13 @@ layer(StarRocksEmulator.layer({ ...TABLES, fes: 2, bes: 1, cleanerIntervalMs: 50
         const again = yield* beLoad(em.bes[0]!, { label: "L29", column_separator: "," }, "2901,p\n", "d", "pk")
         assert.strictEqual(again.json.Status, "Label Already Exists")
         assert.strictEqual(again.json.ExistingJobStatus, "FINISHED")
-        yield* sleep(450)
+        yield* TestClock.adjust("450 millis")
+        yield* em.tick
         const after = yield* requestE(`${em.fe[0]}/api/d/get_load_state?label=L29`, { method: "GET", auth: ROOT })
         assert.strictEqual(after.json.state, "VISIBLE")
         const rows = yield* em.rows("d", "pk")
         assert.isDefined(rows.find((r) => String(r["id"]) === "2901"))
-      }))
+      }).pipe(Effect.scoped, Effect.provide(TestContext.TestContext)))
 
     it.effect("case 30: an unknown BE path is 404 Not Found", () =>
       Effect.gen(function*() {
@@ -606,7 +609,7 @@ layer(StarRocksEmulator.layer({ ...TABLES, fes: 2, bes: 1, cleanerIntervalMs: 50
             "Content-Length": "8"
           }) + "1,a\n"
         )
-        yield* sleep(100)
+        yield* until("first 4 body bytes read by the BE", bodyRead(em, "T37", 4))
         const second = yield* txn(em.fe[0]!, "load", { ...h, column_separator: "," }, "3,c\n")
         assert.deepStrictEqual(second.json, {
           Status: "TXN_IN_PROCESSING",
@@ -708,17 +711,19 @@ layer(StarRocksEmulator.layer({ ...TABLES, fes: 2, bes: 1, cleanerIntervalMs: 50
 
     it.effect("case 41: idle_transaction_timeout aborts the transaction", () =>
       Effect.gen(function*() {
-        const em = yield* Emulator
+        // its own emulator on the TestClock: the timer is the emulator's clock, not a real sleep
+        const em = yield* StarRocksEmulator.make({ ...TABLES, clock: yield* Effect.clock })
         const h = { db: "d", table: "t", label: "T41" }
         const begin = yield* txn(em.fe[0]!, "begin", { ...h, idle_transaction_timeout: "1" })
         assert.strictEqual(begin.json.Status, "OK")
-        yield* sleep(1300)
+        yield* TestClock.adjust("1300 millis")
+        yield* em.tick
         const load = yield* txn(em.fe[0]!, "load", { ...h, column_separator: "," }, "1,a\n")
         assert.strictEqual(load.json.Status, "TXN_NOT_EXISTS")
         const state = yield* requestE(`${em.fe[0]}/api/d/get_load_state?label=T41`, { method: "GET", auth: ROOT })
         assert.strictEqual(state.json.state, "ABORTED")
         assert.strictEqual(state.json.reason, "transaction is aborted by idle timeout 1 seconds.")
-      }))
+      }).pipe(Effect.scoped, Effect.provide(TestContext.TestContext)))
 
     it.effect("case 42: a second begin on the same BE is LABEL_ALREADY_EXISTS with empty fields", () =>
       Effect.gen(function*() {

@@ -3,10 +3,11 @@
  * restart with the same storage, request log, knobs).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Scope } from "effect"
+import { Effect, Exit, Scope, TestClock } from "effect"
 import { StarRocksEmulator } from "../src/index.js"
 import * as MemoryStorage from "../src/internal/memoryStorage.js"
 import {
+  bodyRead,
   follow,
   followE,
   head,
@@ -15,10 +16,10 @@ import {
   request,
   requestE,
   ROOT,
-  sleep,
   streamLoad,
   TABLES,
-  txn
+  txn,
+  until
 } from "./utils.js"
 
 const emu = (options: Partial<StarRocksEmulator.Options> = {}) =>
@@ -68,12 +69,13 @@ describe("labels (docs/protocol.md §5)", () => {
       assert.deepStrictEqual(txns.map((t) => t.status), ["ABORTED", "PREPARE"])
     }))
 
-  it.scopedLive("retention by age: the label expires and is reusable (duplicate data)", () =>
+  it.scoped("retention by age: the label expires and is reusable (duplicate data)", () =>
     Effect.gen(function*() {
-      const em = yield* emu({ labelKeepMaxSecond: 1 })
+      const em = yield* emu({ clock: yield* Effect.clock, labelKeepMaxSecond: 1 })
       yield* streamLoad(em.fe[0]!, "d", "t", "1,a\n", { label: "age", ...csv })
       assert.strictEqual((yield* state(em, "age")).state, "VISIBLE")
-      yield* sleep(1200)
+      yield* TestClock.adjust("1200 millis")
+      yield* em.tick
       assert.strictEqual((yield* state(em, "age")).state, "UNKNOWN")
       const again = yield* streamLoad(em.fe[0]!, "d", "t", "1,a\n", { label: "age", ...csv })
       assert.strictEqual(again.json.Status, "Success")
@@ -137,13 +139,14 @@ describe("transactions and timers (docs/protocol.md §3, §4)", () => {
       assert.strictEqual(after.json.Status, "TXN_NOT_EXISTS")
     }))
 
-  it.scopedLive("timeout aborts an open transaction", () =>
+  it.scoped("timeout aborts an open transaction", () =>
     Effect.gen(function*() {
-      const em = yield* emu()
+      const em = yield* emu({ clock: yield* Effect.clock })
       const h = { db: "d", table: "t", label: "TO1" }
       yield* txn(em.fe[0]!, "begin", { ...h, timeout: "1" })
       yield* txn(em.fe[0]!, "load", { ...h, ...csv }, "1,a\n")
-      yield* sleep(1200)
+      yield* TestClock.adjust("1200 millis")
+      yield* em.tick
       const res = yield* txn(em.fe[0]!, "load", { ...h, ...csv }, "2,b\n")
       assert.strictEqual(res.json.Status, "TXN_NOT_EXISTS")
       const s = yield* state(em, "TO1")
@@ -151,9 +154,9 @@ describe("transactions and timers (docs/protocol.md §3, §4)", () => {
       assert.strictEqual(s.reason, "transaction is aborted by timeout 1 seconds.")
     }))
 
-  it.scopedLive("a plain stream load that outlives its timeout fails with timeout by txn manager", () =>
+  it.scoped("a plain stream load that outlives its timeout fails with timeout by txn manager", () =>
     Effect.gen(function*() {
-      const em = yield* emu()
+      const em = yield* emu({ clock: yield* Effect.clock })
       const c = yield* Effect.promise(() => openRaw(em.bes[0]!))
       c.write(
         head("PUT", "/api/d/t/_stream_load", {
@@ -165,7 +168,8 @@ describe("transactions and timers (docs/protocol.md §3, §4)", () => {
           "Content-Length": "8"
         }) + "1,a\n"
       )
-      yield* sleep(1200)
+      yield* TestClock.adjust("1200 millis")
+      yield* em.tick
       c.write("2,b\n")
       const res = parseRaw(yield* Effect.promise(() => c.waitFor("CommitAndPublishTimeMs")))
       c.destroy()
@@ -174,15 +178,16 @@ describe("transactions and timers (docs/protocol.md §3, §4)", () => {
       assert.strictEqual((yield* em.rows("d", "t")).length, 0)
     }))
 
-  it.scopedLive("prepared_timeout aborts a PREPARED transaction", () =>
+  it.scoped("prepared_timeout aborts a PREPARED transaction", () =>
     Effect.gen(function*() {
-      const em = yield* emu()
+      const em = yield* emu({ clock: yield* Effect.clock })
       const h = { db: "d", table: "t", label: "PT1" }
       yield* txn(em.fe[0]!, "begin", h)
       yield* txn(em.fe[0]!, "load", { ...h, ...csv }, "1,a\n")
       assert.strictEqual((yield* txn(em.fe[0]!, "prepare", { ...h, prepared_timeout: "1" })).json.Status, "OK")
       assert.strictEqual(yield* em.loadState("d", "PT1"), "PREPARED")
-      yield* sleep(1200)
+      yield* TestClock.adjust("1200 millis")
+      yield* em.tick
       assert.strictEqual(yield* em.loadState("d", "PT1"), "ABORTED")
       const commit = yield* txn(em.fe[0]!, "commit", h)
       assert.strictEqual(commit.json.Status, "FAILED")
@@ -202,9 +207,9 @@ describe("transactions and timers (docs/protocol.md §3, §4)", () => {
       assert.deepStrictEqual(again.json, { Status: "TXN_NOT_EXISTS", Message: "transaction with label P2 not exists" })
     }))
 
-  it.scopedLive("transaction commit with an injected publish timeout: PUBLISH_TIMEOUT, COMMITTED, then VISIBLE", () =>
+  it.scoped("transaction commit with an injected publish timeout: PUBLISH_TIMEOUT, COMMITTED, then VISIBLE", () =>
     Effect.gen(function*() {
-      const em = yield* emu()
+      const em = yield* emu({ clock: yield* Effect.clock })
       const h = { db: "d", table: "t", label: "PUB" }
       yield* txn(em.fe[0]!, "begin", h)
       yield* txn(em.fe[0]!, "load", { ...h, ...csv }, "1,a\n")
@@ -219,14 +224,15 @@ describe("transactions and timers (docs/protocol.md §3, §4)", () => {
       assert.strictEqual((yield* em.rows("d", "t")).length, 0)
       const again = yield* txn(em.fe[0]!, "commit", h)
       assert.match(again.json.Message, /has already committed/)
-      yield* sleep(350)
+      yield* TestClock.adjust("350 millis")
+      yield* em.tick
       assert.strictEqual(yield* em.loadState("d", "PUB"), "VISIBLE")
       assert.strictEqual((yield* em.rows("d", "t")).length, 1)
     }))
 
-  it.scopedLive("a later commit of a table never becomes VISIBLE before an earlier one waiting for its publish", () =>
+  it.scoped("a later commit of a table never becomes VISIBLE before an earlier one waiting for its publish", () =>
     Effect.gen(function*() {
-      const em = yield* emu()
+      const em = yield* emu({ clock: yield* Effect.clock })
       const first = { db: "d", table: "pk", label: "ORD1" }
       const second = { db: "d", table: "pk", label: "ORD2" }
       yield* txn(em.fe[0]!, "begin", first)
@@ -244,7 +250,8 @@ describe("transactions and timers (docs/protocol.md §3, §4)", () => {
       assert.strictEqual((yield* txn(em.fe[0]!, "commit", second)).json.Status, "PUBLISH_TIMEOUT")
       assert.strictEqual(yield* em.loadState("d", "ORD2"), "COMMITTED")
       assert.deepStrictEqual(yield* em.rows("d", "pk"), [])
-      yield* sleep(400)
+      yield* TestClock.adjust("400 millis")
+      yield* em.tick
       assert.strictEqual(yield* em.loadState("d", "ORD1"), "VISIBLE")
       assert.strictEqual(yield* em.loadState("d", "ORD2"), "VISIBLE")
       assert.deepStrictEqual((yield* em.rows("d", "pk")).map((r) => [String(r["id"]), r["name"]]), [["1", "new"]])
@@ -343,7 +350,7 @@ describe("transactions and timers (docs/protocol.md §3, §4)", () => {
           "Content-Length": "8"
         }) + "1,a\n"
       )
-      yield* sleep(100)
+      yield* until("first 4 body bytes read by the BE", bodyRead(em, "CX", 4))
       const cancel = yield* requestE(`${em.fe[0]}/api/d/CX/_cancel`, { method: "POST", auth: ROOT })
       assert.strictEqual(cancel.json.status, "OK")
       c.write("2,b\n")
@@ -362,9 +369,9 @@ describe("transactions and timers (docs/protocol.md §3, §4)", () => {
 })
 
 describe("coordinator BE down (docs/protocol.md §3.4)", () => {
-  it.scopedLive("a restarted BE lost its contexts; a BE down long enough aborts PREPARE, keeps PREPARED", () =>
+  it.scoped("a restarted BE lost its contexts; a BE down long enough aborts PREPARE, keeps PREPARED", () =>
     Effect.gen(function*() {
-      const em = yield* emu({ beDownAbortMs: 150 })
+      const em = yield* emu({ clock: yield* Effect.clock, beDownAbortMs: 150 })
       const open = { db: "d", table: "t", label: "open" }
       const prep = { db: "d", table: "t", label: "prep" }
       yield* txn(em.fe[0]!, "begin", open)
@@ -379,7 +386,8 @@ describe("coordinator BE down (docs/protocol.md §3.4)", () => {
       assert.strictEqual(yield* em.loadState("d", "open"), "PREPARE")
       // down for longer than the heartbeat window
       yield* em.setNode("be0", "down")
-      yield* sleep(300)
+      yield* TestClock.adjust("300 millis")
+      yield* em.tick
       const s = yield* state(em, "open")
       assert.strictEqual(s.state, "ABORTED")
       assert.strictEqual(s.reason, "coordinate BE is down")

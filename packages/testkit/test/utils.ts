@@ -160,6 +160,34 @@ export const txn = (
 
 export const sleep = (ms: number) => Effect.promise(() => new Promise((r) => setTimeout(r, ms)))
 
+/**
+ * Polls `check` every 5 ms (real time) until it holds; dies naming `what` after `ms` (default 5 s). The wait for a
+ * server to reach a state (a request's first bytes read, say) with a deadline, instead of a sleep that guesses.
+ */
+export const until = (what: string, check: Effect.Effect<boolean>, ms = 5000): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + ms
+    while (!(yield* check)) {
+      if (Date.now() > deadline) return yield* Effect.dieMessage(`no ${what} within ${ms} ms`)
+      yield* sleep(5)
+    }
+  })
+
+/** Whether a BE of `em` has read at least `bytes` of the body of the request with label `label`. */
+export const bodyRead = (
+  em: {
+    readonly requests: Effect.Effect<
+      ReadonlyArray<{ node: string; headers: Record<string, string>; bodyBytes: number }>
+    >
+  },
+  label: string,
+  bytes: number
+): Effect.Effect<boolean> =>
+  Effect.map(
+    em.requests,
+    (log) => log.some((r) => r.node.startsWith("be") && r.headers["label"] === label && r.bodyBytes >= bytes)
+  )
+
 export const TABLES = {
   users: { root: "", alice: "secret" },
   tables: [

@@ -627,6 +627,31 @@ const txnBody = (
 
 const replyTxn = (ex: Exchange, body: string) => reply(ex, 200, body, "json")
 
+/**
+ * The checks a transaction's body load and its prepare or commit share once the BE has its context: busy with another
+ * request (TXN_IN_PROCESSING), failed (ABORTED, with the operation's own message), or its FE transaction no longer
+ * open (INTERNAL_ERROR; the context is dropped). The reply's body, or undefined when the context takes the request.
+ */
+const unusable = (
+  cluster: Cluster,
+  be: BeNode,
+  ctx: BeTxnContext,
+  label: string,
+  bodyFault: FaultAction | undefined,
+  abortedMessage: string
+): string | undefined => {
+  if (ctx.inProcessing || bodyFault?._tag === "txn-in-processing") {
+    return txnBody("TXN_IN_PROCESSING", IN_PROCESSING, { label })
+  }
+  if (ctx.failed !== undefined) return txnBody("ABORTED", abortedMessage)
+  const feTxn = cluster.get(ctx.txnId)
+  if (feTxn === undefined || feTxn.status !== "PREPARE") {
+    be.contexts.delete(label)
+    return txnBody("INTERNAL_ERROR", feTxn?.reason || "transaction is aborted")
+  }
+  return undefined
+}
+
 const txnLoad = async (cluster: Cluster, be: BeNode, ex: Exchange, bodyFault: FaultAction | undefined) => {
   const h = ex.headers
   const label = h["label"] ?? ""
@@ -647,15 +672,8 @@ const txnLoad = async (cluster: Cluster, be: BeNode, ex: Exchange, bodyFault: Fa
   if (table !== ctx.table) {
     return replyTxn(ex, txnBody("INVALID_ARGUMENT", `Request table ${table} not equal transaction table ${ctx.table}`))
   }
-  if (ctx.inProcessing || bodyFault?._tag === "txn-in-processing") {
-    return replyTxn(ex, txnBody("TXN_IN_PROCESSING", IN_PROCESSING, { label }))
-  }
-  if (ctx.failed !== undefined) return replyTxn(ex, txnBody("ABORTED", "current transaction is aborted"))
-  const feTxn = cluster.get(ctx.txnId)
-  if (feTxn === undefined || feTxn.status !== "PREPARE") {
-    be.contexts.delete(label)
-    return replyTxn(ex, txnBody("INTERNAL_ERROR", feTxn?.reason || "transaction is aborted"))
-  }
+  const refused = unusable(cluster, be, ctx, label, bodyFault, "current transaction is aborted")
+  if (refused !== undefined) return replyTxn(ex, refused)
   ctx.inProcessing = true
   try {
     // TransactionStreamLoadAction::on_header: a failed header phase rolls the transaction back, which aborts it in
@@ -851,15 +869,8 @@ const txnFinish = async (
     }
     preparedSec = Number(pt)
   }
-  if (ctx.inProcessing || bodyFault?._tag === "txn-in-processing") {
-    return replyTxn(ex, txnBody("TXN_IN_PROCESSING", IN_PROCESSING, { label }))
-  }
-  if (ctx.failed !== undefined) return replyTxn(ex, txnBody("ABORTED", "transaction is aborted"))
-  const feTxn = cluster.get(ctx.txnId)
-  if (feTxn === undefined || feTxn.status !== "PREPARE") {
-    be.contexts.delete(label)
-    return replyTxn(ex, txnBody("INTERNAL_ERROR", feTxn?.reason || "transaction is aborted"))
-  }
+  const refused = unusable(cluster, be, ctx, label, bodyFault, "transaction is aborted")
+  if (refused !== undefined) return replyTxn(ex, refused)
   ctx.inProcessing = true
   try {
     const rollback = (status: TxnStatusName, message: string, errorUrl?: string) => {

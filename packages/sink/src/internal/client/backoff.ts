@@ -9,6 +9,9 @@
  */
 import { Duration, Effect, FiberRef, Schedule } from "effect"
 import { globalValue } from "effect/GlobalValue"
+import * as RetryPolicy from "../../RetryPolicy.js"
+import type { LoadError } from "../../StarRocksError.js"
+import type { RetryBudget } from "./connection.js"
 
 /** Runs the wait between two attempts (the sleep of a backoff). */
 export interface Backoff {
@@ -50,3 +53,37 @@ export const throughHook = <Out, In, R>(schedule: Schedule.Schedule<Out, In, R>)
           Effect.as(Duration.zero)
         )
   )
+
+/**
+ * The client's retry schedule for one request: the connection's retry budget while `retryable` says so, each delay
+ * slept through the hooks (`throughHook`). Every operation (stream load, merge commit, transaction calls, their
+ * replay, `get_load_state`) retries through it.
+ */
+export const policy = (
+  budget: RetryBudget,
+  retryable: (error: LoadError) => boolean
+): Schedule.Schedule<Duration.Duration, LoadError> =>
+  throughHook(RetryPolicy.make<LoadError>({ ...budget, while: retryable }))
+
+/**
+ * Runs `attempt(n)` (n counts from 0) under `schedule` and succeeds with its result and the number of attempts made;
+ * the final failure is logged as `message` with those attempts, its tag and message, and `annotations` (a label).
+ */
+export const counted = <A>(
+  attempt: (n: number) => Effect.Effect<A, LoadError>,
+  schedule: Schedule.Schedule<Duration.Duration, LoadError>,
+  message: string,
+  annotations: Readonly<Record<string, unknown>>
+): Effect.Effect<readonly [A, number], LoadError> =>
+  Effect.suspend(() => {
+    let attempts = 0
+    return Effect.suspend(() => attempt(attempts++)).pipe(
+      Effect.retry(schedule),
+      Effect.tapError((e) =>
+        Effect.logError(message).pipe(
+          Effect.annotateLogs({ ...annotations, attempts, error: e._tag, message: e.message })
+        )
+      ),
+      Effect.map((a) => [a, attempts] as const)
+    )
+  })

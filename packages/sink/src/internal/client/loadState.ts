@@ -5,7 +5,6 @@
  * @internal
  */
 import { Clock, Duration, Effect, Either, Schedule } from "effect"
-import * as RetryPolicy from "../../RetryPolicy.js"
 import type { LoadError } from "../../StarRocksError.js"
 import { AuthError, LabelStateTimeout } from "../../StarRocksError.js"
 import { classify, decodeLoadState } from "../../StreamLoadResponse.js"
@@ -103,7 +102,7 @@ const retryable = (error: LoadError): boolean => RetryLogic.decide("loadState", 
  */
 export const get = (connection: Connection, request: LoadStateRequest): Effect.Effect<LoadState, LoadError> =>
   once(connection, request).pipe(
-    Effect.retry(Backoff.throughHook(RetryPolicy.make<LoadError>({ ...connection.retry, while: retryable })))
+    Effect.retry(Backoff.policy(connection.retry, retryable))
   )
 
 /**
@@ -115,7 +114,7 @@ export const getDetail = (
   request: LoadStateRequest
 ): Effect.Effect<LoadStateDetail, LoadError> =>
   onceDetail(connection, request).pipe(
-    Effect.retry(Backoff.throughHook(RetryPolicy.make<LoadError>({ ...connection.retry, while: retryable })))
+    Effect.retry(Backoff.policy(connection.retry, retryable))
   )
 
 /** @internal */

@@ -18,8 +18,7 @@
  *
  * @internal
  */
-import { Clock, Duration, Effect, Ref } from "effect"
-import * as RetryPolicy from "../../RetryPolicy.js"
+import { Clock, Duration, Effect } from "effect"
 import type { LoadError } from "../../StarRocksError.js"
 import { classify } from "../../StreamLoadResponse.js"
 import * as Backoff from "./backoff.js"
@@ -191,25 +190,19 @@ export const load = (connection: Connection, request: LoadRequest): Effect.Effec
       yield* Compression.forLoad("streamLoad", request.label, merged, request.body, request.compressed)
     const headers = compressed?.headers ?? merged
     const sent = compressed === undefined ? request : { ...request, body: compressed.body }
-    const attempts = yield* Ref.make(0)
-    const result = yield* Ref.getAndUpdate(attempts, (n) => n + 1).pipe(
-      Effect.flatMap((n) => attempt(connection, sent, headers, async, n)),
-      Effect.retry(Backoff.throughHook(RetryPolicy.make<LoadError>({
-        ...connection.retry,
-        // a lost reply is sent again too (at-least-once: see the module notes)
-        while: (e) =>
+    const [result, attempts] = yield* Backoff.counted(
+      (n) => attempt(connection, sent, headers, async, n),
+      // a lost reply is sent again too (at-least-once: see the module notes)
+      Backoff.policy(
+        connection.retry,
+        (e) =>
           RetryLogic.decide("streamLoad", e) === "Retry" ||
           (e._tag === "StreamLoadError" && e.outcome === "InDoubt")
-      }))),
-      Effect.tapError((e) =>
-        Ref.get(attempts).pipe(Effect.flatMap((n) =>
-          Effect.logError("merge commit load failed").pipe(
-            Effect.annotateLogs({ request: request.label, attempts: n, error: e._tag, message: e.message })
-          )
-        ))
-      )
+      ),
+      "merge commit load failed",
+      { request: request.label }
     )
-    const retries = (yield* Ref.get(attempts)) - 1
+    const retries = attempts - 1
     const end = yield* Clock.currentTimeMillis
     return compressed === undefined ?
       { ...result, retries, elapsedMs: end - start } :

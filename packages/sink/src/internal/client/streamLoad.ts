@@ -5,9 +5,8 @@
  *
  * @internal
  */
-import { Clock, Effect, Ref } from "effect"
+import { Clock, Effect } from "effect"
 import type { LoadBody } from "../../LoadBody.js"
-import * as RetryPolicy from "../../RetryPolicy.js"
 import type { LoadError, StreamLoadError } from "../../StarRocksError.js"
 import { classify } from "../../StreamLoadResponse.js"
 import * as Backoff from "./backoff.js"
@@ -207,21 +206,15 @@ const plain = (connection: Connection, request: LoadRequest): Effect.Effect<Load
       yield* Compression.forLoad("streamLoad", request.label, merged, request.body, request.compressed)
     const headers = compressed?.headers ?? merged
     const sent = compressed === undefined ? request : { ...request, body: compressed.body }
-    const attempts = yield* Ref.make(0)
     // sends on a fresh connection after a pooled one closed (transport.ts): retries too
     const resent = { n: 0 }
-    const result = yield* Ref.getAndUpdate(attempts, (n) => n + 1).pipe(
-      Effect.flatMap((n) => attempt(connection, sent, headers, n, resent)),
-      Effect.retry(Backoff.throughHook(RetryPolicy.make<LoadError>({ ...connection.retry, while: retryable }))),
-      Effect.tapError((e) =>
-        Ref.get(attempts).pipe(Effect.flatMap((n) =>
-          Effect.logError("stream load failed").pipe(
-            Effect.annotateLogs({ label: request.label, attempts: n, error: e._tag, message: e.message })
-          )
-        ))
-      )
+    const [result, attempts] = yield* Backoff.counted(
+      (n) => attempt(connection, sent, headers, n, resent),
+      Backoff.policy(connection.retry, retryable),
+      "stream load failed",
+      { label: request.label }
     )
-    const retries = (yield* Ref.get(attempts)) - 1 + resent.n
+    const retries = attempts - 1 + resent.n
     const end = yield* Clock.currentTimeMillis
     yield* Effect.annotateCurrentSpan({ "starrocks.status": result.status, "starrocks.retries": retries })
     return compressed === undefined ?

@@ -7,7 +7,6 @@
  */
 import { Clock, Effect, Either, Ref } from "effect"
 import type { LoadBody } from "../../LoadBody.js"
-import * as RetryPolicy from "../../RetryPolicy.js"
 import type { LoadError } from "../../StarRocksError.js"
 import { TransactionError } from "../../StarRocksError.js"
 import type { Outcome } from "../../StreamLoadResponse.js"
@@ -254,10 +253,7 @@ export const call = (
         return RetryLogic.decide(operation, error) === "Settle" ? Effect.succeed(reply) : Effect.fail(error)
       })
     )
-    const policy = Backoff.throughHook(RetryPolicy.make<LoadError>({
-      ...connection.retry,
-      while: (e) => RetryLogic.decide(operation, e) === "Retry"
-    }))
+    const policy = Backoff.policy(connection.retry, (e) => RetryLogic.decide(operation, e) === "Retry")
     const result = yield* Effect.either(Effect.retry(once, policy))
     const retries = (yield* Ref.get(attempts)) - 1
     if (Either.isRight(result)) {
@@ -339,9 +335,7 @@ export const loadTransactional = (
     })
     const done = yield* Effect.retry(
       attempt,
-      Backoff.throughHook(
-        RetryPolicy.make<LoadError>({ ...connection.retry, while: (e) => RetryLogic.isReplayable(e) })
-      )
+      Backoff.policy(connection.retry, RetryLogic.isReplayable)
     )
     const retries = attempts - 1 + (done?.loaded.retries ?? 0) + (done?.committed.retries ?? 0)
     const end = yield* Clock.currentTimeMillis

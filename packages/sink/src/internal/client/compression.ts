@@ -122,8 +122,9 @@ const handBack = (release: Release, chunk: Uint8Array) => {
   if (release !== undefined) release({ chunks: [chunk], byteLength: chunk.byteLength })
 }
 
-/** `chunk` in pieces of at most `size` bytes (views, no copy). */
+/** `chunk` in pieces of at most `size` bytes (views, no copy); none for an empty chunk. */
 const piecesOf = (chunk: Uint8Array, size: number): ReadonlyArray<Uint8Array> => {
+  if (chunk.byteLength === 0) return []
   if (chunk.byteLength <= size) return [chunk]
   const out: Array<Uint8Array> = []
   for (let at = 0; at < chunk.byteLength; at += size) {

@@ -122,7 +122,7 @@ const counting = (inner: LoadClient.LoadClient) => {
         }).pipe(
           Effect.tap((out) =>
             Effect.sync(() => {
-              // the frame exists before the last of the raw bytes (lz4/zstd: the one buffer they read) is dropped
+              // the frame exists before any raw bytes not handed back (none: every chunk is handed back as read) drop
               frames.add(out.body)
               add(out.body.byteLength)
               add(-rawHeld)

@@ -4,7 +4,7 @@
  * forbids; the child imports the modules and prints their export names.
  *
  * - The package root (`@effect-starrocks/sink`) loads no optional dependency: `@effect/sql`, `@effect/sql-mysql2`,
- *   `@effect/experimental`, `mysql2` and the compression codecs (`lz4-napi`, `@toondepauw/node-zstd`) are refused
+ *   `@effect/experimental`, `mysql2` and the compression codecs (`lz4-napi`, `zstd-napi`) are refused
  *   and the root still loads.
  * - The same hook refuses the SQL submodules, so the check above can fail.
  * - With `jdbc-url` the sink loads the MySQL reader when it starts; refused, it fails with a `TableSchemaError`.
@@ -30,7 +30,7 @@ const manifest = JSON.parse(Fs.readFileSync(Path.join(packageDir, "package.json"
   readonly optionalDependencies?: Record<string, string>
 }
 /** The compression codecs (internal/client/compression.ts): optional dependencies imported when a load asks. */
-const codecPackages = ["lz4-napi", "@toondepauw/node-zstd"]
+const codecPackages = ["lz4-napi", "zstd-napi"]
 const optional = [
   "@effect/sql",
   "@effect/sql-mysql2",

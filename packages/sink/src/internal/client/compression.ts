@@ -1,17 +1,18 @@
 /**
  * Payload compression of one load (`compression` header: `lz4_frame`, `gzip`, `zstd`), through maintained packages:
- * gzip through node:zlib, LZ4 frame through `lz4-napi`, zstd through `@toondepauw/node-zstd` (optional dependencies,
- * imported the first time a load asks for them, so that the package root and an uncompressed sink load neither).
+ * gzip through node:zlib, LZ4 blocks through `lz4-napi`, zstd through `zstd-napi` (optional dependencies, imported
+ * the first time a load asks for them, so that the package root and an uncompressed sink load neither).
  *
- * Each body is compressed whole, once per load, into ONE frame (StarRocks' JSON reader stops at the end of the first
- * LZ4 or zstd frame, so frames per chunk would drop rows: docs/protocol.md "Payload compression"), off the event loop
- * (the codecs' async calls run on libuv's thread pool), and the same compressed bytes are sent again by every
- * redirect, retry and reload of that load. The sink compresses before the load (`LoadClient.compress`): the raw
- * body's chunks go back to the encoder's buffer pool as the codec is done with them, and the frame, not the raw
- * body, is what the load holds while it is in flight (the dispatcher counts it in the byte budget). gzip streams the
- * chunks through zlib; lz4-napi and node-zstd take one buffer, so a body of several chunks is copied into one, each
- * chunk handed back as it is copied (the copy replaces the chunks; their packages have no streaming input into one
- * frame). CSV loads also
+ * Each body is compressed once per load into ONE frame (StarRocks' JSON reader stops at the end of the first LZ4 or
+ * zstd frame, so frames per chunk would drop rows: docs/protocol.md "Payload compression"), streamed chunk by chunk:
+ * the raw body is never copied into one buffer, and each chunk goes back to the encoder's buffer pool (`release`)
+ * as soon as the codec has read it. gzip streams the chunks through a zlib stream (on the thread pool). LZ4: the
+ * frame's header, its blocks and its end mark are built here around blocks that lz4-napi compresses (on the thread
+ * pool), one independent block per chunk (at most 1 MiB: a larger chunk is several), a container, not a codec.
+ * zstd: zstd-napi's streaming `ZSTD_compressStream2` on the event loop, 256 KiB at a time with a yield to the other
+ * fibers between (zstd-napi has no asynchronous call). The same compressed bytes are sent again by every redirect,
+ * retry and reload of that load. The sink compresses before the load (`LoadClient.compress`): the frame, not the raw
+ * body, is what the load holds while it is in flight (the dispatcher counts it in the byte budget). CSV loads also
  * carry the compressed-CSV `format` alias (`lz4`, `gzip`, `zstd`), as the Flink connector sends them: StarRocks
  * releases that read the `compression` header for JSON only decompress CSV by its format.
  *
@@ -34,9 +35,6 @@ export type Codec = typeof codecs[number]
 
 /** The compressed-CSV `format` alias StarRocks reads for each codec (`stream_load.cpp` `parse_format`). */
 const csvFormat: Readonly<Record<Codec, string>> = { lz4_frame: "lz4", gzip: "gzip", zstd: "zstd" }
-
-/** zstd's default level (the `zstd` command line's), a speed/ratio balance close to gzip's ratio at lz4's speed. */
-const ZSTD_LEVEL = 3
 
 /**
  * The codec a `compression` header value names (case-insensitive): a codec, `none` for StarRocks' `NO_COMPRESSION`
@@ -67,16 +65,28 @@ export class CompressionFailure {
   constructor(readonly reason: string) {}
 }
 
+/** lz4-napi: `compress` is LZ4 block compression (lz4_flex), the block after its 4-byte little-endian raw size. */
 interface Lz4Module {
-  readonly compressFrame: (data: Uint8Array) => Promise<Buffer>
+  readonly compress: (data: Uint8Array) => Promise<Buffer>
 }
-interface ZstdModule {
-  readonly Encoder: new(level: number) => { readonly encode: (data: Buffer) => Promise<Buffer> }
+/** zstd-napi's low-level binding (`zstd-napi/binding`): a `ZSTD_CCtx` and `ZSTD_compressStream2`. */
+interface ZstdBinding {
+  readonly CCtx: new() => ZstdContext
+  readonly CParameter: { readonly compressionLevel: number }
+  readonly EndDirective: { readonly continue: number; readonly end: number }
+  readonly ResetDirective: { readonly sessionOnly: number }
+}
+interface ZstdContext {
+  readonly setParameter: (param: number, value: number) => void
+  readonly setPledgedSrcSize: (size: number) => void
+  readonly reset: (directive: number) => void
+  /** [bytes left to flush, bytes written to dst, bytes read from src] */
+  readonly compressStream2: (dst: Uint8Array, src: Uint8Array, endOp: number) => [number, number, number]
 }
 
 const packageOf: Readonly<Record<"lz4_frame" | "zstd", string>> = {
   lz4_frame: "lz4-napi",
-  zstd: "@toondepauw/node-zstd"
+  zstd: "zstd-napi"
 }
 
 const load = <M>(codec: "lz4_frame" | "zstd", importer: () => Promise<unknown>): Effect.Effect<M, CompressionFailure> =>
@@ -102,11 +112,8 @@ const importPackage = (name: string): Promise<unknown> => import(name)
 
 // Node caches a module once imported: later loads pay one resolved promise
 const lz4 = load<Lz4Module>("lz4_frame", () => importPackage(packageOf.lz4_frame))
-// an encoder per body: loads in flight compress at once on the thread pool, none shares another's state
-const zstd = Effect.map(
-  load<ZstdModule>("zstd", () => importPackage(packageOf.zstd)),
-  (m) => new m.Encoder(ZSTD_LEVEL)
-)
+// the low-level binding alone (the package's documented `zstd-napi/binding`), not its stream classes
+const zstd = load<ZstdBinding>("zstd", () => importPackage(`${packageOf.zstd}/binding.js`))
 
 /** Hands chunks of the raw body back to `release` (at most once each), when one was given. */
 type Release = ((body: LoadBody) => void) | undefined
@@ -115,25 +122,15 @@ const handBack = (release: Release, chunk: Uint8Array) => {
   if (release !== undefined) release({ chunks: [chunk], byteLength: chunk.byteLength })
 }
 
-/**
- * The body as one buffer, for the codecs whose packages take one (lz4-napi, node-zstd): a one-chunk body as it is
- * (handed back by the caller once the frame exists); a body of several chunks copied into one buffer, each chunk
- * handed back to `release` as soon as it is copied, so that the copy replaces the chunks instead of doubling them.
- */
-const contiguous = (body: LoadBody, release: Release): { readonly buffer: Buffer; readonly owned: boolean } => {
-  const chunks = body.chunks.filter((c) => c.byteLength > 0)
-  if (chunks.length === 1) {
-    const c = chunks[0]!
-    return { buffer: Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength), owned: false }
+/** `chunk` in pieces of at most `size` bytes (views, no copy); none for an empty chunk. */
+const piecesOf = (chunk: Uint8Array, size: number): ReadonlyArray<Uint8Array> => {
+  if (chunk.byteLength === 0) return []
+  if (chunk.byteLength <= size) return [chunk]
+  const out: Array<Uint8Array> = []
+  for (let at = 0; at < chunk.byteLength; at += size) {
+    out.push(chunk.subarray(at, Math.min(at + size, chunk.byteLength)))
   }
-  const buffer = Buffer.allocUnsafeSlow(body.byteLength)
-  let at = 0
-  for (const c of body.chunks) {
-    buffer.set(c, at)
-    at += c.byteLength
-    handBack(release, c)
-  }
-  return { buffer, owned: true }
+  return out
 }
 
 /** zlib's output buffers: large enough that a frame is a few chunks, not thousands of 16 KiB ones. */
@@ -162,27 +159,165 @@ const gzip = (body: LoadBody, release: Release): Promise<LoadBody> =>
     z.end()
   })
 
-const single = (bytes: Buffer): LoadBody => ({ chunks: [bytes], byteLength: bytes.byteLength })
+/**
+ * The LZ4 frame format (lz4's `doc/lz4_Frame_format.md`): magic 0x184D2204; FLG 0x60 (version 01, independent
+ * blocks, no block or content checksum, no content size, no dictionary); BD 0x60 (blocks of at most 1 MiB, the
+ * encoder's largest buffer); HC 0x51, the second byte of XXH32(FLG BD, seed 0). A fixed descriptor, so a fixed
+ * header (checked against lz4's own decoders in Compression.test.ts).
+ */
+const LZ4_HEADER = Uint8Array.of(0x04, 0x22, 0x4d, 0x18, 0x60, 0x60, 0x51)
+/** The largest block BD 0x60 allows. */
+const LZ4_BLOCK = 1024 * 1024
+/** The end mark: a block size of 0. */
+const LZ4_END = Uint8Array.of(0, 0, 0, 0)
+/** A block size's flag for a block stored as it is (it did not shrink). */
+const LZ4_UNCOMPRESSED = 0x80000000
+
+/**
+ * One LZ4 frame, built chunk by chunk: each chunk of the body (in pieces of at most 1 MiB) is one independent block,
+ * compressed by lz4-napi on the thread pool, one at a time; a chunk is handed back to `release` once its blocks
+ * exist. lz4-napi prefixes a block with its raw size in 4 bytes: those 4 bytes become the block's frame header (its
+ * compressed size), so that the block is not copied. A block that does not shrink is stored as it is (copied, flagged
+ * uncompressed), as the format asks. What is held at once: the frame so far, and one piece and its block.
+ */
+const lz4Frame = (m: Lz4Module, body: LoadBody, release: Release, failed: (e: unknown) => CompressionFailure) =>
+  Effect.suspend(() => {
+    const out: Array<Uint8Array> = [LZ4_HEADER]
+    let size = LZ4_HEADER.byteLength
+    const block = (piece: Uint8Array) =>
+      Effect.map(Effect.tryPromise({ try: () => m.compress(piece), catch: failed }), (b) => {
+        const n = b.byteLength - 4
+        if (n > 0 && n < piece.byteLength) {
+          b.writeUInt32LE(n, 0)
+          out.push(b)
+          size += b.byteLength
+        } else {
+          const stored = Buffer.allocUnsafe(4 + piece.byteLength)
+          stored.writeUInt32LE((piece.byteLength | LZ4_UNCOMPRESSED) >>> 0, 0)
+          stored.set(piece, 4)
+          out.push(stored)
+          size += stored.byteLength
+        }
+      })
+    return Effect.forEach(body.chunks, (chunk) =>
+      Effect.as(
+        Effect.forEach(piecesOf(chunk, LZ4_BLOCK), block, { discard: true }),
+        chunk
+      ).pipe(
+        // not when interrupted: lz4-napi may still be reading the piece on the thread pool (left to the GC)
+        Effect.tap((c) => handBack(release, c))
+      ), { discard: true }).pipe(
+        Effect.map((): LoadBody => {
+          out.push(LZ4_END)
+          return { chunks: out, byteLength: size + LZ4_END.byteLength }
+        })
+      )
+  })
+
+/** zstd's default level (the `zstd` command line's), a speed/ratio balance close to gzip's ratio at lz4's speed. */
+const ZSTD_LEVEL = 3
+/** The pieces zstd reads between two yields to the other fibers (about a millisecond of compression at level 3). */
+const ZSTD_STEP = 256 * 1024
+/** zstd's output buffers: each filled before the next is taken (the last one copied to its size). */
+const ZSTD_OUT = 256 * 1024
+
+/** Idle compression contexts kept for the next frames (a context's tables are allocated once, not per frame). */
+const ZSTD_IDLE = 4
+const idleContexts: Array<ZstdContext> = []
+
+/**
+ * A compression context for one frame: an idle one (its last frame ended), or a new one at ZSTD_LEVEL; back to the
+ * idle ones once its frame is complete (a context whose frame failed or was interrupted is dropped, to the GC).
+ */
+const withContext = <A, E>(b: ZstdBinding, use: (ctx: ZstdContext) => Effect.Effect<A, E>) =>
+  Effect.acquireUseRelease(
+    Effect.sync(() => {
+      const idle = idleContexts.pop()
+      if (idle !== undefined) return idle
+      const ctx = new b.CCtx()
+      ctx.setParameter(b.CParameter.compressionLevel, ZSTD_LEVEL)
+      return ctx
+    }),
+    use,
+    (ctx, exit) =>
+      Effect.sync(() => {
+        if (exit._tag === "Success" && idleContexts.length < ZSTD_IDLE) idleContexts.push(ctx)
+      })
+  )
+
+/**
+ * One zstd frame, streamed (`ZSTD_compressStream2`) chunk by chunk through a compression context of its own, with
+ * the body's size pledged (written in the frame header, and checked by zstd against the bytes it reads). zstd-napi
+ * compresses synchronously: a piece of at most 256 KiB at a time, yielding to the other fibers between pieces; a chunk
+ * is handed back to `release` once zstd has read it (zstd keeps what it still needs of it, its window, itself).
+ * What is held at once: the frame so far, zstd's context (its window and tables, a few MiB at level 3) and one
+ * output buffer.
+ */
+const zstdFrame = (b: ZstdBinding, body: LoadBody, release: Release, failed: (e: unknown) => CompressionFailure) =>
+  withContext(b, (ctx) => {
+    const out: Array<Uint8Array> = []
+    let size = 0
+    let buf = Buffer.allocUnsafe(ZSTD_OUT)
+    let used = 0
+    const step = (input: Uint8Array, end: boolean) =>
+      Effect.try({
+        try: () => {
+          let src = input
+          for (;;) {
+            const [left, written, read] = ctx.compressStream2(
+              buf.subarray(used),
+              src,
+              end ? b.EndDirective.end : b.EndDirective.continue
+            )
+            used += written
+            src = src.subarray(read)
+            if (used === buf.byteLength) {
+              out.push(buf)
+              size += used
+              buf = Buffer.allocUnsafe(ZSTD_OUT)
+              used = 0
+            }
+            if (src.byteLength === 0 && (!end || left === 0)) return
+          }
+        },
+        catch: failed
+      })
+    const start = Effect.try({
+      try: () => {
+        ctx.reset(b.ResetDirective.sessionOnly)
+        ctx.setPledgedSrcSize(body.byteLength)
+      },
+      catch: failed
+    })
+    const chunks = Effect.forEach(
+      body.chunks,
+      (chunk) =>
+        Effect.forEach(piecesOf(chunk, ZSTD_STEP), (piece) => Effect.zipRight(step(piece, false), Effect.yieldNow()), {
+          discard: true
+        }).pipe(Effect.tap(() => handBack(release, chunk))),
+      { discard: true }
+    )
+    return start.pipe(
+      Effect.zipRight(chunks),
+      Effect.zipRight(step(new Uint8Array(0), true)),
+      Effect.map((): LoadBody => {
+        if (used > 0) {
+          out.push(Buffer.from(buf.subarray(0, used)))
+          size += used
+        }
+        return { chunks: out, byteLength: size }
+      })
+    )
+  })
 
 const run = (codec: Codec, body: LoadBody, release: Release): Effect.Effect<LoadBody, CompressionFailure> => {
   const failed = (e: unknown) =>
-    new CompressionFailure(`${codec} compression failed: ${e instanceof Error ? e.message : String(e)}`)
+    e instanceof CompressionFailure ?
+      e :
+      new CompressionFailure(`${codec} compression failed: ${e instanceof Error ? e.message : String(e)}`)
   if (codec === "gzip") return Effect.tryPromise({ try: () => gzip(body, release), catch: failed })
-  const encode: Effect.Effect<(data: Buffer) => Promise<Buffer>, CompressionFailure> = codec === "lz4_frame" ?
-    Effect.map(lz4, (m) => (data: Buffer) => m.compressFrame(data)) :
-    Effect.map(zstd, (e) => (data: Buffer) => e.encode(data))
-  return Effect.flatMap(encode, (f) =>
-    Effect.suspend(() => {
-      const input = contiguous(body, release)
-      return Effect.tryPromise({ try: () => f(input.buffer), catch: failed }).pipe(
-        Effect.map(single),
-        // a one-chunk body was read in place: handed back once the codec is done with it (not when the codec was
-        // interrupted: it may still be reading it on the thread pool; the chunk is then left to the GC)
-        Effect.tap(() => {
-          if (!input.owned) { for (const c of body.chunks) handBack(release, c) }
-        })
-      )
-    }))
+  if (codec === "lz4_frame") return Effect.flatMap(lz4, (m) => lz4Frame(m, body, release, failed))
+  return Effect.flatMap(zstd, (b) => zstdFrame(b, body, release, failed))
 }
 
 /** A compressed load: its body, its headers, and the size of the body before compression. @internal */
@@ -207,8 +342,8 @@ export const headersFor = (codec: Codec, headers: Readonly<Record<string, string
 /**
  * Compresses `body` with `codec` into ONE frame (StarRocks reads one frame per body), and sets the headers
  * (`headersFor`). With `release`, every chunk of `body` is handed to it, at most once, as soon as the codec no longer
- * needs it (gzip: as zlib reads it; lz4_frame and zstd: as it is copied into the one buffer their packages take, or
- * once the frame exists for a one-chunk body): the caller must not read `body` again. The frame is a new body.
+ * needs it (gzip: as zlib reads it; lz4_frame: once its blocks exist; zstd: once zstd has read it): the caller must
+ * not read `body` again. The frame is a new body.
  * @internal
  */
 export const compress = (

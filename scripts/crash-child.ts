@@ -140,7 +140,7 @@ const program = Effect.gen(function*() {
       Stream.rechunk(250),
       Checkpoint.withBarriers({ everyRows: every, position: (item: Source.Item) => positions.get(item)! }),
       Stream.tap((envelope) =>
-        envelope._tag === "Barrier"
+        Checkpoint.isBarrier(envelope)
           ? Effect.forkDaemon(
             Deferred.await(envelope.ack).pipe(
               Effect.tap((ack) => Effect.sync(() => say(`ack ${ack.id} ${ack.position}`))),

@@ -182,7 +182,7 @@ export const runPartition = (o: PartitionOptions) =>
       ),
       Checkpoint.withBarriers({ everyRows: o.everyRows, every: "1 second", position: (r) => Number(r.seq) }),
       Stream.tap((envelope) =>
-        envelope._tag === "Barrier"
+        Checkpoint.isBarrier(envelope)
           ? Effect.map(
             Effect.forkDaemon(
               Checkpoint.awaitAck(envelope).pipe(

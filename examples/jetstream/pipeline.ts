@@ -154,7 +154,7 @@ const program = Effect.gen(function*() {
     ),
     Checkpoint.withBarriers({ everyRows, every: "1 second", position: (r) => r.seq }),
     Stream.tap((envelope) =>
-      envelope._tag === "Barrier"
+      Checkpoint.isBarrier(envelope)
         ? Effect.map(
           Effect.forkDaemon(
             Checkpoint.awaitAck(envelope).pipe(

@@ -1,8 +1,8 @@
 /**
- * Checkpoint barriers for the exactly-once sink: the sink's input is a row or a barrier. A barrier carries the
- * source position of the last row before it and a `Deferred` that the sink completes once everything before the
- * barrier is committed in StarRocks and the checkpoint record is durable: the application may then commit or
- * acknowledge its source up to that position.
+ * Checkpoint barriers for the exactly-once sink: the sink's input is the application's rows, as they are, with
+ * barriers between them. A barrier carries the source position of the last row before it and a `Deferred` that the
+ * sink completes once everything before the barrier is committed in StarRocks and the checkpoint record is durable:
+ * the application may then commit or acknowledge its source up to that position.
  *
  * ```ts
  * const summary = yield* source.pipe(
@@ -11,28 +11,37 @@
  * )
  * ```
  *
+ * Rows are not wrapped: a barrier is told from a row by its brand (`isBarrier`), so a stream of rows costs the
+ * exactly-once sink no object per row (docs/benchmark.md, Exactly-once).
+ *
  * @since 0.1.0
  */
 import type { Duration } from "effect"
-import { Chunk, Deferred, Effect, FiberId, Option, Schedule, Stream } from "effect"
+import { Chunk, Deferred, Effect, FiberId, Schedule, Stream } from "effect"
+import * as InternalBarrier from "./internal/barrier.js"
 import type { SinkError } from "./StarRocksError.js"
 import { ExactlyOnceError } from "./StarRocksError.js"
 
 /**
  * @since 0.1.0
- * @category models
+ * @category symbols
  */
-export interface Row<A> {
-  readonly _tag: "Row"
-  readonly row: A
-}
+export const BarrierTypeId: typeof InternalBarrier.TypeId = InternalBarrier.TypeId
 
 /**
+ * @since 0.1.0
+ * @category symbols
+ */
+export type BarrierTypeId = typeof BarrierTypeId
+
+/**
+ * A checkpoint barrier (made by `barrier` or `withBarriers`; recognised by `isBarrier`).
+ *
  * @since 0.1.0
  * @category models
  */
 export interface Barrier<P> {
-  readonly _tag: "Barrier"
+  readonly [BarrierTypeId]: BarrierTypeId
   /** The source position of the last row before this barrier (what the checkpoint covers). */
   readonly position: P
   /** Completed when the checkpoint is durable and its transactions are committed; failed with the sink's error. */
@@ -40,10 +49,12 @@ export interface Barrier<P> {
 }
 
 /**
+ * The exactly-once sink's input: a row of the application (`A`, as it is) or a barrier.
+ *
  * @since 0.1.0
  * @category models
  */
-export type Envelope<A, P> = Row<A> | Barrier<P>
+export type Envelope<A, P> = A | Barrier<P>
 
 /**
  * What a completed checkpoint reports.
@@ -59,11 +70,14 @@ export interface Ack<P> {
   readonly labels: ReadonlyArray<string>
 }
 
-/**
- * @since 0.1.0
- * @category constructors
- */
-export const row = <A>(row: A): Row<A> => ({ _tag: "Row", row })
+class BarrierImpl<P> implements Barrier<P> {
+  readonly [BarrierTypeId]: BarrierTypeId = BarrierTypeId
+  constructor(readonly position: P, readonly ack: Deferred.Deferred<Ack<P>, SinkError>) {}
+}
+
+/** A barrier made outside an effect (inside a stream's chunk function): its ack belongs to no fiber. */
+const unsafeBarrier = <P>(position: P): Barrier<P> =>
+  new BarrierImpl(position, Deferred.unsafeMake<Ack<P>, SinkError>(FiberId.none))
 
 /**
  * A barrier with a fresh, uncompleted ack.
@@ -72,20 +86,23 @@ export const row = <A>(row: A): Row<A> => ({ _tag: "Row", row })
  * @category constructors
  */
 export const barrier = <P>(position: P): Effect.Effect<Barrier<P>> =>
-  Effect.map(Deferred.make<Ack<P>, SinkError>(), (ack) => ({ _tag: "Barrier", position, ack }))
+  Effect.map(Deferred.make<Ack<P>, SinkError>(), (ack) => new BarrierImpl(position, ack))
 
 /**
+ * Whether an item of the sink's input is a barrier (else it is a row). Rows are never mistaken for barriers: the
+ * check is the barrier's brand (`BarrierTypeId`), not a field a row could carry (a row's `_tag` included).
+ *
  * @since 0.1.0
  * @category guards
  */
-export const isBarrier = <A, P>(envelope: Envelope<A, P>): envelope is Barrier<P> => envelope._tag === "Barrier"
+export const isBarrier = <A, P>(item: Envelope<A, P>): item is Barrier<P> => InternalBarrier.is(item)
 
 /**
  * @since 0.1.0
  * @category models
  */
 export interface WithBarriersOptions<A, P> {
-  /** The source position of a row (its offset, sequence number, …). */
+  /** The source position of a row (its offset, sequence number, …): called for the row just before each barrier. */
   readonly position: (row: A) => P
   /** A barrier after every `everyRows` rows (counted since the previous barrier). */
   readonly everyRows?: number | undefined
@@ -95,14 +112,17 @@ export interface WithBarriersOptions<A, P> {
   readonly final?: boolean | undefined
 }
 
-type Merged<A> = { readonly _tag: "row"; readonly row: A } | { readonly _tag: "tick" }
+/** A timer tick of `withBarriers`, between the upstream's chunks (never a row: it is this module's own symbol). */
+const Tick: unique symbol = Symbol("@effect-starrocks/sink/Checkpoint/tick")
 
 /**
- * Wraps rows in `Row` envelopes and injects barriers: after every `everyRows` rows and/or every `every` duration,
- * each carrying the position of the last row before it, and a final barrier when the stream ends (unless
- * `final: false`). A barrier is only emitted when rows came since the previous one. Timer ticks are merged into the
- * stream *before* positions are assigned, so a barrier's position is always that of the row just before it in the
- * output.
+ * Injects barriers into a stream of rows: after every `everyRows` rows and/or every `every` duration, each carrying
+ * the position of the last row before it, and a final barrier when the stream ends (unless `final: false`). A
+ * barrier is only emitted when rows came since the previous one. Timer ticks are merged into the stream *before*
+ * positions are assigned, so a barrier's position is always that of the row just before it in the output.
+ *
+ * Rows pass as they are, and a chunk in which no barrier falls passes whole (the same chunk, nothing allocated per
+ * row): only a chunk that a barrier cuts is copied. Ticks travel between the upstream's chunks, never inside one.
  *
  * @since 0.1.0
  * @category combinators
@@ -112,49 +132,74 @@ export const withBarriers =
   <E, R>(self: Stream.Stream<A, E, R>): Stream.Stream<Envelope<A, P>, E, R> =>
     Stream.suspend(() => {
       const everyRows = options.everyRows !== undefined && options.everyRows > 0 ? Math.floor(options.everyRows) : 0
-      let last: Option.Option<P> = Option.none()
+      // the last row since the previous barrier (its position is taken when a barrier follows it)
+      let last: A | undefined
       let sinceBarrier = 0
 
-      const rows: Stream.Stream<Merged<A>, E, R> = Stream.map(self, (row): Merged<A> => ({ _tag: "row", row }))
-      const merged: Stream.Stream<Merged<A>, E, R> = options.every === undefined
-        ? rows
-        : Stream.merge(
-          rows,
-          Stream.fromSchedule(Schedule.spaced(options.every)).pipe(Stream.map((): Merged<A> => ({ _tag: "tick" }))),
-          { haltStrategy: "left" }
-        )
-
-      const cut = (): Effect.Effect<Option.Option<Barrier<P>>> => {
-        if (sinceBarrier === 0 || Option.isNone(last)) return Effect.succeed(Option.none())
+      const cut = (): Barrier<P> => {
         sinceBarrier = 0
-        return Effect.map(barrier(last.value), Option.some)
+        const position = options.position(last as A)
+        last = undefined
+        return unsafeBarrier(position)
+      }
+      // whether `n` more rows stay short of the next row-count barrier
+      const fits = (n: number) => everyRows === 0 || sinceBarrier + n < everyRows
+      const pass = (chunk: Chunk.Chunk<A>) => {
+        sinceBarrier += chunk.length
+        last = Chunk.unsafeLast(chunk)
+      }
+      // a chunk that a row-count barrier cuts: its rows with the barriers among them
+      const cutInto = (out: Array<Envelope<A, P>>, chunk: Chunk.Chunk<A>) => {
+        for (const row of chunk) {
+          out.push(row)
+          last = row
+          if (++sinceBarrier >= everyRows) out.push(cut())
+        }
       }
 
-      const body = Stream.mapChunksEffect(merged, (chunk) =>
-        Effect.gen(function*() {
-          const out: Array<Envelope<A, P>> = []
-          for (const item of chunk) {
-            if (item._tag === "row") {
-              out.push(row(item.row))
-              last = Option.some(options.position(item.row))
-              sinceBarrier++
-              if (everyRows > 0 && sinceBarrier >= everyRows) {
-                const b = yield* cut()
-                if (Option.isSome(b)) out.push(b.value)
-              }
-            } else {
-              const b = yield* cut()
-              if (Option.isSome(b)) out.push(b.value)
-            }
+      const body: Stream.Stream<Envelope<A, P>, E, R> = options.every === undefined
+        ? Stream.mapChunks(self, (chunk): Chunk.Chunk<Envelope<A, P>> => {
+          if (chunk.length === 0) return chunk
+          if (fits(chunk.length)) {
+            pass(chunk)
+            return chunk
           }
+          const out: Array<Envelope<A, P>> = []
+          cutInto(out, chunk)
           return Chunk.unsafeFromArray(out)
-        }))
+        })
+        : Stream.mapChunks(
+          // each upstream chunk as one element, so that a tick falls between chunks
+          Stream.merge(
+            Stream.mapChunks(self, (chunk) => Chunk.of(chunk)),
+            Stream.fromSchedule(Schedule.spaced(options.every)).pipe(Stream.as(Tick)),
+            { haltStrategy: "left" }
+          ),
+          (pieces): Chunk.Chunk<Envelope<A, P>> => {
+            if (pieces.length === 1) {
+              const piece = Chunk.unsafeHead(pieces)
+              if (piece !== Tick && (piece.length === 0 || fits(piece.length))) {
+                if (piece.length > 0) pass(piece)
+                return piece
+              }
+            }
+            const out: Array<Envelope<A, P>> = []
+            for (const piece of pieces) {
+              if (piece === Tick) {
+                if (sinceBarrier > 0) out.push(cut())
+              } else if (piece.length > 0 && fits(piece.length)) {
+                pass(piece)
+                for (const row of piece) out.push(row)
+              } else {
+                cutInto(out, piece)
+              }
+            }
+            return Chunk.unsafeFromArray(out)
+          }
+        )
 
       if (options.final === false) return body
-      return Stream.concat(
-        body,
-        Stream.unwrap(Effect.map(Effect.suspend(cut), (b) => Stream.fromIterable(Option.toArray(b))))
-      )
+      return Stream.concat(body, Stream.suspend(() => sinceBarrier > 0 ? Stream.make(cut()) : Stream.empty))
     })
 
 /**

@@ -178,7 +178,7 @@ describe("startup check", () => {
         })
       )
       const exit = yield* Stream.run(
-        Stream.fromIterable(rows.map(Checkpoint.row)),
+        Stream.fromIterable(rows),
         StarRocksSink.exactlyOnce(Row, { position: Schema.Number })
       ).pipe(
         Effect.provide(StarRocksSink.layer(config)),
@@ -372,7 +372,7 @@ describe("server versions", () => {
       )
       const barrier = yield* Checkpoint.barrier(2)
       const exit = yield* Stream.run(
-        Stream.concat(Stream.fromIterable(rows.map(Checkpoint.row)), Stream.make(barrier)),
+        Stream.concat(Stream.fromIterable(rows), Stream.make(barrier)),
         StarRocksSink.exactlyOnce(Row, { position: Schema.Number, spoolDirectory })
       ).pipe(
         Effect.provide(StarRocksSink.layer(configFor(emu.fe, { semantic: "exactly-once", serverVersion: "2.3.0" }))),

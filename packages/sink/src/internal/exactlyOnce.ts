@@ -567,8 +567,8 @@ export const make = <In, P, PI>(
     // the batcher calls onBarrier, which seals through the batcher: bound once it is made
     const late: { batcher?: Batcher.Batcher<Checkpoint.Envelope<In, P>, Error, LoadClient.LoadClient> } = {}
 
-    const onBarrier = (envelope: Checkpoint.Envelope<In, P>) => {
-      const barrier = envelope as Checkpoint.Barrier<P>
+    const onBarrier = (item: Checkpoint.Envelope<In, P>) => {
+      const barrier = item as Checkpoint.Barrier<P>
       return Effect.gen(function*() {
         yield* late.batcher!.sealAll
         for (const t of tables.values()) yield* prepareOpen(t)
@@ -642,7 +642,6 @@ export const make = <In, P, PI>(
       maxBytes,
       clock,
       onSeal,
-      unwrap: (item) => item._tag === "Barrier" ? Batcher.BARRIER : item.row,
       onBarrier,
       deadLetter
     })

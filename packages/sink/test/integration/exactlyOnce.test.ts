@@ -131,7 +131,7 @@ const runSink = (
     Stream.rechunk(25),
     Checkpoint.withBarriers({ position: (r: Row) => Number(r.id), everyRows: every }),
     Stream.tap((e) =>
-      e._tag === "Barrier" && acks !== undefined
+      Checkpoint.isBarrier(e) && acks !== undefined
         ? Effect.fork(Effect.flatMap(Deferred.await(e.ack), (ack) => Ref.update(acks, (a) => [...a, ack])))
         : Effect.void
     ),
@@ -253,7 +253,7 @@ describe("exactly-once against the emulator", () => {
           Effect.provide(services(ctx, configFor(ctx))),
           Effect.fork
         )
-        yield* Queue.offerAll(queue, rowsFrom(0, 250).map(Checkpoint.row))
+        yield* Queue.offerAll(queue, rowsFrom(0, 250))
         // two full batches (max-rows 100) are loaded into the open transaction
         const loads = Effect.map(
           ctx.emulator.requests,
@@ -488,7 +488,7 @@ describe("exactly-once against the emulator", () => {
         yield* ctx.emulator.addFault({ path: "/api/transaction/commit", node: "fe", action: { _tag: "http-500" } })
         const acks = yield* Ref.make<ReadonlyArray<Checkpoint.Ack<number>>>([])
         const queue = yield* Queue.unbounded<Checkpoint.Envelope<Row, number>>()
-        yield* Queue.offerAll(queue, rowsFrom(0, 100).map(Checkpoint.row))
+        yield* Queue.offerAll(queue, rowsFrom(0, 100))
         const b = yield* Checkpoint.barrier(99)
         yield* Queue.offer(queue, b)
         const exit = yield* Stream.fromQueue(queue).pipe(
@@ -609,7 +609,7 @@ describe("exactly-once against the emulator", () => {
           Effect.provide(services(ctx, configFor(ctx))),
           Effect.fork
         )
-        yield* Queue.offerAll(queue, rowsFrom(0, 150).map(Checkpoint.row))
+        yield* Queue.offerAll(queue, rowsFrom(0, 150))
         for (let i = 0; i < 200 && (yield* openTxns(ctx)).length === 0; i++) yield* Effect.sleep("10 millis")
         assert.deepStrictEqual((yield* openTxns(ctx)).map((t) => t.status), ["PREPARE"])
         yield* Fiber.interrupt(fiber)

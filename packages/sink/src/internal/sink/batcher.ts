@@ -20,6 +20,7 @@
 import type { Clock } from "effect"
 import { Effect } from "effect"
 import { RowEncodeError } from "../../RowEncodeError.js"
+import * as Barrier from "../barrier.js"
 import * as Chunks from "../chunks.js"
 import * as EventLoop from "../eventLoop.js"
 import type { Lane, Sealed } from "./lane.js"
@@ -39,9 +40,11 @@ export interface Options<In, E, R> {
   readonly clock: Clock.Clock
   /** Takes a sealed batch (waits while the byte budget is spent: backpressure). */
   readonly onSeal: (sealed: Sealed) => Effect.Effect<void, E, R>
-  /** Envelopes: the row of an item, or `BARRIER` for a barrier (handed to `onBarrier` in order). */
-  readonly unwrap?: ((item: In) => unknown) | undefined
-  readonly onBarrier?: ((item: In) => Effect.Effect<void, E, R>) | undefined
+  /**
+   * The exactly-once sink: its items are rows, as they are, and checkpoint barriers (internal/barrier.ts), each
+   * handed to `onBarrier` in stream order, after the rows before it. Without it every item is a row.
+   */
+  readonly onBarrier?: ((barrier: In) => Effect.Effect<void, E, R>) | undefined
   /**
    * The dead letter: a row a lane refuses (`RowEncodeError`) is handed to `refuse` (with its table) instead of
    * failing the sink, and `flush` runs before the next row is taken. Without it nothing changes in the row loop:
@@ -52,8 +55,6 @@ export interface Options<In, E, R> {
     readonly flush: Effect.Effect<void, E, R>
   } | undefined
 }
-
-export const BARRIER: unique symbol = Symbol("barrier")
 
 /** The table of a refused row that no table takes (`DeadLetter.Refused`'s `table`). */
 export const NO_TABLE = "(no table)"
@@ -81,8 +82,9 @@ export interface Batcher<In, E, R> {
 export const make = <In, E, R>(options: Options<In, E, R>): Effect.Effect<Batcher<In, E, R>> =>
   Effect.map(Effect.makeSemaphore(1), (lock) => {
     const { clock, maxBytes, maxRows, onSeal, router } = options
-    const unwrap = options.unwrap
     const onBarrier = options.onBarrier
+    // whether items may be barriers: one brand check per item, nothing else differs from the at-least-once loop
+    const barriers = onBarrier !== undefined
     const deadLetter = options.deadLetter
     const turns = EventLoop.make()
     let rowIndex = 0
@@ -143,13 +145,10 @@ export const make = <In, E, R>(options: Options<In, E, R>): Effect.Effect<Batche
      */
     const addRows = (items: ReadonlyArray<In>, from: number): number => {
       for (let i = from; i < items.length; i++) {
-        let row: unknown = items[i]
-        if (unwrap !== undefined) {
-          row = unwrap(items[i]!)
-          if (row === BARRIER) {
-            stop = "barrier"
-            return i
-          }
+        const row: unknown = items[i]
+        if (barriers && Barrier.is(row)) {
+          stop = "barrier"
+          return i
         }
         const lane = router.lane(row)
         if (lane === undefined) {
@@ -188,7 +187,7 @@ export const make = <In, E, R>(options: Options<In, E, R>): Effect.Effect<Batche
         if (deadLetter === undefined || !(e instanceof RowEncodeError) || current === undefined) throw named(e)
         // every item before the refused one in this call was added (anything else returns): this is its place
         const i = from + (rowIndex - start)
-        refused(e, unwrap !== undefined ? unwrap(items[i]!) : items[i])
+        refused(e, items[i])
         return i + 1
       }
     }
@@ -229,7 +228,7 @@ export const make = <In, E, R>(options: Options<In, E, R>): Effect.Effect<Batche
             yield* onBarrier!(items[next]!)
             next++
           } else if (stop === "cut") {
-            const row = unwrap !== undefined ? unwrap(items[next]!) : items[next]
+            const row: unknown = items[next]
             let lane = router.lane(row)
             if (lane === undefined) {
               const made = yield* (deadLetter === undefined ? router.create(row, rowIndex) : createOrRefuse(row))

@@ -5,7 +5,9 @@
  * they are, with no build step between an edit and a run). A tarball must not: this script builds each package
  * (`npm run build`: ESM JavaScript, `.d.ts` and source maps in `packages/<name>/dist`), then stages it in
  * `build/pack/<name>` with a `package.json` whose `exports` point at `dist` (`types` and `default` per entry),
- * whose `bin` runs `dist` with plain node, and without the in-repo launcher's dependency on tsx, and packs it
+ * whose `bin` runs `dist` with plain node (or, for a package with a `scripts/bundle.ts`, the cli, the bundle that
+ * script writes into `bundle/`: a start then reads a few files instead of ~750 modules), and without the in-repo
+ * launcher's dependency on tsx, and packs it
  * there with `npm pack`. Prints one JSON line: `{"tarballs":[...]}` (absolute paths).
  *
  * `npx tsx scripts/pack.ts [--out DIR] [--no-build]`
@@ -56,11 +58,20 @@ for (const name of packages) {
   const staged: Record<string, any> = { ...manifest, exports: toDist(manifest["exports"]) }
   if (manifest["bin"] !== undefined) {
     Fs.mkdirSync(Path.join(stage, "bin"))
+    const bundler = Path.join(dir, "scripts", "bundle.ts")
+    const main = Fs.existsSync(bundler)
+      ? Path.relative(
+        Path.join(stage, "bin"),
+        run(process.execPath, ["--import", "tsx", bundler, Path.join(stage, "bundle")], root).trim()
+      )
+      : "../dist/bin.js"
     for (const [command, file] of Object.entries(manifest["bin"] as Record<string, string>)) {
       const script = Path.basename(file)
       Fs.writeFileSync(
         Path.join(stage, "bin", script),
-        `#!/usr/bin/env node\n// The \`${command}\` command: the built JavaScript, run by plain node.\nawait import("../dist/bin.js")\n`,
+        `#!/usr/bin/env node\n// The \`${command}\` command: the built JavaScript, run by plain node.\nawait import(${
+          JSON.stringify(main)
+        })\n`,
         { mode: 0o755 }
       )
       staged["bin"] = { ...staged["bin"], [command]: `./bin/${script}` }

@@ -2,9 +2,9 @@
  * The loader's benchmark (issue 11, "Performance"): `effect-starrocks load` of a generated CSV file into the null
  * Stream Load endpoint (packages/sink/bench/nullEndpoint.mjs) on loopback, next to `curl -T` of the same file to
  * the same endpoint and `curl --parallel` with 2 transfers (the file's two halves), in the same run; then the
- * loader's peak RSS for two file sizes. The command runs as it runs installed: bundled by esbuild and started by
- * plain node (the in-repository launcher's tsx alone adds about 190 MB), with its defaults (`--parallel 2`, 90 MB
- * batches). Each throughput figure is the best of `BENCH_LOADER_ROUNDS` rounds (default 2) of wall time, start-up
+ * loader's peak RSS for two file sizes. The command runs as it runs installed: the bundle that `npm run pack` ships
+ * (packages/cli/scripts/bundle.ts), started by plain node (the in-repository launcher's tsx alone adds about
+ * 190 MB), with its defaults (`--parallel 2`, 90 MB batches). Each throughput figure is the best of `BENCH_LOADER_ROUNDS` rounds (default 2) of wall time, start-up
  * included (`loader_start_s`: the same command on a one-row file, its fixed cost); peak RSS is the child's VmHWM,
  * read at its exit.
  *
@@ -17,15 +17,13 @@
  * first RSS run, default 1), BENCH_LOADER_BIG_GB (the second RSS run, default 4; 0 skips it),
  * BENCH_LOADER_ROUNDS (default 2). The files are generated in a temporary directory and deleted after use.
  */
-import * as Esbuild from "esbuild"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import * as Url from "node:url"
 import { startEndpoint } from "../../sink/bench/sinkRun.js"
+import { bundle } from "../scripts/bundle.js"
 
-const here = Path.dirname(Url.fileURLToPath(import.meta.url))
 const GiB = 1024 ** 3
 const MiB = 1024 ** 2
 
@@ -98,25 +96,9 @@ const main = async () => {
   try {
     const url = `http://127.0.0.1:${endpoint.port}/api/db/t/_stream_load`
 
-    // the command as it runs installed: bundled, plain node; a preload prints the peak RSS at exit. Split at the
-    // dynamic imports: installed, a command's own modules (the testkit for `emulator`, mysql2 for `describe`) are
-    // files that `load` never reads
-    const bin = Path.join(tmp, "bin", "effect-starrocks.mjs")
-    await Esbuild.build({
-      entryPoints: { "effect-starrocks": Path.join(here, "../src/bin.ts") },
-      bundle: true,
-      splitting: true,
-      platform: "node",
-      format: "esm",
-      target: "node20",
-      outdir: Path.join(tmp, "bin"),
-      outExtension: { ".js": ".mjs" },
-      logLevel: "warning",
-      banner: {
-        js:
-          "import { createRequire as __benchCreateRequire } from 'module'; const require = __benchCreateRequire(import.meta.url);"
-      }
-    })
+    // the command as it runs installed (scripts/pack.ts ships this bundle as the `effect-starrocks` command): the
+    // bundle of packages/cli/scripts/bundle.ts, plain node; a preload prints the peak RSS at exit
+    const bin = await bundle(Path.join(tmp, "bin"))
     const preload = Path.join(tmp, "peak.cjs")
     Fs.writeFileSync(
       preload,

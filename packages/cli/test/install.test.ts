@@ -1,8 +1,10 @@
 /**
  * The packages as a user gets them: `npm run pack` builds and packs the three packages, a fresh project outside
  * the repository installs the tarballs (with the Effect packages at the versions this repository uses), and plain
- * node, with no tsx anywhere, runs the installed `effect-starrocks emulator` and a program that loads rows into it
- * through the installed sink.
+ * node, with no tsx anywhere, runs the installed `effect-starrocks emulator`, a program that loads rows into it
+ * through the installed sink, and the installed `effect-starrocks load` of a CSV file. The installed command is the
+ * bundle of packages/cli/scripts/bundle.ts (a start reads a few files, not the ~750 modules of `dist` and its
+ * dependencies).
  */
 import { assert, describe, it } from "@effect/vitest"
 import { execFile, spawn } from "node:child_process"
@@ -119,6 +121,31 @@ describe("installable packages", () => {
         assert.strictEqual(stored.length, 1000)
         assert.strictEqual(stored.find((r) => String(r["id"]) === "4")?.["note"], "n4")
         assert.strictEqual(stored.find((r) => String(r["id"]) === "3")?.["note"], null)
+
+        // the installed command runs the bundle, and its `load` lands a file's rows
+        const bin = Path.join(project, "node_modules", "@effect-starrocks", "cli", "bin", "effect-starrocks.mjs")
+        assert.include(Fs.readFileSync(bin, "utf8"), `await import("../bundle/effect-starrocks.mjs")`)
+        Fs.writeFileSync(Path.join(project, "rows.csv"), "2001,a\n2002,\\N\n2003,c\n")
+        const loaded = await run(
+          process.execPath,
+          [
+            Path.join(project, "node_modules", ".bin", "effect-starrocks"),
+            "load",
+            "rows.csv",
+            "--table",
+            "demo.t",
+            "--load-url",
+            ready.fe[0]!
+          ],
+          project
+        )
+        assert.strictEqual((JSON.parse(loaded.trim().split("\n").pop()!) as { rows: number }).rows, 3)
+        const after = (await fetch(`${ready.admin}/tables/demo/t`).then((r) => r.json())) as Array<
+          Record<string, unknown>
+        >
+        assert.strictEqual(after.length, 1003)
+        assert.strictEqual(after.find((r) => String(r["id"]) === "2003")?.["note"], "c")
+        assert.strictEqual(after.find((r) => String(r["id"]) === "2002")?.["note"], null)
       } finally {
         emulator.kill("SIGTERM")
       }

@@ -1,13 +1,15 @@
 /**
- * Runs `effect-starrocks <args>` as a child process (packages/cli/bin/effect-starrocks.mjs) and collects its exit,
- * stdout and stderr; `stopWhen` may signal it early (polled every 100 ms); `onStderr` sees stderr as it comes.
+ * Runs `effect-starrocks <args>` as a child process (packages/cli/bin/effect-starrocks.mjs, or the file named by
+ * EFFECT_STARROCKS_BIN: e.g. the bundle `npm run pack` ships, from packages/cli/scripts/bundle.ts) and collects its
+ * exit, stdout and stderr; `stopWhen` may signal it early (polled every 100 ms); `onStderr` sees stderr as it comes.
  * Shared by the command tests.
  */
 import { Effect } from "effect"
 import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 
-export const bin = fileURLToPath(new URL("../bin/effect-starrocks.mjs", import.meta.url))
+export const bin = process.env["EFFECT_STARROCKS_BIN"] ??
+  fileURLToPath(new URL("../bin/effect-starrocks.mjs", import.meta.url))
 
 export interface Run {
   readonly code: number | null

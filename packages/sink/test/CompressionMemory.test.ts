@@ -215,6 +215,46 @@ describe("compressed loads within the memory bound", () => {
       for (const r of loads) assert.strictEqual(r.headers["compression"], "zstd")
     }))
 
+  it.scopedLive("exactly-once: each batch is compressed once; its loads, the spool and the replay hold the frame", () =>
+    Effect.gen(function*() {
+      const { em, table } = yield* start
+      const t = yield* table()
+      // the third transaction/load fails: the spool's bodies are replayed into a new transaction
+      yield* em.addFault({ node: "be", path: "/api/transaction/load", nth: 3, action: { _tag: "http-500" } })
+      const n = 20_000
+      const config = configOf(em.fe, t, { compression: "lz4_frame", semantic: "exactly-once" })
+      const inner = yield* LoadClient.make(config)
+      const frames = new Set<LoadBody>()
+      const sent: Array<{ readonly frame: boolean; readonly rawBytes: number | undefined }> = []
+      const client: LoadClient.LoadClient = {
+        ...inner,
+        compress: (request, release) =>
+          Effect.tap(inner.compress!(request, release), (out) => Effect.sync(() => frames.add(out.body))),
+        loadTxn: (request) =>
+          Effect.suspend(() => {
+            sent.push({ frame: frames.has(request.body), rawBytes: request.compressed?.rawBytes })
+            return inner.loadTxn(request)
+          })
+      }
+      const summary = yield* Stream.fromIterable(rowsOf(n)).pipe(
+        Checkpoint.withBarriers({ position: (r: typeof Row.Type) => r.id, everyRows: 12_000 }),
+        Stream.run(StarRocksSink.exactlyOnce(Row, { position: Schema.Number })),
+        Effect.provide(Layer.merge(StarRocksSink.layer(config), Layer.succeed(LoadClient.LoadClient, client))),
+        Effect.provide(Checkpointer.layerMemoryForTests)
+      )
+      assert.strictEqual(summary.rows, n)
+      const stored = yield* em.rows("db", t)
+      assert.strictEqual(stored.length, n)
+      assert.strictEqual(new Set(stored.map((r) => Number(r["id"]))).size, n)
+      // one frame per batch; every load of the transactions, the replayed ones included, sent one of them as it is
+      assert.isAbove(sent.length, frames.size, "the replay sent loads again")
+      assert.isAtLeast(frames.size, Math.ceil(n / 5_000))
+      for (const s of sent) {
+        assert.isTrue(s.frame, "a transaction load sent a body that is not a frame made by LoadClient.compress")
+        assert.isAbove(s.rawBytes ?? 0, 0)
+      }
+    }))
+
   it.scopedLive("LoadClient.compress: each chunk handed back once, the frame sent as it is, typed errors", () =>
     Effect.gen(function*() {
       const { em, table } = yield* start

@@ -36,4 +36,27 @@ describe("replay spool", () => {
       assert.strictEqual(Fs.readdirSync(directory).length, 0)
       Fs.rmSync(directory, { recursive: true, force: true })
     }))
+
+  it.effect("keeps a compressed frame with its raw size, replays it marked, never hands it to the buffer pool", () =>
+    Effect.gen(function*() {
+      const directory = Fs.mkdtempSync(Path.join(Os.tmpdir(), "spool-test-"))
+      const released: Array<number> = []
+      const spool = Spool.make({ memoryLimit: 10, directory, release: (b) => released.push(b.byteLength) })
+      yield* spool.add(body("ffff"), 40)
+      yield* spool.add(body("rrrrr"))
+      // over the memory limit: on disk, the frame still not released
+      yield* spool.add(body("gggggg"), 60)
+      assert.strictEqual(spool.memoryBytes(), 9)
+      assert.strictEqual(spool.diskBytes(), 6)
+      assert.deepStrictEqual(released, [])
+      const seen: Array<readonly [string, number | undefined]> = []
+      yield* spool.replay((b, rawBytes) =>
+        Effect.sync(() => seen.push([Buffer.concat(b.chunks.map((c) => Buffer.from(c))).toString(), rawBytes]))
+      )
+      assert.deepStrictEqual(seen, [["ffff", 40], ["rrrrr", undefined], ["gggggg", 60]])
+      yield* spool.clear
+      // only the raw body goes back to the pool
+      assert.deepStrictEqual(released, [5])
+      Fs.rmSync(directory, { recursive: true, force: true })
+    }))
 })

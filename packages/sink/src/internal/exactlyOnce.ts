@@ -18,6 +18,7 @@ import * as StarRocksConfig from "../StarRocksConfig.js"
 import type { SinkError } from "../StarRocksError.js"
 import { ExactlyOnceError } from "../StarRocksError.js"
 import * as Chunks from "./chunks.js"
+import * as Compression from "./client/compression.js"
 import * as RetryLogic from "./client/retryLogic.js"
 import * as LabelSpool from "./labelSpool.js"
 import * as Recovery from "./recovery.js"
@@ -381,8 +382,14 @@ export const make = <In, P, PI>(
         x.beganAt = clock.unsafeCurrentTimeMillis()
         yield* ledger.pending(batchOf(t, x.label, x.rows, x.bytes))
         yield* client.begin({ ...t.target, label: x.label, headers: beginHeaders })
-        yield* x.spool.replay((body) =>
-          Effect.asVoid(client.loadTxn({ ...t.target, label: x.label, headers: x.headers, body }))
+        yield* x.spool.replay((body, rawBytes) =>
+          Effect.asVoid(client.loadTxn({
+            ...t.target,
+            label: x.label,
+            headers: x.headers,
+            body,
+            compressed: rawBytes === undefined ? undefined : { rawBytes }
+          }))
         )
       })
 
@@ -469,25 +476,45 @@ export const make = <In, P, PI>(
           }
         }
         const x = t.txn
-        const body = sealed.body
-        const permits = Math.max(1, Math.min(body.byteLength, maxBytes))
+        const raw = sealed.body
+        const rawBytes = raw.byteLength
+        let permits = Math.max(1, Math.min(rawBytes, maxBytes))
         yield* slots.take(1)
         yield* bytesInFlight.take(permits)
         const done = yield* Deferred.make<void, Error>()
         t.tail = done
         const load = Effect.gen(function*() {
+          // A compressed load is compressed once, before its first attempt (LoadClient.compress, as the dispatcher
+          // does): the raw chunks go back to the pool as the codec reads them, and the frame is what the load, its
+          // replays into a new transaction and the spool hold (never compressed again); the permits beyond the
+          // frame's size go back to the budget at once.
+          const request = client.compress !== undefined && Compression.wanted(x.headers) ?
+            yield* client.compress(
+              { ...t.target, label: x.label === "" ? t.lane.key : x.label, headers: x.headers, body: raw },
+              sealed.release
+            ) :
+            undefined
+          const body = request?.body ?? raw
+          const compressed = request?.compressed
+          if (compressed !== undefined) {
+            const spare = permits - Math.min(permits, Math.max(1, body.byteLength))
+            if (spare > 0) {
+              permits -= spare
+              yield* bytesInFlight.release(spare)
+            }
+          }
           const loaded = yield* withReplay(t, x, (x) =>
-            client.loadTxn({ ...t.target, label: x.label, headers: x.headers, body }))
+            client.loadTxn({ ...t.target, label: x.label, headers: x.headers, body, compressed }))
           x.rows += sealed.rows
-          x.bytes += body.byteLength
+          x.bytes += rawBytes
           x.sentBytes += loaded.compressedBytes ?? body.byteLength
-          yield* x.spool.add(body)
+          yield* x.spool.add(body, compressed?.rawBytes)
         }).pipe(
-          Effect.ensuring(Effect.zipRight(bytesInFlight.release(permits), slots.release(1))),
+          Effect.ensuring(Effect.suspend(() =>
+            Effect.zipRight(bytesInFlight.release(permits), slots.release(1))
+          )),
           Effect.exit,
-          Effect.flatMap((exit) =>
-            Deferred.done(done, exit)
-          )
+          Effect.flatMap((exit) => Deferred.done(done, exit))
         )
         yield* FiberSet.run(loads, load)
       })

@@ -2,7 +2,9 @@
  * The replay spool of an open transaction: every body loaded into the transaction is kept until the transaction is
  * prepared or rolled back, so that a failed `transaction/load` can be replayed into a new transaction. Bodies are
  * kept in memory up to `memoryLimit` bytes, then appended to a temporary file (removed when the spool is cleared or
- * its scope closes).
+ * its scope closes). A body may be a compressed frame (`rawBytes`: its size before compression): the spool keeps
+ * the frame, replays it as it is (never compressed again), and never hands it to `release` (the encoder's buffer
+ * pool takes raw buffers only).
  */
 import { Effect } from "effect"
 import * as Fs from "node:fs"
@@ -12,8 +14,13 @@ import type { LoadBody } from "../LoadBody.js"
 import { ExactlyOnceError } from "../StarRocksError.js"
 
 type Entry =
-  | { readonly _tag: "memory"; readonly body: LoadBody }
-  | { readonly _tag: "disk"; readonly offset: number; readonly length: number }
+  | { readonly _tag: "memory"; readonly body: LoadBody; readonly rawBytes: number | undefined }
+  | {
+    readonly _tag: "disk"
+    readonly offset: number
+    readonly length: number
+    readonly rawBytes: number | undefined
+  }
 
 export interface Spool {
   /** Bodies held (memory and disk). */
@@ -22,10 +29,15 @@ export interface Spool {
   readonly memoryBytes: () => number
   /** Bytes written to disk. */
   readonly diskBytes: () => number
-  readonly add: (body: LoadBody) => Effect.Effect<void, ExactlyOnceError>
-  /** Calls `f` with every held body, in order (disk bodies read back one at a time). */
-  readonly replay: <E>(f: (body: LoadBody) => Effect.Effect<void, E>) => Effect.Effect<void, E | ExactlyOnceError>
-  /** Drops every body (memory bodies go to `release`) and removes the file. */
+  /** Keeps a body; `rawBytes` when it is a compressed frame (its size before compression). */
+  readonly add: (body: LoadBody, rawBytes?: number | undefined) => Effect.Effect<void, ExactlyOnceError>
+  /**
+   * Calls `f` with every held body and its `rawBytes` (a frame's), in order (disk bodies read back one at a time).
+   */
+  readonly replay: <E>(
+    f: (body: LoadBody, rawBytes: number | undefined) => Effect.Effect<void, E>
+  ) => Effect.Effect<void, E | ExactlyOnceError>
+  /** Drops every body (raw memory bodies go to `release`) and removes the file. */
   readonly clear: Effect.Effect<void>
 }
 
@@ -78,11 +90,11 @@ export const make = (options: {
     count: () => entries.length,
     memoryBytes: () => memory,
     diskBytes: () => disk,
-    add: (body) =>
+    add: (body, rawBytes) =>
       Effect.try({
         try: () => {
           if (memory + body.byteLength <= options.memoryLimit) {
-            entries.push({ _tag: "memory", body })
+            entries.push({ _tag: "memory", body, rawBytes })
             memory += body.byteLength
             return
           }
@@ -95,14 +107,14 @@ export const make = (options: {
             }
             disk += chunk.byteLength
           }
-          entries.push({ _tag: "disk", offset, length: body.byteLength })
-          options.release?.(body)
+          entries.push({ _tag: "disk", offset, length: body.byteLength, rawBytes })
+          if (rawBytes === undefined) options.release?.(body)
         },
         catch: (cause) => spoolError("cannot write the replay spool", cause)
       }),
-    replay: <E>(f: (body: LoadBody) => Effect.Effect<void, E>) =>
+    replay: <E>(f: (body: LoadBody, rawBytes: number | undefined) => Effect.Effect<void, E>) =>
       Effect.forEach(entries.slice(), (entry) => {
-        if (entry._tag === "memory") return f(entry.body)
+        if (entry._tag === "memory") return f(entry.body, entry.rawBytes)
         return Effect.try({
           try: (): LoadBody => {
             const buffer = Buffer.allocUnsafe(entry.length)
@@ -115,10 +127,12 @@ export const make = (options: {
             return { chunks: [buffer], byteLength: entry.length }
           },
           catch: (cause) => spoolError("cannot read the replay spool", cause)
-        }).pipe(Effect.flatMap(f))
+        }).pipe(Effect.flatMap((body) => f(body, entry.rawBytes)))
       }, { discard: true }),
     clear: Effect.sync(() => {
-      for (const entry of entries) if (entry._tag === "memory") options.release?.(entry.body)
+      for (const entry of entries) {
+        if (entry._tag === "memory" && entry.rawBytes === undefined) options.release?.(entry.body)
+      }
       entries = []
       memory = 0
       disk = 0

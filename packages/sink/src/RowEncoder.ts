@@ -272,6 +272,9 @@ class DateText {
   private readonly prefixKeys = new Float64Array(4096).fill(NaN)
   private readonly prefixVals: Array<string> = new Array(4096).fill("")
   private readonly times: Array<string | undefined> = new Array(86400)
+  /** `YYYYMMDD` as a number, by day number (the direct writers' cache beside `dayVals`). */
+  private readonly ymdKeys = new Float64Array(4096).fill(NaN)
+  private readonly ymdVals = new Int32Array(4096)
   constructor(timeZone: string) {
     this.offsetOf = makeOffsetOf(timeZone)
   }
@@ -306,6 +309,60 @@ class DateText {
   date(t: number): string {
     const local = t + this.offsetOf(t)
     return this.day(Math.floor(local / DAY_MS))
+  }
+  /** `day(day)` as the number YYYYMMDD (throws as `day` does). */
+  private ymd(day: number): number {
+    const slot = day & 4095
+    if (this.ymdKeys[slot] === day) return this.ymdVals[slot]!
+    this.day(day)
+    const d = new Date(day * DAY_MS)
+    const v = d.getUTCFullYear() * 10000 + (d.getUTCMonth() + 1) * 100 + d.getUTCDate()
+    this.ymdKeys[slot] = day
+    this.ymdVals[slot] = v
+    return v
+  }
+  /** `day(day)`'s 10 bytes at `p`. */
+  private writeDay(day: number, buf: Buffer, p: number): number {
+    const v = this.ymd(day)
+    const y = (v / 10000) | 0
+    const md = v - y * 10000
+    writePadded(y, 4, buf, p)
+    buf[p + 4] = 45
+    writePadded((md / 100) | 0, 2, buf, p + 5)
+    buf[p + 7] = 45
+    return writePadded(md % 100, 2, buf, p + 8)
+  }
+  /** `date(t)`'s bytes at `p` (see `Emit`); the position after them. */
+  writeDate(t: number, buf: Buffer, p: number): number {
+    const local = t + this.offsetOf(t)
+    return this.writeDay(Math.floor(local / DAY_MS), buf, p)
+  }
+  /** `dateTime(t)`'s bytes at `p` (see `Emit`); the position after them. */
+  writeDateTime(t: number, buf: Buffer, p: number): number {
+    const local = t + this.offsetOf(t)
+    const day = Math.floor(local / DAY_MS)
+    const rem = local - day * DAY_MS
+    const sec = (rem / 1000) | 0
+    const ms = rem - sec * 1000
+    let q = this.writeDay(day, buf, p)
+    const h = (sec / 3600) | 0
+    const m = ((sec - h * 3600) / 60) | 0
+    buf[q] = 32
+    writePadded(h, 2, buf, q + 1)
+    buf[q + 3] = 58
+    writePadded(m, 2, buf, q + 4)
+    buf[q + 6] = 58
+    q = writePadded(sec - h * 3600 - m * 60, 2, buf, q + 7)
+    if (ms === 0) return q
+    buf[q] = 46
+    buf[q + 1] = 48 + ((ms / 100) | 0)
+    buf[q + 2] = 48 + (((ms / 10) | 0) % 10)
+    buf[q + 3] = 48 + (ms % 10)
+    buf[q + 4] = 48
+    buf[q + 5] = 48
+    buf[q + 6] = 48
+    q += 7
+    return q
   }
   dateTime(t: number): string {
     const local = t + this.offsetOf(t)
@@ -782,6 +839,389 @@ const jsonCell = (codec: Codec): (v: unknown) => string => {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// direct writers: a row's bytes written straight into the batch's buffer
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * Thrown by a row writer when the row does not fit in what is left of the batch's buffer; caught by the builder,
+ * which writes the row again into the next buffer. It never leaves this module.
+ */
+const SPACE = { space: true }
+
+/**
+ * Writes a value's bytes into `buf` at `p` and returns the position after them: exactly the UTF-8 bytes of the
+ * string the column's cell function gives for it (`csvTextualCell`, `codec.text`, `jsonCell`), which it calls for
+ * any value off its fast path. Throws what that cell function throws.
+ *
+ * Why: building each row as a string and then writing it cost a string per field and per concatenation, and the
+ * number-to-string cache keeps the text of the latest numbers alive, so under a stream of one-row chunks those
+ * strings lived through scavenges and were promoted: the old space grew by about 280 bytes per row, and a full GC
+ * fell in every other run of the bench's one-row figure (docs/benchmark.md, one-row chunks).
+ *
+ * Room: a typed array drops stores past its end, so byte stores need no check of their own; the row writer checks
+ * once at the end that it stayed within the buffer (else SPACE). A native write (`utf8Write`) would truncate
+ * instead: it checks its room first (`writeUtf8`).
+ */
+type Emit = (v: unknown, buf: Buffer, p: number) => number
+
+/** A row writer: the row's bytes at `p`, the position after them; SPACE when it does not fit. */
+type RowWriter = (row: unknown, op: number | undefined, buf: Buffer, p: number) => number
+
+const writeUtf8 = (s: string, buf: Buffer, p: number): number => {
+  // a UTF-16 code unit is at most 3 bytes of UTF-8 (a surrogate pair 4 for two, a lone surrogate U+FFFD's 3)
+  if (p + 3 * s.length > buf.length) throw SPACE
+  return p + (buf as any).utf8Write(s, p)
+}
+
+/** Short strings byte by byte (cheaper than a native call), others and non-ASCII ones through `utf8Write`. */
+const writeText = (s: string, buf: Buffer, p: number): number => {
+  const n = s.length
+  if (n > 32) return writeUtf8(s, buf, p)
+  let q = p
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i)
+    if (c > 127) return writeUtf8(s, buf, p)
+    buf[q++] = c
+  }
+  return q
+}
+
+/**
+ * `"" + n` of an integer 0 ≤ n ≤ 2^53. Below 2^31 in int32 arithmetic (a division by 10 is then a multiplication;
+ * on doubles `%` is a call); above, as two halves of at most 8 digits.
+ */
+const writeUint = (n: number, buf: Buffer, p: number): number => {
+  if (n >= 2147483648) {
+    const hi = Math.floor(n / 1e8)
+    return writePadded(n - hi * 1e8, 8, buf, writeUint(hi, buf, p))
+  }
+  let x = n | 0
+  let len = 1
+  while (len < 10 && x >= DIGITS[len]!) len++
+  let q = p + len
+  while (x >= 10) {
+    const y = (x / 10) | 0
+    buf[--q] = 48 + x - y * 10
+    x = y
+  }
+  buf[q - 1] = 48 + x
+  return p + len
+}
+const DIGITS: Array<number> = Array.from({ length: 17 }, (_, i) => 10 ** i)
+
+/** `"" + v` of an integer |v| ≤ MAX_SAFE_INTEGER (-0 is "0"). */
+const writeInt = (v: number, buf: Buffer, p: number): number => {
+  if (v < 0) {
+    buf[p] = 45
+    return writeUint(-v, buf, p + 1)
+  }
+  return writeUint(v, buf, p)
+}
+
+/** `d` digits of `f` (0 ≤ f < 10^d), zero-padded. */
+const writePadded = (f: number, d: number, buf: Buffer, p: number): number => {
+  if (f >= 2147483648) {
+    const hi = Math.floor(f / 1e8)
+    return writePadded(f - hi * 1e8, 8, buf, writePadded(hi, d - 8, buf, p))
+  }
+  let x = f | 0
+  for (let j = p + d - 1; j >= p; j--) {
+    const y = (x / 10) | 0
+    buf[j] = 48 + x - y * 10
+    x = y
+  }
+  return p + d
+}
+
+const TWO_52 = 2 ** 52
+
+/**
+ * `"" + v` of a finite non-integer double with at most 6 fraction digits and |v| · 10^digits < 2^52 (the scores,
+ * prices and halves of real rows); -1 for any other, which takes the string way. Number::toString gives the fewest
+ * digits that read back as v: the first k with round(v · 10^k) / 10^k === v is that, as the integer n < 2^52 is the
+ * only multiple of 10^-k that reads back as v (v's rounding interval is narrower than 10^-k), and 10^-6 ≤ |v| < 10^21
+ * is written without an exponent.
+ */
+const writeFraction = (v: number, buf: Buffer, p: number): number => {
+  const a = v < 0 ? -v : v
+  if (!(a >= 1e-6)) return -1
+  for (let k = 1; k <= 6; k++) {
+    const scale = DIGITS[k]!
+    const x = a * scale
+    if (x >= TWO_52) return -1
+    const n = Math.round(x)
+    if (n / scale === a) {
+      const f = n % scale
+      if (f % 10 === 0) return -1
+      let q = p
+      if (v < 0) buf[q++] = 45
+      q = writeUint((n - f) / scale, buf, q)
+      buf[q] = 46
+      return writePadded(f, k, buf, q + 1)
+    }
+  }
+  return -1
+}
+
+const MAX_SAFE_N = Number.MAX_SAFE_INTEGER
+
+/** The slow way of every emitter: the cell function's string. */
+const textEmit = (cell: (v: unknown) => string): Emit => (v, buf, p) => writeText(cell(v), buf, p)
+
+const intEmit = (tag: ColumnType.IntegerTag, quoted: boolean, cell: (v: unknown) => string): Emit => {
+  const [min, max] = ColumnType.integerRange[tag]
+  const lo = Math.max(Number(min), -MAX_SAFE_N)
+  const hi = Math.min(Number(max), MAX_SAFE_N)
+  return (v, buf, p) => {
+    if (typeof v === "number" && Number.isInteger(v) && v >= lo && v <= hi) {
+      if (!quoted) return writeInt(v, buf, p)
+      buf[p] = 34
+      const q = writeInt(v, buf, p + 1)
+      buf[q] = 34
+      return q + 1
+    }
+    return writeText(cell(v), buf, p)
+  }
+}
+
+const doubleEmit = (cell: (v: unknown) => string): Emit => (v, buf, p) => {
+  if (typeof v === "number") {
+    if (Number.isInteger(v)) {
+      if (v <= MAX_SAFE_N && v >= -MAX_SAFE_N) return writeInt(v, buf, p)
+    } else {
+      const q = writeFraction(v, buf, p)
+      if (q >= 0) return q
+    }
+  }
+  return writeText(cell(v), buf, p)
+}
+
+const BIG_DECIMAL = BigDecimal.TypeId
+
+/** `decimalText`'s fast path (a BigDecimal at scale s whose unscaled value is a safe integer), in bytes. */
+const decimalEmit = (precision: number, s: number, quoted: boolean, cell: (v: unknown) => string): Emit => {
+  const pow = 10 ** s
+  const limit = Math.min(10 ** precision, Number.MAX_SAFE_INTEGER)
+  const SAFE = globalThis.BigInt(Number.MAX_SAFE_INTEGER)
+  return (v, buf, p) => {
+    // BigDecimal.isBigDecimal's test, at a site of its own (its `in` is shared by all of Effect's guards)
+    if (s > 0 && typeof v === "object" && v !== null && BIG_DECIMAL in v && (v as BigDecimal.BigDecimal).scale === s) {
+      const u = (v as BigDecimal.BigDecimal).value
+      if (u <= SAFE && u >= -SAFE) {
+        const x = Number(u)
+        const a = x < 0 ? -x : x
+        if (a < limit) {
+          const ip = Math.floor(a / pow)
+          const f = a - ip * pow
+          if (f >= 0 && f < pow) {
+            let q = p
+            if (quoted) buf[q++] = 34
+            if (x < 0) buf[q++] = 45
+            q = writeUint(ip, buf, q)
+            buf[q] = 46
+            q = writePadded(f, s, buf, q + 1)
+            if (quoted) buf[q++] = 34
+            return q
+          }
+        }
+      }
+    }
+    return writeText(cell(v), buf, p)
+  }
+}
+
+const dateEmit =
+  (dates: DateText, time: boolean, quoted: boolean, cell: (v: unknown) => string): Emit => (v, buf, p) => {
+    if (v instanceof Date) {
+      const t = v.getTime()
+      if (!Number.isNaN(t)) {
+        let q = p
+        if (quoted) buf[q++] = 34
+        q = time ? dates.writeDateTime(t, buf, q) : dates.writeDate(t, buf, q)
+        if (quoted) buf[q++] = 34
+        return q
+      }
+    }
+    return writeText(cell(v), buf, p)
+  }
+
+const booleanEmit = (json: boolean, cell: (v: unknown) => string): Emit => (v, buf, p) => {
+  if (v === true) {
+    if (!json) {
+      buf[p] = 49
+      return p + 1
+    }
+    buf[p] = 116
+    buf[p + 1] = 114
+    buf[p + 2] = 117
+    buf[p + 3] = 101
+    return p + 4
+  }
+  if (v === false) {
+    if (!json) {
+      buf[p] = 48
+      return p + 1
+    }
+    buf[p] = 102
+    buf[p + 1] = 97
+    buf[p + 2] = 108
+    buf[p + 3] = 115
+    buf[p + 4] = 101
+    return p + 5
+  }
+  return writeText(cell(v), buf, p)
+}
+
+/**
+ * `csvTextualCell` of a short ASCII string within the column's limit: its bytes, `"` and `\\` escaped with `\\`.
+ * The exact string `\\N`, non-ASCII text and anything else take the cell function (which throws FALLBACK_N).
+ */
+const csvStringEmit = (max: number, cell: (v: unknown) => string): Emit => (v, buf, p) => {
+  if (typeof v === "string") {
+    const n = v.length
+    if (n <= 64 && n <= max && !(n === 2 && v === "\\N")) {
+      let q = p
+      for (let i = 0; i < n; i++) {
+        const c = v.charCodeAt(i)
+        if (c > 127) return writeText(cell(v), buf, p)
+        if (c === 34 || c === 92) buf[q++] = 92
+        buf[q++] = c
+      }
+      return q
+    }
+  }
+  return writeText(cell(v), buf, p)
+}
+
+/** `jsonCell` of a short printable-ASCII string without `"` or `\\` within the column's limit: `"` + it + `"`. */
+const jsonStringEmit = (max: number, cell: (v: unknown) => string): Emit => (v, buf, p) => {
+  if (typeof v === "string") {
+    const n = v.length
+    if (n <= 64 && n <= max) {
+      let q = p
+      buf[q++] = 34
+      for (let i = 0; i < n; i++) {
+        const c = v.charCodeAt(i)
+        if (c < 32 || c > 127 || c === 34 || c === 92) return writeText(cell(v), buf, p)
+        buf[q++] = c
+      }
+      buf[q] = 34
+      return q + 1
+    }
+  }
+  return writeText(cell(v), buf, p)
+}
+
+/**
+ * The emitter of a column: `cell` is the column's string cell function in this format (CSV with enclosure, or
+ * JSON), whose output the emitter writes byte for byte.
+ */
+const emitFor = (t: ColumnType.ColumnType, json: boolean, dates: DateText, cell: (v: unknown) => string): Emit => {
+  switch (t._tag) {
+    case "Boolean":
+      return booleanEmit(json, cell)
+    case "TinyInt":
+    case "SmallInt":
+    case "Int":
+    case "BigInt":
+      return intEmit(t._tag, false, cell)
+    case "LargeInt":
+      return intEmit(t._tag, json, cell)
+    case "Float":
+    case "Double":
+      return doubleEmit(cell)
+    case "Decimal":
+      return decimalEmit(t.precision, t.scale, json, cell)
+    case "Date":
+    case "DateTime":
+      return dateEmit(dates, t._tag === "DateTime", json, cell)
+    case "Char":
+    case "Varchar":
+    case "String": {
+      const max = t._tag === "String" ? ColumnType.STRING_MAX_BYTES : t.length
+      return json ? jsonStringEmit(max, cell) : csvStringEmit(max, cell)
+    }
+    default:
+      return textEmit(cell)
+  }
+}
+
+/** Byte stores of a literal's UTF-8 at `p`, then `p += length` (generated code). */
+const storeLiteral = (bytes: ReadonlyArray<number>): string =>
+  bytes.length === 0
+    ? ""
+    : bytes.map((b, j) => `buf[p${j === 0 ? "" : " + " + j}] = ${b};`).join(" ") + ` p += ${bytes.length};`
+
+/**
+ * Generates the row writer of `generateRow`'s row (same literals, same cells, same order), writing bytes: per
+ * column the literal bytes before it, then its emitter, or the null text for a nullable column holding
+ * null/undefined. Adjacent literals are folded into one run of byte stores.
+ */
+const generateWriter = (
+  names: ReadonlyArray<string>,
+  nullable: ReadonlyArray<boolean>,
+  lead: (i: number) => string,
+  quote: string,
+  nullText: string,
+  tail: string,
+  opLead?: string
+) => {
+  const utf8 = (s: string): Array<number> => Array.from(Buffer.from(s, "utf8"))
+  const lines: Array<string> = []
+  let pending: Array<number> = []
+  let literalBytes = 0
+  const lit = (s: string) => {
+    const b = utf8(s)
+    pending = pending.concat(b)
+    literalBytes += b.length
+  }
+  const flush = () => {
+    if (pending.length > 0) lines.push(storeLiteral(pending))
+    pending = []
+  }
+  const q = storeLiteral(utf8(quote))
+  names.forEach((name, i) => {
+    lines.push(`v = row[${JSON.stringify(name)}];`)
+    lit(lead(i))
+    if (nullable[i]) {
+      flush()
+      lines.push(
+        `if (v === null || v === undefined) { ${
+          storeLiteral(utf8(nullText))
+        } } else { ${q} p = e${i}(v, buf, p); ${q} }`
+      )
+      literalBytes += Math.max(utf8(nullText).length, 2 * utf8(quote).length)
+    } else {
+      lines.push(`if (v === null || v === undefined) nn(${i});`)
+      lit(quote)
+      flush()
+      lines.push(`p = e${i}(v, buf, p);`)
+      lit(quote)
+    }
+  })
+  if (opLead !== undefined) {
+    lit(opLead)
+    flush()
+    lines.push("buf[p++] = op === 1 ? 49 : 48;")
+    literalBytes += 1
+  }
+  lit(tail)
+  flush()
+  // room for the literals and a typical value per column: a row that needs more is found out by the end check
+  const reserve = literalBytes + 24 * names.length
+  const body = `if (p + ${reserve} > buf.length) throw SPACE;\nlet v;\n${lines.join("\n")}\n` +
+    "if (p > buf.length) throw SPACE;\nreturn p;"
+  const bindings = names.map((_, i) => `e${i} = e[${i}]`).join(", ")
+  const factory = new Function(
+    "e",
+    "nn",
+    "SPACE",
+    `"use strict"; const ${bindings}; return function writeRow(row, op, buf, p) {\n${body}\n};`
+  ) as (e: ReadonlyArray<Emit>, nn: (i: number) => never, space: unknown) => RowWriter
+  return (emits: ReadonlyArray<Emit>, nn: (i: number) => never): RowWriter => factory(emits, nn, SPACE)
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // headers
 // ---------------------------------------------------------------------------------------------------------------
 
@@ -860,6 +1300,10 @@ const EMPTY = Buffer.alloc(0)
 
 /** What a batch builder needs of its encoder. */
 interface Core<A> {
+  /** The row writers (bytes straight into the buffer); no CSV one without enclosure (servers below 3.0). */
+  readonly csvWrite: RowWriter | undefined
+  readonly jsonWrite: RowWriter | undefined
+  /** The same rows as strings: for the CSV without enclosure, and for a row larger than a buffer. */
   readonly csvRow: (row: A, op?: number) => string
   readonly jsonRow: (row: A, op?: number) => string
   /** A CSV row that threw: false when it must travel as JSON, else throws the RowEncodeError naming the column. */
@@ -876,6 +1320,10 @@ interface Core<A> {
  * as large up to MAX_BUFFER). A class, not a closure per batch: its methods are one function each for all batches
  * of all encoders, so the row loop's calls to them stay monomorphic and inlined when a sink builds the batches of
  * many tables at once (docs/benchmark.md, Issue 8).
+ *
+ * A row's bytes are written by the encoder's row writer at the buffer's position, which moves past them only once
+ * the whole row is written: a row that fails, or does not fit (SPACE), leaves nothing behind. A row that does not
+ * fit is written again into the next buffer; one larger than that takes the string way (`addText`).
  */
 class Builder<A> implements BatchBuilder<A> {
   private readonly chunks: Array<Uint8Array> = []
@@ -884,8 +1332,13 @@ class Builder<A> implements BatchBuilder<A> {
   private pos = 0
   private count = 0
   private done = false
+  private readonly writer: RowWriter | undefined
+  /** JSON: rows after the first start with a comma. */
+  private readonly json: boolean
   constructor(readonly format: "csv" | "json", private readonly core: Core<A>) {
     this.buf = core.take(FIRST_BUFFER)
+    this.json = format === "json"
+    this.writer = format === "csv" ? core.csvWrite : core.jsonWrite
     if (format === "json") this.write("[")
   }
   get rows(): number {
@@ -909,6 +1362,47 @@ class Builder<A> implements BatchBuilder<A> {
   }
   add(row: A, rowIndex: number, op?: number): boolean {
     if (this.done) throw new Error("BatchBuilder.add after finish")
+    const writer = this.writer
+    if (writer === undefined) return this.addText(row, rowIndex, op)
+    let p = this.pos
+    try {
+      // past the end, the comma store is dropped and the writer's end check throws SPACE
+      if (this.json && this.count > 0) this.buf[p++] = 44
+      p = writer(row, op, this.buf, p)
+    } catch (e) {
+      if (e === SPACE) return this.addSpilled(writer, row, rowIndex, op)
+      return this.failed(row, rowIndex, e)
+    }
+    this.pos = p
+    this.count++
+    return true
+  }
+  /** The row did not fit in what is left of the buffer: the next buffer, else the string way. */
+  private addSpilled(writer: RowWriter, row: A, rowIndex: number, op: number | undefined): boolean {
+    if (this.pos > 0) {
+      this.chunks.push(this.buf.subarray(0, this.pos))
+      this.flushed += this.pos
+      this.buf = this.core.take(Math.min(this.buf.length * 2, MAX_BUFFER))
+      this.pos = 0
+      let p = 0
+      try {
+        if (this.json && this.count > 0) this.buf[p++] = 44
+        p = writer(row, op, this.buf, p)
+        this.pos = p
+        this.count++
+        return true
+      } catch (e) {
+        if (e !== SPACE) return this.failed(row, rowIndex, e)
+      }
+    }
+    // larger than an empty buffer: `write` takes one the row's size
+    return this.addText(row, rowIndex, op)
+  }
+  private failed(row: A, rowIndex: number, e: unknown): boolean {
+    return this.json ? this.core.jsonFailure(row, rowIndex) : this.core.csvFailure(row, rowIndex, e)
+  }
+  /** The string way: the row as one string, then its UTF-8 into the buffer. */
+  private addText(row: A, rowIndex: number, op: number | undefined): boolean {
     let s: string
     if (this.format === "csv") {
       try {
@@ -1019,6 +1513,21 @@ export const makeBufferPool = (maxBytes: number): BufferPool => {
 export const make = <A, I, R>(
   schema: Schema.Schema<A, I, R>,
   options?: RowEncoderOptions
+): RowEncoder<A> => makeWith(schema, options, true)
+
+/**
+ * `make` with every row taking the string way (each row built as a string, then written): what the row writers
+ * must match byte for byte (test/RowEncoder.test.ts compares the two).
+ *
+ * @internal
+ */
+export const makeStringWay = <A, I, R>(schema: Schema.Schema<A, I, R>, options?: RowEncoderOptions): RowEncoder<A> =>
+  makeWith(schema, options, false)
+
+const makeWith = <A, I, R>(
+  schema: Schema.Schema<A, I, R>,
+  options: RowEncoderOptions | undefined,
+  direct: boolean
 ): RowEncoder<A> => {
   const fields = ColumnType.fieldsOf(schema)
   const byName = new Map(fields.map((f) => [f.name, f]))
@@ -1074,6 +1583,23 @@ export const make = <A, I, R>(
     "}",
     opColumn ? ",\"__op\":" : undefined
   )(jsonCells, notNull)
+  const csvWrite = enclose && direct
+    ? generateWriter(names, nullable, (i) => (i === 0 ? "" : sep), "\"", csvNull, delim, opColumn ? sep : undefined)(
+      types.map((t, i) => emitFor(t, false, dates, csvCells[i]!)),
+      notNull
+    )
+    : undefined
+  const jsonWrite = direct
+    ? generateWriter(
+      names,
+      nullable,
+      (i) => (i === 0 ? "{" : ",") + JSON.stringify(names[i]) + ":",
+      "",
+      "null",
+      "}",
+      opColumn ? ",\"__op\":" : undefined
+    )(types.map((t, i) => emitFor(t, true, dates, jsonCells[i]!)), notNull)
+    : undefined
   const plainRow = (row: A, op?: number): string => {
     let s = ""
     for (let i = 0; i < n; i++) {
@@ -1138,6 +1664,8 @@ export const make = <A, I, R>(
     throw new RowEncodeError({ row: rowIndex, column: names[i]!, reason: `unexpected: ${String(e)}` })
   }
   const core: Core<A> = {
+    csvWrite,
+    jsonWrite,
     csvRow: csvRow ?? plainRow,
     jsonRow,
     csvFailure: (row, rowIndex, e) => {

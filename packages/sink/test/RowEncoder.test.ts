@@ -677,3 +677,247 @@ describe("batches", () => {
     assert.throws(() => b.add({ a: 1 }, 0), /after finish/)
   })
 })
+
+describe("row writers (bytes straight into the buffer) against the string way", () => {
+  // every row goes through both a `make` builder (row writers) and a `makeStringWay` one (the row as a string,
+  // then written): the same result of `add` (true, false, or the same RowEncodeError), the same bytes
+  const outcome = (b: RowEncoder.BatchBuilder<any>, row: unknown, i: number, op?: number) => {
+    try {
+      return b.add(row, i, op)
+    } catch (e) {
+      assert.instanceOf(e, RowEncodeError)
+      const { column, reason, row: at } = e as RowEncodeError
+      return JSON.stringify({ column, reason, at })
+    }
+  }
+  const same = <A, I>(
+    schema: Schema.Schema<A, I>,
+    rows: ReadonlyArray<unknown>,
+    options?: RowEncoder.RowEncoderOptions,
+    op?: (i: number) => number
+  ) => {
+    for (const format of ["csv", "json"] as const) {
+      const direct = RowEncoder.make(schema, options).builder(format)
+      const text = RowEncoder.makeStringWay(schema, options).builder(format)
+      const got: Array<unknown> = []
+      const want: Array<unknown> = []
+      rows.forEach((r, i) => {
+        const o = op?.(i)
+        got.push(outcome(direct, r, i, o), direct.bytes)
+        want.push(outcome(text, r, i, o), text.bytes)
+      })
+      const at = got.findIndex((g, k) => g !== want[k])
+      if (at >= 0) {
+        const i = at >> 1
+        const shown = JSON.stringify(rows[i], (_k, v) => (typeof v === "bigint" ? `${v}n` : v))?.slice(0, 200)
+        assert.strictEqual(got[at], want[at], `${format} row ${i} (${at % 2 === 0 ? "add" : "bytes"}): ${shown}`)
+      }
+      assert.strictEqual(direct.rows, text.rows)
+      assert.isTrue(body(direct.finish()).equals(body(text.finish())), `${format} body`)
+    }
+  }
+  const each = <A, I>(schema: Schema.Schema<A, I>, values: ReadonlyArray<unknown>) =>
+    same(Schema.Struct({ v: schema as Schema.Schema<A, I> }), values.map((v) => ({ v })))
+
+  // doubles of the forms the fraction writer takes (n / 10^k) and around them, and others it leaves alone
+  let seed = 12345
+  const random = () => {
+    seed = (seed * 1103515245 + 12345) % 2147483648
+    return seed / 2147483648
+  }
+  const doubles: Array<number> = [
+    0,
+    -0,
+    1,
+    -1,
+    0.5,
+    -0.5,
+    0.1,
+    0.2,
+    0.1 + 0.2,
+    1 / 3,
+    2 / 3,
+    1e-6,
+    1.5e-6,
+    1e-7,
+    9.99999e-7,
+    0.000001,
+    0.0000015,
+    123.456,
+    -123.456,
+    1e15 + 0.5,
+    2 ** 52 - 0.5,
+    2 ** 52 / 1e6,
+    4503599627.370496,
+    4503599627.370497,
+    2 ** 53,
+    2 ** 53 + 2,
+    1e21,
+    1e21 - 65536,
+    123456789012345680000,
+    5e-324,
+    1.7976931348623157e308,
+    -2.5e-300,
+    0.07,
+    1.005,
+    2.675,
+    1234567.891,
+    99999.99999,
+    0.999999,
+    0.9999999,
+    1.0000001,
+    3.14159265358979
+  ]
+  for (let i = 0; i < 20_000; i++) {
+    const k = 1 + (i % 7)
+    const n = Math.floor(random() * 10 ** (1 + (i % 15)))
+    doubles.push(n / 10 ** k, -n / 10 ** k, (n + random()) / 10 ** k, random() * 10 ** ((i % 40) - 20))
+  }
+
+  it("doubles: the same text as Number::toString", () => {
+    each(Schema.Number, doubles)
+    each(ColumnType.Float, doubles)
+    each(ColumnType.annotate(Schema.Number, "VARCHAR(40)"), doubles)
+    each(Schema.Number, [NaN, Infinity, -Infinity, null, "1.5", 2n, true, BigDecimal.make(15n, 1), {}])
+  })
+
+  it("integers: every type, in and out of range, and what is not an integer", () => {
+    const ints: Array<unknown> = [0, -0, 1, -1, 9, 10, 99, 100, 127, 128, -128, -129, 32767, -32769, 2 ** 31 - 1]
+    ints.push(2 ** 31, -(2 ** 31), -(2 ** 31) - 1, 2 ** 32, 999_999_999, 1_000_000_000, 9_999_999_999, 1e15, 1e16)
+    ints.push(2 ** 53 - 1, -(2 ** 53 - 1), 2 ** 53, 2 ** 60, -(2 ** 63), 2 ** 63, 1e25, 1.5, NaN, Infinity)
+    ints.push(5n, -(2n ** 63n), 2n ** 63n, 2n ** 127n, true, false, "42", "-7", "4x", null, undefined, new Date(0))
+    for (let i = 0; i < 2000; i++) {
+      const x = Math.floor(random() * 10 ** (i % 17))
+      ints.push(x, -x)
+    }
+    const types: ReadonlyArray<Schema.Schema<any, any>> = [
+      ColumnType.TinyInt,
+      ColumnType.SmallInt,
+      ColumnType.Int,
+      ColumnType.BigInt,
+      ColumnType.LargeInt
+    ]
+    for (const t of types) each(t, ints)
+  })
+
+  it("DECIMAL: fast and slow values, every scale", () => {
+    const values: Array<unknown> = ["1.5", "-0.001", "1e3", "12345678.9", 1.25, 7n, null, "x", 1e300]
+    for (let i = 0; i < 1000; i++) {
+      const u = globalThis.BigInt(Math.floor(random() * 10 ** (1 + (i % 17)))) * (i % 3 === 0 ? -1n : 1n)
+      values.push(BigDecimal.make(u, i % 5), BigDecimal.make(u * 10n ** 10n, 2))
+    }
+    values.push(BigDecimal.make(2n ** 53n - 1n, 2), BigDecimal.make(-(2n ** 53n) + 1n, 3), BigDecimal.make(0n, 2))
+    values.push(BigDecimal.make(99999999n, 2), BigDecimal.make(100000000n, 2), BigDecimal.make(-5n, 2))
+    for (const [p, s] of [[10, 2], [10, 0], [38, 3], [18, 6], [27, 9], [5, 1], [38, 20]] as const) {
+      each(ColumnType.Decimal(p, s), values)
+    }
+  })
+
+  it("DATE and DATETIME: every millisecond part, before 1970, time zones, strings and DateTime values", () => {
+    const dates: Array<unknown> = [
+      new Date(0),
+      new Date(-1),
+      new Date(Date.UTC(1, 0, 1)),
+      new Date(Date.UTC(9999, 11, 31, 23, 59, 59, 999)),
+      new Date(Date.UTC(10000, 0, 1)),
+      new Date(Date.UTC(-1, 0, 1)),
+      new Date(NaN),
+      "2024-02-29",
+      "2024-02-29 12:00:00.5",
+      "2024-13-01",
+      DateTime.unsafeMake(1_700_000_000_123),
+      null,
+      42
+    ]
+    for (let i = 0; i < 3000; i++) dates.push(new Date(Math.floor((random() - 0.3) * 4e12)))
+    for (const timeZone of ["UTC", "+08:00", "-05:30", "Asia/Shanghai", "America/New_York", "Europe/London"]) {
+      const S = Schema.Struct({ d: ColumnType.Date, t: ColumnType.DateTime, n: Schema.NullOr(ColumnType.DateTime) })
+      same(S, dates.map((d, i) => ({ d, t: d, n: i % 4 === 0 ? null : d })), { timeZone })
+    }
+  })
+
+  it("strings: ASCII, escapes, \\N, control characters, non-ASCII, lone surrogates, lengths around the limits", () => {
+    const strings: Array<unknown> = [
+      "",
+      "a",
+      "\\N",
+      "\\n",
+      "N",
+      "a\"b",
+      "a\\b",
+      "\"\\\"",
+      "tab\there",
+      "line\nbreak",
+      "\r",
+      "\u0000",
+      "\u001f",
+      "\u007f",
+      "é",
+      "€𝄞",
+      "\ud800",
+      "a\udc00b",
+      ",",
+      "x".repeat(63),
+      "x".repeat(64),
+      "x".repeat(65),
+      "\"".repeat(64),
+      "é".repeat(32),
+      "é".repeat(33),
+      "x".repeat(1000),
+      12,
+      1.5,
+      true,
+      new Date(0),
+      BigDecimal.make(1n, 1),
+      { a: 1 },
+      [1],
+      null
+    ]
+    for (let i = 0; i < 2000; i++) {
+      let s = ""
+      const n = Math.floor(random() * 80)
+      for (let j = 0; j < n; j++) {
+        s += String.fromCharCode(random() < 0.9 ? 32 + Math.floor(random() * 95) : Math.floor(random() * 400))
+      }
+      strings.push(s)
+    }
+    for (const t of [Schema.String, ColumnType.Varchar(64), ColumnType.Varchar(3), ColumnType.Char(1)]) each(t, strings)
+    same(Schema.Struct({ s: ColumnType.Varchar(64) }), strings.map((s) => ({ s })), { csvJsonFallback: false })
+    same(Schema.Struct({ s: Schema.String }), strings.map((s) => ({ s })), { serverSupportsEnclose: false })
+  })
+
+  it("booleans, JSON, ARRAY, MAP and STRUCT columns, nulls, the __op column, separators", () => {
+    each(Schema.Boolean, [true, false, 1, 0, 2, "true", null])
+    each(ColumnType.Json, [{ a: [1, "x\u0001"] }, "[1]", "nope", 5, null, "é"])
+    each(Schema.Array(Schema.NullOr(ColumnType.Int)), [[1, null, 3], [], [1.5], "x"])
+    const S = Schema.Struct({
+      "id": ColumnType.BigInt,
+      "é name": Schema.NullOr(Schema.String),
+      "x\"y": Schema.optional(Schema.Number),
+      "d": ColumnType.Date
+    })
+    const rows = Array.from({ length: 500 }, (_, i) => ({
+      id: i,
+      "é name": i % 3 === 0 ? null : `n${i}`,
+      ...(i % 4 === 0 ? {} : { "x\"y": i / 8 }),
+      d: new Date(i * 86_400_000)
+    }))
+    rows.push({ id: 1, "é name": "a", d: null as any }, { id: null as any, "é name": "a", d: new Date(0) })
+    same(S, rows)
+    same(S, rows, { opColumn: true }, (i) => i % 2)
+    same(S, rows, { columnSeparator: "\u0001", rowDelimiter: "\u0002" })
+    same(S, rows, { columnSeparator: "||", columns: ["d", "id"] })
+  })
+
+  it("rows across buffer ends and rows larger than a buffer", () => {
+    const S = Schema.Struct({ id: ColumnType.BigInt, s: Schema.String, t: Schema.NullOr(Schema.String) })
+    const rows: Array<unknown> = []
+    for (let i = 0; i < 20_000; i++) {
+      const n = i % 997 === 0 ? 60_000 : Math.floor(random() * 300)
+      rows.push({ id: i, s: (i % 5 === 0 ? "é" : "x").repeat(n), t: i % 1999 === 0 ? "y".repeat(2_000_000) : null })
+    }
+    rows.push({ id: -1, s: "x".repeat(65_534), t: null })
+    same(Schema.Struct({ id: ColumnType.BigInt, s: ColumnType.String, t: Schema.NullOr(Schema.String) }), rows)
+    same(S, rows.slice(0, 3000), { csvJsonFallback: false })
+  })
+})

@@ -122,7 +122,8 @@ const fail = (rowIndex: number, column: string, reason: string): never => {
 
 /**
  * The encoders of one sink run, shared by its lanes: lanes of the same schema and encoder options (tables routed by
- * a function, which share one schema) share one compiled encoder, and all share one buffer pool of `poolBytes`.
+ * a function, which share one schema) share one compiled encoder, and all share one buffer pool of `poolBytes`
+ * (which later runs share too: `sharedPool`).
  * Measured (bench/tablesProfile.ts, 20 tables against one, best of 3): an encoder and a pool per lane ran 20 tables
  * at 0.51 × one table's rows/s; one pool for all, 0.69 ×; one encoder per schema as well, 0.70 to 0.76 × (20
  * compiled row functions each warm up and are optimized apart, and 20 pools each keep spare buffers while the
@@ -136,7 +137,7 @@ export interface Encoders {
 }
 
 export const makeEncoders = (poolBytes: number): Encoders => {
-  const bufferPool = RowEncoder.makeBufferPool(poolBytes)
+  const bufferPool = sharedPool(poolBytes)
   const bySchema = new Map<Schema.Schema<any, any, any>, Map<string, RowEncoder.RowEncoder<any>>>()
   return {
     get: (schema, options) => {
@@ -152,6 +153,51 @@ export const makeEncoders = (poolBytes: number): Encoders => {
         cache.set(key, encoder)
       }
       return encoder
+    }
+  }
+}
+
+/** How long a shared pool outlives the last buffer taken from it or handed back to it (ms). */
+export const POOL_IDLE_MS = 10_000
+
+const pools = new Map<number, { readonly pool: RowEncoder.BufferPool; lastUse: number }>()
+
+/**
+ * The buffer pool of a sink run: one per `poolBytes` for all the sink runs of the process, not one per run, as
+ * long as some run has taken or handed back a buffer in the last POOL_IDLE_MS. A pool left idle that long is
+ * dropped from here (a run still holding it keeps using it on its own), and its buffers go with the next GC.
+ *
+ * Why: a run's batches are written into buffers of its pool, and a fresh buffer is external memory to V8, which
+ * starts a full GC for every 64 MiB of it since the last one. With a pool per run, every run paid its first fill
+ * afresh: back-to-back runs of 300,000 one-row chunks (30 MB of CSV each) brought a full GC (over the whole heap)
+ * into every other run, the slow mode of the bench's one-row figure (docs/benchmark.md, "One-row chunks").
+ */
+const sharedPool = (poolBytes: number): RowEncoder.BufferPool => {
+  let entry = pools.get(poolBytes)
+  if (entry === undefined) {
+    const made = { pool: RowEncoder.makeBufferPool(poolBytes), lastUse: performance.now() }
+    entry = made
+    pools.set(poolBytes, made)
+    const check = () => {
+      const idle = performance.now() - made.lastUse
+      if (idle >= POOL_IDLE_MS) {
+        if (pools.get(poolBytes) === made) pools.delete(poolBytes)
+      } else {
+        setTimeout(check, POOL_IDLE_MS - idle).unref()
+      }
+    }
+    setTimeout(check, POOL_IDLE_MS).unref()
+  }
+  const { pool } = entry
+  const used = entry
+  return {
+    take: (size) => {
+      used.lastUse = performance.now()
+      return pool.take(size)
+    },
+    release: (body) => {
+      used.lastUse = performance.now()
+      pool.release(body)
     }
   }
 }

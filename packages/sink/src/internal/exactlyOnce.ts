@@ -18,11 +18,11 @@ import * as StarRocksConfig from "../StarRocksConfig.js"
 import type { SinkError } from "../StarRocksError.js"
 import { ExactlyOnceError } from "../StarRocksError.js"
 import * as Chunks from "./chunks.js"
-import * as Compression from "./client/compression.js"
 import * as RetryLogic from "./client/retryLogic.js"
 import * as LabelSpool from "./labelSpool.js"
 import * as Recovery from "./recovery.js"
 import * as Batcher from "./sink/batcher.js"
+import { compressFirst, spare } from "./sink/compressFirst.js"
 import * as DeadLetterRuntime from "./sink/deadLetter.js"
 import type { Lane, Sealed } from "./sink/lane.js"
 import * as Ledger from "./sink/ledger.js"
@@ -488,19 +488,19 @@ export const make = <In, P, PI>(
           // does): the raw chunks go back to the pool as the codec reads them, and the frame is what the load, its
           // replays into a new transaction and the spool hold (never compressed again); the permits beyond the
           // frame's size go back to the budget at once.
-          const request = client.compress !== undefined && Compression.wanted(x.headers) ?
-            yield* client.compress(
-              { ...t.target, label: x.label === "" ? t.lane.key : x.label, headers: x.headers, body: raw },
-              sealed.release
-            ) :
-            undefined
+          const compress = compressFirst(
+            client,
+            { ...t.target, label: x.label === "" ? t.lane.key : x.label, headers: x.headers, body: raw },
+            sealed.release
+          )
+          const request = compress !== undefined ? yield* compress : undefined
           const body = request?.body ?? raw
           const compressed = request?.compressed
           if (compressed !== undefined) {
-            const spare = permits - Math.min(permits, Math.max(1, body.byteLength))
-            if (spare > 0) {
-              permits -= spare
-              yield* bytesInFlight.release(spare)
+            const back = spare(permits, body)
+            if (back > 0) {
+              permits -= back
+              yield* bytesInFlight.release(back)
             }
           }
           const loaded = yield* withReplay(t, x, (x) =>

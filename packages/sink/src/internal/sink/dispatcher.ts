@@ -37,9 +37,9 @@ import * as LoadClient from "../../LoadClient.js"
 import * as SinkMetrics from "../../SinkMetrics.js"
 import type { LoadError } from "../../StarRocksError.js"
 import * as Backoff from "../client/backoff.js"
-import * as Compression from "../client/compression.js"
 import * as RetryLogic from "../client/retryLogic.js"
 import * as Adaptive from "./adaptive.js"
+import { compressFirst, spare } from "./compressFirst.js"
 import type * as DeadLetter from "./deadLetter.js"
 import type { Lane, Sealed } from "./lane.js"
 import type { Batch, Ledger } from "./ledger.js"
@@ -212,26 +212,21 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
       })
 
     /**
-     * Compresses a load's body before its first attempt (`LoadClient.compress`): the raw chunks go back to the pool
-     * as the codec is done with them, and the permits beyond the frame's size go back to the budget at once, so that
-     * the budget counts what the load really holds from then on (the frame, sent as it is by every attempt).
+     * Compresses a load's body before its first attempt (compressFirst.ts): from then on the load holds the frame,
+     * and the permits beyond its size go back to the budget at once.
      */
-    const compressed = (
-      item: InFlight,
-      compress: NonNullable<LoadClient.LoadClient["compress"]>,
-      raw: LoadClient.LoadRequest
-    ) =>
+    const compressed = (item: InFlight, compress: Effect.Effect<LoadClient.LoadRequest, LoadError>) =>
       Effect.suspend(() => {
         item.handedOver = true
-        return compress(raw, item.sealed.release)
+        return compress
       }).pipe(
         Effect.tap((request) =>
           Effect.suspend(() => {
-            const spare = item.held - Math.min(item.held, request.body.byteLength)
-            if (spare <= 0) return Effect.void
-            item.held -= spare
-            outstanding -= spare
-            return budget.release(spare)
+            const back = spare(item.held, request.body)
+            if (back <= 0) return Effect.void
+            item.held -= back
+            outstanding -= back
+            return budget.release(back)
           })
         )
       )
@@ -249,8 +244,9 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
           body: sealed.body
         }
         unsettled.add(item)
-        const request = client.compress !== undefined && Compression.wanted(sealed.headers) ?
-          yield* compressed(item, client.compress, raw).pipe(Effect.tapError((error) => ledger.failed(batch, error))) :
+        const compress = compressFirst(client, raw, sealed.release)
+        const request = compress !== undefined ?
+          yield* compressed(item, compress).pipe(Effect.tapError((error) => ledger.failed(batch, error))) :
           raw
         inflight++
         yield* Metric.set(SinkMetrics.inflightLoads, inflight)

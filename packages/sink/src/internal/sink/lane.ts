@@ -173,31 +173,28 @@ const pools = new Map<number, { readonly pool: RowEncoder.BufferPool; lastUse: n
  * into every other run, the slow mode of the bench's one-row figure (docs/benchmark.md, "One-row chunks").
  */
 const sharedPool = (poolBytes: number): RowEncoder.BufferPool => {
-  let entry = pools.get(poolBytes)
-  if (entry === undefined) {
-    const made = { pool: RowEncoder.makeBufferPool(poolBytes), lastUse: performance.now() }
-    entry = made
-    pools.set(poolBytes, made)
+  const found = pools.get(poolBytes)
+  const entry = found ?? { pool: RowEncoder.makeBufferPool(poolBytes), lastUse: performance.now() }
+  if (found === undefined) {
+    pools.set(poolBytes, entry)
     const check = () => {
-      const idle = performance.now() - made.lastUse
+      const idle = performance.now() - entry.lastUse
       if (idle >= POOL_IDLE_MS) {
-        if (pools.get(poolBytes) === made) pools.delete(poolBytes)
+        if (pools.get(poolBytes) === entry) pools.delete(poolBytes)
       } else {
         setTimeout(check, POOL_IDLE_MS - idle).unref()
       }
     }
     setTimeout(check, POOL_IDLE_MS).unref()
   }
-  const { pool } = entry
-  const used = entry
   return {
     take: (size) => {
-      used.lastUse = performance.now()
-      return pool.take(size)
+      entry.lastUse = performance.now()
+      return entry.pool.take(size)
     },
     release: (body) => {
-      used.lastUse = performance.now()
-      pool.release(body)
+      entry.lastUse = performance.now()
+      entry.pool.release(body)
     }
   }
 }

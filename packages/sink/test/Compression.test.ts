@@ -17,38 +17,27 @@ import {
   StarRocksConfig,
   StarRocksSink
 } from "../src/index.js"
+import * as Fixture from "./emulatorFixture.js"
 
 const Row = Schema.Struct({ id: ColumnType.Int, name: Schema.String, note: Schema.NullOr(Schema.String) })
 const rows = Array.from({ length: 500 }, (_, i) => ({ id: i, name: `name ${i % 7}`, note: i % 3 === 0 ? null : "x" }))
 
+// labels of the client-level tests
 let seq = 0
 
 const start = Effect.gen(function*() {
   const em = yield* StarRocksEmulator.make({ users: { root: "" }, fes: 1, bes: 1 })
-  const table = (): Effect.Effect<string> => {
-    const name = `c${++seq}`
-    return em.createTable({
-      database: "db",
-      table: name,
-      model: "DUPLICATE",
-      key: [],
-      columns: [
-        { name: "id", type: "INT" },
-        { name: "name", type: "VARCHAR(16)" },
-        { name: "note", type: "VARCHAR(8)", nullable: true }
-      ]
-    }).pipe(Effect.orDie, Effect.as(name))
-  }
+  const table = () =>
+    Fixture.duplicateTable(em, "c", [
+      { name: "id", type: "INT" },
+      { name: "name", type: "VARCHAR(16)" },
+      { name: "note", type: "VARCHAR(8)", nullable: true }
+    ])
   return { em, table }
 })
 
 const configOf = (fe: ReadonlyArray<string>, table: string, options: Partial<StarRocksConfig.Options> = {}) =>
-  StarRocksConfig.make({
-    loadUrl: fe,
-    database: "db",
-    table,
-    username: "root",
-    password: Redacted.make(""),
+  Fixture.configOf(fe, table, {
     maxRows: 200,
     maxBytes: 1_000_000,
     allowSmallBuffers: true,

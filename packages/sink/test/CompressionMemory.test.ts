@@ -11,9 +11,10 @@
  */
 import { StarRocksEmulator } from "@effect-starrocks/testkit"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Redacted, Schema, Stream } from "effect"
+import { Effect, Exit, Layer, Schema, Stream } from "effect"
 import { Checkpoint, Checkpointer, ColumnType, LoadClient, StarRocksConfig, StarRocksSink } from "../src/index.js"
 import type { LoadBody } from "../src/LoadBody.js"
+import * as Fixture from "./emulatorFixture.js"
 
 const Row = Schema.Struct({ id: ColumnType.Int, name: Schema.String, payload: Schema.String })
 
@@ -31,36 +32,24 @@ const rowsOf = (n: number) => {
   return Array.from({ length: n }, (_, i) => ({ id: i, name: `name ${i % 7}`, payload: hex() }))
 }
 
+// labels of the client-level tests
 let seq = 0
 
 const start = Effect.gen(function*() {
   const em = yield* StarRocksEmulator.make({ users: { root: "" }, fes: 1, bes: 1 })
-  const table = (): Effect.Effect<string> => {
-    const name = `m${++seq}`
-    return em.createTable({
-      database: "db",
-      table: name,
-      model: "DUPLICATE",
-      key: [],
-      columns: [
-        { name: "id", type: "INT" },
-        { name: "name", type: "VARCHAR(16)" },
-        { name: "payload", type: "VARCHAR(80)" }
-      ]
-    }).pipe(Effect.orDie, Effect.as(name))
-  }
+  const table = () =>
+    Fixture.duplicateTable(em, "m", [
+      { name: "id", type: "INT" },
+      { name: "name", type: "VARCHAR(16)" },
+      { name: "payload", type: "VARCHAR(80)" }
+    ])
   return { em, table }
 })
 
 const MAX_BYTES = 2_000_000
 
 const configOf = (fe: ReadonlyArray<string>, table: string, options: Partial<StarRocksConfig.Options> = {}) =>
-  StarRocksConfig.make({
-    loadUrl: fe,
-    database: "db",
-    table,
-    username: "root",
-    password: Redacted.make(""),
+  Fixture.configOf(fe, table, {
     // about a third of max-bytes per batch: three loads in flight fill the budget with raw bodies
     maxRows: 5_000,
     maxBytes: MAX_BYTES,

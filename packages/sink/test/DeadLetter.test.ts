@@ -6,50 +6,24 @@
  */
 import { StarRocksEmulator } from "@effect-starrocks/testkit"
 import { assert, describe, it, layer } from "@effect/vitest"
-import { Context, Effect, Layer, Logger, LogLevel, Metric, Redacted, Ref, Schema, Sink, Stream } from "effect"
-import {
-  Checkpoint,
-  Checkpointer,
-  DeadLetter,
-  LoadClient,
-  SinkMetrics,
-  StarRocksConfig,
-  StarRocksSink
-} from "../src/index.js"
+import { Context, Effect, Layer, Logger, LogLevel, Metric, Ref, Schema, Sink, Stream } from "effect"
+import type { StarRocksConfig } from "../src/index.js"
+import { Checkpoint, Checkpointer, DeadLetter, LoadClient, SinkMetrics, StarRocksSink } from "../src/index.js"
 import * as ErrorLog from "../src/internal/client/errorLog.js"
+import * as Fixture from "./emulatorFixture.js"
 
 class Emulator extends Context.Tag("test/Emulator")<Emulator, StarRocksEmulator.StarRocksEmulator>() {}
 
 const EmulatorLive = Layer.scoped(Emulator, StarRocksEmulator.make({ users: { root: "" }, fes: 1, bes: 1 }))
 
-let seq = 0
 const newTable = (emulator: StarRocksEmulator.StarRocksEmulator, prefix = "dl") =>
-  Effect.gen(function*() {
-    const table = `${prefix}_${++seq}`
-    yield* emulator.createTable({
-      database: "db",
-      table,
-      model: "DUPLICATE",
-      key: [],
-      columns: [{ name: "id", type: "INT" }, { name: "name", type: "VARCHAR(8)" }]
-    })
-    return table
-  })
+  Fixture.duplicateTable(emulator, `${prefix}_`, [{ name: "id", type: "INT" }, { name: "name", type: "VARCHAR(8)" }])
 
 const configFor = (
   emulator: StarRocksEmulator.StarRocksEmulator,
   table: string,
   overrides: Partial<StarRocksConfig.Options> = {}
-) =>
-  StarRocksConfig.make({
-    loadUrl: emulator.fe,
-    database: "db",
-    table,
-    username: "root",
-    password: Redacted.make(""),
-    maxRetries: 0,
-    ...overrides
-  })
+) => Fixture.configOf(emulator.fe, table, { maxRetries: 0, ...overrides })
 
 const Row = Schema.Struct({ id: Schema.Number, name: Schema.String })
 type Row = typeof Row.Type

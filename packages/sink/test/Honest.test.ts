@@ -5,38 +5,25 @@
  */
 import { StarRocksEmulator } from "@effect-starrocks/testkit"
 import { assert, describe, layer } from "@effect/vitest"
-import { Context, Effect, Layer, Logger, LogLevel, Redacted, Schema, Stream } from "effect"
-import { StarRocksConfig, StarRocksSink } from "../src/index.js"
+import { Context, Effect, Layer, Logger, LogLevel, Schema, Stream } from "effect"
+import type { StarRocksConfig } from "../src/index.js"
+import { StarRocksSink } from "../src/index.js"
+import * as Fixture from "./emulatorFixture.js"
 
 class Emulator extends Context.Tag("test/Emulator")<Emulator, StarRocksEmulator.StarRocksEmulator>() {}
 
 const EmulatorLive = Layer.scoped(Emulator, StarRocksEmulator.make({ users: { root: "" }, fes: 1, bes: 1 }))
 
-let seq = 0
 const newTable = (
   emulator: StarRocksEmulator.StarRocksEmulator,
   columns: ReadonlyArray<{ name: string; type: string }>
-) =>
-  Effect.gen(function*() {
-    const table = `honest_${++seq}`
-    yield* emulator.createTable({ database: "db", table, model: "DUPLICATE", key: [], columns: [...columns] })
-    return table
-  })
+) => Fixture.duplicateTable(emulator, "honest_", columns)
 
 const configFor = (
   emulator: StarRocksEmulator.StarRocksEmulator,
   table: string,
   overrides: Partial<StarRocksConfig.Options> = {}
-) =>
-  StarRocksConfig.make({
-    loadUrl: emulator.fe,
-    database: "db",
-    table,
-    username: "root",
-    password: Redacted.make(""),
-    maxRetries: 0,
-    ...overrides
-  })
+) => Fixture.configOf(emulator.fe, table, { maxRetries: 0, ...overrides })
 
 const run = <A, I>(
   schema: Schema.Schema<A, I>,

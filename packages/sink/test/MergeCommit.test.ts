@@ -16,33 +16,20 @@ import * as Dispatcher from "../src/internal/sink/dispatcher.js"
 import type { Lane, Sealed } from "../src/internal/sink/lane.js"
 import * as Ledger from "../src/internal/sink/ledger.js"
 import type { LoadBody } from "../src/LoadBody.js"
-
-let seq = 0
+import * as Fixture from "./emulatorFixture.js"
 
 const start = (bes = 1) =>
   Effect.gen(function*() {
     const em = yield* StarRocksEmulator.make({ users: { root: "" }, fes: 1, bes })
-    const name = `mc${++seq}`
-    yield* em.createTable({
-      database: "db",
-      table: name,
-      model: "DUPLICATE",
-      key: [],
-      columns: [{ name: "id", type: "INT" }, { name: "v", type: "VARCHAR(16)" }]
-    }).pipe(Effect.orDie)
-    return { em, table: name }
+    const table = yield* Fixture.duplicateTable(em, "mc", [{ name: "id", type: "INT" }, {
+      name: "v",
+      type: "VARCHAR(16)"
+    }])
+    return { em, table }
   })
 
 const configOf = (fe: ReadonlyArray<string>, table: string, options: Partial<StarRocksConfig.Options> = {}) =>
-  StarRocksConfig.make({
-    loadUrl: fe,
-    database: "db",
-    table,
-    username: "root",
-    password: Redacted.make(""),
-    retryInterval: 1,
-    ...options
-  })
+  Fixture.configOf(fe, table, { retryInterval: 1, ...options })
 
 const bodyOf = (text: string): LoadBody => {
   const b = Buffer.from(text, "utf8")

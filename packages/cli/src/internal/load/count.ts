@@ -220,8 +220,8 @@ export const simd = (): boolean => compile() !== undefined
 /** Buffers whose bytes are counted where they are, without a copy. */
 export interface Arena {
   readonly buffers: ReadonlyArray<Buffer>
-  /** How many of the first `length` bytes of `buffer` (one of `buffers`) equal `byte`. */
-  readonly count: (buffer: Buffer, length: number, byte: number) => number
+  /** How many of the first `length` bytes of `buffer` equal `byte` (in place when it is one of `buffers`). */
+  readonly count: (buffer: Uint8Array, length: number, byte: number) => number
   /** Whether the buffers live in WebAssembly memory (counted in place); else each count copies. */
   readonly inPlace: boolean
 }
@@ -242,7 +242,11 @@ export const arena = (n: number, size: number): Arena => {
   const buffers = Array.from({ length: n }, (_, i) => Buffer.from(instance.buffer, i * size, size))
   return {
     buffers,
-    count: (buffer, length, byte) => instance.count(buffer.byteOffset, length, byte),
+    // a buffer of another memory (one a caller made when these ran out) is counted by a copy
+    count: (buffer, length, byte) =>
+      buffer.buffer === instance.buffer ?
+        instance.count(buffer.byteOffset, length, byte) :
+        countByte(buffer.subarray(0, length), byte),
     inPlace: true
   }
 }

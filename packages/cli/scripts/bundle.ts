@@ -176,6 +176,8 @@ export const train = async (entry: string): Promise<void> => {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
   const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "sr-code-cache-"))
   try {
+    // small batches: a batch over 64 KiB would compile the WebAssembly counter, which sets a V8 flag for a moment
+    // (count.ts), and a cache made after a flag was set is one a fresh start rejects
     const rows = Path.join(dir, "rows.csv")
     Fs.writeFileSync(rows, "1,a,1.5\n2,b,2.5\n3,c,3.5\n4,d,4.5\n")
     const port = (server.address() as { readonly port: number }).port

@@ -318,6 +318,24 @@ describe("load: the cutter", () => {
       }
     }))
 
+  it("the slices of streamed batches: WebAssembly memory counted in place, fresh buffers once they run out", () => {
+    const slices = FileBatches.makeSlices(2)
+    const taken = [slices.take(), slices.take(), slices.take()]
+    // the first two share the counter's memory; the third, past `n`, is a buffer of its own
+    assert.strictEqual(taken[0]!.buffer, taken[1]!.buffer)
+    assert.notStrictEqual(taken[2]!.buffer, taken[0]!.buffer)
+    const rows = Buffer.from("1,a\n2,b\n3,c\n".repeat(40_000))
+    for (const slice of taken) {
+      assert.strictEqual(slice.byteLength, FileBatches.SLICE)
+      slice.set(rows.subarray(0, FileBatches.SLICE))
+      assert.strictEqual(slices.count(slice, 12 * 1000 + 5, 0x0a), 3 * 1000 + 1)
+    }
+    // given back (at most `n` kept), taken again
+    for (const slice of taken) slices.give(slice)
+    assert.strictEqual(slices.take(), taken[1])
+    assert.strictEqual(slices.take(), taken[0])
+  })
+
   it("resumes from an offset with the same cuts", () => {
     const data = rowsText(500, 11, "\n")
     const all = cut(data, 700, "\n", 333, 12)

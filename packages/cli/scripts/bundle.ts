@@ -4,8 +4,13 @@
  *
  * Why a bundle: unbundled, a start of the command reads, parses and compiles about 750 modules of 5 MB (all of
  * `effect`, fast-check through `effect/Schema`, `@effect/cli`, ...), about three times the CPU time of the bundle.
- * The bundle is split at the dynamic imports (the testkit for `emulator`, mysql2 for `describe`), so that `load`
- * never reads those.
+ *
+ * Why one CommonJS file and a code cache: compiling the bundle's functions was about a third of a start's CPU time.
+ * Node 20 caches no compiled code for ES modules (`module.enableCompileCache` is node 22's), but `vm.Script` takes
+ * V8's code cache (`cachedData`) for a script: the bundle is one CommonJS file, the entry compiles it with the cache
+ * that a training load made at bundle time (`train`), and V8 deserializes what that load compiled instead of
+ * compiling it again. Modules reached only by `import()` (the testkit for `emulator`, mysql2 for `describe`) are in
+ * the file, evaluated only when first imported: `load` never evaluates them.
  *
  * Why a plugin: the sources import Effect's modules from the package root (`import { Effect, Stream } from
  * "effect"`), and esbuild keeps every export of a module imported that way (it builds the namespace object), so a
@@ -13,18 +18,22 @@
  * import of this repository's sources to the modules' own paths (`import * as Effect from "effect/Effect"`), the
  * same bindings, which esbuild tree-shakes export by export.
  *
- * `npx tsx packages/cli/scripts/bundle.ts OUTDIR` writes `OUTDIR/effect-starrocks.mjs` (the entry) and its chunks.
+ * `npx tsx packages/cli/scripts/bundle.ts OUTDIR` writes `OUTDIR/effect-starrocks.cjs` (the entry, which
+ * `node OUTDIR/effect-starrocks.cjs ...` runs), the bundle and its code cache, and prints the entry's path.
  */
 import * as Esbuild from "esbuild"
+import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
+import * as Http from "node:http"
+import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Url from "node:url"
 
 const here = Path.dirname(Url.fileURLToPath(import.meta.url))
 const repository = Path.resolve(here, "../../..")
 
-/** The entry file of the bundle (`effect-starrocks.mjs` in the output directory). */
-export const entryName = "effect-starrocks.mjs"
+/** The entry of the bundled command (in the output directory). */
+export const entryName = "effect-starrocks.cjs"
 
 /**
  * `import { A, B as C, type D } from "effect"` (at the start of a line, one or several lines) as
@@ -57,32 +66,142 @@ const deepImportsPlugin: Esbuild.Plugin = {
   }
 }
 
+/** The bundle: the whole command in one CommonJS file, which the entry compiles with the code cache. */
+export const bundleName = "effect-starrocks.bundle.cjs"
+
+/** The V8 code cache of the bundle, written by a start of the bundled command at bundle time (`train`). */
+export const cacheName = "effect-starrocks.bundle.cjs.cache"
+
+/** What the entry wraps the bundle's source in before compiling it (the cache is made for, and checked against, that). */
+export const wrapperHead = "(function (exports, require, module, __filename, __dirname) {"
+export const wrapperTail = "\n})"
+
 /**
- * Bundles packages/cli/src/bin.ts into `outdir`: ESM for node 20, split at the dynamic imports, `require` defined
- * for the CommonJS packages inside (mysql2). Returns the entry's path.
+ * The entry: reads the bundle, compiles it with `vm.Script` and its code cache as `cachedData` (V8 deserializes
+ * the functions compiled when the cache was made instead of parsing and compiling them again), and runs it as a
+ * CommonJS module. V8 rejects a cache made by another V8 version, with other V8 flags or for another source (its
+ * length): it then compiles from the source, as without a cache (`cachedDataRejected`). `EFFECT_STARROCKS_CODE_CACHE`:
+ * `off` compiles from the source; `write` too, and writes the cache at exit, with every function compiled by then.
+ */
+export const entrySource = `"use strict"
+// The effect-starrocks command: ${bundleName} (the command in one CommonJS file, packages/cli/scripts/bundle.ts)
+// compiled with the V8 code cache ${cacheName} when V8 accepts it, else from the source.
+const Fs = require("node:fs")
+const Module = require("node:module")
+const Path = require("node:path")
+const Vm = require("node:vm")
+const file = Path.join(__dirname, ${JSON.stringify(bundleName)})
+const cacheFile = Path.join(__dirname, ${JSON.stringify(cacheName)})
+const mode = process.env.EFFECT_STARROCKS_CODE_CACHE
+let cachedData
+if (mode !== "off" && mode !== "write") {
+  try {
+    cachedData = Fs.readFileSync(cacheFile)
+  } catch {}
+}
+const source = ${JSON.stringify(wrapperHead)} + Fs.readFileSync(file, "latin1") + ${JSON.stringify(wrapperTail)}
+const script = new Vm.Script(source, { filename: file, cachedData })
+if (mode === "write") {
+  process.once("exit", () => {
+    Fs.writeFileSync(cacheFile + ".tmp", script.createCachedData())
+    Fs.renameSync(cacheFile + ".tmp", cacheFile)
+  })
+}
+const bundled = { exports: {}, filename: file }
+script.runInThisContext().call(bundled.exports, bundled.exports, Module.createRequire(file), bundled, file, __dirname)
+`
+
+/**
+ * Bundles packages/cli/src/bin.ts into `outdir` (the entry, the bundle, its code cache) and makes the code cache
+ * (`train`). Returns the entry's path.
  */
 export const bundle = async (outdir: string): Promise<string> => {
   await Esbuild.build(buildOptions(outdir))
-  return Path.join(outdir, entryName)
+  // ASCII only, so that the entry reads it as latin1, a copy (as UTF-8, decoding 3 MB took 15-30 ms of a start):
+  // esbuild escapes what is not ASCII in the code, not in the comments it keeps, where the escape is as good
+  const file = Path.join(outdir, bundleName)
+  Fs.writeFileSync(
+    file,
+    Fs.readFileSync(file, "utf8").replace(
+      /[^\x00-\x7f]/g,
+      (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`
+    )
+  )
+  const entry = Path.join(outdir, entryName)
+  Fs.writeFileSync(entry, entrySource)
+  await train(entry)
+  return entry
 }
 
-/** The esbuild options of `bundle` (a caller may add `metafile: true` to see what the bundle holds). */
+/**
+ * The esbuild options of `bundle` (a caller may add `metafile: true` to see what the bundle holds): one CommonJS
+ * file for node 20. Its `import()`s become `require` calls (a script compiled by `vm.Script` cannot import on node
+ * 20 without --experimental-vm-modules); their modules are evaluated when first imported, as before (`describe`'s
+ * mysql2, `emulator`'s testkit: `load` evaluates neither). `import.meta.url` is the bundle's URL.
+ */
 export const buildOptions = (outdir: string): Esbuild.BuildOptions & { readonly outdir: string } => ({
-  entryPoints: { "effect-starrocks": Path.join(repository, "packages/cli/src/bin.ts") },
+  entryPoints: { [bundleName.replace(/\.cjs$/, "")]: Path.join(repository, "packages/cli/src/bin.ts") },
   bundle: true,
-  splitting: true,
   platform: "node",
-  format: "esm",
+  format: "cjs",
   target: "node20",
+  supported: { "dynamic-import": false },
   outdir,
-  outExtension: { ".js": ".mjs" },
+  outExtension: { ".js": ".cjs" },
   logLevel: "warning",
   plugins: [deepImportsPlugin],
-  banner: {
-    js:
-      "import { createRequire as __effectStarrocksCreateRequire } from 'module'; const require = __effectStarrocksCreateRequire(import.meta.url);"
-  }
+  define: { "import.meta.url": "__effectStarrocksUrl" },
+  banner: { js: "const __effectStarrocksUrl = require(\"node:url\").pathToFileURL(__filename).href;" }
 })
+
+/**
+ * Makes the code cache: the bundled command loads a few rows of CSV in two batches into a Stream Load endpoint of
+ * its own (this process answers every request `Success`), with `EFFECT_STARROCKS_CODE_CACHE=write`, so that the
+ * cache holds what a start of `load` compiles: the command line, the configuration, the startup check, the client,
+ * a streamed body. Made with no NODE_OPTIONS (V8 flags are part of what a cache is checked against).
+ */
+export const train = async (entry: string): Promise<void> => {
+  const server = Http.createServer((req, res) => {
+    req.resume()
+    req.on("end", () => {
+      res.writeHead(200, { "content-type": "application/json" })
+      res.end(JSON.stringify({
+        TxnId: 1,
+        Label: String(req.headers["label"] ?? ""),
+        Status: "Success",
+        Message: "OK",
+        NumberTotalRows: 2,
+        NumberLoadedRows: 2,
+        NumberFilteredRows: 0,
+        NumberUnselectedRows: 0,
+        LoadBytes: 0,
+        LoadTimeMs: 1
+      }))
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+  const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "sr-code-cache-"))
+  try {
+    // small batches: a batch over 64 KiB would compile the WebAssembly counter, which sets a V8 flag for a moment
+    // (count.ts), and a cache made after a flag was set is one a fresh start rejects
+    const rows = Path.join(dir, "rows.csv")
+    Fs.writeFileSync(rows, "1,a,1.5\n2,b,2.5\n3,c,3.5\n4,d,4.5\n")
+    const port = (server.address() as { readonly port: number }).port
+    const { NODE_OPTIONS: _options, ...env } = process.env
+    await new Promise<void>((resolve, reject) =>
+      ChildProcess.execFile(
+        process.execPath,
+        [entry, "load", rows, "--table", "db.t", "--load-url", `127.0.0.1:${port}`, "--max-bytes", "20"],
+        { env: { ...env, EFFECT_STARROCKS_CODE_CACHE: "write" }, encoding: "utf8" },
+        (error, _stdout, stderr) =>
+          error === null ? resolve() : reject(new Error(`the bundled command failed: ${error.message}\n${stderr}`))
+      )
+    )
+  } finally {
+    server.close()
+    Fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
 
 if (process.argv[1] !== undefined && Path.resolve(process.argv[1]) === Url.fileURLToPath(import.meta.url)) {
   const outdir = process.argv[2]

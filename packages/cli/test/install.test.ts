@@ -12,6 +12,8 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
+import * as Vm from "node:vm"
+import { bundleName, cacheName, wrapperHead, wrapperTail } from "../scripts/bundle.js"
 
 const root = fileURLToPath(new URL("../../../", import.meta.url))
 
@@ -123,8 +125,15 @@ describe("installable packages", () => {
         assert.strictEqual(stored.find((r) => String(r["id"]) === "3")?.["note"], null)
 
         // the installed command runs the bundle, and its `load` lands a file's rows
-        const bin = Path.join(project, "node_modules", "@effect-starrocks", "cli", "bin", "effect-starrocks.mjs")
-        assert.include(Fs.readFileSync(bin, "utf8"), `await import("../bundle/effect-starrocks.mjs")`)
+        const bin = Path.join(project, "node_modules", "@effect-starrocks", "cli", "bin", "effect-starrocks.cjs")
+        assert.include(Fs.readFileSync(bin, "utf8"), `require("../bundle/effect-starrocks.cjs")`)
+        // with the code cache made at pack time, which this node accepts
+        const bundled = Path.join(Path.dirname(bin), "..", "bundle", bundleName)
+        const script = new Vm.Script(wrapperHead + Fs.readFileSync(bundled, "utf8") + wrapperTail, {
+          filename: bundled,
+          cachedData: Fs.readFileSync(Path.join(Path.dirname(bundled), cacheName))
+        })
+        assert.isFalse(script.cachedDataRejected)
         Fs.writeFileSync(Path.join(project, "rows.csv"), "2001,a\n2002,\\N\n2003,c\n")
         const loaded = await run(
           process.execPath,

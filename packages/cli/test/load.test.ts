@@ -226,19 +226,30 @@ describe("load: the cutter", () => {
       const dir = yield* tmpDir
       const LA = FileBatches.LOOK_AHEAD
       const LB = FileBatches.LOOK_BEHIND
-      /** One reading of a body, as the transport does it: slices until `byteLength`. */
+      const slices = FileBatches.makeSlices(2)
+      /**
+       * One reading of a body, as the transport does it: slices until `byteLength`, into the source's own buffers
+       * when it has them (a larger body: its rows counted in them), else 7777 bytes at a time.
+       */
       const readAll = (body: { readonly byteLength: number; readonly source?: LoadBody.Source | undefined }) =>
         Effect.async<Buffer, Error>((resume) => {
           const reader = body.source!.open()
+          const own = body.source!.slices
+          const slot = own?.take()
           const out = Buffer.alloc(body.byteLength)
           let at = 0
           const step = () => {
             if (at === body.byteLength) {
               reader.close()
+              if (slot !== undefined) own!.give(slot)
               return resume(Effect.succeed(out))
             }
-            reader.read(out.subarray(at, Math.min(body.byteLength, at + 7777)), (error, n) => {
+            const into = slot === undefined ?
+              out.subarray(at, Math.min(body.byteLength, at + 7777)) :
+              slot.subarray(0, Math.min(slot.byteLength, body.byteLength - at))
+            reader.read(into, (error, n) => {
               if (error !== null || n === 0) return resume(Effect.fail(error ?? new Error("ended early")))
+              if (slot !== undefined) out.set(slot.subarray(0, n), at)
               at += n
               step()
             })
@@ -252,7 +263,15 @@ describe("load: the cutter", () => {
           const expected = cut(data.subarray(start), maxBytes, "\n", 4096, 1, start)
           const fd = fs.openSync(file, "r")
           let i = 0
-          const got = yield* FileBatches.ranges({ fd, path: file, start, maxBytes, delimiter: 10, onError: (e) => e })
+          const got = yield* FileBatches.ranges({
+            fd,
+            path: file,
+            start,
+            maxBytes,
+            delimiter: 10,
+            slices,
+            onError: (e) => e
+          })
             .pipe(
               Stream.mapEffect(({ body, piece, rows }) =>
                 Effect.gen(function*() {
@@ -298,6 +317,24 @@ describe("load: the cutter", () => {
         yield* check(`round-${round}`, data, 1000 + Math.floor(random() * 20_000), start)
       }
     }))
+
+  it("the slices of streamed batches: WebAssembly memory counted in place, fresh buffers once they run out", () => {
+    const slices = FileBatches.makeSlices(2)
+    const taken = [slices.take(), slices.take(), slices.take()]
+    // the first two share the counter's memory; the third, past `n`, is a buffer of its own
+    assert.strictEqual(taken[0]!.buffer, taken[1]!.buffer)
+    assert.notStrictEqual(taken[2]!.buffer, taken[0]!.buffer)
+    const rows = Buffer.from("1,a\n2,b\n3,c\n".repeat(40_000))
+    for (const slice of taken) {
+      assert.strictEqual(slice.byteLength, FileBatches.SLICE)
+      slice.set(rows.subarray(0, FileBatches.SLICE))
+      assert.strictEqual(slices.count(slice, 12 * 1000 + 5, 0x0a), 3 * 1000 + 1)
+    }
+    // given back (at most `n` kept), taken again
+    for (const slice of taken) slices.give(slice)
+    assert.strictEqual(slices.take(), taken[1])
+    assert.strictEqual(slices.take(), taken[0])
+  })
 
   it("resumes from an offset with the same cuts", () => {
     const data = rowsText(500, 11, "\n")

@@ -35,12 +35,32 @@ export interface LoadBody {
 export interface Source {
   /** A fresh reader positioned at the body's first byte (a send, a redirected send and a retry each open one). */
   readonly open: () => Reader
+  /**
+   * The buffers a send reads this source into, when the source has its own (say, memory its reader can count the
+   * bytes in without a copy); absent, the client's. @since 0.3.0
+   */
+  readonly slices?: Slices | undefined
+}
+
+/**
+ * Buffers of a source's own for its sends: a send takes at most a few (`take`, any size of at least one byte; a
+ * send reads into the start of one), writes each as it is read, and gives each back (`give`) once the socket took
+ * its bytes and the send needs it no more. A send that fails keeps what it took: `take` must make a new buffer when
+ * it has none left.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface Slices {
+  readonly take: () => Uint8Array
+  readonly give: (slice: Uint8Array) => void
 }
 
 /**
  * One reading of a streamed body. The transport calls `read` with a buffer of at most the bytes still due, one
  * call at a time, and `close` once it needs no more (at the end, on failure and on interruption, possibly while a
- * read is on its way: that read's callback is then never called).
+ * read is on its way: that read's callback is then never called). `read` may call back before it returns (a
+ * synchronous read: of a file in the page cache, the cheapest way to feed a socket on a busy machine).
  *
  * @since 0.3.0
  * @category models

@@ -1,7 +1,8 @@
 /**
  * Streamed bodies (`LoadBody.fromFile`: a byte range of a file read as it is sent) against the emulator: the range
  * lands whole and identical (every row of the range in the table, none else; the BE read exactly its bytes), through
- * the FE's 307 (and a follower's 307 to the leader for a transaction load), and again after a retry (the emulator
+ * the FE's 307 (and a follower's 307 to the leader for a transaction load), read into a source's own buffers by
+ * synchronous reads when it has them, and again after a retry (the emulator
  * closes the first attempt's connection in the middle of the body: the retry reads the range afresh); what needs the body in memory
  * (compression, merge commit) refuses it with a typed error; a file shorter than the range fails the send, never
  * sends fewer bytes than announced, and leaves the load URL up.
@@ -100,6 +101,55 @@ describe("LoadBody.fromFile (a streamed body)", () => {
       assert.deepStrictEqual(yield* f.beBodies, [f.body.byteLength])
       // the FE answered 307 before 100 Continue: only the BE read the body
       assert.strictEqual(f.opens.n, 1)
+    }))
+
+  it.scopedLive("a source with buffers of its own and synchronous reads: read into those, each given back", () =>
+    Effect.gen(function*() {
+      const f = yield* fixture()
+      const start = f.offsets[1000]!
+      const made: Array<Uint8Array> = []
+      const free: Array<Uint8Array> = []
+      const readInto = new Set<ArrayBufferLike>()
+      const slices: LoadBody.Slices = {
+        take: () => free.pop() ?? (made.push(new Uint8Array(300_000)), made[made.length - 1]!),
+        give: (slice) => void free.push(slice)
+      }
+      const body: LoadBody.LoadBody = {
+        chunks: [],
+        byteLength: f.body.byteLength,
+        source: {
+          slices,
+          open: () => {
+            const fd = Fs.openSync(f.file, "r")
+            let position = start
+            return {
+              // calls back before it returns
+              read: (buffer, callback) => {
+                readInto.add(buffer.buffer)
+                const n = Fs.readSync(fd, buffer, 0, buffer.byteLength, position)
+                position += n
+                callback(null, n)
+              },
+              close: () => Fs.closeSync(fd)
+            }
+          }
+        }
+      }
+      const result = yield* f.client.loadBatch({
+        database: "db",
+        table: f.table,
+        label: `own_${seq}`,
+        headers: CSV,
+        body
+      })
+      assert.strictEqual(result.status, "Success")
+      assert.deepStrictEqual(yield* f.landed, f.expected)
+      assert.deepStrictEqual(yield* f.beBodies, [f.body.byteLength])
+      // read into the source's buffers only (a few: the send's slots), every one given back at the end
+      assert.isAtLeast(made.length, 1)
+      assert.isAtMost(made.length, 4)
+      assert.deepStrictEqual([...readInto].sort(), made.map((b) => b.buffer).sort())
+      assert.strictEqual(free.length, made.length)
     }))
 
   it.scopedLive("is read again for a retry: the first attempt's connection closed mid-body", () =>

@@ -464,7 +464,8 @@ const itemsOf = (
   delimiter: Uint8Array,
   maxBytes: number,
   pool: FileBatches.Pool | undefined,
-  fromFile: boolean
+  fromFile: boolean,
+  slices: FileBatches.Slices
 ): Stream.Stream<Item, LoadInputError> => {
   const onError = (e: unknown) => new LoadInputError({ file: input.path, reason: (e as Error).message ?? String(e) })
   const rowDelimiter = input.format === "ndjson" ? 0x0a : delimiter[0]!
@@ -492,7 +493,16 @@ const itemsOf = (
   if (fromFile && streamable(input, delimiter)) {
     // streamed from the file: each batch a byte range, read as it is sent (no batch held in memory)
     return fromOpenFile(
-      (fd) => FileBatches.ranges({ fd, path: input.path, start: offset, maxBytes, delimiter: rowDelimiter, onError }),
+      (fd) =>
+        FileBatches.ranges({
+          fd,
+          path: input.path,
+          start: offset,
+          maxBytes,
+          delimiter: rowDelimiter,
+          slices,
+          onError
+        }),
       ({ body, piece, rows }) => ({
         _tag: "Batch",
         input,
@@ -727,11 +737,14 @@ const run = (options: Flags & { readonly files: ReadonlyArray<string> }) =>
       Math.max(2, config.ioThreadCount),
       Math.min(p.maxBytes, pooledInputs.reduce((n, i) => Math.max(n, i.stat!.size), 0)) + FileBatches.LOOK_AHEAD
     )
+    // the buffers streamed batches are read into and counted in: as many as the loads in flight take (the client's
+    // transport reads a send's body into 4 at most)
+    const slices = FileBatches.makeSlices(4 * config.ioThreadCount)
     // reading starts now: the first batch is read (into memory touched for the first time, slow on a virtual
     // machine) while the client starts and checks the server
     const batches = yield* Stream.fromIterable(pending).pipe(
       Stream.flatMap(
-        (input) => itemsOf(input, states[input.index]?.offset ?? 0, p.delimiter, p.maxBytes, pool, fromFile),
+        (input) => itemsOf(input, states[input.index]?.offset ?? 0, p.delimiter, p.maxBytes, pool, fromFile, slices),
         { concurrency: 1 }
       ),
       Stream.toQueue({ capacity: 1 })

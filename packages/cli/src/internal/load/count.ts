@@ -2,9 +2,11 @@
  * Counts one byte value in a buffer (the rows of a batch: its row delimiters) at memory speed. Node has no native
  * byte count, and a loop of `indexOf` calls, one per row, costs about a second per GB of 60-byte rows, longer than
  * `curl -T` takes to send the file; so the count runs in a WebAssembly function with 128-bit SIMD (16 bytes
- * compared per step, the matches counted with popcnt), about 15 ms per 100 MB. The bytes are copied into the
- * module's memory in slices of `SCRATCH` bytes (a memcpy, a few ms per 100 MB). Without WebAssembly SIMD (never on
- * Node 20+), a loop of `indexOf` counts instead.
+ * compared per step, each match adding one to a byte-wide lane, the lanes widened and summed every 4032 bytes),
+ * about 3-4 ms per 100 MB (15 when each step's matches went through i8x16.bitmask and popcnt). `countByte` copies
+ * the bytes into the module's memory in slices of `SCRATCH` bytes (a memcpy, a few ms per 100 MB); the buffers of an
+ * `arena` live in that memory and are counted where they are (the loader reads streamed batches into them,
+ * fileBatches.ts). Without WebAssembly SIMD (never on Node 20+), a loop of `indexOf` counts instead.
  *
  * @internal
  */
@@ -24,63 +26,116 @@ const moduleBytes = (): Uint8Array => {
   }
   const section = (id: number, body: Array<number>) => [id, ...uleb(body.length), ...body]
   const name = (s: string) => [s.length, ...Array.from(s, (c) => c.charCodeAt(0))]
-  // locals: 0 p, 1 n, 2 byte (params); 3 end, 4 acc (i32); 5 splat (v128)
+  const sleb = (n: number): Array<number> => {
+    const out: Array<number> = []
+    for (;;) {
+      const b = n & 0x7f
+      n >>= 7
+      if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) return [...out, b]
+      out.push(b | 0x80)
+    }
+  }
+  const i32 = (n: number) => [0x41, ...sleb(n)]
+  // locals: 0 p, 1 n, 2 byte (params); 3 end, 4 acc, 5 blockEnd (i32); 6 splat, 7 block counts, 8 total (v128)
   const get = (i: number) => [0x20, i]
   const set = (i: number) => [0x21, i]
   const simd = (op: number) => [0xfd, ...uleb(op)]
+  // a lane of `block counts` gains 1 per match (i8x16.eq is -1 there): 16 bytes, two instructions
   const step16 = (offset: number) => [
     ...get(0),
     ...simd(0x00), // v128.load
     0x00,
     ...uleb(offset),
-    ...get(5),
+    ...get(6),
     ...simd(0x23), // i8x16.eq
-    ...simd(0x64), // i8x16.bitmask
-    0x69, // i32.popcnt
-    0x6a // i32.add
+    ...simd(0x71) // i8x16.sub
   ]
+  const lane = (i: number) => [...get(8), ...simd(0x1b), i] // i32x4.extract_lane
   const code = [
-    ...[2, 2, 0x7f, 1, 0x7b], // locals: 2 × i32, 1 × v128
+    ...[2, 3, 0x7f, 3, 0x7b], // locals: 3 × i32, 3 × v128
     ...get(2),
     ...simd(0x0f), // i8x16.splat
-    ...set(5),
+    ...set(6),
+    ...i32(0),
+    ...simd(0x11), // i32x4.splat
+    ...set(8),
     // end = p + (n & ~63): 64 bytes a step
     ...get(0),
     ...get(1),
-    0x41,
-    0x40, // i32.const -64
+    ...i32(-64),
     0x71, // i32.and
     0x6a, // i32.add
     ...set(3),
     0x02,
     0x40, // block
     0x03,
-    0x40, // loop
+    0x40, // loop: a block of at most 63 steps (a lane of the block counts holds 255 at most)
     ...get(0),
     ...get(3),
     0x4f, // i32.ge_u
     0x0d,
     1, // br_if 1
-    ...get(4),
+    // blockEnd = min(p + 63 × 64, end)
+    ...get(0),
+    ...i32(63 * 64),
+    0x6a,
+    ...set(5),
+    ...get(5),
+    ...get(3),
+    ...get(5),
+    ...get(3),
+    0x49, // i32.lt_u
+    0x1b, // select
+    ...set(5),
+    ...i32(0),
+    ...simd(0x11),
+    ...set(7),
+    0x02,
+    0x40,
+    0x03,
+    0x40, // loop: 64 bytes a step
+    ...get(0),
+    ...get(5),
+    0x4f,
+    0x0d,
+    1,
+    ...get(7),
     ...step16(0),
     ...step16(16),
     ...step16(32),
     ...step16(48),
-    ...set(4),
+    ...set(7),
     ...get(0),
-    0x41,
-    ...[0xc0, 0x00], // i32.const 64
+    ...i32(64),
     0x6a,
     ...set(0),
     0x0c,
     0, // br 0
     0x0b,
     0x0b,
+    // total += the block counts, widened: i16x8.extadd_pairwise_i8x16_u, i32x4.extadd_pairwise_i16x8_u
+    ...get(8),
+    ...get(7),
+    ...simd(0x7d),
+    ...simd(0x7f),
+    ...simd(0xae), // i32x4.add
+    ...set(8),
+    0x0c,
+    0,
+    0x0b,
+    0x0b,
+    ...lane(0),
+    ...lane(1),
+    0x6a,
+    ...lane(2),
+    0x6a,
+    ...lane(3),
+    0x6a,
+    ...set(4),
     // the rest, a byte at a time: end += n & 63
     ...get(3),
     ...get(1),
-    0x41,
-    0x3f, // i32.const 63
+    ...i32(63),
     0x71,
     0x6a,
     ...set(3),
@@ -103,8 +158,7 @@ const moduleBytes = (): Uint8Array => {
     0x6a,
     ...set(4),
     ...get(0),
-    0x41,
-    1,
+    ...i32(1),
     0x6a,
     ...set(0),
     0x0c,
@@ -220,8 +274,8 @@ export const simd = (): boolean => compile() !== undefined
 /** Buffers whose bytes are counted where they are, without a copy. */
 export interface Arena {
   readonly buffers: ReadonlyArray<Buffer>
-  /** How many of the first `length` bytes of `buffer` (one of `buffers`) equal `byte`. */
-  readonly count: (buffer: Buffer, length: number, byte: number) => number
+  /** How many of the first `length` bytes of `buffer` equal `byte` (in place when it is one of `buffers`). */
+  readonly count: (buffer: Uint8Array, length: number, byte: number) => number
   /** Whether the buffers live in WebAssembly memory (counted in place); else each count copies. */
   readonly inPlace: boolean
 }
@@ -242,7 +296,11 @@ export const arena = (n: number, size: number): Arena => {
   const buffers = Array.from({ length: n }, (_, i) => Buffer.from(instance.buffer, i * size, size))
   return {
     buffers,
-    count: (buffer, length, byte) => instance.count(buffer.byteOffset, length, byte),
+    // a buffer of another memory (one a caller made when these ran out) is counted by a copy
+    count: (buffer, length, byte) =>
+      buffer.buffer === instance.buffer ?
+        instance.count(buffer.byteOffset, length, byte) :
+        countByte(buffer.subarray(0, length), byte),
     inPlace: true
   }
 }

@@ -10,7 +10,7 @@
  *
  * @internal
  */
-import * as LoadBody from "@effect-starrocks/sink/LoadBody"
+import type * as LoadBody from "@effect-starrocks/sink/LoadBody"
 import { Effect, Option, Queue, Stream } from "effect"
 import * as fs from "node:fs"
 import * as Count from "./count.js"
@@ -212,34 +212,82 @@ const countRange = (path: string, start: number, end: number, byte: number): Eff
     (fd) => Effect.sync(() => fs.closeSync(fd))
   )
 
+/** Up to this many bytes, a streamed body is read into the client's buffers, not `Slices`. */
+const SMALL_BODY = 64 * 1024
+
+/** Bytes of one of the buffers a send of a streamed batch reads the file into (`Slices`). */
+export const SLICE = 1024 * 1024
+
+/**
+ * The buffers the sends of streamed batches read the file into (`LoadBody.Slices`): `n` of `SLICE` bytes in
+ * WebAssembly memory (count.ts), where a reading counts the rows it read without copying them; when a send needs
+ * more (a send that failed keeps its own), fresh buffers, counted by a copy.
+ */
+export interface Slices extends LoadBody.Slices {
+  readonly count: (slice: Uint8Array, length: number, byte: number) => number
+}
+
+export const makeSlices = (n: number): Slices => {
+  // made at the first take: a load of small files alone never compiles the WebAssembly counter
+  let arena: Count.Arena | undefined
+  const free: Array<Uint8Array> = []
+  return {
+    take: () => {
+      if (arena === undefined) {
+        arena = Count.arena(n, SLICE)
+        free.push(...arena.buffers)
+      }
+      return free.pop() ?? Buffer.allocUnsafeSlow(SLICE)
+    },
+    give: (slice) => {
+      if (slice.byteLength === SLICE && free.length < n) free.push(slice)
+    },
+    count: (slice, length, byte) =>
+      arena === undefined ? Count.countByte(slice.subarray(0, length), byte) : arena.count(slice, length, byte)
+  }
+}
+
 /**
  * A streamed body of `[start, end)` of the file at `path` whose readings count the rows they read: the first
- * reading that reads it through gives `counted()`.
+ * reading that reads it through gives `counted()`. A reading reads the file synchronously, as `curl -T` does: a read
+ * from the page cache is a copy, which a thread-pool round trip (`fs.read`) costs more CPU time than, and the
+ * loader's event loop has nothing else to serve meanwhile than the sockets these reads feed.
  */
-const countedBody = (path: string, start: number, end: number, byte: number) => {
-  const inner = LoadBody.fileSource(path, start)
+const countedBody = (path: string, start: number, end: number, byte: number, slices: Slices) => {
   const byteLength = end - start
   let counted: number | undefined
   const body: LoadBody.LoadBody = {
     chunks: [],
     byteLength,
     source: {
+      // a small body in a buffer of its size (the client's), counted with indexOf (count.ts)
+      ...(byteLength > SMALL_BODY ? { slices } : {}),
       open: () => {
-        const reader = inner.open()
+        let fd: number | undefined
+        let position = start
         let n = 0
         let seen = 0
         return {
-          read: (buffer, callback) =>
-            reader.read(buffer, (error, got) => {
-              if (error === null && got > 0) {
-                const bytes = buffer.subarray(0, got)
-                n += Count.countByte(bytes, byte)
-                seen += got
-                if (seen === byteLength && counted === undefined) counted = rowsOf(n, bytes[got - 1]!, byte)
-              }
-              callback(error, got)
-            }),
-          close: reader.close
+          read: (buffer, callback) => {
+            let got: number
+            try {
+              if (fd === undefined) fd = fs.openSync(path, "r")
+              got = fs.readSync(fd, buffer, 0, buffer.byteLength, position)
+            } catch (error) {
+              return callback(error as Error, 0)
+            }
+            if (got > 0) {
+              position += got
+              n += slices.count(buffer, got, byte)
+              seen += got
+              if (seen === byteLength && counted === undefined) counted = rowsOf(n, buffer[got - 1]!, byte)
+            }
+            callback(null, got)
+          },
+          close: () => {
+            if (fd !== undefined) fs.closeSync(fd)
+            fd = undefined
+          }
         }
       }
     }
@@ -262,13 +310,14 @@ export const ranges = <E>(options: {
   readonly start: number
   readonly maxBytes: number
   readonly delimiter: number
+  readonly slices: Slices
   readonly onError: (error: unknown) => E
 }): Stream.Stream<RangeBatch, E> => {
-  const { delimiter, fd, maxBytes, path } = options
+  const { delimiter, fd, maxBytes, path, slices } = options
   const behind = Math.min(LOOK_BEHIND, maxBytes)
   const window = Buffer.allocUnsafe(behind + LOOK_AHEAD)
   const range = (start: number, end: number): Option.Option<readonly [RangeBatch, number]> => {
-    const { body, rows } = countedBody(path, start, end, delimiter)
+    const { body, rows } = countedBody(path, start, end, delimiter, slices)
     return Option.some([
       { piece: { offset: start, end, chunks: [], byteLength: end - start, rows: 0 }, body, rows },
       end

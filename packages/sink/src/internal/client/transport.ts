@@ -13,7 +13,7 @@
 import { Effect, Either } from "effect"
 import * as Http from "node:http"
 import * as Https from "node:https"
-import type { LoadBody, Reader } from "../../LoadBody.js"
+import type { LoadBody, Reader, Source } from "../../LoadBody.js"
 import { RedirectError, TransportError } from "../../StarRocksError.js"
 import { isPermanentCode } from "./retryLogic.js"
 
@@ -355,25 +355,28 @@ export const sendOnce = (
      * number of buffers is the backpressure (none is read into while its bytes wait to be written). A source that
      * fails or ends early fails the request (it never sends fewer bytes than its Content-Length says).
      */
-    const writeStreamed = (r: Http.ClientRequest, open: () => Reader) => {
+    const writeStreamed = (r: Http.ClientRequest, body: Source) => {
       phase = "send"
+      // the source's own buffers, else the transport's (kept across sends in `spareSlices`)
+      const own = body.slices
+      const giveBack = (slot: Uint8Array) => own !== undefined ? own.give(slot) : spareSlice(slot as Buffer)
       let current: Reader
       try {
-        current = open()
+        current = body.open()
       } catch (error) {
         return fail(`the body's source failed: ${errorText(error)}`, "EBODYSOURCE")
       }
       reader = current
       let due = length
       let reading = false
-      const free: Array<Buffer> = []
+      const free: Array<Uint8Array> = []
       let slots = 0
       const pump = () => {
         if (done || responded || reader !== current || reading) return
         if (due === 0) {
           reader = undefined
           current.close()
-          for (const slot of free.splice(0)) spareSlice(slot)
+          for (const slot of free.splice(0)) giveBack(slot)
           r.end()
           phase = "response"
           return
@@ -382,13 +385,19 @@ export const sendOnce = (
         if (buffer === undefined) {
           if (slots >= STREAM_SLOTS) return
           slots++
-          buffer = length >= STREAM_SLICE ?
+          buffer = own !== undefined ?
+            own.take() :
+            length >= STREAM_SLICE ?
             spareSlices.pop() ?? Buffer.allocUnsafeSlow(STREAM_SLICE) :
             Buffer.allocUnsafeSlow(length)
         }
         const slot = buffer
         reading = true
+        // once per read, whether the source calls back later, at once (a synchronous read), or throws
+        let settled = false
         const onRead = (error: Error | null, n: number) => {
+          if (settled) return
+          settled = true
           reading = false
           if (done || reader !== current) return
           if (error !== null) return fail(`the body's source failed: ${errorText(error)}`, "EBODYSOURCE")
@@ -401,7 +410,7 @@ export const sendOnce = (
             if (writeError !== undefined && writeError !== null) return
             // this send needs it again, or the next one will
             if (reader === current && !done) free.push(slot)
-            else spareSlice(slot)
+            else giveBack(slot)
             pump()
           })
           pump()
@@ -416,7 +425,7 @@ export const sendOnce = (
     }
 
     const writeBody = () => {
-      if (source !== undefined) return writeStreamed(req!, source.open)
+      if (source !== undefined) return writeStreamed(req!, source)
       phase = "send"
       let i = 0
       // small chunks (one per row, say) are coalesced into writes of about 64 KiB
@@ -547,7 +556,7 @@ export const sendOnce = (
     if (request.expectContinue) {
       r.flushHeaders()
     } else if (source !== undefined) {
-      writeStreamed(r, source.open)
+      writeStreamed(r, source)
     } else {
       for (const chunk of chunks) {
         if (chunk.byteLength > 0) {

@@ -114,14 +114,14 @@ describe("adaptive concurrency controller (AIMD)", () => {
     window(c, 300, 4, undefined, true)
     assert.strictEqual(c.limit(), 3)
     assert.strictEqual(c.ceiling(), 3)
-    // held at the ceiling for `probeHold` (4) windows, then a window's close lets one load probe 4 (limit 4), whose
-    // start puts the limit back to 3 while it is in flight; each probe that lands lets the next go one window later;
-    // after the third (`probeConfirmations`) the ceiling and the limit are 4
-    const rounds = Array.from({ length: 10 }, (_, w) => round(c, 400 + w * 100, 100))
-    assert.deepStrictEqual(rounds.map((r) => r.after), [3, 3, 3, 4, 3, 4, 3, 4, 4, 4])
+    // held at the ceiling for twice `probeHold` (the refusal doubled it: 8) windows, then a window's close lets one
+    // load probe 4 (limit 4), whose start puts the limit back to 3 while it is in flight; each probe that lands lets
+    // the next go one window later; after the third (`probeConfirmations`) the ceiling and the limit are 4
+    const rounds = Array.from({ length: 14 }, (_, w) => round(c, 400 + w * 100, 100))
+    assert.deepStrictEqual(rounds.map((r) => r.after), [3, 3, 3, 3, 3, 3, 3, 4, 3, 4, 3, 4, 4, 4])
     assert.deepStrictEqual(
-      rounds.map((r) => r.probe !== undefined),
-      [false, false, false, false, true, false, true, false, true, false]
+      rounds.map((r, w) => r.probe !== undefined ? w : -1).filter((w) => w >= 0),
+      [8, 10, 12]
     )
     for (const r of rounds) if (r.probe !== undefined) assert.strictEqual(r.duringProbe, 3)
     assert.strictEqual(c.ceiling(), 4)
@@ -167,16 +167,17 @@ describe("adaptive concurrency controller (AIMD)", () => {
     c.backPressure({ ticket: tickets[6], inFlight: 7 })
     for (const ticket of tickets) c.end(100, 100, ticket)
     assert.strictEqual(c.limit(), 6)
-    // 4 windows at the ceiling, then one load probes 7 (the limit is 6 again while it is in flight) and is refused
-    const first = Array.from({ length: 5 }, (_, w) => round(c, 200 + w * 100, 100, true))
-    assert.deepStrictEqual(first.map((r) => r.after), [6, 6, 6, 7, 6])
-    assert.isDefined(first[4]!.probe)
-    assert.strictEqual(first[4]!.duringProbe, 6)
+    // 8 windows at the ceiling (`probeHold`, doubled by the refusal), then one load probes 7 (the limit is 6 again
+    // while it is in flight) and is refused
+    const first = Array.from({ length: 9 }, (_, w) => round(c, 200 + w * 100, 100, true))
+    assert.deepStrictEqual(first.map((r) => r.after), [6, 6, 6, 6, 6, 6, 6, 7, 6])
+    assert.isDefined(first[8]!.probe)
+    assert.strictEqual(first[8]!.duringProbe, 6)
     assert.strictEqual(c.ceiling(), 6)
-    // the next probe waits 8 windows (the one in which the probe was refused is the first)
-    const second = Array.from({ length: 8 }, (_, w) => round(c, 700 + w * 100, 100, true))
-    assert.deepStrictEqual(second.map((r) => r.after), [6, 6, 6, 6, 6, 6, 7, 6])
-    assert.deepStrictEqual(second.map((r) => r.probe !== undefined), [...Array(7).fill(false), true])
+    // the next probe waits 16 windows (the one in which the probe was refused is the first)
+    const second = Array.from({ length: 16 }, (_, w) => round(c, 1100 + w * 100, 100, true))
+    assert.deepStrictEqual(second.map((r) => r.after), [...Array(14).fill(6), 7, 6])
+    assert.deepStrictEqual(second.map((r) => r.probe !== undefined), [...Array(15).fill(false), true])
     assert.strictEqual(c.ceiling(), 6)
     assert.strictEqual(c.limit(), 6)
   })

@@ -14,7 +14,7 @@
  *   to `decreaseRatio` of it (floored, at least one less) and to just below the loads in flight when the failed
  *   attempt began, whichever is lower; later in the same window only to just below those loads in flight. An
  *   attempt begun with more loads in flight than the limit now allows says nothing new and changes nothing. The
- *   limit it falls to is remembered as the ceiling.
+ *   limit it falls to is remembered as the ceiling, and the hold before a probe above it (below) doubles.
  * - A window lasts one past mean round-trip time; it is closed by the first load that ends after it. Then, when
  *   no attempt met back pressure in it:
  *   - a window mean at or above the past mean plus `rttDeviationScale` standard deviations while the throughput
@@ -26,8 +26,9 @@
  *     ceiling;
  *   - at the ceiling, after `probeHold` such windows, one load probes above it: the limit goes to the ceiling + 1
  *     for one load start only, then back to the ceiling while that load is in flight, so that no other load arrives
- *     beside it (each would meet the same answer). The probe landing without back pressure raises the ceiling and
- *     the limit by one; the probe meeting back pressure leaves them and doubles the hold (up to `probeHoldMax`).
+ *     beside it (each would meet the same answer). `probeConfirmations` probes in a row landing without back
+ *     pressure raise the ceiling and the limit by one and halve the hold (not below `probeHold`); a probe meeting
+ *     back pressure leaves them and doubles the hold (up to `probeHoldMax`), as back pressure on the limit does.
  *   Loads that never reach the limit (the memory budget holds them back, or the upstream is slow) never raise it.
  *
  * @internal
@@ -36,7 +37,7 @@
 export interface Settings {
   /** The limit at start (1 to `max`). */
   readonly initial: number
-  /** The ceiling (`sink.adaptive-concurrency.max`, by default `sink.io.thread-count`). */
+  /** The highest limit (`sink.adaptive-concurrency.max`, by default `sink.io.thread-count`). */
   readonly max: number
   /** The factor of a decrease (Vector: 0.9). */
   readonly decreaseRatio: number
@@ -44,7 +45,7 @@ export interface Settings {
   readonly ewmaAlpha: number
   /** How many standard deviations above the past mean count as rising latency (Vector: 2.5). */
   readonly rttDeviationScale: number
-  /** Windows at the ceiling before a load probes above it. */
+  /** Windows at the ceiling before a load probes above it, at first and at least. */
   readonly probeHold: number
   /** The longest hold, which each probe that meets back pressure doubles up to. */
   readonly probeHoldMax: number
@@ -218,8 +219,10 @@ export const make = (settings: Settings): Controller => {
       limit = Math.max(1, Math.min(before, cut ? below : Math.min(decreased(before), below)))
       if (limit === before) return undefined
       cut = true
+      // refused at this level: the next probe above it waits twice as long
       ceiling = limit
       held = 0
+      hold = Math.min(probeHoldMax, hold * 2)
       probe = undefined
       probeWins = 0
       belowThroughput = undefined
@@ -245,7 +248,7 @@ export const make = (settings: Settings): Controller => {
               limit = ceiling
               probed = "increase"
             }
-            hold = probeHold
+            hold = Math.max(probeHold, Math.floor(hold / 2))
             held = 0
           }
         }

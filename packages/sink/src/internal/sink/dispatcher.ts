@@ -25,9 +25,10 @@
  * besides the shared slots, which its AIMD controller (adaptive.ts) moves between 1 and `max`: each load takes one
  * of the table's permits before a slot and keeps it while it waits out a backoff (a load being retried still
  * weighs on the cluster); every failed attempt the client retries is shown to the controller
- * (`currentAttemptFailed`), and back pressure among them (`retryLogic.isBackPressure`) lowers the limit, as does a
- * rising round-trip time. The limit is the `adaptiveConcurrencyLimit` gauge of the table. An ordered table keeps
- * its one load in flight: its gauge says 1.
+ * (`currentAttemptFailed`), and back pressure among them (`retryLogic.isBackPressure`) lowers the limit at once,
+ * given the table's loads in flight when the refused attempt began; so does a round-trip time that rises as the
+ * throughput falls. The limit is the `adaptiveConcurrencyLimit` gauge of the table (for a probe above the ceiling
+ * it reads one more until the probe starts). An ordered table keeps its one load in flight: its gauge says 1.
  */
 import type { Clock, Scope } from "effect"
 import { Deferred, Duration, Effect, FiberId, FiberSet, Metric, Option } from "effect"

@@ -286,12 +286,13 @@ export interface Options {
   readonly startupCheck?: boolean | undefined
   /**
    * Adaptive concurrency (default false; `sink.adaptive-concurrency.enabled`): each table's limit of loads in
-   * flight grows while latency holds and shrinks on rising latency and on overload answers. At-least-once only.
+   * flight grows while its throughput rises and shrinks on overload answers and on latency that rises as
+   * throughput falls. At-least-once only.
    */
   readonly adaptiveConcurrency?: boolean | undefined
   /** The adaptive limit at start (default 1; at most the max). Needs `adaptiveConcurrency`. */
   readonly adaptiveConcurrencyInitial?: number | undefined
-  /** The adaptive limit's ceiling (default and at most `ioThreadCount`). Needs `adaptiveConcurrency`. */
+  /** The adaptive limit's highest value (default and at most `ioThreadCount`). Needs `adaptiveConcurrency`. */
   readonly adaptiveConcurrencyMax?: number | undefined
   /** TLS of https load URLs (`sink.tls.*`); see `TlsOptions`. */
   readonly tls?: TlsOptions | undefined

@@ -99,11 +99,13 @@ export interface SinkOptions {
 }
 
 /**
- * Adaptive concurrency of the at-least-once sink (`make`): `true`, or the limit at start and its ceiling. Each
- * table that is not ordered gets a limit of loads in flight that grows by one per round-trip time while latency
- * holds and shrinks (× 0.9) on rising latency and on the answers "too many versions", TXN_IN_PROCESSING, a memory
- * limit and timeouts; an ordered (Primary Key) table keeps one load in flight. See docs/configuration.md,
- * "Adaptive concurrency".
+ * Adaptive concurrency of the at-least-once sink (`make`): `true`, or the limit at start and its max. Each
+ * table that is not ordered gets a limit of loads in flight that grows by one per round-trip time while its
+ * throughput (loads in flight over round-trip time) rises, shrinks (× 0.9) when latency rises as throughput
+ * falls, and falls at once, to below the loads in flight that met it, on the answers "too many versions",
+ * TXN_IN_PROCESSING, a memory limit and timeouts; above the level that back pressure left, it probes with one
+ * load at a time. An ordered (Primary Key) table keeps one load in flight. See docs/configuration.md, "Adaptive
+ * concurrency".
  *
  * @since 0.3.0
  * @category models
@@ -111,7 +113,7 @@ export interface SinkOptions {
 export interface AdaptiveConcurrencyOptions {
   /** The limit at start (default 1). */
   readonly initial?: number | undefined
-  /** The ceiling (default and at most `sink.io.thread-count`). */
+  /** The highest limit (default and at most `sink.io.thread-count`). */
   readonly max?: number | undefined
 }
 
@@ -383,7 +385,7 @@ const routingOf = <A>(
  * With adaptive concurrency (`sink.adaptive-concurrency.enabled`, or `options.adaptiveConcurrency` over it) each
  * table that is not ordered has a limit of loads in flight moved by AIMD between 1 and its max (at most
  * `sink.io.thread-count`), lowered by "too many versions", TXN_IN_PROCESSING, memory-limit and timeout answers and
- * by rising latency (internal/sink/adaptive.ts; the `adaptiveConcurrencyLimit` gauge). A bad value of the option
+ * by latency that rises as throughput falls (internal/sink/adaptive.ts; the `adaptiveConcurrencyLimit` gauge). A bad value of the option
  * is a `StarRocksConfigError` before any load.
  *
  * Before the first row, the startup check (`sink.startup-check`, see `startupCheck`) looks every table up on an

@@ -1,6 +1,7 @@
 /**
  * The AIMD controller of adaptive concurrency (internal/sink/adaptive.ts) on explicit samples: the time of each
- * load's end and its round-trip time are given, so every window and adjustment is deterministic.
+ * load's end and its round-trip time are given, so every window and adjustment is deterministic. The loads' tickets
+ * (what `start` answers) go back with their back pressure and their end, as the dispatcher passes them.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Adaptive from "../src/internal/sink/adaptive.js"
@@ -18,11 +19,31 @@ const window = (
   rtt: number | undefined,
   backPressure = false
 ): Array<Adaptive.Adjustment | undefined> => {
-  for (let i = 0; i < loads; i++) c.start()
+  const tickets: Array<number> = []
+  for (let i = 0; i < loads; i++) tickets.push(c.start())
   if (backPressure) c.backPressure()
-  const out: Array<Adaptive.Adjustment | undefined> = []
-  for (let i = 0; i < loads; i++) out.push(c.end(now, rtt))
-  return out
+  return tickets.map((ticket) => c.end(now, rtt, ticket))
+}
+
+/**
+ * One window at the ceiling: as many loads start as the limit allows at its start (one of them the probe, when the
+ * limit is one above the ceiling: its start puts the limit back); the probe meets back pressure when `refused`
+ * (then lands on its retry); all end at `now` with `rtt`. The probe's ticket, and the limit right after the starts.
+ */
+const round = (c: Adaptive.Controller, now: number, rtt: number, refused = false) => {
+  const loads = c.limit()
+  const tickets: Array<number> = []
+  let probe: number | undefined
+  for (let i = 0; i < loads; i++) {
+    const before = c.limit()
+    const ticket = c.start()
+    tickets.push(ticket)
+    if (c.limit() < before) probe = ticket
+  }
+  const duringProbe = c.limit()
+  if (probe !== undefined && refused) c.backPressure({ ticket: probe, inFlight: loads })
+  for (const ticket of tickets) c.end(now, rtt, ticket)
+  return { probe, duringProbe, after: c.limit() }
 }
 
 /** Loads as many as the limit allows, one window per 100 ms with the same round-trip time; the limits seen. */
@@ -87,12 +108,78 @@ describe("adaptive concurrency controller (AIMD)", () => {
     assert.strictEqual(c.limit(), 3)
   })
 
-  it("a failed load gives no round-trip time; after back pressure it grows again once latency holds", () => {
+  it("a failed load gives no round-trip time; after back pressure it grows again, past the ceiling by probes", () => {
     const c = make(4, 4)
     steady(c, 0, 2)
     window(c, 300, 4, undefined, true)
     assert.strictEqual(c.limit(), 3)
-    assert.deepStrictEqual(steady(c, 400, 3), [4, 4, 4])
+    assert.strictEqual(c.ceiling(), 3)
+    // held at the ceiling for twice `probeHold` (the refusal doubled it: 8) windows, then a window's close lets one
+    // load probe 4 (limit 4), whose start puts the limit back to 3 while it is in flight; each probe that lands lets
+    // the next go one window later; after the third (`probeConfirmations`) the ceiling and the limit are 4
+    const rounds = Array.from({ length: 14 }, (_, w) => round(c, 400 + w * 100, 100))
+    assert.deepStrictEqual(rounds.map((r) => r.after), [3, 3, 3, 3, 3, 3, 3, 4, 3, 4, 3, 4, 4, 4])
+    assert.deepStrictEqual(
+      rounds.map((r, w) => r.probe !== undefined ? w : -1).filter((w) => w >= 0),
+      [8, 10, 12]
+    )
+    for (const r of rounds) if (r.probe !== undefined) assert.strictEqual(r.duringProbe, 3)
+    assert.strictEqual(c.ceiling(), 4)
+    assert.strictEqual(c.limit(), 4)
+  })
+
+  it("grows while the throughput (loads in flight / round-trip time) rises, though each step adds latency", () => {
+    // the bench's server (packages/sink/bench/adaptive.ts): a load takes 100 ms + 15 ms per other load in flight
+    const c = make(1, 6)
+    let now = 0
+    const limits: Array<number> = []
+    for (let w = 0; w < 9; w++) {
+      const loads = c.limit()
+      const rtt = 100 + 15 * (loads - 1)
+      now += rtt
+      window(c, now, loads, rtt)
+      limits.push(c.limit())
+    }
+    assert.deepStrictEqual(limits, [1, 2, 3, 4, 5, 6, 6, 6, 6])
+  })
+
+  it("back pressure lowers the limit at once to just below the loads in flight when the refused attempt began", () => {
+    const c = make(8, 16)
+    window(c, 0, 8, 100)
+    const tickets = Array.from({ length: 8 }, () => c.start())
+    // the 7th load's attempt, begun with 7 in flight, is refused: 6 (below ×0.9's 7), before the window closes
+    assert.strictEqual(c.backPressure({ ticket: tickets[6], inFlight: 7 }), "decrease")
+    assert.strictEqual(c.limit(), 6)
+    assert.strictEqual(c.ceiling(), 6)
+    // the 8th, begun with 8 in flight (more than the limit now allows), tells nothing new
+    assert.strictEqual(c.backPressure({ ticket: tickets[7], inFlight: 8 }), undefined)
+    assert.strictEqual(c.limit(), 6)
+    // the window's close reports the decrease and makes no second one
+    const adjustments = tickets.map((ticket) => c.end(100, 100, ticket))
+    assert.include(adjustments, "decrease")
+    assert.strictEqual(c.limit(), 6)
+  })
+
+  it("a probe above the ceiling that meets back pressure leaves the ceiling and doubles the hold", () => {
+    const c = make(8, 16)
+    window(c, 0, 8, 100)
+    const tickets = Array.from({ length: 8 }, () => c.start())
+    c.backPressure({ ticket: tickets[6], inFlight: 7 })
+    for (const ticket of tickets) c.end(100, 100, ticket)
+    assert.strictEqual(c.limit(), 6)
+    // 8 windows at the ceiling (`probeHold`, doubled by the refusal), then one load probes 7 (the limit is 6 again
+    // while it is in flight) and is refused
+    const first = Array.from({ length: 9 }, (_, w) => round(c, 200 + w * 100, 100, true))
+    assert.deepStrictEqual(first.map((r) => r.after), [6, 6, 6, 6, 6, 6, 6, 7, 6])
+    assert.isDefined(first[8]!.probe)
+    assert.strictEqual(first[8]!.duringProbe, 6)
+    assert.strictEqual(c.ceiling(), 6)
+    // the next probe waits 16 windows (the one in which the probe was refused is the first)
+    const second = Array.from({ length: 16 }, (_, w) => round(c, 1100 + w * 100, 100, true))
+    assert.deepStrictEqual(second.map((r) => r.after), [...Array(14).fill(6), 7, 6])
+    assert.deepStrictEqual(second.map((r) => r.probe !== undefined), [...Array(15).fill(false), true])
+    assert.strictEqual(c.ceiling(), 6)
+    assert.strictEqual(c.limit(), 6)
   })
 
   it("initial is clamped to [1, max]", () => {

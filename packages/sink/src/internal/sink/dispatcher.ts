@@ -25,9 +25,10 @@
  * besides the shared slots, which its AIMD controller (adaptive.ts) moves between 1 and `max`: each load takes one
  * of the table's permits before a slot and keeps it while it waits out a backoff (a load being retried still
  * weighs on the cluster); every failed attempt the client retries is shown to the controller
- * (`currentAttemptFailed`), and back pressure among them (`retryLogic.isBackPressure`) lowers the limit, as does a
- * rising round-trip time. The limit is the `adaptiveConcurrencyLimit` gauge of the table. An ordered table keeps
- * its one load in flight: its gauge says 1.
+ * (`currentAttemptFailed`), and back pressure among them (`retryLogic.isBackPressure`) lowers the limit at once,
+ * given the table's loads in flight when the refused attempt began; so does a round-trip time that rises as the
+ * throughput falls. The limit is the `adaptiveConcurrencyLimit` gauge of the table (for a probe above the ceiling
+ * it reads one more until the probe starts). An ordered table keeps its one load in flight: its gauge says 1.
  */
 import type { Clock, Scope } from "effect"
 import { Deferred, Duration, Effect, FiberId, FiberSet, Metric, Option } from "effect"
@@ -172,9 +173,9 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
 
     /**
      * Runs one load (`load`, given what to do after each of its backoff waits) under its table's adaptive limit:
-     * the controller hears of its start, of each attempt that met back pressure, and of its end with the round-trip
-     * time of its last attempt (from the end of its last backoff wait); an adjustment resizes the table's permits
-     * and sets its gauge.
+     * the controller hears of its start, of each attempt that met back pressure (with the table's loads in flight
+     * when that attempt began), and of its end with the round-trip time of its last attempt (from the end of its
+     * last backoff wait); a change of the limit resizes the table's permits and sets its gauge at once.
      */
     const adaptively = <A, E>(
       lane: Lane,
@@ -183,13 +184,8 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
     ): Effect.Effect<A, E> =>
       Effect.suspend(() => {
         const { controller } = limit
-        let attemptStart = clock.unsafeCurrentTimeMillis()
-        controller.start()
-        const ended = (landed: boolean) =>
+        const applied = (before: number, adjustment: Adaptive.Adjustment | undefined) =>
           Effect.suspend(() => {
-            const now = clock.unsafeCurrentTimeMillis()
-            const before = controller.limit()
-            const adjustment = controller.end(now, landed ? now - attemptStart : undefined)
             const after = controller.limit()
             if (adjustment === undefined || after === before) return Effect.void
             return Effect.all([
@@ -200,14 +196,32 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
               )
             ], { discard: true })
           })
-        return load(() => {
-          attemptStart = clock.unsafeCurrentTimeMillis()
-        }).pipe(
-          Effect.locally(Backoff.currentAttemptFailed, (error: unknown) =>
-            Effect.sync(() => {
-              if (RetryLogic.isBackPressure(error as RetryLogic.ErrorFacts)) controller.backPressure()
-            })),
-          Effect.onExit((exit) => ended(exit._tag === "Success"))
+        let attemptStart = clock.unsafeCurrentTimeMillis()
+        const atStart = controller.limit()
+        const ticket = controller.start()
+        let attemptInFlight = controller.inFlight()
+        const ended = (landed: boolean) =>
+          Effect.suspend(() => {
+            const now = clock.unsafeCurrentTimeMillis()
+            const before = controller.limit()
+            return applied(before, controller.end(now, landed ? now - attemptStart : undefined, ticket))
+          })
+        // the probe's start lowers the limit back to the ceiling while it is in flight
+        return applied(atStart, "probe").pipe(
+          Effect.zipRight(
+            load(() => {
+              attemptStart = clock.unsafeCurrentTimeMillis()
+              attemptInFlight = controller.inFlight()
+            }).pipe(
+              Effect.locally(Backoff.currentAttemptFailed, (error: unknown) =>
+                Effect.suspend(() => {
+                  if (!RetryLogic.isBackPressure(error as RetryLogic.ErrorFacts)) return Effect.void
+                  const before = controller.limit()
+                  return applied(before, controller.backPressure({ ticket, inFlight: attemptInFlight }))
+                })),
+              Effect.onExit((exit) => ended(exit._tag === "Success"))
+            )
+          )
         )
       })
 

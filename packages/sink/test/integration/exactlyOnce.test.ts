@@ -118,7 +118,11 @@ const openTxns = (ctx: Ctx) =>
 
 const options = { position: Schema.Number } as const
 
-/** Runs `rows` with a barrier every `every` rows; collects the acks in the order they complete. */
+/**
+ * Runs `rows` with a barrier every `every` rows; collects the acks in the order they complete. The collectors are
+ * daemons (as examples/jetstream/pipeline.ts forks its ack handlers): the upstream runs in a fiber of its own, which
+ * ends before the last barrier's checkpoint is acknowledged, and a fiber it forks ends with it.
+ */
 const runSink = (
   ctx: Ctx,
   config: StarRocksConfig.StarRocksConfig,
@@ -132,7 +136,7 @@ const runSink = (
     Checkpoint.withBarriers({ position: (r: Row) => Number(r.id), everyRows: every }),
     Stream.tap((e) =>
       Checkpoint.isBarrier(e) && acks !== undefined
-        ? Effect.fork(Effect.flatMap(Deferred.await(e.ack), (ack) => Ref.update(acks, (a) => [...a, ack])))
+        ? Effect.forkDaemon(Effect.flatMap(Deferred.await(e.ack), (ack) => Ref.update(acks, (a) => [...a, ack])))
         : Effect.void
     ),
     Stream.run(StarRocksSink.exactlyOnce(Row, options)),

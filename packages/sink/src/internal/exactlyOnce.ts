@@ -106,8 +106,6 @@ export type Requirements =
 interface Txn {
   /** The label of the live transaction (changes when the data is replayed into a new transaction). */
   label: string
-  /** The label's id. */
-  id: number
   /** Whether `label` may hold a begun transaction on the server (rolled back before a replay). */
   live: boolean
   readonly headers: Readonly<Record<string, string>>
@@ -121,8 +119,6 @@ interface Txn {
 
 interface Prepared {
   readonly label: string
-  /** The label's id. */
-  readonly id: number
   readonly rows: number
   readonly bytes: number
   /** As sent, when the transaction's loads were compressed. */
@@ -199,6 +195,10 @@ const defaultTarget = (config: StarRocksConfig.StarRocksConfig): LoadClient.Targ
   table: config.table
 })
 
+/** The labels of a table that the checkpoint record lists as prepared (step 1 of recovery committed them). */
+const ownLabels = (record: Option.Option<Checkpointer.CheckpointRecord>, tag: string): ReadonlySet<string> =>
+  new Set(Option.match(record, { onNone: () => [], onSome: (r) => r.prepared[tag] ?? [] }))
+
 /**
  * Recovery without a sink: commits the last checkpoint's labels and rolls back the lingering transactions of
  * every table the checkpoint records, and of the config's default table.
@@ -233,7 +233,8 @@ export const recover = <P, PI>(options: Options<P, PI>) =>
           target,
           (id) => Recovery.txnLabel(config.labelPrefix, target.table, Recovery.epochInstance(instance, e), id),
           next[tag] ?? 0,
-          key
+          key,
+          ownLabels(last.record, tag)
         )
       }
     }
@@ -346,15 +347,17 @@ export const make = <In, P, PI>(
       const target = { database: lane.settings.database, table: lane.settings.table }
       const label = (id: number) => Recovery.txnLabel(config.labelPrefix, target.table, labelInstance, id)
       const start = nextLabelId[lane.key] ?? 0
+      const own = ownLabels(last.record, lane.key)
       // what older owners of the key left begun or prepared (their labels carry their epoch), then this epoch's
       const olderOwners = Effect.forEach(Recovery.olderEpochs(last.epochBefore, epoch), (e) =>
         Recovery.abortLingering(
           target,
           (id) => Recovery.txnLabel(config.labelPrefix, target.table, Recovery.epochInstance(instance, e), id),
           start,
-          key
+          key,
+          own
         ), { discard: true })
-      return Effect.zipRight(olderOwners, Recovery.abortLingering(target, label, start, key)).pipe(
+      return Effect.zipRight(olderOwners, Recovery.abortLingering(target, label, start, key, own)).pipe(
         Effect.map(({ nextId }) => {
           const table: Table = {
             lane,
@@ -416,8 +419,7 @@ export const make = <In, P, PI>(
           yield* Effect.logWarning("exactly-once: transaction failed, replaying its data into a new transaction")
             .pipe(Effect.annotateLogs({ table: t.lane.key, label: x.label, loads: x.spool.count(), bytes: x.bytes }))
         }
-        x.id = t.nextId++
-        x.label = t.label(x.id)
+        x.label = t.label(t.nextId++)
         x.live = true
         x.beganAt = clock.unsafeCurrentTimeMillis()
         yield* ledger.pending(batchOf(t, x.label, x.rows, x.bytes))
@@ -481,7 +483,7 @@ export const make = <In, P, PI>(
           yield* deadLetter.filtered(batchOf(t, x.label, x.rows, x.bytes), result)
         }
         x.live = false
-        into.push({ label: x.label, id: x.id, rows: x.rows, bytes: x.bytes, sentBytes: x.sentBytes })
+        into.push({ label: x.label, rows: x.rows, bytes: x.bytes, sentBytes: x.sentBytes })
         yield* x.spool.clear
       })
 
@@ -511,7 +513,6 @@ export const make = <In, P, PI>(
         if (t.txn === undefined) {
           t.txn = {
             label: "",
-            id: -1,
             live: false,
             headers: sealed.headers,
             beganAt: clock.unsafeCurrentTimeMillis(),
@@ -568,12 +569,11 @@ export const make = <In, P, PI>(
     // the label path (V1): sealed batches go to durable spool files, loaded under their labels after the save
     const spoolBatch = (spool: LabelSpool.LabelSpool, t: Table, sealed: Sealed) =>
       Effect.gen(function*() {
-        const id = t.nextId++
-        const label = t.label(id)
+        const label = t.label(t.nextId++)
         yield* ledger.pending(batchOf(t, label, sealed.rows, sealed.body.byteLength))
         yield* spool.write({ label, headers: sealed.headers, rows: sealed.rows, body: sealed.body })
         sealed.release(sealed.body)
-        t.pending.push({ label, id, rows: sealed.rows, bytes: sealed.body.byteLength })
+        t.pending.push({ label, rows: sealed.rows, bytes: sealed.body.byteLength })
       })
 
     const loadSpooled = (spool: LabelSpool.LabelSpool, t: Table, p: Prepared) =>
@@ -711,17 +711,10 @@ export const make = <In, P, PI>(
         const positionKey = JSON.stringify(encoded)
         const toCommit: Array<[Table, Prepared]> = []
         const prepared: Record<string, Array<string>> = {}
-        // the next ids at the barrier; a transaction replayed in the background (after the rows after the barrier
-        // took ids) took a later id, and the next id comes after it (recovery finds no committed label at or after it)
-        const next: Record<string, number> = { ...c.nextLabelId }
         for (const part of c.parts) {
           if (part.prepared.length === 0) continue
-          const tag = part.t.lane.key
-          prepared[tag] = part.prepared.map((p) => p.label)
-          for (const p of part.prepared) {
-            toCommit.push([part.t, p])
-            if (p.id >= (next[tag] ?? 0)) next[tag] = p.id + 1
-          }
+          prepared[part.t.lane.key] = part.prepared.map((p) => p.label)
+          for (const p of part.prepared) toCommit.push([part.t, p])
         }
         if (toCommit.length > 0 || positionKey !== lastSavedPosition) {
           const record = new Checkpointer.CheckpointRecord({
@@ -729,7 +722,10 @@ export const make = <In, P, PI>(
             id: checkpointId + 1,
             position: encoded,
             prepared,
-            nextLabelId: next,
+            // each table's next id at the barrier: recovery from this record rolls back what the rows after the
+            // barrier began from there on. A transaction of this checkpoint replayed in the background may have
+            // taken a later id: the record lists it, and recovery passes over it (Recovery.abortLingering's `own`)
+            nextLabelId: c.nextLabelId,
             createdAt: clock.unsafeCurrentTimeMillis(),
             epoch
           })

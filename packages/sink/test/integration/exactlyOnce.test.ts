@@ -32,6 +32,7 @@ import {
   LabelStore,
   LoadClient,
   StarRocksConfig,
+  StarRocksError,
   StarRocksSink
 } from "../../src/index.js"
 
@@ -997,6 +998,75 @@ describe("exactly-once against the emulator", () => {
         assert.deepStrictEqual(resumed, Option.some(99))
         yield* assertExactlyOnce(ctx, 100)
         assert.deepStrictEqual(yield* openTxns(ctx), [])
+      }))
+
+    it.effect("a checkpoint's transaction replayed after the next one began: recovery commits it and rolls the next one back", () =>
+      Effect.gen(function*() {
+        const ctx = yield* setup
+        const config = configFor(ctx, { maxRows: 25 })
+        const label = (id: number) => StarRocksSink.batchLabel("effect-sr", ctx.table, "0", id)
+        // the first checkpoint's last load (label 0's fourth) fails once the rows after its barrier have begun
+        // label 1: it is replayed into label 2, after label 1
+        const loadedNext = yield* Deferred.make<void>()
+        let zeroLoads = 0
+        const reset = new StarRocksError.TransportError({
+          url: "test",
+          reason: "connection reset (test)",
+          code: "ECONNRESET",
+          phase: "send",
+          bodySent: true
+        })
+        const replayedLate = Layer.effect(
+          LoadClient.LoadClient,
+          Effect.map(LoadClient.LoadClient, (client) => ({
+            ...client,
+            loadTxn: (request: Parameters<typeof client.loadTxn>[0]) =>
+              request.label === label(0) && ++zeroLoads === 4
+                ? Effect.zipRight(
+                  Deferred.await(loadedNext).pipe(Effect.timeout("10 seconds"), Effect.ignore),
+                  Effect.fail(reset)
+                )
+                : Effect.tap(
+                  client.loadTxn(request),
+                  () => request.label === label(1) ? Deferred.succeed(loadedNext, undefined) : Effect.void
+                ),
+            // as after a SIGKILL: the sink's finalizer cannot roll label 1 back
+            rollback: (request: Parameters<typeof client.rollback>[0]) =>
+              request.label === label(1) ? Effect.fail(reset) : client.rollback(request)
+          }))
+        )
+        // the process "dies" right after the first checkpoint's save
+        const crashing: Checkpointer.Checkpointer = {
+          latest: ctx.checkpointer.latest,
+          claim: ctx.checkpointer.claim,
+          save: (record) => Effect.zipRight(ctx.checkpointer.save(record), Effect.interrupt)
+        }
+        const exit = yield* Stream.fromIterable(rowsFrom(0, 200)).pipe(
+          Stream.rechunk(10),
+          Checkpoint.withBarriers({ position: (r: Row) => Number(r.id), everyRows: 100 }),
+          Stream.run(StarRocksSink.exactlyOnce(Row, options)),
+          Effect.provide(replayedLate),
+          Effect.provide(services(ctx, config, crashing)),
+          Effect.exit
+        )
+        assert.isTrue(Exit.isInterrupted(exit))
+        const before = new Map((yield* ctx.emulator.transactions(db)).map((t) => [t.label, t.status]))
+        assert.deepStrictEqual(
+          [before.get(label(0)), before.get(label(1)), before.get(label(2))],
+          ["ABORTED", "PREPARE", "PREPARED"]
+        )
+        const record = Option.getOrThrow(yield* ctx.checkpointer.latest(`effect-sr-${db}.${ctx.table}-0`))
+        assert.deepStrictEqual([record.prepared[`${db}.${ctx.table}`], record.nextLabelId], [[label(2)], {
+          [`${db}.${ctx.table}`]: 1
+        }])
+        // recovery commits label 2 (the record lists it, past its next id) and rolls back label 1
+        const resumed = yield* StarRocksSink.recover(options).pipe(Effect.provide(services(ctx, config)))
+        assert.deepStrictEqual(resumed, Option.some(99))
+        yield* assertExactlyOnce(ctx, 100)
+        assert.deepStrictEqual(yield* openTxns(ctx), [])
+        // a sink starts after both
+        yield* runSink(ctx, config, rowsFrom(100, 200), 100)
+        yield* assertExactlyOnce(ctx, 200)
       }))
   })
 })

@@ -5,6 +5,7 @@
  * is prepared, one checkpoint record lists them all (with each table's next label id), then all are committed and
  * the barrier acknowledged.
  */
+import type { Chunk } from "effect"
 import { Cause, Channel, Deferred, Duration, Effect, Exit, FiberSet, MergeDecision, Option, Schema, Sink } from "effect"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -895,16 +896,53 @@ export const make = <In, P, PI>(
       return { ...ledger.summary(), checkpoints, epoch, lastPosition } satisfies Summary
     })
 
-    const rows = Chunks.forEachChunk(batcher.onChunk).pipe(Sink.mapEffect(() => finish))
-    // A checkpoint finishing in the background fails the sink as soon as it fails, even when no element comes (a
-    // quiet upstream: the row loop is not running, it waits for the upstream). The rows' channel is merged with one
-    // that reads no input and fails with that failure: whichever ends first ends the sink (the other is interrupted).
-    const failure: Channel.Channel<never, unknown, Error, unknown, Summary, unknown> = Channel.fromEffect(
+    // The sink reads its chunks itself. While no checkpoint is closing, it reads them as `Sink.forEachChunk` does
+    // (in the stream's fiber: nothing costs more per chunk). While one is closing, its failure must fail the sink
+    // at once, even when no element comes (a quiet upstream: the stream's fiber would wait in the upstream, and the
+    // failure would wait for the next element). Then the reading is merged with a channel that reads no input and
+    // fails with that failure, whichever ends first ending both: the upstream runs in a fiber of the merge's own
+    // meanwhile (Channel.mergeWith), and each chunk crosses between two fibers. Measured with one-row chunks, that
+    // crossing tripled the sink's CPU time when it lasted the whole stream (docs/benchmark.md): the merge lasts
+    // from a barrier to the first chunk after its checkpoint is done.
+    const step = Chunks.stepOf(batcher.onChunk)
+    type Rows<Done> = Channel.Channel<
+      never,
+      Chunk.Chunk<Checkpoint.Envelope<In, P>>,
+      Error,
+      never,
+      Done,
+      unknown,
+      LoadClient.LoadClient
+    >
+    const direct = (): Rows<Summary> =>
+      Channel.readWithCause({
+        onInput: (chunk: Chunk.Chunk<Checkpoint.Envelope<In, P>>) =>
+          Channel.flatMap(Channel.fromEffect(step(chunk)), () => closing === undefined ? direct() : merged()),
+        onFailure: Channel.failCause,
+        onDone: () => Channel.fromEffect(finish)
+      })
+    // reads while a checkpoint is closing; "more" after the first chunk once it is done, "end" at the stream's end
+    const whileClosing = (): Rows<"more" | "end"> =>
+      Channel.readWithCause({
+        onInput: (chunk: Chunk.Chunk<Checkpoint.Envelope<In, P>>) =>
+          Channel.flatMap(
+            Channel.fromEffect(step(chunk)),
+            () => closing === undefined ? Channel.succeed("more" as const) : whileClosing()
+          ),
+        onFailure: Channel.failCause,
+        onDone: () => Channel.succeed("end" as const)
+      })
+    const failure: Channel.Channel<never, unknown, Error, unknown, never, unknown> = Channel.fromEffect(
       Deferred.await(failed)
     )
-    return Sink.fromChannel(Channel.mergeWith(Sink.toChannel(rows), {
-      other: failure,
-      onSelfDone: (exit) => MergeDecision.Done(exit),
-      onOtherDone: (exit) => MergeDecision.Done(exit)
-    }))
+    const merged = (): Rows<Summary> =>
+      Channel.flatMap(
+        Channel.mergeWith(whileClosing(), {
+          other: failure,
+          onSelfDone: (exit) => MergeDecision.Done(exit),
+          onOtherDone: (exit) => MergeDecision.Done(exit)
+        }),
+        (next) => next === "more" ? direct() : Channel.fromEffect(finish)
+      )
+    return Sink.fromChannel(Channel.suspend(direct))
   }))

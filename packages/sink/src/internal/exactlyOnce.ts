@@ -659,8 +659,9 @@ export const make = <In, P, PI>(
      * previous checkpoint is awaited (it finishes in the background: commits stay in checkpoint order, and at most
      * one checkpoint is closing), and what is open is handed to a new closing checkpoint, finished in the background
      * by `complete`. The rows after the barrier go on into new transactions meanwhile. Measured: the row loop stood
-     * idle while the barrier's last load landed and its transactions were prepared, saved and committed, and
-     * exactly-once ran at 0.88 to 0.93 × at-least-once (docs/benchmark.md).
+     * idle while the barrier's last load landed and its transactions were prepared, saved and committed (26 to 91 ms
+     * per barrier on a loaded machine, 10 to 19 ms now; docs/benchmark.md, Exactly-once checkpoints in the
+     * background).
      */
     const onBarrier = (item: Checkpoint.Envelope<In, P>) => {
       const barrier = item as Checkpoint.Barrier<P>
@@ -902,8 +903,8 @@ export const make = <In, P, PI>(
     // failure would wait for the next element). Then the reading is merged with a channel that reads no input and
     // fails with that failure, whichever ends first ending both: the upstream runs in a fiber of the merge's own
     // meanwhile (Channel.mergeWith), and each chunk crosses between two fibers. Measured with one-row chunks, that
-    // crossing tripled the sink's CPU time when it lasted the whole stream (docs/benchmark.md): the merge lasts
-    // from a barrier to the first chunk after its checkpoint is done.
+    // crossing tripled the sink's CPU time when it lasted the whole stream (docs/benchmark.md, Exactly-once
+    // checkpoints in the background): the merge lasts from a barrier to the first chunk after its checkpoint is done.
     const step = Chunks.stepOf(batcher.onChunk)
     type Rows<Done> = Channel.Channel<
       never,

@@ -37,6 +37,32 @@ describe("replay spool", () => {
       Fs.rmSync(directory, { recursive: true, force: true })
     }))
 
+  it.effect("spools sharing a budget keep in memory up to the limit together; a cleared one gives its share back", () =>
+    Effect.gen(function*() {
+      // the exactly-once sink's table: the closing checkpoint's transaction and the next one's, at the same time
+      const directory = Fs.mkdtempSync(Path.join(Os.tmpdir(), "spool-test-"))
+      const shared: Spool.Budget = { used: 0 }
+      const closing = Spool.make({ memoryLimit: 10, directory, shared })
+      const next = Spool.make({ memoryLimit: 10, directory, shared })
+      yield* closing.add(body("aaaaaaaa"))
+      yield* next.add(body("bbbbb"))
+      assert.deepStrictEqual([closing.memoryBytes(), next.memoryBytes(), next.diskBytes()], [8, 0, 5])
+      assert.strictEqual(shared.used, 8)
+      yield* closing.clear
+      assert.strictEqual(shared.used, 0)
+      yield* next.add(body("ccccc"))
+      assert.deepStrictEqual([next.memoryBytes(), next.diskBytes()], [5, 5])
+      assert.strictEqual(shared.used, 5)
+      const seen: Array<string> = []
+      yield* next.replay((b) =>
+        Effect.sync(() => seen.push(Buffer.concat(b.chunks.map((c) => Buffer.from(c))).toString()))
+      )
+      assert.deepStrictEqual(seen, ["bbbbb", "ccccc"])
+      yield* next.clear
+      assert.strictEqual(shared.used, 0)
+      Fs.rmSync(directory, { recursive: true, force: true })
+    }))
+
   it.effect("keeps a compressed frame with its raw size, replays it marked, never hands it to the buffer pool", () =>
     Effect.gen(function*() {
       const directory = Fs.mkdtempSync(Path.join(Os.tmpdir(), "spool-test-"))

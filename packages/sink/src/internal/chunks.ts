@@ -33,13 +33,18 @@ const defectToFailure = (defect: unknown) => defect instanceof RowEncodeError ? 
  */
 export const forEachChunk = <In, E, R>(
   f: (rows: ReadonlyArray<In>) => Effect.Effect<void, E, R>
-): Sink.Sink<void, In, never, E | RowEncodeError, R> => {
+): Sink.Sink<void, In, never, E | RowEncodeError, R> => Sink.forEachChunk(stepOf(f))
+
+/** `forEachChunk`'s per-chunk function, for a sink that reads its chunks itself (the exactly-once sink's channel). */
+export const stepOf = <In, E, R>(
+  f: (rows: ReadonlyArray<In>) => Effect.Effect<void, E, R>
+): (chunk: Chunk.Chunk<In>) => Effect.Effect<void, E | RowEncodeError, R> => {
   // one-row chunks (Stream.async, fromAsyncIterable, rechunk(1)): the row goes in an array of this sink's own.
   // `Chunk.toReadonlyArray` of a one-element chunk allocates an array and a new backing object and reshapes the
   // chunk, once per row. Reusing the array is safe because the channel runs the effect `f` returns to its end before
   // it hands over the next chunk; the slot is cleared when the row was taken synchronously.
   const one: Array<In> = [undefined as In]
-  return Sink.forEachChunk((chunk: Chunk.Chunk<In>) => {
+  return (chunk: Chunk.Chunk<In>) => {
     let effect: Effect.Effect<void, E, R>
     const single = chunk.length === 1
     try {
@@ -54,5 +59,5 @@ export const forEachChunk = <In, E, R>(
       return effect
     }
     return Effect.catchAllDefect(effect, defectToFailure)
-  })
+  }
 }

@@ -5,7 +5,8 @@
  * is prepared, one checkpoint record lists them all (with each table's next label id), then all are committed and
  * the barrier acknowledged.
  */
-import { Cause, Deferred, Duration, Effect, FiberSet, Option, Schema, Sink } from "effect"
+import type { Chunk } from "effect"
+import { Cause, Channel, Deferred, Duration, Effect, Exit, FiberSet, MergeDecision, Option, Schema, Sink } from "effect"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import type * as Checkpoint from "../Checkpoint.js"
@@ -135,6 +136,34 @@ interface Table {
   pending: Array<Prepared>
   /** The table's load in flight (loads into one transaction go one after another): done when it has landed. */
   tail: Deferred.Deferred<void, Error> | undefined
+  /** The memory of the table's replay spools (the open transaction's and the closing checkpoint's). */
+  readonly spoolBudget: Spool.Budget
+}
+
+/** A table's share of a checkpoint whose barrier has passed: what was open at the barrier. */
+interface Part {
+  readonly t: Table
+  /** Its open transaction at the barrier (loading, then prepared in the background). */
+  txn: Txn | undefined
+  /** Its last load into `txn`. */
+  readonly tail: Deferred.Deferred<void, Error> | undefined
+  /** Its prepared transactions, listed by the checkpoint's record. */
+  prepared: Array<Prepared>
+}
+
+/**
+ * A checkpoint whose barrier has passed, finishing in the background while the rows after the barrier are loaded
+ * into new transactions. `state`: "open" until its record's save begins (nothing durable lists its transactions),
+ * "saving" while the save's outcome is unknown (the save is under way, or failed), "saved" once it is durable.
+ */
+interface Closing<P> {
+  readonly barrier: Checkpoint.Barrier<P>
+  readonly parts: ReadonlyArray<Part>
+  /** Each table's next label id at the barrier (the first id of the rows after it). */
+  readonly nextLabelId: Readonly<Record<string, number>>
+  state: "open" | "saving" | "saved"
+  /** Done when the checkpoint is committed and acknowledged, or failed. */
+  readonly done: Deferred.Deferred<void, Error>
 }
 
 const positionError = (what: string) => (e: unknown) =>
@@ -166,6 +195,10 @@ const defaultTarget = (config: StarRocksConfig.StarRocksConfig): LoadClient.Targ
   database: config.database,
   table: config.table
 })
+
+/** The labels of a table that the checkpoint record lists as prepared (step 1 of recovery committed them). */
+const ownLabels = (record: Option.Option<Checkpointer.CheckpointRecord>, tag: string): ReadonlySet<string> =>
+  new Set(Option.match(record, { onNone: () => [], onSome: (r) => r.prepared[tag] ?? [] }))
 
 /**
  * Recovery without a sink: commits the last checkpoint's labels and rolls back the lingering transactions of
@@ -201,7 +234,8 @@ export const recover = <P, PI>(options: Options<P, PI>) =>
           target,
           (id) => Recovery.txnLabel(config.labelPrefix, target.table, Recovery.epochInstance(instance, e), id),
           next[tag] ?? 0,
-          key
+          key,
+          ownLabels(last.record, tag)
         )
       }
     }
@@ -300,8 +334,6 @@ export const make = <In, P, PI>(
     let lastPosition: Option.Option<unknown> = last.position
     let round = 0
     let checkpoints = 0
-    // set while a checkpoint record is being saved and after a save that failed: whether it is durable is unknown
-    let saveOutcomeUnknown = false
     const tables = new Map<Lane, Table>()
 
     /**
@@ -316,17 +348,28 @@ export const make = <In, P, PI>(
       const target = { database: lane.settings.database, table: lane.settings.table }
       const label = (id: number) => Recovery.txnLabel(config.labelPrefix, target.table, labelInstance, id)
       const start = nextLabelId[lane.key] ?? 0
+      const own = ownLabels(last.record, lane.key)
       // what older owners of the key left begun or prepared (their labels carry their epoch), then this epoch's
       const olderOwners = Effect.forEach(Recovery.olderEpochs(last.epochBefore, epoch), (e) =>
         Recovery.abortLingering(
           target,
           (id) => Recovery.txnLabel(config.labelPrefix, target.table, Recovery.epochInstance(instance, e), id),
           start,
-          key
+          key,
+          own
         ), { discard: true })
-      return Effect.zipRight(olderOwners, Recovery.abortLingering(target, label, start, key)).pipe(
+      return Effect.zipRight(olderOwners, Recovery.abortLingering(target, label, start, key, own)).pipe(
         Effect.map(({ nextId }) => {
-          const table: Table = { lane, target, label, nextId, txn: undefined, pending: [], tail: undefined }
+          const table: Table = {
+            lane,
+            target,
+            label,
+            nextId,
+            txn: undefined,
+            pending: [],
+            tail: undefined,
+            spoolBudget: { used: 0 }
+          }
           tables.set(lane, table)
           ledger.touch(lane.key)
           return table
@@ -406,38 +449,43 @@ export const make = <In, P, PI>(
       )
     }
 
-    const prepareOpen = (t: Table) => Effect.zipRight(awaitTail(t), prepareLanded(t))
-
-    const prepareLanded = (t: Table) =>
-      Effect.suspend(() => {
-        const x = t.txn
-        if (x === undefined) return Effect.void
-        return Effect.gen(function*() {
-          const age = clock.unsafeCurrentTimeMillis() - x.beganAt
-          if (age > 0.8 * timeoutSec * 1000) {
-            yield* Effect.logWarning(
-              "exactly-once: a transaction is being prepared after more than 80% of its timeout: checkpoint more " +
-                "often or raise sink.properties.timeout"
-            ).pipe(Effect.annotateLogs({ label: x.label, ageMs: age, timeoutSec }))
-          }
-          const result = yield* withReplay(
-            t,
-            x,
-            (x) => client.prepare({ ...t.target, label: x.label, headers: prepareHeaders })
-          ).pipe(
-            Effect.mapError((e) =>
-              deadLetter !== undefined ? deadLetter.overRatio(batchOf(t, x.label, x.rows, x.bytes), e) : e
-            )
-          )
-          // the rows StarRocks filtered out of the prepared transaction (they are not committed)
-          if (deadLetter !== undefined && result.filteredRows > 0) {
-            yield* deadLetter.filtered(batchOf(t, x.label, x.rows, x.bytes), result)
-          }
-          x.live = false
-          t.pending.push({ label: x.label, rows: x.rows, bytes: x.bytes, sentBytes: x.sentBytes })
-          yield* x.spool.clear
-          t.txn = undefined
+    /** Prepares the table's open transaction once its last load has landed (a change of headers). */
+    const prepareOpen = (t: Table) =>
+      Effect.zipRight(
+        awaitTail(t),
+        Effect.suspend(() => {
+          const x = t.txn
+          if (x === undefined) return Effect.void
+          return Effect.zipRight(prepareTxn(t, x, t.pending), Effect.sync(() => (t.txn = undefined)))
         })
+      )
+
+    /** Prepares `x` (its loads have landed) and lists it in `into` (the prepared transactions of its checkpoint). */
+    const prepareTxn = (t: Table, x: Txn, into: Array<Prepared>) =>
+      Effect.gen(function*() {
+        const age = clock.unsafeCurrentTimeMillis() - x.beganAt
+        if (age > 0.8 * timeoutSec * 1000) {
+          yield* Effect.logWarning(
+            "exactly-once: a transaction is being prepared after more than 80% of its timeout: checkpoint more " +
+              "often or raise sink.properties.timeout"
+          ).pipe(Effect.annotateLogs({ label: x.label, ageMs: age, timeoutSec }))
+        }
+        const result = yield* withReplay(
+          t,
+          x,
+          (x) => client.prepare({ ...t.target, label: x.label, headers: prepareHeaders })
+        ).pipe(
+          Effect.mapError((e) =>
+            deadLetter !== undefined ? deadLetter.overRatio(batchOf(t, x.label, x.rows, x.bytes), e) : e
+          )
+        )
+        // the rows StarRocks filtered out of the prepared transaction (they are not committed)
+        if (deadLetter !== undefined && result.filteredRows > 0) {
+          yield* deadLetter.filtered(batchOf(t, x.label, x.rows, x.bytes), result)
+        }
+        x.live = false
+        into.push({ label: x.label, rows: x.rows, bytes: x.bytes, sentBytes: x.sentBytes })
+        yield* x.spool.clear
       })
 
     // A sealed batch's load runs beside the encoding of the next rows, as the at-least-once sink's dispatcher runs
@@ -472,7 +520,7 @@ export const make = <In, P, PI>(
             rows: 0,
             bytes: 0,
             sentBytes: 0,
-            spool: Spool.make({ memoryLimit: maxBytes, release: sealed.release })
+            spool: Spool.make({ memoryLimit: maxBytes, shared: t.spoolBudget, release: sealed.release })
           }
         }
         const x = t.txn
@@ -594,22 +642,81 @@ export const make = <In, P, PI>(
     // the batcher calls onBarrier, which seals through the batcher: bound once it is made
     const late: { batcher?: Batcher.Batcher<Checkpoint.Envelope<In, P>, Error, LoadClient.LoadClient> } = {}
 
+    // The checkpoint whose barrier has passed and that finishes in the background (at most one): set at its barrier,
+    // cleared once it is acknowledged; a failed or stopped one stays, for the finalizer to read its state.
+    let closing: Closing<P> | undefined
+    const background = yield* FiberSet.make<void, never>()
+    // a background checkpoint's failure, which fails the sink at once (see the channel at the end)
+    const failed = yield* Deferred.make<never, Error>()
+
+    /** Waits for the checkpoint finishing in the background: done when it is acknowledged, else its error. */
+    const awaitClosing: Effect.Effect<void, Error> = Effect.suspend(() =>
+      closing === undefined ? Effect.void : Deferred.await(closing.done)
+    )
+
+    /**
+     * A barrier, in the row loop: the buffered rows are sealed (their loads go into the open transactions), the
+     * previous checkpoint is awaited (it finishes in the background: commits stay in checkpoint order, and at most
+     * one checkpoint is closing), and what is open is handed to a new closing checkpoint, finished in the background
+     * by `complete`. The rows after the barrier go on into new transactions meanwhile. Measured: the row loop stood
+     * idle while the barrier's last load landed and its transactions were prepared, saved and committed (26 to 91 ms
+     * per barrier on a loaded machine, 10 to 19 ms now; docs/benchmark.md, Exactly-once checkpoints in the
+     * background).
+     */
     const onBarrier = (item: Checkpoint.Envelope<In, P>) => {
       const barrier = item as Checkpoint.Barrier<P>
       return Effect.gen(function*() {
         yield* late.batcher!.sealAll
-        for (const t of tables.values()) yield* prepareOpen(t)
+        yield* awaitClosing
+        const parts: Array<Part> = []
+        for (const t of tables.values()) {
+          nextLabelId[t.lane.key] = t.nextId
+          if (t.txn === undefined && t.pending.length === 0) continue
+          parts.push({ t, txn: t.txn, tail: t.tail, prepared: t.pending })
+          t.txn = undefined
+          t.tail = undefined
+          t.pending = []
+        }
+        const c: Closing<P> = {
+          barrier,
+          parts,
+          nextLabelId: { ...nextLabelId },
+          state: "open",
+          done: yield* Deferred.make<void, Error>()
+        }
+        closing = c
+        yield* FiberSet.run(background, complete(c))
+      }).pipe(
+        Effect.tapError((e) => Deferred.fail(barrier.ack, e)),
+        Effect.onInterrupt(() => Deferred.interrupt(barrier.ack))
+      )
+    }
+
+    /**
+     * A checkpoint, in the background: its last loads land, its transactions are prepared, its record is saved (the
+     * commit point), its transactions committed and its barrier acknowledged. A failure fails the ack, `done` and
+     * the sink (`failed`).
+     */
+    const complete = (c: Closing<P>) =>
+      Effect.gen(function*() {
+        for (const part of c.parts) {
+          if (part.tail !== undefined) yield* Deferred.await(part.tail)
+          const x = part.txn
+          if (x !== undefined) {
+            yield* prepareTxn(part.t, x, part.prepared)
+            part.txn = undefined
+          }
+        }
         // aligned checkpoints: nobody saves checkpoint k before every instance has prepared it
         if (options.coordinator !== undefined) yield* options.coordinator.arrive(++round)
-        const encoded = yield* encodePosition(barrier.position)
+        const encoded = yield* encodePosition(c.barrier.position)
         const positionKey = JSON.stringify(encoded)
         const toCommit: Array<[Table, Prepared]> = []
         const prepared: Record<string, Array<string>> = {}
-        for (const t of tables.values()) {
-          nextLabelId[t.lane.key] = t.nextId
-          if (t.pending.length === 0) continue
-          prepared[t.lane.key] = t.pending.map((p) => p.label)
-          for (const p of t.pending) toCommit.push([t, p])
+        for (const part of c.parts) {
+          if (part.prepared.length === 0) continue
+          prepared[part.t.lane.key] = part.prepared.map((p) => p.label)
+          for (const p of part.prepared) toCommit.push([part.t, p])
         }
         if (toCommit.length > 0 || positionKey !== lastSavedPosition) {
           const record = new Checkpointer.CheckpointRecord({
@@ -617,22 +724,25 @@ export const make = <In, P, PI>(
             id: checkpointId + 1,
             position: encoded,
             prepared,
-            nextLabelId: { ...nextLabelId },
+            // each table's next id at the barrier: recovery from this record rolls back what the rows after the
+            // barrier began from there on. A transaction of this checkpoint replayed in the background may have
+            // taken a later id: the record lists it, and recovery passes over it (Recovery.abortLingering's `own`)
+            nextLabelId: c.nextLabelId,
             createdAt: clock.unsafeCurrentTimeMillis(),
             epoch
           })
           // the commit point, a compare-and-set: refused when another owner claimed the key. Then nothing of this
           // checkpoint may be committed: its prepared transactions are rolled back and the sink stops (Fenced).
           // Commits come only after this save succeeded, so a fenced owner never commits.
-          saveOutcomeUnknown = true
+          c.state = "saving"
           yield* checkpointer.save(record).pipe(
             Effect.catchIf(isFenced, (e) =>
               Effect.gen(function*() {
-                saveOutcomeUnknown = false
+                c.state = "open"
+                for (const part of c.parts) part.prepared = []
                 for (const [t, p] of toCommit) {
                   yield* (labelSpool !== undefined ? labelSpool.remove(p.label) : rollbackQuietly(t, p.label))
                 }
-                for (const t of tables.values()) t.pending = []
                 yield* Effect.logWarning("exactly-once: fenced, another owner claimed the checkpoint key").pipe(
                   Effect.annotateLogs({
                     key,
@@ -644,24 +754,36 @@ export const make = <In, P, PI>(
                 return yield* Recovery.fencedError(e, key, owner, epoch, toCommit.map(([, p]) => p.label))
               }))
           )
-          saveOutcomeUnknown = false
+          c.state = "saved"
+          for (const part of c.parts) part.prepared = []
           checkpointId = record.id
           lastSavedPosition = positionKey
-          for (const t of tables.values()) t.pending = []
           checkpoints++
           for (const [t, p] of toCommit) yield* commitPrepared(t, p)
         }
-        lastPosition = Option.some(barrier.position)
+        lastPosition = Option.some(c.barrier.position)
         const committed = toCommit.map(([, p]) => p.label)
         yield* Effect.logDebug("exactly-once checkpoint").pipe(
           Effect.annotateLogs({ key, checkpoint: checkpointId, labels: committed.join(",") })
         )
-        yield* Deferred.succeed(barrier.ack, { id: checkpointId, position: barrier.position, labels: committed })
+        yield* Deferred.succeed(c.barrier.ack, { id: checkpointId, position: c.barrier.position, labels: committed })
       }).pipe(
-        Effect.tapError((e) => Deferred.fail(barrier.ack, e)),
-        Effect.onInterrupt(() => Deferred.interrupt(barrier.ack))
+        Effect.tapError((e) => Deferred.fail(c.barrier.ack, e)),
+        Effect.onInterrupt(() => Deferred.interrupt(c.barrier.ack)),
+        Effect.onExit((exit) =>
+          Effect.zipRight(
+            Deferred.done(c.done, exit),
+            Exit.isSuccess(exit)
+              ? Effect.sync(() => {
+                if (closing === c) closing = undefined
+              })
+              : Deferred.failCause(failed, exit.cause)
+          )
+        ),
+        // reported through `done` and `failed`
+        Effect.exit,
+        Effect.asVoid
       )
-    }
 
     const batcher = yield* Batcher.make<Checkpoint.Envelope<In, P>, Error, LoadClient.LoadClient>({
       router,
@@ -674,12 +796,17 @@ export const make = <In, P, PI>(
     })
     late.batcher = batcher
 
-    // interruption or failure: the open (not prepared) transactions are rolled back, and so are the prepared ones
-    // of a checkpoint whose record was never saved (a barrier stopped between prepare and save: waiting for the
-    // other instances of aligned checkpoints, or a fenced owner's partition taken away): no recovery would ever
-    // commit them, and left alone they would stay PREPARED until prepared_timeout. Prepared transactions of a save
-    // whose outcome is not known (it failed, or was stopped midway) are left to recovery: the record may be durable;
-    // unless a later owner has saved the key since (with `owner`), when the store can never take it.
+    const rollbackPrepared = (t: Table, p: Prepared) =>
+      labelSpool !== undefined ? labelSpool.remove(p.label) : rollbackQuietly(t, p.label)
+
+    // interruption or failure: the background checkpoint and the loads in flight stop, then the open (not prepared)
+    // transactions are rolled back, the closing checkpoint's as the next one's; so are the prepared ones of a
+    // checkpoint whose record was never saved (prepared at a change of headers after the last barrier, or by a
+    // closing checkpoint stopped before its save: waiting for the other instances of aligned checkpoints, or a
+    // fenced owner's partition taken away): no recovery would ever commit them, and left alone they would stay
+    // PREPARED until prepared_timeout. Prepared transactions of a save whose outcome is not known (it failed, or was
+    // stopped midway) are left to recovery: the record may be durable; unless a later owner has saved the key since
+    // (with `owner`), when the store can never take it. Those of a saved record are recovery's.
     yield* Effect.addFinalizer((exit) =>
       Effect.gen(function*() {
         if (options.coordinator !== undefined) {
@@ -687,27 +814,44 @@ export const make = <In, P, PI>(
             ? options.coordinator.leave
             : options.coordinator.abort(`instance ${instance}: ${Cause.pretty(exit.cause).split("\n")[0]}`)
         }
-        // the loads in flight stop before their transactions are rolled back
+        // A failure of the rows after a barrier does not stop the barrier's checkpoint: it finishes (committed and
+        // acknowledged, or failed), as it did when a barrier's checkpoint finished before the next row was taken.
+        // An interruption stops it (its ack is interrupted). Then the loads in flight stop, before their
+        // transactions are rolled back.
+        const c0 = closing
+        if (c0 !== undefined && exit._tag === "Failure" && !Cause.isInterruptedOnly(exit.cause)) {
+          yield* Effect.exit(Deferred.await(c0.done))
+        }
+        yield* FiberSet.clear(background)
         yield* FiberSet.clear(loads)
-        // a save stopped midway whose key a later owner has saved under since can never land (the store refuses an
-        // older epoch): what it would have recorded is rolled back too
-        const superseded = saveOutcomeUnknown && owner !== undefined
-          ? yield* checkpointer.latest(key).pipe(
-            Effect.timeout("10 seconds"),
-            Effect.map(Option.exists((r) => (r.epoch ?? 0) > epoch)),
-            Effect.orElseSucceed(() => false)
-          )
-          : false
-        if (!saveOutcomeUnknown || superseded) {
-          for (const t of tables.values()) {
-            const unsaved = t.pending
-            t.pending = []
-            for (const p of unsaved) {
-              yield* (labelSpool !== undefined ? labelSpool.remove(p.label) : rollbackQuietly(t, p.label))
+        const c = closing
+        closing = undefined
+        if (c !== undefined) {
+          // a save stopped midway whose key a later owner has saved under since can never land (the store refuses an
+          // older epoch): what it would have recorded is rolled back too
+          const superseded = c.state === "saving" && owner !== undefined
+            ? yield* checkpointer.latest(key).pipe(
+              Effect.timeout("10 seconds"),
+              Effect.map(Option.exists((r) => (r.epoch ?? 0) > epoch)),
+              Effect.orElseSucceed(() => false)
+            )
+            : false
+          for (const part of c.parts) {
+            const unsaved = c.state === "open" || superseded ? part.prepared : []
+            part.prepared = []
+            for (const p of unsaved) yield* rollbackPrepared(part.t, p)
+            const x = part.txn
+            part.txn = undefined
+            if (x !== undefined) {
+              if (x.live) yield* rollbackQuietly(part.t, x.label)
+              yield* x.spool.clear
             }
           }
         }
         for (const t of tables.values()) {
+          const unsaved = t.pending
+          t.pending = []
+          for (const p of unsaved) yield* rollbackPrepared(t, p)
           const x = t.txn
           t.txn = undefined
           if (x !== undefined) {
@@ -719,6 +863,8 @@ export const make = <In, P, PI>(
     )
 
     const finish = Effect.gen(function*() {
+      // the last barrier's checkpoint: the stream ends once it is committed and acknowledged
+      yield* awaitClosing
       let uncovered = 0
       for (const lane of router.lanes()) {
         uncovered += lane.rows()
@@ -751,5 +897,53 @@ export const make = <In, P, PI>(
       return { ...ledger.summary(), checkpoints, epoch, lastPosition } satisfies Summary
     })
 
-    return Chunks.forEachChunk(batcher.onChunk).pipe(Sink.mapEffect(() => finish))
+    // The sink reads its chunks itself. While no checkpoint is closing, it reads them as `Sink.forEachChunk` does
+    // (in the stream's fiber: nothing costs more per chunk). While one is closing, its failure must fail the sink
+    // at once, even when no element comes (a quiet upstream: the stream's fiber would wait in the upstream, and the
+    // failure would wait for the next element). Then the reading is merged with a channel that reads no input and
+    // fails with that failure, whichever ends first ending both: the upstream runs in a fiber of the merge's own
+    // meanwhile (Channel.mergeWith), and each chunk crosses between two fibers. Measured with one-row chunks, that
+    // crossing tripled the sink's CPU time when it lasted the whole stream (docs/benchmark.md, Exactly-once
+    // checkpoints in the background): the merge lasts from a barrier to the first chunk after its checkpoint is done.
+    const step = Chunks.stepOf(batcher.onChunk)
+    type Rows<Done> = Channel.Channel<
+      never,
+      Chunk.Chunk<Checkpoint.Envelope<In, P>>,
+      Error,
+      never,
+      Done,
+      unknown,
+      LoadClient.LoadClient
+    >
+    const direct = (): Rows<Summary> =>
+      Channel.readWithCause({
+        onInput: (chunk: Chunk.Chunk<Checkpoint.Envelope<In, P>>) =>
+          Channel.flatMap(Channel.fromEffect(step(chunk)), () => closing === undefined ? direct() : merged()),
+        onFailure: Channel.failCause,
+        onDone: () => Channel.fromEffect(finish)
+      })
+    // reads while a checkpoint is closing; "more" after the first chunk once it is done, "end" at the stream's end
+    const whileClosing = (): Rows<"more" | "end"> =>
+      Channel.readWithCause({
+        onInput: (chunk: Chunk.Chunk<Checkpoint.Envelope<In, P>>) =>
+          Channel.flatMap(
+            Channel.fromEffect(step(chunk)),
+            () => closing === undefined ? Channel.succeed("more" as const) : whileClosing()
+          ),
+        onFailure: Channel.failCause,
+        onDone: () => Channel.succeed("end" as const)
+      })
+    const failure: Channel.Channel<never, unknown, Error, unknown, never, unknown> = Channel.fromEffect(
+      Deferred.await(failed)
+    )
+    const merged = (): Rows<Summary> =>
+      Channel.flatMap(
+        Channel.mergeWith(whileClosing(), {
+          other: failure,
+          onSelfDone: (exit) => MergeDecision.Done(exit),
+          onOtherDone: (exit) => MergeDecision.Done(exit)
+        }),
+        (next) => next === "more" ? direct() : Channel.fromEffect(finish)
+      )
+    return Sink.fromChannel(Channel.suspend(direct))
   }))

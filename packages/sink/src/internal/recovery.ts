@@ -540,13 +540,17 @@ export const walk = (
 /**
  * Step 2 of recovery, per table: rolls back the lingering PREPARE/PREPARED transactions of this instance (label
  * ids from `start` on, until `UNKNOWN_STREAK` unknown ids in a row) and returns the first id new labels may use.
- * A COMMITTED/VISIBLE label there is a `LabelCollision`.
+ * A COMMITTED/VISIBLE label there is a `LabelCollision`, unless the checkpoint record lists it (`own`, its prepared
+ * labels of the table, committed by step 1): the exactly-once sink prepares a checkpoint in the background while
+ * the rows after its barrier begin transactions, so a transaction of the checkpoint replayed late takes an id after
+ * the record's next label id.
  */
 export const abortLingering = (
   target: LoadClient.Target,
   label: (id: number) => string,
   start: number,
-  key: string
+  key: string,
+  own: ReadonlySet<string> = new Set()
 ): Effect.Effect<
   { readonly nextId: number; readonly aborted: ReadonlyArray<string> },
   LoadError | ExactlyOnceError,
@@ -584,6 +588,7 @@ export const abortLingering = (
         }
         case "COMMITTED":
         case "VISIBLE":
+          if (own.has(name)) break
           return yield* new ExactlyOnceError({
             reason: "LabelCollision",
             label: name,

@@ -1,10 +1,10 @@
 /**
  * The replay spool of an open transaction: every body loaded into the transaction is kept until the transaction is
  * prepared or rolled back, so that a failed `transaction/load` can be replayed into a new transaction. Bodies are
- * kept in memory up to `memoryLimit` bytes, then appended to a temporary file (removed when the spool is cleared or
- * its scope closes). A body may be a compressed frame (`rawBytes`: its size before compression): the spool keeps
- * the frame, replays it as it is (never compressed again), and never hands it to `release` (the encoder's buffer
- * pool takes raw buffers only).
+ * kept in memory up to `memoryLimit` bytes (of this spool, or of all the spools sharing its `shared` budget), then
+ * appended to a temporary file (removed when the spool is cleared or its scope closes). A body may be a compressed
+ * frame (`rawBytes`: its size before compression): the spool keeps the frame, replays it as it is (never compressed
+ * again), and never hands it to `release` (the encoder's buffer pool takes raw buffers only).
  */
 import { Effect } from "effect"
 import * as Fs from "node:fs"
@@ -47,14 +47,25 @@ const spoolError = (message: string, cause: unknown) =>
     message: `${message}: ${cause instanceof Error ? cause.message : String(cause)}`
   })
 
+/** Memory bytes held by the spools that share it (`make`'s `shared`). */
+export interface Budget {
+  used: number
+}
+
 export const make = (options: {
   readonly memoryLimit: number
+  /**
+   * Shared with other spools: `memoryLimit` bounds the memory of all of them together (the exactly-once sink's
+   * table, whose transaction of one checkpoint is still being prepared while the next one's loads begin).
+   */
+  readonly shared?: Budget | undefined
   readonly directory?: string | undefined
   /** Receives memory bodies that will not be read again. */
   readonly release?: ((body: LoadBody) => void) | undefined
 }): Spool => {
   let entries: Array<Entry> = []
   let memory = 0
+  const shared = options.shared ?? { used: 0 }
   let disk = 0
   let fd: number | undefined
   let file: string | undefined
@@ -93,9 +104,10 @@ export const make = (options: {
     add: (body, rawBytes) =>
       Effect.try({
         try: () => {
-          if (memory + body.byteLength <= options.memoryLimit) {
+          if (shared.used + body.byteLength <= options.memoryLimit) {
             entries.push({ _tag: "memory", body, rawBytes })
             memory += body.byteLength
+            shared.used += body.byteLength
             return
           }
           const handle = openFile()
@@ -134,6 +146,7 @@ export const make = (options: {
         if (entry._tag === "memory" && entry.rawBytes === undefined) options.release?.(entry.body)
       }
       entries = []
+      shared.used -= memory
       memory = 0
       disk = 0
       closeFile()

@@ -32,6 +32,7 @@ import {
   LabelStore,
   LoadClient,
   StarRocksConfig,
+  StarRocksError,
   StarRocksSink
 } from "../../src/index.js"
 
@@ -118,7 +119,11 @@ const openTxns = (ctx: Ctx) =>
 
 const options = { position: Schema.Number } as const
 
-/** Runs `rows` with a barrier every `every` rows; collects the acks in the order they complete. */
+/**
+ * Runs `rows` with a barrier every `every` rows; collects the acks in the order they complete. The collectors are
+ * daemons (as examples/jetstream/pipeline.ts forks its ack handlers): the upstream runs in a fiber of its own, which
+ * ends before the last barrier's checkpoint is acknowledged, and a fiber it forks ends with it.
+ */
 const runSink = (
   ctx: Ctx,
   config: StarRocksConfig.StarRocksConfig,
@@ -132,7 +137,7 @@ const runSink = (
     Checkpoint.withBarriers({ position: (r: Row) => Number(r.id), everyRows: every }),
     Stream.tap((e) =>
       Checkpoint.isBarrier(e) && acks !== undefined
-        ? Effect.fork(Effect.flatMap(Deferred.await(e.ack), (ack) => Ref.update(acks, (a) => [...a, ack])))
+        ? Effect.forkDaemon(Effect.flatMap(Deferred.await(e.ack), (ack) => Ref.update(acks, (a) => [...a, ack])))
         : Effect.void
     ),
     Stream.run(StarRocksSink.exactlyOnce(Row, options)),
@@ -768,6 +773,300 @@ describe("exactly-once against the emulator", () => {
         assert.deepStrictEqual(summary.lastPosition, Option.some(199))
         yield* assertExactlyOnce(ctx, 200)
         assert.deepStrictEqual(yield* openTxns(ctx), [])
+      }))
+
+    it.effect("rows after a barrier are loaded while its checkpoint commits; its ack completes after the commit", () =>
+      Effect.gen(function*() {
+        const ctx = yield* setup
+        const config = configFor(ctx, { maxRows: 25 })
+        const label = (id: number) => StarRocksSink.batchLabel("effect-sr", ctx.table, "0", id)
+        // the first checkpoint's commit waits for a gate; the rows after its barrier go into label 1 meanwhile
+        const commitEntered = yield* Deferred.make<void>()
+        const gate = yield* Deferred.make<void>()
+        const loadedNext = yield* Deferred.make<void>()
+        const gated = Layer.effect(
+          LoadClient.LoadClient,
+          Effect.map(LoadClient.LoadClient, (client) => ({
+            ...client,
+            loadTxn: (request: Parameters<typeof client.loadTxn>[0]) =>
+              Effect.tap(
+                client.loadTxn(request),
+                () => request.label === label(1) ? Deferred.succeed(loadedNext, undefined) : Effect.void
+              ),
+            commit: (request: Parameters<typeof client.commit>[0]) =>
+              request.label === label(0)
+                ? Effect.zipRight(
+                  Effect.zipRight(Deferred.succeed(commitEntered, undefined), Deferred.await(gate)),
+                  client.commit(request)
+                )
+                : client.commit(request)
+          }))
+        )
+        const first = yield* Deferred.make<Checkpoint.Barrier<number>>()
+        const fiber = yield* Stream.fromIterable(rowsFrom(0, 400)).pipe(
+          Stream.rechunk(10),
+          Checkpoint.withBarriers({ position: (r: Row) => Number(r.id), everyRows: 200 }),
+          Stream.tap((e) => Checkpoint.isBarrier(e) ? Deferred.succeed(first, e) : Effect.void),
+          Stream.run(StarRocksSink.exactlyOnce(Row, options)),
+          Effect.provide(gated),
+          Effect.provide(services(ctx, config)),
+          Effect.fork
+        )
+        yield* Deferred.await(commitEntered)
+        // before, the row loop waited for the commit: nothing after the barrier was taken until it was done
+        yield* Deferred.await(loadedNext).pipe(Effect.timeoutFail({
+          duration: "10 seconds",
+          onTimeout: () => new Error("the rows after the barrier were not loaded while its checkpoint committed")
+        }))
+        const barrier = yield* Deferred.await(first)
+        assert.isTrue(Option.isNone(yield* Deferred.poll(barrier.ack)), "the ack waits for the commit")
+        assert.deepStrictEqual(yield* visibleIds(ctx), [])
+        yield* Deferred.succeed(gate, undefined)
+        const summary = yield* Fiber.join(fiber)
+        assert.strictEqual(summary.checkpoints, 2)
+        const ack = yield* Checkpoint.awaitAck(barrier)
+        assert.deepStrictEqual([ack.id, ack.position, ack.labels], [1, 199, [label(0)]])
+        yield* assertExactlyOnce(ctx, 400)
+        assert.deepStrictEqual(yield* openTxns(ctx), [])
+      }))
+
+    it.effect("a background checkpoint's commit failure fails the sink with a quiet upstream; the next transaction is rolled back", () =>
+      Effect.gen(function*() {
+        const ctx = yield* setup
+        const config = configFor(ctx, { maxRows: 25, maxRetries: 1 })
+        const label = (id: number) => StarRocksSink.batchLabel("effect-sr", ctx.table, "0", id)
+        yield* ctx.emulator.addFault({ path: "/api/transaction/commit", node: "fe", action: { _tag: "http-500" } })
+        // the first checkpoint's commit goes (and fails) once the rows after its barrier are in label 1
+        const loadedNext = yield* Deferred.make<void>()
+        const ordered = Layer.effect(
+          LoadClient.LoadClient,
+          Effect.map(LoadClient.LoadClient, (client) => ({
+            ...client,
+            loadTxn: (request: Parameters<typeof client.loadTxn>[0]) =>
+              Effect.tap(
+                client.loadTxn(request),
+                () => request.label === label(1) ? Deferred.succeed(loadedNext, undefined) : Effect.void
+              ),
+            commit: (request: Parameters<typeof client.commit>[0]) =>
+              Effect.zipRight(
+                Deferred.await(loadedNext).pipe(Effect.timeout("10 seconds"), Effect.ignore),
+                client.commit(request)
+              )
+          }))
+        )
+        // the upstream stays open and quiet after the rows after the barrier
+        const queue = yield* Queue.unbounded<Checkpoint.Envelope<Row, number>>()
+        yield* Queue.offerAll(queue, rowsFrom(0, 100))
+        const b = yield* Checkpoint.barrier(99)
+        yield* Queue.offer(queue, b)
+        yield* Queue.offerAll(queue, rowsFrom(100, 150))
+        const exit = yield* Stream.fromQueue(queue).pipe(
+          Stream.run(StarRocksSink.exactlyOnce(Row, options)),
+          Effect.provide(ordered),
+          Effect.provide(services(ctx, config)),
+          Effect.exit
+        )
+        yield* ctx.emulator.clearFaults
+        assert.isTrue(Option.isSome(yield* Deferred.poll(loadedNext)), "rows after the barrier were loaded")
+        const error = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
+        assert.strictEqual(Option.getOrUndefined(error)?._tag, "ExactlyOnceError")
+        assert.strictEqual((Option.getOrThrow(error) as StarRocksSink.ExactlyOnceError).reason, "CommitFailed")
+        assert.isTrue(Exit.isFailure(yield* Effect.exit(Checkpoint.awaitAck(b))))
+        // the saved checkpoint's transaction waits for recovery; the next one's (never saved) is rolled back
+        const states = new Map((yield* ctx.emulator.transactions(db)).map((t) => [t.label, t.status]))
+        assert.deepStrictEqual([states.get(label(0)), states.get(label(1))], ["PREPARED", "ABORTED"])
+        const resumed = yield* StarRocksSink.recover(options).pipe(Effect.provide(services(ctx, config)))
+        assert.deepStrictEqual(resumed, Option.some(99))
+        yield* assertExactlyOnce(ctx, 100)
+        assert.deepStrictEqual(yield* openTxns(ctx), [])
+      }))
+
+    it.effect("checkpoints commit in order: every commit of checkpoint k comes before the save of k+1", () =>
+      Effect.gen(function*() {
+        const ctx = yield* setup
+        const config = configFor(ctx, { maxRows: 25 })
+        const events: Array<string> = []
+        const records: Array<Checkpointer.CheckpointRecord> = []
+        const recording: Checkpointer.Checkpointer = {
+          latest: ctx.checkpointer.latest,
+          claim: ctx.checkpointer.claim,
+          save: (record) =>
+            Effect.zipRight(
+              ctx.checkpointer.save(record),
+              Effect.sync(() => {
+                records.push(record)
+                events.push(`save ${record.id}`)
+              })
+            )
+        }
+        // slow commits: the rows after each barrier move on meanwhile
+        const slow = Layer.effect(
+          LoadClient.LoadClient,
+          Effect.map(LoadClient.LoadClient, (client) => ({
+            ...client,
+            commit: (request: Parameters<typeof client.commit>[0]) =>
+              Effect.zipRight(Effect.sleep("5 millis"), client.commit(request)).pipe(
+                Effect.tap(() => Effect.sync(() => events.push(`commit ${request.label}`)))
+              )
+          }))
+        )
+        const acks = yield* Ref.make<ReadonlyArray<Checkpoint.Ack<number>>>([])
+        const summary = yield* Stream.fromIterable(rowsFrom(0, 1000)).pipe(
+          Stream.rechunk(10),
+          Checkpoint.withBarriers({ position: (r: Row) => Number(r.id), everyRows: 100 }),
+          Stream.tap((e) =>
+            Checkpoint.isBarrier(e)
+              ? Effect.forkDaemon(Effect.flatMap(Deferred.await(e.ack), (ack) => Ref.update(acks, (a) => [...a, ack])))
+              : Effect.void
+          ),
+          Stream.run(StarRocksSink.exactlyOnce(Row, options)),
+          Effect.provide(slow),
+          Effect.provide(services(ctx, config, recording))
+        )
+        assert.strictEqual(summary.checkpoints, 10)
+        assert.deepStrictEqual(records.map((r) => r.id), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+        for (const record of records.slice(0, -1)) {
+          const next = events.indexOf(`save ${record.id + 1}`)
+          for (const labels of Object.values(record.prepared)) {
+            for (const l of labels) {
+              const at = events.indexOf(`commit ${l}`)
+              assert.isTrue(
+                at >= 0 && at < next,
+                `${l} (checkpoint ${record.id}) is committed before save ${record.id + 1}`
+              )
+            }
+          }
+        }
+        yield* assertExactlyOnce(ctx, 1000)
+        for (let i = 0; i < 100 && (yield* Ref.get(acks)).length < 10; i++) yield* Effect.sleep("10 millis")
+        assert.deepStrictEqual(
+          (yield* Ref.get(acks)).map((a) => [a.id, a.position]),
+          records.map((r) => [r.id, r.position])
+        )
+      }))
+
+    it.effect("interrupted during a background checkpoint's commit: it is left to recovery, the next one's transactions rolled back", () =>
+      Effect.gen(function*() {
+        const ctx = yield* setup
+        const config = configFor(ctx, { maxRows: 25 })
+        const label = (id: number) => StarRocksSink.batchLabel("effect-sr", ctx.table, "0", id)
+        // the first checkpoint's commit never comes back; after its barrier, a CSV transaction (label 1) is prepared
+        // at the \N JSON fallback (row 150) and a JSON one (label 2) is open
+        const commitEntered = yield* Deferred.make<void>()
+        const loadedJson = yield* Deferred.make<void>()
+        const stuck = Layer.effect(
+          LoadClient.LoadClient,
+          Effect.map(LoadClient.LoadClient, (client) => ({
+            ...client,
+            loadTxn: (request: Parameters<typeof client.loadTxn>[0]) =>
+              Effect.tap(
+                client.loadTxn(request),
+                () => request.label === label(2) ? Deferred.succeed(loadedJson, undefined) : Effect.void
+              ),
+            commit: (_request: Parameters<typeof client.commit>[0]) =>
+              Effect.zipRight(Deferred.succeed(commitEntered, undefined), Effect.never)
+          }))
+        )
+        const rows = rowsFrom(0, 200).map((r) => Number(r.id) === 150 ? { ...r, note: "\\N" } : r)
+        const fiber = yield* Stream.fromIterable(rows).pipe(
+          Stream.rechunk(10),
+          Checkpoint.withBarriers({ position: (r: Row) => Number(r.id), everyRows: 100, final: false }),
+          Stream.concat(Stream.never),
+          Stream.run(StarRocksSink.exactlyOnce(Row, options)),
+          Effect.provide(stuck),
+          Effect.provide(services(ctx, config)),
+          Effect.fork
+        )
+        yield* Deferred.await(commitEntered)
+        yield* Deferred.await(loadedJson).pipe(Effect.timeoutFail({
+          duration: "10 seconds",
+          onTimeout: () => new Error("the rows after the barrier were not loaded while its checkpoint committed")
+        }))
+        const before = new Map((yield* ctx.emulator.transactions(db)).map((t) => [t.label, t.status]))
+        assert.deepStrictEqual(
+          [before.get(label(0)), before.get(label(1)), before.get(label(2))],
+          ["PREPARED", "PREPARED", "PREPARE"]
+        )
+        yield* Fiber.interrupt(fiber)
+        // saved: recovery's; prepared after the barrier and open: no record lists them, rolled back
+        const after = new Map((yield* ctx.emulator.transactions(db)).map((t) => [t.label, t.status]))
+        assert.deepStrictEqual(
+          [after.get(label(0)), after.get(label(1)), after.get(label(2))],
+          ["PREPARED", "ABORTED", "ABORTED"]
+        )
+        const resumed = yield* StarRocksSink.recover(options).pipe(Effect.provide(services(ctx, config)))
+        assert.deepStrictEqual(resumed, Option.some(99))
+        yield* assertExactlyOnce(ctx, 100)
+        assert.deepStrictEqual(yield* openTxns(ctx), [])
+      }))
+
+    it.effect("a checkpoint's transaction replayed after the next one began: recovery commits it and rolls the next one back", () =>
+      Effect.gen(function*() {
+        const ctx = yield* setup
+        const config = configFor(ctx, { maxRows: 25 })
+        const label = (id: number) => StarRocksSink.batchLabel("effect-sr", ctx.table, "0", id)
+        // the first checkpoint's last load (label 0's fourth) fails once the rows after its barrier have begun
+        // label 1: it is replayed into label 2, after label 1
+        const loadedNext = yield* Deferred.make<void>()
+        let zeroLoads = 0
+        const reset = new StarRocksError.TransportError({
+          url: "test",
+          reason: "connection reset (test)",
+          code: "ECONNRESET",
+          phase: "send",
+          bodySent: true
+        })
+        const replayedLate = Layer.effect(
+          LoadClient.LoadClient,
+          Effect.map(LoadClient.LoadClient, (client) => ({
+            ...client,
+            loadTxn: (request: Parameters<typeof client.loadTxn>[0]) =>
+              request.label === label(0) && ++zeroLoads === 4
+                ? Effect.zipRight(
+                  Deferred.await(loadedNext).pipe(Effect.timeout("10 seconds"), Effect.ignore),
+                  Effect.fail(reset)
+                )
+                : Effect.tap(
+                  client.loadTxn(request),
+                  () => request.label === label(1) ? Deferred.succeed(loadedNext, undefined) : Effect.void
+                ),
+            // as after a SIGKILL: the sink's finalizer cannot roll label 1 back
+            rollback: (request: Parameters<typeof client.rollback>[0]) =>
+              request.label === label(1) ? Effect.fail(reset) : client.rollback(request)
+          }))
+        )
+        // the process "dies" right after the first checkpoint's save
+        const crashing: Checkpointer.Checkpointer = {
+          latest: ctx.checkpointer.latest,
+          claim: ctx.checkpointer.claim,
+          save: (record) => Effect.zipRight(ctx.checkpointer.save(record), Effect.interrupt)
+        }
+        const exit = yield* Stream.fromIterable(rowsFrom(0, 200)).pipe(
+          Stream.rechunk(10),
+          Checkpoint.withBarriers({ position: (r: Row) => Number(r.id), everyRows: 100 }),
+          Stream.run(StarRocksSink.exactlyOnce(Row, options)),
+          Effect.provide(replayedLate),
+          Effect.provide(services(ctx, config, crashing)),
+          Effect.exit
+        )
+        assert.isTrue(Exit.isInterrupted(exit))
+        const before = new Map((yield* ctx.emulator.transactions(db)).map((t) => [t.label, t.status]))
+        assert.deepStrictEqual(
+          [before.get(label(0)), before.get(label(1)), before.get(label(2))],
+          ["ABORTED", "PREPARE", "PREPARED"]
+        )
+        const record = Option.getOrThrow(yield* ctx.checkpointer.latest(`effect-sr-${db}.${ctx.table}-0`))
+        assert.deepStrictEqual([record.prepared[`${db}.${ctx.table}`], record.nextLabelId], [[label(2)], {
+          [`${db}.${ctx.table}`]: 1
+        }])
+        // recovery commits label 2 (the record lists it, past its next id) and rolls back label 1
+        const resumed = yield* StarRocksSink.recover(options).pipe(Effect.provide(services(ctx, config)))
+        assert.deepStrictEqual(resumed, Option.some(99))
+        yield* assertExactlyOnce(ctx, 100)
+        assert.deepStrictEqual(yield* openTxns(ctx), [])
+        // a sink starts after both
+        yield* runSink(ctx, config, rowsFrom(100, 200), 100)
+        yield* assertExactlyOnce(ctx, 200)
       }))
   })
 })

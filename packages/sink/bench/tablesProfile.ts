@@ -1,7 +1,11 @@
 /**
  * 20 tables interleaved against one table, alone: the same rows through the sink (CSV, into the null endpoint),
  * routed by `row.id % 20` and to one table, alternating, best of `ROUNDS` each. For profiling the many-table path:
- * `node --cpu-prof --import tsx packages/sink/bench/tablesProfile.ts [rows] [rounds] [tables]`
+ * `node --cpu-prof --import tsx packages/sink/bench/tablesProfile.ts [rows] [rounds] [tables] [oneMaxRows]`
+ *
+ * `oneMaxRows` (default: the config's max-rows) gives the one-table runs that `maxRows`, so that one table makes as
+ * many loads as the tables do (1,000,000 rows and 20 tables: 56 loads; one table at max-rows 18,500: 56 too): the
+ * two then differ only by the routing and the interleaving of lanes (docs/benchmark.md, "20 tables: the cost is in the loads").
  */
 import { ReferenceRows } from "@effect-starrocks/testkit"
 import { runSink, startEndpoint } from "./sinkRun.js"
@@ -10,6 +14,7 @@ const { child, port } = await startEndpoint()
 const rows = Array.from(ReferenceRows.rows(Number(process.argv[2] ?? 1_000_000)))
 const rounds = Number(process.argv[3] ?? 3)
 const tables = Number(process.argv[4] ?? 20)
+const oneMaxRows = process.argv[5]
 // the time the last row was taken from the source: what follows it is the tail (the last batches' loads)
 let lastRowAt = 0
 function* source() {
@@ -32,7 +37,9 @@ let many = 0
 let one = 0
 for (let k = 0; k < rounds; k++) {
   many = Math.max(many, await rate("many", () => runSink(source(), port, "csv", 4096, tables)))
+  if (oneMaxRows !== undefined) process.env["BENCH_MAX_ROWS"] = oneMaxRows
   one = Math.max(one, await rate("one", () => runSink(source(), port, "csv", 4096, 1)))
+  if (oneMaxRows !== undefined) delete process.env["BENCH_MAX_ROWS"]
 }
 console.log(
   `least CPU seconds of this process per run: ${tables} tables ${cpu.many.toFixed(2)}, one ${cpu.one.toFixed(2)}`

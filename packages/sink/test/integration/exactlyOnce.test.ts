@@ -21,6 +21,7 @@ import {
   Schema,
   Stream
 } from "effect"
+import type { Context } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -142,6 +143,31 @@ const runSink = (
     ),
     Stream.run(StarRocksSink.exactlyOnce(Row, options)),
     Effect.provide(services(ctx, config, checkpointer))
+  )
+
+type Client = Context.Tag.Service<typeof LoadClient.LoadClient>
+
+/**
+ * The LoadClient of the layer below with two hooks, for the tests of checkpoints finishing in the background:
+ * `loaded` completes once the transaction load of `label` has landed, and every commit goes through `commit`, which
+ * is given the real one.
+ */
+const hookedClient = (
+  label: string,
+  loaded: Deferred.Deferred<void>,
+  commit: (request: Parameters<Client["commit"]>[0], real: Client["commit"]) => ReturnType<Client["commit"]>
+) =>
+  Layer.effect(
+    LoadClient.LoadClient,
+    Effect.map(LoadClient.LoadClient, (client) => ({
+      ...client,
+      loadTxn: (request: Parameters<Client["loadTxn"]>[0]) =>
+        Effect.tap(
+          client.loadTxn(request),
+          () => request.label === label ? Deferred.succeed(loaded, undefined) : Effect.void
+        ),
+      commit: (request: Parameters<Client["commit"]>[0]) => commit(request, client.commit)
+    }))
   )
 
 describe("exactly-once against the emulator", () => {
@@ -784,24 +810,13 @@ describe("exactly-once against the emulator", () => {
         const commitEntered = yield* Deferred.make<void>()
         const gate = yield* Deferred.make<void>()
         const loadedNext = yield* Deferred.make<void>()
-        const gated = Layer.effect(
-          LoadClient.LoadClient,
-          Effect.map(LoadClient.LoadClient, (client) => ({
-            ...client,
-            loadTxn: (request: Parameters<typeof client.loadTxn>[0]) =>
-              Effect.tap(
-                client.loadTxn(request),
-                () => request.label === label(1) ? Deferred.succeed(loadedNext, undefined) : Effect.void
-              ),
-            commit: (request: Parameters<typeof client.commit>[0]) =>
-              request.label === label(0)
-                ? Effect.zipRight(
-                  Effect.zipRight(Deferred.succeed(commitEntered, undefined), Deferred.await(gate)),
-                  client.commit(request)
-                )
-                : client.commit(request)
-          }))
-        )
+        const gated = hookedClient(label(1), loadedNext, (request, commit) =>
+          request.label === label(0)
+            ? Effect.zipRight(
+              Effect.zipRight(Deferred.succeed(commitEntered, undefined), Deferred.await(gate)),
+              commit(request)
+            )
+            : commit(request))
         const first = yield* Deferred.make<Checkpoint.Barrier<number>>()
         const fiber = yield* Stream.fromIterable(rowsFrom(0, 400)).pipe(
           Stream.rechunk(10),
@@ -838,22 +853,11 @@ describe("exactly-once against the emulator", () => {
         yield* ctx.emulator.addFault({ path: "/api/transaction/commit", node: "fe", action: { _tag: "http-500" } })
         // the first checkpoint's commit goes (and fails) once the rows after its barrier are in label 1
         const loadedNext = yield* Deferred.make<void>()
-        const ordered = Layer.effect(
-          LoadClient.LoadClient,
-          Effect.map(LoadClient.LoadClient, (client) => ({
-            ...client,
-            loadTxn: (request: Parameters<typeof client.loadTxn>[0]) =>
-              Effect.tap(
-                client.loadTxn(request),
-                () => request.label === label(1) ? Deferred.succeed(loadedNext, undefined) : Effect.void
-              ),
-            commit: (request: Parameters<typeof client.commit>[0]) =>
-              Effect.zipRight(
-                Deferred.await(loadedNext).pipe(Effect.timeout("10 seconds"), Effect.ignore),
-                client.commit(request)
-              )
-          }))
-        )
+        const ordered = hookedClient(label(1), loadedNext, (request, commit) =>
+          Effect.zipRight(
+            Deferred.await(loadedNext).pipe(Effect.timeout("10 seconds"), Effect.ignore),
+            commit(request)
+          ))
         // the upstream stays open and quiet after the rows after the barrier
         const queue = yield* Queue.unbounded<Checkpoint.Envelope<Row, number>>()
         yield* Queue.offerAll(queue, rowsFrom(0, 100))
@@ -954,18 +958,10 @@ describe("exactly-once against the emulator", () => {
         // at the \N JSON fallback (row 150) and a JSON one (label 2) is open
         const commitEntered = yield* Deferred.make<void>()
         const loadedJson = yield* Deferred.make<void>()
-        const stuck = Layer.effect(
-          LoadClient.LoadClient,
-          Effect.map(LoadClient.LoadClient, (client) => ({
-            ...client,
-            loadTxn: (request: Parameters<typeof client.loadTxn>[0]) =>
-              Effect.tap(
-                client.loadTxn(request),
-                () => request.label === label(2) ? Deferred.succeed(loadedJson, undefined) : Effect.void
-              ),
-            commit: (_request: Parameters<typeof client.commit>[0]) =>
-              Effect.zipRight(Deferred.succeed(commitEntered, undefined), Effect.never)
-          }))
+        const stuck = hookedClient(
+          label(2),
+          loadedJson,
+          () => Effect.zipRight(Deferred.succeed(commitEntered, undefined), Effect.never)
         )
         const rows = rowsFrom(0, 200).map((r) => Number(r.id) === 150 ? { ...r, note: "\\N" } : r)
         const fiber = yield* Stream.fromIterable(rows).pipe(

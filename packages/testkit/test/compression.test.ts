@@ -8,36 +8,13 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Zstd from "@toondepauw/node-zstd"
 import { Effect } from "effect"
-import type * as Scope from "effect/Scope"
 import * as Lz4 from "lz4-napi"
 import * as Zlib from "node:zlib"
 import { StarRocksEmulator } from "../src/index.js"
-import type { Storage } from "../src/internal/storage.js"
-import * as MysqlStorage from "../src/MysqlStorage.js"
 import { streamLoad, txn } from "./utils.js"
 import * as Maria from "./utils/mariadb.js"
 
-const mariaUp = Maria.isCI || (await Maria.reachable())
-
-interface Target {
-  readonly db: string
-  readonly storage: Storage | undefined
-}
-
-const targets: ReadonlyArray<readonly [string, Effect.Effect<Target, unknown, Scope.Scope>]> = [
-  ["memory", Effect.succeed({ db: "d", storage: undefined })],
-  ...(mariaUp
-    ? [
-      [
-        "mysql",
-        Effect.gen(function*() {
-          const { database, url } = yield* Maria.freshDatabase("srt_cmp")
-          return { db: database, storage: yield* MysqlStorage.make(url) }
-        })
-      ] as const
-    ]
-    : [])
-]
+const targets = await Maria.targets("srt_cmp")
 
 const codecs = {
   lz4_frame: (b: Buffer) => Lz4.compressFrameSync(b),

@@ -9,6 +9,8 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as net from "node:net"
+import type { Storage } from "../../src/internal/storage.js"
+import * as MysqlStorage from "../../src/MysqlStorage.js"
 
 export const host = process.env["SR_TEST_MYSQL_HOST"] ?? "127.0.0.1"
 export const port = Number(process.env["SR_TEST_MYSQL_PORT"] ?? 3306)
@@ -59,3 +61,30 @@ export const freshDatabase = (prefix = "srt"): Effect.Effect<
     )
     return { database, url: urlFor(database), sql }
   })
+
+/** Where an emulator test runs: its database and the emulator's storage (undefined: the memory storage). */
+export interface Target {
+  readonly db: string
+  readonly storage: Storage | undefined
+}
+
+/**
+ * The storages an emulator test runs against, by name: the memory storage (database `d`) and, when MariaDB is up
+ * (always under CI), a MySQL storage in a fresh database named from `prefix`.
+ */
+export const targets = async (
+  prefix: string
+): Promise<ReadonlyArray<readonly [string, Effect.Effect<Target, unknown, Scope.Scope>]>> => [
+  ["memory", Effect.succeed({ db: "d", storage: undefined })],
+  ...(isCI || (await reachable())
+    ? [
+      [
+        "mysql",
+        Effect.gen(function*() {
+          const { database, url } = yield* freshDatabase(prefix)
+          return { db: database, storage: yield* MysqlStorage.make(url) }
+        })
+      ] as const
+    ]
+    : [])
+]

@@ -2,12 +2,16 @@
  * Checkpoint barriers for the exactly-once sink: the sink's input is the application's rows, as they are, with
  * barriers between them. A barrier carries the source position of the last row before it and a `Deferred` that the
  * sink completes once everything before the barrier is committed in StarRocks and the checkpoint record is durable:
- * the application may then commit or acknowledge its source up to that position.
+ * the application may then commit or acknowledge its source up to that position, best in the sink's `onCheckpoint`
+ * option, which the sink runs itself on each committed checkpoint's ack.
  *
  * ```ts
  * const summary = yield* source.pipe(
  *   Checkpoint.withBarriers({ position: (m) => m.seq, everyRows: 10_000, every: "5 seconds" }),
- *   Stream.run(StarRocksSink.exactlyOnce(Row, { position: Schema.Number }))
+ *   Stream.run(StarRocksSink.exactlyOnce(Row, {
+ *     position: Schema.Number,
+ *     onCheckpoint: (ack) => commitOffsets(ack.position)
+ *   }))
  * )
  * ```
  *
@@ -253,7 +257,11 @@ export const withBarriers =
     })
 
 /**
- * Waits for a barrier's acknowledgement (the checkpoint is durable and committed).
+ * Waits for a barrier's acknowledgement (the checkpoint is durable and committed). To commit the source's offsets,
+ * prefer the sink's `onCheckpoint` option. A fiber that waits here, forked in the upstream (`Stream.tap`) with
+ * `Effect.fork`, can end before the ack: while a checkpoint finishes in the background the sink reads in a fiber of
+ * its own, where the upstream then runs. Fork such waits with `Effect.forkDaemon` and join them, or into a scope of
+ * yours (docs/exactly-once.md, The API).
  *
  * @since 0.1.0
  * @category combinators

@@ -201,9 +201,7 @@ describe("exactly-once onCheckpoint", () => {
         const exit = yield* Stream.fromIterable(rowsFrom(0, 400)).pipe(
           Stream.rechunk(10),
           Checkpoint.withBarriers({ position: (r: Row) => r.id, everyRows: 100 }),
-          Stream.tap((e) =>
-            Checkpoint.isBarrier(e) && e.position === 199 ? Deferred.succeed(second, e) : Effect.void
-          ),
+          Stream.tap((e) => Checkpoint.isBarrier(e) && e.position === 199 ? Deferred.succeed(second, e) : Effect.void),
           Stream.run(typed),
           Effect.provide(servicesOf(ctx)),
           Effect.exit

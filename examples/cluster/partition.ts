@@ -6,7 +6,7 @@
  * (the position, the prepared labels, the next label id) is in the shared SQL checkpoint store.
  */
 import { Checkpoint, Checkpointer, StarRocksSink } from "@effect-starrocks/sink"
-import { Chunk, Data, Effect, Fiber, Option, Schema, Stream } from "effect"
+import { Chunk, Data, Effect, Option, Schema, Stream } from "effect"
 import type { JsMsg, NatsConnection } from "nats"
 import { AckPolicy, DeliverPolicy } from "nats"
 import * as fs from "node:fs"
@@ -149,7 +149,7 @@ export const runPartition = (o: PartitionOptions) =>
     const committed = Option.getOrElse(recovered, () => 0)
     say(`recovered ${name} ${committed} ${o.owner} ${inherited.join(",") || "-"}`)
 
-    /** Messages received and not acked yet: acked when a barrier at or past their sequence is acknowledged. */
+    /** Messages received and not acked yet: acked when a checkpoint at or past their sequence is committed. */
     let pending: Array<JsMsg> = []
     let highest = committed
     const ackUpTo = (position: number) =>
@@ -161,7 +161,6 @@ export const runPartition = (o: PartitionOptions) =>
         }
         pending = rest
       })
-    const ackFibers: Array<Fiber.RuntimeFiber<void, never>> = []
     const summary = yield* messages(o, committed + 1).pipe(
       Stream.mapChunksEffect((chunk) =>
         Effect.gen(function*() {
@@ -181,29 +180,21 @@ export const runPartition = (o: PartitionOptions) =>
         })
       ),
       Checkpoint.withBarriers({ everyRows: o.everyRows, every: "1 second", position: (r) => Number(r.seq) }),
-      Stream.tap((envelope) =>
-        Checkpoint.isBarrier(envelope)
-          ? Effect.map(
-            Effect.forkDaemon(
-              Checkpoint.awaitAck(envelope).pipe(
-                Effect.flatMap((ack) =>
-                  Effect.zipRight(
-                    ackUpTo(ack.position),
-                    Effect.sync(() =>
-                      say(`ack ${name} ${ack.id} ${ack.position} ${o.owner} ${ack.labels.join(",") || "-"}`)
-                    )
-                  )
-                ),
-                Effect.ignore
-              )
-            ),
-            (fiber) => void ackFibers.push(fiber)
+      Stream.run(StarRocksSink.exactlyOnce(OrderRow, {
+        ...options,
+        // run by the sink once each checkpoint is committed, in order (first, at its start, on the recovered one:
+        // nothing is pending then, and it was printed as `recovered`)
+        onCheckpoint: (ack) =>
+          Effect.zipRight(
+            ackUpTo(ack.position),
+            Effect.sync(() =>
+              ack.recovered === true
+                ? undefined
+                : say(`ack ${name} ${ack.id} ${ack.position} ${o.owner} ${ack.labels.join(",") || "-"}`)
+            )
           )
-          : Effect.void
-      ),
-      Stream.run(StarRocksSink.exactlyOnce(OrderRow, options))
+      }))
     )
-    yield* Fiber.joinAll(ackFibers)
     return summary
   }).pipe(Effect.scoped, Effect.annotateLogs({ partition: partitionName(o.partition) }))
 

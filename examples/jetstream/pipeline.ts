@@ -7,15 +7,15 @@
  * The position of a row is its JetStream stream sequence. On start the sink recovers (commits what the last
  * checkpoint prepared, aborts what a dead run left open) and returns the last checkpointed sequence; the durable
  * pull consumer is then (re)created to deliver from the next sequence, so the stream is read in order from
- * exactly where StarRocks stands. Barriers go in every N rows and every second; when a barrier is acknowledged
- * (its checkpoint is durable and its transactions committed) the JetStream messages up to its sequence are acked.
+ * exactly where StarRocks stands. Barriers go in every N rows and every second; once a checkpoint is durable and its
+ * transactions committed, the sink runs `onCheckpoint`, which acks the JetStream messages up to its sequence.
  *
  * stdout: `recovered <seq>`, `ack <checkpoint> <seq>`, `done <summary>`.
  */
 import { Checkpoint, StarRocksConfig, StarRocksSink } from "@effect-starrocks/sink"
 import * as CheckpointerFileSystem from "@effect-starrocks/sink/Checkpointer/FileSystem"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Chunk, Data, Duration, Effect, Fiber, Layer, Logger, LogLevel, Option, Redacted, Schema, Stream } from "effect"
+import { Chunk, Data, Duration, Effect, Layer, Logger, LogLevel, Option, Redacted, Schema, Stream } from "effect"
 import type { JsMsg, NatsConnection } from "nats"
 import { AckPolicy, connect, DeliverPolicy } from "nats"
 import * as fs from "node:fs"
@@ -112,7 +112,7 @@ const program = Effect.gen(function*() {
   say(`recovered ${committed}`)
   yield* positionConsumer(nc, committed + 1)
 
-  /** Messages received and not acked yet: acked when a barrier at or past their sequence is acknowledged. */
+  /** Messages received and not acked yet: acked when a checkpoint at or past their sequence is committed. */
   let pending: Array<JsMsg> = []
   let highest = committed
   const ackUpTo = (position: number) =>
@@ -124,7 +124,6 @@ const program = Effect.gen(function*() {
       }
       pending = rest
     })
-  const ackFibers: Array<Fiber.RuntimeFiber<void, never>> = []
 
   let source = messages(nc)
   if (idleExitMs > 0) source = Stream.timeout(source, Duration.millis(idleExitMs))
@@ -153,24 +152,17 @@ const program = Effect.gen(function*() {
       })
     ),
     Checkpoint.withBarriers({ everyRows, every: "1 second", position: (r) => r.seq }),
-    Stream.tap((envelope) =>
-      Checkpoint.isBarrier(envelope)
-        ? Effect.map(
-          Effect.forkDaemon(
-            Checkpoint.awaitAck(envelope).pipe(
-              Effect.flatMap((ack) =>
-                Effect.zipRight(ackUpTo(ack.position), Effect.sync(() => say(`ack ${ack.id} ${ack.position}`)))
-              ),
-              Effect.ignore
-            )
-          ),
-          (fiber) => void ackFibers.push(fiber)
+    Stream.run(StarRocksSink.exactlyOnce(OrderRow, {
+      ...options,
+      // run by the sink once each checkpoint is committed, in order (first, at its start, on the recovered one:
+      // nothing is pending then, and `recovered` was printed above)
+      onCheckpoint: (ack) =>
+        Effect.zipRight(
+          ackUpTo(ack.position),
+          Effect.sync(() => ack.recovered === true ? undefined : say(`ack ${ack.id} ${ack.position}`))
         )
-        : Effect.void
-    ),
-    Stream.run(StarRocksSink.exactlyOnce(OrderRow, options))
+    }))
   )
-  yield* Fiber.joinAll(ackFibers)
   yield* nats("flush", () => nc.flush())
   say(`done ${JSON.stringify(summary)}`)
 })

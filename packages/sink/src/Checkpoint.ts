@@ -2,12 +2,16 @@
  * Checkpoint barriers for the exactly-once sink: the sink's input is the application's rows, as they are, with
  * barriers between them. A barrier carries the source position of the last row before it and a `Deferred` that the
  * sink completes once everything before the barrier is committed in StarRocks and the checkpoint record is durable:
- * the application may then commit or acknowledge its source up to that position.
+ * the application may then commit or acknowledge its source up to that position, best in the sink's `onCheckpoint`
+ * option, which the sink runs itself on each committed checkpoint's ack.
  *
  * ```ts
  * const summary = yield* source.pipe(
  *   Checkpoint.withBarriers({ position: (m) => m.seq, everyRows: 10_000, every: "5 seconds" }),
- *   Stream.run(StarRocksSink.exactlyOnce(Row, { position: Schema.Number }))
+ *   Stream.run(StarRocksSink.exactlyOnce(Row, {
+ *     position: Schema.Number,
+ *     onCheckpoint: (ack) => commitOffsets(ack.position)
+ *   }))
  * )
  * ```
  *
@@ -17,7 +21,7 @@
  * @since 0.1.0
  */
 import type { Duration } from "effect"
-import { Chunk, Deferred, Effect, FiberId, Schedule, Stream } from "effect"
+import { Chunk, Data, Deferred, Effect, FiberId, Schedule, Stream } from "effect"
 import * as InternalBarrier from "./internal/barrier.js"
 import type { SinkError } from "./StarRocksError.js"
 import { ExactlyOnceError } from "./StarRocksError.js"
@@ -68,7 +72,57 @@ export interface Ack<P> {
   readonly position: P
   /** The labels committed by this checkpoint (empty when no row came since the previous one). */
   readonly labels: ReadonlyArray<string>
+  /**
+   * `true` on the ack the exactly-once sink hands to its `onCheckpoint` at start for the last checkpoint that
+   * recovery found (committed by this start or by an earlier run); absent on the acks of barriers.
+   *
+   * @since 0.5.0
+   */
+  readonly recovered?: true | undefined
 }
+
+/**
+ * The exactly-once sink's `onCheckpoint` callback failed (`cause`: its error). The checkpoint it was given is
+ * committed and durable (its barrier's ack succeeded) whatever the callback did: the next start's recovery finds it as
+ * the last checkpoint and hands it to `onCheckpoint` again (`recovered: true`). See docs/exactly-once.md,
+ * "onCheckpoint".
+ *
+ * @since 0.5.0
+ * @category errors
+ */
+export class OnCheckpointError<E> extends Data.TaggedError("OnCheckpointError")<{
+  /** What the callback failed with. */
+  readonly cause: E
+  /** The id of the checkpoint it was given (committed). */
+  readonly checkpoint: number
+  /** That checkpoint's position. */
+  readonly position: unknown
+  /** Whether it was the checkpoint recovery found at start. */
+  readonly recovered: boolean
+}> {
+  override get message(): string {
+    return `onCheckpoint failed for ${this.recovered ? "the recovered " : ""}checkpoint ${this.checkpoint} ` +
+      `(${describe(this.cause)}); the checkpoint is committed: recovery hands it to onCheckpoint again at the next ` +
+      "start"
+  }
+}
+
+/** A callback's error in a few words: its tag (or name) and message. */
+const describe = (cause: unknown): string => {
+  if (typeof cause === "string") return cause
+  if (typeof cause !== "object" || cause === null) return String(cause)
+  const c = cause as { readonly _tag?: unknown; readonly name?: unknown; readonly message?: unknown }
+  const tag = typeof c._tag === "string" ? c._tag : typeof c.name === "string" ? c.name : "error"
+  return typeof c.message === "string" && c.message !== "" ? `${tag}: ${c.message}` : tag
+}
+
+/**
+ * Whether a value is an `OnCheckpointError`.
+ *
+ * @since 0.5.0
+ * @category guards
+ */
+export const isOnCheckpointError = (u: unknown): u is OnCheckpointError<unknown> => u instanceof OnCheckpointError
 
 class BarrierImpl<P> implements Barrier<P> {
   readonly [BarrierTypeId]: BarrierTypeId = BarrierTypeId
@@ -203,7 +257,11 @@ export const withBarriers =
     })
 
 /**
- * Waits for a barrier's acknowledgement (the checkpoint is durable and committed).
+ * Waits for a barrier's acknowledgement (the checkpoint is durable and committed). To commit the source's offsets,
+ * prefer the sink's `onCheckpoint` option. A fiber that waits here, forked in the upstream (`Stream.tap`) with
+ * `Effect.fork`, can end before the ack: while a checkpoint finishes in the background the sink reads in a fiber of
+ * its own, where the upstream then runs. Fork such waits with `Effect.forkDaemon` and join them, or into a scope of
+ * yours (docs/exactly-once.md, The API).
  *
  * @since 0.1.0
  * @category combinators

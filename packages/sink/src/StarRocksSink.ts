@@ -632,9 +632,22 @@ export const layer = (
  * @since 0.1.0
  * @category models
  */
-export interface ExactlyOnceOptions<P, PI> extends TableOptions, SinkOptions {
+export interface ExactlyOnceOptions<P, PI, E = never, R = never> extends TableOptions, SinkOptions {
   /** Encodes barrier positions into the checkpoint record (and decodes the recorded one at recovery). */
   readonly position: Schema.Schema<P, PI>
+  /**
+   * Run by the sink once per committed checkpoint (commit your source's offsets here): after the checkpoint's
+   * transactions are committed and its barrier's ack is completed, in checkpoint order, one at a time, never for a
+   * checkpoint that did not commit; a barrier with nothing to save (it repeats the previous checkpoint id) gets no
+   * call. First, at start, on the checkpoint recovery found (`ack.recovered`: its commit may have come after the
+   * previous run's last call). Its failure fails the sink with `Checkpoint.OnCheckpointError` (its `cause`: your
+   * error), and interrupting the sink interrupts it. The next barrier's checkpoint waits for it (backpressure): give
+   * it a deadline if it can hang. Its error and requirements are the sink's. `recover` does not call it. See
+   * docs/exactly-once.md, "onCheckpoint".
+   *
+   * @since 0.5.0
+   */
+  readonly onCheckpoint?: ((ack: Checkpoint.Ack<P>) => Effect.Effect<void, E, R>) | undefined
   /** Default "0"; part of the labels and of the checkpoint key. Give every parallel sink its own. */
   readonly instance?: string
   /** Default `${labelPrefix}-${db}.${table}-${instance}` (the config's default table, however many tables). */
@@ -687,6 +700,15 @@ export interface ExactlyOnceSummary extends SinkSummary {
 }
 
 /**
+ * What a failing `onCheckpoint` (with error `E`) adds to the exactly-once sink's errors: `Checkpoint.OnCheckpointError`
+ * carrying `E`, or nothing when the callback cannot fail.
+ *
+ * @since 0.5.0
+ * @category errors
+ */
+export type OnCheckpointFailure<E> = [E] extends [never] ? never : Checkpoint.OnCheckpointError<E>
+
+/**
  * The exactly-once sink (two-phase commit over the transaction interface, driven by `Checkpoint` barriers), over
  * one table or many (`target` as in `make`). Rows are encoded and batched as in `make` (max-rows / max-bytes) and
  * each sealed batch is loaded into its table's open transaction, so memory stays bounded by max-bytes whatever the
@@ -699,29 +721,38 @@ export interface ExactlyOnceSummary extends SinkSummary {
  * its data (kept in a bounded spool: memory up to max-bytes, then a temporary file) into a new transaction. Rows
  * after the last barrier are rolled back when the stream ends. With `sink.version` V1 (servers without the
  * transaction interface) sealed batches are spooled to durable files instead and loaded under their labels after
- * the checkpoint is saved. See docs/exactly-once.md.
+ * the checkpoint is saved. With `onCheckpoint`, the sink runs it on each committed checkpoint (and, at start, on the
+ * recovered one): its error (in `Checkpoint.OnCheckpointError`) and requirements are the sink's. See
+ * docs/exactly-once.md.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const exactlyOnce: {
-  <In, P, PI>(
+  <In, P, PI, E = never, R = never>(
     target: Routing<In>,
-    options: ExactlyOnceOptions<P, PI>
-  ): Sink.Sink<ExactlyOnceSummary, Checkpoint.Envelope<In, P>, never, SinkError, Services | Checkpointer.Checkpointer>
-  <A, I, P, PI>(
+    options: ExactlyOnceOptions<P, PI, E, R>
+  ): Sink.Sink<
+    ExactlyOnceSummary,
+    Checkpoint.Envelope<In, P>,
+    never,
+    SinkError | OnCheckpointFailure<E>,
+    Services | Checkpointer.Checkpointer | R
+  >
+  <A, I, P, PI, E = never, R = never>(
     schema: Schema.Schema<A, I>,
-    options: ExactlyOnceOptions<P, PI>
+    options: ExactlyOnceOptions<P, PI, E, R>
   ): Sink.Sink<
     ExactlyOnceSummary,
     Checkpoint.Envelope<A | Change.Change<A>, P>,
     never,
-    SinkError,
-    Services | Checkpointer.Checkpointer
+    SinkError | OnCheckpointFailure<E>,
+    Services | Checkpointer.Checkpointer | R
   >
-} = <P, PI>(target: Schema.Schema<any, any> | Routing<any>, options: ExactlyOnceOptions<P, PI>) =>
+} = <P, PI, E, R>(target: Schema.Schema<any, any> | Routing<any>, options: ExactlyOnceOptions<P, PI, E, R>) =>
   Sink.unwrap(Effect.map(
-    withResolvedVersion(routingOf(target, options).describe === "raw"),
+    // with what onCheckpoint needs (R)
+    withResolvedVersion<R>(routingOf(target, options).describe === "raw"),
     (context) => ExactlyOnce.make(routingOf(target, options), options).pipe(Sink.provideContext(context))
   )) as any
 
@@ -730,13 +761,13 @@ export const exactlyOnce: {
  * table it records (COMMITTED/VISIBLE count as done; an ABORTED one is an `ExactlyOnceError` `PreparedLost`), rolls
  * back the lingering PREPARE/PREPARED transactions of this instance in those tables and the config's default table
  * (label ids from the recorded next id on, until 8 consecutive unknown ids), and returns the last checkpointed
- * position, decoded: resume the source after it.
+ * position, decoded: resume the source after it. It does not call `onCheckpoint` (the sink does, at its start).
  *
  * @since 0.1.0
  * @category constructors
  */
 export const recover = <P, PI>(
-  options: ExactlyOnceOptions<P, PI>
+  options: ExactlyOnceOptions<P, PI, unknown, unknown>
 ): Effect.Effect<
   Option.Option<P>,
   SinkError,
@@ -749,9 +780,9 @@ export const recover = <P, PI>(
  * label path) otherwise. First, the config's options are checked to
  * apply to the exactly-once sink (`StarRocksConfig.checkUse`).
  */
-const withResolvedVersion = (raw: boolean) =>
+const withResolvedVersion = <R = never>(raw: boolean) =>
   Effect.gen(function*() {
-    const context = yield* Effect.context<Services | Checkpointer.Checkpointer>()
+    const context = yield* Effect.context<Services | Checkpointer.Checkpointer | R>()
     const config = Context.get(context, StarRocksConfig.StarRocksConfig)
     yield* StarRocksConfig.checkUse(config, { semantic: "exactly-once", raw })
     if (config.version !== "AUTO") return context

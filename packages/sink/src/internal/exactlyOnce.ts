@@ -9,7 +9,7 @@ import type { Chunk } from "effect"
 import { Cause, Channel, Deferred, Duration, Effect, Exit, FiberSet, MergeDecision, Option, Schema, Sink } from "effect"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import type * as Checkpoint from "../Checkpoint.js"
+import * as Checkpoint from "../Checkpoint.js"
 import * as Checkpointer from "../Checkpointer.js"
 import type * as DeadLetter from "../DeadLetter.js"
 import * as LabelStore from "../LabelStore.js"
@@ -31,8 +31,13 @@ import type { Routing } from "./sink/routing.js"
 import * as Spool from "./spool.js"
 import * as Startup from "./startup.js"
 
-export interface Options<P, PI> {
+export interface Options<P, PI, E = never, R = never> {
   readonly position: Schema.Schema<P, PI>
+  /**
+   * Run by the sink once per committed checkpoint, in checkpoint order, one at a time, after the barrier's ack is
+   * completed; first, at start, for the checkpoint recovery found (`Ack.recovered`). See `handOver`.
+   */
+  readonly onCheckpoint?: ((ack: Checkpoint.Ack<P>) => Effect.Effect<void, E, R>) | undefined
   readonly instance?: string | undefined
   readonly checkpointKey?: string | undefined
   readonly spoolDirectory?: string | undefined
@@ -80,7 +85,7 @@ const ownerOnLabelPath = (owner: string) =>
   })
 
 /** The restart policy of the options over the config's (`sink.exactly-once.skip-lost-checkpoint`). */
-const policyOf = <P, PI>(config: StarRocksConfig.StarRocksConfig, options: Options<P, PI>) => ({
+const policyOf = <P, PI>(config: StarRocksConfig.StarRocksConfig, options: Options<P, PI, unknown, unknown>) => ({
   skipLost: options.skipLostCheckpoint ?? config.skipLostCheckpoint ?? false,
   intervalMs: options.checkpointInterval === undefined
     ? undefined
@@ -96,6 +101,9 @@ export interface Summary extends Ledger.Summary {
 
 /** The sink's error union (`StarRocksSink.SinkError`, defined in StarRocksError.ts). */
 export type Error = SinkError
+
+/** What a failure of `onCheckpoint` (with error `E`) adds to the sink's errors: nothing when it cannot fail. */
+export type CallbackError<E> = [E] extends [never] ? never : Checkpoint.OnCheckpointError<E>
 
 /** `StarRocksSink.Services` and the `Checkpointer`. */
 export type Requirements =
@@ -156,14 +164,14 @@ interface Part {
  * into new transactions. `state`: "open" until its record's save begins (nothing durable lists its transactions),
  * "saving" while the save's outcome is unknown (the save is under way, or failed), "saved" once it is durable.
  */
-interface Closing<P> {
+interface Closing<P, E> {
   readonly barrier: Checkpoint.Barrier<P>
   readonly parts: ReadonlyArray<Part>
   /** Each table's next label id at the barrier (the first id of the rows after it). */
   readonly nextLabelId: Readonly<Record<string, number>>
   state: "open" | "saving" | "saved"
-  /** Done when the checkpoint is committed and acknowledged, or failed. */
-  readonly done: Deferred.Deferred<void, Error>
+  /** Done when the checkpoint is committed and acknowledged and `onCheckpoint` has run on it, or failed. */
+  readonly done: Deferred.Deferred<void, Error | Checkpoint.OnCheckpointError<E>>
 }
 
 const positionError = (what: string) => (e: unknown) =>
@@ -204,7 +212,7 @@ const ownLabels = (record: Option.Option<Checkpointer.CheckpointRecord>, tag: st
  * Recovery without a sink: commits the last checkpoint's labels and rolls back the lingering transactions of
  * every table the checkpoint records, and of the config's default table.
  */
-export const recover = <P, PI>(options: Options<P, PI>) =>
+export const recover = <P, PI>(options: Options<P, PI, unknown, unknown>) =>
   Effect.gen(function*() {
     const config = yield* StarRocksConfig.StarRocksConfig
     const key = Recovery.checkpointKey(config, options)
@@ -257,16 +265,19 @@ const refuseMergeCommit = (lane: Lane): StarRocksConfig.StarRocksConfigError | u
     }]) :
     undefined
 
-export const make = <In, P, PI>(
+export const make = <In, P, PI, E = never, R = never>(
   routing: Routing<In>,
-  options: Options<P, PI>
-): Sink.Sink<Summary, Checkpoint.Envelope<In, P>, never, Error, Requirements> =>
+  options: Options<P, PI, E, R>
+): Sink.Sink<Summary, Checkpoint.Envelope<In, P>, never, Error | CallbackError<E>, Requirements | R> =>
   Sink.unwrapScoped(Effect.gen(function*() {
+    type Failure = Error | Checkpoint.OnCheckpointError<E>
     const config = yield* StarRocksConfig.StarRocksConfig
     const client = yield* LoadClient.LoadClient
     const labels = yield* LabelStore.LabelStore
     const checkpointer = yield* Checkpointer.Checkpointer
     const clock = yield* Effect.clock
+    // what onCheckpoint needs, from where the sink runs
+    const callbackContext = yield* Effect.context<R>()
 
     const instance = options.instance ?? "0"
     const key = Recovery.checkpointKey(config, options)
@@ -389,6 +400,42 @@ export const make = <In, P, PI>(
           "restart finds none (and fails with a LabelCollision): give a durable Checkpointer outside tests"
       ).pipe(Effect.annotateLogs({ key }))
     }
+    // The highest checkpoint id handed to onCheckpoint: a barrier with nothing to save repeats the previous id, which
+    // was handed already.
+    let handed = -1
+    /**
+     * Runs `onCheckpoint` on a committed checkpoint's ack, once per checkpoint id. Called by `complete` after the ack
+     * is completed (and before `done`: the next barrier's checkpoint waits for it, so the calls come in checkpoint
+     * order, one at a time), and at start on the checkpoint recovery found. Its failure is an `OnCheckpointError`;
+     * a defect or an interruption stays what it is.
+     */
+    const handOver = (ack: Checkpoint.Ack<P>): Effect.Effect<void, Checkpoint.OnCheckpointError<E>> => {
+      const callback = options.onCheckpoint
+      if (callback === undefined || ack.id <= handed) return Effect.void
+      handed = ack.id
+      return Effect.suspend(() => callback(ack)).pipe(
+        Effect.mapError((cause) =>
+          new Checkpoint.OnCheckpointError({
+            cause,
+            checkpoint: ack.id,
+            position: ack.position,
+            recovered: ack.recovered === true
+          })
+        ),
+        Effect.provide(callbackContext)
+      )
+    }
+    // the checkpoint recovery found is committed now (by this start or an earlier run): a run that died after its
+    // commit and before its callback (the source's offsets) is made good here
+    if (Option.isSome(last.record) && Option.isSome(last.position)) {
+      yield* handOver({
+        id: last.record.value.id,
+        position: last.position.value,
+        labels: last.committed,
+        recovered: true
+      })
+    }
+
     yield* Effect.logDebug("exactly-once sink started").pipe(
       Effect.annotateLogs({ key, instance, checkpoint: checkpointId, timeoutSec, epoch, owner: owner ?? "" })
     )
@@ -640,17 +687,21 @@ export const make = <In, P, PI>(
     }
 
     // the batcher calls onBarrier, which seals through the batcher: bound once it is made
-    const late: { batcher?: Batcher.Batcher<Checkpoint.Envelope<In, P>, Error, LoadClient.LoadClient> } = {}
+    const late: { batcher?: Batcher.Batcher<Checkpoint.Envelope<In, P>, Failure, LoadClient.LoadClient> } = {}
 
     // The checkpoint whose barrier has passed and that finishes in the background (at most one): set at its barrier,
     // cleared once it is acknowledged; a failed or stopped one stays, for the finalizer to read its state.
-    let closing: Closing<P> | undefined
+    let closing: Closing<P, E> | undefined
     const background = yield* FiberSet.make<void, never>()
-    // a background checkpoint's failure, which fails the sink at once (see the channel at the end)
-    const failed = yield* Deferred.make<never, Error>()
+    // a background checkpoint's failure, or its onCheckpoint's, which fails the sink at once (see the channel at the
+    // end)
+    const failed = yield* Deferred.make<never, Failure>()
 
-    /** Waits for the checkpoint finishing in the background: done when it is acknowledged, else its error. */
-    const awaitClosing: Effect.Effect<void, Error> = Effect.suspend(() =>
+    /**
+     * Waits for the checkpoint finishing in the background: done when it is acknowledged and `onCheckpoint` has run
+     * on it, else its error.
+     */
+    const awaitClosing: Effect.Effect<void, Failure> = Effect.suspend(() =>
       closing === undefined ? Effect.void : Deferred.await(closing.done)
     )
 
@@ -677,27 +728,31 @@ export const make = <In, P, PI>(
           t.tail = undefined
           t.pending = []
         }
-        const c: Closing<P> = {
+        const c: Closing<P, E> = {
           barrier,
           parts,
           nextLabelId: { ...nextLabelId },
           state: "open",
-          done: yield* Deferred.make<void, Error>()
+          done: yield* Deferred.make<void, Failure>()
         }
         closing = c
         yield* FiberSet.run(background, complete(c))
       }).pipe(
-        Effect.tapError((e) => Deferred.fail(barrier.ack, e)),
+        // the previous checkpoint's onCheckpoint failed: the sink stops before this barrier's checkpoint (as when it
+        // is interrupted); any other error is this checkpoint's too
+        Effect.tapError((e) =>
+          Checkpoint.isOnCheckpointError(e) ? Deferred.interrupt(barrier.ack) : Deferred.fail(barrier.ack, e)
+        ),
         Effect.onInterrupt(() => Deferred.interrupt(barrier.ack))
       )
     }
 
     /**
      * A checkpoint, in the background: its last loads land, its transactions are prepared, its record is saved (the
-     * commit point), its transactions committed and its barrier acknowledged. A failure fails the ack, `done` and
-     * the sink (`failed`).
+     * commit point), its transactions committed and its barrier acknowledged; then `onCheckpoint` runs on the ack
+     * (`handOver`). A failure fails the ack (before it completed), `done` and the sink (`failed`).
      */
-    const complete = (c: Closing<P>) =>
+    const complete = (c: Closing<P, E>) =>
       Effect.gen(function*() {
         for (const part of c.parts) {
           if (part.tail !== undefined) yield* Deferred.await(part.tail)
@@ -766,10 +821,13 @@ export const make = <In, P, PI>(
         yield* Effect.logDebug("exactly-once checkpoint").pipe(
           Effect.annotateLogs({ key, checkpoint: checkpointId, labels: committed.join(",") })
         )
-        yield* Deferred.succeed(c.barrier.ack, { id: checkpointId, position: c.barrier.position, labels: committed })
+        const ack: Checkpoint.Ack<P> = { id: checkpointId, position: c.barrier.position, labels: committed }
+        yield* Deferred.succeed(c.barrier.ack, ack)
+        return ack
       }).pipe(
         Effect.tapError((e) => Deferred.fail(c.barrier.ack, e)),
         Effect.onInterrupt(() => Deferred.interrupt(c.barrier.ack)),
+        Effect.flatMap(handOver),
         Effect.onExit((exit) =>
           Effect.zipRight(
             Deferred.done(c.done, exit),
@@ -785,7 +843,7 @@ export const make = <In, P, PI>(
         Effect.asVoid
       )
 
-    const batcher = yield* Batcher.make<Checkpoint.Envelope<In, P>, Error, LoadClient.LoadClient>({
+    const batcher = yield* Batcher.make<Checkpoint.Envelope<In, P>, Failure, LoadClient.LoadClient>({
       router,
       maxRows: config.maxRows,
       maxBytes,
@@ -909,7 +967,7 @@ export const make = <In, P, PI>(
     type Rows<Done> = Channel.Channel<
       never,
       Chunk.Chunk<Checkpoint.Envelope<In, P>>,
-      Error,
+      Failure,
       never,
       Done,
       unknown,
@@ -933,7 +991,7 @@ export const make = <In, P, PI>(
         onFailure: Channel.failCause,
         onDone: () => Channel.succeed("end" as const)
       })
-    const failure: Channel.Channel<never, unknown, Error, unknown, never, unknown> = Channel.fromEffect(
+    const failure: Channel.Channel<never, unknown, Failure, unknown, never, unknown> = Channel.fromEffect(
       Deferred.await(failed)
     )
     const merged = (): Rows<Summary> =>
@@ -946,4 +1004,4 @@ export const make = <In, P, PI>(
         (next) => next === "more" ? direct() : Channel.fromEffect(finish)
       )
     return Sink.fromChannel(Channel.suspend(direct))
-  }))
+  })) as Sink.Sink<Summary, Checkpoint.Envelope<In, P>, never, Error | CallbackError<E>, Requirements | R>

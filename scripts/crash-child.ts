@@ -15,7 +15,7 @@
  *   commit       after a `transaction/commit` returned (also the commits of recovery)
  *   rollback     after a `transaction/rollback` returned (recovery's aborts)
  *   begin        after a `transaction/begin` returned
- *   ack          after a barrier was acknowledged
+ *   ack          in the sink's onCheckpoint, after a checkpoint was committed and its barrier acknowledged
  *
  * stdout lines for the parent: `recovered <from>`, `ack <id> <position>`, `crash <phase>:<n>`, `done <summary>`, and
  * `retried <op> <n>`, `status <op> <status>`, `error <op> <tag>` for what the transaction interface answered.
@@ -26,7 +26,7 @@
 import { Checkpoint, Checkpointer, LoadClient, StarRocksConfig, StarRocksSink } from "@effect-starrocks/sink"
 import * as CheckpointerFileSystem from "@effect-starrocks/sink/Checkpointer/FileSystem"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Deferred, Effect, Layer, Logger, LogLevel, Option, Redacted, Schema, Stream } from "effect"
+import { Effect, Layer, Logger, LogLevel, Option, Redacted, Schema, Stream } from "effect"
 import * as fs from "node:fs"
 import * as Source from "./crash-source.js"
 
@@ -139,18 +139,15 @@ const program = Effect.gen(function*() {
     const summary = yield* Stream.fromIterable(items()).pipe(
       Stream.rechunk(250),
       Checkpoint.withBarriers({ everyRows: every, position: (item: Source.Item) => positions.get(item)! }),
-      Stream.tap((envelope) =>
-        Checkpoint.isBarrier(envelope)
-          ? Effect.forkDaemon(
-            Deferred.await(envelope.ack).pipe(
-              Effect.tap((ack) => Effect.sync(() => say(`ack ${ack.id} ${ack.position}`))),
-              Effect.zipLeft(hook("ack")),
-              Effect.ignore
-            )
-          )
-          : Effect.void
-      ),
-      Stream.run(StarRocksSink.exactlyOnce(target, options))
+      // the sink runs onCheckpoint after each committed checkpoint; the recovered one (handed over at start) was
+      // reported by the run that committed it, or is the `recovered` line above
+      Stream.run(StarRocksSink.exactlyOnce(target, {
+        ...options,
+        onCheckpoint: (ack) =>
+          ack.recovered === true
+            ? Effect.void
+            : Effect.sync(() => say(`ack ${ack.id} ${ack.position}`)).pipe(Effect.zipRight(hook("ack")))
+      }))
     )
     say(`done ${JSON.stringify(summary)}`)
   })

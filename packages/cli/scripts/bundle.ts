@@ -72,7 +72,8 @@ const deepImportsPlugin: Esbuild.Plugin = {
  * 27 M instructions (10-15 ms) for the bundle at each start. Evaluated by the interpreter, as at every start, the
  * answer is always yes (`true`): the bundle has it as a constant.
  */
-export const stackProbe = /standard\.effect_internal_function\(\(\) => new Error\(\)\.stack\)\?\.includes\("effect_internal_function"\) === true/
+export const stackProbe =
+  /standard\.effect_internal_function\(\(\) => new Error\(\)\.stack\)\?\.includes\("effect_internal_function"\) === true/
 
 /**
  * `node:https` for this repository's sources, loaded when first used: the sink's transport imports it for https

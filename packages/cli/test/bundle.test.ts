@@ -2,16 +2,16 @@
  * The bundle of the `effect-starrocks` command (packages/cli/scripts/bundle.ts), as `npm run pack` ships it: the
  * rewrite of Effect's root imports, what the bundle holds, its V8 code cache, and that the bundle runs.
  */
+import { StarRocksEmulator } from "@effect-starrocks/testkit"
 import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
 import * as ChildProcess from "node:child_process"
 import { execFileSync } from "node:child_process"
-import { createRequire } from "node:module"
 import * as Fs from "node:fs"
+import { createRequire } from "node:module"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Vm from "node:vm"
-import { StarRocksEmulator } from "@effect-starrocks/testkit"
-import * as Effect from "effect/Effect"
 import {
   bundle,
   bundleName,
@@ -145,7 +145,9 @@ describe("the command's bundle", () => {
             ["--require", probe, entry, "load", csv, "--table", "db.t", "--load-url", fe, "--label-prefix", label],
             { encoding: "utf8", env: { ...process.env, STARROCKS_TLS_CA_FILE: Path.join(dir, "ca.pem") } },
             (error, stdout, stderr) =>
-              resume(error === null ? Effect.succeed({ stdout, stderr }) : Effect.fail(new Error(`${error}\n${stderr}`)))
+              resume(
+                error === null ? Effect.succeed({ stdout, stderr }) : Effect.fail(new Error(`${error}\n${stderr}`))
+              )
           )
         })
       const overHttps = yield* load(`https://${secure.fe[0]!.replace(/^https?:\/\//, "")}`, "tls")

@@ -10,8 +10,12 @@
  *
  * Prints figures, then one JSON line:
  * {"gb":…,"big_gb":…,"bytes":…,"loader_mb_per_s":…,"curl_mb_per_s":…,"curl_parallel2_mb_per_s":…,
- *  "loader_vs_curl":…,"loader_start_s":…,"loader_vs_curl_parallel2":…,"rss_mb":…,"rss_big_mb":…,
- *  "rss_big_vs_small":…}
+ *  "loader_vs_curl":…,"loader_start_s":…,"loader_vs_curl_parallel2":…,"loader_parallel1_mb_per_s":…,
+ *  "node_start_s":…,"floor_mb_per_s":…,"floor_parallel2_mb_per_s":…,"floor_parallel2_vs_curl_parallel2":…,
+ *  "rss_mb":…,"rss_big_mb":…,"rss_big_vs_small":…}
+ * `loader_parallel1_mb_per_s` is the same command with `--parallel 1`; `node_start_s` is `node -e 0`; the floor
+ * (bench/floor.mjs) is a plain node script that PUTs the same file the fastest way we found (no Effect, no row
+ * count), with 1 and 2 loads in flight: what node itself allows next to curl.
  * (MB are MiB.) Run by packages/sink/bench/bench.ts as its last section, or alone:
  * `npx tsx packages/cli/bench/loader.ts`. Environment: BENCH_LOADER_GB (the file of the throughput runs and the
  * first RSS run, default 1), BENCH_LOADER_BIG_GB (the second RSS run, default 4; 0 skips it),
@@ -21,8 +25,11 @@ import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import * as Url from "node:url"
 import { startEndpoint } from "../../sink/bench/sinkRun.js"
 import { bundle } from "../scripts/bundle.js"
+
+const here = Path.dirname(Url.fileURLToPath(import.meta.url))
 
 const GiB = 1024 ** 3
 const MiB = 1024 ** 2
@@ -107,7 +114,7 @@ const main = async () => {
     )
     let runs = 0
     /** One `load` of `files`: wall seconds, peak RSS (MiB) and the summary line. */
-    const load = (files: ReadonlyArray<string>) => {
+    const load = (files: ReadonlyArray<string>, extra: ReadonlyArray<string> = []) => {
       let out: ChildProcess.SpawnSyncReturns<string> | undefined
       const s = seconds(() => {
         out = ChildProcess.spawnSync(process.execPath, [
@@ -121,7 +128,8 @@ const main = async () => {
           "--load-url",
           `127.0.0.1:${endpoint.port}`,
           "--label-prefix",
-          `bench_${process.pid}_${runs++}`
+          `bench_${process.pid}_${runs++}`,
+          ...extra
         ], {
           encoding: "utf8",
           maxBuffer: 64 * MiB
@@ -147,6 +155,14 @@ const main = async () => {
         ], { stdio: ["ignore", "ignore", "inherit"] })
       })
 
+    // the floor (bench/floor.mjs): the same PUTs by the plainest fast node script, 1 and 2 loads in flight
+    const floor = (parallel: number) =>
+      seconds(() => {
+        ChildProcess.execFileSync(process.execPath, [Path.join(here, "floor.mjs"), file, url, String(parallel)], {
+          stdio: ["ignore", "ignore", "inherit"]
+        })
+      })
+
     // throughput: the `gb` file, loader and both curls, `rounds` rounds alternating, best of each
     const file = Path.join(tmp, "rows.csv")
     const bytes = generate(file, gb * GiB)
@@ -157,10 +173,18 @@ const main = async () => {
     const tiny = Path.join(tmp, "one.csv")
     Fs.writeFileSync(tiny, "1,a,1.5,2024-01-01 12:00:00,note\n")
     let startSeconds = Infinity
-    for (let k = 0; k < rounds; k++) startSeconds = Math.min(startSeconds, load([tiny]).seconds)
+    let nodeSeconds = Infinity
+    for (let k = 0; k < rounds; k++) {
+      startSeconds = Math.min(startSeconds, load([tiny]).seconds)
+      // node's own start in the same conditions (the environment's NODE_EXTRA_CA_CERTS, say, is in both)
+      nodeSeconds = Math.min(nodeSeconds, seconds(() => ChildProcess.execFileSync(process.execPath, ["-e", "0"])))
+    }
     let loaderSeconds = Infinity
     let curlSeconds = Infinity
     let parallelSeconds = Infinity
+    let loaderOneSeconds = Infinity
+    let floorSeconds = Infinity
+    let floorParallelSeconds = Infinity
     let rssMb = 0
     for (let k = 0; k < rounds; k++) {
       curlSeconds = Math.min(curlSeconds, curl(["-o", "/dev/null", "-T", file, url]))
@@ -172,6 +196,11 @@ const main = async () => {
       if (run.summary.bytes !== bytes) throw new Error(`the loader sent ${run.summary.bytes} bytes of ${bytes}`)
       loaderSeconds = Math.min(loaderSeconds, run.seconds)
       rssMb = Math.max(rssMb, run.peakMb)
+      const one = load([file], ["--parallel", "1"])
+      if (one.summary.bytes !== bytes) throw new Error(`the loader sent ${one.summary.bytes} bytes of ${bytes}`)
+      loaderOneSeconds = Math.min(loaderOneSeconds, one.seconds)
+      floorSeconds = Math.min(floorSeconds, floor(1))
+      floorParallelSeconds = Math.min(floorParallelSeconds, floor(2))
     }
     Fs.rmSync(a)
     Fs.rmSync(b)
@@ -199,6 +228,11 @@ const main = async () => {
       loader_vs_curl: Number((curlSeconds / loaderSeconds).toFixed(3)),
       loader_start_s: Number(startSeconds.toFixed(3)),
       loader_vs_curl_parallel2: Number((parallelSeconds / loaderSeconds).toFixed(3)),
+      loader_parallel1_mb_per_s: Math.round(rate(loaderOneSeconds)),
+      node_start_s: Number(nodeSeconds.toFixed(3)),
+      floor_mb_per_s: Math.round(rate(floorSeconds)),
+      floor_parallel2_mb_per_s: Math.round(rate(floorParallelSeconds)),
+      floor_parallel2_vs_curl_parallel2: Number((parallelSeconds / floorParallelSeconds).toFixed(3)),
       rss_mb: Math.round(rssMb),
       rss_big_mb: rssBigMb === undefined ? null : Math.round(rssBigMb),
       rss_big_vs_small: rssBigMb === undefined ? null : Number((rssBigMb / rssMb).toFixed(3))
@@ -208,7 +242,12 @@ const main = async () => {
         `${figures.loader_mb_per_s} MiB/s; curl -T ${figures.curl_mb_per_s} MiB/s (loader/curl ` +
         `${figures.loader_vs_curl}); curl --parallel 2 ${figures.curl_parallel2_mb_per_s} MiB/s (loader/curl-parallel-2 ` +
         `${figures.loader_vs_curl_parallel2}); best of ${rounds}; the loader's fixed cost (a one-row file): ` +
-        `${figures.loader_start_s} s`
+        `${figures.loader_start_s} s (node -e 0: ${figures.node_start_s} s)`
+    )
+    console.log(
+      `loader: --parallel 1 ${figures.loader_parallel1_mb_per_s} MiB/s; the floor (bench/floor.mjs, plain node) ` +
+        `${figures.floor_mb_per_s} MiB/s, with 2 loads in flight ${figures.floor_parallel2_mb_per_s} MiB/s ` +
+        `(floor-parallel-2/curl-parallel-2 ${figures.floor_parallel2_vs_curl_parallel2})`
     )
     console.log(
       `loader: peak RSS ${figures.rss_mb} MB for ${(bytes / GiB).toFixed(2)} GiB` +

@@ -2,13 +2,28 @@
  * The bundle of the `effect-starrocks` command (packages/cli/scripts/bundle.ts), as `npm run pack` ships it: the
  * rewrite of Effect's root imports, what the bundle holds, its V8 code cache, and that the bundle runs.
  */
+import { StarRocksEmulator } from "@effect-starrocks/testkit"
 import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as ChildProcess from "node:child_process"
 import { execFileSync } from "node:child_process"
 import * as Fs from "node:fs"
+import { createRequire } from "node:module"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Vm from "node:vm"
-import { bundle, bundleName, cacheName, deepImports, entryName, wrapperHead, wrapperTail } from "../scripts/bundle.js"
+import {
+  bundle,
+  bundleName,
+  cacheName,
+  deepImports,
+  entryName,
+  stackProbe,
+  wrapperHead,
+  wrapperTail
+} from "../scripts/bundle.js"
+
+const require = createRequire(import.meta.url)
 
 describe("the command's bundle", () => {
   it("deepImports: each Effect module from its own path, types dropped, other imports as they are", () => {
@@ -51,7 +66,7 @@ describe("the command's bundle", () => {
       // ASCII only: the entry reads it as latin1
       assert.notMatch(source, /[^\x00-\x7f]/)
       // a module reached by `import()` only is wrapped in an initializer that runs when it is first imported
-      assert.match(source, /var init_StarRocksEmulator = __esm\(/)
+      assert.match(source, /init_StarRocksEmulator\s*=\s*__esm\(/)
       // no `import()` left: a script compiled by vm.Script cannot import on node 20
       assert.notMatch(source, /[^\w.$]import\(/)
       const version = execFileSync(process.execPath, [entry, "--version"], { encoding: "utf8" })
@@ -60,6 +75,92 @@ describe("the command's bundle", () => {
       Fs.rmSync(dir, { recursive: true, force: true })
     }
   }, 60_000)
+
+  it("effect/Utils's stack probe is the constant its evaluation gives, and no start formats a stack", async () => {
+    const utils = Fs.readFileSync(
+      Path.join(Path.dirname(require.resolve("effect/package.json")), "dist/esm/Utils.js"),
+      "utf8"
+    )
+    // the probe is still there to replace (a new version of effect without it: this test says so)
+    assert.match(utils, stackProbe)
+    const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "sr-bundle-"))
+    try {
+      const entry = await bundle(dir)
+      const source = Fs.readFileSync(Path.join(dir, bundleName), "utf8")
+      assert.notMatch(source, /effect_internal_function\(\(\)\s*=>\s*new Error\(\)\.stack\)/)
+      // a start formats no stack: a preload counts the formats (Error.prepareStackTrace is called for each)
+      const probe = Path.join(dir, "probe.cjs")
+      Fs.writeFileSync(
+        probe,
+        "let n = 0; const f = Error.prepareStackTrace; Error.prepareStackTrace = (e, s) => (n++, f ? f(e, s) : String(e));" +
+          " process.on('exit', () => require('fs').writeSync(2, `stack-formats ${n}\\n`))\n"
+      )
+      const run = ChildProcess.spawnSync(process.execPath, ["--require", probe, entry, "--version"], {
+        encoding: "utf8"
+      })
+      assert.match(run.stdout, /0\.1\.0/)
+      assert.include(run.stderr, "stack-formats 0")
+    } finally {
+      Fs.rmSync(dir, { recursive: true, force: true })
+    }
+  }, 60_000)
+
+  it.live("node:https is loaded only for an https load URL, and such a load lands", () =>
+    Effect.gen(function*() {
+      const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "sr-bundle-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true })))
+      const entry = yield* Effect.promise(() => bundle(dir))
+      const ssl = (...args: ReadonlyArray<string>) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" })
+      ssl(..."req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=bundle-test-CA".split(" "))
+      ssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=em")
+      Fs.writeFileSync(Path.join(dir, "san.ext"), "subjectAltName=IP:127.0.0.1,IP:127.0.0.2\n")
+      ssl(
+        ..."x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile san.ext"
+          .split(" ")
+      )
+      const columns = [{ name: "id", type: "BIGINT" }, { name: "note", type: "VARCHAR(64)", nullable: true }]
+      const tls = {
+        cert: Fs.readFileSync(Path.join(dir, "server.pem")),
+        key: Fs.readFileSync(Path.join(dir, "server.key"))
+      }
+      const secure = yield* StarRocksEmulator.make({ users: { root: "" }, fes: 1, bes: 1, tls })
+      const plain = yield* StarRocksEmulator.make({ users: { root: "" }, fes: 1, bes: 1 })
+      for (const em of [secure, plain]) {
+        yield* em.createTable({ database: "db", table: "t", model: "DUPLICATE", key: ["id"], columns }).pipe(
+          Effect.orDie
+        )
+      }
+      const csv = Path.join(dir, "rows.csv")
+      Fs.writeFileSync(csv, "1,a\n2,b\n")
+      // a preload prints whether node:https was loaded by the end
+      const probe = Path.join(dir, "https.cjs")
+      Fs.writeFileSync(
+        probe,
+        "process.on('exit', () => require('fs').writeSync(2, `https-loaded ${process.moduleLoadList.includes('NativeModule https')}\\n`))\n"
+      )
+      const load = (fe: string, label: string) =>
+        Effect.async<{ stdout: string; stderr: string }, Error>((resume) => {
+          ChildProcess.execFile(
+            process.execPath,
+            ["--require", probe, entry, "load", csv, "--table", "db.t", "--load-url", fe, "--label-prefix", label],
+            { encoding: "utf8", env: { ...process.env, STARROCKS_TLS_CA_FILE: Path.join(dir, "ca.pem") } },
+            (error, stdout, stderr) =>
+              resume(
+                error === null ? Effect.succeed({ stdout, stderr }) : Effect.fail(new Error(`${error}\n${stderr}`))
+              )
+          )
+        })
+      const overHttps = yield* load(`https://${secure.fe[0]!.replace(/^https?:\/\//, "")}`, "tls")
+      assert.include(overHttps.stderr, "https-loaded true")
+      assert.strictEqual((JSON.parse(overHttps.stdout.trim()) as { rows: number }).rows, 2)
+      const overHttp = yield* load(plain.fe[0]!, "plain")
+      assert.include(overHttp.stderr, "https-loaded false")
+      assert.strictEqual((JSON.parse(overHttp.stdout.trim()) as { rows: number }).rows, 2)
+      for (const em of [secure, plain]) {
+        const rows = yield* em.rows("db", "t").pipe(Effect.orDie)
+        assert.deepStrictEqual(rows.map((r) => [String(r["id"]), r["note"]]), [["1", "a"], ["2", "b"]])
+      }
+    }).pipe(Effect.scoped), { timeout: 90_000 })
 
   it(
     "the code cache: made at bundle time, accepted by this node; without it or damaged, the command still runs",

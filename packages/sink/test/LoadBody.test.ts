@@ -152,6 +152,65 @@ describe("LoadBody.fromFile (a streamed body)", () => {
       assert.strictEqual(free.length, made.length)
     }))
 
+  it.scopedLive("synchronous reads leave the event loop a turn between writes: at most a send's slots read in a row", () =>
+    Effect.gen(function*() {
+      const f = yield* fixture()
+      const start = f.offsets[1000]!
+      // small slices: many writes, each of which loopback takes at once (node then calls the write back from
+      // process.nextTick, where a read and a write of the next slice would chain ticks without a turn of the loop)
+      const free: Array<Uint8Array> = []
+      const slices: LoadBody.Slices = {
+        take: () => free.pop() ?? new Uint8Array(16 * 1024),
+        give: (slice) => void free.push(slice)
+      }
+      let turned = true
+      let inARow = 0
+      let most = 0
+      let reads = 0
+      const body: LoadBody.LoadBody = {
+        chunks: [],
+        byteLength: f.body.byteLength,
+        source: {
+          slices,
+          open: () => {
+            const fd = Fs.openSync(f.file, "r")
+            let position = start
+            return {
+              read: (buffer, callback) => {
+                // reads since the event loop last ran its check phase (an immediate set by an earlier read ran)
+                inARow = turned ? 1 : inARow + 1
+                most = Math.max(most, inARow)
+                reads++
+                if (turned) {
+                  turned = false
+                  setImmediate(() => {
+                    turned = true
+                  })
+                }
+                const n = Fs.readSync(fd, buffer, 0, buffer.byteLength, position)
+                position += n
+                callback(null, n)
+              },
+              close: () => Fs.closeSync(fd)
+            }
+          }
+        }
+      }
+      const result = yield* f.client.loadBatch({
+        database: "db",
+        table: f.table,
+        label: `turns_${seq}`,
+        headers: CSV,
+        body
+      })
+      assert.strictEqual(result.status, "Success")
+      assert.deepStrictEqual(yield* f.landed, f.expected)
+      assert.isAtLeast(reads, 40)
+      // a send fills its 4 slots at once, then reads the next slice from the loop's next turn: the emulator (this
+      // process) and another load's socket events are served meanwhile
+      assert.isAtMost(most, 4)
+    }))
+
   it.scopedLive("is read again for a retry: the first attempt's connection closed mid-body", () =>
     Effect.gen(function*() {
       const f = yield* fixture()

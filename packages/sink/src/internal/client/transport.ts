@@ -369,6 +369,15 @@ export const sendOnce = (
       reader = current
       let due = length
       let reading = false
+      /** Whether the source has called back before its `read` returned (a synchronous read, `readSync`). */
+      let synchronous = false
+      let inRead = false
+      /** One resumption of a synchronous source's pump per turn of the loop, however many writes called back. */
+      let resumeScheduled = false
+      const resume = () => {
+        resumeScheduled = false
+        pump()
+      }
       const free: Array<Uint8Array> = []
       let slots = 0
       const pump = () => {
@@ -411,14 +420,30 @@ export const sendOnce = (
             // this send needs it again, or the next one will
             if (reader === current && !done) free.push(slot)
             else giveBack(slot)
-            pump()
+            // A synchronous source reads the next slice from the event loop's next turn, not from this callback:
+            // when the socket takes a write at once, node calls this back from `process.nextTick`, and a read
+            // and a write from here would chain ticks for as long as the socket keeps up (a whole 90 MB load on
+            // loopback), during which no socket event of the process is handled: another load's 100 Continue,
+            // response or connection waited for this one to end, and two loads in flight took turns instead of
+            // overlapping (docs/cli.md, "Two loads in flight").
+            if (!synchronous) pump()
+            else if (!resumeScheduled) {
+              resumeScheduled = true
+              setImmediate(resume)
+            }
           })
           pump()
         }
+        inRead = true
         try {
-          current.read(slot.subarray(0, Math.min(slot.length, due)), onRead)
+          current.read(slot.subarray(0, Math.min(slot.length, due)), (error, n) => {
+            if (inRead) synchronous = true
+            onRead(error, n)
+          })
         } catch (error) {
           onRead(error instanceof Error ? error : new Error(String(error)), 0)
+        } finally {
+          inRead = false
         }
       }
       pump()

@@ -5,7 +5,7 @@
  *
  * @internal
  */
-import { Clock, Effect } from "effect"
+import { Clock, Effect, LogLevel } from "effect"
 import type { LoadBody } from "../../LoadBody.js"
 import type { LoadError, StreamLoadError } from "../../StarRocksError.js"
 import { classify } from "../../StreamLoadResponse.js"
@@ -20,6 +20,7 @@ import type { Attempt } from "./replies.js"
 import {
   invalidHeader,
   LABEL_RE,
+  logged,
   mergeHeaders,
   num,
   outcomeToError,
@@ -63,20 +64,21 @@ const attempt = (
       const outcome = classify(response.status, response.body, typeof location === "string" ? location : undefined)
       const body = "body" in outcome ? outcome.body : undefined
       const ended = yield* Clock.currentTimeMillis
-      yield* Effect.logInfo("stream load").pipe(
-        Effect.annotateLogs({
-          label: request.label,
-          attempt: n,
-          hops: response.hops.join(" -> "),
-          httpStatus: response.status,
-          status: "status" in outcome ? outcome.status : "",
-          outcome: outcome._tag,
-          rows: num(body?.NumberLoadedRows),
-          filteredRows: num(body?.NumberFilteredRows),
-          bytes: request.body.byteLength,
-          ms: ended - started
-        })
-      )
+      yield* logged(LogLevel.Info, () =>
+        Effect.logInfo("stream load").pipe(
+          Effect.annotateLogs({
+            label: request.label,
+            attempt: n,
+            hops: response.hops.join(" -> "),
+            httpStatus: response.status,
+            status: "status" in outcome ? outcome.status : "",
+            outcome: outcome._tag,
+            rows: num(body?.NumberLoadedRows),
+            filteredRows: num(body?.NumberFilteredRows),
+            bytes: request.body.byteLength,
+            ms: ended - started
+          })
+        ))
       if (outcome._tag === "Success") return toResult(request.label, "Success", outcome.body, response)
       if (outcome._tag === "PublishTimeout") return toResult(request.label, "Publish Timeout", outcome.body, response)
       if (outcome._tag === "LabelExists" && outcome.existingJobStatus === "FINISHED") {

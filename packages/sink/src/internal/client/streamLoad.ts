@@ -5,6 +5,7 @@
  *
  * @internal
  */
+import type { Duration, Schedule } from "effect"
 import { Clock, Effect, LogLevel } from "effect"
 import type { LoadBody } from "../../LoadBody.js"
 import type { LoadError, StreamLoadError } from "../../StarRocksError.js"
@@ -32,6 +33,17 @@ import * as RetryLogic from "./retryLogic.js"
 import { streamedBodyRefusal } from "./transport.js"
 
 const retryable = (error: LoadError): boolean => RetryLogic.decide("streamLoad", error) === "Retry"
+
+/** The retry schedule of a connection's stream loads, made once (a schedule is a description: each retry runs its own). */
+const policies = new WeakMap<Connection, Schedule.Schedule<Duration.Duration, LoadError>>()
+const policyOf = (connection: Connection): Schedule.Schedule<Duration.Duration, LoadError> => {
+  let policy = policies.get(connection)
+  if (policy === undefined) {
+    policy = Backoff.policy(connection.retry, retryable)
+    policies.set(connection, policy)
+  }
+  return policy
+}
 
 /** One attempt: the exchange, and the settlement of a label in doubt or in use. */
 const attempt = (
@@ -212,7 +224,7 @@ const plain = (connection: Connection, request: LoadRequest): Effect.Effect<Load
     const resent = { n: 0 }
     const [result, attempts] = yield* Backoff.counted(
       (n) => attempt(connection, sent, headers, n, resent),
-      Backoff.policy(connection.retry, retryable),
+      policyOf(connection),
       "stream load failed",
       { label: request.label }
     )
@@ -223,6 +235,8 @@ const plain = (connection: Connection, request: LoadRequest): Effect.Effect<Load
       { ...result, retries, elapsedMs: end - start } :
       { ...result, retries, elapsedMs: end - start, compressedBytes: compressed.body.byteLength }
   }).pipe(Effect.withSpan("starrocks.streamLoad", {
+    // the span's call site would be this file, the same for every load: not worth an Error per load
+    captureStackTrace: false,
     kind: "client",
     attributes: {
       "starrocks.database": request.database,

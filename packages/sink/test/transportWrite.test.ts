@@ -31,7 +31,10 @@ const withServer = <A, E>(use: (port: number, received: () => Buffer) => Effect.
       server.listen(0, "127.0.0.1", () => resume(Effect.succeed({ server, parts })))
     }),
     ({ parts, server }) => use((server.address() as AddressInfo).port, () => Buffer.concat(parts)),
-    ({ server }) => Effect.async<void>((resume) => server.close(() => resume(Effect.void)))
+    ({ server }) =>
+      Effect.async<void>((resume) => {
+        server.close(() => resume(Effect.void))
+      })
   )
 
 /** The writes of the client sockets to `port` (`_write` and `_writev` of node's sockets, recorded), while `f` runs. */

@@ -68,6 +68,29 @@ export const invalidHeader = (headers: Readonly<Record<string, string>>): string
 }
 
 /**
+ * `mergeHeaders` of a request's headers and the first of them node:http would refuse (`invalidHeader`), kept per
+ * headers object: the sink sends the same headers object with every load of a table (lane.ts keeps one per batch
+ * shape and format), so they are lower-cased and checked once per table, not once per load. Headers are read-only
+ * (`LoadRequest.headers`): a record changed after its first load would not be checked again.
+ * @internal
+ */
+export const checkedHeaders = (
+  headers: Readonly<Record<string, string>>
+): { readonly merged: Readonly<Record<string, string>>; readonly invalid: string | undefined } => {
+  let checked = checkedByHeaders.get(headers)
+  if (checked === undefined) {
+    const merged = mergeHeaders(headers)
+    checked = { merged, invalid: invalidHeader(merged) }
+    checkedByHeaders.set(headers, checked)
+  }
+  return checked
+}
+const checkedByHeaders = new WeakMap<
+  Readonly<Record<string, string>>,
+  { readonly merged: Readonly<Record<string, string>>; readonly invalid: string | undefined }
+>()
+
+/**
  * A `StreamLoadError` whose `retryable` states what `retryLogic` decides for `operation` from its facts.
  * @internal
  */

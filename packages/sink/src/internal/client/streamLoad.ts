@@ -19,7 +19,7 @@ import * as MergeCommit from "./mergeCommit.js"
 import type { LoadRequest, LoadResult } from "./model.js"
 import type { Attempt } from "./replies.js"
 import {
-  invalidHeader,
+  checkedHeaders,
   LABEL_RE,
   logged,
   mergeHeaders,
@@ -202,8 +202,10 @@ const plain = (connection: Connection, request: LoadRequest): Effect.Effect<Load
     // a streamed body has no chunks: its source is read as it is sent (transport.ts)
     const uneven = request.body.source === undefined ? unevenBody(request) : undefined
     if (uneven !== undefined) return yield* uneven
-    const merged: Record<string, string> = { ...mergeHeaders(request.headers), label: request.label }
-    const bad = invalidHeader(merged)
+    // the label passed LABEL_RE above: a valid header value; the others are checked once per headers object
+    const checked = checkedHeaders(request.headers)
+    const merged: Record<string, string> = { ...checked.merged, label: request.label }
+    const bad = checked.invalid
     if (bad !== undefined) {
       return yield* streamLoadError("streamLoad", {
         label: request.label,

@@ -288,7 +288,6 @@ export const sendOnce = (
 ): Effect.Effect<RawResponse, TransportError> =>
   Effect.async<RawResponse, TransportError>((resume) => {
     const url = request.url
-    const display = displayUrl(url)
     const isHttps = url.protocol === "https:"
     const chunks = request.body?.chunks ?? []
     const length = request.body?.byteLength ?? 0
@@ -330,7 +329,7 @@ export const sendOnce = (
       clearTimers()
       req?.destroy()
       const error = new TransportError({
-        url: display,
+        url: displayUrl(url),
         reason,
         phase: connected ? phase : "connect",
         bodySent,

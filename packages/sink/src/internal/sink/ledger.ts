@@ -124,7 +124,7 @@ export const withLabel = (
     added = new Map()
     labelArrays.set(labels, added)
   }
-  const name = `${first ? "<" : ">"}${key}=${value}`
+  const name = `${first ? "<" : ">"}${key}\u0000${value}`
   let out = added.get(name)
   if (out === undefined) {
     const label = [MetricLabel.make(key, value)]

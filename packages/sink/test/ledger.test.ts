@@ -3,8 +3,8 @@
  * land, and the labels by outcome. The end-to-end runs are in test/integration/tables.ts.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Option } from "effect"
-import { LabelStore, StarRocksError } from "../src/index.js"
+import { Effect, Metric, MetricLabel, Option } from "effect"
+import { LabelStore, SinkMetrics, StarRocksError } from "../src/index.js"
 import * as Ledger from "../src/internal/sink/ledger.js"
 
 const batchOf = (table: string, n: number, firstRow: number): Ledger.Batch => ({
@@ -70,4 +70,40 @@ describe("Ledger: what landed", () => {
       assert.strictEqual(report["db.t"]!.labels.committed.length, Ledger.KEEP_LANDED)
       assert.strictEqual(report["db.t"]!.labels.committed[0], "t-150")
     }))
+})
+
+describe("Ledger: a load's metrics", () => {
+  it.effect("tagged with the table under the fiber's own labels, timings with `timing` first, as before", () =>
+    Effect.gen(function*() {
+      const labels = yield* LabelStore.makeMemory()
+      const ledger = Ledger.make(labels, yield* Effect.clock)
+      const table = `metrics${Date.now()}`
+      const batch = batchOf(table, 0, 0)
+      ledger.sealed(batch)
+      const result = { retries: 2, filteredRows: 3, timings: { LoadTimeMs: 12, WriteDataTimeMs: 5 } }
+      yield* ledger.landed(batch, result, 0).pipe(Effect.tagMetrics("job", "j1"))
+      yield* ledger.landed({ ...batch, label: `${table}-1` }, result, 0).pipe(Effect.tagMetrics("job", "j1"))
+      const tags = { job: "j1", table: `db.${table}` }
+      const value = <In, Out>(metric: Metric.Metric<any, In, Out>) => Metric.value(metric).pipe(Effect.tagMetrics(tags))
+      assert.strictEqual((yield* value(SinkMetrics.totalFlushRows)).count, 2_000)
+      assert.strictEqual((yield* value(SinkMetrics.totalFlushSucceededTimes)).count, 2)
+      assert.strictEqual((yield* value(SinkMetrics.totalLoadRetries)).count, 4)
+      assert.strictEqual((yield* value(SinkMetrics.totalFilteredRows)).count, 6)
+      assert.strictEqual((yield* value(SinkMetrics.loadLatency)).count, 2)
+      // `Metric.tagged(serverTimeMs, "timing", key)` updated under the fiber's labels: `timing` comes first
+      const loadTime = yield* value(Metric.tagged(SinkMetrics.serverTimeMs, "timing", "LoadTimeMs"))
+      assert.strictEqual(loadTime.count, 2)
+      assert.strictEqual(loadTime.sum, 24)
+    }))
+
+  it("the labels arrays are kept: the same array for the same labels and tag, in `Arr.union`'s order", () => {
+    const outer = [MetricLabel.make("job", "j1")]
+    const a = Ledger.withLabel(outer, "table", "db.a")
+    assert.strictEqual(Ledger.withLabel(outer, "table", "db.a"), a)
+    assert.deepStrictEqual(a.map((l) => l.key), ["job", "table"])
+    const t = Ledger.withLabel(a, "timing", "LoadTimeMs", true)
+    assert.strictEqual(Ledger.withLabel(a, "timing", "LoadTimeMs", true), t)
+    assert.deepStrictEqual(t.map((l) => l.key), ["timing", "job", "table"])
+    assert.notStrictEqual(Ledger.withLabel(outer, "table", "db.b"), a)
+  })
 })

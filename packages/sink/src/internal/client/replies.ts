@@ -4,6 +4,7 @@
  *
  * @internal
  */
+import { Effect, FiberRef, LogLevel } from "effect"
 import * as Http from "node:http"
 import { AuthError, RedirectError, StreamLoadError } from "../../StarRocksError.js"
 import type { LoadError } from "../../StarRocksError.js"
@@ -14,6 +15,17 @@ import type { Connection } from "./connection.js"
 import type { LoadRequest, LoadResult } from "./model.js"
 import * as RetryLogic from "./retryLogic.js"
 import type { HttpResponse } from "./transport.js"
+
+/**
+ * A log line at `level`, built only when the fiber's minimum log level lets it through: a line of every load
+ * (its annotations are a dozen fiber-local map updates) costs one FiberRef read when it would be dropped anyway.
+ * @internal
+ */
+export const logged = (level: LogLevel.LogLevel, line: () => Effect.Effect<void>): Effect.Effect<void> =>
+  FiberRef.getWith(
+    FiberRef.currentMinimumLogLevel,
+    (minimum) => LogLevel.greaterThan(minimum, level) ? Effect.void : line()
+  )
 
 /** StarRocks' label rule. @internal */
 export const LABEL_RE = /^[-\w]{1,128}$/
@@ -54,6 +66,29 @@ export const invalidHeader = (headers: Readonly<Record<string, string>>): string
   }
   return undefined
 }
+
+/**
+ * `mergeHeaders` of a request's headers and the first of them node:http would refuse (`invalidHeader`), kept per
+ * headers object: the sink sends the same headers object with every load of a table (lane.ts keeps one per batch
+ * shape and format), so they are lower-cased and checked once per table, not once per load. Headers are read-only
+ * (`LoadRequest.headers`): a record changed after its first load would not be checked again.
+ * @internal
+ */
+export const checkedHeaders = (
+  headers: Readonly<Record<string, string>>
+): { readonly merged: Readonly<Record<string, string>>; readonly invalid: string | undefined } => {
+  let checked = checkedByHeaders.get(headers)
+  if (checked === undefined) {
+    const merged = mergeHeaders(headers)
+    checked = { merged, invalid: invalidHeader(merged) }
+    checkedByHeaders.set(headers, checked)
+  }
+  return checked
+}
+const checkedByHeaders = new WeakMap<
+  Readonly<Record<string, string>>,
+  { readonly merged: Readonly<Record<string, string>>; readonly invalid: string | undefined }
+>()
 
 /**
  * A `StreamLoadError` whose `retryable` states what `retryLogic` decides for `operation` from its facts.

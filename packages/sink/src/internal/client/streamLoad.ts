@@ -5,7 +5,8 @@
  *
  * @internal
  */
-import { Clock, Effect } from "effect"
+import type { Duration, Schedule } from "effect"
+import { Clock, Effect, LogLevel } from "effect"
 import type { LoadBody } from "../../LoadBody.js"
 import type { LoadError, StreamLoadError } from "../../StarRocksError.js"
 import { classify } from "../../StreamLoadResponse.js"
@@ -18,8 +19,9 @@ import * as MergeCommit from "./mergeCommit.js"
 import type { LoadRequest, LoadResult } from "./model.js"
 import type { Attempt } from "./replies.js"
 import {
-  invalidHeader,
+  checkedHeaders,
   LABEL_RE,
+  logged,
   mergeHeaders,
   num,
   outcomeToError,
@@ -31,6 +33,17 @@ import * as RetryLogic from "./retryLogic.js"
 import { streamedBodyRefusal } from "./transport.js"
 
 const retryable = (error: LoadError): boolean => RetryLogic.decide("streamLoad", error) === "Retry"
+
+/** The retry schedule of a connection's stream loads, made once (a schedule is a description: each retry runs its own). */
+const policies = new WeakMap<Connection, Schedule.Schedule<Duration.Duration, LoadError>>()
+const policyOf = (connection: Connection): Schedule.Schedule<Duration.Duration, LoadError> => {
+  let policy = policies.get(connection)
+  if (policy === undefined) {
+    policy = Backoff.policy(connection.retry, retryable)
+    policies.set(connection, policy)
+  }
+  return policy
+}
 
 /** One attempt: the exchange, and the settlement of a label in doubt or in use. */
 const attempt = (
@@ -63,20 +76,21 @@ const attempt = (
       const outcome = classify(response.status, response.body, typeof location === "string" ? location : undefined)
       const body = "body" in outcome ? outcome.body : undefined
       const ended = yield* Clock.currentTimeMillis
-      yield* Effect.logInfo("stream load").pipe(
-        Effect.annotateLogs({
-          label: request.label,
-          attempt: n,
-          hops: response.hops.join(" -> "),
-          httpStatus: response.status,
-          status: "status" in outcome ? outcome.status : "",
-          outcome: outcome._tag,
-          rows: num(body?.NumberLoadedRows),
-          filteredRows: num(body?.NumberFilteredRows),
-          bytes: request.body.byteLength,
-          ms: ended - started
-        })
-      )
+      yield* logged(LogLevel.Info, () =>
+        Effect.logInfo("stream load").pipe(
+          Effect.annotateLogs({
+            label: request.label,
+            attempt: n,
+            hops: response.hops.join(" -> "),
+            httpStatus: response.status,
+            status: "status" in outcome ? outcome.status : "",
+            outcome: outcome._tag,
+            rows: num(body?.NumberLoadedRows),
+            filteredRows: num(body?.NumberFilteredRows),
+            bytes: request.body.byteLength,
+            ms: ended - started
+          })
+        ))
       if (outcome._tag === "Success") return toResult(request.label, "Success", outcome.body, response)
       if (outcome._tag === "PublishTimeout") return toResult(request.label, "Publish Timeout", outcome.body, response)
       if (outcome._tag === "LabelExists" && outcome.existingJobStatus === "FINISHED") {
@@ -188,8 +202,10 @@ const plain = (connection: Connection, request: LoadRequest): Effect.Effect<Load
     // a streamed body has no chunks: its source is read as it is sent (transport.ts)
     const uneven = request.body.source === undefined ? unevenBody(request) : undefined
     if (uneven !== undefined) return yield* uneven
-    const merged: Record<string, string> = { ...mergeHeaders(request.headers), label: request.label }
-    const bad = invalidHeader(merged)
+    // the label passed LABEL_RE above: a valid header value; the others are checked once per headers object
+    const checked = checkedHeaders(request.headers)
+    const merged: Record<string, string> = { ...checked.merged, label: request.label }
+    const bad = checked.invalid
     if (bad !== undefined) {
       return yield* streamLoadError("streamLoad", {
         label: request.label,
@@ -210,7 +226,7 @@ const plain = (connection: Connection, request: LoadRequest): Effect.Effect<Load
     const resent = { n: 0 }
     const [result, attempts] = yield* Backoff.counted(
       (n) => attempt(connection, sent, headers, n, resent),
-      Backoff.policy(connection.retry, retryable),
+      policyOf(connection),
       "stream load failed",
       { label: request.label }
     )
@@ -221,6 +237,8 @@ const plain = (connection: Connection, request: LoadRequest): Effect.Effect<Load
       { ...result, retries, elapsedMs: end - start } :
       { ...result, retries, elapsedMs: end - start, compressedBytes: compressed.body.byteLength }
   }).pipe(Effect.withSpan("starrocks.streamLoad", {
+    // the span's call site would be this file, the same for every load: not worth an Error per load
+    captureStackTrace: false,
     kind: "client",
     attributes: {
       "starrocks.database": request.database,

@@ -230,6 +230,10 @@ export const makeAgents = (
 type Phase = "connect" | "continue" | "send" | "response"
 
 const COALESCE_BYTES = 64 * 1024
+/** A chunk of at least this many bytes is written as it is, never copied into a coalesced group. */
+const DIRECT_BYTES = 4 * 1024
+/** Coalesced copies written ahead of the socket's `drain`, at most (see `writeBody`). */
+const COALESCE_AHEAD = 1024 * 1024
 
 /**
  * A streamed body (`LoadBody.source`) is read in slices of this size into at most `STREAM_SLOTS` buffers of the
@@ -284,7 +288,6 @@ export const sendOnce = (
 ): Effect.Effect<RawResponse, TransportError> =>
   Effect.async<RawResponse, TransportError>((resume) => {
     const url = request.url
-    const display = displayUrl(url)
     const isHttps = url.protocol === "https:"
     const chunks = request.body?.chunks ?? []
     const length = request.body?.byteLength ?? 0
@@ -326,7 +329,7 @@ export const sendOnce = (
       clearTimers()
       req?.destroy()
       const error = new TransportError({
-        url: display,
+        url: displayUrl(url),
         reason,
         phase: connected ? phase : "connect",
         bodySent,
@@ -453,27 +456,38 @@ export const sendOnce = (
       if (source !== undefined) return writeStreamed(req!, source)
       phase = "send"
       let i = 0
-      // small chunks (one per row, say) are coalesced into writes of about 64 KiB
+      /** Bytes of coalesced copies written since the last `drain`. */
+      let copied = 0
+      // small chunks (one per row, say) are coalesced into writes of about 64 KiB; the rest are written as they are
       const next = (): Uint8Array | undefined => {
         while (i < chunks.length && chunks[i]!.byteLength === 0) i++
         if (i >= chunks.length) return undefined
         const first = chunks[i++]!
-        if (first.byteLength >= COALESCE_BYTES) return first
+        if (first.byteLength >= DIRECT_BYTES) return first
         const group: Array<Uint8Array> = [first]
         let size = first.byteLength
-        while (i < chunks.length && size + chunks[i]!.byteLength <= COALESCE_BYTES) {
+        while (
+          i < chunks.length && chunks[i]!.byteLength < DIRECT_BYTES && size + chunks[i]!.byteLength <= COALESCE_BYTES
+        ) {
           size += chunks[i]!.byteLength
           group.push(chunks[i++]!)
         }
-        return group.length === 1 ? first : Buffer.concat(group, size)
+        if (group.length === 1) return first
+        copied += size
+        return Buffer.concat(group, size)
       }
+      // The body's own chunks are in memory anyway: they are written all at once, whatever the socket's
+      // backpressure, so that node sends them in one `writev` (a write in the same tick corks the socket) and not
+      // one write per chunk, each after a `drain`. Only the copies coalescing makes wait for `drain`, past
+      // COALESCE_AHEAD bytes of them, so that a body of many small chunks is not copied whole at once.
       const pump = () => {
+        copied = 0
         for (;;) {
           if (done || responded || req === undefined) return
           const chunk = next()
           if (chunk === undefined) break
           bodySent = true
-          if (!req.write(chunk)) {
+          if (!req.write(chunk) && copied >= COALESCE_AHEAD) {
             req.once("drain", pump)
             return
           }

@@ -44,6 +44,7 @@ import { compressFirst, spare } from "./compressFirst.js"
 import type * as DeadLetter from "./deadLetter.js"
 import type { Lane, Sealed } from "./lane.js"
 import type { Batch, Ledger } from "./ledger.js"
+import { tableMetrics, updateMetrics } from "./ledger.js"
 
 export interface Options {
   readonly client: LoadClient.LoadClient
@@ -140,10 +141,20 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
       Effect.suspend(() => {
         const bytes = (laneBytes.get(lane) ?? 0) + delta
         laneBytes.set(lane, bytes)
-        return Metric.set(SinkMetrics.bufferedBytes, bytes).pipe(
-          SinkMetrics.tagged(lane.settings.database, lane.settings.table)
+        return updateMetrics(
+          lane.settings.database,
+          lane.settings.table,
+          (labels) => SinkMetrics.bufferedBytes.unsafeUpdate(bytes, labels)
         )
       })
+
+    // the loads in flight (of all tables), as the gauge of the table whose load begins or ends
+    const reportInflight = (lane: Lane) =>
+      updateMetrics(
+        lane.settings.database,
+        lane.settings.table,
+        (labels) => SinkMetrics.inflightLoads.unsafeUpdate(inflight, labels)
+      )
 
     // per unordered table, with adaptive concurrency: its limit (an ordered table has one load in flight anyway:
     // its gauge is set to 1 once)
@@ -168,7 +179,7 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
       })
     const reportLimit = (lane: Lane, value: number) =>
       Metric.set(SinkMetrics.adaptiveConcurrencyLimit, value).pipe(
-        SinkMetrics.tagged(lane.settings.database, lane.settings.table)
+        tableMetrics(lane.settings.database, lane.settings.table)
       )
 
     /**
@@ -263,7 +274,7 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
           yield* compressed(item, compress).pipe(Effect.tapError((error) => ledger.failed(batch, error))) :
           raw
         inflight++
-        yield* Metric.set(SinkMetrics.inflightLoads, inflight)
+        yield* reportInflight(sealed.lane)
         const load = options.transactional ? client.loadTransactional(request) : client.loadBatch(request)
         const result = yield* (deadLetter === undefined
           ? load
@@ -272,7 +283,7 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
             Effect.tapError((error) => ledger.failed(batch, error)),
             Effect.ensuring(Effect.suspend(() => {
               inflight--
-              return Metric.set(SinkMetrics.inflightLoads, inflight)
+              return reportInflight(sealed.lane)
             }))
           )
         unsettled.delete(item)
@@ -280,7 +291,7 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
         if (deadLetter !== undefined && result.filteredRows > 0) yield* deadLetter.filtered(batch, result)
       }).pipe(
         Effect.tapError(() => Effect.sync(() => unsettled.delete(item))),
-        SinkMetrics.tagged(item.sealed.lane.settings.database, item.sealed.lane.settings.table)
+        tableMetrics(item.sealed.lane.settings.database, item.sealed.lane.settings.table)
       )
 
     const dispatch = (sealed: Sealed) =>

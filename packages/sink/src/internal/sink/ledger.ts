@@ -12,9 +12,10 @@
  * batches not landed yet (and since when some have waited), read by the watchdog (internal/sink/watchdog.ts).
  */
 import type { Clock } from "effect"
-import { Duration, Effect, Metric } from "effect"
+import { Array as Arr, Duration, Effect, FiberRef, LogLevel, Metric, MetricLabel } from "effect"
 import * as LabelStore from "../../LabelStore.js"
 import * as SinkMetrics from "../../SinkMetrics.js"
+import { logged } from "../client/replies.js"
 import type { Landed as LandedReport, TableLanded } from "../landed.js"
 
 /** What a load that landed reports (the client's `LoadResult` and `TransactionResult` both fit). */
@@ -96,6 +97,70 @@ export interface Liveness {
   /** Since when sealed rows have waited without a break (undefined when none waits). */
   readonly sealedSince: number | undefined
 }
+
+/**
+ * Metric labels kept as the same arrays: Effect finds a metric's entry for a set of labels through a cache keyed by
+ * the labels array itself (its identity), so an update under an array it has seen costs a lookup, where a fresh
+ * array (what `Effect.tagMetrics` makes each time it is applied) builds the metric's tagged key again, hashes it
+ * and looks it up in the registry. A load updates about a dozen metrics of its table.
+ */
+const labelArrays = new WeakMap<
+  ReadonlyArray<MetricLabel.MetricLabel>,
+  Map<string, ReadonlyArray<MetricLabel.MetricLabel>>
+>()
+
+/**
+ * `labels` with `key=value` added, as `Arr.union` does: after them (`Effect.tagMetrics`), or before them (`first`:
+ * `Metric.tagged` on a metric updated under `labels`). The same array for the same arguments.
+ */
+export const withLabel = (
+  labels: ReadonlyArray<MetricLabel.MetricLabel>,
+  key: string,
+  value: string,
+  first = false
+): ReadonlyArray<MetricLabel.MetricLabel> => {
+  let added = labelArrays.get(labels)
+  if (added === undefined) {
+    added = new Map()
+    labelArrays.set(labels, added)
+  }
+  const name = `${first ? "<" : ">"}${key}\u0000${value}`
+  let out = added.get(name)
+  if (out === undefined) {
+    const label = [MetricLabel.make(key, value)]
+    out = first ? Arr.union(label, labels) : Arr.union(labels, label)
+    added.set(name, out)
+  }
+  return out
+}
+
+/**
+ * Tags every metric updated inside an effect with the sink's table, as `SinkMetrics.tagged` does, under labels
+ * arrays kept (`withLabel`).
+ */
+export const tableMetrics = (
+  database: string,
+  table: string
+): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R> => {
+  const tag = SinkMetrics.tableTag(database, table)
+  const add = (labels: ReadonlyArray<MetricLabel.MetricLabel>) => withLabel(labels, "table", tag)
+  return (self) => Effect.locallyWith(self, FiberRef.currentMetricLabels, add)
+}
+
+/**
+ * Updates metrics of the sink's table in one step: `update` gets the labels a metric of the table is updated under
+ * (the fiber's, with `table`, kept: `withLabel`) and calls the metrics' own `unsafeUpdate` with them, which is what
+ * `Metric.update`, `Metric.set` and, for counters, `Metric.incrementBy` do, one effect for all instead of one each.
+ */
+export const updateMetrics = (
+  database: string,
+  table: string,
+  update: (labels: ReadonlyArray<MetricLabel.MetricLabel>) => void
+): Effect.Effect<void> =>
+  FiberRef.getWith(
+    FiberRef.currentMetricLabels,
+    (outer) => Effect.sync(() => update(withLabel(outer, "table", SinkMetrics.tableTag(database, table))))
+  )
 
 /** Landed batches kept at the head of a table's track (the latest of the landed prefix, listed in the report). */
 export const KEEP_LANDED = 100
@@ -204,6 +269,7 @@ export const make = (
   const record = (batch: Batch, state: LabelStore.LabelState) =>
     Effect.suspend(() => {
       track(batch, state)
+      // the fields are the batch's own, typed: the record is not validated again (`true`: no validation)
       return labels.put(
         new LabelStore.LabelRecord({
           label: batch.label,
@@ -212,55 +278,63 @@ export const make = (
           rows: batch.rows,
           bytes: batch.bytes,
           updatedAt: clock.unsafeCurrentTimeMillis()
-        })
+        }, true)
       )
     })
 
   const landed = (batch: Batch, result: Landed, startedAt: number) =>
-    Effect.gen(function*() {
-      const now = clock.unsafeCurrentTimeMillis()
-      const ms = now - startedAt
-      yield* record(batch, "committed")
-      liveEntry(batch.table).lastLoadAt = now
-      const e = entry(batch.table)
-      e.rows += batch.rows
-      e.bytes += batch.bytes
-      const sent = result.compressedBytes ?? batch.bytes
-      e.sentBytes += sent
-      e.loads += 1
-      e.retries += result.retries
-      e.filteredRows += result.filteredRows
-      yield* Effect.all([
-        Metric.incrementBy(SinkMetrics.totalFlushBytes, batch.bytes),
-        Metric.incrementBy(SinkMetrics.totalFlushSentBytes, sent),
-        Metric.incrementBy(SinkMetrics.totalFlushRows, batch.rows),
-        Metric.increment(SinkMetrics.totalFlushSucceededTimes),
-        Metric.incrementBy(SinkMetrics.totalFilteredRows, result.filteredRows),
-        Metric.incrementBy(SinkMetrics.totalLoadRetries, result.retries),
-        Metric.update(SinkMetrics.loadLatency, Duration.millis(ms)),
-        Metric.set(SinkMetrics.secondsSinceLastLoad, 0)
-      ], { discard: true })
-      for (const [key, value] of Object.entries(result.timings ?? {})) {
-        yield* Metric.update(Metric.tagged(SinkMetrics.serverTimeMs, "timing", key), value)
-      }
-      yield* Effect.logInfo("stream load").pipe(
-        Effect.annotateLogs({
-          table: batch.table,
-          label: batch.label,
-          status: result.status ?? "",
-          rows: batch.rows,
-          bytes: batch.bytes,
-          sentBytes: sent,
-          ms,
-          retries: result.retries,
-          hops: (result.hops ?? []).join(" -> ")
-        })
-      )
-    }).pipe(SinkMetrics.tagged(batch.database, batch.tableName))
+    record(batch, "committed").pipe(
+      Effect.zipRight(Effect.suspend(() => {
+        const now = clock.unsafeCurrentTimeMillis()
+        const ms = now - startedAt
+        liveEntry(batch.table).lastLoadAt = now
+        const e = entry(batch.table)
+        e.rows += batch.rows
+        e.bytes += batch.bytes
+        const sent = result.compressedBytes ?? batch.bytes
+        e.sentBytes += sent
+        e.loads += 1
+        e.retries += result.retries
+        e.filteredRows += result.filteredRows
+        const timings = result.timings
+        return updateMetrics(batch.database, batch.tableName, (labels) => {
+          // what Metric.incrementBy/increment (counters), update and set do, under the labels read once
+          SinkMetrics.totalFlushBytes.unsafeUpdate(batch.bytes, labels)
+          SinkMetrics.totalFlushSentBytes.unsafeUpdate(sent, labels)
+          SinkMetrics.totalFlushRows.unsafeUpdate(batch.rows, labels)
+          SinkMetrics.totalFlushSucceededTimes.unsafeUpdate(1, labels)
+          SinkMetrics.totalFilteredRows.unsafeUpdate(result.filteredRows, labels)
+          SinkMetrics.totalLoadRetries.unsafeUpdate(result.retries, labels)
+          SinkMetrics.loadLatency.unsafeUpdate(Duration.millis(ms), labels)
+          SinkMetrics.secondsSinceLastLoad.unsafeUpdate(0, labels)
+          // `Metric.tagged(serverTimeMs, "timing", key)` updated under `labels`
+          if (timings !== undefined) {
+            for (const key in timings) {
+              SinkMetrics.serverTimeMs.unsafeUpdate(timings[key]!, withLabel(labels, "timing", key, true))
+            }
+          }
+        }).pipe(
+          Effect.zipRight(logged(LogLevel.Info, () =>
+            Effect.logInfo("stream load").pipe(
+              Effect.annotateLogs({
+                table: batch.table,
+                label: batch.label,
+                status: result.status ?? "",
+                rows: batch.rows,
+                bytes: batch.bytes,
+                sentBytes: sent,
+                ms,
+                retries: result.retries,
+                hops: (result.hops ?? []).join(" -> ")
+              })
+            )))
+        )
+      }))
+    )
 
   const failed = (batch: Batch, error: unknown) =>
     Metric.increment(SinkMetrics.totalFlushFailedTimes).pipe(
-      SinkMetrics.tagged(batch.database, batch.tableName),
+      tableMetrics(batch.database, batch.tableName),
       Effect.zipRight(record(batch, inDoubt(error) ? "in-doubt" : "failed").pipe(Effect.ignore)),
       Effect.zipRight(Effect.logError("stream load failed", error).pipe(Effect.annotateLogs({ table: batch.table })))
     )
@@ -268,7 +342,7 @@ export const make = (
   const retried = (table: string, database: string, tableName: string) =>
     Effect.suspend(() => {
       entry(table).retries += 1
-      return Metric.increment(SinkMetrics.totalLoadRetries).pipe(SinkMetrics.tagged(database, tableName))
+      return Metric.increment(SinkMetrics.totalLoadRetries).pipe(tableMetrics(database, tableName))
     })
 
   const deadLettered = (table: string, rows: number) =>

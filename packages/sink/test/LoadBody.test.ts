@@ -82,6 +82,37 @@ const fixture = (options: { readonly fes?: number } = {}) =>
     return { em, file, dir, table, config, client, body, expected, landed, beBodies, offsets, opens }
   })
 
+/**
+ * A body read from `file` at `start` with `readSync`, into the buffers `slices` gives: each read calls back before it
+ * returns (as the CLI loader's reads do); `onRead` sees each buffer before it is read into.
+ */
+const syncFileBody = (
+  file: string,
+  start: number,
+  byteLength: number,
+  slices: LoadBody.Slices,
+  onRead: (buffer: Uint8Array) => void
+): LoadBody.LoadBody => ({
+  chunks: [],
+  byteLength,
+  source: {
+    slices,
+    open: () => {
+      const fd = Fs.openSync(file, "r")
+      let position = start
+      return {
+        read: (buffer, callback) => {
+          onRead(buffer)
+          const n = Fs.readSync(fd, buffer, 0, buffer.byteLength, position)
+          position += n
+          callback(null, n)
+        },
+        close: () => Fs.closeSync(fd)
+      }
+    }
+  }
+})
+
 describe("LoadBody.fromFile (a streamed body)", () => {
   it.scopedLive("lands whole and identical through the FE's 307 (Expect: 100-continue)", () =>
     Effect.gen(function*() {
@@ -114,27 +145,8 @@ describe("LoadBody.fromFile (a streamed body)", () => {
         take: () => free.pop() ?? (made.push(new Uint8Array(300_000)), made[made.length - 1]!),
         give: (slice) => void free.push(slice)
       }
-      const body: LoadBody.LoadBody = {
-        chunks: [],
-        byteLength: f.body.byteLength,
-        source: {
-          slices,
-          open: () => {
-            const fd = Fs.openSync(f.file, "r")
-            let position = start
-            return {
-              // calls back before it returns
-              read: (buffer, callback) => {
-                readInto.add(buffer.buffer)
-                const n = Fs.readSync(fd, buffer, 0, buffer.byteLength, position)
-                position += n
-                callback(null, n)
-              },
-              close: () => Fs.closeSync(fd)
-            }
-          }
-        }
-      }
+      // calls back before it returns
+      const body = syncFileBody(f.file, start, f.body.byteLength, slices, (buffer) => void readInto.add(buffer.buffer))
       const result = yield* f.client.loadBatch({
         database: "db",
         table: f.table,
@@ -167,35 +179,18 @@ describe("LoadBody.fromFile (a streamed body)", () => {
       let inARow = 0
       let most = 0
       let reads = 0
-      const body: LoadBody.LoadBody = {
-        chunks: [],
-        byteLength: f.body.byteLength,
-        source: {
-          slices,
-          open: () => {
-            const fd = Fs.openSync(f.file, "r")
-            let position = start
-            return {
-              read: (buffer, callback) => {
-                // reads since the event loop last ran its check phase (an immediate set by an earlier read ran)
-                inARow = turned ? 1 : inARow + 1
-                most = Math.max(most, inARow)
-                reads++
-                if (turned) {
-                  turned = false
-                  setImmediate(() => {
-                    turned = true
-                  })
-                }
-                const n = Fs.readSync(fd, buffer, 0, buffer.byteLength, position)
-                position += n
-                callback(null, n)
-              },
-              close: () => Fs.closeSync(fd)
-            }
-          }
+      const body = syncFileBody(f.file, start, f.body.byteLength, slices, () => {
+        // reads since the event loop last ran its check phase (an immediate set by an earlier read ran)
+        inARow = turned ? 1 : inARow + 1
+        most = Math.max(most, inARow)
+        reads++
+        if (turned) {
+          turned = false
+          setImmediate(() => {
+            turned = true
+          })
         }
-      }
+      })
       const result = yield* f.client.loadBatch({
         database: "db",
         table: f.table,

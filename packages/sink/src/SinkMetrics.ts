@@ -7,7 +7,8 @@
  *
  * @since 0.1.0
  */
-import { Effect, Metric, MetricBoundaries } from "effect"
+import { Effect, FiberRef, Metric, MetricBoundaries } from "effect"
+import { withLabel } from "./internal/metricLabels.js"
 
 /**
  * @since 0.1.0
@@ -153,7 +154,9 @@ export const serverTimeMs = Metric.histogram(
 export const tableTag = (database: string, table: string): string => `${database}.${table}`
 
 /**
- * Tags every metric updated inside an effect with the sink's table (`table` = `db.table`).
+ * Tags every metric updated inside an effect with the sink's table (`table` = `db.table`), as
+ * `Effect.tagMetrics("table", ...)` does, under labels arrays kept for the next use (internal/metricLabels.ts: an
+ * update under a labels array Effect has seen is a cache hit).
  *
  * @since 0.1.0
  * @category combinators
@@ -161,5 +164,7 @@ export const tableTag = (database: string, table: string): string => `${database
 export const tagged = (
   database: string,
   table: string
-): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R> =>
-  Effect.tagMetrics("table", tableTag(database, table))
+): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R> => {
+  const tag = tableTag(database, table)
+  return (self) => Effect.locallyWith(self, FiberRef.currentMetricLabels, (labels) => withLabel(labels, "table", tag))
+}

@@ -5,6 +5,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Metric, MetricLabel, Option } from "effect"
 import { LabelStore, SinkMetrics, StarRocksError } from "../src/index.js"
+import * as MetricLabels from "../src/internal/metricLabels.js"
 import * as Ledger from "../src/internal/sink/ledger.js"
 
 const batchOf = (table: string, n: number, firstRow: number): Ledger.Batch => ({
@@ -98,12 +99,12 @@ describe("Ledger: a load's metrics", () => {
 
   it("the labels arrays are kept: the same array for the same labels and tag, in `Arr.union`'s order", () => {
     const outer = [MetricLabel.make("job", "j1")]
-    const a = Ledger.withLabel(outer, "table", "db.a")
-    assert.strictEqual(Ledger.withLabel(outer, "table", "db.a"), a)
+    const a = MetricLabels.withLabel(outer, "table", "db.a")
+    assert.strictEqual(MetricLabels.withLabel(outer, "table", "db.a"), a)
     assert.deepStrictEqual(a.map((l) => l.key), ["job", "table"])
-    const t = Ledger.withLabel(a, "timing", "LoadTimeMs", true)
-    assert.strictEqual(Ledger.withLabel(a, "timing", "LoadTimeMs", true), t)
+    const t = MetricLabels.withLabel(a, "timing", "LoadTimeMs", true)
+    assert.strictEqual(MetricLabels.withLabel(a, "timing", "LoadTimeMs", true), t)
     assert.deepStrictEqual(t.map((l) => l.key), ["timing", "job", "table"])
-    assert.notStrictEqual(Ledger.withLabel(outer, "table", "db.b"), a)
+    assert.notStrictEqual(MetricLabels.withLabel(outer, "table", "db.b"), a)
   })
 })

@@ -44,7 +44,7 @@ import { compressFirst, spare } from "./compressFirst.js"
 import type * as DeadLetter from "./deadLetter.js"
 import type { Lane, Sealed } from "./lane.js"
 import type { Batch, Ledger } from "./ledger.js"
-import { tableMetrics, updateMetrics } from "./ledger.js"
+import { updateMetrics } from "./ledger.js"
 
 export interface Options {
   readonly client: LoadClient.LoadClient
@@ -179,7 +179,7 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
       })
     const reportLimit = (lane: Lane, value: number) =>
       Metric.set(SinkMetrics.adaptiveConcurrencyLimit, value).pipe(
-        tableMetrics(lane.settings.database, lane.settings.table)
+        SinkMetrics.tagged(lane.settings.database, lane.settings.table)
       )
 
     /**
@@ -291,7 +291,7 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
         if (deadLetter !== undefined && result.filteredRows > 0) yield* deadLetter.filtered(batch, result)
       }).pipe(
         Effect.tapError(() => Effect.sync(() => unsettled.delete(item))),
-        tableMetrics(item.sealed.lane.settings.database, item.sealed.lane.settings.table)
+        SinkMetrics.tagged(item.sealed.lane.settings.database, item.sealed.lane.settings.table)
       )
 
     const dispatch = (sealed: Sealed) =>

@@ -11,12 +11,13 @@
  * Liveness: per table, when its last load landed (the `secondsSinceLastLoad` gauge) and the rows of its sealed
  * batches not landed yet (and since when some have waited), read by the watchdog (internal/sink/watchdog.ts).
  */
-import type { Clock } from "effect"
-import { Array as Arr, Duration, Effect, FiberRef, LogLevel, Metric, MetricLabel } from "effect"
+import type { Clock, MetricLabel } from "effect"
+import { Duration, Effect, FiberRef, LogLevel, Metric } from "effect"
 import * as LabelStore from "../../LabelStore.js"
 import * as SinkMetrics from "../../SinkMetrics.js"
 import { logged } from "../client/replies.js"
 import type { Landed as LandedReport, TableLanded } from "../landed.js"
+import { withLabel } from "../metricLabels.js"
 
 /** What a load that landed reports (the client's `LoadResult` and `TransactionResult` both fit). */
 export interface Landed {
@@ -96,55 +97,6 @@ export interface Liveness {
   readonly sealedRows: number
   /** Since when sealed rows have waited without a break (undefined when none waits). */
   readonly sealedSince: number | undefined
-}
-
-/**
- * Metric labels kept as the same arrays: Effect finds a metric's entry for a set of labels through a cache keyed by
- * the labels array itself (its identity), so an update under an array it has seen costs a lookup, where a fresh
- * array (what `Effect.tagMetrics` makes each time it is applied) builds the metric's tagged key again, hashes it
- * and looks it up in the registry. A load updates about a dozen metrics of its table.
- */
-const labelArrays = new WeakMap<
-  ReadonlyArray<MetricLabel.MetricLabel>,
-  Map<string, ReadonlyArray<MetricLabel.MetricLabel>>
->()
-
-/**
- * `labels` with `key=value` added, as `Arr.union` does: after them (`Effect.tagMetrics`), or before them (`first`:
- * `Metric.tagged` on a metric updated under `labels`). The same array for the same arguments.
- */
-export const withLabel = (
-  labels: ReadonlyArray<MetricLabel.MetricLabel>,
-  key: string,
-  value: string,
-  first = false
-): ReadonlyArray<MetricLabel.MetricLabel> => {
-  let added = labelArrays.get(labels)
-  if (added === undefined) {
-    added = new Map()
-    labelArrays.set(labels, added)
-  }
-  const name = `${first ? "<" : ">"}${key}\u0000${value}`
-  let out = added.get(name)
-  if (out === undefined) {
-    const label = [MetricLabel.make(key, value)]
-    out = first ? Arr.union(label, labels) : Arr.union(labels, label)
-    added.set(name, out)
-  }
-  return out
-}
-
-/**
- * Tags every metric updated inside an effect with the sink's table, as `SinkMetrics.tagged` does, under labels
- * arrays kept (`withLabel`).
- */
-export const tableMetrics = (
-  database: string,
-  table: string
-): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R> => {
-  const tag = SinkMetrics.tableTag(database, table)
-  const add = (labels: ReadonlyArray<MetricLabel.MetricLabel>) => withLabel(labels, "table", tag)
-  return (self) => Effect.locallyWith(self, FiberRef.currentMetricLabels, add)
 }
 
 /**
@@ -334,7 +286,7 @@ export const make = (
 
   const failed = (batch: Batch, error: unknown) =>
     Metric.increment(SinkMetrics.totalFlushFailedTimes).pipe(
-      tableMetrics(batch.database, batch.tableName),
+      SinkMetrics.tagged(batch.database, batch.tableName),
       Effect.zipRight(record(batch, inDoubt(error) ? "in-doubt" : "failed").pipe(Effect.ignore)),
       Effect.zipRight(Effect.logError("stream load failed", error).pipe(Effect.annotateLogs({ table: batch.table })))
     )
@@ -342,7 +294,7 @@ export const make = (
   const retried = (table: string, database: string, tableName: string) =>
     Effect.suspend(() => {
       entry(table).retries += 1
-      return Metric.increment(SinkMetrics.totalLoadRetries).pipe(tableMetrics(database, tableName))
+      return Metric.increment(SinkMetrics.totalLoadRetries).pipe(SinkMetrics.tagged(database, tableName))
     })
 
   const deadLettered = (table: string, rows: number) =>

@@ -235,6 +235,15 @@ describe("partitions and fencing (emulator)", () => {
             Effect.repeat({ until: (n) => n >= 10, schedule: Schedule.spaced("10 millis") }),
             Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error("owner a never loaded its rows") })
           )
+          // and its checkpoint of row 199 is saved: checkpoints are saved in the background, so the loads of rows
+          // 200..249 can all be sent before it (on a loaded machine b then recovered the checkpoint of row 99)
+          yield* storeA.latest(KEY).pipe(
+            Effect.repeat({
+              until: (record) => Option.isSome(record) && record.value.position === 199,
+              schedule: Schedule.spaced("10 millis")
+            }),
+            Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error("owner a never saved row 199") })
+          )
 
           // owner b takes the partition over: claims (epoch 2), recovers a's last checkpoint, resumes after row 199
           const summaryB = yield* pipeline(ctx, "runner-b", (from) => Stream.fromIterable(rowsFrom(from, 300)), storeB)

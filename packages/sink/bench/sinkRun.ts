@@ -23,13 +23,32 @@ export const config = (port: number, format: "csv" | "json", labelPrefix?: strin
 type Row = typeof ReferenceRow.Type
 
 /**
- * The at-least-once sink of the bench: one table (`t`), or `tables` tables chosen by `row.id % tables`. The route
- * returns names made once (as a route by a tenant column returns the row's own string), not a new string per row.
+ * How the bench's many-table sink routes a row (`BENCH_ROUTE`, for taking its cost apart: docs/benchmark.md, session
+ * 11): `modulo` (the default, the bench's own) by `row.id % tables`, consecutive rows to different tables; `blocks`
+ * by `row.id / 4096 % tables`, a table per chunk of 4,096 rows; `first` every row to the first table, through the
+ * same routing function (the routing's cost without many lanes).
+ */
+const routes: Record<string, (id: number, tables: number) => number> = {
+  blocks: (id, tables) => Math.floor(id / 4096) % tables,
+  first: () => 0
+}
+
+/**
+ * The at-least-once sink of the bench: one table (`t`), or `tables` tables chosen by `row.id % tables` (or as
+ * `BENCH_ROUTE` says). The route returns names made once (as a route by a tenant column returns the row's own
+ * string), not a new string per row.
  */
 const target = (tables: number) => {
   if (tables <= 1) return StarRocksSink.make(ReferenceRow)
   const names = Array.from({ length: tables }, (_, i) => `t${i}`)
-  return StarRocksSink.make(StarRocksSink.byRoute(ReferenceRow, (row) => names[row.id % tables]!))
+  const route = process.env["BENCH_ROUTE"] ?? "modulo"
+  // the default keeps the bench's own route function as it was
+  if (route === "modulo") {
+    return StarRocksSink.make(StarRocksSink.byRoute(ReferenceRow, (row) => names[row.id % tables]!))
+  }
+  const pick = routes[route]
+  if (pick === undefined) throw new Error(`BENCH_ROUTE: ${route} is none of modulo, ${Object.keys(routes).join(", ")}`)
+  return StarRocksSink.make(StarRocksSink.byRoute(ReferenceRow, (row) => names[pick(row.id, tables)]!))
 }
 
 /** Runs rows through the sink into the null endpoint; resolves to the summary. */

@@ -6,6 +6,9 @@
  * `oneMaxRows` (default: the config's max-rows) gives the one-table runs that `maxRows`, so that one table makes as
  * many loads as the tables do (1,000,000 rows and 20 tables: 56 loads; one table at max-rows 18,500: 56 too): the
  * two then differ only by the routing and the interleaving of lanes (docs/benchmark.md, "20 tables: the cost is in the loads").
+ * `BENCH_ROUTE=blocks` (a table per chunk of 4,096 rows) or `BENCH_ROUTE=first` (every row to the first table, through
+ * the same routing function) routes the many-table runs otherwise (sinkRun.ts), to take their cost apart
+ * (docs/benchmark.md, session 11).
  */
 import { ReferenceRows } from "@effect-starrocks/testkit"
 import { runSink, startEndpoint } from "./sinkRun.js"

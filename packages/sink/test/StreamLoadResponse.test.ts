@@ -1,8 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Either, Schema } from "effect"
+import { Either, FastCheck as fc, Schema } from "effect"
 import {
   classify,
+  classifyBySchema,
   decodeLoadState,
+  decodeStreamLoadBody,
   GetLoadStateBody,
   isSuccess,
   RestResultBody,
@@ -164,5 +166,148 @@ describe("classify", () => {
     // auth failures inside a 200 body (direct-to-BE bad password, missing header)
     assert.strictEqual(tagOf(200, be({ Status: "Fail", Message: "Access denied for root@127.0.0.1" })), "Unauthorized")
     assert.strictEqual(tagOf(200, be({ Status: "Fail", Message: "no valid Basic authorization" })), "Unauthorized")
+  })
+})
+
+describe("classify without the schema", () => {
+  // every key of StreamLoadBody in several spellings, keys of other replies, and unknown ones
+  const keys = fc.constantFrom(
+    "Status",
+    "status",
+    "STATUS",
+    "Message",
+    "message",
+    "Msg",
+    "msg",
+    "TxnId",
+    "txnId",
+    "txnid",
+    "Label",
+    "label",
+    "ExistingJobStatus",
+    "existingjobstatus",
+    "NumberTotalRows",
+    "NumberLoadedRows",
+    "numberloadedrows",
+    "NumberFilteredRows",
+    "NumberUnselectedRows",
+    "LoadBytes",
+    "loadbytes",
+    "ErrorURL",
+    "errorUrl",
+    "RejectedRecordPath",
+    "LoadTimeMs",
+    "StreamLoadPlanTimeMs",
+    "State",
+    "code",
+    "Reason",
+    "__proto__",
+    "0",
+    "12"
+  )
+  const words = fc.constantFrom(
+    "Success",
+    "OK",
+    "Fail",
+    "FAILED",
+    "Publish Timeout",
+    "PUBLISH_TIMEOUT",
+    "Label Already Exists",
+    "FINISHED",
+    "RUNNING",
+    "TXN_IN_PROCESSING",
+    "MEM_LIMIT_EXCEEDED",
+    "no backend alive",
+    "too many filtered rows",
+    "Transaction status unknown",
+    "label [x] has already been used",
+    "access denied",
+    "",
+    " ",
+    "12",
+    "-3.5",
+    "1e3",
+    "NaN",
+    "Infinity",
+    "0x10",
+    " 7 "
+  )
+  const values = fc.oneof(
+    words,
+    fc.string(),
+    fc.integer(),
+    fc.double({ noNaN: true, noDefaultInfinity: true }),
+    fc.constant(null),
+    fc.boolean(),
+    fc.array(fc.integer(), { maxLength: 2 }),
+    fc.dictionary(fc.constantFrom("a", "Status"), fc.integer(), { maxKeys: 2 })
+  )
+  const bodies = fc.array(fc.tuple(keys, values), { maxLength: 10 }).map((entries) => {
+    const o: Record<string, unknown> = {}
+    for (const [k, v] of entries) Object.defineProperty(o, k, { value: v, enumerable: true, writable: true })
+    return o
+  })
+  const statuses = fc.constantFrom(200, 200, 200, 201, 204, 100, 307, 401, 403, 404, 408, 429, 500, 503)
+  const same = (a: unknown, b: unknown) => {
+    assert.deepStrictEqual(a, b)
+    assert.strictEqual(JSON.stringify(a), JSON.stringify(b))
+  }
+
+  it("decodes random bodies as the StreamLoadBody schema does (value and key order)", () => {
+    fc.assert(
+      fc.property(bodies, (o) => {
+        same(
+          decodeStreamLoadBody(o),
+          Either.getOrUndefined(Schema.decodeUnknownEither(StreamLoadBody)(o))
+        )
+      }),
+      { numRuns: 3000 }
+    )
+  })
+
+  it("classifies random replies as classify through the schema does, as text and as objects", () => {
+    fc.assert(
+      fc.property(statuses, bodies, fc.boolean(), fc.option(fc.constantFrom("http://be:8040/x", "")), (
+        httpStatus,
+        o,
+        asText,
+        location
+      ) => {
+        const body = asText ? JSON.stringify(o, null, 4) : o
+        const where = location ?? undefined
+        same(classify(httpStatus, body, where), classifyBySchema(httpStatus, body, where))
+      }),
+      { numRuns: 3000 }
+    )
+  })
+
+  it("classifies odd replies as classify through the schema does", () => {
+    const odd: ReadonlyArray<unknown> = [
+      "",
+      "not json",
+      "[]",
+      "null",
+      "42",
+      "\"Success\"",
+      "{}",
+      be({ Status: "Success", status: "Fail" }),
+      be({ status: null, Status: "Success" }),
+      be({ Status: "Success", TxnId: "12" }),
+      be({ Status: "Success", TxnId: " " }),
+      be({ Status: 7 }),
+      be({ Status: "Success", Label: 12 }),
+      be({ Status: "Success", Message: true }),
+      be({ Status: "Success", NumberLoadedRows: 1.5, LoadBytes: -1 }),
+      be({ Status: "Label Already Exists", ExistingJobStatus: "FINISHED", TxnId: 3 }),
+      fe({ status: "FAILED", msg: "transaction with label x not exists" }),
+      { Status: "Success", TxnId: undefined },
+      { Status: "Success", LoadBytes: Number.NaN },
+      [{ Status: "Success" }]
+    ]
+    for (const body of odd) {
+      for (const httpStatus of [200, 307, 401, 500]) {
+        same(classify(httpStatus, body, "http://be:8040/x"), classifyBySchema(httpStatus, body, "http://be:8040/x"))
+      }
+    }
   })
 })

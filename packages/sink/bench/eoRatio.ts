@@ -143,6 +143,8 @@ interface Run {
   readonly sys: number
   /** Minor page faults. */
   readonly faults: number
+  /** The wall time (s) before the first row was taken (the sink's start). */
+  readonly start: number
   /** Of `cpu`, before the first row was taken (the sink's start) and after the last (its end). */
   readonly startCpu: number
   readonly endCpu: number
@@ -179,6 +181,7 @@ const measure = async (which: string, f: () => Promise<unknown>): Promise<Run> =
     cpu: (c.user + c.system) / 1e6,
     sys: c.system / 1e6,
     faults: process.resourceUsage().minorPageFault - f0,
+    start: (firstRowAt - t0) / 1000,
     startCpu: (firstRowCpu - cpu0) / 1e6,
     endCpu: (cpu0 + c.user + c.system - lastRowCpu) / 1e6,
     tail: (t1 - lastRowAt) / 1000
@@ -219,7 +222,7 @@ const alo: Array<Run> = []
 const eo: Array<Run> = []
 for (let k = 0; k < rounds; k++) {
   round = k + 1
-  const skip = { wall: NaN, cpu: NaN, sys: NaN, faults: NaN, startCpu: NaN, endCpu: NaN, tail: NaN }
+  const skip = { wall: NaN, cpu: NaN, sys: NaN, faults: NaN, start: NaN, startCpu: NaN, endCpu: NaN, tail: NaN }
   alo.push(only === "eo" ? skip : await measure("at-least-once", () => atLeastOnce(rows)))
   eo.push(only === "alo" ? skip : await measure("exactly-once", () => exactlyOnce(rows, everyRows)))
   const a = alo[k]!
@@ -245,6 +248,8 @@ console.log(JSON.stringify({
   eo_cpu_median: Number(median(eo.map((e) => e.cpu)).toFixed(3)),
   alo_tail_ms_median: Math.round(median(alo.map((a) => a.tail * 1000))),
   eo_tail_ms_median: Math.round(median(eo.map((e) => e.tail * 1000))),
+  alo_first_row_ms_median: Number(median(alo.map((a) => a.start * 1000)).toFixed(1)),
+  eo_first_row_ms_median: Number(median(eo.map((e) => e.start * 1000)).toFixed(1)),
   alo_start_cpu_ms_median: Number(median(alo.map((a) => a.startCpu * 1000)).toFixed(1)),
   eo_start_cpu_ms_median: Number(median(eo.map((e) => e.startCpu * 1000)).toFixed(1)),
   alo_end_cpu_ms_median: Number(median(alo.map((a) => a.endCpu * 1000)).toFixed(1)),

@@ -518,9 +518,9 @@ export interface Probed {
  * The ids are probed in rounds, each round's at once: as many ids as could still end the walk (`UNKNOWN_STREAK`
  * less the unknown ids in a row so far), so that it probes exactly the ids a walk one id at a time would, and
  * reads them in order. A start with nothing lingering (the usual one: every exactly-once sink's start, per table)
- * costs one round trip instead of `UNKNOWN_STREAK` in a row: measured against the null endpoint, the exactly-once
- * bench run took its first row 8 to 25 ms after its start, the at-least-once one 3 to 13 ms (docs/benchmark.md,
- * Session 11: issue 8's exactly-once ratio).
+ * costs one round trip instead of `UNKNOWN_STREAK` in a row. (Against the bench's null endpoint on loopback the
+ * client's own CPU per probe dominates the round trip, and the start is as long as before: docs/benchmark.md,
+ * Session 11.)
  */
 export const walk = (
   database: string,

@@ -5,7 +5,8 @@
  *
  * @internal
  */
-import { Clock, Effect, Either, Ref } from "effect"
+import type { Duration, Schedule } from "effect"
+import { Clock, Effect, Either, LogLevel, Ref } from "effect"
 import type { LoadBody } from "../../LoadBody.js"
 import type { LoadError } from "../../StarRocksError.js"
 import { TransactionError } from "../../StarRocksError.js"
@@ -24,7 +25,7 @@ import type {
   TransactionRequest,
   TransactionResult
 } from "./model.js"
-import { LABEL_RE, mergeHeaders, num, outcomeToError, streamLoadError } from "./replies.js"
+import { LABEL_RE, logged, mergeHeaders, num, outcomeToError, streamLoadError } from "./replies.js"
 import * as RetryLogic from "./retryLogic.js"
 import type { HttpResponse } from "./transport.js"
 import { streamedBodyRefusal } from "./transport.js"
@@ -112,6 +113,28 @@ const txnResult = (
   }
 }
 
+/**
+ * The retry schedule of a connection's calls of one operation, made once per connection and operation (as
+ * streamLoad.ts's): a schedule is a description, each retry runs its own.
+ */
+const policies = new WeakMap<Connection, Map<TransactionOperation, Schedule.Schedule<Duration.Duration, LoadError>>>()
+const policyOf = (
+  connection: Connection,
+  operation: TransactionOperation
+): Schedule.Schedule<Duration.Duration, LoadError> => {
+  let byOperation = policies.get(connection)
+  if (byOperation === undefined) {
+    byOperation = new Map()
+    policies.set(connection, byOperation)
+  }
+  let policy = byOperation.get(operation)
+  if (policy === undefined) {
+    policy = Backoff.policy(connection.retry, (e) => RetryLogic.decide(operation, e) === "Retry")
+    byOperation.set(operation, policy)
+  }
+  return policy
+}
+
 /** One exchange of one call. */
 const exchangeOnce = (
   connection: Connection,
@@ -137,17 +160,19 @@ const exchangeOnce = (
     )
     const outcome = classify(response.status, response.body)
     const ended = yield* Clock.currentTimeMillis
-    yield* Effect.logInfo(`transaction ${operation}`).pipe(
-      Effect.annotateLogs({
-        label,
-        hops: response.hops.join(" -> "),
-        httpStatus: response.status,
-        status: "status" in outcome ? outcome.status : "",
-        outcome: outcome._tag,
-        bytes: body?.byteLength ?? 0,
-        ms: ended - started
-      })
-    )
+    // built only when the minimum log level lets it through (as streamLoad.ts's): a fiber-ref read otherwise
+    yield* logged(LogLevel.Info, () =>
+      Effect.logInfo(`transaction ${operation}`).pipe(
+        Effect.annotateLogs({
+          label,
+          hops: response.hops.join(" -> "),
+          httpStatus: response.status,
+          status: "status" in outcome ? outcome.status : "",
+          outcome: outcome._tag,
+          bytes: body?.byteLength ?? 0,
+          ms: ended - started
+        })
+      ))
     return { response, outcome }
   })
 
@@ -253,8 +278,7 @@ export const call = (
         return RetryLogic.decide(operation, error) === "Settle" ? Effect.succeed(reply) : Effect.fail(error)
       })
     )
-    const policy = Backoff.policy(connection.retry, (e) => RetryLogic.decide(operation, e) === "Retry")
-    const result = yield* Effect.either(Effect.retry(once, policy))
+    const result = yield* Effect.either(Effect.retry(once, policyOf(connection, operation)))
     const retries = (yield* Ref.get(attempts)) - 1
     if (Either.isRight(result)) {
       const { outcome, response } = result.right

@@ -12,6 +12,7 @@ import { globalValue } from "effect/GlobalValue"
 import * as RetryPolicy from "../../RetryPolicy.js"
 import type { LoadError } from "../../StarRocksError.js"
 import type { RetryBudget } from "./connection.js"
+import * as RetryLogic from "./retryLogic.js"
 
 /** Runs the wait between two attempts (the sleep of a backoff). */
 export interface Backoff {
@@ -64,6 +65,33 @@ export const policy = (
   retryable: (error: LoadError) => boolean
 ): Schedule.Schedule<Duration.Duration, LoadError> =>
   throughHook(RetryPolicy.make<LoadError>({ ...budget, while: retryable }))
+
+const operationPolicies = new WeakMap<
+  RetryBudget,
+  Map<RetryLogic.Operation, Schedule.Schedule<Duration.Duration, LoadError>>
+>()
+
+/**
+ * `policy` over the errors that `operation` retries (retryLogic.ts `decide`), made once per retry budget (one per
+ * connection) and operation, not once per request: a schedule is a description, each retry runs its own, and the
+ * stream loads and transaction calls ask for theirs on every request.
+ */
+export const operationPolicy = (
+  budget: RetryBudget,
+  operation: RetryLogic.Operation
+): Schedule.Schedule<Duration.Duration, LoadError> => {
+  let byOperation = operationPolicies.get(budget)
+  if (byOperation === undefined) {
+    byOperation = new Map()
+    operationPolicies.set(budget, byOperation)
+  }
+  let made = byOperation.get(operation)
+  if (made === undefined) {
+    made = policy(budget, (error) => RetryLogic.decide(operation, error) === "Retry")
+    byOperation.set(operation, made)
+  }
+  return made
+}
 
 /**
  * Runs `attempt(n)` (n counts from 0) under `schedule` and succeeds with its result and the number of attempts made;

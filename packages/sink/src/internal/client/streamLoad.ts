@@ -5,7 +5,6 @@
  *
  * @internal
  */
-import type { Duration, Schedule } from "effect"
 import { Clock, Effect, LogLevel } from "effect"
 import type { LoadBody } from "../../LoadBody.js"
 import type { LoadError, StreamLoadError } from "../../StarRocksError.js"
@@ -31,19 +30,6 @@ import {
 } from "./replies.js"
 import * as RetryLogic from "./retryLogic.js"
 import { streamedBodyRefusal } from "./transport.js"
-
-const retryable = (error: LoadError): boolean => RetryLogic.decide("streamLoad", error) === "Retry"
-
-/** The retry schedule of a connection's stream loads, made once (a schedule is a description: each retry runs its own). */
-const policies = new WeakMap<Connection, Schedule.Schedule<Duration.Duration, LoadError>>()
-const policyOf = (connection: Connection): Schedule.Schedule<Duration.Duration, LoadError> => {
-  let policy = policies.get(connection)
-  if (policy === undefined) {
-    policy = Backoff.policy(connection.retry, retryable)
-    policies.set(connection, policy)
-  }
-  return policy
-}
 
 /** One attempt: the exchange, and the settlement of a label in doubt or in use. */
 const attempt = (
@@ -226,7 +212,7 @@ const plain = (connection: Connection, request: LoadRequest): Effect.Effect<Load
     const resent = { n: 0 }
     const [result, attempts] = yield* Backoff.counted(
       (n) => attempt(connection, sent, headers, n, resent),
-      policyOf(connection),
+      Backoff.operationPolicy(connection.retry, "streamLoad"),
       "stream load failed",
       { label: request.label }
     )

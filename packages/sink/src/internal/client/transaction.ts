@@ -5,7 +5,6 @@
  *
  * @internal
  */
-import type { Duration, Schedule } from "effect"
 import { Clock, Effect, Either, LogLevel, Ref } from "effect"
 import type { LoadBody } from "../../LoadBody.js"
 import type { LoadError } from "../../StarRocksError.js"
@@ -111,28 +110,6 @@ const txnResult = (
     errorUrl: body?.ErrorURL,
     ...(labelState !== undefined ? { labelState } : {})
   }
-}
-
-/**
- * The retry schedule of a connection's calls of one operation, made once per connection and operation (as
- * streamLoad.ts's): a schedule is a description, each retry runs its own.
- */
-const policies = new WeakMap<Connection, Map<TransactionOperation, Schedule.Schedule<Duration.Duration, LoadError>>>()
-const policyOf = (
-  connection: Connection,
-  operation: TransactionOperation
-): Schedule.Schedule<Duration.Duration, LoadError> => {
-  let byOperation = policies.get(connection)
-  if (byOperation === undefined) {
-    byOperation = new Map()
-    policies.set(connection, byOperation)
-  }
-  let policy = byOperation.get(operation)
-  if (policy === undefined) {
-    policy = Backoff.policy(connection.retry, (e) => RetryLogic.decide(operation, e) === "Retry")
-    byOperation.set(operation, policy)
-  }
-  return policy
 }
 
 /** One exchange of one call. */
@@ -278,7 +255,7 @@ export const call = (
         return RetryLogic.decide(operation, error) === "Settle" ? Effect.succeed(reply) : Effect.fail(error)
       })
     )
-    const result = yield* Effect.either(Effect.retry(once, policyOf(connection, operation)))
+    const result = yield* Effect.either(Effect.retry(once, Backoff.operationPolicy(connection.retry, operation)))
     const retries = (yield* Ref.get(attempts)) - 1
     if (Either.isRight(result)) {
       const { outcome, response } = result.right

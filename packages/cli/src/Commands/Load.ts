@@ -475,10 +475,9 @@ const itemsOf = (
     item: (batch: B) => Item
   ): Stream.Stream<Item, LoadInputError> =>
     Stream.unwrapScoped(Effect.gen(function*() {
+      // a regular file (streamable, pooled): opened synchronously, as it is read (no thread-pool round trip)
       const fd = yield* Effect.acquireRelease(
-        Effect.async<number, LoadInputError>((resume) =>
-          fs.open(input.path, "r", (e, fd) => resume(e === null ? Effect.succeed(fd) : Effect.fail(onError(e))))
-        ),
+        Effect.try({ try: () => fs.openSync(input.path, "r"), catch: onError }),
         (fd) => Effect.sync(() => fs.closeSync(fd))
       )
       let end = offset

@@ -81,6 +81,16 @@ const readFull = (fd: number, buffer: Buffer, length: number, position: number):
     step()
   })
 
+/** Reads into `buffer[0, length)` from `position` with `readSync` until it is full or the file ends: the bytes read. */
+const readFullSync = (fd: number, buffer: Buffer, length: number, position: number): number => {
+  let n = 0
+  for (;;) {
+    const got = fs.readSync(fd, buffer, n, length - n, position + n)
+    n += got
+    if (got === 0 || n === length) return n
+  }
+}
+
 /** The cutter's first batch from `position` on (fresh chunks), or none at the end of the file. */
 const cutOne = (
   fd: number,
@@ -325,15 +335,16 @@ export const ranges = <E>(options: {
   }
   const next = (position: number): Effect.Effect<Option.Option<readonly [RangeBatch, number]>, unknown> =>
     Effect.gen(function*() {
-      const size = yield* Effect.async<number, unknown>((resume) =>
-        fs.fstat(fd, (e, stat) => resume(e === null ? Effect.succeed(stat.size) : Effect.fail(e)))
-      )
+      // synchronous, as the sends read the ranges: a regular file's size and a window of it from the page cache
+      // cost microseconds, a thread-pool round trip (`fs.fstat`, `fs.read`) more (and the pool's start, four
+      // threads, at the first one)
+      const size = yield* Effect.try(() => fs.fstatSync(fd).size)
       if (size <= position) return Option.none()
       // the rest of the file is the last batch
       if (size - position <= maxBytes) return range(position, size)
       // the window [limit - behind, limit + LOOK_AHEAD) around the limit
       const from = position + maxBytes - behind
-      const n = yield* readFull(fd, window, Math.min(window.length, size - from), from)
+      const n = yield* Effect.try(() => readFullSync(fd, window, Math.min(window.length, size - from), from))
       const first = window.subarray(0, n).indexOf(delimiter, behind)
       if (first >= 0) {
         const lastEnd = window.lastIndexOf(delimiter, behind - 1) + 1

@@ -193,6 +193,11 @@ export interface RangeBatch {
    * loaded, whose body was never sent) by reading the range once more.
    */
   readonly rows: Effect.Effect<number, unknown>
+  /**
+   * Calls `f` once a send has read `bytes` of the body (at once when it has already), at most once: what the loader
+   * waits for before it starts the next load (Load.ts, "the loads' phases").
+   */
+  readonly onRead: (bytes: number, f: () => void) => void
 }
 
 /** `rows` of a range `[start, end)`: its delimiters, plus one for a final row without one. */
@@ -266,6 +271,13 @@ export const makeSlices = (n: number): Slices => {
 const countedBody = (path: string, start: number, end: number, byte: number, slices: Slices) => {
   const byteLength = end - start
   let counted: number | undefined
+  /** The most bytes a reading has read so far, and who waits for a number of them (`onRead`). */
+  let most = 0
+  let waiter: { readonly bytes: number; readonly f: () => void } | undefined
+  const onRead = (bytes: number, f: () => void) => {
+    if (most >= bytes) return f()
+    waiter = { bytes, f }
+  }
   const body: LoadBody.LoadBody = {
     chunks: [],
     byteLength,
@@ -291,6 +303,14 @@ const countedBody = (path: string, start: number, end: number, byte: number, sli
               n += slices.count(buffer, got, byte)
               seen += got
               if (seen === byteLength && counted === undefined) counted = rowsOf(n, buffer[got - 1]!, byte)
+              if (seen > most) {
+                most = seen
+                if (waiter !== undefined && most >= waiter.bytes) {
+                  const f = waiter.f
+                  waiter = undefined
+                  f()
+                }
+              }
             }
             callback(null, got)
           },
@@ -305,7 +325,7 @@ const countedBody = (path: string, start: number, end: number, byte: number, sli
   const rows = Effect.suspend(() =>
     counted !== undefined ? Effect.succeed(counted) : countRange(path, start, end, byte)
   )
-  return { body, rows }
+  return { body, rows, onRead }
 }
 
 /**
@@ -327,9 +347,9 @@ export const ranges = <E>(options: {
   const behind = Math.min(LOOK_BEHIND, maxBytes)
   const window = Buffer.allocUnsafe(behind + LOOK_AHEAD)
   const range = (start: number, end: number): Option.Option<readonly [RangeBatch, number]> => {
-    const { body, rows } = countedBody(path, start, end, delimiter, slices)
+    const { body, onRead, rows } = countedBody(path, start, end, delimiter, slices)
     return Option.some([
-      { piece: { offset: start, end, chunks: [], byteLength: end - start, rows: 0 }, body, rows },
+      { piece: { offset: start, end, chunks: [], byteLength: end - start, rows: 0 }, body, rows, onRead },
       end
     ])
   }
@@ -363,7 +383,12 @@ export const ranges = <E>(options: {
       const rows = piece.rows
       return Option.some(
         [
-          { piece, body: { chunks: piece.chunks, byteLength: piece.byteLength }, rows: Effect.succeed(rows) },
+          {
+            piece,
+            body: { chunks: piece.chunks, byteLength: piece.byteLength },
+            rows: Effect.succeed(rows),
+            onRead: (_bytes, f) => f()
+          },
           piece.end
         ] as const
       )

@@ -20,7 +20,14 @@ import * as zlib from "node:zlib"
 import * as Load from "../src/Commands/Load.js"
 import * as Cutter from "../src/internal/load/cutter.js"
 import * as FileBatches from "../src/internal/load/fileBatches.js"
-import { decodeDelimiter, delimiterHeader, label, parseProperties, parseSize } from "../src/internal/load/options.js"
+import {
+  decodeDelimiter,
+  delimiterHeader,
+  grouped,
+  label,
+  parseProperties,
+  parseSize
+} from "../src/internal/load/options.js"
 import type { Run } from "./launcher.js"
 import { runCli } from "./launcher.js"
 
@@ -385,6 +392,30 @@ describe("load: the cutter", () => {
 })
 
 describe("load: options", () => {
+  it("writes counts as toLocaleString(\"en-US\") does, without it", () => {
+    for (
+      const n of [
+        0,
+        1,
+        12,
+        123,
+        999,
+        1000,
+        1234.4,
+        1234.6,
+        99_999,
+        100_000,
+        999_999,
+        1_000_000,
+        17_532_270,
+        2 ** 53 - 1,
+        -4321
+      ]
+    ) {
+      assert.strictEqual(grouped(n), Math.round(n).toLocaleString("en-US"), String(n))
+    }
+  })
+
   it("reads Java properties files", () => {
     const props = parseProperties(
       "# comment\n! also\nload-url = fe1:8030;fe2:8030\nsink.properties.column_separator=\\\\x01\n" +

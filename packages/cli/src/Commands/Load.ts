@@ -47,7 +47,14 @@ import * as Checkpoint from "../internal/load/checkpoint.js"
 import * as Cutter from "../internal/load/cutter.js"
 import * as FileBatches from "../internal/load/fileBatches.js"
 import * as Metrics from "../internal/load/metrics.js"
-import { decodeDelimiter, delimiterHeader, label, parseProperties, parseSize } from "../internal/load/options.js"
+import {
+  decodeDelimiter,
+  delimiterHeader,
+  grouped,
+  label,
+  parseProperties,
+  parseSize
+} from "../internal/load/options.js"
 
 // -----------------------------------------------------------------------------
 // errors
@@ -616,9 +623,9 @@ const progressLine = (s: Stats, total: number | undefined, seconds: number): str
     total !== undefined && total > 0
       ? `${mb(s.bytes)} / ${mb(total)} (${Math.floor((100 * s.bytes) / total)}%)`
       : mb(s.bytes),
-    `${s.rows.toLocaleString("en-US")} rows`,
+    `${grouped(s.rows)} rows`,
     `${mb(rate)}/s`,
-    `${Math.round(seconds > 0 ? s.rows / seconds : 0).toLocaleString("en-US")} rows/s`
+    `${grouped(seconds > 0 ? s.rows / seconds : 0)} rows/s`
   ]
   if (total !== undefined && rate > 0 && total > s.bytes) parts.push(`ETA ${Math.ceil((total - s.bytes) / rate)}s`)
   parts.push(`loads ${s.loads} (${s.inFlight} in flight)`, `retries ${s.retries}`)

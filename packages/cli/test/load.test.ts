@@ -12,6 +12,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Schedule, Stream } from "effect"
 import type * as Scope from "effect/Scope"
 import * as fs from "node:fs"
+import * as http from "node:http"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -19,7 +20,14 @@ import * as zlib from "node:zlib"
 import * as Load from "../src/Commands/Load.js"
 import * as Cutter from "../src/internal/load/cutter.js"
 import * as FileBatches from "../src/internal/load/fileBatches.js"
-import { decodeDelimiter, delimiterHeader, label, parseProperties, parseSize } from "../src/internal/load/options.js"
+import {
+  decodeDelimiter,
+  delimiterHeader,
+  grouped,
+  label,
+  parseProperties,
+  parseSize
+} from "../src/internal/load/options.js"
 import type { Run } from "./launcher.js"
 import { runCli } from "./launcher.js"
 
@@ -336,6 +344,44 @@ describe("load: the cutter", () => {
     assert.strictEqual(slices.take(), taken[0])
   })
 
+  it.scoped("a streamed batch calls back once a send has read a given number of its bytes (onRead)", () =>
+    Effect.gen(function*() {
+      const dir = yield* tmpDir
+      const file = path.join(dir, "rows.csv")
+      fs.writeFileSync(file, rowsText(20_000, 3, "\n"))
+      const fd = fs.openSync(file, "r")
+      yield* Effect.addFinalizer(() => Effect.sync(() => fs.closeSync(fd)))
+      const [batch] = yield* FileBatches.ranges({
+        fd,
+        path: file,
+        start: 0,
+        maxBytes: 10 * 1024 * 1024,
+        delimiter: 10,
+        slices: FileBatches.makeSlices(1),
+        onError: (e) => e
+      }).pipe(Stream.runCollect, Effect.map((c) => Array.from(c)))
+      const calls: Array<string> = []
+      const size = batch!.piece.byteLength
+      batch!.onRead(1000, () => calls.push("1000"))
+      const reader = batch!.body.source!.open()
+      const read = (n: number) => reader.read(Buffer.alloc(n), () => {})
+      read(999)
+      assert.deepStrictEqual(calls, [], "999 bytes read")
+      read(1)
+      assert.deepStrictEqual(calls, ["1000"], "1000 bytes read")
+      read(5000)
+      assert.deepStrictEqual(calls, ["1000"], "once")
+      // a later reading (a retry) reads again from the start: what was read already counts, at once
+      batch!.onRead(6000, () => calls.push("6000"))
+      assert.deepStrictEqual(calls, ["1000", "6000"])
+      batch!.onRead(size, () => calls.push("all"))
+      const again = batch!.body.source!.open()
+      again.read(Buffer.alloc(size), () => {})
+      assert.deepStrictEqual(calls, ["1000", "6000", "all"])
+      reader.close()
+      again.close()
+    }))
+
   it("resumes from an offset with the same cuts", () => {
     const data = rowsText(500, 11, "\n")
     const all = cut(data, 700, "\n", 333, 12)
@@ -346,6 +392,30 @@ describe("load: the cutter", () => {
 })
 
 describe("load: options", () => {
+  it("writes counts as toLocaleString(\"en-US\") does, without it", () => {
+    for (
+      const n of [
+        0,
+        1,
+        12,
+        123,
+        999,
+        1000,
+        1234.4,
+        1234.6,
+        99_999,
+        100_000,
+        999_999,
+        1_000_000,
+        17_532_270,
+        2 ** 53 - 1,
+        -4321
+      ]
+    ) {
+      assert.strictEqual(grouped(n), Math.round(n).toLocaleString("en-US"), String(n))
+    }
+  })
+
   it("reads Java properties files", () => {
     const props = parseProperties(
       "# comment\n! also\nload-url = fe1:8030;fe2:8030\nsink.properties.column_separator=\\\\x01\n" +
@@ -824,6 +894,67 @@ describe("load: --metrics-port", () => {
         assert.deepInclude(range, { _tag: "LoadOptionError", option: "--metrics-port" })
         const hostOnly = yield* inProcess([csv, "--table", "db.t", "--load-url", url, "--metrics-host", "0.0.0.0"])
         assert.deepInclude(hostOnly, { _tag: "LoadOptionError", option: "--metrics-host" })
+      }),
+    { timeout: 60_000 }
+  )
+})
+
+describe("load: the loads' phases", () => {
+  it.scoped(
+    "with two loads in flight, the second starts once the first has sent half its body, not at once",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tmpDir
+        // 96 MiB in batches of 48 MB (the default 90 MB would make the file larger than needed)
+        const csv = path.join(dir, "rows.csv")
+        const block = Buffer.from(Array.from({ length: 65_536 }, (_, i) => `${i},${"x".repeat(i % 20)}\n`).join(""))
+        const fd = fs.openSync(csv, "w")
+        for (let n = 0; n < 96 * 1024 * 1024; n += block.length) fs.writeSync(fd, block)
+        fs.closeSync(fd)
+        // a Stream Load endpoint that notes, as each load's headers arrive, the bytes of the other loads so far
+        const received = new Map<number, number>()
+        const seen: Array<Array<number>> = []
+        let next = 0
+        const server = http.createServer((req, res) => {
+          const id = next++
+          seen.push([...received.values()])
+          received.set(id, 0)
+          req.on("data", (chunk: Buffer) => received.set(id, received.get(id)! + chunk.length))
+          req.on("end", () => {
+            received.delete(id)
+            res.writeHead(200, { "content-type": "application/json" })
+            res.end(
+              JSON.stringify({ TxnId: id, Label: String(req.headers["label"]), Status: "Success", Message: "OK" })
+            )
+          })
+        })
+        yield* Effect.acquireRelease(
+          Effect.async<void>((resume) => void server.listen(0, "127.0.0.1", () => resume(Effect.void))),
+          () => Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
+        )
+        const port = (server.address() as net.AddressInfo).port
+        const exit = yield* inProcessExit([
+          csv,
+          "--table",
+          "db.t",
+          "--load-url",
+          `127.0.0.1:${port}`,
+          "--max-bytes",
+          "48MB",
+          "--parallel",
+          "2",
+          "--label-prefix",
+          "phases"
+        ])
+        assert.strictEqual(exit._tag, "Success", String(exit))
+        // the startup check's GET, then the loads (two of 48 MB and the rest): the second came when the first had
+        // sent a good part of its body (half of it read by the send, less what the socket buffers held), where it
+        // came at once before
+        assert.strictEqual(seen.length, 4)
+        const [, first, second] = seen
+        assert.deepStrictEqual(first, [])
+        assert.strictEqual(second!.length, 1)
+        assert.isAbove(second![0]!, 8 * 1024 * 1024, `the first load had sent ${second![0]} bytes`)
       }),
     { timeout: 60_000 }
   )

@@ -23,7 +23,21 @@ import * as StarRocksSink from "@effect-starrocks/sink/StarRocksSink"
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import { Clock, Console, Duration, Effect, Layer, Logger, LogLevel, Option, Schema, Stream } from "effect"
+import {
+  Clock,
+  Console,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  FiberId,
+  Layer,
+  Logger,
+  LogLevel,
+  Option,
+  Schema,
+  Stream
+} from "effect"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -33,7 +47,14 @@ import * as Checkpoint from "../internal/load/checkpoint.js"
 import * as Cutter from "../internal/load/cutter.js"
 import * as FileBatches from "../internal/load/fileBatches.js"
 import * as Metrics from "../internal/load/metrics.js"
-import { decodeDelimiter, delimiterHeader, label, parseProperties, parseSize } from "../internal/load/options.js"
+import {
+  decodeDelimiter,
+  delimiterHeader,
+  grouped,
+  label,
+  parseProperties,
+  parseSize
+} from "../internal/load/options.js"
 
 // -----------------------------------------------------------------------------
 // errors
@@ -441,9 +462,23 @@ type Item =
     readonly streamed?: {
       readonly body: LoadBody.LoadBody
       readonly rows: Effect.Effect<number, LoadInputError>
+      /** Calls back once a send has read this many bytes of the body (FileBatches.RangeBatch's `onRead`). */
+      readonly onRead: (bytes: number, f: () => void) => void
     }
   }
   | { readonly _tag: "FileEnd"; readonly input: Input; readonly end: number }
+
+/** A load's gate (the loads' phases, in `run`): the share of the load started before it, and its own. */
+interface Phase {
+  readonly after: Deferred.Deferred<void> | undefined
+  readonly share: Deferred.Deferred<void>
+}
+
+/**
+ * Streamed batches from this size on are phased (in `run`): below it a load's body takes about as long as its waits,
+ * and the next load need not wait for a share of it.
+ */
+const PHASED_BYTES = 8 * 1024 * 1024
 
 /** The largest `--max-bytes` read into pooled buffers (fileBatches.ts); larger batches go through the cutter. */
 const POOLED_MAX_BYTES = 1024 ** 3
@@ -475,10 +510,9 @@ const itemsOf = (
     item: (batch: B) => Item
   ): Stream.Stream<Item, LoadInputError> =>
     Stream.unwrapScoped(Effect.gen(function*() {
+      // a regular file (streamable, pooled): opened synchronously, as it is read (no thread-pool round trip)
       const fd = yield* Effect.acquireRelease(
-        Effect.async<number, LoadInputError>((resume) =>
-          fs.open(input.path, "r", (e, fd) => resume(e === null ? Effect.succeed(fd) : Effect.fail(onError(e))))
-        ),
+        Effect.try({ try: () => fs.openSync(input.path, "r"), catch: onError }),
         (fd) => Effect.sync(() => fs.closeSync(fd))
       )
       let end = offset
@@ -503,11 +537,11 @@ const itemsOf = (
           slices,
           onError
         }),
-      ({ body, piece, rows }) => ({
+      ({ body, onRead, piece, rows }) => ({
         _tag: "Batch",
         input,
         piece,
-        streamed: { body, rows: Effect.mapError(rows, onError) }
+        streamed: { body, rows: Effect.mapError(rows, onError), onRead }
       })
     )
   }
@@ -589,9 +623,9 @@ const progressLine = (s: Stats, total: number | undefined, seconds: number): str
     total !== undefined && total > 0
       ? `${mb(s.bytes)} / ${mb(total)} (${Math.floor((100 * s.bytes) / total)}%)`
       : mb(s.bytes),
-    `${s.rows.toLocaleString("en-US")} rows`,
+    `${grouped(s.rows)} rows`,
     `${mb(rate)}/s`,
-    `${Math.round(seconds > 0 ? s.rows / seconds : 0).toLocaleString("en-US")} rows/s`
+    `${grouped(seconds > 0 ? s.rows / seconds : 0)} rows/s`
   ]
   if (total !== undefined && rate > 0 && total > s.bytes) parts.push(`ETA ${Math.ceil((total - s.bytes) / rate)}s`)
   parts.push(`loads ${s.loads} (${s.inFlight} in flight)`, `retries ${s.retries}`)
@@ -758,9 +792,30 @@ const run = (options: Flags & { readonly files: ReadonlyArray<string> }) =>
       Effect.provideService(LoadClient.LoadClient, client)
     )
     type Landed = Item & { readonly result?: LoadClient.LoadResult }
-    const send = (item: Item): Effect.Effect<Landed, LoadError | LoadInputError> =>
+    // The loads' phases: with N loads in flight, a large streamed batch starts once the one started before it has
+    // sent 1/N of its body (or ended), so that the loads in flight are at different points of their bodies, not in
+    // step: one load's waits (its headers to the 100 Continue, its last byte to the answer, the next load's start)
+    // then fall while the others send, instead of all of them waiting at once (docs/cli.md, "The loads' phases").
+    const parallel = config.ioThreadCount
+    let previous: Deferred.Deferred<void> | undefined
+    /** The gate of each item: the previous large load's share to wait for, and this load's share, in order. */
+    const phased = (item: Item): readonly [Item, Phase | undefined] => {
+      if (parallel < 2 || item._tag !== "Batch" || item.streamed === undefined) return [item, undefined]
+      if (item.piece.byteLength < PHASED_BYTES) return [item, undefined]
+      const phase: Phase = { after: previous, share: Deferred.unsafeMake<void>(FiberId.none) }
+      previous = phase.share
+      return [item, phase]
+    }
+    const send = (
+      [item, phase]: readonly [Item, Phase | undefined]
+    ): Effect.Effect<Landed, LoadError | LoadInputError> =>
       item._tag === "FileEnd" ? Effect.succeed(item) : Effect.gen(function*() {
         const { input, piece } = item
+        if (phase !== undefined) {
+          if (phase.after !== undefined) yield* Deferred.await(phase.after)
+          const share = phase.share
+          item.streamed!.onRead(Math.ceil(piece.byteLength / parallel), () => Deferred.unsafeDone(share, Exit.void))
+        }
         stats.inFlight++
         yield* Metrics.inflight(stats.inFlight)
         const startedAt = yield* Clock.currentTimeMillis
@@ -772,7 +827,9 @@ const run = (options: Flags & { readonly files: ReadonlyArray<string> }) =>
           body: item.streamed?.body ?? { chunks: piece.chunks, byteLength: piece.byteLength }
         }).pipe(
           Effect.tapError(() => Metrics.failed(config.database, config.table)),
-          Effect.ensuring(Effect.suspend(() => Metrics.inflight(--stats.inFlight)))
+          Effect.ensuring(Effect.suspend(() => Metrics.inflight(--stats.inFlight))),
+          // a load that ended before its share (a failure, a label already loaded) lets the next one start
+          Effect.ensuring(phase === undefined ? Effect.void : Deferred.succeed(phase.share, undefined))
         )
         // a pooled batch's rows are counted while it is sent; a streamed one's by the send, known once it landed
         const [result, rows] = item.streamed !== undefined
@@ -816,6 +873,7 @@ const run = (options: Flags & { readonly files: ReadonlyArray<string> }) =>
     yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(Duration.seconds(tty ? 1 : 5)), showProgress)))
     yield* Stream.fromQueue(batches).pipe(
       Stream.flattenTake,
+      Stream.map(phased),
       Stream.mapEffect(send, { concurrency: config.ioThreadCount }),
       Stream.runForEach(landed),
       Effect.onInterrupt(() =>

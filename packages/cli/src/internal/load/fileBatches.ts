@@ -81,6 +81,16 @@ const readFull = (fd: number, buffer: Buffer, length: number, position: number):
     step()
   })
 
+/** Reads into `buffer[0, length)` from `position` with `readSync` until it is full or the file ends: the bytes read. */
+const readFullSync = (fd: number, buffer: Buffer, length: number, position: number): number => {
+  let n = 0
+  for (;;) {
+    const got = fs.readSync(fd, buffer, n, length - n, position + n)
+    n += got
+    if (got === 0 || n === length) return n
+  }
+}
+
 /** The cutter's first batch from `position` on (fresh chunks), or none at the end of the file. */
 const cutOne = (
   fd: number,
@@ -183,6 +193,11 @@ export interface RangeBatch {
    * loaded, whose body was never sent) by reading the range once more.
    */
   readonly rows: Effect.Effect<number, unknown>
+  /**
+   * Calls `f` once a send has read `bytes` of the body (at once when it has already), at most once: what the loader
+   * waits for before it starts the next load (Load.ts, "the loads' phases").
+   */
+  readonly onRead: (bytes: number, f: () => void) => void
 }
 
 /** `rows` of a range `[start, end)`: its delimiters, plus one for a final row without one. */
@@ -256,6 +271,13 @@ export const makeSlices = (n: number): Slices => {
 const countedBody = (path: string, start: number, end: number, byte: number, slices: Slices) => {
   const byteLength = end - start
   let counted: number | undefined
+  /** The most bytes a reading has read so far, and who waits for a number of them (`onRead`). */
+  let most = 0
+  let waiter: { readonly bytes: number; readonly f: () => void } | undefined
+  const onRead = (bytes: number, f: () => void) => {
+    if (most >= bytes) return f()
+    waiter = { bytes, f }
+  }
   const body: LoadBody.LoadBody = {
     chunks: [],
     byteLength,
@@ -281,6 +303,14 @@ const countedBody = (path: string, start: number, end: number, byte: number, sli
               n += slices.count(buffer, got, byte)
               seen += got
               if (seen === byteLength && counted === undefined) counted = rowsOf(n, buffer[got - 1]!, byte)
+              if (seen > most) {
+                most = seen
+                if (waiter !== undefined && most >= waiter.bytes) {
+                  const f = waiter.f
+                  waiter = undefined
+                  f()
+                }
+              }
             }
             callback(null, got)
           },
@@ -295,7 +325,7 @@ const countedBody = (path: string, start: number, end: number, byte: number, sli
   const rows = Effect.suspend(() =>
     counted !== undefined ? Effect.succeed(counted) : countRange(path, start, end, byte)
   )
-  return { body, rows }
+  return { body, rows, onRead }
 }
 
 /**
@@ -317,23 +347,24 @@ export const ranges = <E>(options: {
   const behind = Math.min(LOOK_BEHIND, maxBytes)
   const window = Buffer.allocUnsafe(behind + LOOK_AHEAD)
   const range = (start: number, end: number): Option.Option<readonly [RangeBatch, number]> => {
-    const { body, rows } = countedBody(path, start, end, delimiter, slices)
+    const { body, onRead, rows } = countedBody(path, start, end, delimiter, slices)
     return Option.some([
-      { piece: { offset: start, end, chunks: [], byteLength: end - start, rows: 0 }, body, rows },
+      { piece: { offset: start, end, chunks: [], byteLength: end - start, rows: 0 }, body, rows, onRead },
       end
     ])
   }
   const next = (position: number): Effect.Effect<Option.Option<readonly [RangeBatch, number]>, unknown> =>
     Effect.gen(function*() {
-      const size = yield* Effect.async<number, unknown>((resume) =>
-        fs.fstat(fd, (e, stat) => resume(e === null ? Effect.succeed(stat.size) : Effect.fail(e)))
-      )
+      // synchronous, as the sends read the ranges: a regular file's size and a window of it from the page cache
+      // cost microseconds, a thread-pool round trip (`fs.fstat`, `fs.read`) more (and the pool's start, four
+      // threads, at the first one)
+      const size = yield* Effect.try(() => fs.fstatSync(fd).size)
       if (size <= position) return Option.none()
       // the rest of the file is the last batch
       if (size - position <= maxBytes) return range(position, size)
       // the window [limit - behind, limit + LOOK_AHEAD) around the limit
       const from = position + maxBytes - behind
-      const n = yield* readFull(fd, window, Math.min(window.length, size - from), from)
+      const n = yield* Effect.try(() => readFullSync(fd, window, Math.min(window.length, size - from), from))
       const first = window.subarray(0, n).indexOf(delimiter, behind)
       if (first >= 0) {
         const lastEnd = window.lastIndexOf(delimiter, behind - 1) + 1
@@ -352,7 +383,12 @@ export const ranges = <E>(options: {
       const rows = piece.rows
       return Option.some(
         [
-          { piece, body: { chunks: piece.chunks, byteLength: piece.byteLength }, rows: Effect.succeed(rows) },
+          {
+            piece,
+            body: { chunks: piece.chunks, byteLength: piece.byteLength },
+            rows: Effect.succeed(rows),
+            onRead: (_bytes, f) => f()
+          },
           piece.end
         ] as const
       )

@@ -109,3 +109,17 @@ export const label = (prefix: string, fileIndex: number, offset: number): string
   const tail = `-${fileIndex}-${offset}`
   return prefix.replace(/[^-\w]/g, "_").slice(0, 128 - tail.length) + tail
 }
+
+/**
+ * A count with thousands separators, as `n.toLocaleString("en-US")` writes a whole number (`17,532,270`), without
+ * ICU: each `toLocaleString` call builds a number format (the first one the locale data too), about 28 M instructions
+ * for the first progress line and 10 M for each one after, where this takes microseconds.
+ */
+export const grouped = (n: number): string => {
+  const digits = String(Math.abs(Math.round(n)))
+  let out = ""
+  for (let end = digits.length; end > 0; end -= 3) {
+    out = digits.slice(Math.max(0, end - 3), end) + (out === "" ? "" : "," + out)
+  }
+  return (n < 0 && Math.round(n) !== 0 ? "-" : "") + out
+}

@@ -148,10 +148,22 @@ const configFor = (ctx: Ctx, overrides: Partial<StarRocksConfig.Options> = {}) =
     ...overrides
   })
 
-/** A process's services: its own LoadClient and LabelStore, the shared Checkpointer. */
-const services = (ctx: Ctx, config: StarRocksConfig.StarRocksConfig, checkpointer = ctx.checkpointer) =>
+/**
+ * A process's services: its own LoadClient (through `client`, a test's wrapper, when given) and LabelStore, the
+ * shared Checkpointer.
+ */
+const services = (
+  ctx: Ctx,
+  config: StarRocksConfig.StarRocksConfig,
+  checkpointer = ctx.checkpointer,
+  client?: (c: LoadClient.LoadClient) => LoadClient.LoadClient
+) =>
   Layer.mergeAll(
-    LoadClient.layer(config),
+    client === undefined
+      ? LoadClient.layer(config)
+      : Layer.effect(LoadClient.LoadClient, Effect.map(LoadClient.LoadClient, client)).pipe(
+        Layer.provide(LoadClient.layer(config))
+      ),
     LabelStore.layerMemory,
     Layer.succeed(Checkpointer.Checkpointer, checkpointer)
   ).pipe(
@@ -185,7 +197,8 @@ const pipeline = (
   ctx: Ctx,
   owner: string,
   source: (from: number) => Stream.Stream<Row>,
-  checkpointer?: Checkpointer.Checkpointer
+  checkpointer?: Checkpointer.Checkpointer,
+  client?: (c: LoadClient.LoadClient) => LoadClient.LoadClient
 ) =>
   Effect.gen(function*() {
     const resumeAfter = yield* StarRocksSink.recover(partition(owner))
@@ -193,7 +206,7 @@ const pipeline = (
       Checkpoint.withBarriers({ position: (r: Row) => Number(r.id), everyRows: 100 }),
       Stream.run(StarRocksSink.exactlyOnce(Row, partition(owner)))
     )
-  }).pipe(Effect.provide(services(ctx, configFor(ctx), checkpointer)))
+  }).pipe(Effect.provide(services(ctx, configFor(ctx), checkpointer, client)))
 
 /** The `transaction/load` requests the emulator received for labels containing `part`. */
 const loadsOf = (ctx: Ctx, part: string) =>
@@ -358,6 +371,56 @@ describe("partitions and fencing (emulator)", () => {
         assert.strictEqual(summaryB.epoch, 2)
         yield* Deferred.succeed(resume, undefined)
         yield* Deferred.await(saving)
+        const preparedByA = (yield* txnsOf(ctx)).filter((t) => t.status === "PREPARED").map((t) => t.label)
+        assert.strictEqual(preparedByA.length, 1)
+        assert.include(preparedByA[0], "-p3-e1-")
+        yield* Fiber.interrupt(a)
+        yield* assertExactlyOnce(ctx, 300)
+        const txns = yield* txnsOf(ctx)
+        assert.strictEqual(txns.find((t) => t.label === preparedByA[0])?.status, "ABORTED")
+        assert.deepStrictEqual(txns.filter((t) => t.status === "PREPARE" || t.status === "PREPARED"), [])
+      }))
+
+    it.effect("a fenced owner stopped while it rolls back its refused checkpoint leaves nothing PREPARED", () =>
+      Effect.gen(function*() {
+        // a pauses before the barrier of row 299; b takes over and finishes; a wakes, prepares that barrier's
+        // transaction, its save is refused (Fenced) and a rolls back what it prepared, and is stopped (its partition
+        // taken away) during that rollback, before the request went out. The transaction must not stay PREPARED:
+        // the sink's finalizer rolls it back.
+        const ctx = yield* setup
+        const paused = yield* Deferred.make<void>()
+        const resume = yield* Deferred.make<void>()
+        const rollingBack = yield* Deferred.make<void>()
+        let refused = false
+        const refusing: Checkpointer.Checkpointer = {
+          ...ctx.checkpointer,
+          save: (record) => Effect.tapError(ctx.checkpointer.save(record), () => Effect.sync(() => (refused = true)))
+        }
+        // the first rollback after the refused save waits forever (until a is interrupted); later ones go through
+        let stalled = false
+        const stallFencedRollback = (c: LoadClient.LoadClient): LoadClient.LoadClient => ({
+          ...c,
+          rollback: (request) =>
+            Effect.suspend(() => {
+              if (!refused || stalled) return c.rollback(request)
+              stalled = true
+              return Effect.zipRight(Deferred.succeed(rollingBack, undefined), Effect.never)
+            })
+        })
+        const sourceA = (from: number) =>
+          Stream.concat(
+            Stream.fromIterable(rowsFrom(from, 250)),
+            Stream.fromEffect(Effect.zipRight(Deferred.succeed(paused, undefined), Deferred.await(resume))).pipe(
+              Stream.drain,
+              Stream.concat(Stream.fromIterable(rowsFrom(250, 300)))
+            )
+          )
+        const a = yield* Effect.fork(pipeline(ctx, "runner-a", sourceA, refusing, stallFencedRollback))
+        yield* Deferred.await(paused)
+        const summaryB = yield* pipeline(ctx, "runner-b", (from) => Stream.fromIterable(rowsFrom(from, 300)))
+        assert.strictEqual(summaryB.epoch, 2)
+        yield* Deferred.succeed(resume, undefined)
+        yield* Deferred.await(rollingBack)
         const preparedByA = (yield* txnsOf(ctx)).filter((t) => t.status === "PREPARED").map((t) => t.label)
         assert.strictEqual(preparedByA.length, 1)
         assert.include(preparedByA[0], "-p3-e1-")

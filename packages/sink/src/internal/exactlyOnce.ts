@@ -793,10 +793,16 @@ export const make = <In, P, PI, E = never, R = never>(
           yield* checkpointer.save(record).pipe(
             Effect.catchIf(isFenced, (e) =>
               Effect.gen(function*() {
+                // each stays listed as prepared until it is rolled back: an interruption in between (the partition
+                // taken away) leaves the rest to the finalizer, which rolls back the prepared ones of an open
+                // checkpoint, instead of PREPARED until prepared_timeout
                 c.state = "open"
-                for (const part of c.parts) part.prepared = []
-                for (const [t, p] of toCommit) {
-                  yield* (labelSpool !== undefined ? labelSpool.remove(p.label) : rollbackQuietly(t, p.label))
+                for (const part of c.parts) {
+                  while (part.prepared.length > 0) {
+                    const p = part.prepared[0]!
+                    yield* (labelSpool !== undefined ? labelSpool.remove(p.label) : rollbackQuietly(part.t, p.label))
+                    part.prepared.shift()
+                  }
                 }
                 yield* Effect.logWarning("exactly-once: fenced, another owner claimed the checkpoint key").pipe(
                   Effect.annotateLogs({

@@ -208,6 +208,19 @@ const pipeline = (
     )
   }).pipe(Effect.provide(services(ctx, configFor(ctx), checkpointer, client)))
 
+/**
+ * Owner a's source in the takeover tests: rows from `from` to 249, then it stalls (signals `paused`, waits for
+ * `resume`: a GC pause, SIGSTOP, a network partition) before rows 250..299 and the barrier of row 299.
+ */
+const stallingAt250 = (paused: Deferred.Deferred<void>, resume: Deferred.Deferred<void>) => (from: number) =>
+  Stream.concat(
+    Stream.fromIterable(rowsFrom(from, 250)),
+    Stream.fromEffect(Effect.zipRight(Deferred.succeed(paused, undefined), Deferred.await(resume))).pipe(
+      Stream.drain,
+      Stream.concat(Stream.fromIterable(rowsFrom(250, 300)))
+    )
+  )
+
 /** The `transaction/load` requests the emulator received for labels containing `part`. */
 const loadsOf = (ctx: Ctx, part: string) =>
   Effect.map(
@@ -233,14 +246,7 @@ describe("partitions and fencing (emulator)", () => {
           const resume = yield* Deferred.make<void>()
           // owner a: rows 0..249 (two checkpoints, rows 200..249 loaded into an open transaction), then it stalls
           // (a GC pause, SIGSTOP, a network partition) before the barrier of row 299
-          const sourceA = (from: number) =>
-            Stream.concat(
-              Stream.fromIterable(rowsFrom(from, 250)),
-              Stream.fromEffect(Effect.zipRight(Deferred.succeed(paused, undefined), Deferred.await(resume))).pipe(
-                Stream.drain,
-                Stream.concat(Stream.fromIterable(rowsFrom(250, 300)))
-              )
-            )
+          const sourceA = stallingAt250(paused, resume)
           const a = yield* Effect.fork(pipeline(ctx, "runner-a", sourceA, storeA))
           yield* Deferred.await(paused)
           // while a waits, its transaction is open: its loads of rows 0..249 (10 batches of 25) were all sent
@@ -357,14 +363,7 @@ describe("partitions and fencing (emulator)", () => {
                 : ctx.checkpointer.save(record)
             )
         }
-        const sourceA = (from: number) =>
-          Stream.concat(
-            Stream.fromIterable(rowsFrom(from, 250)),
-            Stream.fromEffect(Effect.zipRight(Deferred.succeed(paused, undefined), Deferred.await(resume))).pipe(
-              Stream.drain,
-              Stream.concat(Stream.fromIterable(rowsFrom(250, 300)))
-            )
-          )
+        const sourceA = stallingAt250(paused, resume)
         const a = yield* Effect.fork(pipeline(ctx, "runner-a", sourceA, inFlight))
         yield* Deferred.await(paused)
         const summaryB = yield* pipeline(ctx, "runner-b", (from) => Stream.fromIterable(rowsFrom(from, 300)))
@@ -407,14 +406,7 @@ describe("partitions and fencing (emulator)", () => {
               return Effect.zipRight(Deferred.succeed(rollingBack, undefined), Effect.never)
             })
         })
-        const sourceA = (from: number) =>
-          Stream.concat(
-            Stream.fromIterable(rowsFrom(from, 250)),
-            Stream.fromEffect(Effect.zipRight(Deferred.succeed(paused, undefined), Deferred.await(resume))).pipe(
-              Stream.drain,
-              Stream.concat(Stream.fromIterable(rowsFrom(250, 300)))
-            )
-          )
+        const sourceA = stallingAt250(paused, resume)
         const a = yield* Effect.fork(pipeline(ctx, "runner-a", sourceA, refusing, stallFencedRollback))
         yield* Deferred.await(paused)
         const summaryB = yield* pipeline(ctx, "runner-b", (from) => Stream.fromIterable(rowsFrom(from, 300)))

@@ -221,6 +221,37 @@ const stallingAt250 = (paused: Deferred.Deferred<void>, resume: Deferred.Deferre
     )
   )
 
+/**
+ * Owner a runs (over `checkpointer` and `client`) until it stalls at row 250; b takes the partition over and finishes;
+ * a wakes and goes on until `stopped` (a save or a rollback that never ends), holding one transaction of its epoch
+ * PREPARED; then a is interrupted (its partition taken away). Every row is in the table once, and a's transaction is
+ * ABORTED: nothing stays PREPARED.
+ */
+const stoppedWhilePrepared = (
+  ctx: Ctx,
+  paused: Deferred.Deferred<void>,
+  resume: Deferred.Deferred<void>,
+  stopped: Deferred.Deferred<void>,
+  checkpointer: Checkpointer.Checkpointer,
+  client?: (c: LoadClient.LoadClient) => LoadClient.LoadClient
+) =>
+  Effect.gen(function*() {
+    const a = yield* Effect.fork(pipeline(ctx, "runner-a", stallingAt250(paused, resume), checkpointer, client))
+    yield* Deferred.await(paused)
+    const summaryB = yield* pipeline(ctx, "runner-b", (from) => Stream.fromIterable(rowsFrom(from, 300)))
+    assert.strictEqual(summaryB.epoch, 2)
+    yield* Deferred.succeed(resume, undefined)
+    yield* Deferred.await(stopped)
+    const preparedByA = (yield* txnsOf(ctx)).filter((t) => t.status === "PREPARED").map((t) => t.label)
+    assert.strictEqual(preparedByA.length, 1)
+    assert.include(preparedByA[0], "-p3-e1-")
+    yield* Fiber.interrupt(a)
+    yield* assertExactlyOnce(ctx, 300)
+    const txns = yield* txnsOf(ctx)
+    assert.strictEqual(txns.find((t) => t.label === preparedByA[0])?.status, "ABORTED")
+    assert.deepStrictEqual(txns.filter((t) => t.status === "PREPARE" || t.status === "PREPARED"), [])
+  })
+
 /** The `transaction/load` requests the emulator received for labels containing `part`. */
 const loadsOf = (ctx: Ctx, part: string) =>
   Effect.map(
@@ -363,21 +394,7 @@ describe("partitions and fencing (emulator)", () => {
                 : ctx.checkpointer.save(record)
             )
         }
-        const sourceA = stallingAt250(paused, resume)
-        const a = yield* Effect.fork(pipeline(ctx, "runner-a", sourceA, inFlight))
-        yield* Deferred.await(paused)
-        const summaryB = yield* pipeline(ctx, "runner-b", (from) => Stream.fromIterable(rowsFrom(from, 300)))
-        assert.strictEqual(summaryB.epoch, 2)
-        yield* Deferred.succeed(resume, undefined)
-        yield* Deferred.await(saving)
-        const preparedByA = (yield* txnsOf(ctx)).filter((t) => t.status === "PREPARED").map((t) => t.label)
-        assert.strictEqual(preparedByA.length, 1)
-        assert.include(preparedByA[0], "-p3-e1-")
-        yield* Fiber.interrupt(a)
-        yield* assertExactlyOnce(ctx, 300)
-        const txns = yield* txnsOf(ctx)
-        assert.strictEqual(txns.find((t) => t.label === preparedByA[0])?.status, "ABORTED")
-        assert.deepStrictEqual(txns.filter((t) => t.status === "PREPARE" || t.status === "PREPARED"), [])
+        yield* stoppedWhilePrepared(ctx, paused, resume, saving, inFlight)
       }))
 
     it.effect("a fenced owner stopped while it rolls back its refused checkpoint leaves nothing PREPARED", () =>
@@ -406,21 +423,7 @@ describe("partitions and fencing (emulator)", () => {
               return Effect.zipRight(Deferred.succeed(rollingBack, undefined), Effect.never)
             })
         })
-        const sourceA = stallingAt250(paused, resume)
-        const a = yield* Effect.fork(pipeline(ctx, "runner-a", sourceA, refusing, stallFencedRollback))
-        yield* Deferred.await(paused)
-        const summaryB = yield* pipeline(ctx, "runner-b", (from) => Stream.fromIterable(rowsFrom(from, 300)))
-        assert.strictEqual(summaryB.epoch, 2)
-        yield* Deferred.succeed(resume, undefined)
-        yield* Deferred.await(rollingBack)
-        const preparedByA = (yield* txnsOf(ctx)).filter((t) => t.status === "PREPARED").map((t) => t.label)
-        assert.strictEqual(preparedByA.length, 1)
-        assert.include(preparedByA[0], "-p3-e1-")
-        yield* Fiber.interrupt(a)
-        yield* assertExactlyOnce(ctx, 300)
-        const txns = yield* txnsOf(ctx)
-        assert.strictEqual(txns.find((t) => t.label === preparedByA[0])?.status, "ABORTED")
-        assert.deepStrictEqual(txns.filter((t) => t.status === "PREPARE" || t.status === "PREPARED"), [])
+        yield* stoppedWhilePrepared(ctx, paused, resume, rollingBack, refusing, stallFencedRollback)
       }))
 
     it.effect("recover then the sink work under one claim; each restart of the partition is a new epoch", () =>

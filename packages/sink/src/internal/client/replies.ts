@@ -4,7 +4,6 @@
  *
  * @internal
  */
-import { Effect, FiberRef, LogLevel } from "effect"
 import * as Http from "node:http"
 import { AuthError, RedirectError, StreamLoadError } from "../../StarRocksError.js"
 import type { LoadError } from "../../StarRocksError.js"
@@ -15,17 +14,6 @@ import type { Connection } from "./connection.js"
 import type { LoadRequest, LoadResult } from "./model.js"
 import * as RetryLogic from "./retryLogic.js"
 import type { HttpResponse } from "./transport.js"
-
-/**
- * A log line at `level`, built only when the fiber's minimum log level lets it through: a line of every load
- * (its annotations are a dozen fiber-local map updates) costs one FiberRef read when it would be dropped anyway.
- * @internal
- */
-export const logged = (level: LogLevel.LogLevel, line: () => Effect.Effect<void>): Effect.Effect<void> =>
-  FiberRef.getWith(
-    FiberRef.currentMinimumLogLevel,
-    (minimum) => LogLevel.greaterThan(minimum, level) ? Effect.void : line()
-  )
 
 /** StarRocks' label rule. @internal */
 export const LABEL_RE = /^[-\w]{1,128}$/

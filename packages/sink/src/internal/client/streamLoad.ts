@@ -9,6 +9,7 @@ import { Clock, Effect, LogLevel } from "effect"
 import type { LoadBody } from "../../LoadBody.js"
 import type { LoadError, StreamLoadError } from "../../StarRocksError.js"
 import { classify } from "../../StreamLoadResponse.js"
+import { logged } from "../logged.js"
 import * as Backoff from "./backoff.js"
 import * as Compression from "./compression.js"
 import type { Connection } from "./connection.js"
@@ -20,7 +21,6 @@ import type { Attempt } from "./replies.js"
 import {
   checkedHeaders,
   LABEL_RE,
-  logged,
   mergeHeaders,
   num,
   outcomeToError,

@@ -11,6 +11,7 @@ import type { LoadError } from "../../StarRocksError.js"
 import { TransactionError } from "../../StarRocksError.js"
 import type { Outcome } from "../../StreamLoadResponse.js"
 import { classify, timings } from "../../StreamLoadResponse.js"
+import { logged } from "../logged.js"
 import * as Backoff from "./backoff.js"
 import * as Compression from "./compression.js"
 import type { Connection } from "./connection.js"
@@ -24,7 +25,7 @@ import type {
   TransactionRequest,
   TransactionResult
 } from "./model.js"
-import { LABEL_RE, logged, mergeHeaders, num, outcomeToError, streamLoadError } from "./replies.js"
+import { checkedHeaders, LABEL_RE, num, outcomeToError, streamLoadError } from "./replies.js"
 import * as RetryLogic from "./retryLogic.js"
 import type { HttpResponse } from "./transport.js"
 import { streamedBodyRefusal } from "./transport.js"
@@ -210,8 +211,9 @@ export const call = (
         retryable: RetryLogic.decide(operation, { _tag: "TransactionError", ...fields }) === "Retry"
       })
     }
+    // lower-cased once per headers object, as a stream load's (replies.ts `checkedHeaders`)
     const merged: Record<string, string> = {
-      ...mergeHeaders(request.headers),
+      ...(request.headers === undefined ? undefined : checkedHeaders(request.headers).merged),
       db: request.database,
       table: request.table,
       label

@@ -15,8 +15,8 @@ import type { Clock, MetricLabel } from "effect"
 import { Duration, Effect, FiberRef, LogLevel, Metric } from "effect"
 import * as LabelStore from "../../LabelStore.js"
 import * as SinkMetrics from "../../SinkMetrics.js"
-import { logged } from "../client/replies.js"
 import type { Landed as LandedReport, TableLanded } from "../landed.js"
+import { logged } from "../logged.js"
 import { withLabel } from "../metricLabels.js"
 
 /** What a load that landed reports (the client's `LoadResult` and `TransactionResult` both fit). */

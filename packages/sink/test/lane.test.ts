@@ -1,5 +1,6 @@
 import { afterEach, assert, describe, it, vi } from "@effect/vitest"
 import { Schema } from "effect"
+import * as Change from "../src/Change.js"
 import * as Lane from "../src/internal/sink/lane.js"
 
 const Row = Schema.Struct({ id: Schema.Number, name: Schema.String })
@@ -45,5 +46,75 @@ describe("buffer pools of sink runs", () => {
     vi.advanceTimersByTime(Lane.POOL_IDLE_MS + 1)
     const fourth = batch(Lane.makeEncoders(3_000_003))
     assert.notStrictEqual(fourth.buffers[0], first.buffers[0])
+  })
+})
+
+describe("a lane's plain rows (the shortcut of tryAdd for a row that is no Change)", () => {
+  const Item = Schema.Struct({ id: Schema.Number, name: Schema.NullOr(Schema.String) })
+  const settings: Lane.TableSettings = {
+    database: "db",
+    table: "t",
+    format: "csv",
+    columns: undefined,
+    properties: {},
+    ordered: undefined,
+    primaryKey: ["id"],
+    mergeCondition: undefined,
+    partialUpdateMode: undefined,
+    csvJsonFallback: true,
+    timeZone: "UTC"
+  }
+  const lines = (sealed: Lane.Sealed | undefined) =>
+    Buffer.concat((sealed?.body.chunks ?? []).map((c) => Buffer.from(c))).toString("utf8").split("\n").filter((l) =>
+      l.length > 0
+    )
+
+  it("a plain row after a partial update is refused until the batch is sealed, then starts a plain batch", () => {
+    const lane = Lane.make(Item, settings, undefined, Lane.makeEncoders(1_000_003))
+    assert.isTrue(lane.tryAdd({ id: 1, name: "a" }, 0, 5))
+    assert.isTrue(lane.tryAdd(Change.update<typeof Item.Type>({ id: 1 }), 1, 0) === false)
+    const first = lane.seal()
+    assert.deepStrictEqual(lines(first), ["\"1\",\"a\""])
+    lane.addFresh(Change.update<typeof Item.Type>({ id: 1 }), 1, 6)
+    // the building batch is a partial update (columns id): a plain row is not added to it
+    assert.isFalse(lane.tryAdd({ id: 2, name: "b" }, 2, 0))
+    assert.strictEqual(lane.rows(), 1)
+    const partial = lane.seal()
+    assert.strictEqual(partial?.headers["columns"], "id")
+    assert.strictEqual(partial?.headers["partial_update"], "true")
+    lane.addFresh({ id: 2, name: "b" }, 2, 7)
+    assert.isTrue(lane.tryAdd({ id: 3, name: "c" }, 3, 0))
+    const plain = lane.seal()
+    assert.deepStrictEqual(lines(plain), ["\"2\",\"b\"", "\"3\",\"c\""])
+    assert.strictEqual(plain?.headers["columns"], "id,name")
+    assert.strictEqual(plain?.firstRow, 2)
+  })
+
+  it("after a delete, plain rows go in the batches with __op, as upserts (0)", () => {
+    const lane = Lane.make(Item, settings, undefined, Lane.makeEncoders(1_000_003))
+    assert.isTrue(lane.tryAdd({ id: 1, name: "a" }, 0, 5))
+    assert.isFalse(lane.tryAdd(Change.delete<typeof Item.Type>({ id: 1 }), 1, 0))
+    lane.seal()
+    lane.addFresh(Change.delete<typeof Item.Type>({ id: 1 }), 1, 6)
+    assert.isTrue(lane.tryAdd({ id: 2, name: "b" }, 2, 0))
+    const op = lane.seal()
+    assert.strictEqual(op?.headers["columns"], "id,name,__op")
+    assert.deepStrictEqual(lines(op), ["\"1\",\\\\N,1", "\"2\",\"b\",0"])
+    // and later batches keep __op
+    lane.addFresh({ id: 3, name: "c" }, 3, 7)
+    assert.deepStrictEqual(lines(lane.seal()), ["\"3\",\"c\",0"])
+  })
+
+  it("a plain CSV row that CSV cannot carry is refused, then its batch goes as JSON", () => {
+    const lane = Lane.make(Item, settings, undefined, Lane.makeEncoders(1_000_003))
+    assert.isTrue(lane.tryAdd({ id: 1, name: "a" }, 0, 5))
+    // the exact string \N reads as NULL in CSV
+    assert.isFalse(lane.tryAdd({ id: 2, name: "\\N" }, 1, 0))
+    assert.strictEqual(lane.rows(), 1)
+    lane.seal()
+    lane.addFresh({ id: 2, name: "\\N" }, 1, 6)
+    const json = lane.seal()
+    assert.strictEqual(json?.headers["format"], "json")
+    assert.include(lines(json).join(""), "\"\\\\N\"")
   })
 })

@@ -374,6 +374,14 @@ export const make = <A>(
   }
 
   const tryAdd = (item: unknown, rowIndex: number, now: number): boolean => {
+    // the common item, a row that is no Change into a table that has had no delete: what `resolve` would give
+    // (the plain shape, the row itself, __op 0) without the call and its three writes. Measured in instructions
+    // (docs/benchmark.md, session 12): 1.9% fewer for one table's rows, 2.2% for 20 tables' interleaved rows.
+    if (!preferOp && !Change.isChange(item)) {
+      if (builder === undefined) open(plain, settings.format, now, rowIndex)
+      else if (shape !== plain) return false
+      return builder!.add(item, rowIndex, 0)
+    }
     resolve(item, rowIndex)
     if (builder === undefined) open(needShape, settings.format, now, rowIndex)
     else if (needShape !== shape) return false

@@ -4,8 +4,9 @@
  * `node --cpu-prof --import tsx packages/sink/bench/tablesProfile.ts [rows] [rounds] [tables] [oneMaxRows]`
  *
  * `oneMaxRows` (default: the config's max-rows) gives the one-table runs that `maxRows`, so that one table makes as
- * many loads as the tables do (1,000,000 rows and 20 tables: 56 loads; one table at max-rows 18,500: 56 too): the
- * two then differ only by the routing and the interleaving of lanes (docs/benchmark.md, "20 tables: the cost is in the loads").
+ * many loads as the tables do (1,000,000 rows and 20 tables: 36 loads; one table at max-rows 28,000: 36 too): the
+ * two then differ by the routing, the interleaving of lanes and the startup check's `_schema` GET of each table (20
+ * against one; tablesCpu.ts counts them and runs 20 tables without them) (docs/benchmark.md, sessions 11 and 12).
  * `BENCH_ROUTE=blocks` (a table per chunk of 4,096 rows) or `BENCH_ROUTE=first` (every row to the first table, through
  * the same routing function) routes the many-table runs otherwise (sinkRun.ts), to take their cost apart
  * (docs/benchmark.md, session 11).

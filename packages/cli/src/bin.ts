@@ -12,10 +12,7 @@ import * as FastArgs from "./internal/load/fastArgs.js"
 import { runLoad } from "./internal/load/run.js"
 import { runMain } from "./internal/main.js"
 
-// @effect/cli stops reading options at a lone "-": `load - --table db.t` names stdin by its path instead
-const argv = process.argv[2] === "load"
-  ? process.argv.map((a, i) => i > 2 && a === "-" ? "/dev/stdin" : a)
-  : process.argv
+const argv = FastArgs.commandLine(process.argv)
 
 const plain = argv[2] === "load" ? FastArgs.parse(argv.slice(3)) : undefined
 if (plain !== undefined) {

@@ -52,6 +52,13 @@ const fileOk = (path: string, exists: boolean): boolean => {
 }
 
 /**
+ * The command line `argv` (as `process.argv`) as the command reads it: @effect/cli stops reading options at a lone
+ * "-", so `load - --table db.t` names stdin by its path instead.
+ */
+export const commandLine = (argv: ReadonlyArray<string>): ReadonlyArray<string> =>
+  argv[2] === "load" ? argv.map((a, i) => i > 2 && a === "-" ? "/dev/stdin" : a) : argv
+
+/**
  * The options of `load` from its arguments (after `load`), when they are a plain command line (above); else
  * `undefined`, for `@effect/cli` to parse.
  */

@@ -10,13 +10,13 @@
  */
 import * as FastArgs from "./internal/load/fastArgs.js"
 import { runLoad } from "./internal/load/run.js"
-import { runMain } from "./internal/main.js"
+import { exitNow, runMain } from "./internal/main.js"
 
 const argv = FastArgs.commandLine(process.argv)
 
 const plain = argv[2] === "load" ? FastArgs.parse(argv.slice(3)) : undefined
 if (plain !== undefined) {
-  runMain(runLoad(plain))
+  runMain(runLoad(plain, () => exitNow(0)))
 } else {
   // evaluated only here: `load` with a plain command line never evaluates @effect/cli
   void import("./cli.js").then((cli) => runMain(cli.command(argv)))

@@ -14,7 +14,7 @@ export const wholeCommand = Symbol.for("effect-starrocks/bin/whole")
 const plain = process.argv[2] === "load" ? FastArgs.parse(FastArgs.commandLine(process.argv).slice(3)) : undefined
 if (plain !== undefined) {
   void Promise.all([import("./internal/load/run.js"), import("./internal/main.js")]).then(([run, main]) =>
-    main.runMain(run.runLoad(plain))
+    main.runMain(run.runLoad(plain, () => main.exitNow(0)))
   )
 } else {
   const whole = (globalThis as { [wholeCommand]?: () => void })[wholeCommand]

@@ -14,9 +14,10 @@ import * as Exit from "effect/Exit"
  * server, a checkpoint written with fsync) and what it printed was written (on Linux, writes to a file, pipe or
  * terminal are synchronous; anything still queued, as it can be elsewhere, leaves the exit to node, which waits for
  * it). Exiting at once skips what node does at the natural end of a program (its handles closed one by one, the
- * heap torn down): 5-10 ms of a `load` (docs/cli.md, "The start").
+ * heap torn down): 5-10 ms of a `load` (docs/cli.md, "The start"). A `load` that ran through calls it as soon as its
+ * summary is printed (`runLoad`'s `done`), before its scope closes.
  */
-const exitNow = (code: number): void => {
+export const exitNow = (code: number): void => {
   process.exitCode = code
   if (process.stdout.writableLength === 0 && process.stderr.writableLength === 0) process.exit(code)
 }

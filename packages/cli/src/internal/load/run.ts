@@ -601,7 +601,7 @@ const defaultPrefix = (table: string, inputs: ReadonlyArray<Input>): string => {
   return `load_${h.digest("hex").slice(0, 16)}`
 }
 
-const run = (options: LoadOptions) =>
+const run = (options: LoadOptions, done: (() => void) | undefined) =>
   Effect.gen(function*() {
     if (options.files.filter((f) => f === "-" || f === "/dev/stdin").length > 1) {
       return yield* optionError("files", "stdin (-) can be read once")
@@ -846,6 +846,9 @@ const run = (options: LoadOptions) =>
     )
     if (tty) yield* Effect.zipRight(showProgress, Effect.sync(() => process.stderr.write("\n")))
     yield* summary(false)
+    // the checkpoint is written (fsync, rename) after each landed batch, the summary is printed: what is left is
+    // closing the scope (sockets, the file, the metrics server), which the process's end does as well
+    if (done !== undefined) yield* Effect.sync(done)
   }).pipe(Effect.scoped)
 
 const stderrLogger = Logger.prettyLogger({ stderr: true })
@@ -867,10 +870,11 @@ export const logsOnStderr = (verbose: boolean) => <A, E, R>(self: Effect.Effect<
 
 /**
  * The `load` command with its options: loads, prints the summary, and on a failure its error on stderr (the
- * command's handler, whichever parser read the command line).
+ * command's handler, whichever parser read the command line). `done`, when given, is called once a load that ran
+ * through has printed its summary, before its scope closes (bin.ts ends the process there).
  */
-export const runLoad = (options: LoadOptions) =>
-  run(options).pipe(
+export const runLoad = (options: LoadOptions, done?: () => void) =>
+  run(options, done).pipe(
     Effect.tapError((e) => Console.error(`effect-starrocks load: ${e._tag}: ${e.message}`)),
     // logs go to stderr: stdout holds only the summary line
     logsOnStderr(options.verbose)

@@ -19,7 +19,8 @@
  * (MB are MiB.) Run by packages/sink/bench/bench.ts as its last section, or alone:
  * `npx tsx packages/cli/bench/loader.ts`. Environment: BENCH_LOADER_GB (the file of the throughput runs and the
  * first RSS run, default 1), BENCH_LOADER_BIG_GB (the second RSS run, default 4; 0 skips it),
- * BENCH_LOADER_ROUNDS (default 2). The files are generated in a temporary directory and deleted after use.
+ * BENCH_LOADER_ROUNDS (default 2). The files are generated in a temporary directory, written to disk (fsync) before
+ * anything is measured (the kernel would write the dirty pages back during the runs), and deleted after use.
  */
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
@@ -60,6 +61,9 @@ const generate = (file: string, bytes: number): number => {
       Fs.writeSync(fd, block)
       written += block.length
     }
+    // on disk before anything is measured: else the kernel writes the dirty pages back about 30 s later
+    // (vm.dirty_expire_centisecs), in the middle of the runs, and whichever runs it falls in read slower
+    Fs.fsyncSync(fd)
   } finally {
     Fs.closeSync(fd)
   }
@@ -82,6 +86,7 @@ const halves = (file: string, a: string, b: string): void => {
           Fs.writeSync(out, buf, 0, got)
           at += got
         }
+        Fs.fsyncSync(out)
       } finally {
         Fs.closeSync(out)
       }

@@ -1,16 +1,21 @@
 /**
- * The `effect-starrocks` command as an esbuild bundle: what `npm run pack` ships as the installed command
+ * The `effect-starrocks` command as esbuild bundles: what `npm run pack` ships as the installed command
  * (scripts/pack.ts) and what the loader's benchmark runs (packages/cli/bench/loader.ts).
  *
  * Why a bundle: unbundled, a start of the command reads, parses and compiles about 750 modules of 5 MB (all of
  * `effect`, fast-check through `effect/Schema`, `@effect/cli`, ...), about three times the CPU time of the bundle.
  *
- * Why one CommonJS file and a code cache: compiling the bundle's functions was about a third of a start's CPU time.
+ * Why CommonJS files and a code cache: compiling the bundle's functions was about a third of a start's CPU time.
  * Node 20 caches no compiled code for ES modules (`module.enableCompileCache` is node 22's), but `vm.Script` takes
- * V8's code cache (`cachedData`) for a script: the bundle is one CommonJS file, the entry compiles it with the cache
- * that a training load made at bundle time (`train`), and V8 deserializes what that load compiled instead of
- * compiling it again. Modules reached only by `import()` (the testkit for `emulator`, mysql2 for `describe`) are in
- * the file, evaluated only when first imported: `load` never evaluates them.
+ * V8's code cache (`cachedData`) for a script: each bundle is one CommonJS file, the entry compiles it with the cache
+ * that a training run made at bundle time (`train`), and V8 deserializes what that run compiled instead of compiling
+ * it again. Modules reached only by `import()` (the testkit for `emulator`, mysql2 for `describe`) are in the file,
+ * evaluated only when first imported: `load` never evaluates them.
+ *
+ * Why two bundles: the whole command (src/bin.ts) is 2.4 MB, most of it `describe`'s and `emulator`'s modules
+ * (mysql2, iconv-lite, the testkit) and `@effect/cli`; a start reads all of it and V8 keeps a placeholder for each
+ * of its functions, evaluated or not. A `load` command line first goes to the loader alone (src/loadBin.ts, about
+ * 0.7 MB), which runs a plain one (src/internal/load/fastArgs.ts) and hands any other to the whole command.
  *
  * Why a plugin: the sources import Effect's modules from the package root (`import { Effect, Stream } from
  * "effect"`), and esbuild keeps every export of a module imported that way (it builds the namespace object), so a
@@ -19,7 +24,7 @@
  * same bindings, which esbuild tree-shakes export by export.
  *
  * `npx tsx packages/cli/scripts/bundle.ts OUTDIR` writes `OUTDIR/effect-starrocks.cjs` (the entry, which
- * `node OUTDIR/effect-starrocks.cjs ...` runs), the bundle and its code cache, and prints the entry's path.
+ * `node OUTDIR/effect-starrocks.cjs ...` runs), the two bundles and their code caches, and prints the entry's path.
  */
 import * as Esbuild from "esbuild"
 import * as ChildProcess from "node:child_process"
@@ -117,75 +122,98 @@ export const bundleName = "effect-starrocks.bundle.cjs"
 /** The V8 code cache of the bundle, written by a start of the bundled command at bundle time (`train`). */
 export const cacheName = "effect-starrocks.bundle.cjs.cache"
 
+/** The loader's bundle (src/loadBin.ts): a plain `load` command line, else the whole command. */
+export const loadBundleName = "effect-starrocks.load.cjs"
+
+/** The V8 code cache of the loader's bundle. */
+export const loadCacheName = "effect-starrocks.load.cjs.cache"
+
 /** What the entry wraps the bundle's source in before compiling it (the cache is made for, and checked against, that). */
 export const wrapperHead = "(function (exports, require, module, __filename, __dirname) {"
 export const wrapperTail = "\n})"
 
 /**
- * The entry: reads the bundle, compiles it with `vm.Script` and its code cache as `cachedData` (V8 deserializes
- * the functions compiled when the cache was made instead of parsing and compiling them again), and runs it as a
- * CommonJS module. V8 rejects a cache made by another V8 version, with other V8 flags or for another source (its
- * length): it then compiles from the source, as without a cache (`cachedDataRejected`). `EFFECT_STARROCKS_CODE_CACHE`:
- * `off` compiles from the source; `write` too, and writes the cache at exit, with every function compiled by then.
+ * The entry: reads a bundle, compiles it with `vm.Script` and its code cache as `cachedData` (V8 deserializes the
+ * functions compiled when the cache was made instead of parsing and compiling them again), and runs it as a
+ * CommonJS module: the loader's bundle for a `load` command line, which runs the whole command (the global function
+ * `Symbol.for("effect-starrocks/bin/whole")`) for a command line it does not read; the whole command's bundle for
+ * any other. V8 rejects a cache made by another V8 version, with other V8 flags or for another source (its length):
+ * it then compiles from the source, as without a cache (`cachedDataRejected`). `EFFECT_STARROCKS_CODE_CACHE`: `off`
+ * compiles from the source; `write` too, and writes at exit the cache of each bundle that has none yet, with every
+ * function compiled by then.
  */
 export const entrySource = `"use strict"
-// The effect-starrocks command: ${bundleName} (the command in one CommonJS file, packages/cli/scripts/bundle.ts)
-// compiled with the V8 code cache ${cacheName} when V8 accepts it, else from the source.
+// The effect-starrocks command: ${loadBundleName} (the loader alone) for a \`load\` command line, which hands any
+// command line it does not read to ${bundleName} (the whole command, packages/cli/scripts/bundle.ts); each compiled
+// with its V8 code cache (<bundle>.cache) when V8 accepts it, else from the source.
 const Fs = require("node:fs")
 const Module = require("node:module")
 const Path = require("node:path")
 const Vm = require("node:vm")
-const file = Path.join(__dirname, ${JSON.stringify(bundleName)})
-const cacheFile = Path.join(__dirname, ${JSON.stringify(cacheName)})
 const mode = process.env.EFFECT_STARROCKS_CODE_CACHE
-let cachedData
-if (mode !== "off" && mode !== "write") {
-  try {
-    cachedData = Fs.readFileSync(cacheFile)
-  } catch {}
+const run = (name) => {
+  const file = Path.join(__dirname, name)
+  const cacheFile = file + ".cache"
+  let cachedData
+  if (mode !== "off" && mode !== "write") {
+    try {
+      cachedData = Fs.readFileSync(cacheFile)
+    } catch {}
+  }
+  const source = ${JSON.stringify(wrapperHead)} + Fs.readFileSync(file, "latin1") + ${JSON.stringify(wrapperTail)}
+  const script = new Vm.Script(source, { filename: file, cachedData })
+  if (mode === "write" && !Fs.existsSync(cacheFile)) {
+    process.once("exit", () => {
+      Fs.writeFileSync(cacheFile + ".tmp", script.createCachedData())
+      Fs.renameSync(cacheFile + ".tmp", cacheFile)
+    })
+  }
+  const bundled = { exports: {}, filename: file }
+  script.runInThisContext().call(bundled.exports, bundled.exports, Module.createRequire(file), bundled, file, __dirname)
 }
-const source = ${JSON.stringify(wrapperHead)} + Fs.readFileSync(file, "latin1") + ${JSON.stringify(wrapperTail)}
-const script = new Vm.Script(source, { filename: file, cachedData })
-if (mode === "write") {
-  process.once("exit", () => {
-    Fs.writeFileSync(cacheFile + ".tmp", script.createCachedData())
-    Fs.renameSync(cacheFile + ".tmp", cacheFile)
-  })
-}
-const bundled = { exports: {}, filename: file }
-script.runInThisContext().call(bundled.exports, bundled.exports, Module.createRequire(file), bundled, file, __dirname)
+globalThis[Symbol.for("effect-starrocks/bin/whole")] = () => run(${JSON.stringify(bundleName)})
+run(process.argv[2] === "load" ? ${JSON.stringify(loadBundleName)} : ${JSON.stringify(bundleName)})
 `
 
 /**
- * Bundles packages/cli/src/bin.ts into `outdir` (the entry, the bundle, its code cache) and makes the code cache
- * (`train`). Returns the entry's path.
+ * Bundles packages/cli/src/bin.ts and packages/cli/src/loadBin.ts into `outdir` (the entry, the two bundles) and
+ * makes their code caches (`train`). Returns the entry's path.
  */
 export const bundle = async (outdir: string): Promise<string> => {
   await Esbuild.build(buildOptions(outdir))
   // ASCII only, so that the entry reads it as latin1, a copy (as UTF-8, decoding 3 MB took 15-30 ms of a start):
   // esbuild escapes what is not ASCII in the code, not in the comments it keeps, where the escape is as good
-  const file = Path.join(outdir, bundleName)
-  Fs.writeFileSync(
-    file,
-    Fs.readFileSync(file, "utf8").replace(
-      /[^\x00-\x7f]/g,
-      (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`
+  for (const name of [bundleName, loadBundleName]) {
+    const file = Path.join(outdir, name)
+    Fs.writeFileSync(
+      file,
+      Fs.readFileSync(file, "utf8").replace(
+        /[^\x00-\x7f]/g,
+        (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`
+      )
     )
-  )
+  }
   const entry = Path.join(outdir, entryName)
   Fs.writeFileSync(entry, entrySource)
+  // the entry writes only a missing cache (a training run may compile both bundles, and each has its own run)
+  for (const name of [cacheName, loadCacheName]) Fs.rmSync(Path.join(outdir, name), { force: true })
   await train(entry)
   return entry
 }
 
 /**
- * The esbuild options of `bundle` (a caller may add `metafile: true` to see what the bundle holds): one CommonJS
- * file for node 20. Its `import()`s become `require` calls (a script compiled by `vm.Script` cannot import on node
- * 20 without --experimental-vm-modules); their modules are evaluated when first imported, as before (`describe`'s
- * mysql2, `emulator`'s testkit: `load` evaluates neither). `import.meta.url` is the bundle's URL.
+ * The esbuild options of `bundle` (a caller may add `metafile: true` to see what the bundles hold): two CommonJS
+ * files for node 20, each whole (what both use is in both; a start evaluates one, or the loader's parser and then the
+ * other). Their `import()`s become `require` calls (a script compiled by `vm.Script` cannot import on node 20 without
+ * --experimental-vm-modules); their modules are evaluated when first imported, as before (`describe`'s mysql2,
+ * `emulator`'s testkit, `@effect/cli` for a command line that is not a plain `load`). `import.meta.url` is the
+ * bundle's URL.
  */
 export const buildOptions = (outdir: string): Esbuild.BuildOptions & { readonly outdir: string } => ({
-  entryPoints: { [bundleName.replace(/\.cjs$/, "")]: Path.join(repository, "packages/cli/src/bin.ts") },
+  entryPoints: {
+    [bundleName.replace(/\.cjs$/, "")]: Path.join(repository, "packages/cli/src/bin.ts"),
+    [loadBundleName.replace(/\.cjs$/, "")]: Path.join(repository, "packages/cli/src/loadBin.ts")
+  },
   bundle: true,
   platform: "node",
   format: "cjs",
@@ -203,10 +231,12 @@ export const buildOptions = (outdir: string): Esbuild.BuildOptions & { readonly 
 })
 
 /**
- * Makes the code cache: the bundled command loads a few rows of CSV in two batches into a Stream Load endpoint of
- * its own (this process answers every request `Success`), with `EFFECT_STARROCKS_CODE_CACHE=write`, so that the
- * cache holds what a start of `load` compiles: the command line, the configuration, the startup check, the client,
- * a streamed body. Made with no NODE_OPTIONS (V8 flags are part of what a cache is checked against).
+ * Makes the code caches: the bundled command loads a few rows of CSV in two batches into a Stream Load endpoint of
+ * its own (this process answers every request `Success`), with `EFFECT_STARROCKS_CODE_CACHE=write`, twice: with a
+ * plain command line, run by the loader's bundle alone, whose cache then holds what a start of `load` compiles (the
+ * configuration, the startup check, the client, a streamed body); then with `--table=db.t`, which the loader's
+ * parser leaves to the whole command (`@effect/cli`), whose cache then holds that and the same load. Made with no
+ * NODE_OPTIONS (V8 flags are part of what a cache is checked against).
  */
 export const train = async (entry: string): Promise<void> => {
   const server = Http.createServer((req, res) => {
@@ -236,15 +266,17 @@ export const train = async (entry: string): Promise<void> => {
     Fs.writeFileSync(rows, "1,a,1.5\n2,b,2.5\n3,c,3.5\n4,d,4.5\n")
     const port = (server.address() as { readonly port: number }).port
     const { NODE_OPTIONS: _options, ...env } = process.env
-    await new Promise<void>((resolve, reject) =>
-      ChildProcess.execFile(
-        process.execPath,
-        [entry, "load", rows, "--table", "db.t", "--load-url", `127.0.0.1:${port}`, "--max-bytes", "20"],
-        { env: { ...env, EFFECT_STARROCKS_CODE_CACHE: "write" }, encoding: "utf8" },
-        (error, _stdout, stderr) =>
-          error === null ? resolve() : reject(new Error(`the bundled command failed: ${error.message}\n${stderr}`))
+    for (const table of [["--table", "db.t"], ["--table=db.t"]]) {
+      await new Promise<void>((resolve, reject) =>
+        ChildProcess.execFile(
+          process.execPath,
+          [entry, "load", rows, ...table, "--load-url", `127.0.0.1:${port}`, "--max-bytes", "20"],
+          { env: { ...env, EFFECT_STARROCKS_CODE_CACHE: "write" }, encoding: "utf8" },
+          (error, _stdout, stderr) =>
+            error === null ? resolve() : reject(new Error(`the bundled command failed: ${error.message}\n${stderr}`))
+        )
       )
-    )
+    }
   } finally {
     server.close()
     Fs.rmSync(dir, { recursive: true, force: true })

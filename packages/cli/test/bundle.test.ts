@@ -18,6 +18,8 @@ import {
   cacheName,
   deepImports,
   entryName,
+  loadBundleName,
+  loadCacheName,
   stackProbe,
   wrapperHead,
   wrapperTail
@@ -52,29 +54,43 @@ describe("the command's bundle", () => {
     )
   })
 
-  it("one CommonJS file: no fast-check, no whole Effect module, the testkit evaluated only when imported", async () => {
-    const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "sr-bundle-"))
-    try {
-      const entry = await bundle(dir)
-      assert.deepStrictEqual(Fs.readdirSync(dir).sort(), [entryName, bundleName, cacheName].sort())
-      const source = Fs.readFileSync(Path.join(dir, bundleName), "utf8")
-      // esbuild names a module it keeps whole, every export, `<Name>_exports`
-      for (const whole of ["Effect_exports", "Stream_exports", "Schema_exports", "Option_exports"]) {
-        assert.notInclude(source, whole)
+  it(
+    "two CommonJS files (the whole command, the loader): no fast-check, no whole Effect module, the testkit evaluated only when imported",
+    async () => {
+      const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "sr-bundle-"))
+      try {
+        const entry = await bundle(dir)
+        assert.deepStrictEqual(
+          Fs.readdirSync(dir).sort(),
+          [entryName, bundleName, cacheName, loadBundleName, loadCacheName].sort()
+        )
+        for (const name of [bundleName, loadBundleName]) {
+          const source = Fs.readFileSync(Path.join(dir, name), "utf8")
+          // esbuild names a module it keeps whole, every export, `<Name>_exports`
+          for (const whole of ["Effect_exports", "Stream_exports", "Schema_exports", "Option_exports"]) {
+            assert.notInclude(source, whole, name)
+          }
+          assert.notInclude(source, "node_modules/fast-check/", name)
+          // ASCII only: the entry reads it as latin1
+          assert.notMatch(source, /[^\x00-\x7f]/, name)
+          // no `import()` left: a script compiled by vm.Script cannot import on node 20
+          assert.notMatch(source, /[^\w.$]import\(/, name)
+        }
+        // a module reached by `import()` only is wrapped in an initializer that runs when it is first imported
+        const whole = Fs.readFileSync(Path.join(dir, bundleName), "utf8")
+        assert.match(whole, /init_StarRocksEmulator\s*=\s*__esm\(/)
+        // the loader's bundle holds neither the testkit nor @effect/cli
+        const loader = Fs.readFileSync(Path.join(dir, loadBundleName), "utf8")
+        assert.notInclude(loader, "StarRocksEmulator")
+        assert.notInclude(loader, "@effect/cli")
+        const version = execFileSync(process.execPath, [entry, "--version"], { encoding: "utf8" })
+        assert.match(version, /0\.1\.0/)
+      } finally {
+        Fs.rmSync(dir, { recursive: true, force: true })
       }
-      assert.notInclude(source, "node_modules/fast-check/")
-      // ASCII only: the entry reads it as latin1
-      assert.notMatch(source, /[^\x00-\x7f]/)
-      // a module reached by `import()` only is wrapped in an initializer that runs when it is first imported
-      assert.match(source, /init_StarRocksEmulator\s*=\s*__esm\(/)
-      // no `import()` left: a script compiled by vm.Script cannot import on node 20
-      assert.notMatch(source, /[^\w.$]import\(/)
-      const version = execFileSync(process.execPath, [entry, "--version"], { encoding: "utf8" })
-      assert.match(version, /0\.1\.0/)
-    } finally {
-      Fs.rmSync(dir, { recursive: true, force: true })
-    }
-  }, 60_000)
+    },
+    60_000
+  )
 
   it("effect/Utils's stack probe is the constant its evaluation gives, and no start formats a stack", async () => {
     const utils = Fs.readFileSync(
@@ -170,11 +186,20 @@ describe("the command's bundle", () => {
         const entry = await bundle(dir)
         const file = Path.join(dir, bundleName)
         const cache = Fs.readFileSync(Path.join(dir, cacheName))
-        const compile = (cachedData: Buffer) =>
-          new Vm.Script(wrapperHead + Fs.readFileSync(file, "utf8") + wrapperTail, { filename: file, cachedData })
+        const compile = (cachedData: Buffer, name = bundleName) =>
+          new Vm.Script(wrapperHead + Fs.readFileSync(Path.join(dir, name), "utf8") + wrapperTail, {
+            filename: Path.join(dir, name),
+            cachedData
+          })
         assert.isFalse(compile(cache).cachedDataRejected)
         // more than the module's top level: what the training load compiled (the client's streamed send among it)
         assert.isAbove(cache.length, 800_000)
+        // the loader's bundle has a cache of its own, made by a plain load
+        const loadCache = Fs.readFileSync(Path.join(dir, loadCacheName))
+        assert.isFalse(compile(loadCache, loadBundleName).cachedDataRejected)
+        assert.isAbove(loadCache.length, 800_000)
+        // and is the smaller file: the whole command's other modules are not in it
+        assert.isBelow(Fs.statSync(Path.join(dir, loadBundleName)).size, Fs.statSync(file).size / 2)
         const damaged = Buffer.from(cache)
         damaged.fill(7, 0, 64)
         assert.isTrue(compile(damaged).cachedDataRejected)

@@ -13,7 +13,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Vm from "node:vm"
-import { bundleName, cacheName, wrapperHead, wrapperTail } from "../scripts/bundle.js"
+import { bundleName, cacheName, loadBundleName, loadCacheName, wrapperHead, wrapperTail } from "../scripts/bundle.js"
 
 const root = fileURLToPath(new URL("../../../", import.meta.url))
 
@@ -128,12 +128,15 @@ describe("installable packages", () => {
         const bin = Path.join(project, "node_modules", "@effect-starrocks", "cli", "bin", "effect-starrocks.cjs")
         assert.include(Fs.readFileSync(bin, "utf8"), `require("../bundle/effect-starrocks.cjs")`)
         // with the code cache made at pack time, which this node accepts
-        const bundled = Path.join(Path.dirname(bin), "..", "bundle", bundleName)
-        const script = new Vm.Script(wrapperHead + Fs.readFileSync(bundled, "utf8") + wrapperTail, {
-          filename: bundled,
-          cachedData: Fs.readFileSync(Path.join(Path.dirname(bundled), cacheName))
-        })
-        assert.isFalse(script.cachedDataRejected)
+        // (both bundles: the whole command's, and the loader's, which runs the plain `load` below)
+        for (const [name, cache] of [[bundleName, cacheName], [loadBundleName, loadCacheName]] as const) {
+          const bundled = Path.join(Path.dirname(bin), "..", "bundle", name)
+          const script = new Vm.Script(wrapperHead + Fs.readFileSync(bundled, "utf8") + wrapperTail, {
+            filename: bundled,
+            cachedData: Fs.readFileSync(Path.join(Path.dirname(bundled), cache))
+          })
+          assert.isFalse(script.cachedDataRejected, name)
+        }
         Fs.writeFileSync(Path.join(project, "rows.csv"), "2001,a\n2002,\\N\n2003,c\n")
         const loaded = await run(
           process.execPath,

@@ -389,7 +389,8 @@ const routingOf = <A>(
  * is a `StarRocksConfigError` before any load.
  *
  * Before the first row, the startup check (`sink.startup-check`, see `startupCheck`) looks every table up on an
- * FE (a table routed by function when it first appears) and checks the settings against the server version.
+ * FE (a table routed by function when it first appears, while its rows are added: its first load waits for the
+ * answer) and checks the settings against the server version.
  *
  * `target` is a row schema (one table: the config's, or the one `options` names) or a routing (`byTag`, `byRoute`,
  * `raw`). A schema sink takes rows and `Change` values. With `options.deadLetter`, rows the encoder refuses and rows
@@ -451,9 +452,10 @@ export const make: {
       clock,
       onSeal: (sealed) => {
         ledger.touch(sealed.lane.key)
+        const dispatch = Effect.zipRight(router.ready(sealed.lane), dispatcher.dispatch(sealed))
         return deadLetter === undefined
-          ? dispatcher.dispatch(sealed)
-          : Effect.zipRight(deadLetter.sealed(sealed.lane.key, sealed.rows), dispatcher.dispatch(sealed))
+          ? dispatch
+          : Effect.zipRight(deadLetter.sealed(sealed.lane.key, sealed.rows), dispatch)
       },
       deadLetter
     })

@@ -136,7 +136,8 @@ describe("startup check", () => {
       const e = failure(yield* runMake(configFor(emu.fe), [{ _tag: "a" as const, id: 1, name: "x" }], routing))
       assert.strictEqual(e.reason, "NoSuchTable")
       assert.strictEqual(e.table, "b")
-      assert.deepStrictEqual(yield* schemaRequests(emu), ["/api/db/a/_schema", "/api/db/b/_schema"])
+      // the declared tables are looked up at once
+      assert.deepStrictEqual([...(yield* schemaRequests(emu))].sort(), ["/api/db/a/_schema", "/api/db/b/_schema"])
       assert.deepStrictEqual(yield* loads(emu), [])
     }))
 
@@ -244,6 +245,117 @@ const checkAgainst = (address: string) =>
     )
     return { exit, logs: yield* Ref.get(logs) }
   })
+
+/**
+ * An FE in front of the emulator's FE `target`: it sends every request on to it by a 307 (the client follows, as it
+ * follows an FE's redirect to a BE), except the `_schema` GET of table `held`, which it forwards only once it has
+ * redirected `releaseAfter` loads of other tables since that GET came (or after 10 s, so that a sink that waits for
+ * the answer is not stuck: the test then fails on its counts). `events` says what came and went, in order.
+ */
+const holdingFe = (target: string, held: string, releaseAfter: number) =>
+  Effect.gen(function*() {
+    const events: Array<string> = []
+    let heldSince: number | undefined
+    let loadsSince = 0
+    let release: (() => void) | undefined
+    const handle = (req: Http.IncomingMessage, res: Http.ServerResponse) => {
+      const url = req.url ?? "/"
+      const table = /^\/api\/db\/([^/]+)\//.exec(url)?.[1] ?? "?"
+      if (url.endsWith("/_schema") && table === held) {
+        events.push(`schema ${table}`)
+        heldSince = events.length
+        const forward = () => {
+          release = undefined
+          clearTimeout(deadline)
+          Http.get(`http://${target}${url}`, { headers: req.headers }, (answer) => {
+            const parts: Array<Buffer> = []
+            answer.on("data", (d: Buffer) => parts.push(d))
+            answer.on("end", () => {
+              events.push(`answered ${table}`)
+              res.writeHead(answer.statusCode ?? 502, { "Content-Type": "application/json" })
+              res.end(Buffer.concat(parts))
+            })
+          })
+        }
+        const deadline = setTimeout(forward, 10_000)
+        release = forward
+        return
+      }
+      if (url.includes("_stream_load")) {
+        events.push(`load ${table}`)
+        if (heldSince !== undefined && table !== held && ++loadsSince >= releaseAfter) release?.()
+      }
+      res.writeHead(307, { Location: `http://${target}${url}` })
+      res.end()
+    }
+    const server = yield* Effect.acquireRelease(
+      Effect.async<Http.Server>((resume) => {
+        const server = Http.createServer(handle)
+        // a load's 307 goes before its body, as an FE's does
+        server.on("checkContinue", handle)
+        server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+      }),
+      (server) =>
+        Effect.async<void>((resume) => {
+          server.closeAllConnections()
+          server.close(() => resume(Effect.void))
+        })
+    )
+    return { address: `127.0.0.1:${(server.address() as Net.AddressInfo).port}`, events }
+  })
+
+describe("startup check of a table that appears while the stream runs", () => {
+  it.scoped("the row loop goes on while it runs; the table's first load waits for it", () =>
+    Effect.gen(function*() {
+      const emu = yield* emulator(["t1", "t2"])
+      const fe = yield* holdingFe(emu.fe[0]!, "t2", 10)
+      // t2's rows from id 50 on, one in 20 (its first batch, 10 rows, is sealed at id 245, with its check held);
+      // t1's: the rest, a load every 10 rows
+      const toT2 = (id: number) => id >= 50 && id % 20 === 5
+      const routing = StarRocksSink.byRoute(Row, (r) => (toT2(r.id) ? "t2" : "t1"))
+      const items = Array.from({ length: 400 }, (_, id) => ({ id, name: `n${id}` }))
+      const exit = yield* runMake(configFor(fe.address, { maxRows: 10 }), items, routing)
+      assert.isTrue(Exit.isSuccess(exit), String(exit))
+      const events = fe.events
+      const asked = events.indexOf("schema t2")
+      const answered = events.indexOf("answered t2")
+      assert.isAbove(asked, -1, events.join(", "))
+      // t1's loads went on while t2's check was held: 10 of them were needed to release it
+      assert.isAtLeast(
+        events.slice(asked, answered).filter((e) => e === "load t1").length,
+        10,
+        events.join(", ")
+      )
+      // no load of t2 before its check was answered
+      assert.isAbove(answered, asked, events.join(", "))
+      assert.isFalse(events.slice(0, answered).includes("load t2"), events.join(", "))
+      assert.isTrue(events.slice(answered).includes("load t2"), events.join(", "))
+      assert.strictEqual((yield* emu.rows("db", "t1")).length, 400 - items.filter((r) => toT2(r.id)).length)
+      assert.strictEqual((yield* emu.rows("db", "t2")).length, items.filter((r) => toT2(r.id)).length)
+    }))
+
+  it.scoped("exactly-once: a table that fails its check never gets a transaction", () =>
+    Effect.gen(function*() {
+      const emu = yield* emulator(["t1"])
+      const config = configFor(emu.fe, { table: "t1", semantic: "exactly-once", maxRows: 1 })
+      const routing = StarRocksSink.byRoute(Row, (r) => (r.id < 100 ? "t1" : "t9"))
+      const exit = yield* Stream.run(
+        Stream.fromIterable([{ id: 1, name: "a" }, { id: 100, name: "x" }, { id: 2, name: "b" }]),
+        StarRocksSink.exactlyOnce(routing, { position: Schema.Number })
+      ).pipe(
+        Effect.provide(StarRocksSink.layer(config)),
+        Effect.provideService(Checkpointer.Checkpointer, yield* Checkpointer.makeMemoryForTests),
+        Effect.exit
+      )
+      const e = failure(exit)
+      assert.strictEqual(e._tag, "StartupCheckError")
+      assert.strictEqual(e.reason, "NoSuchTable")
+      assert.strictEqual(e.table, "t9")
+      const requests = yield* emu.requests
+      assert.isTrue(requests.some((r) => r.path.endsWith("/api/db/t9/_schema")))
+      assert.isFalse(requests.some((r) => r.path.includes("transaction") && r.headers["table"] === "t9"))
+    }))
+})
 
 describe("startup check: answers the emulator does not give", () => {
   it.scoped("a 401 that names the SELECT privilege: the credentials worked; a warning, and the start goes on", () =>

@@ -854,7 +854,8 @@ export const make = <In, P, PI, E = never, R = never>(
       maxRows: config.maxRows,
       maxBytes,
       clock,
-      onSeal,
+      // a table that appeared while the stream ran: its startup check passes before its first transaction
+      onSeal: (sealed) => Effect.zipRight(router.ready(sealed.lane), onSeal(sealed)),
       onBarrier,
       deadLetter
     })

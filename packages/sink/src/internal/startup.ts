@@ -13,12 +13,13 @@
  * message names the privilege; the credentials did work then, the table is left for the first load to find, and a
  * warning says so.
  *
- * The sinks run it through `guard`, which checks every table the routing knows at start and each table that appears
- * later (`byRoute`) when it first appears, before its first row is added.
+ * The sinks run it through `guard`, which checks every table the routing knows at start, before the first row, and
+ * each table that appears later (`byRoute`) when it first appears: while its rows are added, before its first load.
  *
  * @internal
  */
-import { Duration, Effect, Option } from "effect"
+import type { Scope } from "effect"
+import { Deferred, Duration, Effect, FiberId, Option } from "effect"
 import type * as StarRocksConfig from "../StarRocksConfig.js"
 import { StartupCheckError, UnsupportedByServerError } from "../StarRocksError.js"
 import * as TableSchema from "../TableSchema.js"
@@ -291,40 +292,92 @@ export interface GuardOptions {
 /** Whether the startup check is on (a config built by hand without the field: on). @internal */
 export const enabled = (config: StarRocksConfig.StarRocksConfig): boolean => config.startupCheck !== false
 
+/** What a table's check fails with. @internal */
+export type CheckError = StartupCheckError | UnsupportedByServerError
+
+/**
+ * A guarded router: the router's lanes, each checked, and `ready`, which a sink runs before it hands a lane's sealed
+ * batch on (its first load, or its first transaction).
+ * @internal
+ */
+export interface Guarded<E, R> extends Router<E | CheckError, R> {
+  /**
+   * Waits for the check of `lane` when it is still running; fails with the first check that failed, of any table
+   * (so that a table that does not exist fails the sink at the next seal of any table, not only at its own).
+   */
+  readonly ready: (lane: Lane) => Effect.Effect<void, CheckError>
+}
+
 /**
  * Checks the sink-wide settings against the config's server version, every lane the router has now (table check,
- * then its settings against its version: `jdbc-url`'s, else the config's), and wraps `create` so that a lane that
- * appears later is checked before its first row is added. With `sink.startup-check` false only the versions are
- * checked (they cost no request).
+ * then its settings against its version: `jdbc-url`'s, else the config's; the tables' requests at once, at most
+ * `concurrency` of them), and wraps `create` so that a lane that appears later is checked too: its settings against
+ * the version before its first row is added, its table by a request that runs while its rows are added, in the
+ * background (within the sink's scope), and that `ready` waits for before the lane's first batch goes on. A table
+ * that appears while the stream runs thus costs the row loop no round trip, and no load of a table goes before its
+ * check passed. With `sink.startup-check` false only the versions are checked (they cost no request).
  * @internal
  */
 export const guard = <E, R>(
   router: Router<E, R>,
   options: GuardOptions
-): Effect.Effect<
-  Router<E | StartupCheckError | UnsupportedByServerError, R>,
-  StartupCheckError | UnsupportedByServerError
-> =>
+): Effect.Effect<Guarded<E, R>, CheckError, Scope.Scope> =>
   Effect.gen(function*() {
     const configVersion = Option.getOrUndefined(options.config.serverVersion)
     yield* checkVersion(configVersion, configNeeds(options.config, options.semantic))
     const check = enabled(options.config) ? options.checkTable : undefined
+    const versionOf = (lane: Lane) => checkVersion(lane.serverVersion ?? configVersion, tableNeeds(lane.settings))
+    const tableOf = (lane: Lane): Effect.Effect<void, StartupCheckError> =>
+      check === undefined ? Effect.void : check({ database: lane.settings.database, table: lane.settings.table })
+    /** Lanes whose checks passed, and those whose table request is still running. */
     const checked = new Set<string>()
-    const checkLane = (lane: Lane): Effect.Effect<void, StartupCheckError | UnsupportedByServerError> =>
+    const running = new Map<string, Deferred.Deferred<void, CheckError>>()
+    let failure: CheckError | undefined
+    yield* Effect.forEach(
+      Array.from(router.lanes()),
+      (lane) =>
+        Effect.zipRight(tableOf(lane), versionOf(lane)).pipe(
+          Effect.tap(() => Effect.sync(() => checked.add(lane.key)))
+        ),
+      { concurrency: STARTUP_CONCURRENCY, discard: true }
+    )
+    const scope = yield* Effect.scope
+    const started = (lane: Lane): Effect.Effect<void, CheckError> =>
       Effect.suspend(() => {
-        if (checked.has(lane.key)) return Effect.void
-        const version = lane.serverVersion ?? configVersion
-        return Effect.zipRight(
-          check === undefined
-            ? Effect.void
-            : check({ database: lane.settings.database, table: lane.settings.table }),
-          checkVersion(version, tableNeeds(lane.settings))
-        ).pipe(Effect.tap(() => Effect.sync(() => checked.add(lane.key))))
+        if (checked.has(lane.key) || running.has(lane.key)) return Effect.void
+        if (check === undefined) return Effect.tap(versionOf(lane), () => Effect.sync(() => checked.add(lane.key)))
+        const done = Deferred.unsafeMake<void, CheckError>(FiberId.none)
+        running.set(lane.key, done)
+        return versionOf(lane).pipe(
+          Effect.zipRight(
+            tableOf(lane).pipe(
+              Effect.tapBoth({
+                onFailure: (e) => Effect.sync(() => failure ??= e),
+                onSuccess: () =>
+                  Effect.sync(() => {
+                    checked.add(lane.key)
+                    running.delete(lane.key)
+                  })
+              }),
+              Effect.intoDeferred(done),
+              Effect.forkIn(scope)
+            )
+          ),
+          Effect.asVoid
+        )
       })
-    for (const lane of Array.from(router.lanes())) yield* checkLane(lane)
     return {
       lane: router.lane,
-      create: (row, rowIndex) => Effect.tap(router.create(row, rowIndex), checkLane),
-      lanes: router.lanes
+      create: (row, rowIndex) => Effect.tap(router.create(row, rowIndex), started),
+      lanes: router.lanes,
+      ready: (lane) => {
+        if (failure !== undefined) return Effect.fail(failure)
+        if (checked.has(lane.key)) return Effect.void
+        const done = running.get(lane.key)
+        return done === undefined ? Effect.void : Deferred.await(done)
+      }
     }
   })
+
+/** How many tables known at start are checked at once. */
+const STARTUP_CONCURRENCY = 8

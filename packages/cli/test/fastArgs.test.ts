@@ -116,6 +116,13 @@ describe("fastArgs", () => {
     ["a.csv", "extra", "--table", "db.t", "b.csv"]
   ]
 
+  it("knows every flag of load: a flag added to Commands/Load.ts alone would send every load through @effect/cli", () => {
+    assert.deepStrictEqual(
+      [...FastArgs.fields].sort(),
+      Object.keys(loadConfig).filter((k) => k !== "files").sort()
+    )
+  })
+
   it.effect("a plain command line: the options @effect/cli gives", () =>
     Effect.gen(function*() {
       for (const args of plainLines) {

@@ -40,6 +40,9 @@ const flags: Readonly<Record<string, readonly [keyof LoadOptions, Kind]>> = {
   "--verbose": ["verbose", "boolean"]
 }
 
+/** The options the flags above set: every flag of `load` (`test/fastArgs.test.ts` holds them to Commands/Load.ts). */
+export const fields: ReadonlyArray<keyof LoadOptions> = Object.values(flags).map(([field]) => field)
+
 const formats: ReadonlyArray<string> = ["csv", "ndjson", "json"] satisfies ReadonlyArray<Format>
 
 /** Whether `path` is a regular file (`exists`), or, when `exists` is false, also absent. */

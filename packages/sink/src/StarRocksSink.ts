@@ -606,9 +606,11 @@ export const startupCheck = (options?: {
     const semantic = options?.semantic ?? config.semantic
     const version = Opt.getOrUndefined(config.serverVersion)
     yield* Startup.checkVersion(version, Startup.configNeeds(config, semantic))
+    const check = Startup.enabled(config) ? client.checkTable : undefined
     for (const target of options?.tables ?? [{ database: config.database, table: config.table }]) {
-      if (Startup.enabled(config) && client.checkTable !== undefined) yield* client.checkTable(target)
-      yield* Startup.checkVersion(version, Startup.tableNeeds(InternalRouting.settingsOf(config, target)))
+      const settings = InternalRouting.settingsOf(config, target)
+      yield* Startup.lookUp(check, settings)
+      yield* Startup.checkVersion(version, Startup.tableNeeds(settings))
     }
   })
 

@@ -292,6 +292,16 @@ export interface GuardOptions {
 /** Whether the startup check is on (a config built by hand without the field: on). @internal */
 export const enabled = (config: StarRocksConfig.StarRocksConfig): boolean => config.startupCheck !== false
 
+/**
+ * One table's request (`check`: the client's table check, absent when the check is off or the client has none).
+ * @internal
+ */
+export const lookUp = (
+  check: GuardOptions["checkTable"],
+  settings: TableSettings
+): Effect.Effect<void, StartupCheckError> =>
+  check === undefined ? Effect.void : check({ database: settings.database, table: settings.table })
+
 /** What a table's check fails with. @internal */
 export type CheckError = StartupCheckError | UnsupportedByServerError
 
@@ -327,8 +337,7 @@ export const guard = <E, R>(
     yield* checkVersion(configVersion, configNeeds(options.config, options.semantic))
     const check = enabled(options.config) ? options.checkTable : undefined
     const versionOf = (lane: Lane) => checkVersion(lane.serverVersion ?? configVersion, tableNeeds(lane.settings))
-    const tableOf = (lane: Lane): Effect.Effect<void, StartupCheckError> =>
-      check === undefined ? Effect.void : check({ database: lane.settings.database, table: lane.settings.table })
+    const tableOf = (lane: Lane) => lookUp(check, lane.settings)
     /** Lanes whose checks passed, and those whose table request is still running. */
     const checked = new Set<string>()
     const running = new Map<string, Deferred.Deferred<void, CheckError>>()

@@ -197,7 +197,7 @@ describe("StarRocksSink: tables and change rows", () => {
     )
   })
 
-  it.effect("the shared budget: many busy tables hold max-bytes between them; a table alone still fills it", () =>
+  it.effect("the shared budget: many busy tables hold about half of max-bytes; a table alone still fills it", () =>
     Effect.gen(function*() {
       // every CSV line is 100 bytes, so rows pulled minus rows loaded, times 100, is what the lanes build
       const line = (id: number) => ({ id, name: "x".repeat(90 - String(id).length), qty: 0 })
@@ -231,22 +231,15 @@ describe("StarRocksSink: tables and change rows", () => {
           for (const c of made) for (const l of c.lines) assert.strictEqual(l.length + 1, 100)
           return { made, building }
         })
-      // 10 tables, interleaved: the largest batch is sealed once the lanes together hold max-bytes (looked at every
-      // 1,024 rows, 102,400 bytes here), so they build up to max-bytes and no more; sealing also when the others
-      // held half of it (before session 13) kept them near half, in twice the loads
+      // 10 tables, interleaved: the largest batch is sealed once the other lanes hold half of max-bytes, so the
+      // lanes never build much more than half of it (sealing only at max-bytes: up to all of it)
       const rows = Array.from({ length: 60_000 }, (_, i) => line(i))
       const many = yield* run(rows, (row) => `t${row.id % 10}`)
-      const during = many.building.slice(0, -10)
-      const peak = Math.max(...during)
-      assert.isAtMost(peak, maxBytes + 1024 * 100, `the lanes built up to ${peak} bytes`)
-      assert.isAtLeast(peak, 0.9 * maxBytes, `the lanes built up to ${peak} bytes only`)
-      // batches of about 2 × max-bytes / 10 while the stream runs (200 KB, where the half rule made about 125 KB)
-      const sealedRows = many.made.slice(0, -10).reduce((n, c) => n + c.lines.length, 0)
-      const average = (sealedRows * 100) / during.length
-      assert.isAtLeast(average, 0.15 * maxBytes, `${during.length} loads of ${average} bytes on average`)
-      // the stream's end: every lane's batch goes in the last loads, and those hold at most max-bytes
+      const peak = Math.max(...many.building.slice(0, -10))
+      assert.isAtMost(peak, 0.8 * maxBytes, `the lanes built up to ${peak} bytes`)
+      // the stream's end: every lane's batch goes in the last loads, and those hold at most about half of max-bytes
       const tail = many.made.slice(-10).reduce((n, c) => n + c.lines.length, 0) * 100
-      assert.isAtMost(tail, maxBytes + 1024 * 100, `the last loads held ${tail} bytes`)
+      assert.isAtMost(tail, 0.8 * maxBytes, `the last loads held ${tail} bytes`)
       // one busy table beside nine that got one row each: its batches still grow to max-bytes
       const alone = yield* run(rows, (row) => (row.id < 9 ? `t${row.id + 1}` : "t0"))
       const t0 = alone.made.filter((c) => c.table === "t0").map((c) => c.lines.length * 100)

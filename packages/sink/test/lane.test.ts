@@ -118,17 +118,3 @@ describe("a lane's plain rows (the shortcut of tryAdd for a row that is no Chang
     assert.include(lines(json).join(""), "\"\\\\N\"")
   })
 })
-
-describe("the lanes' shared byte budget (overBudget)", () => {
-  it("seals the largest batch when the lanes together hold max-bytes, not before", () => {
-    const max = 1_000
-    // the others hold half of max-bytes or more: not yet (before session 13 this sealed, in twice the loads)
-    assert.isFalse(Lane.overBudget(600, 100, max))
-    assert.isFalse(Lane.overBudget(999, 50, max))
-    assert.isTrue(Lane.overBudget(1_000, 50, max))
-    assert.isTrue(Lane.overBudget(1_500, 100, max))
-    // a table alone fills max-bytes before its batch is sealed
-    assert.isFalse(Lane.overBudget(999, 999, max))
-    assert.isTrue(Lane.overBudget(1_000, 1_000, max))
-  })
-})

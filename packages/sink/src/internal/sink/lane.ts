@@ -103,22 +103,18 @@ export interface Lane {
 
 /**
  * The lanes' shared byte budget: whether the largest building batch must be sealed, given the bytes all lanes
- * build (`total`) and the largest one's (`largest`): when the lanes together hold `maxBytes`.
+ * build (`total`) and the largest one's (`largest`). It is sealed when the lanes together hold `maxBytes`, or when
+ * the lanes besides it hold half of `maxBytes`.
  *
- * A table that has the stream to itself builds batches of `maxBytes`; N busy tables build batches of about
- * 2 × maxBytes / N (their batches are staggered, from empty to the largest). Memory stays within its bound
- * either way: at most `maxBytes` building over all tables, and at most `maxBytes` sealed and not landed (the
- * dispatcher's budget).
- *
- * Until session 13 the largest was also sealed when the lanes besides it held half of `maxBytes`: N busy tables
- * then held about half of `maxBytes` between them, in batches of about maxBytes / (N − 2), to keep the first fill
- * (fresh buffers are external memory to V8, whose every 64 MiB starts a full GC) and the stream's end (every
- * lane's bytes go in its last loads) small. Since the buffer pool outlives a sink run (`sharedPool`) the first
- * fill is paid once per process, and the bytes of the last loads are sent either way; the half rule made twice
- * the loads, each with a load's fixed cost to the sink (about 2 ms of CPU) and to StarRocks (a version). Measured
- * in docs/benchmark.md, session 13: 20 tables interleaved, 1,000,000 rows, 24 loads instead of 36.
+ * A table that has the stream to itself still builds batches of `maxBytes` (the others hold next to nothing). Many
+ * busy tables hold about half of `maxBytes` between them instead of all of it (N tables: batches of about
+ * maxBytes / (N − 2), where sealing only at `maxBytes` gave about twice that). That is what one table's batch holds
+ * on average, and it is what a sink of many tables pays at start (the first fill: fresh buffers, external memory
+ * to V8, whose every 64 MiB starts a full GC) and at the end (every lane's bytes go in the last loads). Measured in
+ * docs/benchmark.md, session 7.
  */
-export const overBudget = (total: number, _largest: number, maxBytes: number): boolean => total >= maxBytes
+export const overBudget = (total: number, largest: number, maxBytes: number): boolean =>
+  total >= maxBytes || 2 * (total - largest) >= maxBytes
 
 const fail = (rowIndex: number, column: string, reason: string): never => {
   throw new RowEncoder.RowEncodeError({ row: rowIndex, column, reason })

@@ -137,7 +137,10 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
 
     const guard = <X, E2>(effect: Effect.Effect<X, E2>) => Effect.raceFirst(effect, Deferred.await(failed))
     // per table: what `SinkMetrics.tagged` does to the metric labels (the same arrays: internal/metricLabels.ts)
-    const tags = new Map<Lane, (labels: ReadonlyArray<MetricLabel.MetricLabel>) => ReadonlyArray<MetricLabel.MetricLabel>>()
+    const tags = new Map<
+      Lane,
+      (labels: ReadonlyArray<MetricLabel.MetricLabel>) => ReadonlyArray<MetricLabel.MetricLabel>
+    >()
     const tagOf = (lane: Lane) => {
       let tag = tags.get(lane)
       if (tag === undefined) {

@@ -30,8 +30,8 @@
  * throughput falls. The limit is the `adaptiveConcurrencyLimit` gauge of the table (for a probe above the ceiling
  * it reads one more until the probe starts). An ordered table keeps its one load in flight: its gauge says 1.
  */
-import type { Clock, Scope } from "effect"
-import { Deferred, Duration, Effect, FiberId, FiberSet, Metric, Option } from "effect"
+import type { Clock, MetricLabel, Scope } from "effect"
+import { Deferred, Duration, Effect, FiberId, FiberRef, FiberSet, Metric, Option } from "effect"
 import type { DeadLetterError } from "../../DeadLetter.js"
 import type * as LabelStore from "../../LabelStore.js"
 import * as LoadClient from "../../LoadClient.js"
@@ -39,6 +39,7 @@ import * as SinkMetrics from "../../SinkMetrics.js"
 import type { LoadError } from "../../StarRocksError.js"
 import * as Backoff from "../client/backoff.js"
 import * as RetryLogic from "../client/retryLogic.js"
+import { withLabel } from "../metricLabels.js"
 import * as Adaptive from "./adaptive.js"
 import { compressFirst, spare } from "./compressFirst.js"
 import type * as DeadLetter from "./deadLetter.js"
@@ -135,6 +136,20 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
       Effect.acquireUseRelease(slots.release(1), () => wait, () => slots.take(1))
 
     const guard = <X, E2>(effect: Effect.Effect<X, E2>) => Effect.raceFirst(effect, Deferred.await(failed))
+    // per table: what `SinkMetrics.tagged` does to the metric labels (the same arrays: internal/metricLabels.ts)
+    const tags = new Map<
+      Lane,
+      (labels: ReadonlyArray<MetricLabel.MetricLabel>) => ReadonlyArray<MetricLabel.MetricLabel>
+    >()
+    const tagOf = (lane: Lane) => {
+      let tag = tags.get(lane)
+      if (tag === undefined) {
+        const value = SinkMetrics.tableTag(lane.settings.database, lane.settings.table)
+        tag = (labels) => withLabel(labels, "table", value)
+        tags.set(lane, tag)
+      }
+      return tag
+    }
     // per table: bytes sealed and not landed (the gauge is tagged with the table)
     const laneBytes = new Map<Lane, number>()
     const reportBuffered = (lane: Lane, delta: number) =>
@@ -290,8 +305,7 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
         yield* ledger.landed(batch, result, startedAt)
         if (deadLetter !== undefined && result.filteredRows > 0) yield* deadLetter.filtered(batch, result)
       }).pipe(
-        Effect.tapError(() => Effect.sync(() => unsettled.delete(item))),
-        SinkMetrics.tagged(item.sealed.lane.settings.database, item.sealed.lane.settings.table)
+        Effect.tapError(() => Effect.sync(() => unsettled.delete(item)))
       )
 
     const dispatch = (sealed: Sealed) =>
@@ -318,15 +332,20 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
             const done = lane.ordered ? Deferred.unsafeMake<void>(FiberId.none) : undefined
             if (done !== undefined) tails.set(lane, done)
             const run = Effect.gen(function*() {
+              // the load's fiber is its own (forked below): its metrics are the table's (as
+              // `SinkMetrics.tagged` would tag them, without one scope of the fiber ref per load), and without
+              // adaptive concurrency its backoff waits give the slot back; nothing else runs in this fiber
+              yield* FiberRef.update(FiberRef.currentMetricLabels, tagOf(lane))
               if (previous !== undefined) yield* Deferred.await(previous)
               if (failedLanes.has(lane.key)) {
                 // an earlier load of this table failed for good: this one is not attempted
                 yield* ledger.record(batch, "failed").pipe(Effect.ignore)
                 return
               }
-              const limit = yield* limitOf(lane)
+              const limit = options.adaptive === undefined ? undefined : yield* limitOf(lane)
+              if (limit === undefined) yield* FiberRef.set(LoadClient.currentBackoff, slotFreeBackoff)
               const load = limit === undefined
-                ? slots.withPermits(1)(Effect.locally(loadOne(item), LoadClient.currentBackoff, slotFreeBackoff))
+                ? slots.withPermits(1)(loadOne(item))
                 // the table's permit first, kept through backoff waits; then a shared slot, given back during them
                 : limit.permits.withPermits(1)(
                   slots.withPermits(1)(adaptively(lane, limit, (afterWait) =>
@@ -351,11 +370,8 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
               Effect.ensuring(Effect.suspend(() => {
                 if (!item.handedOver) sealed.release(sealed.body)
                 outstanding -= item.held
-                return Effect.all([
-                  budget.release(item.held),
-                  reportBuffered(lane, -held),
-                  done !== undefined ? Deferred.succeed(done, undefined) : Effect.void
-                ], { discard: true })
+                const released = Effect.zipRight(budget.release(item.held), reportBuffered(lane, -held))
+                return done !== undefined ? Effect.zipRight(released, Deferred.succeed(done, undefined)) : released
               }))
             )
             return Effect.zipRight(reportBuffered(lane, held), FiberSet.run(fibers, run))

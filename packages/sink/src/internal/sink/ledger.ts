@@ -109,10 +109,11 @@ export const updateMetrics = (
   table: string,
   update: (labels: ReadonlyArray<MetricLabel.MetricLabel>) => void
 ): Effect.Effect<void> =>
-  FiberRef.getWith(
-    FiberRef.currentMetricLabels,
-    (outer) => Effect.sync(() => update(withLabel(outer, "table", SinkMetrics.tableTag(database, table))))
-  )
+  // one step: the fiber's labels read where the update runs (FiberRef.getWith and Effect.sync are two)
+  Effect.withFiberRuntime((fiber) => {
+    update(withLabel(fiber.getFiberRef(FiberRef.currentMetricLabels), "table", SinkMetrics.tableTag(database, table)))
+    return Effect.void
+  })
 
 /** Landed batches kept at the head of a table's track (the latest of the landed prefix, listed in the report). */
 export const KEEP_LANDED = 100

@@ -20,7 +20,7 @@ import * as LoadClient from "@effect-starrocks/sink/LoadClient"
 import * as Prometheus from "@effect-starrocks/sink/Prometheus"
 import * as StarRocksConfig from "@effect-starrocks/sink/StarRocksConfig"
 import type { LoadError } from "@effect-starrocks/sink/StarRocksError"
-import * as StarRocksSink from "@effect-starrocks/sink/StarRocksSink"
+import * as StartupCheck from "@effect-starrocks/sink/StartupCheck"
 import {
   Clock,
   Console,
@@ -745,7 +745,7 @@ const run = (options: LoadOptions, done: (() => void) | undefined) =>
     const client = yield* LoadClient.make(config)
     // before the first byte: an FE answers, the credentials work, the table exists (sink.startup-check), and the
     // headers suit the server version when it is known
-    yield* StarRocksSink.startupCheck({ semantic: "at-least-once" }).pipe(
+    yield* StartupCheck.startupCheck({ semantic: "at-least-once" }).pipe(
       Effect.provideService(StarRocksConfig.StarRocksConfig, config),
       Effect.provideService(LoadClient.LoadClient, client)
     )

@@ -29,7 +29,8 @@ import {
   Effect,
   Exit,
   FiberId,
-  Layer,
+  FiberRef,
+  HashSet,
   Logger,
   LogLevel,
   Option,
@@ -862,10 +863,13 @@ const stderrLogger = Logger.prettyLogger({ stderr: true })
 export const logsOnStderr = (verbose: boolean) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   self.pipe(
     Logger.withMinimumLogLevel(verbose ? LogLevel.Info : LogLevel.Warning),
-    Effect.provide(Layer.merge(
-      Logger.replace(Logger.prettyLoggerDefault, stderrLogger),
-      Logger.replace(Logger.defaultLogger, stderrLogger)
-    ))
+    // what two `Logger.replace` layers do, without building a layer (its memo map, scope and fibers: about 5 M
+    // instructions of a one-row load, docs/benchmark.md session 13)
+    Effect.locallyWith(FiberRef.currentLoggers, (loggers) =>
+      HashSet.add(
+        HashSet.remove(HashSet.remove(loggers, Logger.prettyLoggerDefault), Logger.defaultLogger),
+        stderrLogger
+      ))
   )
 
 /**

@@ -4,12 +4,13 @@
  * MariaDB storage, a SIGKILL half-way and a rerun, gzip, NDJSON, Ctrl-C, and the typed errors.
  */
 import * as LoadBody from "@effect-starrocks/sink/LoadBody"
+import * as SinkMetrics from "@effect-starrocks/sink/SinkMetrics"
 import * as MysqlStorage from "@effect-starrocks/testkit/MysqlStorage"
 import * as StarRocksEmulator from "@effect-starrocks/testkit/StarRocksEmulator"
 import * as Command from "@effect/cli/Command"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Schedule, Stream } from "effect"
+import { Effect, Exit, Fiber, Metric, Schedule, Stream } from "effect"
 import type * as Scope from "effect/Scope"
 import * as fs from "node:fs"
 import * as http from "node:http"
@@ -871,6 +872,33 @@ describe("load: --metrics-port", () => {
         const run = yield* Fiber.join(fiber)
         assert.strictEqual(run.code, 130, run.stderr)
         assert.deepInclude(summaryOf(run), { rows: 90, loads: 9, interrupted: true })
+      }),
+    { timeout: 60_000 }
+  )
+
+  it.scoped(
+    "without --metrics-port nothing can read them, and a load leaves them alone; with one it counts (in process)",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tmpDir
+        const emu = yield* StarRocksEmulator.make({})
+        yield* emu.createTable(table("db", "t"))
+        const csv = path.join(dir, "rows.csv")
+        fs.writeFileSync(csv, "00001,n\n00002,n\n")
+        // this process's metric of db.t, which a --metrics-port of this process would serve
+        const landed = Effect.map(
+          Metric.value(Metric.tagged(SinkMetrics.totalFlushSucceededTimes, "table", "db.t")),
+          (state) => state.count
+        )
+        const before = yield* landed
+        const args = [csv, "--table", "db.t", "--load-url", emu.fe[0]!]
+        const quiet = yield* inProcessExit([...args, "--label-prefix", "quiet"])
+        assert.isTrue(Exit.isSuccess(quiet), String(quiet))
+        assert.strictEqual(yield* landed, before)
+        const metered = yield* inProcessExit([...args, "--label-prefix", "metered", "--metrics-port", "0"])
+        assert.isTrue(Exit.isSuccess(metered), String(metered))
+        assert.strictEqual(yield* landed, before + 1)
+        assert.strictEqual((yield* emu.rows("db", "t")).length, 4)
       }),
     { timeout: 60_000 }
   )

@@ -707,7 +707,10 @@ const run = (options: LoadOptions, done: (() => void) | undefined) =>
           ...(interrupted ? { interrupted } : {})
         })))
 
-    // before anything is sent: a port that cannot be bound fails the command at once
+    // before anything is sent: a port that cannot be bound fails the command at once. Without one, nothing can
+    // read the loader's metrics (they live in this process alone), and its loads do not update them (0.7 ms a
+    // load, docs/benchmark.md session 12)
+    const metered = Option.isSome(options.metricsPort)
     if (Option.isSome(options.metricsPort)) {
       const port = options.metricsPort.value
       if (!(port >= 0 && port <= 65535)) return yield* optionError("--metrics-port", `${port} is not a port (0-65535)`)
@@ -776,8 +779,8 @@ const run = (options: LoadOptions, done: (() => void) | undefined) =>
           item.streamed!.onRead(Math.ceil(piece.byteLength / parallel), () => Deferred.unsafeDone(share, Exit.void))
         }
         stats.inFlight++
-        yield* Metrics.inflight(stats.inFlight)
-        const startedAt = yield* Clock.currentTimeMillis
+        if (metered) yield* Metrics.inflight(stats.inFlight)
+        const startedAt = metered ? yield* Clock.currentTimeMillis : 0
         const loading = client.loadBatch({
           database: config.database,
           table: config.table,
@@ -785,8 +788,11 @@ const run = (options: LoadOptions, done: (() => void) | undefined) =>
           headers: p.headersOf(input.format),
           body: item.streamed?.body ?? { chunks: piece.chunks, byteLength: piece.byteLength }
         }).pipe(
-          Effect.tapError(() => Metrics.failed(config.database, config.table)),
-          Effect.ensuring(Effect.suspend(() => Metrics.inflight(--stats.inFlight))),
+          Effect.tapError(() => metered ? Metrics.failed(config.database, config.table) : Effect.void),
+          Effect.ensuring(Effect.suspend(() => {
+            stats.inFlight--
+            return metered ? Metrics.inflight(stats.inFlight) : Effect.void
+          })),
           // a load that ended before its share (a failure, a label already loaded) lets the next one start
           Effect.ensuring(phase === undefined ? Effect.void : Deferred.succeed(phase.share, undefined))
         )
@@ -798,8 +804,10 @@ const run = (options: LoadOptions, done: (() => void) | undefined) =>
           : yield* Effect.all([loading, item.rows], { concurrency: 2 })
         // nothing reads the body after it landed: its buffer takes the next batch
         item.release?.()
-        const ms = (yield* Clock.currentTimeMillis) - startedAt
-        yield* Metrics.landed(config.database, config.table, { rows, bytes: piece.byteLength }, result, ms)
+        if (metered) {
+          const ms = (yield* Clock.currentTimeMillis) - startedAt
+          yield* Metrics.landed(config.database, config.table, { rows, bytes: piece.byteLength }, result, ms)
+        }
         return { ...item, piece: { ...piece, rows }, result }
       })
 

@@ -796,12 +796,14 @@ const run = (options: LoadOptions, done: (() => void) | undefined) =>
           // a load that ended before its share (a failure, a label already loaded) lets the next one start
           Effect.ensuring(phase === undefined ? Effect.void : Deferred.succeed(phase.share, undefined))
         )
-        // a pooled batch's rows are counted while it is sent; a streamed one's by the send, known once it landed
-        const [result, rows] = item.streamed !== undefined
-          ? [yield* loading, yield* item.streamed.rows]
-          : item.rows === undefined
-          ? [yield* loading, piece.rows]
-          : yield* Effect.all([loading, item.rows], { concurrency: 2 })
+        const result = yield* loading
+        // the batch's rows: what StarRocks read of it (its reply's NumberTotalRows), not counted here (a SIMD count of
+        // every byte was 25-30 ms of a GiB's CPU time, docs/benchmark.md session 13); a label found already loaded
+        // has no counts in its reply, and the loader counts that batch's rows itself (a streamed one by reading its
+        // range again, a pooled one in its buffer, the cutter's as it cut)
+        const rows = result.status === "Already Loaded"
+          ? yield* (item.streamed?.rows ?? item.rows ?? Effect.succeed(piece.rows))
+          : result.totalRows ?? 0
         // nothing reads the body after it landed: its buffer takes the next batch
         item.release?.()
         if (metered) {

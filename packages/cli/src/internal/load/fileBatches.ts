@@ -1,8 +1,9 @@
 /**
  * The batches of a regular, uncompressed file with a one-byte row delimiter, read straight into a few reused
  * buffers: a batch is one read of `maxBytes` (and a little more, to see the next delimiter) at its offset, cut at
- * the last delimiter, its rows counted where they lie (count.ts) while it is sent; the bytes after the cut are read
- * again as the start of the next batch. Nothing is copied, nothing is allocated per batch, and the memory is the
+ * the last delimiter, its rows counted where they lie (count.ts) when the loader asks (a batch found already
+ * loaded: a landed one's rows are StarRocks' count, run.ts); the bytes after the cut are read again as the start of
+ * the next batch. Nothing is copied, nothing is allocated per batch, and the memory is the
  * pool's buffers whatever the file size (on a virtual machine, touching fresh memory costs more than reading the
  * file).
  * The cuts are the cutter's (cutter.ts), which also cuts what this path leaves to it: a row longer than the
@@ -42,8 +43,8 @@ export const makePool = (n: number, size: number): Effect.Effect<Pool> =>
 
 /**
  * One batch; `release` gives its buffer back once it is sent (a batch cut by the cutter has none). Its rows are
- * counted by `rows`, which the loader runs while the batch is being sent (the first count of a buffer touches its
- * memory for the first time); `piece.rows` is 0 until then.
+ * counted by `rows`, which the loader runs for a batch found already loaded, before it gives the buffer back;
+ * `piece.rows` is 0 until then.
  */
 export interface Batch {
   readonly piece: Cutter.Piece

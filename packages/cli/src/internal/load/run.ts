@@ -417,7 +417,7 @@ type Item =
     readonly release?: () => void
     /** Counts the rows of a pooled batch (its `piece.rows` is 0 until then). */
     readonly rows?: Effect.Effect<number>
-    /** A streamed batch: its body (a range of the file) and its rows, known once it is loaded. */
+    /** A streamed batch: its body (a range of the file) and its rows (counted by reading the range again). */
     readonly streamed?: {
       readonly body: LoadBody.LoadBody
       readonly rows: Effect.Effect<number, LoadInputError>
@@ -798,9 +798,9 @@ const run = (options: LoadOptions, done: (() => void) | undefined) =>
         )
         const result = yield* loading
         // the batch's rows: what StarRocks read of it (its reply's NumberTotalRows), not counted here (a SIMD count of
-        // every byte was 25-30 ms of a GiB's CPU time, docs/benchmark.md session 13); a label found already loaded
-        // has no counts in its reply, and the loader counts that batch's rows itself (a streamed one by reading its
-        // range again, a pooled one in its buffer, the cutter's as it cut)
+        // every byte was 284 M of the 505 M instructions a GiB cost above a one-row load, docs/benchmark.md session
+        // 13); a label found already loaded has no counts in its reply, and the loader counts that batch's rows
+        // itself (a streamed one by reading its range again, a pooled one in its buffer, the cutter's as it cut)
         const rows = result.status === "Already Loaded"
           ? yield* (item.streamed?.rows ?? item.rows ?? Effect.succeed(piece.rows))
           : result.totalRows ?? 0

@@ -182,11 +182,22 @@ describe("fastArgs", () => {
     "the bundled command: a plain load does not evaluate @effect/cli, another command line does; both land",
     async () => {
       const out = Fs.mkdtempSync(Path.join(Os.tmpdir(), "sr-fast-args-bundle-"))
+      // answers as StarRocks does, with the rows of the body (the loader's summary reports them)
       const server = Http.createServer((req, res) => {
-        req.resume()
+        let rows = 0
+        req.on("data", (chunk: Buffer) => {
+          for (const byte of chunk) if (byte === 0x0a) rows++
+        })
         req.on("end", () => {
           res.writeHead(200, { "content-type": "application/json" })
-          res.end(JSON.stringify({ TxnId: 1, Label: String(req.headers["label"]), Status: "Success", Message: "OK" }))
+          res.end(JSON.stringify({
+            TxnId: 1,
+            Label: String(req.headers["label"]),
+            Status: "Success",
+            Message: "OK",
+            NumberTotalRows: rows,
+            NumberLoadedRows: rows
+          }))
         })
       })
       await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))

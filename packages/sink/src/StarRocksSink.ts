@@ -35,8 +35,9 @@ import * as LabelStore from "./LabelStore.js"
 import * as LoadClient from "./LoadClient.js"
 import { RowEncodeError } from "./RowEncodeError.js"
 import * as StarRocksConfig from "./StarRocksConfig.js"
-import type { Landed, SinkError, StartupCheckError, UnsupportedByServerError } from "./StarRocksError.js"
+import type { Landed, SinkError } from "./StarRocksError.js"
 import { ExactlyOnceError } from "./StarRocksError.js"
+import * as StartupCheck from "./StartupCheck.js"
 
 /**
  * A table's share of a summary.
@@ -587,32 +588,13 @@ export const make: {
  * settings against the server version when it is known (`sink.server-version`: `UnsupportedByServerError`), and,
  * unless `sink.startup-check` is false, one `GET /api/{db}/{table}/_schema` per table (default: the config's table)
  * through the `LoadClient`, which tells whether an FE answers, the credentials work and the table exists
- * (`StartupCheckError`). For loaders that call the `LoadClient` themselves (the CLI's `load`).
+ * (`StartupCheckError`). For loaders that call the `LoadClient` themselves (the CLI's `load`), which import it from
+ * `StartupCheck` (the same function) so as not to evaluate this module's.
  *
  * @since 0.3.0
  * @category constructors
  */
-export const startupCheck = (options?: {
-  readonly semantic?: "at-least-once" | "exactly-once" | undefined
-  readonly tables?: ReadonlyArray<LoadClient.Target> | undefined
-}): Effect.Effect<
-  void,
-  StartupCheckError | UnsupportedByServerError,
-  StarRocksConfig.StarRocksConfig | LoadClient.LoadClient
-> =>
-  Effect.gen(function*() {
-    const config = yield* StarRocksConfig.StarRocksConfig
-    const client = yield* LoadClient.LoadClient
-    const semantic = options?.semantic ?? config.semantic
-    const version = Opt.getOrUndefined(config.serverVersion)
-    yield* Startup.checkVersion(version, Startup.configNeeds(config, semantic))
-    const check = Startup.enabled(config) ? client.checkTable : undefined
-    for (const target of options?.tables ?? [{ database: config.database, table: config.table }]) {
-      const settings = InternalRouting.settingsOf(config, target)
-      yield* Startup.lookUp(check, settings)
-      yield* Startup.checkVersion(version, Startup.tableNeeds(settings))
-    }
-  })
+export const startupCheck: typeof StartupCheck.startupCheck = StartupCheck.startupCheck
 
 /**
  * The sink's services for a configuration: the `node:http` LoadClient and the LabelStore in memory. Swap either by

@@ -1,8 +1,9 @@
 /**
  * The batches of a regular, uncompressed file with a one-byte row delimiter, read straight into a few reused
  * buffers: a batch is one read of `maxBytes` (and a little more, to see the next delimiter) at its offset, cut at
- * the last delimiter, its rows counted where they lie (count.ts) while it is sent; the bytes after the cut are read
- * again as the start of the next batch. Nothing is copied, nothing is allocated per batch, and the memory is the
+ * the last delimiter, its rows counted where they lie (count.ts) when the loader asks (a batch found already
+ * loaded: a landed one's rows are StarRocks' count, run.ts); the bytes after the cut are read again as the start of
+ * the next batch. Nothing is copied, nothing is allocated per batch, and the memory is the
  * pool's buffers whatever the file size (on a virtual machine, touching fresh memory costs more than reading the
  * file).
  * The cuts are the cutter's (cutter.ts), which also cuts what this path leaves to it: a row longer than the
@@ -42,8 +43,8 @@ export const makePool = (n: number, size: number): Effect.Effect<Pool> =>
 
 /**
  * One batch; `release` gives its buffer back once it is sent (a batch cut by the cutter has none). Its rows are
- * counted by `rows`, which the loader runs while the batch is being sent (the first count of a buffer touches its
- * memory for the first time); `piece.rows` is 0 until then.
+ * counted by `rows`, which the loader runs for a batch found already loaded, before it gives the buffer back;
+ * `piece.rows` is 0 until then.
  */
 export interface Batch {
   readonly piece: Cutter.Piece
@@ -189,8 +190,8 @@ export interface RangeBatch {
   readonly piece: Cutter.Piece
   readonly body: LoadBody.LoadBody
   /**
-   * The rows of the batch, once its load is done: counted as a send read it through, else (a load found already
-   * loaded, whose body was never sent) by reading the range once more.
+   * The rows of the batch, counted by reading the range once more: what the loader asks of a batch whose label was
+   * found already loaded (its reply carries no row counts; a load that landed has StarRocks' own, run.ts).
    */
   readonly rows: Effect.Effect<number, unknown>
   /**
@@ -234,43 +235,30 @@ const SMALL_BODY = 64 * 1024
 export const SLICE = 1024 * 1024
 
 /**
- * The buffers the sends of streamed batches read the file into (`LoadBody.Slices`): `n` of `SLICE` bytes in
- * WebAssembly memory (count.ts), where a reading counts the rows it read without copying them; when a send needs
- * more (a send that failed keeps its own), fresh buffers, counted by a copy.
+ * The buffers the sends of streamed batches read the file into (`LoadBody.Slices`): up to `n` of `SLICE` bytes
+ * kept for the next sends (made as they are first taken; a send that failed keeps its own, and its fresh ones are
+ * left to the collector once `n` are kept).
  */
-export interface Slices extends LoadBody.Slices {
-  readonly count: (slice: Uint8Array, length: number, byte: number) => number
-}
+export type Slices = LoadBody.Slices
 
 export const makeSlices = (n: number): Slices => {
-  // made at the first take: a load of small files alone never compiles the WebAssembly counter
-  let arena: Count.Arena | undefined
   const free: Array<Uint8Array> = []
   return {
-    take: () => {
-      if (arena === undefined) {
-        arena = Count.arena(n, SLICE)
-        free.push(...arena.buffers)
-      }
-      return free.pop() ?? Buffer.allocUnsafeSlow(SLICE)
-    },
+    take: () => free.pop() ?? Buffer.allocUnsafeSlow(SLICE),
     give: (slice) => {
       if (slice.byteLength === SLICE && free.length < n) free.push(slice)
-    },
-    count: (slice, length, byte) =>
-      arena === undefined ? Count.countByte(slice.subarray(0, length), byte) : arena.count(slice, length, byte)
+    }
   }
 }
 
 /**
- * A streamed body of `[start, end)` of the file at `path` whose readings count the rows they read: the first
- * reading that reads it through gives `counted()`. A reading reads the file synchronously, as `curl -T` does: a read
- * from the page cache is a copy, which a thread-pool round trip (`fs.read`) costs more CPU time than, and the
- * loader's event loop has nothing else to serve meanwhile than the sockets these reads feed.
+ * A streamed body of `[start, end)` of the file at `path`. A reading reads the file synchronously, as `curl -T`
+ * does: a read from the page cache is a copy, which a thread-pool round trip (`fs.read`) costs more CPU time than,
+ * and the loader's event loop has nothing else to serve meanwhile than the sockets these reads feed. The rows are
+ * not counted as it is read (a load that landed has StarRocks' count, run.ts): `rows` reads the range once more.
  */
-const countedBody = (path: string, start: number, end: number, byte: number, slices: Slices) => {
+const rangeBody = (path: string, start: number, end: number, byte: number, slices: Slices) => {
   const byteLength = end - start
-  let counted: number | undefined
   /** The most bytes a reading has read so far, and who waits for a number of them (`onRead`). */
   let most = 0
   let waiter: { readonly bytes: number; readonly f: () => void } | undefined
@@ -282,12 +270,11 @@ const countedBody = (path: string, start: number, end: number, byte: number, sli
     chunks: [],
     byteLength,
     source: {
-      // a small body in a buffer of its size (the client's), counted with indexOf (count.ts)
+      // a small body in a buffer of its size (the client's)
       ...(byteLength > SMALL_BODY ? { slices } : {}),
       open: () => {
         let fd: number | undefined
         let position = start
-        let n = 0
         let seen = 0
         return {
           read: (buffer, callback) => {
@@ -300,9 +287,7 @@ const countedBody = (path: string, start: number, end: number, byte: number, sli
             }
             if (got > 0) {
               position += got
-              n += slices.count(buffer, got, byte)
               seen += got
-              if (seen === byteLength && counted === undefined) counted = rowsOf(n, buffer[got - 1]!, byte)
               if (seen > most) {
                 most = seen
                 if (waiter !== undefined && most >= waiter.bytes) {
@@ -322,10 +307,7 @@ const countedBody = (path: string, start: number, end: number, byte: number, sli
       }
     }
   }
-  const rows = Effect.suspend(() =>
-    counted !== undefined ? Effect.succeed(counted) : countRange(path, start, end, byte)
-  )
-  return { body, rows, onRead }
+  return { body, rows: countRange(path, start, end, byte), onRead }
 }
 
 /**
@@ -347,7 +329,7 @@ export const ranges = <E>(options: {
   const behind = Math.min(LOOK_BEHIND, maxBytes)
   const window = Buffer.allocUnsafe(behind + LOOK_AHEAD)
   const range = (start: number, end: number): Option.Option<readonly [RangeBatch, number]> => {
-    const { body, onRead, rows } = countedBody(path, start, end, delimiter, slices)
+    const { body, onRead, rows } = rangeBody(path, start, end, delimiter, slices)
     return Option.some([
       { piece: { offset: start, end, chunks: [], byteLength: end - start, rows: 0 }, body, rows, onRead },
       end

@@ -20,7 +20,7 @@ import * as LoadClient from "@effect-starrocks/sink/LoadClient"
 import * as Prometheus from "@effect-starrocks/sink/Prometheus"
 import * as StarRocksConfig from "@effect-starrocks/sink/StarRocksConfig"
 import type { LoadError } from "@effect-starrocks/sink/StarRocksError"
-import * as StarRocksSink from "@effect-starrocks/sink/StarRocksSink"
+import * as StartupCheck from "@effect-starrocks/sink/StartupCheck"
 import {
   Clock,
   Console,
@@ -29,7 +29,8 @@ import {
   Effect,
   Exit,
   FiberId,
-  Layer,
+  FiberRef,
+  HashSet,
   Logger,
   LogLevel,
   Option,
@@ -416,7 +417,7 @@ type Item =
     readonly release?: () => void
     /** Counts the rows of a pooled batch (its `piece.rows` is 0 until then). */
     readonly rows?: Effect.Effect<number>
-    /** A streamed batch: its body (a range of the file) and its rows, known once it is loaded. */
+    /** A streamed batch: its body (a range of the file) and its rows (counted by reading the range again). */
     readonly streamed?: {
       readonly body: LoadBody.LoadBody
       readonly rows: Effect.Effect<number, LoadInputError>
@@ -706,7 +707,10 @@ const run = (options: LoadOptions, done: (() => void) | undefined) =>
           ...(interrupted ? { interrupted } : {})
         })))
 
-    // before anything is sent: a port that cannot be bound fails the command at once
+    // before anything is sent: a port that cannot be bound fails the command at once. Without one, nothing can
+    // read the loader's metrics (they live in this process alone), and its loads do not update them (0.7 ms a
+    // load, docs/benchmark.md session 12)
+    const metered = Option.isSome(options.metricsPort)
     if (Option.isSome(options.metricsPort)) {
       const port = options.metricsPort.value
       if (!(port >= 0 && port <= 65535)) return yield* optionError("--metrics-port", `${port} is not a port (0-65535)`)
@@ -745,7 +749,7 @@ const run = (options: LoadOptions, done: (() => void) | undefined) =>
     const client = yield* LoadClient.make(config)
     // before the first byte: an FE answers, the credentials work, the table exists (sink.startup-check), and the
     // headers suit the server version when it is known
-    yield* StarRocksSink.startupCheck({ semantic: "at-least-once" }).pipe(
+    yield* StartupCheck.startupCheck({ semantic: "at-least-once" }).pipe(
       Effect.provideService(StarRocksConfig.StarRocksConfig, config),
       Effect.provideService(LoadClient.LoadClient, client)
     )
@@ -775,8 +779,8 @@ const run = (options: LoadOptions, done: (() => void) | undefined) =>
           item.streamed!.onRead(Math.ceil(piece.byteLength / parallel), () => Deferred.unsafeDone(share, Exit.void))
         }
         stats.inFlight++
-        yield* Metrics.inflight(stats.inFlight)
-        const startedAt = yield* Clock.currentTimeMillis
+        if (metered) yield* Metrics.inflight(stats.inFlight)
+        const startedAt = metered ? yield* Clock.currentTimeMillis : 0
         const loading = client.loadBatch({
           database: config.database,
           table: config.table,
@@ -784,21 +788,28 @@ const run = (options: LoadOptions, done: (() => void) | undefined) =>
           headers: p.headersOf(input.format),
           body: item.streamed?.body ?? { chunks: piece.chunks, byteLength: piece.byteLength }
         }).pipe(
-          Effect.tapError(() => Metrics.failed(config.database, config.table)),
-          Effect.ensuring(Effect.suspend(() => Metrics.inflight(--stats.inFlight))),
+          Effect.tapError(() => metered ? Metrics.failed(config.database, config.table) : Effect.void),
+          Effect.ensuring(Effect.suspend(() => {
+            stats.inFlight--
+            return metered ? Metrics.inflight(stats.inFlight) : Effect.void
+          })),
           // a load that ended before its share (a failure, a label already loaded) lets the next one start
           Effect.ensuring(phase === undefined ? Effect.void : Deferred.succeed(phase.share, undefined))
         )
-        // a pooled batch's rows are counted while it is sent; a streamed one's by the send, known once it landed
-        const [result, rows] = item.streamed !== undefined
-          ? [yield* loading, yield* item.streamed.rows]
-          : item.rows === undefined
-          ? [yield* loading, piece.rows]
-          : yield* Effect.all([loading, item.rows], { concurrency: 2 })
+        const result = yield* loading
+        // the batch's rows: what StarRocks read of it (its reply's NumberTotalRows), not counted here (a SIMD count of
+        // every byte was 284 M of the 505 M instructions a GiB cost above a one-row load, docs/benchmark.md session
+        // 13); a label found already loaded has no counts in its reply, and the loader counts that batch's rows
+        // itself (a streamed one by reading its range again, a pooled one in its buffer, the cutter's as it cut)
+        const rows = result.status === "Already Loaded"
+          ? yield* (item.streamed?.rows ?? item.rows ?? Effect.succeed(piece.rows))
+          : result.totalRows ?? 0
         // nothing reads the body after it landed: its buffer takes the next batch
         item.release?.()
-        const ms = (yield* Clock.currentTimeMillis) - startedAt
-        yield* Metrics.landed(config.database, config.table, { rows, bytes: piece.byteLength }, result, ms)
+        if (metered) {
+          const ms = (yield* Clock.currentTimeMillis) - startedAt
+          yield* Metrics.landed(config.database, config.table, { rows, bytes: piece.byteLength }, result, ms)
+        }
         return { ...item, piece: { ...piece, rows }, result }
       })
 
@@ -862,10 +873,13 @@ const stderrLogger = Logger.prettyLogger({ stderr: true })
 export const logsOnStderr = (verbose: boolean) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   self.pipe(
     Logger.withMinimumLogLevel(verbose ? LogLevel.Info : LogLevel.Warning),
-    Effect.provide(Layer.merge(
-      Logger.replace(Logger.prettyLoggerDefault, stderrLogger),
-      Logger.replace(Logger.defaultLogger, stderrLogger)
-    ))
+    // what two `Logger.replace` layers do, without building a layer (its memo map, scope and fibers: about 5 M
+    // instructions of a one-row load, docs/benchmark.md session 13)
+    Effect.locallyWith(FiberRef.currentLoggers, (loggers) =>
+      HashSet.add(
+        HashSet.remove(HashSet.remove(loggers, Logger.prettyLoggerDefault), Logger.defaultLogger),
+        stderrLogger
+      ))
   )
 
 /**

@@ -13,7 +13,7 @@
  * then count:
  * `npx esbuild packages/sink/bench/rowsCount.ts --bundle --platform=node --format=esm --outfile=/tmp/r/rows.mjs`,
  * `cp packages/sink/bench/nullEndpoint.mjs /tmp/r/`,
- * `valgrind --tool=callgrind --callgrind-out-file=/tmp/x.cg node --single-threaded /tmp/r/rows.mjs batcher 20 2`.
+ * `valgrind --tool=callgrind --callgrind-out-file=/tmp/x.cg node --single-threaded --expose-gc /tmp/r/rows.mjs batcher 20 2`.
  *
  * `node rows.mjs <batcher|sink> [tables] [reps] [rows]` (default 20 tables, 2 repetitions of 250,000 rows)
  */
@@ -29,7 +29,13 @@ const mode = process.argv[2] ?? "batcher"
 const tables = Number(process.argv[3] ?? 20)
 const reps = Number(process.argv[4] ?? 2)
 const n = Number(process.argv[5] ?? 250_000)
-const rows = Array.from(ReferenceRows.rows(n))
+// the rows of a repetition come from a pool of distinct rows, taken in turn (ids 0 to POOL - 1, then again): a
+// small heap, whose full GCs cost little and the same in every run; `gc()` (node --expose-gc) before each
+// repetition starts each one from the same heap
+const POOL = 6 * 4096
+const pool = Array.from(ReferenceRows.rows(Math.min(POOL, n)))
+const rows = Array.from({ length: n }, (_, i) => pool[i % pool.length]!)
+const gc = (globalThis as { gc?: () => void }).gc
 const names = Array.from({ length: tables }, (_, i) => `t${i}`)
 
 const config = StarRocksConfig.make({
@@ -68,6 +74,7 @@ const batcherRun = Effect.gen(function*() {
 if (mode !== "batcher" && mode !== "sink") throw new Error(`mode ${mode}: batcher or sink`)
 const endpoint = mode === "sink" ? await startEndpoint() : undefined
 for (let r = 0; r < reps; r++) {
+  gc?.()
   if (endpoint === undefined) {
     const out = await Effect.runPromise(batcherRun.pipe(Logger.withMinimumLogLevel(LogLevel.Warning)))
     console.log(`batcher ${tables} tables: ${out.loads} loads, ${out.bytes} bytes`)

@@ -2,6 +2,7 @@ import { afterEach, assert, describe, it, vi } from "@effect/vitest"
 import { type Clock, Schema } from "effect"
 import * as Change from "../src/Change.js"
 import * as Lane from "../src/internal/sink/lane.js"
+import * as RawLane from "../src/internal/sink/rawLane.js"
 
 const Row = Schema.Struct({ id: Schema.Number, name: Schema.String })
 const options = { timeZone: "UTC", columns: ["id", "name"] }
@@ -186,5 +187,39 @@ describe("a lane's add (the row loop's one call per row)", () => {
       Lane.FULL
     )
     assert.strictEqual(lane.seal()?.headers["columns"], "id,name,__op")
+  })
+})
+
+describe("a raw lane's add", () => {
+  const settings = (format: "csv" | "json"): Lane.TableSettings => ({
+    database: "db",
+    table: "t",
+    format,
+    columns: undefined,
+    properties: {},
+    ordered: undefined,
+    primaryKey: undefined,
+    mergeCondition: undefined,
+    partialUpdateMode: undefined,
+    csvJsonFallback: true,
+    timeZone: "UTC"
+  })
+
+  it("says FULL at maxRows rows or maxBytes bytes (a JSON batch's closing bracket counted), reads the clock once", () => {
+    let reads = 0
+    const clock = { unsafeCurrentTimeMillis: () => 100 + reads++ } as unknown as Clock.Clock
+    const csv = RawLane.make(settings("csv"), { ordered: false })
+    assert.strictEqual(csv.add("1,a", 0, clock, 2, 1_000), Lane.ADDED)
+    assert.strictEqual(csv.add("2,b", 1, clock, 2, 1_000), Lane.FULL)
+    assert.strictEqual(reads, 1)
+    assert.strictEqual(csv.firstRowAt(), 100)
+    assert.strictEqual(csv.seal()?.rows, 2)
+    const json = RawLane.make(settings("json"), { ordered: false })
+    // [{"a":1}] is 9 bytes, [{"a":1},{"a":2}] 17
+    assert.strictEqual(json.add("{\"a\":1}", 0, clock, 100, 17), Lane.ADDED)
+    assert.strictEqual(json.bytes(), 9)
+    assert.strictEqual(json.add("{\"a\":2}", 1, clock, 100, 17), Lane.FULL)
+    assert.strictEqual(json.seal()?.body.byteLength, 17)
+    assert.strictEqual(reads, 2)
   })
 })

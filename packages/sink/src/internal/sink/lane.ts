@@ -7,7 +7,7 @@
  * - `op`: the same columns plus `__op` (upserts 0, deletes 1) once a table has seen a delete;
  * - `p:<columns>`: a partial update carrying exactly these columns (`partial_update: true`).
  * An item whose shape differs from the building batch's, or a CSV row that must travel as JSON, is not added:
- * the batcher seals the batch first (`tryAdd` returns false), then `addFresh` starts the next batch with it. Rows
+ * the batcher seals the batch first (`add` says REFUSED), then `addFresh` starts the next batch with it. Rows
  * of a table therefore land in the order they came, and no partial update writes a column it does not carry.
  */
 import type { Clock, Schema } from "effect"

@@ -1,7 +1,8 @@
 import { afterEach, assert, describe, it, vi } from "@effect/vitest"
-import { Schema } from "effect"
+import { type Clock, Schema } from "effect"
 import * as Change from "../src/Change.js"
 import * as Lane from "../src/internal/sink/lane.js"
+import * as RawLane from "../src/internal/sink/rawLane.js"
 
 const Row = Schema.Struct({ id: Schema.Number, name: Schema.String })
 const options = { timeZone: "UTC", columns: ["id", "name"] }
@@ -116,5 +117,109 @@ describe("a lane's plain rows (the shortcut of tryAdd for a row that is no Chang
     const json = lane.seal()
     assert.strictEqual(json?.headers["format"], "json")
     assert.include(lines(json).join(""), "\"\\\\N\"")
+  })
+})
+
+describe("a lane's add (the row loop's one call per row)", () => {
+  const Item = Schema.Struct({ id: Schema.Number, name: Schema.NullOr(Schema.String) })
+  const settings: Lane.TableSettings = {
+    database: "db",
+    table: "t",
+    format: "csv",
+    columns: undefined,
+    properties: {},
+    ordered: undefined,
+    primaryKey: ["id"],
+    mergeCondition: undefined,
+    partialUpdateMode: undefined,
+    csvJsonFallback: true,
+    timeZone: "UTC"
+  }
+  /** A clock that counts its reads and answers 100, 101, ... */
+  const counting = () => {
+    let reads = 0
+    const clock = {
+      unsafeCurrentTimeMillis: () => 100 + reads++
+    } as unknown as Clock.Clock
+    return { clock, reads: () => reads }
+  }
+
+  it("says FULL once the batch holds maxRows rows, reads the clock only when a row opens a batch", () => {
+    const lane = Lane.make(Item, settings, undefined, Lane.makeEncoders(1_000_003))
+    const { clock, reads } = counting()
+    assert.strictEqual(lane.add({ id: 1, name: "a" }, 0, clock, 3, 1_000_000), Lane.ADDED)
+    assert.strictEqual(lane.add({ id: 2, name: "b" }, 1, clock, 3, 1_000_000), Lane.ADDED)
+    assert.strictEqual(lane.add({ id: 3, name: "c" }, 2, clock, 3, 1_000_000), Lane.FULL)
+    assert.strictEqual(reads(), 1)
+    assert.strictEqual(lane.firstRowAt(), 100)
+    assert.strictEqual(lane.firstRowIndex(), 0)
+    assert.strictEqual(lane.seal()?.rows, 3)
+    // the next batch reads the clock again, for its own first row
+    assert.strictEqual(lane.add({ id: 4, name: "d" }, 3, clock, 3, 1_000_000), Lane.ADDED)
+    assert.strictEqual(reads(), 2)
+    assert.strictEqual(lane.firstRowAt(), 101)
+    assert.strictEqual(lane.firstRowIndex(), 3)
+  })
+
+  it("says FULL once the batch holds maxBytes bytes, exactly at the limit", () => {
+    const lane = Lane.make(Item, settings, undefined, Lane.makeEncoders(1_000_003))
+    const { clock } = counting()
+    // "1","a"\n is 8 bytes
+    assert.strictEqual(lane.add({ id: 1, name: "a" }, 0, clock, 100, 16), Lane.ADDED)
+    assert.strictEqual(lane.bytes(), 8)
+    assert.strictEqual(lane.add({ id: 2, name: "b" }, 1, clock, 100, 16), Lane.FULL)
+    assert.strictEqual(lane.bytes(), 16)
+  })
+
+  it("says REFUSED, adding nothing, where tryAdd is false: another shape, or a row CSV cannot carry", () => {
+    const lane = Lane.make(Item, settings, undefined, Lane.makeEncoders(1_000_003))
+    const { clock } = counting()
+    assert.strictEqual(lane.add({ id: 1, name: "a" }, 0, clock, 100, 1_000_000), Lane.ADDED)
+    assert.strictEqual(lane.add({ id: 2, name: "\\N" }, 1, clock, 100, 1_000_000), Lane.REFUSED)
+    assert.strictEqual(lane.add(Change.delete<typeof Item.Type>({ id: 1 }), 1, clock, 100, 1_000_000), Lane.REFUSED)
+    assert.strictEqual(lane.rows(), 1)
+    lane.seal()
+    lane.addFresh(Change.delete<typeof Item.Type>({ id: 1 }), 1, 6)
+    // after the delete, a plain row goes into the __op batch (resolve's way), and a change too
+    assert.strictEqual(lane.add({ id: 2, name: "b" }, 2, clock, 3, 1_000_000), Lane.ADDED)
+    assert.strictEqual(
+      lane.add(Change.upsert<typeof Item.Type>({ id: 3, name: "c" }), 3, clock, 3, 1_000_000),
+      Lane.FULL
+    )
+    assert.strictEqual(lane.seal()?.headers["columns"], "id,name,__op")
+  })
+})
+
+describe("a raw lane's add", () => {
+  const settings = (format: "csv" | "json"): Lane.TableSettings => ({
+    database: "db",
+    table: "t",
+    format,
+    columns: undefined,
+    properties: {},
+    ordered: undefined,
+    primaryKey: undefined,
+    mergeCondition: undefined,
+    partialUpdateMode: undefined,
+    csvJsonFallback: true,
+    timeZone: "UTC"
+  })
+
+  it("says FULL at maxRows rows or maxBytes bytes (a JSON batch's closing bracket counted), reads the clock once", () => {
+    let reads = 0
+    const clock = { unsafeCurrentTimeMillis: () => 100 + reads++ } as unknown as Clock.Clock
+    const csv = RawLane.make(settings("csv"), { ordered: false })
+    assert.strictEqual(csv.add("1,a", 0, clock, 2, 1_000), Lane.ADDED)
+    assert.strictEqual(csv.add("2,b", 1, clock, 2, 1_000), Lane.FULL)
+    assert.strictEqual(reads, 1)
+    assert.strictEqual(csv.firstRowAt(), 100)
+    assert.strictEqual(csv.seal()?.rows, 2)
+    const json = RawLane.make(settings("json"), { ordered: false })
+    // [{"a":1}] is 9 bytes, [{"a":1},{"a":2}] 17
+    assert.strictEqual(json.add("{\"a\":1}", 0, clock, 100, 17), Lane.ADDED)
+    assert.strictEqual(json.bytes(), 9)
+    assert.strictEqual(json.add("{\"a\":2}", 1, clock, 100, 17), Lane.FULL)
+    assert.strictEqual(json.seal()?.body.byteLength, 17)
+    assert.strictEqual(reads, 2)
   })
 })

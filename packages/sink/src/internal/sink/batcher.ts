@@ -24,7 +24,7 @@ import * as Barrier from "../barrier.js"
 import * as Chunks from "../chunks.js"
 import * as EventLoop from "../eventLoop.js"
 import type { Lane, Sealed } from "./lane.js"
-import { overBudget } from "./lane.js"
+import { FULL, overBudget, REFUSED } from "./lane.js"
 
 /** Finds the lane of an item; `create` makes the lane of a table the sink has not seen yet. */
 export interface Router<E, R> {
@@ -157,13 +157,15 @@ export const make = <In, E, R>(options: Options<In, E, R>): Effect.Effect<Batche
         }
         current = lane
         const index = rowIndex
-        if (!lane.tryAdd(row, index, lane.rows() === 0 ? clock.unsafeCurrentTimeMillis() : 0)) {
+        // one call per row: the lane says whether it took the row and whether its batch is now full
+        const added = lane.add(row, index, clock, maxRows, maxBytes)
+        if (added === REFUSED) {
           stop = "cut"
           return i
         }
         rowIndex++
         if (
-          lane.rows() >= maxRows || lane.bytes() >= maxBytes ||
+          added === FULL ||
           (index % EventLoop.ROWS_PER_CHECK === EventLoop.ROWS_PER_CHECK - 1 &&
             (turns.due() || spent()))
         ) {

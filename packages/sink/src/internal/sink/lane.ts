@@ -7,10 +7,10 @@
  * - `op`: the same columns plus `__op` (upserts 0, deletes 1) once a table has seen a delete;
  * - `p:<columns>`: a partial update carrying exactly these columns (`partial_update: true`).
  * An item whose shape differs from the building batch's, or a CSV row that must travel as JSON, is not added:
- * the batcher seals the batch first (`tryAdd` returns false), then `addFresh` starts the next batch with it. Rows
+ * the batcher seals the batch first (`add` says REFUSED), then `addFresh` starts the next batch with it. Rows
  * of a table therefore land in the order they came, and no partial update writes a column it does not carry.
  */
-import type { Schema } from "effect"
+import type { Clock, Schema } from "effect"
 import * as Change from "../../Change.js"
 import * as ColumnType from "../../ColumnType.js"
 import type { LoadBody } from "../../LoadBody.js"
@@ -93,6 +93,12 @@ export interface Lane {
    * it is read only when the lane builds no batch (`rows() === 0`), so callers may pass anything otherwise.
    */
   readonly tryAdd: (item: unknown, rowIndex: number, now: number) => boolean
+  /**
+   * `tryAdd` for the row loop (batcher.ts), which then needs nothing more of the lane: REFUSED (nothing added,
+   * the building batch must be sealed first), ADDED, or FULL (added, and the batch now holds `maxRows` rows or
+   * `maxBytes` bytes). The clock is read only when the item opens a batch (its first-row time).
+   */
+  readonly add: (item: unknown, rowIndex: number, clock: Clock.Clock, maxRows: number, maxBytes: number) => AddResult
   /** After a seal: starts the next batch with the item (JSON when CSV cannot carry it). */
   readonly addFresh: (item: unknown, rowIndex: number, now: number) => void
   /** The building batch as a sealed batch (undefined when empty); the lane then builds none. */
@@ -199,225 +205,312 @@ const sharedPool = (poolBytes: number): RowEncoder.BufferPool => {
   }
 }
 
-export const make = <A>(
-  schema: Schema.Schema<A, any, any>,
-  settings: TableSettings,
-  facts: TableFacts | undefined,
-  encoders: Encoders
-): Lane => {
-  const key = `${settings.database}.${settings.table}`
-  const declared = settings.primaryKey
-  const keyColumns = facts?.isPrimaryKeyTable ? facts.primaryKey : declared ?? []
-  const isPrimaryKey = keyColumns.length > 0
-  const ordered = settings.ordered ?? isPrimaryKey
-  const allFields = ColumnType.fieldsOf(schema).map((f) => f.name)
-  const columns = settings.columns ?? allFields.filter((f) => f !== "_tag")
-  for (const k of keyColumns) {
-    if (!columns.includes(k)) {
-      throw new TypeError(`table ${key}: key column '${k}' is not among the columns sent (${columns.join(", ")})`)
+/** What `Lane.add` did with an item (a number, not an object: the row loop gets one per row). */
+export type AddResult = 0 | 1 | 2
+/** Not added: the building batch must be sealed first (another shape, or a CSV row that must travel as JSON). */
+export const REFUSED = 0
+/** Added. */
+export const ADDED = 1
+/** Added, and the building batch now holds `maxRows` rows or `maxBytes` bytes: seal it. */
+export const FULL = 2
+
+/** A batch shape of a lane (the module comment): its encoder and headers. */
+interface Shape {
+  readonly name: string
+  readonly encoder: RowEncoder.RowEncoder<any>
+  readonly extra: Readonly<Record<string, string>>
+  /** Deletes of a table with a merge condition travel without it (StarRocks fails such a load otherwise). */
+  readonly noMergeCondition: boolean
+  readonly headers: { csv?: Readonly<Record<string, string>>; json?: Readonly<Record<string, string>> }
+}
+
+/**
+ * A lane of a schema's table. A class, not an object of closures: one hidden class and one set of methods (on the
+ * prototype) for all lanes, so that the row loop's calls stay monomorphic when it feeds many tables in turn, as for
+ * the batch builder (RowEncoder.ts). Measured in docs/benchmark.md, session 13.
+ */
+class SchemaLane implements Lane {
+  readonly key: string
+  readonly isPrimaryKey: boolean
+  readonly keyColumns: ReadonlyArray<string>
+  readonly ordered: boolean
+  readonly serverVersion: string | undefined
+  private readonly format: "csv" | "json"
+  private readonly allFields: ReadonlyArray<string>
+  private readonly columns: ReadonlyArray<string>
+  private readonly baseOptions: RowEncoder.RowEncoderOptions
+  private readonly tableHeaders: Readonly<Record<string, string>>
+  private readonly shapes = new Map<string, Shape>()
+  private readonly plain: Shape
+  private placeholders: Readonly<Record<string, unknown>> | undefined = undefined
+  // once a table has had a delete, its batches keep the `__op` column (no cut at every delete)
+  private preferOp = false
+  private builder: RowEncoder.BatchBuilder<any> | undefined = undefined
+  private shape: Shape
+  private firstAt = 0
+  private firstRow = -1
+  private seq = 0
+  // What the item needs (`resolve`): the shape, the row to encode and its __op.
+  private needShape: Shape
+  private needRow: unknown = undefined
+  private needOp = 0
+
+  constructor(
+    private readonly schema: Schema.Schema<any, any, any>,
+    readonly settings: TableSettings,
+    facts: TableFacts | undefined,
+    private readonly encoders: Encoders
+  ) {
+    const key = `${settings.database}.${settings.table}`
+    this.key = key
+    const declared = settings.primaryKey
+    const keyColumns = facts?.isPrimaryKeyTable ? facts.primaryKey : declared ?? []
+    this.keyColumns = keyColumns
+    this.isPrimaryKey = keyColumns.length > 0
+    this.ordered = settings.ordered ?? this.isPrimaryKey
+    this.serverVersion = facts?.serverVersion
+    this.format = settings.format
+    this.allFields = ColumnType.fieldsOf(schema).map((f) => f.name)
+    const columns = settings.columns ?? this.allFields.filter((f) => f !== "_tag")
+    this.columns = columns
+    for (const k of keyColumns) {
+      if (!columns.includes(k)) {
+        throw new TypeError(`table ${key}: key column '${k}' is not among the columns sent (${columns.join(", ")})`)
+      }
     }
-  }
-  if (settings.mergeCondition !== undefined) {
-    if (!columns.includes(settings.mergeCondition)) {
-      throw new TypeError(
-        `table ${key}: merge condition column '${settings.mergeCondition}' is not among the columns sent`
-      )
+    if (settings.mergeCondition !== undefined) {
+      if (!columns.includes(settings.mergeCondition)) {
+        throw new TypeError(
+          `table ${key}: merge condition column '${settings.mergeCondition}' is not among the columns sent`
+        )
+      }
+      if (keyColumns.includes(settings.mergeCondition)) {
+        throw new TypeError(
+          `table ${key}: merge condition column '${settings.mergeCondition}' is a key column (StarRocks refuses it)`
+        )
+      }
     }
-    if (keyColumns.includes(settings.mergeCondition)) {
-      throw new TypeError(
-        `table ${key}: merge condition column '${settings.mergeCondition}' is a key column (StarRocks refuses it)`
-      )
+
+    this.baseOptions = {
+      timeZone: settings.timeZone,
+      csvJsonFallback: settings.csvJsonFallback,
+      serverSupportsEnclose: facts?.supportsEnclose ?? true,
+      columnTypes: facts?.columnTypes,
+      columnSeparator: settings.columnSeparator,
+      rowDelimiter: settings.rowDelimiter
     }
+    // the table's own headers under the encoder's (routing.ts refuses the ones the encoder sets; it sends the
+    // separators it was given, in StarRocks' form)
+    const tableHeaders: Record<string, string> = { ...settings.properties }
+    delete tableHeaders["format"]
+    if (settings.mergeCondition !== undefined) tableHeaders["merge_condition"] = settings.mergeCondition
+    // the load's time zone is the encoder's (sink.timezone), unless the table's headers name one themselves: now(),
+    // a DEFAULT CURRENT_TIMESTAMP column and from_unixtime then read the same wall clock as the Dates sent
+    if (tableHeaders["timezone"] === undefined) {
+      tableHeaders["timezone"] = RowEncoder.timeZoneHeader(settings.timeZone)
+    }
+    this.tableHeaders = tableHeaders
+    this.plain = this.shapeOf("plain", columns, false, false)
+    this.shape = this.plain
+    this.needShape = this.plain
   }
 
-  const baseOptions: RowEncoder.RowEncoderOptions = {
-    timeZone: settings.timeZone,
-    csvJsonFallback: settings.csvJsonFallback,
-    serverSupportsEnclose: facts?.supportsEnclose ?? true,
-    columnTypes: facts?.columnTypes,
-    columnSeparator: settings.columnSeparator,
-    rowDelimiter: settings.rowDelimiter
-  }
-  // the table's own headers under the encoder's (routing.ts refuses the ones the encoder sets; it sends the
-  // separators it was given, in StarRocks' form)
-  const tableHeaders: Record<string, string> = { ...settings.properties }
-  delete tableHeaders["format"]
-  if (settings.mergeCondition !== undefined) tableHeaders["merge_condition"] = settings.mergeCondition
-  // the load's time zone is the encoder's (sink.timezone), unless the table's headers name one themselves: now(),
-  // a DEFAULT CURRENT_TIMESTAMP column and from_unixtime then read the same wall clock as the Dates sent
-  if (tableHeaders["timezone"] === undefined) tableHeaders["timezone"] = RowEncoder.timeZoneHeader(settings.timeZone)
-
-  interface Shape {
-    readonly name: string
-    readonly encoder: RowEncoder.RowEncoder<any>
-    readonly extra: Readonly<Record<string, string>>
-    /** Deletes of a table with a merge condition travel without it (StarRocks fails such a load otherwise). */
-    readonly noMergeCondition: boolean
-    readonly headers: { csv?: Readonly<Record<string, string>>; json?: Readonly<Record<string, string>> }
-  }
-  const shapes = new Map<string, Shape>()
-  const shapeOf = (
+  private shapeOf(
     name: string,
     cols: ReadonlyArray<string>,
     op: boolean,
     partial: boolean,
     noMergeCondition = false
-  ): Shape => {
-    let shape = shapes.get(name)
+  ): Shape {
+    let shape = this.shapes.get(name)
     if (shape === undefined) {
+      const mode = this.settings.partialUpdateMode
       shape = {
         name,
-        encoder: encoders.get(schema, { ...baseOptions, columns: cols, opColumn: op, jsonColumnsHeader: partial }),
+        encoder: this.encoders.get(this.schema, {
+          ...this.baseOptions,
+          columns: cols,
+          opColumn: op,
+          jsonColumnsHeader: partial
+        }),
         extra: partial
-          ? {
-            partial_update: "true",
-            ...(settings.partialUpdateMode !== undefined ? { partial_update_mode: settings.partialUpdateMode } : {})
-          }
+          ? { partial_update: "true", ...(mode !== undefined ? { partial_update_mode: mode } : {}) }
           : {},
         noMergeCondition,
         headers: {}
       }
-      shapes.set(name, shape)
+      this.shapes.set(name, shape)
     }
     return shape
   }
-  const plain = shapeOf("plain", columns, false, false)
-  let placeholders: Readonly<Record<string, unknown>> | undefined
-  // once a table has had a delete, its batches keep the `__op` column (no cut at every delete)
-  let preferOp = false
 
-  let builder: RowEncoder.BatchBuilder<any> | undefined
-  let shape: Shape = plain
-  let firstRowAt = 0
-  let firstRow = -1
-  let seq = 0
-
-  const requirePrimaryKey = (rowIndex: number, what: string) => {
-    if (!isPrimaryKey) {
+  private requirePrimaryKey(rowIndex: number, what: string): void {
+    if (!this.isPrimaryKey) {
       fail(
         rowIndex,
         "__op",
-        `${what} into table ${key}, which is not known as a Primary Key table (give jdbc-url, or declare the ` +
+        `${what} into table ${this.key}, which is not known as a Primary Key table (give jdbc-url, or declare the ` +
           "table's primaryKey); it is refused rather than loaded as an insert"
       )
     }
   }
-  const requireKey = (row: Record<string, unknown>, rowIndex: number, what: string) => {
-    for (const k of keyColumns) {
+
+  private requireKey(row: Record<string, unknown>, rowIndex: number, what: string): void {
+    for (const k of this.keyColumns) {
       if (row[k] === undefined || row[k] === null) fail(rowIndex, k, `${what} without its key column`)
     }
   }
 
-  // What the item needs: the shape, the row to encode and its __op.
-  let needShape: Shape = plain
-  let needRow: unknown = undefined
-  let needOp = 0
-  const resolve = (item: unknown, rowIndex: number): void => {
+  /** Sets what the item needs: `needShape`, `needRow`, `needOp`. */
+  private resolve(item: unknown, rowIndex: number): void {
     if (!Change.isChange(item)) {
-      needShape = preferOp ? shapeOf("op", columns, true, false) : plain
-      needRow = item
-      needOp = 0
+      this.needShape = this.preferOp ? this.shapeOf("op", this.columns, true, false) : this.plain
+      this.needRow = item
+      this.needOp = 0
       return
     }
+    const columns = this.columns
     switch (item._tag) {
       case "Upsert":
-        needShape = preferOp ? shapeOf("op", columns, true, false) : plain
-        needRow = item.row
-        needOp = 0
+        this.needShape = this.preferOp ? this.shapeOf("op", columns, true, false) : this.plain
+        this.needRow = item.row
+        this.needOp = 0
         return
       case "Delete": {
-        requirePrimaryKey(rowIndex, "a delete")
+        this.requirePrimaryKey(rowIndex, "a delete")
         const k = item.key as Record<string, unknown>
-        requireKey(k, rowIndex, "a delete")
+        this.requireKey(k, rowIndex, "a delete")
         // with a merge condition, deletes go in loads of their own, without it: StarRocks refuses a delete in a
         // conditional update ("delete with condition column")
-        const op = settings.mergeCondition !== undefined
-          ? shapeOf("delete", columns, true, false, true)
-          : shapeOf("op", columns, true, false)
-        placeholders ??= op.encoder.placeholders()
-        const row: Record<string, unknown> = { ...placeholders }
+        const merge = this.settings.mergeCondition !== undefined
+        const op = merge ? this.shapeOf("delete", columns, true, false, true) : this.shapeOf("op", columns, true, false)
+        this.placeholders ??= op.encoder.placeholders()
+        const row: Record<string, unknown> = { ...this.placeholders }
         for (const c of columns) if (k[c] !== undefined) row[c] = k[c]
         for (const c of columns) {
           if (!(c in row)) {
             fail(rowIndex, c, "a delete that carries only the key needs a value for this NOT NULL column")
           }
         }
-        if (settings.mergeCondition === undefined) preferOp = true
-        needShape = op
-        needRow = row
-        needOp = 1
+        if (!merge) this.preferOp = true
+        this.needShape = op
+        this.needRow = row
+        this.needOp = 1
         return
       }
       case "Update": {
-        requirePrimaryKey(rowIndex, "a partial update")
+        this.requirePrimaryKey(rowIndex, "a partial update")
         const r = item.row as Record<string, unknown>
-        requireKey(r, rowIndex, "a partial update")
+        this.requireKey(r, rowIndex, "a partial update")
+        const allFields = this.allFields
         const carried: Array<string> = []
         for (const f of allFields) if (f !== "_tag" && r[f] !== undefined) carried.push(f)
         for (const name of Object.keys(r)) {
           if (name !== "_tag" && !allFields.includes(name)) fail(rowIndex, name, "not a field of the table's schema")
         }
         const name = "p:" + carried.join(",")
-        needShape = shapes.get(name) ?? shapeOf(name, carried, false, true)
-        needRow = r
-        needOp = 0
+        this.needShape = this.shapes.get(name) ?? this.shapeOf(name, carried, false, true)
+        this.needRow = r
+        this.needOp = 0
         return
       }
     }
   }
 
-  const open = (s: Shape, format: "csv" | "json", now: number, rowIndex: number) => {
-    shape = s
-    builder = s.encoder.builder(format)
-    firstRowAt = now
-    firstRow = rowIndex
+  private open(s: Shape, format: "csv" | "json", now: number, rowIndex: number): RowEncoder.BatchBuilder<any> {
+    this.shape = s
+    const b = s.encoder.builder(format)
+    this.builder = b
+    this.firstAt = now
+    this.firstRow = rowIndex
+    return b
   }
 
-  const tryAdd = (item: unknown, rowIndex: number, now: number): boolean => {
+  rows(): number {
+    const b = this.builder
+    return b === undefined ? 0 : b.rows
+  }
+
+  bytes(): number {
+    const b = this.builder
+    return b === undefined ? 0 : b.bytes
+  }
+
+  firstRowAt(): number {
+    return this.firstAt
+  }
+
+  firstRowIndex(): number {
+    const b = this.builder
+    return b !== undefined && b.rows > 0 ? this.firstRow : -1
+  }
+
+  tryAdd(item: unknown, rowIndex: number, now: number): boolean {
     // the common item, a row that is no Change into a table that has had no delete: what `resolve` would give
     // (the plain shape, the row itself, __op 0) without the call and its three writes. Measured in instructions
     // (docs/benchmark.md, session 12): 1.9% fewer for one table's rows, 2.2% for 20 tables' interleaved rows.
-    if (!preferOp && !Change.isChange(item)) {
-      if (builder === undefined) open(plain, settings.format, now, rowIndex)
-      else if (shape !== plain) return false
-      return builder!.add(item, rowIndex, 0)
+    if (!this.preferOp && !Change.isChange(item)) {
+      let b = this.builder
+      if (b === undefined) b = this.open(this.plain, this.format, now, rowIndex)
+      else if (this.shape !== this.plain) return false
+      return b.add(item, rowIndex, 0)
     }
-    resolve(item, rowIndex)
-    if (builder === undefined) open(needShape, settings.format, now, rowIndex)
-    else if (needShape !== shape) return false
-    return builder!.add(needRow, rowIndex, needOp)
+    this.resolve(item, rowIndex)
+    let b = this.builder
+    if (b === undefined) b = this.open(this.needShape, this.format, now, rowIndex)
+    else if (this.needShape !== this.shape) return false
+    return b.add(this.needRow, rowIndex, this.needOp)
   }
 
-  const addFresh = (item: unknown, rowIndex: number, now: number): void => {
-    resolve(item, rowIndex)
-    open(needShape, settings.format, now, rowIndex)
-    if (builder!.add(needRow, rowIndex, needOp)) return
+  add(item: unknown, rowIndex: number, clock: Clock.Clock, maxRows: number, maxBytes: number): AddResult {
+    let b = this.builder
+    // `tryAdd`'s shortcut, the same way
+    if (!this.preferOp && !Change.isChange(item)) {
+      if (b === undefined) b = this.open(this.plain, this.format, clock.unsafeCurrentTimeMillis(), rowIndex)
+      else if (this.shape !== this.plain) return REFUSED
+      if (!b.add(item, rowIndex, 0)) return REFUSED
+    } else {
+      this.resolve(item, rowIndex)
+      if (b === undefined) b = this.open(this.needShape, this.format, clock.unsafeCurrentTimeMillis(), rowIndex)
+      else if (this.needShape !== this.shape) return REFUSED
+      if (!b.add(this.needRow, rowIndex, this.needOp)) return REFUSED
+    }
+    return b.rows >= maxRows || b.bytes >= maxBytes ? FULL : ADDED
+  }
+
+  addFresh(item: unknown, rowIndex: number, now: number): void {
+    this.resolve(item, rowIndex)
+    const s = this.needShape
+    const row = this.needRow
+    const op = this.needOp
+    if (this.open(s, this.format, now, rowIndex).add(row, rowIndex, op)) return
     // CSV cannot carry it (the exact string \N, or quoting on a server below 3.0): this batch goes as JSON
-    open(needShape, "json", now, rowIndex)
-    if (!builder!.add(needRow, rowIndex, needOp)) fail(rowIndex, "(row)", "cannot be encoded as JSON either")
+    if (!this.open(s, "json", now, rowIndex).add(row, rowIndex, op)) {
+      fail(rowIndex, "(row)", "cannot be encoded as JSON either")
+    }
   }
 
-  const seal = (): Sealed | undefined => {
-    const b = builder
-    const first = firstRow
-    builder = undefined
-    firstRowAt = 0
-    firstRow = -1
+  seal(): Sealed | undefined {
+    const b = this.builder
+    const first = this.firstRow
+    this.builder = undefined
+    this.firstAt = 0
+    this.firstRow = -1
     if (b === undefined || b.rows === 0) return undefined
-    const s = shape
+    const s = this.shape
     const { body, headers } = b.finish()
     const format = b.format
     let merged = s.headers[format]
     if (merged === undefined) {
-      const all: Record<string, string> = { ...tableHeaders, ...s.extra, ...headers }
+      const all: Record<string, string> = { ...this.tableHeaders, ...s.extra, ...headers }
       if (s.noMergeCondition) delete all["merge_condition"]
       merged = all
       s.headers[format] = merged
     }
-    seq += 1
+    this.seq += 1
     return {
-      lane,
-      seq,
+      lane: this,
+      seq: this.seq,
       rows: b.rows,
       firstRow: first,
       body,
@@ -426,25 +519,16 @@ export const make = <A>(
     }
   }
 
-  const lane: Lane = {
-    key,
-    settings,
-    isPrimaryKey,
-    keyColumns,
-    ordered,
-    serverVersion: facts?.serverVersion,
-    rows: () => builder?.rows ?? 0,
-    bytes: () => builder?.bytes ?? 0,
-    firstRowAt: () => firstRowAt,
-    firstRowIndex: () => (builder !== undefined && builder.rows > 0 ? firstRow : -1),
-    tryAdd,
-    addFresh,
-    seal,
-    discard: () => {
-      builder = undefined
-      firstRowAt = 0
-      firstRow = -1
-    }
+  discard(): void {
+    this.builder = undefined
+    this.firstAt = 0
+    this.firstRow = -1
   }
-  return lane
 }
+
+export const make = <A>(
+  schema: Schema.Schema<A, any, any>,
+  settings: TableSettings,
+  facts: TableFacts | undefined,
+  encoders: Encoders
+): Lane => new SchemaLane(schema, settings, facts, encoders)

@@ -8,6 +8,7 @@ import { Effect } from "effect"
 import { RowEncodeError } from "../../RowEncodeError.js"
 import type * as StarRocksConfig from "../../StarRocksConfig.js"
 import type { Lane, Sealed, TableSettings } from "./lane.js"
+import { ADDED, FULL } from "./lane.js"
 import type { Routing, TableOptions } from "./routing.js"
 import { settingsOf } from "./routing.js"
 
@@ -152,6 +153,10 @@ export const make = (settings: TableSettings, options: { readonly ordered: boole
     tryAdd: (item, rowIndex, now) => {
       add(item, rowIndex, now)
       return true
+    },
+    add: (item, rowIndex, clock, maxRows, maxBytes) => {
+      add(item, rowIndex, rows === 0 ? clock.unsafeCurrentTimeMillis() : 0)
+      return rows >= maxRows || lane.bytes() >= maxBytes ? FULL : ADDED
     },
     addFresh: add,
     seal,

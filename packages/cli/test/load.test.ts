@@ -523,6 +523,16 @@ const counted = (emu: StarRocksEmulator.StarRocksEmulator, database: string, nam
     ids: new Set(rows.map((r) => String(r["id"]))).size
   }))
 
+/** Listens on a free loopback port for the scope; its port. */
+const listening = (server: http.Server) =>
+  Effect.map(
+    Effect.acquireRelease(
+      Effect.async<void>((resume) => void server.listen(0, "127.0.0.1", () => resume(Effect.void))),
+      () => Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
+    ),
+    () => (server.address() as net.AddressInfo).port
+  )
+
 const suffix = () => `${process.pid}_${Date.now() % 1_000_000}`
 
 describe.runIf(requireMariaDb())("load: 1,000,000 CSV rows into the emulator with MariaDB storage", () => {
@@ -834,11 +844,7 @@ describe("load: the rows", () => {
             ))
           })
         })
-        yield* Effect.acquireRelease(
-          Effect.async<void>((resume) => void server.listen(0, "127.0.0.1", () => resume(Effect.void))),
-          () => Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
-        )
-        const port = (server.address() as net.AddressInfo).port
+        const port = yield* listening(server)
         const run = yield* load([
           csv,
           "--table",
@@ -1011,11 +1017,7 @@ describe("load: the loads' phases", () => {
             )
           })
         })
-        yield* Effect.acquireRelease(
-          Effect.async<void>((resume) => void server.listen(0, "127.0.0.1", () => resume(Effect.void))),
-          () => Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
-        )
-        const port = (server.address() as net.AddressInfo).port
+        const port = yield* listening(server)
         const exit = yield* inProcessExit([
           csv,
           "--table",

@@ -50,21 +50,26 @@ describe("buffer pools of sink runs", () => {
   })
 })
 
-describe("a lane's plain rows (the shortcut of tryAdd for a row that is no Change)", () => {
-  const Item = Schema.Struct({ id: Schema.Number, name: Schema.NullOr(Schema.String) })
-  const settings: Lane.TableSettings = {
-    database: "db",
-    table: "t",
-    format: "csv",
-    columns: undefined,
-    properties: {},
-    ordered: undefined,
-    primaryKey: ["id"],
-    mergeCondition: undefined,
-    partialUpdateMode: undefined,
-    csvJsonFallback: true,
-    timeZone: "UTC"
-  }
+/** A table with a Primary Key (so that it takes deletes and partial updates), CSV. */
+const Item = Schema.Struct({ id: Schema.Number, name: Schema.NullOr(Schema.String) })
+const settings: Lane.TableSettings = {
+  database: "db",
+  table: "t",
+  format: "csv",
+  columns: undefined,
+  properties: {},
+  ordered: undefined,
+  primaryKey: ["id"],
+  mergeCondition: undefined,
+  partialUpdateMode: undefined,
+  csvJsonFallback: true,
+  timeZone: "UTC"
+}
+/** `Lane.add` with limits no test reaches and a clock that says `ms`. */
+const put = (lane: Lane.Lane, item: unknown, rowIndex: number, ms = 0) =>
+  lane.add(item, rowIndex, { unsafeCurrentTimeMillis: () => ms } as unknown as Clock.Clock, 1_000, 1_000_000)
+
+describe("a lane's plain rows (the shortcut of add for a row that is no Change)", () => {
   const lines = (sealed: Lane.Sealed | undefined) =>
     Buffer.concat((sealed?.body.chunks ?? []).map((c) => Buffer.from(c))).toString("utf8").split("\n").filter((l) =>
       l.length > 0
@@ -72,19 +77,19 @@ describe("a lane's plain rows (the shortcut of tryAdd for a row that is no Chang
 
   it("a plain row after a partial update is refused until the batch is sealed, then starts a plain batch", () => {
     const lane = Lane.make(Item, settings, undefined, Lane.makeEncoders(1_000_003))
-    assert.isTrue(lane.tryAdd({ id: 1, name: "a" }, 0, 5))
-    assert.isTrue(lane.tryAdd(Change.update<typeof Item.Type>({ id: 1 }), 1, 0) === false)
+    assert.strictEqual(put(lane, { id: 1, name: "a" }, 0, 5), Lane.ADDED)
+    assert.strictEqual(put(lane, Change.update<typeof Item.Type>({ id: 1 }), 1, 0), Lane.REFUSED)
     const first = lane.seal()
     assert.deepStrictEqual(lines(first), ["\"1\",\"a\""])
     lane.addFresh(Change.update<typeof Item.Type>({ id: 1 }), 1, 6)
     // the building batch is a partial update (columns id): a plain row is not added to it
-    assert.isFalse(lane.tryAdd({ id: 2, name: "b" }, 2, 0))
+    assert.strictEqual(put(lane, { id: 2, name: "b" }, 2, 0), Lane.REFUSED)
     assert.strictEqual(lane.rows(), 1)
     const partial = lane.seal()
     assert.strictEqual(partial?.headers["columns"], "id")
     assert.strictEqual(partial?.headers["partial_update"], "true")
     lane.addFresh({ id: 2, name: "b" }, 2, 7)
-    assert.isTrue(lane.tryAdd({ id: 3, name: "c" }, 3, 0))
+    assert.strictEqual(put(lane, { id: 3, name: "c" }, 3, 0), Lane.ADDED)
     const plain = lane.seal()
     assert.deepStrictEqual(lines(plain), ["\"2\",\"b\"", "\"3\",\"c\""])
     assert.strictEqual(plain?.headers["columns"], "id,name")
@@ -93,11 +98,11 @@ describe("a lane's plain rows (the shortcut of tryAdd for a row that is no Chang
 
   it("after a delete, plain rows go in the batches with __op, as upserts (0)", () => {
     const lane = Lane.make(Item, settings, undefined, Lane.makeEncoders(1_000_003))
-    assert.isTrue(lane.tryAdd({ id: 1, name: "a" }, 0, 5))
-    assert.isFalse(lane.tryAdd(Change.delete<typeof Item.Type>({ id: 1 }), 1, 0))
+    assert.strictEqual(put(lane, { id: 1, name: "a" }, 0, 5), Lane.ADDED)
+    assert.strictEqual(put(lane, Change.delete<typeof Item.Type>({ id: 1 }), 1, 0), Lane.REFUSED)
     lane.seal()
     lane.addFresh(Change.delete<typeof Item.Type>({ id: 1 }), 1, 6)
-    assert.isTrue(lane.tryAdd({ id: 2, name: "b" }, 2, 0))
+    assert.strictEqual(put(lane, { id: 2, name: "b" }, 2, 0), Lane.ADDED)
     const op = lane.seal()
     assert.strictEqual(op?.headers["columns"], "id,name,__op")
     assert.deepStrictEqual(lines(op), ["\"1\",\\\\N,1", "\"2\",\"b\",0"])
@@ -108,9 +113,9 @@ describe("a lane's plain rows (the shortcut of tryAdd for a row that is no Chang
 
   it("a plain CSV row that CSV cannot carry is refused, then its batch goes as JSON", () => {
     const lane = Lane.make(Item, settings, undefined, Lane.makeEncoders(1_000_003))
-    assert.isTrue(lane.tryAdd({ id: 1, name: "a" }, 0, 5))
+    assert.strictEqual(put(lane, { id: 1, name: "a" }, 0, 5), Lane.ADDED)
     // the exact string \N reads as NULL in CSV
-    assert.isFalse(lane.tryAdd({ id: 2, name: "\\N" }, 1, 0))
+    assert.strictEqual(put(lane, { id: 2, name: "\\N" }, 1, 0), Lane.REFUSED)
     assert.strictEqual(lane.rows(), 1)
     lane.seal()
     lane.addFresh({ id: 2, name: "\\N" }, 1, 6)
@@ -121,20 +126,6 @@ describe("a lane's plain rows (the shortcut of tryAdd for a row that is no Chang
 })
 
 describe("a lane's add (the row loop's one call per row)", () => {
-  const Item = Schema.Struct({ id: Schema.Number, name: Schema.NullOr(Schema.String) })
-  const settings: Lane.TableSettings = {
-    database: "db",
-    table: "t",
-    format: "csv",
-    columns: undefined,
-    properties: {},
-    ordered: undefined,
-    primaryKey: ["id"],
-    mergeCondition: undefined,
-    partialUpdateMode: undefined,
-    csvJsonFallback: true,
-    timeZone: "UTC"
-  }
   /** A clock that counts its reads and answers 100, 101, ... */
   const counting = () => {
     let reads = 0
@@ -171,7 +162,7 @@ describe("a lane's add (the row loop's one call per row)", () => {
     assert.strictEqual(lane.bytes(), 16)
   })
 
-  it("says REFUSED, adding nothing, where tryAdd is false: another shape, or a row CSV cannot carry", () => {
+  it("says REFUSED, adding nothing, where the batch must be sealed first: another shape, or a row CSV cannot carry", () => {
     const lane = Lane.make(Item, settings, undefined, Lane.makeEncoders(1_000_003))
     const { clock } = counting()
     assert.strictEqual(lane.add({ id: 1, name: "a" }, 0, clock, 100, 1_000_000), Lane.ADDED)

@@ -87,16 +87,11 @@ export interface Lane {
   /** The stream index of the building batch's first row; -1 when none. */
   readonly firstRowIndex: () => number
   /**
-   * Adds the item (a row or a `Change`) to the building batch, opening one when there is none. False when the
-   * building batch must be sealed first (another shape, or a CSV row that must travel as JSON); nothing is added
-   * then. Throws `RowEncodeError` for a value the table cannot take. `now` is the opened batch's first-row time;
-   * it is read only when the lane builds no batch (`rows() === 0`), so callers may pass anything otherwise.
-   */
-  readonly tryAdd: (item: unknown, rowIndex: number, now: number) => boolean
-  /**
-   * `tryAdd` for the row loop (batcher.ts), which then needs nothing more of the lane: REFUSED (nothing added,
-   * the building batch must be sealed first), ADDED, or FULL (added, and the batch now holds `maxRows` rows or
-   * `maxBytes` bytes). The clock is read only when the item opens a batch (its first-row time).
+   * Adds the item (a row or a `Change`) to the building batch, opening one when there is none (its first-row time
+   * read from `clock` then, and only then). REFUSED when the building batch must be sealed first (another shape, or
+   * a CSV row that must travel as JSON): nothing is added then. ADDED, or FULL: added, and the batch now holds
+   * `maxRows` rows or `maxBytes` bytes, so that the row loop (batcher.ts) needs nothing more of the lane per row.
+   * Throws `RowEncodeError` for a value the table cannot take.
    */
   readonly add: (item: unknown, rowIndex: number, clock: Clock.Clock, maxRows: number, maxBytes: number) => AddResult
   /** After a seal: starts the next batch with the item (JSON when CSV cannot carry it). */
@@ -445,26 +440,11 @@ class SchemaLane implements Lane {
     return b !== undefined && b.rows > 0 ? this.firstRow : -1
   }
 
-  tryAdd(item: unknown, rowIndex: number, now: number): boolean {
+  add(item: unknown, rowIndex: number, clock: Clock.Clock, maxRows: number, maxBytes: number): AddResult {
+    let b = this.builder
     // the common item, a row that is no Change into a table that has had no delete: what `resolve` would give
     // (the plain shape, the row itself, __op 0) without the call and its three writes. Measured in instructions
     // (docs/benchmark.md, session 12): 1.9% fewer for one table's rows, 2.2% for 20 tables' interleaved rows.
-    if (!this.preferOp && !Change.isChange(item)) {
-      let b = this.builder
-      if (b === undefined) b = this.open(this.plain, this.format, now, rowIndex)
-      else if (this.shape !== this.plain) return false
-      return b.add(item, rowIndex, 0)
-    }
-    this.resolve(item, rowIndex)
-    let b = this.builder
-    if (b === undefined) b = this.open(this.needShape, this.format, now, rowIndex)
-    else if (this.needShape !== this.shape) return false
-    return b.add(this.needRow, rowIndex, this.needOp)
-  }
-
-  add(item: unknown, rowIndex: number, clock: Clock.Clock, maxRows: number, maxBytes: number): AddResult {
-    let b = this.builder
-    // `tryAdd`'s shortcut, the same way
     if (!this.preferOp && !Change.isChange(item)) {
       if (b === undefined) b = this.open(this.plain, this.format, clock.unsafeCurrentTimeMillis(), rowIndex)
       else if (this.shape !== this.plain) return REFUSED

@@ -150,10 +150,6 @@ export const make = (settings: TableSettings, options: { readonly ordered: boole
     bytes: () => flushed + pos + (json && rows > 0 ? 1 : 0),
     firstRowAt: () => firstRowAt,
     firstRowIndex: () => (rows > 0 ? firstRow : -1),
-    tryAdd: (item, rowIndex, now) => {
-      add(item, rowIndex, now)
-      return true
-    },
     add: (item, rowIndex, clock, maxRows, maxBytes) => {
       add(item, rowIndex, rows === 0 ? clock.unsafeCurrentTimeMillis() : 0)
       return rows >= maxRows || lane.bytes() >= maxBytes ? FULL : ADDED

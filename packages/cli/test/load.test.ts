@@ -811,57 +811,75 @@ describe("load: the emulator with memory storage", () => {
 })
 
 describe("load: the rows", () => {
+  // rows of 8 bytes: 3 in the first batch, 3 in the second (--max-bytes 24), 1 in the third; the endpoint reports
+  // 10 times the rows of each body (none for the labels `uncounted` takes), and finds the second label already taken
+  const loadRows = (uncounted: (label: string) => boolean) =>
+    Effect.gen(function*() {
+      const dir = yield* tmpDir
+      const csv = path.join(dir, "rows.csv")
+      fs.writeFileSync(csv, "0001,aa\n0002,bb\n0003,cc\n0004,dd\n0005,ee\n0006,ff\n0007,gg\n")
+      const server = http.createServer((req, res) => {
+        let body = ""
+        req.on("data", (chunk: Buffer) => (body += chunk.toString()))
+        req.on("end", () => {
+          const label = String(req.headers["label"] ?? "")
+          const rows = body.split("\n").filter((line) => line !== "").length
+          res.writeHead(200, { "content-type": "application/json" })
+          res.end(JSON.stringify(
+            req.method !== "PUT"
+              ? { status: 200 }
+              : label.endsWith("-0-24")
+              ? { TxnId: 2, Label: label, Status: "Label Already Exists", ExistingJobStatus: "FINISHED" }
+              : uncounted(label)
+              ? { TxnId: 1, Label: label, Status: "Success", Message: "OK" }
+              : {
+                TxnId: 1,
+                Label: label,
+                Status: "Success",
+                Message: "OK",
+                NumberTotalRows: 10 * rows,
+                NumberLoadedRows: 10 * rows,
+                NumberFilteredRows: 0
+              }
+          ))
+        })
+      })
+      const port = yield* listening(server)
+      const run = yield* load([
+        csv,
+        "--table",
+        "db.t",
+        "--load-url",
+        `127.0.0.1:${port}`,
+        "--max-bytes",
+        "24",
+        "--parallel",
+        "1",
+        "--label-prefix",
+        "rows"
+      ])
+      assert.strictEqual(run.code, 0, run.stderr)
+      return summaryOf(run)
+    })
+
   it.scoped(
     "are StarRocks' (its reply's NumberTotalRows), not counted; a batch found already loaded is counted",
     () =>
       Effect.gen(function*() {
-        const dir = yield* tmpDir
-        // rows of 8 bytes: 3 in the first batch, 3 in the second (--max-bytes 24), 1 in the third; the endpoint
-        // reports 10 times the rows of each body, and finds the second label already taken
-        const csv = path.join(dir, "rows.csv")
-        fs.writeFileSync(csv, "0001,aa\n0002,bb\n0003,cc\n0004,dd\n0005,ee\n0006,ff\n0007,gg\n")
-        const server = http.createServer((req, res) => {
-          let body = ""
-          req.on("data", (chunk: Buffer) => (body += chunk.toString()))
-          req.on("end", () => {
-            const label = String(req.headers["label"] ?? "")
-            const rows = body.split("\n").filter((line) => line !== "").length
-            res.writeHead(200, { "content-type": "application/json" })
-            res.end(JSON.stringify(
-              req.method !== "PUT"
-                ? { status: 200 }
-                : label.endsWith("-0-24")
-                ? { TxnId: 2, Label: label, Status: "Label Already Exists", ExistingJobStatus: "FINISHED" }
-                : {
-                  TxnId: 1,
-                  Label: label,
-                  Status: "Success",
-                  Message: "OK",
-                  NumberTotalRows: 10 * rows,
-                  NumberLoadedRows: 10 * rows,
-                  NumberFilteredRows: 0
-                }
-            ))
-          })
-        })
-        const port = yield* listening(server)
-        const run = yield* load([
-          csv,
-          "--table",
-          "db.t",
-          "--load-url",
-          `127.0.0.1:${port}`,
-          "--max-bytes",
-          "24",
-          "--parallel",
-          "1",
-          "--label-prefix",
-          "rows"
-        ])
-        assert.strictEqual(run.code, 0, run.stderr)
-        const line = summaryOf(run)
+        const line = yield* loadRows(() => false)
         // 30 and 10 from the endpoint, 3 counted in the batch found already loaded
         assert.deepInclude(line, { rows: 43, loads: 3, alreadyLoaded: 1, loadedRows: 40 })
+      }),
+    { timeout: 60_000 }
+  )
+
+  it.scoped(
+    "a reply without NumberTotalRows has its batch counted by the loader, not taken as 0 rows",
+    () =>
+      Effect.gen(function*() {
+        const line = yield* loadRows((label) => label.endsWith("-0-48"))
+        // 30 from the endpoint, 3 counted in the batch found already loaded, 1 counted in the uncounted reply's
+        assert.deepInclude(line, { rows: 34, loads: 3, alreadyLoaded: 1, loadedRows: 30 })
       }),
     { timeout: 60_000 }
   )

@@ -799,11 +799,11 @@ const run = (options: LoadOptions, done: (() => void) | undefined) =>
         const result = yield* loading
         // the batch's rows: what StarRocks read of it (its reply's NumberTotalRows), not counted here (a SIMD count of
         // every byte was 284 M of the 505 M instructions a GiB cost above a one-row load, docs/benchmark.md session
-        // 13); a label found already loaded has no counts in its reply, and the loader counts that batch's rows
-        // itself (a streamed one by reading its range again, a pooled one in its buffer, the cutter's as it cut)
-        const rows = result.status === "Already Loaded"
-          ? yield* (item.streamed?.rows ?? item.rows ?? Effect.succeed(piece.rows))
-          : result.totalRows ?? 0
+        // 13); a reply without a count (a label found already loaded) has the loader count that batch's rows itself
+        // (a streamed one by reading its range again, a pooled one in its buffer, the cutter's as it cut)
+        const rows = result.status !== "Already Loaded" && result.totalRows !== undefined
+          ? result.totalRows
+          : yield* (item.streamed?.rows ?? item.rows ?? Effect.succeed(piece.rows))
         // nothing reads the body after it landed: its buffer takes the next batch
         item.release?.()
         if (metered) {

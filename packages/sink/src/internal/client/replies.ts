@@ -163,7 +163,10 @@ export const toResult = (
   loadedRows: num(body?.NumberLoadedRows),
   filteredRows: num(body?.NumberFilteredRows),
   unselectedRows: num(body?.NumberUnselectedRows),
-  totalRows: num(body?.NumberTotalRows),
+  // absent when the reply has no count (a label already loaded): not 0, which would say the load read no row
+  ...(typeof body?.NumberTotalRows === "number" && Number.isFinite(body.NumberTotalRows)
+    ? { totalRows: body.NumberTotalRows }
+    : {}),
   loadBytes: num(body?.LoadBytes),
   hops: response.hops,
   timings: timings(response.body),

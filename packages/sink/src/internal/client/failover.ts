@@ -9,7 +9,7 @@
  *
  * @internal
  */
-import { Clock, Effect, Either } from "effect"
+import { Clock, Effect } from "effect"
 import { TransportError } from "../../StarRocksError.js"
 import type { RedirectError } from "../../StarRocksError.js"
 import type { EndpointStatus } from "./model.js"
@@ -133,28 +133,30 @@ export const send = (
   make: (base: URL) => HttpRequest,
   options: HttpOptions
 ): Effect.Effect<HttpResponse, TransportError | RedirectError> =>
-  Effect.gen(function*() {
-    const candidates = yield* pool.candidates
-    let lastError: TransportError | undefined
-    for (const endpoint of candidates) {
-      const result = yield* Effect.either(exchange(make(endpoint.url), options))
-      if (Either.isRight(result)) {
-        yield* pool.markUp(endpoint)
-        return result.right
+  // `flatMap`s and `matchEffect`, not a generator: one candidate and one exchange is every load's path
+  Effect.flatMap(pool.candidates, (candidates) => {
+    const from = (
+      i: number,
+      lastError: TransportError | undefined
+    ): Effect.Effect<HttpResponse, TransportError | RedirectError> => {
+      const endpoint = candidates[i]
+      if (endpoint === undefined) {
+        return Effect.fail(lastError ?? new TransportError({ url: "", reason: "no load URL configured" }))
       }
-      const error = result.left
-      if (error._tag === "RedirectError") {
-        yield* pool.markUp(endpoint)
-        return yield* error
-      }
-      if ((error.hop ?? 0) > 0 || error.code === "EBODYSOURCE") {
-        // the load URL answered (a redirect), or the body's own source failed: the failure is not the endpoint's
-        yield* pool.markUp(endpoint)
-        return yield* error
-      }
-      yield* pool.markDown(endpoint, `${error.code ?? error.phase ?? "error"}: ${error.reason}`)
-      lastError = error
-      if (error.phase !== "connect") return yield* error
+      return Effect.matchEffect(exchange(make(endpoint.url), options), {
+        onSuccess: (response) => Effect.as(pool.markUp(endpoint), response),
+        onFailure: (error) => {
+          if (error._tag === "RedirectError") return Effect.zipRight(pool.markUp(endpoint), Effect.fail(error))
+          if ((error.hop ?? 0) > 0 || error.code === "EBODYSOURCE") {
+            // the load URL answered (a redirect), or the body's own source failed: the failure is not the endpoint's
+            return Effect.zipRight(pool.markUp(endpoint), Effect.fail(error))
+          }
+          return Effect.zipRight(
+            pool.markDown(endpoint, `${error.code ?? error.phase ?? "error"}: ${error.reason}`),
+            error.phase !== "connect" ? Effect.fail(error) : Effect.suspend(() => from(i + 1, error))
+          )
+        }
+      })
     }
-    return yield* (lastError ?? new TransportError({ url: "", reason: "no load URL configured" }))
+    return from(0, undefined)
   })

@@ -29,6 +29,8 @@ export type { EndpointStatus }
 export interface EndpointPool {
   readonly endpoints: ReadonlyArray<Endpoint>
   readonly candidates: Effect.Effect<ReadonlyArray<Endpoint>>
+  /** `candidates` at `now` (ms): the cursor moves as it does. */
+  readonly candidatesAt: (now: number) => ReadonlyArray<Endpoint>
   readonly markDown: (endpoint: Endpoint, reason: string) => Effect.Effect<void>
   readonly markUp: (endpoint: Endpoint) => Effect.Effect<void>
   readonly status: Effect.Effect<ReadonlyArray<EndpointStatus>>
@@ -62,7 +64,7 @@ export const make = (urls: ReadonlyArray<string>, options?: EndpointPoolOptions)
   const health: Array<Health> = endpoints.map(() => ({ failures: 0, downUntil: 0, lastError: undefined }))
   let cursor = 0
 
-  const candidates = Clock.currentTimeMillis.pipe(Effect.map((now) => {
+  const candidatesAt = (now: number): ReadonlyArray<Endpoint> => {
     const n = endpoints.length
     if (n === 0) return []
     const start = cursor % n
@@ -75,9 +77,11 @@ export const make = (urls: ReadonlyArray<string>, options?: EndpointPoolOptions)
       if (h.downUntil <= now) up.push(endpoints[i]!)
       else down.push([endpoints[i]!, h.downUntil])
     }
+    if (down.length === 0) return up
     down.sort((a, b) => a[1] - b[1])
     return [...up, ...down.map(([e]) => e)]
-  }))
+  }
+  const candidates = Clock.currentTimeMillis.pipe(Effect.map(candidatesAt))
 
   const indexOf = (endpoint: Endpoint) => endpoints.findIndex((e) => e.origin === endpoint.origin)
 
@@ -119,7 +123,7 @@ export const make = (urls: ReadonlyArray<string>, options?: EndpointPoolOptions)
     }))
   ))
 
-  return { endpoints, candidates, markDown, markUp, status }
+  return { endpoints, candidates, candidatesAt, markDown, markUp, status }
 }
 
 /**
@@ -133,8 +137,10 @@ export const send = (
   make: (base: URL) => HttpRequest,
   options: HttpOptions
 ): Effect.Effect<HttpResponse, TransportError | RedirectError> =>
-  // `flatMap`s and `matchEffect`, not a generator: one candidate and one exchange is every load's path
-  Effect.flatMap(pool.candidates, (candidates) => {
+  // `matchEffect`s, not a generator, and the clock read directly: one candidate and one exchange is every load's
+  // path
+  Effect.clockWith((clock) => {
+    const candidates = pool.candidatesAt(clock.unsafeCurrentTimeMillis())
     const from = (
       i: number,
       lastError: TransportError | undefined

@@ -691,7 +691,10 @@ describe("LoadClient: failover and transient failures", () => {
       seen.length = 0
       logs.length = 0
       const permanent = yield* makeCluster({
-        be: (call) => ({ _: "json", body: { TxnId: -1, Label: call.label, Status: "Fail", Message: "too many filtered rows" } })
+        be: (call) => ({
+          _: "json",
+          body: { TxnId: -1, Label: call.label, Status: "Fail", Message: "too many filtered rows" }
+        })
       })
       const error = yield* Effect.flip(hooked(load(testConfig({ loadUrl: [permanent.fe] }), "l-hooks2", small)))
       assert.strictEqual(error._tag, "StreamLoadError")

@@ -17,7 +17,8 @@ import {
   Logger,
   Option,
   Redacted,
-  TestClock
+  TestClock,
+  Tracer
 } from "effect"
 import { execFileSync } from "node:child_process"
 import * as Fs from "node:fs"
@@ -704,6 +705,39 @@ describe("LoadClient: failover and transient failures", () => {
         .filter((l) => l.message.includes("stream load failed"))
       assert.strictEqual(final.length, 1)
       assert.strictEqual(final[0]!.ann["attempts"], 1)
+    }))
+
+  it.scopedLive("a load is a span under a tracer of your own; under Effect's own, which keeps none, it makes none", () =>
+    Effect.gen(function*() {
+      const cluster = yield* makeCluster({
+        be: (call) =>
+          call.n % 2 === 0
+            ? { _: "json", body: { TxnId: -1, Label: call.label, Status: "TXN_IN_PROCESSING", Message: "busy" } }
+            : { _: "json", body: success(call.label, 8) }
+      })
+      // the backoff hook runs inside the load, under the load's span when there is one
+      const seen: Array<string> = []
+      const spanned = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+        effect.pipe(
+          Effect.locally(LoadClient.currentBackoff, (wait) =>
+            Effect.zipRight(
+              Effect.flatMap(Effect.option(Effect.currentSpan), (span) =>
+                Effect.sync(() => {
+                  seen.push(Option.match(span, { onNone: () => "none", onSome: (s) => s.name }))
+                })),
+              wait
+            )),
+          Effect.withSpan("caller")
+        )
+      yield* spanned(load(testConfig({ loadUrl: [cluster.fe] }), "l-span1", small))
+      const own = yield* Effect.tracerWith((native) =>
+        Effect.succeed(Tracer.make({
+          span: (...args) => native.span(...args),
+          context: (f, fiber) => native.context(f, fiber)
+        }))
+      )
+      yield* spanned(load(testConfig({ loadUrl: [cluster.fe] }), "l-span2", small)).pipe(Effect.withTracer(own))
+      assert.deepStrictEqual(seen, ["caller", "starrocks.streamLoad"])
     }))
 
   it.scopedLive("FAILED: No backend alive. is retried, then a failure (never success)", () =>

@@ -14,11 +14,14 @@
  * - `dispatcherOnly` (asked for by name only): the dispatcher over a client that answers at once, 20 × `loads`
  *   loads: what the dispatcher and the ledger cost without HTTP.
  *
+ * `PERLOAD_OPS=1` first prints the Effect operations of one `client` load (the fiber's run loop steps, counted by a
+ * supervisor with `OpSupervision` on, over 50 loads after 5 of warm-up), by kind.
+ *
  * The three alternate, `rounds` times; each prints CPU µs per load (process.cpuUsage, user + system) of its best
  * and median round. `npx tsx packages/sink/bench/perLoad.ts [loads] [rounds] [bodyBytes]`; `PERLOAD_MODES=client`
  * (a comma-separated list) runs only those, for `node --cpu-prof --import tsx`.
  */
-import { Duration, Effect, Logger, LogLevel, Redacted } from "effect"
+import { Duration, Effect, Logger, LogLevel, Redacted, RuntimeFlags, RuntimeFlagsPatch, Supervisor } from "effect"
 import * as Http from "node:http"
 import { LabelStore, LoadClient, StarRocksConfig } from "../src/index.js"
 import * as Dispatcher from "../src/internal/sink/dispatcher.js"
@@ -184,6 +187,34 @@ const runDispatcher = (n: number, burst = 1, stub = false) =>
 
 const run = <A, E>(effect: Effect.Effect<A, E, LoadClient.LoadClient>) =>
   effect.pipe(Effect.provide(layer), Logger.withMinimumLogLevel(LogLevel.Warning), Effect.runPromise)
+
+/** Counts the operations the fibers it supervises run (with `OpSupervision` on), by kind. */
+class OpCounter extends Supervisor.AbstractSupervisor<void> {
+  readonly value = Effect.void
+  readonly byKind = new Map<string, number>()
+  override onEffect(_fiber: unknown, effect: Effect.Effect<unknown, unknown, unknown>): void {
+    const kind = String((effect as { readonly _op?: unknown })._op)
+    this.byKind.set(kind, (this.byKind.get(kind) ?? 0) + 1)
+  }
+}
+if (process.env["PERLOAD_OPS"] === "1") {
+  const counter = new OpCounter()
+  await run(Effect.gen(function*() {
+    yield* runClient(5)
+    counter.byKind.clear()
+    yield* runClient(50).pipe(
+      Effect.supervised(counter),
+      Effect.withRuntimeFlagsPatch(RuntimeFlagsPatch.enable(RuntimeFlags.OpSupervision))
+    )
+  }))
+  const kinds = [...counter.byKind].sort((a, b) => b[1] - a[1])
+  const total = kinds.reduce((n, [, k]) => n + k, 0)
+  console.log(
+    `client: Effect operations per load ${Math.round(total / 50)} (${
+      kinds.map(([kind, n]) => `${kind} ${Math.round(n / 50)}`).join(", ")
+    })`
+  )
+}
 
 const allModes: Record<string, () => Promise<unknown>> = {
   http: async () => {

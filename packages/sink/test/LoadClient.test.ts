@@ -17,7 +17,8 @@ import {
   Logger,
   Option,
   Redacted,
-  TestClock
+  TestClock,
+  Tracer
 } from "effect"
 import { execFileSync } from "node:child_process"
 import * as Fs from "node:fs"
@@ -654,6 +655,89 @@ describe("LoadClient: failover and transient failures", () => {
       assert.strictEqual(lines[0]!.ann["hops"], `http://${cluster.fe} -> ${cluster.beOrigin}`)
       assert.strictEqual(lines[3]!.ann["status"], "Success")
       assert.strictEqual(lines[3]!.ann["bytes"], small.byteLength)
+    }))
+
+  it.scopedLive("every failed attempt reaches currentAttemptFailed and every wait currentBackoff, in order", () =>
+    Effect.gen(function*() {
+      // the first attempt runs outside the retry (backoff.ts `counted`): its failure must still reach the hooks
+      const cluster = yield* makeCluster({
+        be: (call) =>
+          call.n < 2
+            ? {
+              _: "json",
+              body: { TxnId: -1, Label: call.label, Status: "TXN_IN_PROCESSING", Message: `busy ${call.n}` }
+            }
+            : { _: "json", body: success(call.label, 8) }
+      })
+      const seen: Array<string> = []
+      const hooked = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+        effect.pipe(
+          Effect.locally(LoadClient.currentAttemptFailed, (error) =>
+            Effect.sync(() => {
+              seen.push(`failed: ${(error as { message: string }).message}`)
+            })),
+          Effect.locally(LoadClient.currentBackoff, (wait) =>
+            Effect.zipRight(
+              Effect.sync(() => {
+                seen.push("wait")
+              }),
+              wait
+            ))
+        )
+      const result = yield* hooked(load(testConfig({ loadUrl: [cluster.fe], maxRetries: 3 }), "l-hooks", small))
+      assert.strictEqual(result.retries, 2)
+      assert.deepStrictEqual(seen, ["failed: busy 0", "wait", "failed: busy 1", "wait"])
+
+      // a failure not retried: seen once, no wait, one attempt in the final log line
+      seen.length = 0
+      logs.length = 0
+      const permanent = yield* makeCluster({
+        be: (call) => ({
+          _: "json",
+          body: { TxnId: -1, Label: call.label, Status: "Fail", Message: "too many filtered rows" }
+        })
+      })
+      const error = yield* Effect.flip(hooked(load(testConfig({ loadUrl: [permanent.fe] }), "l-hooks2", small)))
+      assert.strictEqual(error._tag, "StreamLoadError")
+      assert.deepStrictEqual(seen, ["failed: too many filtered rows"])
+      assert.strictEqual(permanent.beCalls.length, 1)
+      const final = logs.map((l) => JSON.parse(l) as { message: Array<string>; ann: Record<string, unknown> })
+        .filter((l) => l.message.includes("stream load failed"))
+      assert.strictEqual(final.length, 1)
+      assert.strictEqual(final[0]!.ann["attempts"], 1)
+    }))
+
+  it.scopedLive("a load is a span under a tracer of your own; under Effect's own, which keeps none, it makes none", () =>
+    Effect.gen(function*() {
+      const cluster = yield* makeCluster({
+        be: (call) =>
+          call.n % 2 === 0
+            ? { _: "json", body: { TxnId: -1, Label: call.label, Status: "TXN_IN_PROCESSING", Message: "busy" } }
+            : { _: "json", body: success(call.label, 8) }
+      })
+      // the backoff hook runs inside the load, under the load's span when there is one
+      const seen: Array<string> = []
+      const spanned = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+        effect.pipe(
+          Effect.locally(LoadClient.currentBackoff, (wait) =>
+            Effect.zipRight(
+              Effect.flatMap(Effect.option(Effect.currentSpan), (span) =>
+                Effect.sync(() => {
+                  seen.push(Option.match(span, { onNone: () => "none", onSome: (s) => s.name }))
+                })),
+              wait
+            )),
+          Effect.withSpan("caller")
+        )
+      yield* spanned(load(testConfig({ loadUrl: [cluster.fe] }), "l-span1", small))
+      const own = yield* Effect.tracerWith((native) =>
+        Effect.succeed(Tracer.make({
+          span: (...args) => native.span(...args),
+          context: (f, fiber) => native.context(f, fiber)
+        }))
+      )
+      yield* spanned(load(testConfig({ loadUrl: [cluster.fe] }), "l-span2", small)).pipe(Effect.withTracer(own))
+      assert.deepStrictEqual(seen, ["caller", "starrocks.streamLoad"])
     }))
 
   it.scopedLive("FAILED: No backend alive. is retried, then a failure (never success)", () =>

@@ -7,6 +7,7 @@
 import { StarRocksEmulator } from "@effect-starrocks/testkit"
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Exit, Logger, LogLevel, Redacted, Ref, Schema, Stream } from "effect"
+import { execFileSync } from "node:child_process"
 import * as Https from "node:https"
 import type * as Net from "node:net"
 import type * as Tls from "node:tls"
@@ -283,4 +284,25 @@ describe("TLS client", () => {
         assert.notInclude(typed.left.message, "secret-key-text")
       }
     }))
+
+  it("node:https and node:tls are loaded with the first https URL, not with the sink", () => {
+    // a fresh process: this one has loaded node:https already
+    const script = `
+      const loaded = () => process.moduleLoadList.filter((m) => /^NativeModule (https|tls)$/.test(m)).length
+      await import("./src/index.ts")
+      const { makeAgents } = await import("./src/internal/client/transport.ts")
+      const atImport = loaded()
+      const agents = makeAgents()
+      agents.get(new URL("http://127.0.0.1:8030"))
+      const afterHttp = loaded()
+      agents.get(new URL("https://127.0.0.1:8443"))
+      console.log(JSON.stringify([atImport, afterHttp, loaded()]))
+      agents.destroy()
+    `
+    const out = execFileSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+      cwd: new URL("..", import.meta.url),
+      encoding: "utf8"
+    })
+    assert.deepStrictEqual(JSON.parse(out.trim()), [0, 0, 2])
+  }, 30_000)
 })

@@ -96,6 +96,11 @@ export const operationPolicy = (
 /**
  * Runs `attempt(n)` (n counts from 0) under `schedule` and succeeds with its result and the number of attempts made;
  * the final failure is logged as `message` with those attempts, its tag and message, and `annotations` (a label).
+ *
+ * The first attempt runs outside the retry: a retry makes its schedule's driver (a `Ref` and its reads) before it
+ * runs anything, which every load paid though most succeed at once. When the first attempt fails, the retry starts
+ * with a run that fails again with that error at once, so that the schedule sees the same errors in the same order,
+ * and sleeps the same delays, as when it ran the first attempt itself.
  */
 export const counted = <A>(
   attempt: (n: number) => Effect.Effect<A, LoadError>,
@@ -104,14 +109,23 @@ export const counted = <A>(
   annotations: Readonly<Record<string, unknown>>
 ): Effect.Effect<readonly [A, number], LoadError> =>
   Effect.suspend(() => {
-    let attempts = 0
-    return Effect.suspend(() => attempt(attempts++)).pipe(
-      Effect.retry(schedule),
-      Effect.tapError((e) =>
-        Effect.logError(message).pipe(
-          Effect.annotateLogs({ ...annotations, attempts, error: e._tag, message: e.message })
+    let attempts = 1
+    return attempt(0).pipe(
+      Effect.catchAll((first) => {
+        let replayed = false
+        return Effect.suspend(() => {
+          if (replayed) return attempt(attempts++)
+          replayed = true
+          return Effect.fail(first)
+        }).pipe(
+          Effect.retry(schedule),
+          Effect.tapError((e) =>
+            Effect.logError(message).pipe(
+              Effect.annotateLogs({ ...annotations, attempts, error: e._tag, message: e.message })
+            )
+          )
         )
-      ),
+      }),
       Effect.map((a) => [a, attempts] as const)
     )
   })

@@ -9,7 +9,7 @@
  *
  * @internal
  */
-import { Clock, Effect, Either } from "effect"
+import { Clock, Effect } from "effect"
 import { TransportError } from "../../StarRocksError.js"
 import type { RedirectError } from "../../StarRocksError.js"
 import type { EndpointStatus } from "./model.js"
@@ -29,6 +29,8 @@ export type { EndpointStatus }
 export interface EndpointPool {
   readonly endpoints: ReadonlyArray<Endpoint>
   readonly candidates: Effect.Effect<ReadonlyArray<Endpoint>>
+  /** `candidates` at `now` (ms): the cursor moves as it does. */
+  readonly candidatesAt: (now: number) => ReadonlyArray<Endpoint>
   readonly markDown: (endpoint: Endpoint, reason: string) => Effect.Effect<void>
   readonly markUp: (endpoint: Endpoint) => Effect.Effect<void>
   readonly status: Effect.Effect<ReadonlyArray<EndpointStatus>>
@@ -62,7 +64,7 @@ export const make = (urls: ReadonlyArray<string>, options?: EndpointPoolOptions)
   const health: Array<Health> = endpoints.map(() => ({ failures: 0, downUntil: 0, lastError: undefined }))
   let cursor = 0
 
-  const candidates = Clock.currentTimeMillis.pipe(Effect.map((now) => {
+  const candidatesAt = (now: number): ReadonlyArray<Endpoint> => {
     const n = endpoints.length
     if (n === 0) return []
     const start = cursor % n
@@ -75,9 +77,11 @@ export const make = (urls: ReadonlyArray<string>, options?: EndpointPoolOptions)
       if (h.downUntil <= now) up.push(endpoints[i]!)
       else down.push([endpoints[i]!, h.downUntil])
     }
+    if (down.length === 0) return up
     down.sort((a, b) => a[1] - b[1])
     return [...up, ...down.map(([e]) => e)]
-  }))
+  }
+  const candidates = Clock.currentTimeMillis.pipe(Effect.map(candidatesAt))
 
   const indexOf = (endpoint: Endpoint) => endpoints.findIndex((e) => e.origin === endpoint.origin)
 
@@ -119,7 +123,7 @@ export const make = (urls: ReadonlyArray<string>, options?: EndpointPoolOptions)
     }))
   ))
 
-  return { endpoints, candidates, markDown, markUp, status }
+  return { endpoints, candidates, candidatesAt, markDown, markUp, status }
 }
 
 /**
@@ -133,28 +137,32 @@ export const send = (
   make: (base: URL) => HttpRequest,
   options: HttpOptions
 ): Effect.Effect<HttpResponse, TransportError | RedirectError> =>
-  Effect.gen(function*() {
-    const candidates = yield* pool.candidates
-    let lastError: TransportError | undefined
-    for (const endpoint of candidates) {
-      const result = yield* Effect.either(exchange(make(endpoint.url), options))
-      if (Either.isRight(result)) {
-        yield* pool.markUp(endpoint)
-        return result.right
+  // `matchEffect`s, not a generator, and the clock read directly: one candidate and one exchange is every load's
+  // path
+  Effect.clockWith((clock) => {
+    const candidates = pool.candidatesAt(clock.unsafeCurrentTimeMillis())
+    const from = (
+      i: number,
+      lastError: TransportError | undefined
+    ): Effect.Effect<HttpResponse, TransportError | RedirectError> => {
+      const endpoint = candidates[i]
+      if (endpoint === undefined) {
+        return Effect.fail(lastError ?? new TransportError({ url: "", reason: "no load URL configured" }))
       }
-      const error = result.left
-      if (error._tag === "RedirectError") {
-        yield* pool.markUp(endpoint)
-        return yield* error
-      }
-      if ((error.hop ?? 0) > 0 || error.code === "EBODYSOURCE") {
-        // the load URL answered (a redirect), or the body's own source failed: the failure is not the endpoint's
-        yield* pool.markUp(endpoint)
-        return yield* error
-      }
-      yield* pool.markDown(endpoint, `${error.code ?? error.phase ?? "error"}: ${error.reason}`)
-      lastError = error
-      if (error.phase !== "connect") return yield* error
+      return Effect.matchEffect(exchange(make(endpoint.url), options), {
+        onSuccess: (response) => Effect.as(pool.markUp(endpoint), response),
+        onFailure: (error) => {
+          if (error._tag === "RedirectError") return Effect.zipRight(pool.markUp(endpoint), Effect.fail(error))
+          if ((error.hop ?? 0) > 0 || error.code === "EBODYSOURCE") {
+            // the load URL answered (a redirect), or the body's own source failed: the failure is not the endpoint's
+            return Effect.zipRight(pool.markUp(endpoint), Effect.fail(error))
+          }
+          return Effect.zipRight(
+            pool.markDown(endpoint, `${error.code ?? error.phase ?? "error"}: ${error.reason}`),
+            error.phase !== "connect" ? Effect.fail(error) : Effect.suspend(() => from(i + 1, error))
+          )
+        }
+      })
     }
-    return yield* (lastError ?? new TransportError({ url: "", reason: "no load URL configured" }))
+    return from(0, undefined)
   })

@@ -5,9 +5,10 @@
  *
  * @internal
  */
-import { Clock, Effect, LogLevel } from "effect"
+import { Context, DefaultServices, Effect, LogLevel, Tracer } from "effect"
 import type { LoadBody } from "../../LoadBody.js"
 import type { LoadError, StreamLoadError } from "../../StarRocksError.js"
+import type { Outcome } from "../../StreamLoadResponse.js"
 import { classify } from "../../StreamLoadResponse.js"
 import { logged } from "../logged.js"
 import * as Backoff from "./backoff.js"
@@ -29,110 +30,138 @@ import {
   toResult
 } from "./replies.js"
 import * as RetryLogic from "./retryLogic.js"
+import type { HttpResponse } from "./transport.js"
 import { streamedBodyRefusal } from "./transport.js"
 
-/** One attempt: the exchange, and the settlement of a label in doubt or in use. */
+/**
+ * One attempt: the exchange, and the settlement of a label in doubt or in use.
+ *
+ * The reply of a load that landed (nearly every one) is taken in one `flatMap` after the exchange, with the clock
+ * read directly (`Clock.unsafeCurrentTimeMillis`, the fiber's clock, a TestClock's in tests); the rest, the
+ * settling and the errors, in `unsettled`.
+ */
 const attempt = (
   connection: Connection,
   request: LoadRequest,
   headers: Readonly<Record<string, string>>,
   n: number,
-  resent: { n: number }
+  resent: { n: number },
+  reload = 0
 ): Effect.Effect<Attempt, LoadError> =>
-  Effect.gen(function*() {
-    // an ABORTED label found while settling is free again: load once more at once under the same label
-    for (let reload = 0;; reload++) {
-      const started = yield* Clock.currentTimeMillis
-      const response = yield* putStreamLoad(connection, request, headers).pipe(
-        Effect.tapError((e) =>
-          Effect.logWarning("stream load attempt failed").pipe(
-            Effect.annotateLogs({
-              label: request.label,
-              attempt: n,
-              url: e.url,
-              error: e._tag,
-              reason: e.reason,
-              bytes: request.body.byteLength
-            })
-          )
-        )
-      )
-      resent.n += response.resends ?? 0
-      const location = response.headers.location
-      const outcome = classify(response.status, response.body, typeof location === "string" ? location : undefined)
-      const body = "body" in outcome ? outcome.body : undefined
-      const ended = yield* Clock.currentTimeMillis
-      yield* logged(LogLevel.Info, () =>
-        Effect.logInfo("stream load").pipe(
+  Effect.clockWith((clock) => {
+    const started = clock.unsafeCurrentTimeMillis()
+    return putStreamLoad(connection, request, headers).pipe(
+      Effect.tapError((e) =>
+        Effect.logWarning("stream load attempt failed").pipe(
           Effect.annotateLogs({
             label: request.label,
             attempt: n,
-            hops: response.hops.join(" -> "),
-            httpStatus: response.status,
-            status: "status" in outcome ? outcome.status : "",
-            outcome: outcome._tag,
-            rows: num(body?.NumberLoadedRows),
-            filteredRows: num(body?.NumberFilteredRows),
-            bytes: request.body.byteLength,
-            ms: ended - started
+            url: e.url,
+            error: e._tag,
+            reason: e.reason,
+            bytes: request.body.byteLength
           })
-        ))
-      if (outcome._tag === "Success") return toResult(request.label, "Success", outcome.body, response)
-      if (outcome._tag === "PublishTimeout") return toResult(request.label, "Publish Timeout", outcome.body, response)
-      if (outcome._tag === "LabelExists" && outcome.existingJobStatus === "FINISHED") {
-        return toResult(request.label, "Already Loaded", outcome.body, response)
-      }
-      const error = outcomeToError("streamLoad", request.label, outcome, response)
-      switch (RetryLogic.decide("streamLoad", error)) {
-        case "Settle": {
-          const inDoubt = outcome._tag === "InDoubt"
-          // RUNNING / unknown: wait for a final state; in doubt: UNKNOWN is final too (nothing was kept)
-          const state = yield* LoadState.awaitFinal(
-            connection,
-            request,
-            (s) => LoadState.isCommitted(s) || s === "ABORTED" || (inDoubt && s === "UNKNOWN")
+        )
+      ),
+      Effect.flatMap((response) => {
+        resent.n += response.resends ?? 0
+        const location = response.headers.location
+        const outcome = classify(response.status, response.body, typeof location === "string" ? location : undefined)
+        const body = "body" in outcome ? outcome.body : undefined
+        const ended = clock.unsafeCurrentTimeMillis()
+        const line = logged(LogLevel.Info, () =>
+          Effect.logInfo("stream load").pipe(
+            Effect.annotateLogs({
+              label: request.label,
+              attempt: n,
+              hops: response.hops.join(" -> "),
+              httpStatus: response.status,
+              status: "status" in outcome ? outcome.status : "",
+              outcome: outcome._tag,
+              rows: num(body?.NumberLoadedRows),
+              filteredRows: num(body?.NumberFilteredRows),
+              bytes: request.body.byteLength,
+              ms: ended - started
+            })
+          ))
+        if (outcome._tag === "Success") {
+          return Effect.as(line, toResult(request.label, "Success", outcome.body, response))
+        }
+        if (outcome._tag === "PublishTimeout") {
+          return Effect.as(line, toResult(request.label, "Publish Timeout", outcome.body, response))
+        }
+        if (outcome._tag === "LabelExists" && outcome.existingJobStatus === "FINISHED") {
+          return Effect.as(line, toResult(request.label, "Already Loaded", outcome.body, response))
+        }
+        return Effect.zipRight(line, unsettled(connection, request, headers, n, resent, reload, outcome, response))
+      })
+    )
+  })
+
+/** A reply that is not a load that landed: the label settled, or the reply as a typed error. */
+const unsettled = (
+  connection: Connection,
+  request: LoadRequest,
+  headers: Readonly<Record<string, string>>,
+  n: number,
+  resent: { n: number },
+  reload: number,
+  outcome: Outcome,
+  response: HttpResponse
+): Effect.Effect<Attempt, LoadError> =>
+  Effect.gen(function*() {
+    const body = "body" in outcome ? outcome.body : undefined
+    const error = outcomeToError("streamLoad", request.label, outcome, response)
+    switch (RetryLogic.decide("streamLoad", error)) {
+      case "Settle": {
+        const inDoubt = outcome._tag === "InDoubt"
+        // RUNNING / unknown: wait for a final state; in doubt: UNKNOWN is final too (nothing was kept)
+        const state = yield* LoadState.awaitFinal(
+          connection,
+          request,
+          (s) => LoadState.isCommitted(s) || s === "ABORTED" || (inDoubt && s === "UNKNOWN")
+        )
+        if (LoadState.isCommitted(state)) {
+          return toResult(request.label, "Already Loaded", body, response, state)
+        }
+        // an ABORTED label found while settling is free again: load once more at once under the same label
+        if (reload === 0) {
+          yield* Effect.logInfo("label free again, loading under the same label").pipe(
+            Effect.annotateLogs({ label: request.label, state })
           )
-          if (LoadState.isCommitted(state)) {
-            return toResult(request.label, "Already Loaded", body, response, state)
-          }
-          if (reload === 0) {
-            yield* Effect.logInfo("label free again, loading under the same label").pipe(
-              Effect.annotateLogs({ label: request.label, state })
-            )
-            continue
-          }
-          return yield* streamLoadError("streamLoad", {
-            label: request.label,
-            status: "status" in outcome ? outcome.status : "",
-            message: "message" in outcome ? outcome.message : "",
-            // the label is free again (ABORTED, or UNKNOWN after a load in doubt): loading it again is safe
-            outcome: "Retryable",
-            reason: `label ${state} after ${outcome._tag}`,
-            httpStatus: response.status,
-            url: response.url
-          })
+          return yield* attempt(connection, request, headers, n, resent, reload + 1)
         }
-        case "Fail": {
-          // a permanent failure: the first lines of the ErrorURL say which rows and why
-          if (error._tag !== "StreamLoadError" || error.errorUrl === undefined) return yield* error
-          const errorLog = yield* ErrorLog.fetch(connection, error.errorUrl)
-          return yield* streamLoadError("streamLoad", {
-            label: error.label,
-            status: error.status,
-            message: error.message,
-            outcome: error.outcome ?? "Permanent",
-            ...(error.reason !== undefined ? { reason: error.reason } : {}),
-            ...(error.httpStatus !== undefined ? { httpStatus: error.httpStatus } : {}),
-            ...(error.url !== undefined ? { url: error.url } : {}),
-            errorUrl: error.errorUrl,
-            errorLog,
-            ...(error.filteredRows !== undefined ? { filteredRows: error.filteredRows } : {}),
-            ...(error.txnId !== undefined ? { txnId: error.txnId } : {})
-          })
-        }
-        default:
-          return yield* error
+        return yield* streamLoadError("streamLoad", {
+          label: request.label,
+          status: "status" in outcome ? outcome.status : "",
+          message: "message" in outcome ? outcome.message : "",
+          // the label is free again (ABORTED, or UNKNOWN after a load in doubt): loading it again is safe
+          outcome: "Retryable",
+          reason: `label ${state} after ${outcome._tag}`,
+          httpStatus: response.status,
+          url: response.url
+        })
       }
+      case "Fail": {
+        // a permanent failure: the first lines of the ErrorURL say which rows and why
+        if (error._tag !== "StreamLoadError" || error.errorUrl === undefined) return yield* error
+        const errorLog = yield* ErrorLog.fetch(connection, error.errorUrl)
+        return yield* streamLoadError("streamLoad", {
+          label: error.label,
+          status: error.status,
+          message: error.message,
+          outcome: error.outcome ?? "Permanent",
+          ...(error.reason !== undefined ? { reason: error.reason } : {}),
+          ...(error.httpStatus !== undefined ? { httpStatus: error.httpStatus } : {}),
+          ...(error.url !== undefined ? { url: error.url } : {}),
+          errorUrl: error.errorUrl,
+          errorLog,
+          ...(error.filteredRows !== undefined ? { filteredRows: error.filteredRows } : {}),
+          ...(error.txnId !== undefined ? { txnId: error.txnId } : {})
+        })
+      }
+      default:
+        return yield* error
     }
   })
 
@@ -173,66 +202,97 @@ const streamed = (connection: Connection, request: LoadRequest): Effect.Effect<L
   }))
 }
 
+/**
+ * Effect's own tracer, the one a program has unless it provides another (`Effect.withTracer`, an OpenTelemetry
+ * layer). Its spans are kept by nobody: a load under it makes none, which saves a third of a load's Effect
+ * operations (the span's making, its scope, its attributes, its end). Under any other tracer each load is a
+ * `starrocks.streamLoad` span, as documented (docs/sink.md).
+ */
+const nativeTracer = Context.get(DefaultServices.liveServices, Tracer.Tracer)
+
 const plain = (connection: Connection, request: LoadRequest): Effect.Effect<LoadResult, LoadError> =>
-  Effect.gen(function*() {
-    const start = yield* Clock.currentTimeMillis
+  Effect.tracerWith((tracer) =>
+    tracer === nativeTracer ? untraced(connection, request, false) : untraced(connection, request, true).pipe(
+      Effect.withSpan("starrocks.streamLoad", {
+        // the span's call site would be this file, the same for every load: not worth an Error per load
+        captureStackTrace: false,
+        kind: "client",
+        attributes: {
+          "starrocks.database": request.database,
+          "starrocks.table": request.table,
+          "starrocks.label": request.label,
+          "starrocks.bytes": request.compressed?.rawBytes ?? request.body.byteLength
+        }
+      })
+    )
+  )
+
+/** A plain load; its status and retries annotate the current span when `traced` (the load's own). */
+const untraced = (
+  connection: Connection,
+  request: LoadRequest,
+  traced: boolean
+): Effect.Effect<LoadResult, LoadError> =>
+  Effect.clockWith((clock): Effect.Effect<LoadResult, LoadError> => {
+    const start = clock.unsafeCurrentTimeMillis()
     if (!LABEL_RE.test(request.label)) {
-      return yield* streamLoadError("streamLoad", {
+      return Effect.fail(streamLoadError("streamLoad", {
         label: request.label,
         status: "",
         message: `Label format error. regex: ^[-\\w]{1,128}$, label: ${request.label}`,
         outcome: "Invalid",
         reason: "label format error"
-      })
+      }))
     }
     // a streamed body has no chunks: its source is read as it is sent (transport.ts)
     const uneven = request.body.source === undefined ? unevenBody(request) : undefined
-    if (uneven !== undefined) return yield* uneven
+    if (uneven !== undefined) return Effect.fail(uneven)
     // the label passed LABEL_RE above: a valid header value; the others are checked once per headers object
     const checked = checkedHeaders(request.headers)
     const merged: Record<string, string> = { ...checked.merged, label: request.label }
     const bad = checked.invalid
     if (bad !== undefined) {
-      return yield* streamLoadError("streamLoad", {
+      return Effect.fail(streamLoadError("streamLoad", {
         label: request.label,
         status: "",
         message: bad,
         outcome: "Invalid",
         reason: "invalid header"
-      })
+      }))
     }
-    // compression off: this one check is all the hot path gains; on: compressed once (here, or before by
-    // `compress`), resent by every attempt
-    const compressed = merged["compression"] === undefined && request.compressed === undefined ?
-      undefined :
-      yield* Compression.forLoad("streamLoad", request.label, merged, request.body, request.compressed)
-    const headers = compressed?.headers ?? merged
-    const sent = compressed === undefined ? request : { ...request, body: compressed.body }
     // sends on a fresh connection after a pooled one closed (transport.ts): retries too
     const resent = { n: 0 }
-    const [result, attempts] = yield* Backoff.counted(
-      (n) => attempt(connection, sent, headers, n, resent),
-      Backoff.operationPolicy(connection.retry, "streamLoad"),
-      "stream load failed",
-      { label: request.label }
+    const run = (
+      sent: LoadRequest,
+      headers: Readonly<Record<string, string>>,
+      compressedBytes: number | undefined
+    ): Effect.Effect<LoadResult, LoadError> =>
+      Backoff.counted(
+        (n) => attempt(connection, sent, headers, n, resent),
+        Backoff.operationPolicy(connection.retry, "streamLoad"),
+        "stream load failed",
+        { label: request.label }
+      ).pipe(Effect.flatMap(([result, attempts]) => {
+        const retries = attempts - 1 + resent.n
+        const end = clock.unsafeCurrentTimeMillis()
+        const loaded: LoadResult = compressedBytes === undefined ?
+          { ...result, retries, elapsedMs: end - start } :
+          { ...result, retries, elapsedMs: end - start, compressedBytes }
+        return traced ?
+          Effect.as(
+            Effect.annotateCurrentSpan({ "starrocks.status": result.status, "starrocks.retries": retries }),
+            loaded
+          ) :
+          Effect.succeed(loaded)
+      }))
+    // compression off: this one check is all the hot path gains; on: compressed once (here, or before by
+    // `compress`), resent by every attempt
+    if (merged["compression"] === undefined && request.compressed === undefined) return run(request, merged, undefined)
+    return Effect.flatMap(
+      Compression.forLoad("streamLoad", request.label, merged, request.body, request.compressed),
+      (compressed) => run({ ...request, body: compressed.body }, compressed.headers, compressed.body.byteLength)
     )
-    const retries = attempts - 1 + resent.n
-    const end = yield* Clock.currentTimeMillis
-    yield* Effect.annotateCurrentSpan({ "starrocks.status": result.status, "starrocks.retries": retries })
-    return compressed === undefined ?
-      { ...result, retries, elapsedMs: end - start } :
-      { ...result, retries, elapsedMs: end - start, compressedBytes: compressed.body.byteLength }
-  }).pipe(Effect.withSpan("starrocks.streamLoad", {
-    // the span's call site would be this file, the same for every load: not worth an Error per load
-    captureStackTrace: false,
-    kind: "client",
-    attributes: {
-      "starrocks.database": request.database,
-      "starrocks.table": request.table,
-      "starrocks.label": request.label,
-      "starrocks.bytes": request.compressed?.rawBytes ?? request.body.byteLength
-    }
-  }))
+  })
 
 /**
  * The request of a load whose headers name a codec, with its body compressed into one frame (`compressed` set), so

@@ -12,10 +12,18 @@
  */
 import { Effect, Either } from "effect"
 import * as Http from "node:http"
-import * as Https from "node:https"
+import type * as HttpsModule from "node:https"
+import { createRequire } from "node:module"
 import type { LoadBody, Reader, Source } from "../../LoadBody.js"
 import { RedirectError, TransportError } from "../../StarRocksError.js"
 import { isPermanentCode } from "./retryLogic.js"
+
+/**
+ * node:https, loaded on the first https URL only: it loads node:tls and the crypto bindings, which a process that
+ * loads over plain http (the common case, and the loader's start-up) need not pay for.
+ */
+let https: typeof HttpsModule | undefined
+const Https = (): typeof HttpsModule => https ??= createRequire(import.meta.url)("node:https") as typeof HttpsModule
 
 /** @internal */
 export interface HttpRequest {
@@ -214,7 +222,7 @@ export const makeAgents = (
       if (agent === undefined) {
         const agentOptions = { keepAlive: true, maxSockets: options?.maxSockets ?? 16, scheduling: "lifo" as const }
         agent = url.protocol === "https:"
-          ? new Https.Agent({ ...agentOptions, ...tlsConnectOptions(options?.tls) })
+          ? new (Https().Agent)({ ...agentOptions, ...tlsConnectOptions(options?.tls) })
           : new Http.Agent(agentOptions)
         agents.set(origin, agent)
       }
@@ -513,7 +521,7 @@ export const sendOnce = (
     }
 
     try {
-      req = (isHttps ? Https : Http).request({
+      req = (isHttps ? Https() : Http).request({
         protocol: url.protocol,
         hostname: url.hostname.replace(/^\[(.*)\]$/, "$1"),
         port: defaultPort(url),
@@ -622,19 +630,22 @@ const headerValue = (value: string | ReadonlyArray<string> | undefined): string 
 
 /**
  * One logical exchange: follows redirects by hand up to `maxRedirects`, with the same headers and body.
+ *
+ * A chain of `flatMap`s, not a generator: a load is one hop on the common path, and each operation of the
+ * exchange is run once per load.
  * @internal
  */
 export const exchange = (
   request: HttpRequest,
   options: HttpOptions
 ): Effect.Effect<HttpResponse, TransportError | RedirectError> =>
-  Effect.gen(function*() {
+  Effect.suspend(() => {
     const hops: Array<string> = []
-    let current = request.url
     let resends = 0
-    for (let hop = 0;; hop++) {
+    const hopFrom = (current: URL, hop: number): Effect.Effect<HttpResponse, TransportError | RedirectError> => {
       hops.push(originOf(current))
-      const response = yield* sendOnce({ ...request, url: current }, options, hop).pipe(
+      const sent = current === request.url ? request : { ...request, url: current }
+      return sendOnce(sent, options, hop).pipe(
         // once, on a fresh connection, when a pooled socket turned out to be closed
         Effect.catchIf((e) => isStaleSocket(e), (e) =>
           Effect.logInfo("a pooled connection was closed before any answer: sending again on a fresh one").pipe(
@@ -642,36 +653,42 @@ export const exchange = (
             Effect.zipRight(Effect.sync(() =>
               resends++
             )),
-            Effect.zipRight(sendOnce({ ...request, url: current }, { ...options, agents: undefined }, hop))
-          ))
+            Effect.zipRight(sendOnce(sent, { ...options, agents: undefined }, hop))
+          )),
+        Effect.flatMap((response): Effect.Effect<HttpResponse, TransportError | RedirectError> => {
+          const location = headerValue(response.headers.location)
+          if (!isRedirectStatus(response.status) || location === undefined || location === "") {
+            return Effect.succeed({ ...response, url: displayUrl(current), hops, resends })
+          }
+          if (hop >= options.maxRedirects) {
+            return Effect.fail(
+              new RedirectError({
+                url: displayUrl(current),
+                location: redactLocation(location),
+                reason: `more than ${options.maxRedirects} redirects`,
+                hops
+              })
+            )
+          }
+          const next = resolveRedirect(current, location, options.beHostMap, options.allowHttpRedirect === true)
+          if (Either.isLeft(next)) {
+            return Effect.fail(
+              new RedirectError({
+                url: displayUrl(current),
+                location: redactLocation(location),
+                reason: next.left,
+                hops
+              })
+            )
+          }
+          return Effect.logDebug("redirect").pipe(
+            Effect.annotateLogs({ from: displayUrl(current), to: displayUrl(next.right), status: response.status }),
+            Effect.zipRight(Effect.suspend(() => hopFrom(next.right, hop + 1)))
+          )
+        })
       )
-      const location = headerValue(response.headers.location)
-      if (isRedirectStatus(response.status) && location !== undefined && location !== "") {
-        if (hop >= options.maxRedirects) {
-          return yield* new RedirectError({
-            url: displayUrl(current),
-            location: redactLocation(location),
-            reason: `more than ${options.maxRedirects} redirects`,
-            hops
-          })
-        }
-        const next = resolveRedirect(current, location, options.beHostMap, options.allowHttpRedirect === true)
-        if (Either.isLeft(next)) {
-          return yield* new RedirectError({
-            url: displayUrl(current),
-            location: redactLocation(location),
-            reason: next.left,
-            hops
-          })
-        }
-        yield* Effect.logDebug("redirect").pipe(
-          Effect.annotateLogs({ from: displayUrl(current), to: displayUrl(next.right), status: response.status })
-        )
-        current = next.right
-        continue
-      }
-      return { ...response, url: displayUrl(current), hops, resends }
     }
+    return hopFrom(request.url, 0)
   })
 
 const redactLocation = (location: string): string => {

@@ -81,6 +81,30 @@ export const stackProbe =
   /standard\.effect_internal_function\(\(\) => new Error\(\)\.stack\)\?\.includes\("effect_internal_function"\) === true/
 
 /**
+ * `effect/internal/clock` computes at its evaluation the origin of `Clock.currentTimeNanos`, from `performance.now()`
+ * on node, and the first read of the global `performance` makes node load `perf_hooks` and its eight internal
+ * modules, about 2 ms of every start. On node the clock counts with `process.hrtime`, and `performance.now()` only
+ * gave the origin the wall clock's milliseconds (Date.now() × 10^6 at that moment, as here): the bundle evaluates
+ * the `performance` clock only where there is no `process.hrtime` (never on node), and takes the origin from
+ * `Date.now()`. Both patterns must match, else the module is bundled as it is.
+ */
+export const clockProbe = {
+  performanceClock: /const performanceNowNanos = \/\*#__PURE__\*\/function \(\) \{([\s\S]*?)\n\}\(\);\n/,
+  origin: /const origin = \/\*#__PURE__\*\/performanceNowNanos\(\) - /
+}
+
+export const lazyClock = (source: string): string =>
+  clockProbe.performanceClock.test(source) && clockProbe.origin.test(source)
+    ? source
+      .replace(
+        clockProbe.performanceClock,
+        (_all, body: string) =>
+          `let performanceClock;\nconst performanceNowNanos = () => (performanceClock ??= function () {${body}\n}())();\n`
+      )
+      .replace(clockProbe.origin, "const origin = BigInt(Date.now()) * BigInt(1_000_000) - ")
+    : source
+
+/**
  * `node:https` for this repository's sources, loaded when first used: the sink's transport imports it for https
  * load URLs, and requiring it (with `node:tls`) took 5-11 ms of every start, most of which load over http. The
  * transport uses `request` and `new Agent(...)`; a constructor function that returns the real agent keeps `new`.
@@ -113,6 +137,10 @@ const effectUtilsPlugin: Esbuild.Plugin = {
       // a version of effect without the probe (or with another one) is bundled as it is
       return { contents: source.replace(stackProbe, "true"), loader: "js" }
     })
+    build.onLoad({ filter: /[\\/]effect[\\/]dist[\\/]esm[\\/]internal[\\/]clock\.js$/ }, (args) => ({
+      contents: lazyClock(Fs.readFileSync(args.path, "utf8")),
+      loader: "js"
+    }))
   }
 }
 

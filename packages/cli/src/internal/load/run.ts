@@ -36,7 +36,6 @@ import {
   Schema,
   Stream
 } from "effect"
-import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as Module from "node:module"
 import * as path from "node:path"
@@ -46,7 +45,7 @@ import * as Checkpoint from "./checkpoint.js"
 import * as Cutter from "./cutter.js"
 import * as FileBatches from "./fileBatches.js"
 import type * as MetricsModule from "./metrics.js"
-import { decodeDelimiter, delimiterHeader, grouped, label, parseProperties, parseSize } from "./options.js"
+import { decodeDelimiter, delimiterHeader, grouped, label, parseProperties, parseSize, sha256Hex } from "./options.js"
 
 /**
  * What only some loads use is loaded when first used, not at every start (docs/benchmark.md, session 14): node:zlib
@@ -604,9 +603,9 @@ const progressLine = (s: Stats, total: number | undefined, seconds: number): str
 
 const defaultPrefix = (table: string, inputs: ReadonlyArray<Input>): string => {
   if (inputs.some((i) => i.stat === undefined)) return `load_${Date.now()}_${process.pid}`
-  const h = crypto.createHash("sha256").update(table)
-  for (const i of inputs) h.update(`\0${path.resolve(i.path)}\0${i.stat!.size}\0${i.stat!.mtimeMs}`)
-  return `load_${h.digest("hex").slice(0, 16)}`
+  let text = table
+  for (const i of inputs) text += `\0${path.resolve(i.path)}\0${i.stat!.size}\0${i.stat!.mtimeMs}`
+  return `load_${sha256Hex(text).slice(0, 16)}`
 }
 
 const run = (options: LoadOptions, done: (() => void) | undefined) =>

@@ -73,6 +73,8 @@ describe("the command's bundle", () => {
             assert.notInclude(source, whole, name)
           }
           assert.notInclude(source, "node_modules/fast-check/", name)
+          // the module's function, as the entry compiles it (no concatenation at start)
+          assert.isTrue(source.startsWith(wrapperHead) && source.endsWith(wrapperTail), name)
           // ASCII only: the entry reads it as latin1
           assert.notMatch(source, /[^\x00-\x7f]/, name)
           // no `import()` left: a script compiled by vm.Script cannot import on node 20
@@ -207,8 +209,9 @@ describe("the command's bundle", () => {
         assert.strictEqual((JSON.parse(overHttps.stdout.trim()) as { rows: number }).rows, 2)
         const overHttp = yield* load(plain.fe[0]!, "plain")
         // a plain load of an uncompressed file loads none of the modules that only other loads use: https, zlib
-        // (compressed input or payload), v8 (the row counter's compile), perf_hooks (effect's clock, session 14)
-        for (const module of ["https", "zlib", "v8", "perf_hooks"]) {
+        // (compressed input or payload), v8 (the row counter's compile), perf_hooks (effect's clock, session 14),
+        // crypto (the default label prefix's hash is options.ts's own)
+        for (const module of ["https", "zlib", "v8", "perf_hooks", "crypto"]) {
           assert.notInclude(loaded(overHttp.stderr), `NativeModule ${module}`)
         }
         assert.strictEqual((JSON.parse(overHttp.stdout.trim()) as { rows: number }).rows, 2)
@@ -229,7 +232,7 @@ describe("the command's bundle", () => {
         const file = Path.join(dir, bundleName)
         const cache = Fs.readFileSync(Path.join(dir, cacheName))
         const compile = (cachedData: Buffer, name = bundleName) =>
-          new Vm.Script(wrapperHead + Fs.readFileSync(Path.join(dir, name), "utf8") + wrapperTail, {
+          new Vm.Script(Fs.readFileSync(Path.join(dir, name), "utf8"), {
             filename: Path.join(dir, name),
             cachedData
           })

@@ -81,6 +81,30 @@ export const stackProbe =
   /standard\.effect_internal_function\(\(\) => new Error\(\)\.stack\)\?\.includes\("effect_internal_function"\) === true/
 
 /**
+ * `effect/internal/clock` computes at its evaluation the origin of `Clock.currentTimeNanos`, from `performance.now()`
+ * on node, and the first read of the global `performance` makes node load `perf_hooks` and its eight internal
+ * modules, about 2 ms of every start. On node the clock counts with `process.hrtime`, and `performance.now()` only
+ * gave the origin the wall clock's milliseconds (Date.now() × 10^6 at that moment, as here): the bundle evaluates
+ * the `performance` clock only where there is no `process.hrtime` (never on node), and takes the origin from
+ * `Date.now()`. Both patterns must match, else the module is bundled as it is.
+ */
+export const clockProbe = {
+  performanceClock: /const performanceNowNanos = \/\*#__PURE__\*\/function \(\) \{([\s\S]*?)\n\}\(\);\n/,
+  origin: /const origin = \/\*#__PURE__\*\/performanceNowNanos\(\) - /
+}
+
+export const lazyClock = (source: string): string =>
+  clockProbe.performanceClock.test(source) && clockProbe.origin.test(source)
+    ? source
+      .replace(
+        clockProbe.performanceClock,
+        (_all, body: string) =>
+          `let performanceClock;\nconst performanceNowNanos = () => (performanceClock ??= function () {${body}\n}())();\n`
+      )
+      .replace(clockProbe.origin, "const origin = BigInt(Date.now()) * BigInt(1_000_000) - ")
+    : source
+
+/**
  * `node:https` for this repository's sources, loaded when first used: the sink's transport imports it for https
  * load URLs, and requiring it (with `node:tls`) took 5-11 ms of every start, most of which load over http. The
  * transport uses `request` and `new Agent(...)`; a constructor function that returns the real agent keeps `new`.
@@ -113,6 +137,10 @@ const effectUtilsPlugin: Esbuild.Plugin = {
       // a version of effect without the probe (or with another one) is bundled as it is
       return { contents: source.replace(stackProbe, "true"), loader: "js" }
     })
+    build.onLoad({ filter: /[\\/]effect[\\/]dist[\\/]esm[\\/]internal[\\/]clock\.js$/ }, (args) => ({
+      contents: lazyClock(Fs.readFileSync(args.path, "utf8")),
+      loader: "js"
+    }))
   }
 }
 
@@ -128,7 +156,12 @@ export const loadBundleName = "effect-starrocks.load.cjs"
 /** The V8 code cache of the loader's bundle. */
 export const loadCacheName = "effect-starrocks.load.cjs.cache"
 
-/** What the entry wraps the bundle's source in before compiling it (the cache is made for, and checked against, that). */
+/**
+ * What each bundle file's source is wrapped in (a CommonJS module's function), written into the file at bundle time:
+ * the entry compiles the file's text as it reads it. Wrapped by the entry, the 0.7 MB source was copied once more
+ * (V8 flattens the concatenation before it compiles), about 150 page faults of a start (docs/benchmark.md, session
+ * 14). The code cache is made for, and checked against, that text.
+ */
 export const wrapperHead = "(function (exports, require, module, __filename, __dirname) {"
 export const wrapperTail = "\n})"
 
@@ -138,7 +171,9 @@ export const wrapperTail = "\n})"
  * CommonJS module: the loader's bundle for a `load` command line, which runs the whole command (the global function
  * `Symbol.for("effect-starrocks/bin/whole")`) for a command line it does not read; the whole command's bundle for
  * any other. V8 rejects a cache made by another V8 version, with other V8 flags or for another source (its length):
- * it then compiles from the source, as without a cache (`cachedDataRejected`). `EFFECT_STARROCKS_CODE_CACHE`: `off`
+ * it then compiles from the source, as without a cache (`cachedDataRejected`). The bundle and its cache are read into
+ * one buffer, one after the other: 0.7 MB less memory touched for the first time, about 180 page faults of a start
+ * (docs/benchmark.md, session 14). `EFFECT_STARROCKS_CODE_CACHE`: `off`
  * compiles from the source; `write` too, and writes at exit the cache of each bundle that has none yet, with every
  * function compiled by then.
  */
@@ -154,13 +189,30 @@ const mode = process.env.EFFECT_STARROCKS_CODE_CACHE
 const run = (name) => {
   const file = Path.join(__dirname, name)
   const cacheFile = file + ".cache"
-  let cachedData
+  // one buffer for both files: the source is read into it and copied into a string, then the cache is read into
+  // the same memory (memory touched for the first time costs a page fault a page)
+  const sourceFd = Fs.openSync(file, "r")
+  let cacheFd
   if (mode !== "off" && mode !== "write") {
     try {
-      cachedData = Fs.readFileSync(cacheFile)
+      cacheFd = Fs.openSync(cacheFile, "r")
     } catch {}
   }
-  const source = ${JSON.stringify(wrapperHead)} + Fs.readFileSync(file, "latin1") + ${JSON.stringify(wrapperTail)}
+  const sourceSize = Fs.fstatSync(sourceFd).size
+  const cacheSize = cacheFd === undefined ? 0 : Fs.fstatSync(cacheFd).size
+  const buffer = Buffer.allocUnsafeSlow(Math.max(sourceSize, cacheSize))
+  const readAll = (fd, size) => {
+    let n = 0
+    try {
+      for (let r = 1; n < size && r > 0; n += r) r = Fs.readSync(fd, buffer, n, size - n, n)
+    } finally {
+      Fs.closeSync(fd)
+    }
+    return n
+  }
+  // the file is the module's function (wrapped at bundle time)
+  const source = buffer.toString("latin1", 0, readAll(sourceFd, sourceSize))
+  const cachedData = cacheFd === undefined ? undefined : buffer.subarray(0, readAll(cacheFd, cacheSize))
   const script = new Vm.Script(source, { filename: file, cachedData })
   if (mode === "write" && !Fs.existsSync(cacheFile)) {
     process.once("exit", () => {
@@ -181,16 +233,17 @@ run(process.argv[2] === "load" ? ${JSON.stringify(loadBundleName)} : ${JSON.stri
  */
 export const bundle = async (outdir: string): Promise<string> => {
   await Esbuild.build(buildOptions(outdir))
-  // ASCII only, so that the entry reads it as latin1, a copy (as UTF-8, decoding 3 MB took 15-30 ms of a start):
+  // wrapped in the module's function (`wrapperHead`), and ASCII only, so that the entry reads it as latin1, a copy
+  // (as UTF-8, decoding 3 MB took 15-30 ms of a start):
   // esbuild escapes what is not ASCII in the code, not in the comments it keeps, where the escape is as good
   for (const name of [bundleName, loadBundleName]) {
     const file = Path.join(outdir, name)
     Fs.writeFileSync(
       file,
-      Fs.readFileSync(file, "utf8").replace(
+      wrapperHead + Fs.readFileSync(file, "utf8").replace(
         /[^\x00-\x7f]/g,
         (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`
-      )
+      ) + wrapperTail
     )
   }
   const entry = Path.join(outdir, entryName)

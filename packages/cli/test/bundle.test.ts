@@ -16,8 +16,10 @@ import {
   bundle,
   bundleName,
   cacheName,
+  clockProbe,
   deepImports,
   entryName,
+  lazyClock,
   loadBundleName,
   loadCacheName,
   stackProbe,
@@ -71,6 +73,8 @@ describe("the command's bundle", () => {
             assert.notInclude(source, whole, name)
           }
           assert.notInclude(source, "node_modules/fast-check/", name)
+          // the module's function, as the entry compiles it (no concatenation at start)
+          assert.isTrue(source.startsWith(wrapperHead) && source.endsWith(wrapperTail), name)
           // ASCII only: the entry reads it as latin1
           assert.notMatch(source, /[^\x00-\x7f]/, name)
           // no `import()` left: a script compiled by vm.Script cannot import on node 20
@@ -83,6 +87,20 @@ describe("the command's bundle", () => {
         const loader = Fs.readFileSync(Path.join(dir, loadBundleName), "utf8")
         assert.notInclude(loader, "StarRocksEmulator")
         assert.notInclude(loader, "@effect/cli")
+        // the metrics and their Prometheus server are evaluated only when imported (--metrics-port), not at a start
+        // (initializers are called as `init_X()`: at the top of the initializer of a module that imports X)
+        for (const init of ["init_Prometheus", "init_SinkMetrics", "init_metrics"]) {
+          const calls = [...loader.matchAll(new RegExp(`.{0,40}\\b${init}\\(\\)`, "g"))].map((m) => m[0])
+          assert.isNotEmpty(calls, init)
+          for (const call of calls) {
+            // in an import(), or in the initializer of a module that only an import() reaches
+            assert.match(
+              call.slice(0, -`${init}()`.length),
+              /Promise\.resolve\(\)\.then\(\(\)=>\($|(load\/metrics|Prometheus)\.ts"\(\)\{"use strict";$/,
+              `${init}: ${call}`
+            )
+          }
+        }
         const version = execFileSync(process.execPath, [entry, "--version"], { encoding: "utf8" })
         assert.match(version, /0\.1\.0/)
       } finally {
@@ -121,62 +139,89 @@ describe("the command's bundle", () => {
     }
   }, 60_000)
 
-  it.live("node:https is loaded only for an https load URL, and such a load lands", () =>
-    Effect.gen(function*() {
-      const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "sr-bundle-"))
-      yield* Effect.addFinalizer(() => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true })))
-      const entry = yield* Effect.promise(() => bundle(dir))
-      const ssl = (...args: ReadonlyArray<string>) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" })
-      ssl(..."req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=bundle-test-CA".split(" "))
-      ssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=em")
-      Fs.writeFileSync(Path.join(dir, "san.ext"), "subjectAltName=IP:127.0.0.1,IP:127.0.0.2\n")
-      ssl(
-        ..."x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile san.ext"
-          .split(" ")
-      )
-      const columns = [{ name: "id", type: "BIGINT" }, { name: "note", type: "VARCHAR(64)", nullable: true }]
-      const tls = {
-        cert: Fs.readFileSync(Path.join(dir, "server.pem")),
-        key: Fs.readFileSync(Path.join(dir, "server.key"))
-      }
-      const secure = yield* StarRocksEmulator.make({ users: { root: "" }, fes: 1, bes: 1, tls })
-      const plain = yield* StarRocksEmulator.make({ users: { root: "" }, fes: 1, bes: 1 })
-      for (const em of [secure, plain]) {
-        yield* em.createTable({ database: "db", table: "t", model: "DUPLICATE", key: ["id"], columns }).pipe(
-          Effect.orDie
+  it("effect's clock: its performance clock is evaluated only without process.hrtime, its origin from Date.now()", () => {
+    const clock = Fs.readFileSync(
+      Path.join(Path.dirname(require.resolve("effect/package.json")), "dist/esm/internal/clock.js"),
+      "utf8"
+    )
+    // both patterns are still there to replace (a new version of effect without them: this test says so)
+    assert.match(clock, clockProbe.performanceClock)
+    assert.match(clock, clockProbe.origin)
+    const patched = lazyClock(clock)
+    assert.notMatch(patched, clockProbe.performanceClock)
+    assert.notMatch(patched, clockProbe.origin)
+    assert.include(patched, "const origin = BigInt(Date.now()) * BigInt(1_000_000) - ")
+  })
+
+  it.live(
+    "node:https is loaded only for an https load URL, a plain load loads no module it does not use, both land",
+    () =>
+      Effect.gen(function*() {
+        const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "sr-bundle-"))
+        yield* Effect.addFinalizer(() => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true })))
+        const entry = yield* Effect.promise(() => bundle(dir))
+        const ssl = (...args: ReadonlyArray<string>) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" })
+        ssl(
+          ..."req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=bundle-test-CA".split(" ")
         )
-      }
-      const csv = Path.join(dir, "rows.csv")
-      Fs.writeFileSync(csv, "1,a\n2,b\n")
-      // a preload prints whether node:https was loaded by the end
-      const probe = Path.join(dir, "https.cjs")
-      Fs.writeFileSync(
-        probe,
-        "process.on('exit', () => require('fs').writeSync(2, `https-loaded ${process.moduleLoadList.includes('NativeModule https')}\\n`))\n"
-      )
-      const load = (fe: string, label: string) =>
-        Effect.async<{ stdout: string; stderr: string }, Error>((resume) => {
-          ChildProcess.execFile(
-            process.execPath,
-            ["--require", probe, entry, "load", csv, "--table", "db.t", "--load-url", fe, "--label-prefix", label],
-            { encoding: "utf8", env: { ...process.env, STARROCKS_TLS_CA_FILE: Path.join(dir, "ca.pem") } },
-            (error, stdout, stderr) =>
-              resume(
-                error === null ? Effect.succeed({ stdout, stderr }) : Effect.fail(new Error(`${error}\n${stderr}`))
-              )
+        ssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=em")
+        Fs.writeFileSync(Path.join(dir, "san.ext"), "subjectAltName=IP:127.0.0.1,IP:127.0.0.2\n")
+        ssl(
+          ..."x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile san.ext"
+            .split(" ")
+        )
+        const columns = [{ name: "id", type: "BIGINT" }, { name: "note", type: "VARCHAR(64)", nullable: true }]
+        const tls = {
+          cert: Fs.readFileSync(Path.join(dir, "server.pem")),
+          key: Fs.readFileSync(Path.join(dir, "server.key"))
+        }
+        const secure = yield* StarRocksEmulator.make({ users: { root: "" }, fes: 1, bes: 1, tls })
+        const plain = yield* StarRocksEmulator.make({ users: { root: "" }, fes: 1, bes: 1 })
+        for (const em of [secure, plain]) {
+          yield* em.createTable({ database: "db", table: "t", model: "DUPLICATE", key: ["id"], columns }).pipe(
+            Effect.orDie
           )
-        })
-      const overHttps = yield* load(`https://${secure.fe[0]!.replace(/^https?:\/\//, "")}`, "tls")
-      assert.include(overHttps.stderr, "https-loaded true")
-      assert.strictEqual((JSON.parse(overHttps.stdout.trim()) as { rows: number }).rows, 2)
-      const overHttp = yield* load(plain.fe[0]!, "plain")
-      assert.include(overHttp.stderr, "https-loaded false")
-      assert.strictEqual((JSON.parse(overHttp.stdout.trim()) as { rows: number }).rows, 2)
-      for (const em of [secure, plain]) {
-        const rows = yield* em.rows("db", "t").pipe(Effect.orDie)
-        assert.deepStrictEqual(rows.map((r) => [String(r["id"]), r["note"]]), [["1", "a"], ["2", "b"]])
-      }
-    }).pipe(Effect.scoped), { timeout: 90_000 })
+        }
+        const csv = Path.join(dir, "rows.csv")
+        Fs.writeFileSync(csv, "1,a\n2,b\n")
+        // a preload prints which of node's modules a load loaded by the end
+        const probe = Path.join(dir, "https.cjs")
+        Fs.writeFileSync(
+          probe,
+          "process.on('exit', () => require('fs').writeSync(2, `loaded ${JSON.stringify(process.moduleLoadList)}\\n`))\n"
+        )
+        const loaded = (stderr: string): ReadonlyArray<string> =>
+          JSON.parse(/^loaded (.*)$/m.exec(stderr)![1]!) as ReadonlyArray<string>
+        const load = (fe: string, label: string) =>
+          Effect.async<{ stdout: string; stderr: string }, Error>((resume) => {
+            ChildProcess.execFile(
+              process.execPath,
+              ["--require", probe, entry, "load", csv, "--table", "db.t", "--load-url", fe, "--label-prefix", label],
+              { encoding: "utf8", env: { ...process.env, STARROCKS_TLS_CA_FILE: Path.join(dir, "ca.pem") } },
+              (error, stdout, stderr) =>
+                resume(
+                  error === null ? Effect.succeed({ stdout, stderr }) : Effect.fail(new Error(`${error}\n${stderr}`))
+                )
+            )
+          })
+        const overHttps = yield* load(`https://${secure.fe[0]!.replace(/^https?:\/\//, "")}`, "tls")
+        assert.include(loaded(overHttps.stderr), "NativeModule https")
+        assert.strictEqual((JSON.parse(overHttps.stdout.trim()) as { rows: number }).rows, 2)
+        const overHttp = yield* load(plain.fe[0]!, "plain")
+        // a plain load of an uncompressed file loads none of the modules that only other loads use: https, zlib
+        // (compressed input or payload), v8 (the row counter's compile), perf_hooks (effect's clock, session 14),
+        // crypto (the default label prefix's hash is options.ts's own)
+        for (const module of ["https", "zlib", "v8", "perf_hooks", "crypto"]) {
+          assert.notInclude(loaded(overHttp.stderr), `NativeModule ${module}`)
+        }
+        assert.strictEqual((JSON.parse(overHttp.stdout.trim()) as { rows: number }).rows, 2)
+        for (const em of [secure, plain]) {
+          const rows = yield* em.rows("db", "t").pipe(Effect.orDie)
+          assert.deepStrictEqual(rows.map((r) => [String(r["id"]), r["note"]]), [["1", "a"], ["2", "b"]])
+        }
+      }).pipe(Effect.scoped),
+    { timeout: 90_000 }
+  )
 
   it(
     "the code cache: made at bundle time, accepted by this node; without it or damaged, the command still runs",
@@ -187,7 +232,7 @@ describe("the command's bundle", () => {
         const file = Path.join(dir, bundleName)
         const cache = Fs.readFileSync(Path.join(dir, cacheName))
         const compile = (cachedData: Buffer, name = bundleName) =>
-          new Vm.Script(wrapperHead + Fs.readFileSync(Path.join(dir, name), "utf8") + wrapperTail, {
+          new Vm.Script(Fs.readFileSync(Path.join(dir, name), "utf8"), {
             filename: Path.join(dir, name),
             cachedData
           })

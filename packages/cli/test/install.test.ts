@@ -131,7 +131,10 @@ describe("installable packages", () => {
         // (both bundles: the whole command's, and the loader's, which runs the plain `load` below)
         for (const [name, cache] of [[bundleName, cacheName], [loadBundleName, loadCacheName]] as const) {
           const bundled = Path.join(Path.dirname(bin), "..", "bundle", name)
-          const script = new Vm.Script(wrapperHead + Fs.readFileSync(bundled, "utf8") + wrapperTail, {
+          const text = Fs.readFileSync(bundled, "utf8")
+          // the module's function, as the entry compiles it
+          assert.isTrue(text.startsWith(wrapperHead) && text.endsWith(wrapperTail), name)
+          const script = new Vm.Script(text, {
             filename: bundled,
             cachedData: Fs.readFileSync(Path.join(Path.dirname(bundled), cache))
           })

@@ -10,7 +10,8 @@
  *
  * @internal
  */
-import * as V8 from "node:v8"
+import * as Module from "node:module"
+import type * as V8 from "node:v8"
 
 /** The module, assembled here: `count(ptr, len, byte) -> i32` and its exported memory. */
 const moduleBytes = (): Uint8Array => {
@@ -201,11 +202,13 @@ const compile = () => {
     if (api === undefined || !api.validate(bytes)) return compiled
     // V8 runs new code in its baseline compiler (Liftoff, several times slower here) until a background
     // optimizing compile, which a busy machine delays: this small module is compiled optimized at once
-    V8.setFlagsFromString("--no-liftoff")
+    // node:v8 is loaded here, by the first count of a large batch, not at every start (docs/benchmark.md, session 14)
+    const v8: typeof V8 = Module.createRequire(import.meta.url)("node:v8")
+    v8.setFlagsFromString("--no-liftoff")
     try {
       compiled = { api, module: new api.Module(bytes) }
     } finally {
-      V8.setFlagsFromString("--liftoff")
+      v8.setFlagsFromString("--liftoff")
     }
   } catch {
     compiled = undefined

@@ -17,7 +17,6 @@
  */
 import type * as LoadBody from "@effect-starrocks/sink/LoadBody"
 import * as LoadClient from "@effect-starrocks/sink/LoadClient"
-import * as Prometheus from "@effect-starrocks/sink/Prometheus"
 import * as StarRocksConfig from "@effect-starrocks/sink/StarRocksConfig"
 import type { LoadError } from "@effect-starrocks/sink/StarRocksError"
 import * as StartupCheck from "@effect-starrocks/sink/StartupCheck"
@@ -37,16 +36,23 @@ import {
   Schema,
   Stream
 } from "effect"
-import * as crypto from "node:crypto"
 import * as fs from "node:fs"
+import * as Module from "node:module"
 import * as path from "node:path"
-import * as stream from "node:stream"
-import * as zlib from "node:zlib"
+import type * as stream from "node:stream"
+import type * as Zlib from "node:zlib"
 import * as Checkpoint from "./checkpoint.js"
 import * as Cutter from "./cutter.js"
 import * as FileBatches from "./fileBatches.js"
-import * as Metrics from "./metrics.js"
-import { decodeDelimiter, delimiterHeader, grouped, label, parseProperties, parseSize } from "./options.js"
+import type * as MetricsModule from "./metrics.js"
+import { decodeDelimiter, delimiterHeader, grouped, label, parseProperties, parseSize, sha256Hex } from "./options.js"
+
+/**
+ * What only some loads use is loaded when first used, not at every start (docs/benchmark.md, session 14): node:zlib
+ * for compressed input, the metrics (`--metrics-port`) and their Prometheus server.
+ */
+const lazyRequire = Module.createRequire(import.meta.url)
+const zlib = (): typeof Zlib => lazyRequire("node:zlib")
 
 // -----------------------------------------------------------------------------
 // errors
@@ -366,7 +372,7 @@ const inspect = (file: string, index: number, format: Format): Effect.Effect<Inp
       })
   }).pipe(
     Effect.filterOrFail(
-      (input) => input.compression !== "zstd" || typeof (zlib as any).createZstdDecompress === "function",
+      (input) => input.compression !== "zstd" || typeof (zlib() as any).createZstdDecompress === "function",
       () =>
         new LoadInputError({
           file,
@@ -389,9 +395,9 @@ const bytesOf = (input: Input, offset: number): Stream.Stream<Uint8Array, LoadIn
     let readable: NodeJS.ReadableStream = source
     if (input.compression !== "none") {
       const decompress: stream.Transform = input.compression === "gzip"
-        ? zlib.createGunzip({ chunkSize: CHUNK })
-        : (zlib as any).createZstdDecompress({ chunkSize: CHUNK })
-      readable = stream.pipeline(source, decompress, () => {})
+        ? zlib().createGunzip({ chunkSize: CHUNK })
+        : (zlib() as any).createZstdDecompress({ chunkSize: CHUNK })
+      readable = (lazyRequire("node:stream") as typeof stream).pipeline(source, decompress, () => {})
     }
     const all = Stream.fromAsyncIterable(
       readable as AsyncIterable<Uint8Array>,
@@ -597,9 +603,9 @@ const progressLine = (s: Stats, total: number | undefined, seconds: number): str
 
 const defaultPrefix = (table: string, inputs: ReadonlyArray<Input>): string => {
   if (inputs.some((i) => i.stat === undefined)) return `load_${Date.now()}_${process.pid}`
-  const h = crypto.createHash("sha256").update(table)
-  for (const i of inputs) h.update(`\0${path.resolve(i.path)}\0${i.stat!.size}\0${i.stat!.mtimeMs}`)
-  return `load_${h.digest("hex").slice(0, 16)}`
+  let text = table
+  for (const i of inputs) text += `\0${path.resolve(i.path)}\0${i.stat!.size}\0${i.stat!.mtimeMs}`
+  return `load_${sha256Hex(text).slice(0, 16)}`
 }
 
 const run = (options: LoadOptions, done: (() => void) | undefined) =>
@@ -709,12 +715,16 @@ const run = (options: LoadOptions, done: (() => void) | undefined) =>
 
     // before anything is sent: a port that cannot be bound fails the command at once. Without one, nothing can
     // read the loader's metrics (they live in this process alone), and its loads do not update them (0.7 ms a
-    // load, docs/benchmark.md session 12)
-    const metered = Option.isSome(options.metricsPort)
+    // load, docs/benchmark.md session 12) nor load their modules (the sink's metrics, the Prometheus server)
+    let metrics: typeof MetricsModule | undefined
     if (Option.isSome(options.metricsPort)) {
       const port = options.metricsPort.value
       if (!(port >= 0 && port <= 65535)) return yield* optionError("--metrics-port", `${port} is not a port (0-65535)`)
       const host = Option.getOrElse(options.metricsHost, () => "127.0.0.1")
+      const [Prometheus, m] = yield* Effect.promise(() =>
+        Promise.all([import("@effect-starrocks/sink/Prometheus"), import("./metrics.js")])
+      )
+      metrics = m
       const server = yield* Prometheus.serve({ port, host }).pipe(
         Effect.mapError((e) => optionError("--metrics-port", `cannot listen on ${host}:${port}: ${e.message}`))
       )
@@ -722,6 +732,7 @@ const run = (options: LoadOptions, done: (() => void) | undefined) =>
     } else if (Option.isSome(options.metricsHost)) {
       return yield* optionError("--metrics-host", "needs --metrics-port")
     }
+    const Metrics = metrics
 
     // regular uncompressed files with a one-byte delimiter are streamed from the file, a byte range a batch; with
     // `compression` (the client compresses a body in memory) they are read into pooled buffers instead: one per
@@ -779,8 +790,8 @@ const run = (options: LoadOptions, done: (() => void) | undefined) =>
           item.streamed!.onRead(Math.ceil(piece.byteLength / parallel), () => Deferred.unsafeDone(share, Exit.void))
         }
         stats.inFlight++
-        if (metered) yield* Metrics.inflight(stats.inFlight)
-        const startedAt = metered ? yield* Clock.currentTimeMillis : 0
+        if (Metrics !== undefined) yield* Metrics.inflight(stats.inFlight)
+        const startedAt = Metrics !== undefined ? yield* Clock.currentTimeMillis : 0
         const loading = client.loadBatch({
           database: config.database,
           table: config.table,
@@ -788,10 +799,10 @@ const run = (options: LoadOptions, done: (() => void) | undefined) =>
           headers: p.headersOf(input.format),
           body: item.streamed?.body ?? { chunks: piece.chunks, byteLength: piece.byteLength }
         }).pipe(
-          Effect.tapError(() => metered ? Metrics.failed(config.database, config.table) : Effect.void),
+          Effect.tapError(() => Metrics !== undefined ? Metrics.failed(config.database, config.table) : Effect.void),
           Effect.ensuring(Effect.suspend(() => {
             stats.inFlight--
-            return metered ? Metrics.inflight(stats.inFlight) : Effect.void
+            return Metrics !== undefined ? Metrics.inflight(stats.inFlight) : Effect.void
           })),
           // a load that ended before its share (a failure, a label already loaded) lets the next one start
           Effect.ensuring(phase === undefined ? Effect.void : Deferred.succeed(phase.share, undefined))
@@ -806,7 +817,7 @@ const run = (options: LoadOptions, done: (() => void) | undefined) =>
           : yield* (item.streamed?.rows ?? item.rows ?? Effect.succeed(piece.rows))
         // nothing reads the body after it landed: its buffer takes the next batch
         item.release?.()
-        if (metered) {
+        if (Metrics !== undefined) {
           const ms = (yield* Clock.currentTimeMillis) - startedAt
           yield* Metrics.landed(config.database, config.table, { rows, bytes: piece.byteLength }, result, ms)
         }

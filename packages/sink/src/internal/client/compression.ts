@@ -19,7 +19,8 @@
  * @internal
  */
 import { Effect } from "effect"
-import * as Zlib from "node:zlib"
+import * as Module from "node:module"
+import type * as Zlib from "node:zlib"
 import type { LoadBody } from "../../LoadBody.js"
 import type { StreamLoadError } from "../../StarRocksError.js"
 import { streamLoadError } from "./replies.js"
@@ -133,6 +134,9 @@ const piecesOf = (chunk: Uint8Array, size: number): ReadonlyArray<Uint8Array> =>
   return out
 }
 
+/** node:zlib, loaded by the first gzip load rather than by every process that imports the client. */
+const zlib = (): typeof Zlib => Module.createRequire(import.meta.url)("node:zlib")
+
 /** zlib's output buffers: large enough that a frame is a few chunks, not thousands of 16 KiB ones. */
 const GZIP_CHUNK = 256 * 1024
 
@@ -142,7 +146,7 @@ const GZIP_CHUNK = 256 * 1024
  */
 const gzip = (body: LoadBody, release: Release): Promise<LoadBody> =>
   new Promise((resolve, reject) => {
-    const z = Zlib.createGzip({ chunkSize: GZIP_CHUNK })
+    const z = zlib().createGzip({ chunkSize: GZIP_CHUNK })
     const out: Array<Buffer> = []
     let size = 0
     z.on("data", (d: Buffer) => {

@@ -31,7 +31,7 @@
  * it reads one more until the probe starts). An ordered table keeps its one load in flight: its gauge says 1.
  */
 import type { Clock, MetricLabel, Scope } from "effect"
-import { Deferred, Duration, Effect, FiberId, FiberRef, FiberSet, Metric, Option } from "effect"
+import { Deferred, Duration, Effect, FiberId, FiberRef, FiberRefs, FiberSet, Metric, Option } from "effect"
 import type { DeadLetterError } from "../../DeadLetter.js"
 import type * as LabelStore from "../../LabelStore.js"
 import * as LoadClient from "../../LoadClient.js"
@@ -153,23 +153,11 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
     // per table: bytes sealed and not landed (the gauge is tagged with the table)
     const laneBytes = new Map<Lane, number>()
     const reportBuffered = (lane: Lane, delta: number) =>
-      Effect.suspend(() => {
+      updateMetrics(lane.settings.database, lane.settings.table, (labels) => {
         const bytes = (laneBytes.get(lane) ?? 0) + delta
         laneBytes.set(lane, bytes)
-        return updateMetrics(
-          lane.settings.database,
-          lane.settings.table,
-          (labels) => SinkMetrics.bufferedBytes.unsafeUpdate(bytes, labels)
-        )
+        SinkMetrics.bufferedBytes.unsafeUpdate(bytes, labels)
       })
-
-    // the loads in flight (of all tables), as the gauge of the table whose load begins or ends
-    const reportInflight = (lane: Lane) =>
-      updateMetrics(
-        lane.settings.database,
-        lane.settings.table,
-        (labels) => SinkMetrics.inflightLoads.unsafeUpdate(inflight, labels)
-      )
 
     // per unordered table, with adaptive concurrency: its limit (an ordered table has one load in flight anyway:
     // its gauge is set to 1 once)
@@ -288,18 +276,22 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
         const request = compress !== undefined ?
           yield* compressed(item, compress).pipe(Effect.tapError((error) => ledger.failed(batch, error))) :
           raw
-        inflight++
-        yield* reportInflight(sealed.lane)
+        yield* updateMetrics(
+          sealed.lane.settings.database,
+          sealed.lane.settings.table,
+          (labels) => SinkMetrics.inflightLoads.unsafeUpdate(++inflight, labels)
+        )
         const load = options.transactional ? client.loadTransactional(request) : client.loadBatch(request)
         const result = yield* (deadLetter === undefined
           ? load
           : Effect.mapError(load, (error) => deadLetter.overRatio(batch, error)))
           .pipe(
             Effect.tapError((error) => ledger.failed(batch, error)),
-            Effect.ensuring(Effect.suspend(() => {
-              inflight--
-              return reportInflight(sealed.lane)
-            }))
+            Effect.ensuring(updateMetrics(
+              sealed.lane.settings.database,
+              sealed.lane.settings.table,
+              (labels) => SinkMetrics.inflightLoads.unsafeUpdate(--inflight, labels)
+            ))
           )
         unsettled.delete(item)
         yield* ledger.landed(batch, result, startedAt)
@@ -335,7 +327,17 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
               // the load's fiber is its own (forked below): its metrics are the table's (as
               // `SinkMetrics.tagged` would tag them, without one scope of the fiber ref per load), and without
               // adaptive concurrency its backoff waits give the slot back; nothing else runs in this fiber
-              yield* FiberRef.update(FiberRef.currentMetricLabels, tagOf(lane))
+              // (the tag, and the backoff hook when there is no adaptive limit, set in one step)
+              yield* Effect.updateFiberRefs((fiberId, refs) => {
+                const tagged = FiberRefs.updateAs(refs, {
+                  fiberId,
+                  fiberRef: FiberRef.currentMetricLabels,
+                  value: tagOf(lane)(FiberRefs.getOrDefault(refs, FiberRef.currentMetricLabels))
+                })
+                return options.adaptive === undefined
+                  ? FiberRefs.updateAs(tagged, { fiberId, fiberRef: LoadClient.currentBackoff, value: slotFreeBackoff })
+                  : tagged
+              })
               if (previous !== undefined) yield* Deferred.await(previous)
               if (failedLanes.has(lane.key)) {
                 // an earlier load of this table failed for good: this one is not attempted
@@ -343,7 +345,10 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
                 return
               }
               const limit = options.adaptive === undefined ? undefined : yield* limitOf(lane)
-              if (limit === undefined) yield* FiberRef.set(LoadClient.currentBackoff, slotFreeBackoff)
+              if (limit === undefined && options.adaptive !== undefined) {
+                // an ordered table under adaptive concurrency: no limit of its own, the slot given back as without
+                yield* FiberRef.set(LoadClient.currentBackoff, slotFreeBackoff)
+              }
               const load = limit === undefined
                 ? slots.withPermits(1)(loadOne(item))
                 // the table's permit first, kept through backoff waits; then a shared slot, given back during them

@@ -15,7 +15,8 @@
  *   loads: what the dispatcher and the ledger cost without HTTP.
  *
  * `PERLOAD_OPS=1` first prints the Effect operations of one `client` load (the fiber's run loop steps, counted by a
- * supervisor with `OpSupervision` on, over 50 loads after 5 of warm-up), by kind.
+ * supervisor with `OpSupervision` on, over 50 loads after 5 of warm-up), by kind, then those of one
+ * `dispatcherOnly` load (200 loads after 40 of warm-up; the stub client's own `succeed` included).
  *
  * The three alternate, `rounds` times; each prints CPU µs per load (process.cpuUsage, user + system) of its best
  * and median round. `npx tsx packages/sink/bench/perLoad.ts [loads] [rounds] [bodyBytes]`; `PERLOAD_MODES=client`
@@ -207,13 +208,27 @@ if (process.env["PERLOAD_OPS"] === "1") {
       Effect.withRuntimeFlagsPatch(RuntimeFlagsPatch.enable(RuntimeFlags.OpSupervision))
     )
   }))
-  const kinds = [...counter.byKind].sort((a, b) => b[1] - a[1])
-  const total = kinds.reduce((n, [, k]) => n + k, 0)
-  console.log(
-    `client: Effect operations per load ${Math.round(total / 50)} (${
-      kinds.map(([kind, n]) => `${kind} ${Math.round(n / 50)}`).join(", ")
-    })`
-  )
+  const print = (name: string, n: number) => {
+    const kinds = [...counter.byKind].sort((a, b) => b[1] - a[1])
+    const total = kinds.reduce((sum, [, k]) => sum + k, 0)
+    console.log(
+      `${name}: Effect operations per load ${Math.round(total / n)} (${
+        kinds.map(([kind, k]) => `${kind} ${Math.round(k / n)}`).join(", ")
+      })`
+    )
+  }
+  print("client", 50)
+  // the dispatcher and the ledger over the client that answers at once: what they add to a load (the run's own
+  // dispatcher and scope spread over its RUN_LOADS loads)
+  await run(Effect.gen(function*() {
+    yield* runDispatcher(RUN_LOADS, 1, true)
+    counter.byKind.clear()
+    yield* runDispatcher(5 * RUN_LOADS, 1, true).pipe(
+      Effect.supervised(counter),
+      Effect.withRuntimeFlagsPatch(RuntimeFlagsPatch.enable(RuntimeFlags.OpSupervision))
+    )
+  }))
+  print("dispatcherOnly", 5 * RUN_LOADS)
 }
 
 const allModes: Record<string, () => Promise<unknown>> = {

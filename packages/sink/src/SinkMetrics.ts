@@ -134,6 +134,21 @@ export const loadLatency = Metric.timerWithBoundaries(
 )
 
 /**
+ * The histogram behind `loadLatency` (the same metric key: its name and boundaries object, without the `time_unit` tag),
+ * for the ledger, which updates it with milliseconds under labels arrays kept for the next use
+ * (internal/metricLabels.ts `withLabel(labels, "time_unit", "milliseconds", true)`: the labels `loadLatency` adds
+ * before the fiber's). `loadLatency` itself adds its tag to a fresh array at each update, which Effect's metric
+ * cache misses: a metric key built, hashed and looked up in the registry at every load.
+ *
+ * @internal
+ */
+export const loadLatencyMillis = Metric.histogram(
+  "loadLatencyMs",
+  // the boundaries object itself: Effect compares metric keys' boundaries by identity (equal arrays are not equal)
+  loadLatency.keyType.boundaries
+)
+
+/**
  * Server-side timings of each response (`LoadTimeMs`, `WriteDataTimeMs`, `CommitAndPublishTimeMs`, ...), tagged
  * with `timing` = the response key.
  *

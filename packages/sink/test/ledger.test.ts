@@ -3,7 +3,7 @@
  * land, and the labels by outcome. The end-to-end runs are in test/integration/tables.ts.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Metric, MetricLabel, Option } from "effect"
+import { Clock, Effect, Metric, MetricLabel, Option, TestClock } from "effect"
 import { LabelStore, SinkMetrics, StarRocksError } from "../src/index.js"
 import * as MetricLabels from "../src/internal/metricLabels.js"
 import * as Ledger from "../src/internal/sink/ledger.js"
@@ -95,6 +95,21 @@ describe("Ledger: a load's metrics", () => {
       const loadTime = yield* value(Metric.tagged(SinkMetrics.serverTimeMs, "timing", "LoadTimeMs"))
       assert.strictEqual(loadTime.count, 2)
       assert.strictEqual(loadTime.sum, 24)
+    }))
+
+  it.effect("the load's latency lands in `loadLatency` (tagged `time_unit`), in milliseconds, never below zero", () =>
+    Effect.gen(function*() {
+      const ledger = Ledger.make(yield* LabelStore.makeMemory(), yield* Effect.clock)
+      const table = `latency${Date.now()}`
+      yield* TestClock.adjust("1 second")
+      const now = yield* Clock.currentTimeMillis
+      yield* ledger.landed(batchOf(table, 0, 0), landed, now - 250)
+      // a load "started" after now (a clock set back) counts as zero, as `Duration.millis` of a negative does
+      yield* ledger.landed(batchOf(table, 1, 10), landed, now + 40)
+      const latency = yield* Metric.value(SinkMetrics.loadLatency).pipe(Effect.tagMetrics("table", `db.${table}`))
+      assert.strictEqual(latency.count, 2)
+      assert.strictEqual(latency.sum, 250)
+      assert.strictEqual(latency.min, 0)
     }))
 
   it("the labels arrays are kept: the same array for the same labels and tag, in `Arr.union`'s order", () => {

@@ -31,7 +31,7 @@
  * it reads one more until the probe starts). An ordered table keeps its one load in flight: its gauge says 1.
  */
 import type { Clock, MetricLabel, Scope } from "effect"
-import { Deferred, Duration, Effect, FiberId, FiberRef, FiberSet, Metric, Option } from "effect"
+import { Deferred, Duration, Effect, FiberId, FiberRef, FiberRefs, FiberSet, Metric, Option } from "effect"
 import type { DeadLetterError } from "../../DeadLetter.js"
 import type * as LabelStore from "../../LabelStore.js"
 import * as LoadClient from "../../LoadClient.js"
@@ -115,15 +115,39 @@ const naming = <X>(error: X, table: string): X => {
 export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.Scope> =>
   Effect.gen(function*() {
     const { client, clock, deadLetter, ledger, maxBytes } = options
-    const budget = yield* Effect.makeSemaphore(maxBytes)
     const slots = yield* Effect.makeSemaphore(Math.max(1, options.concurrency))
     const fibers = yield* FiberSet.make<void, never>()
     const failed = yield* Deferred.make<never, DispatchError>()
     let failedWith: DispatchError | undefined
     const failedLanes = new Set<string>()
-    // what the budget has given out: when the permits are there they are taken without racing `failed` (a race
-    // forks two fibers per batch; measured, that alone made V8 promote small batches' rows: docs/benchmark.md)
+    // the byte budget: what it has given out of `maxBytes`. When the permits are there they are taken at once,
+    // without racing `failed` (a race forks two fibers per batch; measured, that alone made V8 promote small
+    // batches' rows: docs/benchmark.md), and without a semaphore's asynchronous take; else the dispatch waits, racing
+    // `failed`, until releases leave room, as a semaphore's waiter does (it takes when it runs again)
     let outstanding = 0
+    const budgetWaiters = new Set<() => void>()
+    const takeBudget = (n: number): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (maxBytes - outstanding >= n) {
+          outstanding += n
+          return Effect.void
+        }
+        return Effect.async<void>((resume) => {
+          const waiter = () => {
+            if (maxBytes - outstanding < n) return
+            budgetWaiters.delete(waiter)
+            resume(takeBudget(n))
+          }
+          budgetWaiters.add(waiter)
+          return Effect.sync(() => {
+            budgetWaiters.delete(waiter)
+          })
+        })
+      })
+    const releaseBudget = (n: number): void => {
+      outstanding -= n
+      for (const waiter of budgetWaiters) waiter()
+    }
     // per ordered lane: the end of its last dispatched load
     const tails = new Map<Lane, Deferred.Deferred<void>>()
     // loads begun and not ended of their own: settled through get_load_state when the sink stops early
@@ -153,23 +177,11 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
     // per table: bytes sealed and not landed (the gauge is tagged with the table)
     const laneBytes = new Map<Lane, number>()
     const reportBuffered = (lane: Lane, delta: number) =>
-      Effect.suspend(() => {
+      updateMetrics(lane.settings.database, lane.settings.table, (labels) => {
         const bytes = (laneBytes.get(lane) ?? 0) + delta
         laneBytes.set(lane, bytes)
-        return updateMetrics(
-          lane.settings.database,
-          lane.settings.table,
-          (labels) => SinkMetrics.bufferedBytes.unsafeUpdate(bytes, labels)
-        )
+        SinkMetrics.bufferedBytes.unsafeUpdate(bytes, labels)
       })
-
-    // the loads in flight (of all tables), as the gauge of the table whose load begins or ends
-    const reportInflight = (lane: Lane) =>
-      updateMetrics(
-        lane.settings.database,
-        lane.settings.table,
-        (labels) => SinkMetrics.inflightLoads.unsafeUpdate(inflight, labels)
-      )
 
     // per unordered table, with adaptive concurrency: its limit (an ordered table has one load in flight anyway:
     // its gauge is set to 1 once)
@@ -265,45 +277,60 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
             const back = spare(item.held, request.body)
             if (back <= 0) return Effect.void
             item.held -= back
-            outstanding -= back
-            return budget.release(back)
+            releaseBudget(back)
+            return Effect.void
           })
         )
       )
 
-    const loadOne = (item: InFlight) =>
-      Effect.gen(function*() {
+    // a chain of steps, not a generator: each `yield*` of a generator is a step of the run loop and a resumption
+    const loadOne = (item: InFlight): Effect.Effect<void, DispatchError> =>
+      Effect.suspend(() => {
         const { batch, sealed } = item
+        const { database, table } = sealed.lane.settings
         const startedAt = clock.unsafeCurrentTimeMillis()
-        yield* ledger.pending(batch)
-        const raw: LoadClient.LoadRequest = {
-          database: sealed.lane.settings.database,
-          table: sealed.lane.settings.table,
-          label: batch.label,
-          headers: sealed.headers,
-          body: sealed.body
-        }
-        unsettled.add(item)
-        const compress = compressFirst(client, raw, sealed.release)
-        const request = compress !== undefined ?
-          yield* compressed(item, compress).pipe(Effect.tapError((error) => ledger.failed(batch, error))) :
-          raw
-        inflight++
-        yield* reportInflight(sealed.lane)
-        const load = options.transactional ? client.loadTransactional(request) : client.loadBatch(request)
-        const result = yield* (deadLetter === undefined
-          ? load
-          : Effect.mapError(load, (error) => deadLetter.overRatio(batch, error)))
-          .pipe(
-            Effect.tapError((error) => ledger.failed(batch, error)),
-            Effect.ensuring(Effect.suspend(() => {
-              inflight--
-              return reportInflight(sealed.lane)
-            }))
+        const send = (request: LoadClient.LoadRequest) =>
+          Effect.flatMap(
+            updateMetrics(database, table, (labels) => SinkMetrics.inflightLoads.unsafeUpdate(++inflight, labels)),
+            () => {
+              const load = options.transactional ? client.loadTransactional(request) : client.loadBatch(request)
+              return (deadLetter === undefined
+                ? load
+                : Effect.mapError(load, (error) => deadLetter.overRatio(batch, error)))
+                .pipe(
+                  Effect.tapError((error) => ledger.failed(batch, error)),
+                  Effect.ensuring(updateMetrics(
+                    database,
+                    table,
+                    (labels) => SinkMetrics.inflightLoads.unsafeUpdate(--inflight, labels)
+                  )),
+                  Effect.flatMap((result) => {
+                    unsettled.delete(item)
+                    const landed = ledger.landed(batch, result, startedAt)
+                    return deadLetter !== undefined && result.filteredRows > 0
+                      ? Effect.zipRight(landed, deadLetter.filtered(batch, result))
+                      : landed
+                  })
+                )
+            }
           )
-        unsettled.delete(item)
-        yield* ledger.landed(batch, result, startedAt)
-        if (deadLetter !== undefined && result.filteredRows > 0) yield* deadLetter.filtered(batch, result)
+        return Effect.flatMap(ledger.pending(batch), () => {
+          const raw: LoadClient.LoadRequest = {
+            database,
+            table,
+            label: batch.label,
+            headers: sealed.headers,
+            body: sealed.body
+          }
+          unsettled.add(item)
+          const compress = compressFirst(client, raw, sealed.release)
+          return compress !== undefined
+            ? Effect.flatMap(
+              compressed(item, compress).pipe(Effect.tapError((error) => ledger.failed(batch, error))),
+              send
+            )
+            : send(raw)
+        })
       }).pipe(
         Effect.tapError(() => Effect.sync(() => unsettled.delete(item)))
       )
@@ -313,10 +340,9 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
         if (failedWith !== undefined) return Effect.fail(failedWith)
         const lane = sealed.lane
         const held = Math.min(sealed.body.byteLength, maxBytes)
-        const take = maxBytes - outstanding >= held ? budget.take(held) : guard(budget.take(held))
+        const take = maxBytes - outstanding >= held ? takeBudget(held) : guard(takeBudget(held))
         return take.pipe(
           Effect.zipRight(Effect.suspend(() => {
-            outstanding += held
             const batch: Batch = {
               table: lane.key,
               database: lane.settings.database,
@@ -335,7 +361,17 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
               // the load's fiber is its own (forked below): its metrics are the table's (as
               // `SinkMetrics.tagged` would tag them, without one scope of the fiber ref per load), and without
               // adaptive concurrency its backoff waits give the slot back; nothing else runs in this fiber
-              yield* FiberRef.update(FiberRef.currentMetricLabels, tagOf(lane))
+              // (the tag, and the backoff hook when there is no adaptive limit, set in one step)
+              yield* Effect.updateFiberRefs((fiberId, refs) => {
+                const tagged = FiberRefs.updateAs(refs, {
+                  fiberId,
+                  fiberRef: FiberRef.currentMetricLabels,
+                  value: tagOf(lane)(FiberRefs.getOrDefault(refs, FiberRef.currentMetricLabels))
+                })
+                return options.adaptive === undefined
+                  ? FiberRefs.updateAs(tagged, { fiberId, fiberRef: LoadClient.currentBackoff, value: slotFreeBackoff })
+                  : tagged
+              })
               if (previous !== undefined) yield* Deferred.await(previous)
               if (failedLanes.has(lane.key)) {
                 // an earlier load of this table failed for good: this one is not attempted
@@ -343,7 +379,10 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
                 return
               }
               const limit = options.adaptive === undefined ? undefined : yield* limitOf(lane)
-              if (limit === undefined) yield* FiberRef.set(LoadClient.currentBackoff, slotFreeBackoff)
+              if (limit === undefined && options.adaptive !== undefined) {
+                // an ordered table under adaptive concurrency: no limit of its own, the slot given back as without
+                yield* FiberRef.set(LoadClient.currentBackoff, slotFreeBackoff)
+              }
               const load = limit === undefined
                 ? slots.withPermits(1)(loadOne(item))
                 // the table's permit first, kept through backoff waits; then a shared slot, given back during them
@@ -369,8 +408,8 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
             }).pipe(
               Effect.ensuring(Effect.suspend(() => {
                 if (!item.handedOver) sealed.release(sealed.body)
-                outstanding -= item.held
-                const released = Effect.zipRight(budget.release(item.held), reportBuffered(lane, -held))
+                releaseBudget(item.held)
+                const released = reportBuffered(lane, -held)
                 return done !== undefined ? Effect.zipRight(released, Deferred.succeed(done, undefined)) : released
               }))
             )

@@ -12,11 +12,10 @@
  * batches not landed yet (and since when some have waited), read by the watchdog (internal/sink/watchdog.ts).
  */
 import type { Clock, MetricLabel } from "effect"
-import { Duration, Effect, FiberRef, LogLevel, Metric } from "effect"
+import { Effect, FiberRef, LogLevel, Metric } from "effect"
 import * as LabelStore from "../../LabelStore.js"
 import * as SinkMetrics from "../../SinkMetrics.js"
 import type { Landed as LandedReport, TableLanded } from "../landed.js"
-import { logged } from "../logged.js"
 import { withLabel } from "../metricLabels.js"
 
 /** What a load that landed reports (the client's `LoadResult` and `TransactionResult` both fit). */
@@ -250,7 +249,14 @@ export const make = (
         e.retries += result.retries
         e.filteredRows += result.filteredRows
         const timings = result.timings
-        return updateMetrics(batch.database, batch.tableName, (labels) => {
+        // the metrics and the landed line in one step: the fiber's labels and its minimum log level read where
+        // they are used (as `updateMetrics` and `logged` would, one effect for both)
+        return Effect.withFiberRuntime((fiber) => {
+          const labels = withLabel(
+            fiber.getFiberRef(FiberRef.currentMetricLabels),
+            "table",
+            SinkMetrics.tableTag(batch.database, batch.tableName)
+          )
           // what Metric.incrementBy/increment (counters), update and set do, under the labels read once
           SinkMetrics.totalFlushBytes.unsafeUpdate(batch.bytes, labels)
           SinkMetrics.totalFlushSentBytes.unsafeUpdate(sent, labels)
@@ -258,7 +264,12 @@ export const make = (
           SinkMetrics.totalFlushSucceededTimes.unsafeUpdate(1, labels)
           SinkMetrics.totalFilteredRows.unsafeUpdate(result.filteredRows, labels)
           SinkMetrics.totalLoadRetries.unsafeUpdate(result.retries, labels)
-          SinkMetrics.loadLatency.unsafeUpdate(Duration.millis(ms), labels)
+          // `loadLatency.unsafeUpdate(Duration.millis(ms), labels)`, under the same labels array at every load
+          // (`Duration.millis` of a negative or NaN is zero)
+          SinkMetrics.loadLatencyMillis.unsafeUpdate(
+            ms > 0 ? ms : 0,
+            withLabel(labels, "time_unit", "milliseconds", true)
+          )
           SinkMetrics.secondsSinceLastLoad.unsafeUpdate(0, labels)
           // `Metric.tagged(serverTimeMs, "timing", key)` updated under `labels`
           if (timings !== undefined) {
@@ -266,22 +277,24 @@ export const make = (
               SinkMetrics.serverTimeMs.unsafeUpdate(timings[key]!, withLabel(labels, "timing", key, true))
             }
           }
-        }).pipe(
-          Effect.zipRight(logged(LogLevel.Info, () =>
-            Effect.logInfo("stream load").pipe(
-              Effect.annotateLogs({
-                table: batch.table,
-                label: batch.label,
-                status: result.status ?? "",
-                rows: batch.rows,
-                bytes: batch.bytes,
-                sentBytes: sent,
-                ms,
-                retries: result.retries,
-                hops: (result.hops ?? []).join(" -> ")
-              })
-            )))
-        )
+          // `logged(LogLevel.Info, ...)`: the line built only when the fiber's minimum level lets it through
+          if (LogLevel.greaterThan(fiber.getFiberRef(FiberRef.currentMinimumLogLevel), LogLevel.Info)) {
+            return Effect.void
+          }
+          return Effect.logInfo("stream load").pipe(
+            Effect.annotateLogs({
+              table: batch.table,
+              label: batch.label,
+              status: result.status ?? "",
+              rows: batch.rows,
+              bytes: batch.bytes,
+              sentBytes: sent,
+              ms,
+              retries: result.retries,
+              hops: (result.hops ?? []).join(" -> ")
+            })
+          )
+        })
       }))
     )
 

@@ -104,31 +104,6 @@ export const lazyClock = (source: string): string =>
       .replace(clockProbe.origin, "const origin = BigInt(Date.now()) * BigInt(1_000_000) - ")
     : source
 
-/**
- * `node:https` for this repository's sources, loaded when first used: the sink's transport imports it for https
- * load URLs, and requiring it (with `node:tls`) took 5-11 ms of every start, most of which load over http. The
- * transport uses `request` and `new Agent(...)`; a constructor function that returns the real agent keeps `new`.
- */
-export const lazyHttpsSource = `let https
-const load = () => https ??= require("node:https")
-export function request(...args) { return load().request(...args) }
-export function get(...args) { return load().get(...args) }
-export function Agent(options) { return new (load().Agent)(options) }
-`
-
-const lazyHttpsPlugin: Esbuild.Plugin = {
-  name: "lazy-https",
-  setup(build) {
-    build.onResolve({ filter: /^node:https$/ }, (args) =>
-      args.namespace === "lazy-https" ?
-        { path: "node:https", external: true } :
-        args.importer.includes(`${Path.sep}packages${Path.sep}sink${Path.sep}src${Path.sep}`) ?
-        { path: "node:https", namespace: "lazy-https" } :
-        undefined)
-    build.onLoad({ filter: /.*/, namespace: "lazy-https" }, () => ({ contents: lazyHttpsSource, loader: "js" }))
-  }
-}
-
 const effectUtilsPlugin: Esbuild.Plugin = {
   name: "effect-utils-stack-probe",
   setup(build) {
@@ -278,7 +253,7 @@ export const buildOptions = (outdir: string): Esbuild.BuildOptions & { readonly 
   // without comments and white space, names kept (a stack trace names its functions): 3.3 MB -> 2.4 MB to read
   minifyWhitespace: true,
   minifySyntax: true,
-  plugins: [deepImportsPlugin, effectUtilsPlugin, lazyHttpsPlugin],
+  plugins: [deepImportsPlugin, effectUtilsPlugin],
   define: { "import.meta.url": "__effectStarrocksUrl" },
   banner: { js: "const __effectStarrocksUrl = require(\"node:url\").pathToFileURL(__filename).href;" }
 })

@@ -19,10 +19,10 @@
  * @internal
  */
 import { Effect } from "effect"
-import * as Module from "node:module"
 import type * as Zlib from "node:zlib"
 import type { LoadBody } from "../../LoadBody.js"
 import type { StreamLoadError } from "../../StarRocksError.js"
+import { lazyBuiltin } from "../builtin.js"
 import { streamLoadError } from "./replies.js"
 
 /**
@@ -135,7 +135,7 @@ const piecesOf = (chunk: Uint8Array, size: number): ReadonlyArray<Uint8Array> =>
 }
 
 /** node:zlib, loaded by the first gzip load rather than by every process that imports the client. */
-const zlib = (): typeof Zlib => Module.createRequire(import.meta.url)("node:zlib")
+const zlib = lazyBuiltin<typeof Zlib>("node:zlib")
 
 /** zlib's output buffers: large enough that a frame is a few chunks, not thousands of 16 KiB ones. */
 const GZIP_CHUNK = 256 * 1024

@@ -13,17 +13,13 @@
 import { Effect, Either } from "effect"
 import * as Http from "node:http"
 import type * as HttpsModule from "node:https"
-import { createRequire } from "node:module"
 import type { LoadBody, Reader, Source } from "../../LoadBody.js"
 import { RedirectError, TransportError } from "../../StarRocksError.js"
+import { lazyBuiltin } from "../builtin.js"
 import { isPermanentCode } from "./retryLogic.js"
 
-/**
- * node:https, loaded on the first https URL only: it loads node:tls and the crypto bindings, which a process that
- * loads over plain http (the common case, and the loader's start-up) need not pay for.
- */
-let https: typeof HttpsModule | undefined
-const Https = (): typeof HttpsModule => https ??= createRequire(import.meta.url)("node:https") as typeof HttpsModule
+/** node:https, loaded on the first https URL only (it loads node:tls and the crypto bindings). */
+const Https = lazyBuiltin<typeof HttpsModule>("node:https")
 
 /** @internal */
 export interface HttpRequest {

@@ -8,6 +8,9 @@
  *   (max-bytes 90 MiB, max-rows 500,000); a sealed batch's buffers are handed back at once (no loads, no Effect
  *   beyond the batcher's own).
  * - `sink`: the whole sink into the null endpoint (sinkRun.ts `runSink`, CSV).
+ * - `cpu`: `batcher` for one table and for `tables` tables in turn in one process, `reps` rounds of `rows` rows,
+ *   the first dropped; prints the medians of the CPU seconds (user + system) of each (docs/benchmark.md, session
+ *   15: the row loop's CPU, which instruction counts do not show whole). Not for callgrind.
  *
  * Bundle (ESM: the testkit and sinkRun.ts read `import.meta.url`; `sink` needs nullEndpoint.mjs beside the bundle),
  * then count:
@@ -15,7 +18,7 @@
  * `cp packages/sink/bench/nullEndpoint.mjs /tmp/r/`,
  * `valgrind --tool=callgrind --callgrind-out-file=/tmp/x.cg node --single-threaded --expose-gc /tmp/r/rows.mjs batcher 20 2`.
  *
- * `node rows.mjs <batcher|sink> [tables] [reps] [rows]` (default 20 tables, 2 repetitions of 250,000 rows)
+ * `node rows.mjs <batcher|sink|cpu> [tables] [reps] [rows]` (default 20 tables, 2 repetitions of 250,000 rows)
  */
 import { ReferenceRows } from "@effect-starrocks/testkit"
 import { Effect, Logger, LogLevel, Redacted } from "effect"
@@ -47,36 +50,58 @@ const config = StarRocksConfig.make({
   format: "csv"
 })
 
-const batcherRun = Effect.gen(function*() {
-  const routing = tables <= 1
-    ? Routing.single(ReferenceRow, {})
-    : Routing.byFunction(ReferenceRow, (row) => names[row.id % tables]!, {})
-  const router = yield* routing.build(config)
-  let loads = 0
-  let bytes = 0
-  const batcher = yield* Batcher.make<unknown, Routing.RouteError, never>({
-    router,
-    maxRows: config.maxRows,
-    maxBytes: config.maxBytes,
-    clock: yield* Effect.clock,
-    onSeal: (sealed) =>
-      Effect.sync(() => {
-        loads++
-        bytes += sealed.body.byteLength
-        sealed.release(sealed.body)
-      })
+const batcherRun = (tables: number) =>
+  Effect.gen(function*() {
+    const routing = tables <= 1
+      ? Routing.single(ReferenceRow, {})
+      : Routing.byFunction(ReferenceRow, (row) => names[row.id % tables]!, {})
+    const router = yield* routing.build(config)
+    let loads = 0
+    let bytes = 0
+    const batcher = yield* Batcher.make<unknown, Routing.RouteError, never>({
+      router,
+      maxRows: config.maxRows,
+      maxBytes: config.maxBytes,
+      clock: yield* Effect.clock,
+      onSeal: (sealed) =>
+        Effect.sync(() => {
+          loads++
+          bytes += sealed.body.byteLength
+          sealed.release(sealed.body)
+        })
+    })
+    for (let i = 0; i < rows.length; i += 4096) yield* batcher.onChunk(rows.slice(i, i + 4096))
+    yield* batcher.locked(batcher.sealAll)
+    return { loads, bytes }
   })
-  for (let i = 0; i < rows.length; i += 4096) yield* batcher.onChunk(rows.slice(i, i + 4096))
-  yield* batcher.locked(batcher.sealAll)
-  return { loads, bytes }
-})
 
-if (mode !== "batcher" && mode !== "sink") throw new Error(`mode ${mode}: batcher or sink`)
+if (mode !== "batcher" && mode !== "sink" && mode !== "cpu") throw new Error(`mode ${mode}: batcher, sink or cpu`)
+if (mode === "cpu") {
+  const cpu: Record<string, Array<number>> = { one: [], many: [] }
+  for (let r = 0; r < reps; r++) {
+    for (const t of [tables, 1]) {
+      const c0 = process.cpuUsage()
+      await Effect.runPromise(batcherRun(t).pipe(Logger.withMinimumLogLevel(LogLevel.Warning)))
+      const c = process.cpuUsage(c0)
+      if (r > 0) cpu[t === 1 ? "one" : "many"]!.push((c.user + c.system) / 1e6)
+    }
+  }
+  const median = (xs: ReadonlyArray<number>) => {
+    const s = [...xs].sort((a, b) => a - b)
+    return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
+  }
+  console.log(JSON.stringify({
+    tables,
+    rows: n,
+    cpu: { many: Number(median(cpu.many!).toFixed(3)), one: Number(median(cpu.one!).toFixed(3)) }
+  }))
+  process.exit(0)
+}
 const endpoint = mode === "sink" ? await startEndpoint() : undefined
 for (let r = 0; r < reps; r++) {
   gc?.()
   if (endpoint === undefined) {
-    const out = await Effect.runPromise(batcherRun.pipe(Logger.withMinimumLogLevel(LogLevel.Warning)))
+    const out = await Effect.runPromise(batcherRun(tables).pipe(Logger.withMinimumLogLevel(LogLevel.Warning)))
     console.log(`batcher ${tables} tables: ${out.loads} loads, ${out.bytes} bytes`)
   } else {
     await runSink(rows, endpoint.port, "csv", 4096, tables)

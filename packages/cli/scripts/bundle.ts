@@ -104,6 +104,35 @@ export const lazyClock = (source: string): string =>
       .replace(clockProbe.origin, "const origin = BigInt(Date.now()) * BigInt(1_000_000) - ")
     : source
 
+/**
+ * `effect/Schema`'s `makeClass` (behind every `Schema.Class`, `Schema.TaggedError`, ...) derives five schemas of the
+ * class when the class is defined (its type side, constructor, encoded side and two surrogates, each an
+ * `annotations` call that makes two classes of its own), though only a construction (`new`), the class's `ast`,
+ * `toString` or an `is` of another realm's instance reads them. The load path defines about twenty such classes at
+ * its start (StarRocksError.ts alone eleven) and constructs one only on a failure. The bundle derives them on first
+ * use, once, the same values (docs/benchmark.md, session 15). The block and each of its names must be found, else
+ * the module is bundled as it is.
+ */
+export const classSidesProbe = {
+  makeClass: /\nconst makeClass = \(\{[\s\S]*?\n  return klass;\n\};\n/,
+  sides:
+    /\n  const typeSchema_ = typeSchema\(schema\);\n[\s\S]*?\n  const transformationSurrogate = schema\.annotations\(\{[\s\S]*?\n  \}\);\n/,
+  names: ["declarationSurrogate", "typeSide", "constructorSchema", "encodedSide", "transformationSurrogate"]
+}
+
+export const lazyClassSides = (source: string): string => {
+  const makeClass = classSidesProbe.makeClass.exec(source)?.[0]
+  const sides = makeClass === undefined ? undefined : classSidesProbe.sides.exec(makeClass)?.[0]
+  if (makeClass === undefined || sides === undefined) return source
+  const [head, tail] = makeClass.split(sides) as [string, string]
+  const uses = new RegExp(`\\b(${classSidesProbe.names.join("|")})\\b`, "g")
+  if (classSidesProbe.names.some((name) => !sides.includes(`const ${name} = `) || !tail.includes(name))) return source
+  const lazy = `\n  let sides_;\n  const sides = () => sides_ ??= (() => {${sides}  return { ${
+    classSidesProbe.names.join(", ")
+  } };\n  })();\n`
+  return source.replace(makeClass, () => head + lazy + tail.replace(uses, "sides().$1"))
+}
+
 const effectUtilsPlugin: Esbuild.Plugin = {
   name: "effect-utils-stack-probe",
   setup(build) {
@@ -112,6 +141,10 @@ const effectUtilsPlugin: Esbuild.Plugin = {
       // a version of effect without the probe (or with another one) is bundled as it is
       return { contents: source.replace(stackProbe, "true"), loader: "js" }
     })
+    build.onLoad({ filter: /[\\/]effect[\\/]dist[\\/]esm[\\/]Schema\.js$/ }, (args) => ({
+      contents: lazyClassSides(Fs.readFileSync(args.path, "utf8")),
+      loader: "js"
+    }))
     build.onLoad({ filter: /[\\/]effect[\\/]dist[\\/]esm[\\/]internal[\\/]clock\.js$/ }, (args) => ({
       contents: lazyClock(Fs.readFileSync(args.path, "utf8")),
       loader: "js"

@@ -16,9 +16,11 @@ import {
   bundle,
   bundleName,
   cacheName,
+  classSidesProbe,
   clockProbe,
   deepImports,
   entryName,
+  lazyClassSides,
   lazyClock,
   loadBundleName,
   loadCacheName,
@@ -151,6 +153,30 @@ describe("the command's bundle", () => {
     assert.notMatch(patched, clockProbe.performanceClock)
     assert.notMatch(patched, clockProbe.origin)
     assert.include(patched, "const origin = BigInt(Date.now()) * BigInt(1_000_000) - ")
+  })
+
+  it("effect/Schema's class sides: derived on first use, once, by the same code", () => {
+    const schema = Fs.readFileSync(
+      Path.join(Path.dirname(require.resolve("effect/package.json")), "dist/esm/Schema.js"),
+      "utf8"
+    )
+    // the block is still there to defer (a new version of effect without it: this test says so)
+    const makeClass = classSidesProbe.makeClass.exec(schema)?.[0]
+    assert.isDefined(makeClass)
+    assert.match(makeClass!, classSidesProbe.sides)
+    const patched = lazyClassSides(schema)
+    const lazy = classSidesProbe.makeClass.exec(patched)?.[0]
+    assert.isDefined(lazy)
+    // the block, as it was, inside the thunk
+    assert.include(lazy!, "const sides = () => sides_ ??= (() => {" + classSidesProbe.sides.exec(makeClass!)?.[0])
+    // after it, every use reads the memoized sides, and nothing outside makeClass changed
+    const after = lazy!.split("\n  })();\n")[1]!
+    for (const name of classSidesProbe.names) {
+      const uses = after.match(new RegExp(`\\b${name}\\b`, "g"))?.length ?? 0
+      assert.isAbove(uses, 0, name)
+      assert.strictEqual(after.split(`sides().${name}`).length - 1, uses, name)
+    }
+    assert.strictEqual(patched.replace(lazy!, ""), schema.replace(makeClass!, ""))
   })
 
   it.live(

@@ -133,7 +133,63 @@ export const lazyClassSides = (source: string): string => {
   return source.replace(makeClass, () => head + lazy + tail.replace(uses, "sides().$1"))
 }
 
-const effectUtilsPlugin: Esbuild.Plugin = {
+/**
+ * `Schema.TaggedError` makes the class's schema (a struct of its fields extended with its `_tag`: three more
+ * structs) when the class is defined, and `makeClass` reads it only in what `lazyClassSides` defers (the sides, the
+ * class's AST) and in `extend`/`transformOrFail`. The bundle's `TaggedError` gives `makeClass` the schema as a
+ * function (`lazySchema`), called on first use, once. Applied after `lazyClassSides` (with which no `schema` is read
+ * when a class is defined); every pattern must match, else the module is bundled as it is (without `lazyClassSides`
+ * too).
+ */
+export const taggedSchemaProbe = {
+  taggedError:
+    /\nexport const TaggedError = identifier => \(tag, fieldsOr, annotations\) => \{\n[\s\S]*?\n  return TaggedErrorClass;\n\};\n/,
+  eagerSchema: "\n  const schema = getSchemaFromFieldsOr(fieldsOr);\n",
+  classSchema: "\n    schema: extend(schema, Struct(newFields)),\n",
+  parameters: "\n  kind,\n  schema\n}) => {\n"
+}
+
+export const lazyTaggedSchema = (source: string): string => {
+  const taggedError = taggedSchemaProbe.taggedError.exec(source)?.[0]
+  const makeClass = classSidesProbe.makeClass.exec(source)?.[0]
+  if (
+    taggedError === undefined || makeClass === undefined || !makeClass.includes("const sides = () => sides_ ??=") ||
+    !taggedError.includes(taggedSchemaProbe.eagerSchema) || !taggedError.includes(taggedSchemaProbe.classSchema) ||
+    !makeClass.includes(taggedSchemaProbe.parameters)
+  ) return source
+  const [head, body] = makeClass.split(taggedSchemaProbe.parameters) as [string, string]
+  return source
+    .replace(taggedError, () =>
+      taggedError
+        .replace(taggedSchemaProbe.eagerSchema, "\n")
+        .replace(
+          taggedSchemaProbe.classSchema,
+          "\n    lazySchema: () => extend(getSchemaFromFieldsOr(fieldsOr), Struct(newFields)),\n"
+        ))
+    .replace(makeClass, () =>
+      head + "\n  kind,\n  schema,\n  lazySchema\n}) => {\n  let schemaValue = schema;\n" +
+      "  const schemaOf = () => schemaValue ??= lazySchema();\n" + body.replace(/\bschema\b(?!:)/g, "schemaOf()"))
+}
+
+/**
+ * `Schema.Union(A, B, ...)` reads each member's AST when the union is made, and the AST of a `Schema.Class` (a
+ * `Schema.TaggedError`) is derived then, with its side schemas (`lazyClassSides`): StarRocksError.ts's `LoadError`,
+ * a union of six error classes, derived all six at every start. The bundle's unions derive their AST on first read
+ * (`ast`, `toString`), once; one made with an AST (`annotations`) has it at once. The pattern must match, else the
+ * module is bundled as it is.
+ */
+export const unionAstProbe =
+  /\nfunction makeUnionClass\(members, ast = getDefaultUnionAST\(members\)\) \{\n  return class UnionClass extends make\(ast\) \{\n/
+
+export const lazyUnionAst = (source: string): string =>
+  source.replace(
+    unionAstProbe,
+    "\nfunction makeUnionClass(members, ast) {\n  let lazyAst = ast;\n  return class UnionClass extends make(ast) {\n" +
+      "    static get ast() {\n      return lazyAst ??= getDefaultUnionAST(members);\n    }\n" +
+      "    static toString() {\n      return String(this.ast);\n    }\n"
+  )
+
+export const effectUtilsPlugin: Esbuild.Plugin = {
   name: "effect-utils-stack-probe",
   setup(build) {
     build.onLoad({ filter: /[\\/]effect[\\/]dist[\\/]esm[\\/]Utils\.js$/ }, (args) => {
@@ -142,7 +198,7 @@ const effectUtilsPlugin: Esbuild.Plugin = {
       return { contents: source.replace(stackProbe, "true"), loader: "js" }
     })
     build.onLoad({ filter: /[\\/]effect[\\/]dist[\\/]esm[\\/]Schema\.js$/ }, (args) => ({
-      contents: lazyClassSides(Fs.readFileSync(args.path, "utf8")),
+      contents: lazyUnionAst(lazyTaggedSchema(lazyClassSides(Fs.readFileSync(args.path, "utf8")))),
       loader: "js"
     }))
     build.onLoad({ filter: /[\\/]effect[\\/]dist[\\/]esm[\\/]internal[\\/]clock\.js$/ }, (args) => ({

@@ -5,6 +5,7 @@
 import { StarRocksEmulator } from "@effect-starrocks/testkit"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Esbuild from "esbuild"
 import * as ChildProcess from "node:child_process"
 import { execFileSync } from "node:child_process"
 import * as Fs from "node:fs"
@@ -19,12 +20,17 @@ import {
   classSidesProbe,
   clockProbe,
   deepImports,
+  effectUtilsPlugin,
   entryName,
   lazyClassSides,
   lazyClock,
+  lazyTaggedSchema,
+  lazyUnionAst,
   loadBundleName,
   loadCacheName,
   stackProbe,
+  taggedSchemaProbe,
+  unionAstProbe,
   wrapperHead,
   wrapperTail
 } from "../scripts/bundle.js"
@@ -178,6 +184,50 @@ describe("the command's bundle", () => {
     }
     assert.strictEqual(patched.replace(lazy!, ""), schema.replace(makeClass!, ""))
   })
+
+  it(
+    "effect/Schema's classes and unions in the bundle: their schemas made on first use, the same behaviour",
+    async () => {
+      const schema = Fs.readFileSync(
+        Path.join(Path.dirname(require.resolve("effect/package.json")), "dist/esm/Schema.js"),
+        "utf8"
+      )
+      // each patch still finds what it changes (a new version of effect without it: this test says so)
+      const sides = lazyClassSides(schema)
+      const tagged = lazyTaggedSchema(sides)
+      assert.notStrictEqual(tagged, sides)
+      assert.match(schema, taggedSchemaProbe.taggedError)
+      assert.match(schema, unionAstProbe)
+      assert.notStrictEqual(lazyUnionAst(schema), schema)
+      // without lazyClassSides the TaggedError patch leaves the module as it is
+      assert.strictEqual(lazyTaggedSchema(schema), schema)
+      // a program that defines, constructs, decodes and encodes classes and unions prints the same, bundled or not
+      const fixture = Path.join(import.meta.dirname, "fixtures/schemaClasses.mjs")
+      const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "sr-bundle-"))
+      try {
+        const outfile = Path.join(dir, "schemaClasses.cjs")
+        await Esbuild.build({
+          entryPoints: [fixture],
+          bundle: true,
+          platform: "node",
+          format: "cjs",
+          outfile,
+          logLevel: "warning",
+          plugins: [effectUtilsPlugin]
+        })
+        const bundled = Fs.readFileSync(outfile, "utf8")
+        assert.include(bundled, "const sides = () => sides_ ??= (() => {")
+        assert.include(bundled, "const schemaOf = () => schemaValue ??= lazySchema();")
+        assert.include(bundled, "let lazyAst = ast;")
+        const plain = execFileSync(process.execPath, [fixture], { encoding: "utf8" })
+        assert.include(plain, `"construct":[true,true,"E","x",1,"E x"`)
+        assert.strictEqual(execFileSync(process.execPath, [outfile], { encoding: "utf8" }), plain)
+      } finally {
+        Fs.rmSync(dir, { recursive: true, force: true })
+      }
+    },
+    60_000
+  )
 
   it.live(
     "node:https is loaded only for an https load URL, a plain load loads no module it does not use, both land",

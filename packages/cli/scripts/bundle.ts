@@ -104,7 +104,92 @@ export const lazyClock = (source: string): string =>
       .replace(clockProbe.origin, "const origin = BigInt(Date.now()) * BigInt(1_000_000) - ")
     : source
 
-const effectUtilsPlugin: Esbuild.Plugin = {
+/**
+ * `effect/Schema`'s `makeClass` (behind every `Schema.Class`, `Schema.TaggedError`, ...) derives five schemas of the
+ * class when the class is defined (its type side, constructor, encoded side and two surrogates, each an
+ * `annotations` call that makes two classes of its own), though only a construction (`new`), the class's `ast`,
+ * `toString` or an `is` of another realm's instance reads them. The load path defines about twenty such classes at
+ * its start (StarRocksError.ts alone eleven) and constructs one only on a failure. The bundle derives them on first
+ * use, once, the same values (docs/benchmark.md, session 15). The block and each of its names must be found, else
+ * the module is bundled as it is.
+ */
+export const classSidesProbe = {
+  makeClass: /\nconst makeClass = \(\{[\s\S]*?\n  return klass;\n\};\n/,
+  sides:
+    /\n  const typeSchema_ = typeSchema\(schema\);\n[\s\S]*?\n  const transformationSurrogate = schema\.annotations\(\{[\s\S]*?\n  \}\);\n/,
+  names: ["declarationSurrogate", "typeSide", "constructorSchema", "encodedSide", "transformationSurrogate"]
+}
+
+export const lazyClassSides = (source: string): string => {
+  const makeClass = classSidesProbe.makeClass.exec(source)?.[0]
+  const sides = makeClass === undefined ? undefined : classSidesProbe.sides.exec(makeClass)?.[0]
+  if (makeClass === undefined || sides === undefined) return source
+  const [head, tail] = makeClass.split(sides) as [string, string]
+  const uses = new RegExp(`\\b(${classSidesProbe.names.join("|")})\\b`, "g")
+  if (classSidesProbe.names.some((name) => !sides.includes(`const ${name} = `) || !tail.includes(name))) return source
+  const lazy = `\n  let sides_;\n  const sides = () => sides_ ??= (() => {${sides}  return { ${
+    classSidesProbe.names.join(", ")
+  } };\n  })();\n`
+  return source.replace(makeClass, () => head + lazy + tail.replace(uses, "sides().$1"))
+}
+
+/**
+ * `Schema.TaggedError` makes the class's schema (a struct of its fields extended with its `_tag`: three more
+ * structs) when the class is defined, and `makeClass` reads it only in what `lazyClassSides` defers (the sides, the
+ * class's AST) and in `extend`/`transformOrFail`. The bundle's `TaggedError` gives `makeClass` the schema as a
+ * function (`lazySchema`), called on first use, once. Applied after `lazyClassSides` (with which no `schema` is read
+ * when a class is defined); every pattern must match, else the module is bundled as it is (without `lazyClassSides`
+ * too).
+ */
+export const taggedSchemaProbe = {
+  taggedError:
+    /\nexport const TaggedError = identifier => \(tag, fieldsOr, annotations\) => \{\n[\s\S]*?\n  return TaggedErrorClass;\n\};\n/,
+  eagerSchema: "\n  const schema = getSchemaFromFieldsOr(fieldsOr);\n",
+  classSchema: "\n    schema: extend(schema, Struct(newFields)),\n",
+  parameters: "\n  kind,\n  schema\n}) => {\n"
+}
+
+export const lazyTaggedSchema = (source: string): string => {
+  const taggedError = taggedSchemaProbe.taggedError.exec(source)?.[0]
+  const makeClass = classSidesProbe.makeClass.exec(source)?.[0]
+  if (
+    taggedError === undefined || makeClass === undefined || !makeClass.includes("const sides = () => sides_ ??=") ||
+    !taggedError.includes(taggedSchemaProbe.eagerSchema) || !taggedError.includes(taggedSchemaProbe.classSchema) ||
+    !makeClass.includes(taggedSchemaProbe.parameters)
+  ) return source
+  const [head, body] = makeClass.split(taggedSchemaProbe.parameters) as [string, string]
+  return source
+    .replace(taggedError, () =>
+      taggedError
+        .replace(taggedSchemaProbe.eagerSchema, "\n")
+        .replace(
+          taggedSchemaProbe.classSchema,
+          "\n    lazySchema: () => extend(getSchemaFromFieldsOr(fieldsOr), Struct(newFields)),\n"
+        ))
+    .replace(makeClass, () =>
+      head + "\n  kind,\n  schema,\n  lazySchema\n}) => {\n  let schemaValue = schema;\n" +
+      "  const schemaOf = () => schemaValue ??= lazySchema();\n" + body.replace(/\bschema\b(?!:)/g, "schemaOf()"))
+}
+
+/**
+ * `Schema.Union(A, B, ...)` reads each member's AST when the union is made, and the AST of a `Schema.Class` (a
+ * `Schema.TaggedError`) is derived then, with its side schemas (`lazyClassSides`): StarRocksError.ts's `LoadError`,
+ * a union of six error classes, derived all six at every start. The bundle's unions derive their AST on first read
+ * (`ast`, `toString`), once; one made with an AST (`annotations`) has it at once. The pattern must match, else the
+ * module is bundled as it is.
+ */
+export const unionAstProbe =
+  /\nfunction makeUnionClass\(members, ast = getDefaultUnionAST\(members\)\) \{\n  return class UnionClass extends make\(ast\) \{\n/
+
+export const lazyUnionAst = (source: string): string =>
+  source.replace(
+    unionAstProbe,
+    "\nfunction makeUnionClass(members, ast) {\n  let lazyAst = ast;\n  return class UnionClass extends make(ast) {\n" +
+      "    static get ast() {\n      return lazyAst ??= getDefaultUnionAST(members);\n    }\n" +
+      "    static toString() {\n      return String(this.ast);\n    }\n"
+  )
+
+export const effectUtilsPlugin: Esbuild.Plugin = {
   name: "effect-utils-stack-probe",
   setup(build) {
     build.onLoad({ filter: /[\\/]effect[\\/]dist[\\/]esm[\\/]Utils\.js$/ }, (args) => {
@@ -112,6 +197,10 @@ const effectUtilsPlugin: Esbuild.Plugin = {
       // a version of effect without the probe (or with another one) is bundled as it is
       return { contents: source.replace(stackProbe, "true"), loader: "js" }
     })
+    build.onLoad({ filter: /[\\/]effect[\\/]dist[\\/]esm[\\/]Schema\.js$/ }, (args) => ({
+      contents: lazyUnionAst(lazyTaggedSchema(lazyClassSides(Fs.readFileSync(args.path, "utf8")))),
+      loader: "js"
+    }))
     build.onLoad({ filter: /[\\/]effect[\\/]dist[\\/]esm[\\/]internal[\\/]clock\.js$/ }, (args) => ({
       contents: lazyClock(Fs.readFileSync(args.path, "utf8")),
       loader: "js"

@@ -5,6 +5,7 @@
 import { StarRocksEmulator } from "@effect-starrocks/testkit"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Esbuild from "esbuild"
 import * as ChildProcess from "node:child_process"
 import { execFileSync } from "node:child_process"
 import * as Fs from "node:fs"
@@ -16,13 +17,20 @@ import {
   bundle,
   bundleName,
   cacheName,
+  classSidesProbe,
   clockProbe,
   deepImports,
+  effectUtilsPlugin,
   entryName,
+  lazyClassSides,
   lazyClock,
+  lazyTaggedSchema,
+  lazyUnionAst,
   loadBundleName,
   loadCacheName,
   stackProbe,
+  taggedSchemaProbe,
+  unionAstProbe,
   wrapperHead,
   wrapperTail
 } from "../scripts/bundle.js"
@@ -152,6 +160,74 @@ describe("the command's bundle", () => {
     assert.notMatch(patched, clockProbe.origin)
     assert.include(patched, "const origin = BigInt(Date.now()) * BigInt(1_000_000) - ")
   })
+
+  it("effect/Schema's class sides: derived on first use, once, by the same code", () => {
+    const schema = Fs.readFileSync(
+      Path.join(Path.dirname(require.resolve("effect/package.json")), "dist/esm/Schema.js"),
+      "utf8"
+    )
+    // the block is still there to defer (a new version of effect without it: this test says so)
+    const makeClass = classSidesProbe.makeClass.exec(schema)?.[0]
+    assert.isDefined(makeClass)
+    assert.match(makeClass!, classSidesProbe.sides)
+    const patched = lazyClassSides(schema)
+    const lazy = classSidesProbe.makeClass.exec(patched)?.[0]
+    assert.isDefined(lazy)
+    // the block, as it was, inside the thunk
+    assert.include(lazy!, "const sides = () => sides_ ??= (() => {" + classSidesProbe.sides.exec(makeClass!)?.[0])
+    // after it, every use reads the memoized sides, and nothing outside makeClass changed
+    const after = lazy!.split("\n  })();\n")[1]!
+    for (const name of classSidesProbe.names) {
+      const uses = after.match(new RegExp(`\\b${name}\\b`, "g"))?.length ?? 0
+      assert.isAbove(uses, 0, name)
+      assert.strictEqual(after.split(`sides().${name}`).length - 1, uses, name)
+    }
+    assert.strictEqual(patched.replace(lazy!, ""), schema.replace(makeClass!, ""))
+  })
+
+  it(
+    "effect/Schema's classes and unions in the bundle: their schemas made on first use, the same behaviour",
+    async () => {
+      const schema = Fs.readFileSync(
+        Path.join(Path.dirname(require.resolve("effect/package.json")), "dist/esm/Schema.js"),
+        "utf8"
+      )
+      // each patch still finds what it changes (a new version of effect without it: this test says so)
+      const sides = lazyClassSides(schema)
+      const tagged = lazyTaggedSchema(sides)
+      assert.notStrictEqual(tagged, sides)
+      assert.match(schema, taggedSchemaProbe.taggedError)
+      assert.match(schema, unionAstProbe)
+      assert.notStrictEqual(lazyUnionAst(schema), schema)
+      // without lazyClassSides the TaggedError patch leaves the module as it is
+      assert.strictEqual(lazyTaggedSchema(schema), schema)
+      // a program that defines, constructs, decodes and encodes classes and unions prints the same, bundled or not
+      const fixture = Path.join(import.meta.dirname, "fixtures/schemaClasses.mjs")
+      const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "sr-bundle-"))
+      try {
+        const outfile = Path.join(dir, "schemaClasses.cjs")
+        await Esbuild.build({
+          entryPoints: [fixture],
+          bundle: true,
+          platform: "node",
+          format: "cjs",
+          outfile,
+          logLevel: "warning",
+          plugins: [effectUtilsPlugin]
+        })
+        const bundled = Fs.readFileSync(outfile, "utf8")
+        assert.include(bundled, "const sides = () => sides_ ??= (() => {")
+        assert.include(bundled, "const schemaOf = () => schemaValue ??= lazySchema();")
+        assert.include(bundled, "let lazyAst = ast;")
+        const plain = execFileSync(process.execPath, [fixture], { encoding: "utf8" })
+        assert.include(plain, `"construct":[true,true,"E","x",1,"E x"`)
+        assert.strictEqual(execFileSync(process.execPath, [outfile], { encoding: "utf8" }), plain)
+      } finally {
+        Fs.rmSync(dir, { recursive: true, force: true })
+      }
+    },
+    60_000
+  )
 
   it.live(
     "node:https is loaded only for an https load URL, a plain load loads no module it does not use, both land",

@@ -1581,22 +1581,32 @@ export const fromProperties = (
 
 const envFields = fields.filter((f) => f !== "password" && f !== "properties" && f !== "tls")
 
-/** The variables as strings (password redacted), nested under `STARROCKS`. */
-const rawEnv: Config.Config<{
+/** The variables as strings (password redacted), as `rawEnv` reads them. */
+interface RawEnv {
   readonly values: Readonly<Record<string, Option.Option<string>>>
   readonly properties: Option.Option<string>
   readonly tls: Readonly<Record<string, Option.Option<string>>>
   readonly password: Option.Option<Redacted.Redacted<string>>
-}> = Config.all({
-  values: Config.all(
-    Object.fromEntries(envFields.map((f) => [f, Config.option(Config.string(keyTable[f].env))]))
-  ),
-  properties: Config.option(Config.string(keyTable.properties.env)),
-  tls: Config.all(
-    Object.fromEntries(tlsFields.map((f) => [f, Config.option(Config.string(tlsKeys[f].env))]))
-  ),
-  password: Config.option(Config.redacted(keyTable.password.env))
-}).pipe(Config.nested("STARROCKS"))
+}
+
+/**
+ * The variables as strings (password redacted), nested under `STARROCKS`: about a hundred `Config` values, built when
+ * first read (`config`, `layerConfig`), not at every start of a program that imports this module (docs/benchmark.md,
+ * session 15).
+ */
+const rawEnv: Config.Config<RawEnv> = Config.suspend(() => rawEnvConfig ??= makeRawEnv())
+let rawEnvConfig: Config.Config<RawEnv> | undefined
+const makeRawEnv = (): Config.Config<RawEnv> =>
+  Config.all({
+    values: Config.all(
+      Object.fromEntries(envFields.map((f) => [f, Config.option(Config.string(keyTable[f].env))]))
+    ),
+    properties: Config.option(Config.string(keyTable.properties.env)),
+    tls: Config.all(
+      Object.fromEntries(tlsFields.map((f) => [f, Config.option(Config.string(tlsKeys[f].env))]))
+    ),
+    password: Config.option(Config.redacted(keyTable.password.env))
+  }).pipe(Config.nested("STARROCKS"))
 
 /** `{"k":"v"}` (JSON) or `k=v;k=v`. */
 const parseEnvProperties = (
@@ -1624,7 +1634,7 @@ const parseEnvProperties = (
   return Either.right(out)
 }
 
-const fromEnvValues = (raw: typeof rawEnv extends Config.Config<infer A> ? A : never): {
+const fromEnvValues = (raw: RawEnv): {
   readonly result: Either.Either<StarRocksConfig, StarRocksConfigError>
   readonly ignored: ReadonlyArray<readonly [string, string]>
 } => {

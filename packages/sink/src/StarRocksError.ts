@@ -15,6 +15,13 @@ import type { RowEncodeError } from "./RowEncodeError.js"
 import type { StarRocksConfigError } from "./StarRocksConfig.js"
 import type { TableSchemaError } from "./TableSchema.js"
 
+// The optional fields the classes below share: one schema value each, not one a field (a schema value is a few kB
+// made at every start of a program that imports this module; docs/benchmark.md, session 15)
+const OptionalString = Schema.optional(Schema.String)
+const OptionalNumber = Schema.optional(Schema.Number)
+const OptionalBoolean = Schema.optional(Schema.Boolean)
+const OptionalLanded = Schema.optional(InternalLanded.Landed)
+
 /**
  * A network-level failure: connection refused/reset, a timeout (connect, wait-for-continue, socket), an
  * HTTP exchange that could not be completed. Retried, unless `code` says a retry cannot help (TLS verification);
@@ -25,24 +32,24 @@ import type { TableSchemaError } from "./TableSchema.js"
  */
 export class TransportError extends Schema.TaggedError<TransportError>()("TransportError", {
   /** The table (`db.table`) the sink was loading into; set by the sink, absent on the client's own errors. */
-  table: Schema.optional(Schema.String),
+  table: OptionalString,
   /** What had landed when the at-least-once sink failed with this error (set by the sink: `Landed`). */
-  landed: Schema.optional(InternalLanded.Landed),
+  landed: OptionalLanded,
   url: Schema.String,
   reason: Schema.String,
   /** Node's error code when there is one (`ECONNREFUSED`, `ECONNRESET`, `ETIMEDOUT`, …). */
-  code: Schema.optional(Schema.String),
+  code: OptionalString,
   /** Where it failed: `connect`, `continue` (waiting for 100 Continue), `send` (body), `response`. */
   phase: Schema.optional(Schema.Literal("connect", "continue", "send", "response")),
   /** 0 for the first hop (the load URL), 1 for the host the first redirect pointed to, … */
-  hop: Schema.optional(Schema.Number),
+  hop: OptionalNumber,
   /** Whether any body byte left the client (a transaction load that sent bytes cannot be replayed as is). */
-  bodySent: Schema.optional(Schema.Boolean),
+  bodySent: OptionalBoolean,
   /**
    * false for failures that a retry cannot fix (a TLS certificate that does not verify, an invalid request): a
    * summary of `code` for the reader; `isRetryable` decides from the facts.
    */
-  retryable: Schema.optional(Schema.Boolean)
+  retryable: OptionalBoolean
 }) {
   override get message(): string {
     return `${this.phase ?? "transport"} error on ${this.url}: ${this.reason}${InternalLanded.suffix(this.landed)}`
@@ -58,11 +65,11 @@ export class TransportError extends Schema.TaggedError<TransportError>()("Transp
  */
 export class RedirectError extends Schema.TaggedError<RedirectError>()("RedirectError", {
   /** The table (`db.table`) the sink was loading into; set by the sink, absent on the client's own errors. */
-  table: Schema.optional(Schema.String),
+  table: OptionalString,
   /** What had landed when the at-least-once sink failed with this error (set by the sink: `Landed`). */
-  landed: Schema.optional(InternalLanded.Landed),
+  landed: OptionalLanded,
   url: Schema.String,
-  location: Schema.optional(Schema.String),
+  location: OptionalString,
   reason: Schema.String,
   hops: Schema.Array(Schema.String)
 }) {
@@ -83,9 +90,9 @@ export class RedirectError extends Schema.TaggedError<RedirectError>()("Redirect
  */
 export class StreamLoadError extends Schema.TaggedError<StreamLoadError>()("StreamLoadError", {
   /** The table (`db.table`) the sink was loading into; set by the sink, absent on the client's own errors. */
-  table: Schema.optional(Schema.String),
+  table: OptionalString,
   /** What had landed when the at-least-once sink failed with this error (set by the sink: `Landed`). */
-  landed: Schema.optional(InternalLanded.Landed),
+  landed: OptionalLanded,
   label: Schema.String,
   status: Schema.String,
   message: Schema.String,
@@ -93,13 +100,13 @@ export class StreamLoadError extends Schema.TaggedError<StreamLoadError>()("Stre
   /** The classifier's verdict (absent on errors built by hand: `retryable` stands in). */
   outcome: Schema.optional(Schema.Literal("Retryable", "Permanent", "InDoubt", "LabelExists", "Invalid")),
   /** The classifier's reason, e.g. `too many filtered rows`, `no backend alive`, `unknown status`. */
-  reason: Schema.optional(Schema.String),
-  httpStatus: Schema.optional(Schema.Number),
-  url: Schema.optional(Schema.String),
-  errorUrl: Schema.optional(Schema.String),
-  errorLog: Schema.optional(Schema.String),
-  filteredRows: Schema.optional(Schema.Number),
-  txnId: Schema.optional(Schema.Number)
+  reason: OptionalString,
+  httpStatus: OptionalNumber,
+  url: OptionalString,
+  errorUrl: OptionalString,
+  errorLog: OptionalString,
+  filteredRows: OptionalNumber,
+  txnId: OptionalNumber
 }) {}
 
 /**
@@ -111,9 +118,9 @@ export class StreamLoadError extends Schema.TaggedError<StreamLoadError>()("Stre
  */
 export class AuthError extends Schema.TaggedError<AuthError>()("AuthError", {
   /** The table (`db.table`) the sink was loading into; set by the sink, absent on the client's own errors. */
-  table: Schema.optional(Schema.String),
+  table: OptionalString,
   /** What had landed when the at-least-once sink failed with this error (set by the sink: `Landed`). */
-  landed: Schema.optional(InternalLanded.Landed),
+  landed: OptionalLanded,
   url: Schema.String,
   httpStatus: Schema.Number,
   status: Schema.String,
@@ -129,9 +136,9 @@ export class AuthError extends Schema.TaggedError<AuthError>()("AuthError", {
  */
 export class LabelStateTimeout extends Schema.TaggedError<LabelStateTimeout>()("LabelStateTimeout", {
   /** The table (`db.table`) the sink was loading into; set by the sink, absent on the client's own errors. */
-  table: Schema.optional(Schema.String),
+  table: OptionalString,
   /** What had landed when the at-least-once sink failed with this error (set by the sink: `Landed`). */
-  landed: Schema.optional(InternalLanded.Landed),
+  landed: OptionalLanded,
   label: Schema.String,
   lastState: Schema.String,
   waitedMs: Schema.Number
@@ -151,9 +158,9 @@ export class LabelStateTimeout extends Schema.TaggedError<LabelStateTimeout>()("
  */
 export class TransactionError extends Schema.TaggedError<TransactionError>()("TransactionError", {
   /** The table (`db.table`) the sink was loading into; set by the sink, absent on the client's own errors. */
-  table: Schema.optional(Schema.String),
+  table: OptionalString,
   /** What had landed when the at-least-once sink failed with this error (set by the sink: `Landed`). */
-  landed: Schema.optional(InternalLanded.Landed),
+  landed: OptionalLanded,
   operation: Schema.Literal("begin", "load", "prepare", "commit", "rollback"),
   label: Schema.String,
   status: Schema.String,
@@ -161,11 +168,11 @@ export class TransactionError extends Schema.TaggedError<TransactionError>()("Tr
   kind: Schema.Literal("LabelExists", "Retryable", "Permanent", "InDoubt", "TxnNotExists", "Aborted"),
   /** Whether the same call may be sent again, as decided from `operation`, `kind` and `reason` (for the reader). */
   retryable: Schema.Boolean,
-  reason: Schema.optional(Schema.String),
-  existingJobStatus: Schema.optional(Schema.String),
+  reason: OptionalString,
+  existingJobStatus: OptionalString,
   /** The label state read through `get_load_state` when the client tried to verify the outcome. */
-  labelState: Schema.optional(Schema.String),
-  httpStatus: Schema.optional(Schema.Number)
+  labelState: OptionalString,
+  httpStatus: OptionalNumber
 }) {}
 
 /**
@@ -243,22 +250,22 @@ export class ExactlyOnceError extends Schema.TaggedError<ExactlyOnceError>()("Ex
     "Fenced"
   ),
   message: Schema.String,
-  label: Schema.optional(Schema.String),
-  labelState: Schema.optional(Schema.String),
+  label: OptionalString,
+  labelState: OptionalString,
   /** `PreparedLost`: the table (`db.table`) of `label`. */
-  table: Schema.optional(Schema.String),
+  table: OptionalString,
   /** `PreparedLost`: why StarRocks aborted `label`, as it says (`timeout by txn manager`, `User Aborted`, …). */
-  serverReason: Schema.optional(Schema.String),
+  serverReason: OptionalString,
   /** `PreparedLost`: every lost label of the checkpoint (`label` is the first); `Fenced`: the labels rolled back. */
   labels: Schema.optional(Schema.Array(Schema.String)),
   /** `Fenced`: the checkpoint key. */
-  checkpointKey: Schema.optional(Schema.String),
+  checkpointKey: OptionalString,
   /** `Fenced`: the owner and epoch of this sink. */
-  owner: Schema.optional(Schema.String),
-  epoch: Schema.optional(Schema.Number),
+  owner: OptionalString,
+  epoch: OptionalNumber,
   /** `Fenced`: the key's current epoch and the owner that claimed it (when known). */
-  currentEpoch: Schema.optional(Schema.Number),
-  currentOwner: Schema.optional(Schema.String)
+  currentEpoch: OptionalNumber,
+  currentOwner: OptionalString
 }) {}
 
 /**
@@ -282,7 +289,7 @@ export class StallError extends Schema.TaggedError<StallError>()("StallError", {
   })),
   timeoutMs: Schema.Number,
   /** What had landed when the sink failed (set by the sink: `Landed`). */
-  landed: Schema.optional(InternalLanded.Landed)
+  landed: OptionalLanded
 }) {
   override get message(): string {
     return `no load landed for ${this.timeoutMs} ms while rows waited (sink.watchdog.timeout-ms): ` +
@@ -309,7 +316,7 @@ export class StartupCheckError extends Schema.TaggedError<StartupCheckError>()("
   table: Schema.String,
   detail: Schema.String,
   /** Node's error code of an `Unreachable` FE (`ECONNREFUSED`, `SELF_SIGNED_CERT_IN_CHAIN`, …). */
-  code: Schema.optional(Schema.String)
+  code: OptionalString
 }) {
   override get message(): string {
     const what = {
@@ -340,7 +347,7 @@ export class UnsupportedByServerError extends Schema.TaggedError<UnsupportedBySe
     requires: Schema.String,
     serverVersion: Schema.String,
     /** `db.table` when the setting is a table's. */
-    table: Schema.optional(Schema.String)
+    table: OptionalString
   }
 ) {
   override get message(): string {

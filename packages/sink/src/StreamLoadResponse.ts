@@ -23,12 +23,17 @@ const Str = Schema.Union(
   })
 )
 
+// the optional fields the bodies below share: one schema value each, not one a field (a schema value is a few kB
+// made at every start of a program that imports this module; docs/benchmark.md, session 15)
+const OptionalStr = Schema.optional(Str)
+const OptionalNum = Schema.optional(Num)
+
 const caseInsensitive = <Fields extends Schema.Struct.Fields>(fields: Fields) => {
   const struct = Schema.Struct(fields)
   const canonical = new Map(Object.keys(fields).map((k) => [k.toLowerCase(), k]))
   return Schema.transformOrFail(
     Schema.Record({ key: Schema.String, value: Schema.Unknown }),
-    Schema.typeSchema(Schema.Struct(fields)),
+    Schema.typeSchema(struct),
     {
       strict: false,
       decode: (input, options, ast) => {
@@ -49,21 +54,21 @@ const caseInsensitive = <Fields extends Schema.Struct.Fields>(fields: Fields) =>
 
 /** The keys shared by stream-load and transaction replies (both parsed case-insensitively). */
 const loadFields = {
-  Status: Schema.optional(Str),
-  Message: Schema.optional(Str),
-  Msg: Schema.optional(Str),
-  TxnId: Schema.optional(Num),
-  Label: Schema.optional(Str),
-  ExistingJobStatus: Schema.optional(Str),
-  NumberTotalRows: Schema.optional(Num),
-  NumberLoadedRows: Schema.optional(Num),
-  NumberFilteredRows: Schema.optional(Num),
-  NumberUnselectedRows: Schema.optional(Num),
-  LoadBytes: Schema.optional(Num),
-  ErrorURL: Schema.optional(Str)
+  Status: OptionalStr,
+  Message: OptionalStr,
+  Msg: OptionalStr,
+  TxnId: OptionalNum,
+  Label: OptionalStr,
+  ExistingJobStatus: OptionalStr,
+  NumberTotalRows: OptionalNum,
+  NumberLoadedRows: OptionalNum,
+  NumberFilteredRows: OptionalNum,
+  NumberUnselectedRows: OptionalNum,
+  LoadBytes: OptionalNum,
+  ErrorURL: OptionalStr
 }
 
-const streamLoadFields = { ...loadFields, RejectedRecordPath: Schema.optional(Str) }
+const streamLoadFields = { ...loadFields, RejectedRecordPath: OptionalStr }
 
 /**
  * BE `_stream_load` reply (and the FE's `FAILED` replies, which share `Status`/`Message`).
@@ -102,12 +107,12 @@ export type TransactionBody = typeof TransactionBody.Type
  * @category schemas
  */
 export const GetLoadStateBody = caseInsensitive({
-  State: Schema.optional(Str),
-  Status: Schema.optional(Str),
-  Msg: Schema.optional(Str),
-  Message: Schema.optional(Str),
-  Code: Schema.optional(Str),
-  Reason: Schema.optional(Str)
+  State: OptionalStr,
+  Status: OptionalStr,
+  Msg: OptionalStr,
+  Message: OptionalStr,
+  Code: OptionalStr,
+  Reason: OptionalStr
 })
 
 /**
@@ -123,10 +128,10 @@ export type GetLoadStateBody = typeof GetLoadStateBody.Type
  * @category schemas
  */
 export const RestResultBody = caseInsensitive({
-  Status: Schema.optional(Str),
-  Code: Schema.optional(Str),
-  Msg: Schema.optional(Str),
-  Message: Schema.optional(Str)
+  Status: OptionalStr,
+  Code: OptionalStr,
+  Msg: OptionalStr,
+  Message: OptionalStr
 })
 
 /**

@@ -5,7 +5,10 @@
  *
  * - `http`: bare node:http, a keep-alive agent, `Expect: 100-continue`, the body written on `100 Continue`: the
  *   floor of a load on node:http;
+ * - `http2` (asked for by name only): the same with two loads in flight, as the dispatcher has them: what the
+ *   concurrency alone costs;
  * - `client`: `LoadClient.loadBatch` (transport, failover, the Stream Load operation);
+ * - `client2` (asked for by name only): the same in two fibers, two loads in flight, without the dispatcher;
  * - `dispatcher`: the sink's dispatcher (internal/sink/dispatcher.ts) over that client: the byte budget, the
  *   in-flight slots, the load's fiber, the ledger (labels, metrics, the landed log line), two loads in flight and
  *   the byte budget never spent (as with many tables);
@@ -231,11 +234,28 @@ if (process.env["PERLOAD_OPS"] === "1") {
   print("dispatcherOnly", 5 * RUN_LOADS)
 }
 
+/** `n` loads, `width` of them in flight: each of `width` workers takes the next load when its own ends. */
+const inFlight = async (n: number, width: number, one: () => Promise<void>) => {
+  let next = 0
+  const worker = async () => {
+    while (next < n) {
+      next++
+      await one()
+    }
+  }
+  await Promise.all(Array.from({ length: width }, worker))
+}
+
 const allModes: Record<string, () => Promise<unknown>> = {
   http: async () => {
     for (let i = 0; i < loads; i++) await httpLoad()
   },
+  // bare node:http with two loads in flight, as the dispatcher mode has: what the concurrency alone costs
+  http2: () => inFlight(loads, 2, httpLoad),
   client: () => run(runClient(loads)),
+  // the client with two loads in flight (two fibers, no dispatcher)
+  client2: () =>
+    run(Effect.forEach([0, 1], () => runClient(loads / 2), { concurrency: 2, discard: true })),
   dispatcher: () => run(runDispatcher(loads)),
   burst: () => run(runDispatcher(loads, 20)),
   // the dispatcher and the ledger alone, over a client that answers at once (no HTTP): 20 × `loads` of them

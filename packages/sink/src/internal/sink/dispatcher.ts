@@ -92,6 +92,8 @@ interface InFlight {
   held: number
   /** The raw body went to `LoadClient.compress`, which hands its chunks back to the pool itself. */
   handedOver: boolean
+  /** The load holds one of the shared in-flight slots (given back by its fiber's end, or for a backoff wait). */
+  slot: boolean
 }
 
 /** A table's adaptive limit: its controller and the permits that enforce the controller's limit. */
@@ -115,7 +117,7 @@ const naming = <X>(error: X, table: string): X => {
 export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.Scope> =>
   Effect.gen(function*() {
     const { client, clock, deadLetter, ledger, maxBytes } = options
-    const slots = yield* Effect.makeSemaphore(Math.max(1, options.concurrency))
+    const slots = Math.max(1, options.concurrency)
     const fibers = yield* FiberSet.make<void, never>()
     const failed = yield* Deferred.make<never, DispatchError>()
     let failedWith: DispatchError | undefined
@@ -126,14 +128,20 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
     // `failed`, until releases leave room, as a semaphore's waiter does (it takes when it runs again)
     let outstanding = 0
     const budgetWaiters = new Set<() => void>()
-    const takeBudget = (n: number): Effect.Effect<void> =>
+    // (a dispatch that waits is woken by the first failure too, and fails with it: `wakeBudgetWaiters`)
+    const takeBudget = (n: number): Effect.Effect<void, DispatchError> =>
       Effect.suspend(() => {
         if (maxBytes - outstanding >= n) {
           outstanding += n
           return Effect.void
         }
-        return Effect.async<void>((resume) => {
+        return Effect.async<void, DispatchError>((resume) => {
           const waiter = () => {
+            if (failedWith !== undefined) {
+              budgetWaiters.delete(waiter)
+              resume(Effect.fail(failedWith))
+              return
+            }
             if (maxBytes - outstanding < n) return
             budgetWaiters.delete(waiter)
             resume(takeBudget(n))
@@ -148,16 +156,56 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
       outstanding -= n
       for (const waiter of budgetWaiters) waiter()
     }
+    // the loads in flight: how many of the `slots` are taken, and the loads waiting for one, in the order they came.
+    // A load that finds one free takes it at once (no asynchronous take, no masks, no release effect: a semaphore's
+    // `withPermits` was all of these at every load); else it waits, and a slot given back passes straight to the
+    // first waiter. Whether a load holds a slot is its `slot` flag, set where the slot is counted, so that its
+    // fiber's end gives back exactly what it holds, whenever it is interrupted.
+    let slotsTaken = 0
+    const slotWaiters = new Set<() => void>()
+    const takeSlot = (item: InFlight): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (slotsTaken < slots && slotWaiters.size === 0) {
+          slotsTaken++
+          item.slot = true
+          return Effect.void
+        }
+        return Effect.async<void>((resume) => {
+          // called by `giveSlot` with the slot still counted as taken: it passes to this load
+          const waiter = () => {
+            item.slot = true
+            resume(Effect.void)
+          }
+          slotWaiters.add(waiter)
+          return Effect.sync(() => {
+            slotWaiters.delete(waiter)
+          })
+        })
+      })
+    const giveSlot = (item: InFlight): void => {
+      if (!item.slot) return
+      item.slot = false
+      const next = slotWaiters.values().next()
+      if (next.done === true) {
+        slotsTaken--
+        return
+      }
+      slotWaiters.delete(next.value)
+      next.value()
+    }
     // per ordered lane: the end of its last dispatched load
     const tails = new Map<Lane, Deferred.Deferred<void>>()
     // loads begun and not ended of their own: settled through get_load_state when the sink stops early
     const unsettled = new Set<InFlight>()
     let inflight = 0
 
-    // a load waiting out a backoff gives its slot back meanwhile; on interruption it takes one again, so that the
-    // `withPermits` around the load releases what it holds
-    const slotFreeBackoff = (wait: Effect.Effect<void>) =>
-      Effect.acquireUseRelease(slots.release(1), () => wait, () => slots.take(1))
+    // a load waiting out a backoff gives its slot back meanwhile and takes one again after (interrupted, it holds
+    // none, and its fiber's end gives back nothing)
+    const slotFreeBackoff = (item: InFlight) => (wait: Effect.Effect<void>) =>
+      Effect.suspend(() => {
+        giveSlot(item)
+        return Effect.zipRight(wait, takeSlot(item))
+      })
 
     const guard = <X, E2>(effect: Effect.Effect<X, E2>) => Effect.raceFirst(effect, Deferred.await(failed))
     // per table: what `SinkMetrics.tagged` does to the metric labels (the same arrays: internal/metricLabels.ts)
@@ -340,8 +388,7 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
         if (failedWith !== undefined) return Effect.fail(failedWith)
         const lane = sealed.lane
         const held = Math.min(sealed.body.byteLength, maxBytes)
-        const take = maxBytes - outstanding >= held ? takeBudget(held) : guard(takeBudget(held))
-        return take.pipe(
+        return takeBudget(held).pipe(
           Effect.zipRight(Effect.suspend(() => {
             const batch: Batch = {
               table: lane.key,
@@ -353,7 +400,8 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
               firstRow: sealed.firstRow
             }
             ledger.sealed(batch)
-            const item: InFlight = { sealed, batch, held, handedOver: false }
+            const item: InFlight = { sealed, batch, held, handedOver: false, slot: false }
+            const backoff = slotFreeBackoff(item)
             const previous = lane.ordered ? tails.get(lane) : undefined
             const done = lane.ordered ? Deferred.unsafeMake<void>(FiberId.none) : undefined
             if (done !== undefined) tails.set(lane, done)
@@ -369,7 +417,7 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
                   value: tagOf(lane)(FiberRefs.getOrDefault(refs, FiberRef.currentMetricLabels))
                 })
                 return options.adaptive === undefined
-                  ? FiberRefs.updateAs(tagged, { fiberId, fiberRef: LoadClient.currentBackoff, value: slotFreeBackoff })
+                  ? FiberRefs.updateAs(tagged, { fiberId, fiberRef: LoadClient.currentBackoff, value: backoff })
                   : tagged
               })
               if (previous !== undefined) yield* Deferred.await(previous)
@@ -381,32 +429,40 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
               const limit = options.adaptive === undefined ? undefined : yield* limitOf(lane)
               if (limit === undefined && options.adaptive !== undefined) {
                 // an ordered table under adaptive concurrency: no limit of its own, the slot given back as without
-                yield* FiberRef.set(LoadClient.currentBackoff, slotFreeBackoff)
+                yield* FiberRef.set(LoadClient.currentBackoff, backoff)
               }
+              // the slot is given back when the load ends (`giveSlot` below, at the fiber's end)
               const load = limit === undefined
-                ? slots.withPermits(1)(loadOne(item))
+                ? Effect.zipRight(takeSlot(item), loadOne(item))
                 // the table's permit first, kept through backoff waits; then a shared slot, given back during them
                 : limit.permits.withPermits(1)(
-                  slots.withPermits(1)(adaptively(lane, limit, (afterWait) =>
-                    Effect.locally(
-                      loadOne(item),
-                      LoadClient.currentBackoff,
-                      (wait) => Effect.zipRight(slotFreeBackoff(wait), Effect.sync(afterWait))
-                    )))
+                  Effect.zipRight(
+                    takeSlot(item),
+                    adaptively(lane, limit, (afterWait) =>
+                      Effect.locally(
+                        loadOne(item),
+                        LoadClient.currentBackoff,
+                        (wait) => Effect.zipRight(backoff(wait), Effect.sync(afterWait))
+                      )).pipe(Effect.ensuring(Effect.sync(() => giveSlot(item))))
+                  )
                 )
               yield* load
                 .pipe(
                   Effect.catchAll((error) =>
                     Effect.suspend(() => {
+                      giveSlot(item)
                       failedLanes.add(lane.key)
                       const e = naming(error, lane.key)
                       failedWith ??= e
+                      // the dispatches waiting for budget fail with it
+                      for (const waiter of budgetWaiters) waiter()
                       return Deferred.fail(failed, e)
                     })
                   )
                 )
             }).pipe(
               Effect.ensuring(Effect.suspend(() => {
+                giveSlot(item)
                 if (!item.handedOver) sealed.release(sealed.body)
                 releaseBudget(item.held)
                 const released = reportBuffered(lane, -held)

@@ -19,7 +19,8 @@
  *
  * `PERLOAD_OPS=1` first prints the Effect operations of one `client` load (the fiber's run loop steps, counted by a
  * supervisor with `OpSupervision` on, over 50 loads after 5 of warm-up), by kind, then those of one
- * `dispatcherOnly` load (200 loads after 40 of warm-up; the stub client's own `succeed` included).
+ * `dispatcherOnly` load (200 loads after 40 of warm-up; the stub client's own `succeed` included), then those of a
+ * `dispatcher` load (80 after 40, the client's included), each with the fibers forked per load (Effect's runtime metrics look up a histogram's key at each fiber's end).
  *
  * The three alternate, `rounds` times; each prints CPU µs per load (process.cpuUsage, user + system) of its best
  * and median round. `npx tsx packages/sink/bench/perLoad.ts [loads] [rounds] [bodyBytes]`; `PERLOAD_MODES=client`
@@ -196,6 +197,10 @@ const run = <A, E>(effect: Effect.Effect<A, E, LoadClient.LoadClient>) =>
 class OpCounter extends Supervisor.AbstractSupervisor<void> {
   readonly value = Effect.void
   readonly byKind = new Map<string, number>()
+  fibers = 0
+  override onStart(): void {
+    this.fibers++
+  }
   override onEffect(_fiber: unknown, effect: Effect.Effect<unknown, unknown, unknown>): void {
     const kind = String((effect as { readonly _op?: unknown })._op)
     this.byKind.set(kind, (this.byKind.get(kind) ?? 0) + 1)
@@ -206,6 +211,7 @@ if (process.env["PERLOAD_OPS"] === "1") {
   await run(Effect.gen(function*() {
     yield* runClient(5)
     counter.byKind.clear()
+    counter.fibers = 0
     yield* runClient(50).pipe(
       Effect.supervised(counter),
       Effect.withRuntimeFlagsPatch(RuntimeFlagsPatch.enable(RuntimeFlags.OpSupervision))
@@ -217,7 +223,7 @@ if (process.env["PERLOAD_OPS"] === "1") {
     console.log(
       `${name}: Effect operations per load ${Math.round(total / n)} (${
         kinds.map(([kind, k]) => `${kind} ${Math.round(k / n)}`).join(", ")
-      })`
+      }), fibers forked per load ${(counter.fibers / n).toFixed(2)}`
     )
   }
   print("client", 50)
@@ -226,12 +232,25 @@ if (process.env["PERLOAD_OPS"] === "1") {
   await run(Effect.gen(function*() {
     yield* runDispatcher(RUN_LOADS, 1, true)
     counter.byKind.clear()
+    counter.fibers = 0
     yield* runDispatcher(5 * RUN_LOADS, 1, true).pipe(
       Effect.supervised(counter),
       Effect.withRuntimeFlagsPatch(RuntimeFlagsPatch.enable(RuntimeFlags.OpSupervision))
     )
   }))
   print("dispatcherOnly", 5 * RUN_LOADS)
+  // the dispatcher over the client and HTTP (the `dispatcher` mode): the client's operations included, and the
+  // waits for the byte budget and the slots that loads over HTTP meet
+  await run(Effect.gen(function*() {
+    yield* runDispatcher(RUN_LOADS)
+    counter.byKind.clear()
+    counter.fibers = 0
+    yield* runDispatcher(2 * RUN_LOADS).pipe(
+      Effect.supervised(counter),
+      Effect.withRuntimeFlagsPatch(RuntimeFlagsPatch.enable(RuntimeFlags.OpSupervision))
+    )
+  }))
+  print("dispatcher", 2 * RUN_LOADS)
 }
 
 /** `n` loads, `width` of them in flight: each of `width` workers takes the next load when its own ends. */

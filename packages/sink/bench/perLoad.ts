@@ -273,8 +273,7 @@ const allModes: Record<string, () => Promise<unknown>> = {
   http2: () => inFlight(loads, 2, httpLoad),
   client: () => run(runClient(loads)),
   // the client with two loads in flight (two fibers, no dispatcher)
-  client2: () =>
-    run(Effect.forEach([0, 1], () => runClient(loads / 2), { concurrency: 2, discard: true })),
+  client2: () => run(Effect.forEach([0, 1], () => runClient(loads / 2), { concurrency: 2, discard: true })),
   dispatcher: () => run(runDispatcher(loads)),
   burst: () => run(runDispatcher(loads, 20)),
   // the dispatcher and the ledger alone, over a client that answers at once (no HTTP): 20 × `loads` of them

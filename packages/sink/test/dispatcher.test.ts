@@ -103,7 +103,7 @@ describe("Dispatcher: the byte budget", () => {
 })
 
 describe("Dispatcher: the in-flight slots", () => {
-  const success = (label: string) => ({
+  const success = (label: string): LoadClient.LoadResult => ({
     label,
     status: "Success",
     txnId: 1,

@@ -94,6 +94,8 @@ interface InFlight {
   handedOver: boolean
   /** The load holds one of the shared in-flight slots (given back by its fiber's end, or for a backoff wait). */
   slot: boolean
+  /** The load's backoff hook (`LoadClient.currentBackoff`): its slot given back for each wait. */
+  backoff: (wait: Effect.Effect<void>) => Effect.Effect<void>
 }
 
 /** A table's adaptive limit: its controller and the permits that enforce the controller's limit. */
@@ -383,6 +385,54 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
         Effect.tapError(() => Effect.sync(() => unsettled.delete(item)))
       )
 
+    /** A load failed for good: its table's later loads are not attempted, and the sink fails with the first failure. */
+    const failLoad = (item: InFlight, error: DispatchError): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        giveSlot(item)
+        const key = item.sealed.lane.key
+        failedLanes.add(key)
+        const e = naming(error, key)
+        failedWith ??= e
+        // the dispatches waiting for budget fail with it
+        for (const waiter of budgetWaiters) waiter()
+        return Deferred.fail(failed, e)
+      })
+
+    /**
+     * A load's fiber, once its turn came (an ordered table's previous load ended): a slot (and its table's permit,
+     * with adaptive concurrency), then the load; the slot is given back at the fiber's end (`giveSlot`).
+     */
+    const attempt = (item: InFlight): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const lane = item.sealed.lane
+        if (failedLanes.has(lane.key)) {
+          // an earlier load of this table failed for good: this one is not attempted
+          return Effect.ignore(ledger.record(item.batch, "failed"))
+        }
+        if (options.adaptive === undefined) {
+          return Effect.catchAll(Effect.zipRight(takeSlot(item), loadOne(item)), (error) => failLoad(item, error))
+        }
+        return Effect.flatMap(limitOf(lane), (limit) =>
+          limit === undefined
+            // an ordered table under adaptive concurrency: no limit of its own, the slot given back as without
+            ? Effect.zipRight(
+              FiberRef.set(LoadClient.currentBackoff, item.backoff),
+              Effect.catchAll(Effect.zipRight(takeSlot(item), loadOne(item)), (error) => failLoad(item, error))
+            )
+            // the table's permit first, kept through backoff waits; then a shared slot, given back during them
+            : limit.permits.withPermits(1)(
+              Effect.zipRight(
+                takeSlot(item),
+                adaptively(lane, limit, (afterWait) =>
+                  Effect.locally(
+                    loadOne(item),
+                    LoadClient.currentBackoff,
+                    (wait) => Effect.zipRight(item.backoff(wait), Effect.sync(afterWait))
+                  )).pipe(Effect.ensuring(Effect.sync(() => giveSlot(item))))
+              )
+            ).pipe(Effect.catchAll((error) => failLoad(item, error))))
+      })
+
     const dispatch = (sealed: Sealed) =>
       Effect.suspend(() => {
         if (failedWith !== undefined) return Effect.fail(failedWith)
@@ -400,67 +450,30 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
               firstRow: sealed.firstRow
             }
             ledger.sealed(batch)
-            const item: InFlight = { sealed, batch, held, handedOver: false, slot: false }
-            const backoff = slotFreeBackoff(item)
+            const item: InFlight = { sealed, batch, held, handedOver: false, slot: false, backoff: undefined! }
+            item.backoff = slotFreeBackoff(item)
             const previous = lane.ordered ? tails.get(lane) : undefined
             const done = lane.ordered ? Deferred.unsafeMake<void>(FiberId.none) : undefined
             if (done !== undefined) tails.set(lane, done)
-            const run = Effect.gen(function*() {
-              // the load's fiber is its own (forked below): its metrics are the table's (as
-              // `SinkMetrics.tagged` would tag them, without one scope of the fiber ref per load), and without
-              // adaptive concurrency its backoff waits give the slot back; nothing else runs in this fiber
-              // (the tag, and the backoff hook when there is no adaptive limit, set in one step)
-              yield* Effect.updateFiberRefs((fiberId, refs) => {
-                const tagged = FiberRefs.updateAs(refs, {
-                  fiberId,
-                  fiberRef: FiberRef.currentMetricLabels,
-                  value: tagOf(lane)(FiberRefs.getOrDefault(refs, FiberRef.currentMetricLabels))
-                })
-                return options.adaptive === undefined
-                  ? FiberRefs.updateAs(tagged, { fiberId, fiberRef: LoadClient.currentBackoff, value: backoff })
-                  : tagged
+            // the load's fiber is its own (forked below): its metrics are the table's (as `SinkMetrics.tagged` would
+            // tag them, without one scope of the fiber ref per load), and without adaptive concurrency its backoff
+            // waits give the slot back; nothing else runs in this fiber (the tag, and the backoff hook when there is
+            // no adaptive limit, set in one step and one copy of the fiber's refs). A chain, not a generator.
+            const steps = previous !== undefined
+              ? Effect.zipRight(Deferred.await(previous), attempt(item))
+              : attempt(item)
+            const run = Effect.updateFiberRefs((fiberId, refs) => {
+              const labels: readonly [FiberRef.FiberRef<any>, readonly [readonly [FiberId.Single, any]]] = [
+                FiberRef.currentMetricLabels,
+                [[fiberId, tagOf(lane)(FiberRefs.getOrDefault(refs, FiberRef.currentMetricLabels))]]
+              ]
+              return FiberRefs.updateManyAs(refs, {
+                entries: options.adaptive === undefined
+                  ? [labels, [LoadClient.currentBackoff, [[fiberId, item.backoff]]]]
+                  : [labels]
               })
-              if (previous !== undefined) yield* Deferred.await(previous)
-              if (failedLanes.has(lane.key)) {
-                // an earlier load of this table failed for good: this one is not attempted
-                yield* ledger.record(batch, "failed").pipe(Effect.ignore)
-                return
-              }
-              const limit = options.adaptive === undefined ? undefined : yield* limitOf(lane)
-              if (limit === undefined && options.adaptive !== undefined) {
-                // an ordered table under adaptive concurrency: no limit of its own, the slot given back as without
-                yield* FiberRef.set(LoadClient.currentBackoff, backoff)
-              }
-              // the slot is given back when the load ends (`giveSlot` below, at the fiber's end)
-              const load = limit === undefined
-                ? Effect.zipRight(takeSlot(item), loadOne(item))
-                // the table's permit first, kept through backoff waits; then a shared slot, given back during them
-                : limit.permits.withPermits(1)(
-                  Effect.zipRight(
-                    takeSlot(item),
-                    adaptively(lane, limit, (afterWait) =>
-                      Effect.locally(
-                        loadOne(item),
-                        LoadClient.currentBackoff,
-                        (wait) => Effect.zipRight(backoff(wait), Effect.sync(afterWait))
-                      )).pipe(Effect.ensuring(Effect.sync(() => giveSlot(item))))
-                  )
-                )
-              yield* load
-                .pipe(
-                  Effect.catchAll((error) =>
-                    Effect.suspend(() => {
-                      giveSlot(item)
-                      failedLanes.add(lane.key)
-                      const e = naming(error, lane.key)
-                      failedWith ??= e
-                      // the dispatches waiting for budget fail with it
-                      for (const waiter of budgetWaiters) waiter()
-                      return Deferred.fail(failed, e)
-                    })
-                  )
-                )
             }).pipe(
+              Effect.zipRight(steps),
               Effect.ensuring(Effect.suspend(() => {
                 giveSlot(item)
                 if (!item.handedOver) sealed.release(sealed.body)

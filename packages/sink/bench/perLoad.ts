@@ -11,7 +11,7 @@
  * - `client2` (asked for by name only): the same in two fibers, two loads in flight, without the dispatcher;
  * - `dispatcher`: the sink's dispatcher (internal/sink/dispatcher.ts) over that client: the byte budget, the
  *   in-flight slots, the load's fiber, the ledger (labels, metrics, the landed log line), two loads in flight and
- *   the byte budget never spent (as with many tables);
+ *   a byte budget of four bodies (two in flight, two waiting for a slot: each later dispatch waits for budget);
  * - `burst`: the same, the loads dispatched 20 at a time (as a stream's end seals the batches of 20 tables at once),
  *   two in flight;
  * - `dispatcherOnly` (asked for by name only): the dispatcher over a client that answers at once, 20 × `loads`

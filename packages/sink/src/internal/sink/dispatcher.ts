@@ -125,12 +125,12 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
     let failedWith: DispatchError | undefined
     const failedLanes = new Set<string>()
     // the byte budget: what it has given out of `maxBytes`. When the permits are there they are taken at once,
-    // without racing `failed` (a race forks two fibers per batch; measured, that alone made V8 promote small
-    // batches' rows: docs/benchmark.md), and without a semaphore's asynchronous take; else the dispatch waits, racing
-    // `failed`, until releases leave room, as a semaphore's waiter does (it takes when it runs again)
+    // without a semaphore's asynchronous take; else the dispatch waits until releases leave room, as a semaphore's
+    // waiter does (it takes when it runs again). A waiting dispatch is woken by the first failure too, and fails
+    // with it (the load that fails for good wakes the waiters): no race against `failed`, which forked two fibers
+    // per wait (measured, a race per batch alone made V8 promote small batches' rows: docs/benchmark.md)
     let outstanding = 0
     const budgetWaiters = new Set<() => void>()
-    // (a dispatch that waits is woken by the first failure too, and fails with it: `wakeBudgetWaiters`)
     const takeBudget = (n: number): Effect.Effect<void, DispatchError> =>
       Effect.suspend(() => {
         if (maxBytes - outstanding >= n) {

@@ -5,10 +5,13 @@
  *
  * - `http`: bare node:http, a keep-alive agent, `Expect: 100-continue`, the body written on `100 Continue`: the
  *   floor of a load on node:http;
+ * - `http2` (asked for by name only): the same with two loads in flight, as the dispatcher has them: what the
+ *   concurrency alone costs;
  * - `client`: `LoadClient.loadBatch` (transport, failover, the Stream Load operation);
+ * - `client2` (asked for by name only): the same in two fibers, two loads in flight, without the dispatcher;
  * - `dispatcher`: the sink's dispatcher (internal/sink/dispatcher.ts) over that client: the byte budget, the
  *   in-flight slots, the load's fiber, the ledger (labels, metrics, the landed log line), two loads in flight and
- *   the byte budget never spent (as with many tables);
+ *   a byte budget of four bodies (two in flight, two waiting for a slot: each later dispatch waits for budget);
  * - `burst`: the same, the loads dispatched 20 at a time (as a stream's end seals the batches of 20 tables at once),
  *   two in flight;
  * - `dispatcherOnly` (asked for by name only): the dispatcher over a client that answers at once, 20 × `loads`
@@ -16,7 +19,8 @@
  *
  * `PERLOAD_OPS=1` first prints the Effect operations of one `client` load (the fiber's run loop steps, counted by a
  * supervisor with `OpSupervision` on, over 50 loads after 5 of warm-up), by kind, then those of one
- * `dispatcherOnly` load (200 loads after 40 of warm-up; the stub client's own `succeed` included).
+ * `dispatcherOnly` load (200 loads after 40 of warm-up; the stub client's own `succeed` included), then those of a
+ * `dispatcher` load (80 after 40, the client's included), each with the fibers forked per load (Effect's runtime metrics look up a histogram's key at each fiber's end).
  *
  * The three alternate, `rounds` times; each prints CPU µs per load (process.cpuUsage, user + system) of its best
  * and median round. `npx tsx packages/sink/bench/perLoad.ts [loads] [rounds] [bodyBytes]`; `PERLOAD_MODES=client`
@@ -193,6 +197,10 @@ const run = <A, E>(effect: Effect.Effect<A, E, LoadClient.LoadClient>) =>
 class OpCounter extends Supervisor.AbstractSupervisor<void> {
   readonly value = Effect.void
   readonly byKind = new Map<string, number>()
+  fibers = 0
+  override onStart(): void {
+    this.fibers++
+  }
   override onEffect(_fiber: unknown, effect: Effect.Effect<unknown, unknown, unknown>): void {
     const kind = String((effect as { readonly _op?: unknown })._op)
     this.byKind.set(kind, (this.byKind.get(kind) ?? 0) + 1)
@@ -203,6 +211,7 @@ if (process.env["PERLOAD_OPS"] === "1") {
   await run(Effect.gen(function*() {
     yield* runClient(5)
     counter.byKind.clear()
+    counter.fibers = 0
     yield* runClient(50).pipe(
       Effect.supervised(counter),
       Effect.withRuntimeFlagsPatch(RuntimeFlagsPatch.enable(RuntimeFlags.OpSupervision))
@@ -214,7 +223,7 @@ if (process.env["PERLOAD_OPS"] === "1") {
     console.log(
       `${name}: Effect operations per load ${Math.round(total / n)} (${
         kinds.map(([kind, k]) => `${kind} ${Math.round(k / n)}`).join(", ")
-      })`
+      }), fibers forked per load ${(counter.fibers / n).toFixed(2)}`
     )
   }
   print("client", 50)
@@ -223,19 +232,48 @@ if (process.env["PERLOAD_OPS"] === "1") {
   await run(Effect.gen(function*() {
     yield* runDispatcher(RUN_LOADS, 1, true)
     counter.byKind.clear()
+    counter.fibers = 0
     yield* runDispatcher(5 * RUN_LOADS, 1, true).pipe(
       Effect.supervised(counter),
       Effect.withRuntimeFlagsPatch(RuntimeFlagsPatch.enable(RuntimeFlags.OpSupervision))
     )
   }))
   print("dispatcherOnly", 5 * RUN_LOADS)
+  // the dispatcher over the client and HTTP (the `dispatcher` mode): the client's operations included, and the
+  // waits for the byte budget and the slots that loads over HTTP meet
+  await run(Effect.gen(function*() {
+    yield* runDispatcher(RUN_LOADS)
+    counter.byKind.clear()
+    counter.fibers = 0
+    yield* runDispatcher(2 * RUN_LOADS).pipe(
+      Effect.supervised(counter),
+      Effect.withRuntimeFlagsPatch(RuntimeFlagsPatch.enable(RuntimeFlags.OpSupervision))
+    )
+  }))
+  print("dispatcher", 2 * RUN_LOADS)
+}
+
+/** `n` loads, `width` of them in flight: each of `width` workers takes the next load when its own ends. */
+const inFlight = async (n: number, width: number, one: () => Promise<void>) => {
+  let next = 0
+  const worker = async () => {
+    while (next < n) {
+      next++
+      await one()
+    }
+  }
+  await Promise.all(Array.from({ length: width }, worker))
 }
 
 const allModes: Record<string, () => Promise<unknown>> = {
   http: async () => {
     for (let i = 0; i < loads; i++) await httpLoad()
   },
+  // bare node:http with two loads in flight, as the dispatcher mode has: what the concurrency alone costs
+  http2: () => inFlight(loads, 2, httpLoad),
   client: () => run(runClient(loads)),
+  // the client with two loads in flight (two fibers, no dispatcher)
+  client2: () => run(Effect.forEach([0, 1], () => runClient(loads / 2), { concurrency: 2, discard: true })),
   dispatcher: () => run(runDispatcher(loads)),
   burst: () => run(runDispatcher(loads, 20)),
   // the dispatcher and the ledger alone, over a client that answers at once (no HTTP): 20 × `loads` of them

@@ -1,9 +1,11 @@
 /**
  * The dispatcher's byte budget (internal/sink/dispatcher.ts): a dispatch that finds no room waits until a load's
- * end gives its bytes back, and fails with the first failure if a load fails for good meanwhile.
+ * end gives its bytes back, and fails with the first failure if a load fails for good meanwhile. Its in-flight
+ * slots: at most `concurrency` loads at once, a waiting load takes the slot of the first to end, and a load waiting
+ * out a backoff gives its slot back meanwhile.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Exit, Fiber, Option } from "effect"
+import { Deferred, Duration, Effect, Exit, Fiber, FiberId, FiberRef, Option } from "effect"
 import { LabelStore, LoadClient, StarRocksError } from "../src/index.js"
 import * as Dispatcher from "../src/internal/sink/dispatcher.js"
 import type { Lane, Sealed } from "../src/internal/sink/lane.js"
@@ -45,7 +47,11 @@ const gatedClient = (gate: Deferred.Deferred<void>, failWith?: StarRocksError.Tr
     getLoadState: () => Effect.succeed("VISIBLE")
   })
 
-const dispatcherWith = (client: LoadClient.LoadClient, labels: LabelStore.LabelStore) =>
+const dispatcherWith = (
+  client: LoadClient.LoadClient,
+  labels: LabelStore.LabelStore,
+  room: { readonly maxBytes: number; readonly concurrency: number } = { maxBytes: 10, concurrency: 2 }
+) =>
   Effect.gen(function*() {
     const clock = yield* Effect.clock
     let n = 0
@@ -53,9 +59,9 @@ const dispatcherWith = (client: LoadClient.LoadClient, labels: LabelStore.LabelS
       client,
       ledger: Ledger.make(labels, clock),
       clock,
-      // room for one 10-byte batch
-      maxBytes: 10,
-      concurrency: 2,
+      // by default, room for one 10-byte batch
+      maxBytes: room.maxBytes,
+      concurrency: room.concurrency,
       transactional: false,
       label: () => `l-${n++}`,
       drainDeadline: Duration.seconds(1)
@@ -93,5 +99,97 @@ describe("Dispatcher: the byte budget", () => {
       const failure = dispatcher.failure() as { _tag?: string; table?: string } | undefined
       assert.strictEqual(failure?._tag, "TransportError")
       assert.strictEqual(failure?.table, "db.t")
+    }))
+})
+
+describe("Dispatcher: the in-flight slots", () => {
+  const success = (label: string): LoadClient.LoadResult => ({
+    label,
+    status: "Success",
+    txnId: 1,
+    loadedRows: 1,
+    filteredRows: 0,
+    unselectedRows: 0,
+    totalRows: 1,
+    loadBytes: 10,
+    hops: [],
+    timings: {},
+    errorUrl: undefined,
+    message: "OK",
+    retries: 0,
+    elapsedMs: 1
+  })
+  const settle = Effect.yieldNow().pipe(Effect.repeatN(20))
+
+  it.scoped("at most `concurrency` loads at once; a waiting load starts when one ends, in dispatch order", () =>
+    Effect.gen(function*() {
+      const gates = new Map<string, Deferred.Deferred<void>>()
+      const started: Array<string> = []
+      const client = LoadClient.fromPartial({
+        loadBatch: (request) =>
+          Effect.suspend(() => {
+            started.push(request.label)
+            const gate = Deferred.unsafeMake<void>(FiberId.none)
+            gates.set(request.label, gate)
+            return Effect.as(Deferred.await(gate), success(request.label))
+          }),
+        getLoadState: () => Effect.succeed("VISIBLE")
+      })
+      const labels = yield* LabelStore.makeMemory()
+      const dispatcher = yield* dispatcherWith(client, labels, { maxBytes: 100, concurrency: 2 })
+      for (let i = 0; i < 4; i++) yield* dispatcher.dispatch(sealedOf(i))
+      yield* settle
+      assert.deepStrictEqual(started, ["l-0", "l-1"])
+      yield* Deferred.succeed(gates.get("l-1")!, undefined)
+      yield* settle
+      assert.deepStrictEqual(started, ["l-0", "l-1", "l-2"])
+      yield* Deferred.succeed(gates.get("l-0")!, undefined)
+      yield* settle
+      assert.deepStrictEqual(started, ["l-0", "l-1", "l-2", "l-3"])
+      for (const label of ["l-2", "l-3"]) yield* Deferred.succeed(gates.get(label)!, undefined)
+      yield* dispatcher.drain
+      const committed = yield* labels.list({ state: "committed" })
+      assert.deepStrictEqual(committed.map((r) => r.label).sort(), ["l-0", "l-1", "l-2", "l-3"])
+    }))
+
+  it.scoped("a load waiting out a backoff gives its slot back meanwhile, and takes one again after", () =>
+    Effect.gen(function*() {
+      const backoffGate = yield* Deferred.make<void>()
+      const secondGate = yield* Deferred.make<void>()
+      const events: Array<string> = []
+      const client = LoadClient.fromPartial({
+        loadBatch: (request) =>
+          request.label === "l-0"
+            // the first load's attempt fails, and its retry waits out a backoff through the hook, as the client's do
+            ? Effect.flatMap(FiberRef.get(LoadClient.currentBackoff), (backoff) =>
+              backoff(Effect.zipRight(
+                Effect.sync(() => events.push("l-0 waits")),
+                Deferred.await(backoffGate)
+              ))).pipe(
+                Effect.zipRight(Effect.sync(() => events.push("l-0 retried"))),
+                Effect.as(success(request.label))
+              )
+            : Effect.zipRight(
+              Effect.sync(() => events.push(`${request.label} starts`)),
+              Effect.as(Deferred.await(secondGate), success(request.label))
+            ),
+        getLoadState: () => Effect.succeed("VISIBLE")
+      })
+      const labels = yield* LabelStore.makeMemory()
+      const dispatcher = yield* dispatcherWith(client, labels, { maxBytes: 100, concurrency: 1 })
+      yield* dispatcher.dispatch(sealedOf(0))
+      yield* dispatcher.dispatch(sealedOf(1))
+      yield* settle
+      // one slot: the second load runs while the first waits out its backoff
+      assert.deepStrictEqual(events, ["l-0 waits", "l-1 starts"])
+      yield* Deferred.succeed(backoffGate, undefined)
+      yield* settle
+      // the first takes a slot again before its next attempt: the second holds the only one
+      assert.deepStrictEqual(events, ["l-0 waits", "l-1 starts"])
+      yield* Deferred.succeed(secondGate, undefined)
+      yield* dispatcher.drain
+      assert.deepStrictEqual(events, ["l-0 waits", "l-1 starts", "l-0 retried"])
+      const committed = yield* labels.list({ state: "committed" })
+      assert.deepStrictEqual(committed.map((r) => r.label).sort(), ["l-0", "l-1"])
     }))
 })

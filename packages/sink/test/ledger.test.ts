@@ -3,7 +3,7 @@
  * land, and the labels by outcome. The end-to-end runs are in test/integration/tables.ts.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Effect, Metric, MetricLabel, Option, TestClock } from "effect"
+import { Clock, Effect, Equal, Metric, MetricLabel, Option, Schema, TestClock } from "effect"
 import { LabelStore, SinkMetrics, StarRocksError } from "../src/index.js"
 import * as MetricLabels from "../src/internal/metricLabels.js"
 import * as Ledger from "../src/internal/sink/ledger.js"
@@ -121,5 +121,20 @@ describe("Ledger: a load's metrics", () => {
     assert.strictEqual(MetricLabels.withLabel(a, "timing", "LoadTimeMs", true), t)
     assert.deepStrictEqual(t.map((l) => l.key), ["timing", "job", "table"])
     assert.notStrictEqual(MetricLabels.withLabel(outer, "table", "db.b"), a)
+  })
+
+  it("the ledger's label records are what the Schema class makes without validation: equal, same keys, encodable", () => {
+    const fields = { label: "l-1", table: "db.t", state: "pending" as const, rows: 3, bytes: 10, updatedAt: 5 }
+    const made = new LabelStore.LabelRecord(fields, true)
+    const fast = Ledger.labelRecord(fields)
+    assert.isTrue(fast instanceof LabelStore.LabelRecord)
+    assert.isTrue(Equal.equals(fast, made))
+    assert.deepStrictEqual(Reflect.ownKeys(fast), Reflect.ownKeys(made))
+    assert.strictEqual(String(fast), String(made))
+    assert.isTrue(Schema.is(LabelStore.LabelRecord)(fast))
+    assert.deepStrictEqual(
+      Schema.encodeSync(LabelStore.LabelRecord)(fast),
+      Schema.encodeSync(LabelStore.LabelRecord)(made)
+    )
   })
 })

@@ -92,6 +92,10 @@ interface InFlight {
   held: number
   /** The raw body went to `LoadClient.compress`, which hands its chunks back to the pool itself. */
   handedOver: boolean
+  /** The load holds one of the shared in-flight slots (given back by its fiber's end, or for a backoff wait). */
+  slot: boolean
+  /** The load's backoff hook (`LoadClient.currentBackoff`): its slot given back for each wait. */
+  backoff: (wait: Effect.Effect<void>) => Effect.Effect<void>
 }
 
 /** A table's adaptive limit: its controller and the permits that enforce the controller's limit. */
@@ -115,25 +119,31 @@ const naming = <X>(error: X, table: string): X => {
 export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.Scope> =>
   Effect.gen(function*() {
     const { client, clock, deadLetter, ledger, maxBytes } = options
-    const slots = yield* Effect.makeSemaphore(Math.max(1, options.concurrency))
+    const slots = Math.max(1, options.concurrency)
     const fibers = yield* FiberSet.make<void, never>()
     const failed = yield* Deferred.make<never, DispatchError>()
     let failedWith: DispatchError | undefined
     const failedLanes = new Set<string>()
     // the byte budget: what it has given out of `maxBytes`. When the permits are there they are taken at once,
-    // without racing `failed` (a race forks two fibers per batch; measured, that alone made V8 promote small
-    // batches' rows: docs/benchmark.md), and without a semaphore's asynchronous take; else the dispatch waits, racing
-    // `failed`, until releases leave room, as a semaphore's waiter does (it takes when it runs again)
+    // without a semaphore's asynchronous take; else the dispatch waits until releases leave room, as a semaphore's
+    // waiter does (it takes when it runs again). A waiting dispatch is woken by the first failure too, and fails
+    // with it (the load that fails for good wakes the waiters): no race against `failed`, which forked two fibers
+    // per wait (measured, a race per batch alone made V8 promote small batches' rows: docs/benchmark.md)
     let outstanding = 0
     const budgetWaiters = new Set<() => void>()
-    const takeBudget = (n: number): Effect.Effect<void> =>
+    const takeBudget = (n: number): Effect.Effect<void, DispatchError> =>
       Effect.suspend(() => {
         if (maxBytes - outstanding >= n) {
           outstanding += n
           return Effect.void
         }
-        return Effect.async<void>((resume) => {
+        return Effect.async<void, DispatchError>((resume) => {
           const waiter = () => {
+            if (failedWith !== undefined) {
+              budgetWaiters.delete(waiter)
+              resume(Effect.fail(failedWith))
+              return
+            }
             if (maxBytes - outstanding < n) return
             budgetWaiters.delete(waiter)
             resume(takeBudget(n))
@@ -148,16 +158,56 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
       outstanding -= n
       for (const waiter of budgetWaiters) waiter()
     }
+    // the loads in flight: how many of the `slots` are taken, and the loads waiting for one, in the order they came.
+    // A load that finds one free takes it at once (no asynchronous take, no masks, no release effect: a semaphore's
+    // `withPermits` was all of these at every load); else it waits, and a slot given back passes straight to the
+    // first waiter. Whether a load holds a slot is its `slot` flag, set where the slot is counted, so that its
+    // fiber's end gives back exactly what it holds, whenever it is interrupted.
+    let slotsTaken = 0
+    const slotWaiters = new Set<() => void>()
+    const takeSlot = (item: InFlight): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (slotsTaken < slots && slotWaiters.size === 0) {
+          slotsTaken++
+          item.slot = true
+          return Effect.void
+        }
+        return Effect.async<void>((resume) => {
+          // called by `giveSlot` with the slot still counted as taken: it passes to this load
+          const waiter = () => {
+            item.slot = true
+            resume(Effect.void)
+          }
+          slotWaiters.add(waiter)
+          return Effect.sync(() => {
+            slotWaiters.delete(waiter)
+          })
+        })
+      })
+    const giveSlot = (item: InFlight): void => {
+      if (!item.slot) return
+      item.slot = false
+      const next = slotWaiters.values().next()
+      if (next.done === true) {
+        slotsTaken--
+        return
+      }
+      slotWaiters.delete(next.value)
+      next.value()
+    }
     // per ordered lane: the end of its last dispatched load
     const tails = new Map<Lane, Deferred.Deferred<void>>()
     // loads begun and not ended of their own: settled through get_load_state when the sink stops early
     const unsettled = new Set<InFlight>()
     let inflight = 0
 
-    // a load waiting out a backoff gives its slot back meanwhile; on interruption it takes one again, so that the
-    // `withPermits` around the load releases what it holds
-    const slotFreeBackoff = (wait: Effect.Effect<void>) =>
-      Effect.acquireUseRelease(slots.release(1), () => wait, () => slots.take(1))
+    // a load waiting out a backoff gives its slot back meanwhile and takes one again after (interrupted, it holds
+    // none, and its fiber's end gives back nothing)
+    const slotFreeBackoff = (item: InFlight) => (wait: Effect.Effect<void>) =>
+      Effect.suspend(() => {
+        giveSlot(item)
+        return Effect.zipRight(wait, takeSlot(item))
+      })
 
     const guard = <X, E2>(effect: Effect.Effect<X, E2>) => Effect.raceFirst(effect, Deferred.await(failed))
     // per table: what `SinkMetrics.tagged` does to the metric labels (the same arrays: internal/metricLabels.ts)
@@ -335,13 +385,60 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
         Effect.tapError(() => Effect.sync(() => unsettled.delete(item)))
       )
 
+    /** A load failed for good: its table's later loads are not attempted, and the sink fails with the first failure. */
+    const failLoad = (item: InFlight, error: DispatchError): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        giveSlot(item)
+        const key = item.sealed.lane.key
+        failedLanes.add(key)
+        const e = naming(error, key)
+        failedWith ??= e
+        // the dispatches waiting for budget fail with it
+        for (const waiter of budgetWaiters) waiter()
+        return Deferred.fail(failed, e)
+      })
+
+    /**
+     * A load's fiber, once its turn came (an ordered table's previous load ended): a slot (and its table's permit,
+     * with adaptive concurrency), then the load; the slot is given back at the fiber's end (`giveSlot`).
+     */
+    const attempt = (item: InFlight): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const lane = item.sealed.lane
+        if (failedLanes.has(lane.key)) {
+          // an earlier load of this table failed for good: this one is not attempted
+          return Effect.ignore(ledger.record(item.batch, "failed"))
+        }
+        if (options.adaptive === undefined) {
+          return Effect.catchAll(Effect.zipRight(takeSlot(item), loadOne(item)), (error) => failLoad(item, error))
+        }
+        return Effect.flatMap(limitOf(lane), (limit) =>
+          limit === undefined
+            // an ordered table under adaptive concurrency: no limit of its own, the slot given back as without
+            ? Effect.zipRight(
+              FiberRef.set(LoadClient.currentBackoff, item.backoff),
+              Effect.catchAll(Effect.zipRight(takeSlot(item), loadOne(item)), (error) => failLoad(item, error))
+            )
+            // the table's permit first, kept through backoff waits; then a shared slot, given back during them
+            : limit.permits.withPermits(1)(
+              Effect.zipRight(
+                takeSlot(item),
+                adaptively(lane, limit, (afterWait) =>
+                  Effect.locally(
+                    loadOne(item),
+                    LoadClient.currentBackoff,
+                    (wait) => Effect.zipRight(item.backoff(wait), Effect.sync(afterWait))
+                  )).pipe(Effect.ensuring(Effect.sync(() => giveSlot(item))))
+              )
+            ).pipe(Effect.catchAll((error) => failLoad(item, error))))
+      })
+
     const dispatch = (sealed: Sealed) =>
       Effect.suspend(() => {
         if (failedWith !== undefined) return Effect.fail(failedWith)
         const lane = sealed.lane
         const held = Math.min(sealed.body.byteLength, maxBytes)
-        const take = maxBytes - outstanding >= held ? takeBudget(held) : guard(takeBudget(held))
-        return take.pipe(
+        return takeBudget(held).pipe(
           Effect.zipRight(Effect.suspend(() => {
             const batch: Batch = {
               table: lane.key,
@@ -353,60 +450,32 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
               firstRow: sealed.firstRow
             }
             ledger.sealed(batch)
-            const item: InFlight = { sealed, batch, held, handedOver: false }
+            const item: InFlight = { sealed, batch, held, handedOver: false, slot: false, backoff: undefined! }
+            item.backoff = slotFreeBackoff(item)
             const previous = lane.ordered ? tails.get(lane) : undefined
             const done = lane.ordered ? Deferred.unsafeMake<void>(FiberId.none) : undefined
             if (done !== undefined) tails.set(lane, done)
-            const run = Effect.gen(function*() {
-              // the load's fiber is its own (forked below): its metrics are the table's (as
-              // `SinkMetrics.tagged` would tag them, without one scope of the fiber ref per load), and without
-              // adaptive concurrency its backoff waits give the slot back; nothing else runs in this fiber
-              // (the tag, and the backoff hook when there is no adaptive limit, set in one step)
-              yield* Effect.updateFiberRefs((fiberId, refs) => {
-                const tagged = FiberRefs.updateAs(refs, {
-                  fiberId,
-                  fiberRef: FiberRef.currentMetricLabels,
-                  value: tagOf(lane)(FiberRefs.getOrDefault(refs, FiberRef.currentMetricLabels))
-                })
-                return options.adaptive === undefined
-                  ? FiberRefs.updateAs(tagged, { fiberId, fiberRef: LoadClient.currentBackoff, value: slotFreeBackoff })
-                  : tagged
+            // the load's fiber is its own (forked below): its metrics are the table's (as `SinkMetrics.tagged` would
+            // tag them, without one scope of the fiber ref per load), and without adaptive concurrency its backoff
+            // waits give the slot back; nothing else runs in this fiber (the tag, and the backoff hook when there is
+            // no adaptive limit, set in one step and one copy of the fiber's refs). A chain, not a generator.
+            const steps = previous !== undefined
+              ? Effect.zipRight(Deferred.await(previous), attempt(item))
+              : attempt(item)
+            const run = Effect.updateFiberRefs((fiberId, refs) => {
+              const labels: readonly [FiberRef.FiberRef<any>, readonly [readonly [FiberId.Single, any]]] = [
+                FiberRef.currentMetricLabels,
+                [[fiberId, tagOf(lane)(FiberRefs.getOrDefault(refs, FiberRef.currentMetricLabels))]]
+              ]
+              return FiberRefs.updateManyAs(refs, {
+                entries: options.adaptive === undefined
+                  ? [labels, [LoadClient.currentBackoff, [[fiberId, item.backoff]]]]
+                  : [labels]
               })
-              if (previous !== undefined) yield* Deferred.await(previous)
-              if (failedLanes.has(lane.key)) {
-                // an earlier load of this table failed for good: this one is not attempted
-                yield* ledger.record(batch, "failed").pipe(Effect.ignore)
-                return
-              }
-              const limit = options.adaptive === undefined ? undefined : yield* limitOf(lane)
-              if (limit === undefined && options.adaptive !== undefined) {
-                // an ordered table under adaptive concurrency: no limit of its own, the slot given back as without
-                yield* FiberRef.set(LoadClient.currentBackoff, slotFreeBackoff)
-              }
-              const load = limit === undefined
-                ? slots.withPermits(1)(loadOne(item))
-                // the table's permit first, kept through backoff waits; then a shared slot, given back during them
-                : limit.permits.withPermits(1)(
-                  slots.withPermits(1)(adaptively(lane, limit, (afterWait) =>
-                    Effect.locally(
-                      loadOne(item),
-                      LoadClient.currentBackoff,
-                      (wait) => Effect.zipRight(slotFreeBackoff(wait), Effect.sync(afterWait))
-                    )))
-                )
-              yield* load
-                .pipe(
-                  Effect.catchAll((error) =>
-                    Effect.suspend(() => {
-                      failedLanes.add(lane.key)
-                      const e = naming(error, lane.key)
-                      failedWith ??= e
-                      return Deferred.fail(failed, e)
-                    })
-                  )
-                )
             }).pipe(
+              Effect.zipRight(steps),
               Effect.ensuring(Effect.suspend(() => {
+                giveSlot(item)
                 if (!item.handedOver) sealed.release(sealed.body)
                 releaseBudget(item.held)
                 const released = reportBuffered(lane, -held)

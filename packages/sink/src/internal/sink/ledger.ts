@@ -114,6 +114,21 @@ export const updateMetrics = (
     return Effect.void
   })
 
+/**
+ * A `LabelRecord` of fields that are the batch's own, typed: what `new LabelRecord(fields, true)` (no validation)
+ * makes, the fields as its own properties on its prototype, without the Schema class's constructor (a copy of the
+ * fields, a merge of defaults the record has none of, then the copy onto the instance: about 1 µs, twice a load).
+ * `test/ledger.test.ts` checks that both make equal records of the same keys.
+ */
+export const labelRecord = (fields: {
+  readonly label: string
+  readonly table: string
+  readonly state: LabelStore.LabelState
+  readonly rows: number
+  readonly bytes: number
+  readonly updatedAt: number
+}): LabelStore.LabelRecord => Object.assign(Object.create(LabelStore.LabelRecord.prototype), fields)
+
 /** Landed batches kept at the head of a table's track (the latest of the landed prefix, listed in the report). */
 export const KEEP_LANDED = 100
 
@@ -221,17 +236,14 @@ export const make = (
   const record = (batch: Batch, state: LabelStore.LabelState) =>
     Effect.suspend(() => {
       track(batch, state)
-      // the fields are the batch's own, typed: the record is not validated again (`true`: no validation)
-      return labels.put(
-        new LabelStore.LabelRecord({
-          label: batch.label,
-          table: batch.table,
-          state,
-          rows: batch.rows,
-          bytes: batch.bytes,
-          updatedAt: clock.unsafeCurrentTimeMillis()
-        }, true)
-      )
+      return labels.put(labelRecord({
+        label: batch.label,
+        table: batch.table,
+        state,
+        rows: batch.rows,
+        bytes: batch.bytes,
+        updatedAt: clock.unsafeCurrentTimeMillis()
+      }))
     })
 
   const landed = (batch: Batch, result: Landed, startedAt: number) =>

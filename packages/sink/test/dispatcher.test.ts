@@ -22,27 +22,33 @@ const sealedOf = (seq: number): Sealed => ({
   release: () => {}
 })
 
+/** A landed load of one row and `loadBytes` bytes. */
+const success = (label: string, loadBytes = 10): LoadClient.LoadResult => ({
+  label,
+  status: "Success",
+  txnId: 1,
+  loadedRows: 1,
+  filteredRows: 0,
+  unselectedRows: 0,
+  totalRows: 1,
+  loadBytes,
+  hops: [],
+  timings: {},
+  errorUrl: undefined,
+  message: "OK",
+  retries: 0,
+  elapsedMs: 1
+})
+
+/** Lets the forked fibers run until they wait. */
+const settle = Effect.yieldNow().pipe(Effect.repeatN(20))
+
 /** A client whose loads wait for `gate`, then land (or fail with `failWith`). */
 const gatedClient = (gate: Deferred.Deferred<void>, failWith?: StarRocksError.TransportError) =>
   LoadClient.fromPartial({
     loadBatch: (request) =>
       Deferred.await(gate).pipe(Effect.zipRight(
-        failWith !== undefined ? Effect.fail(failWith) : Effect.succeed({
-          label: request.label,
-          status: "Success",
-          txnId: 1,
-          loadedRows: 1,
-          filteredRows: 0,
-          unselectedRows: 0,
-          totalRows: 1,
-          loadBytes: request.body.byteLength,
-          hops: [],
-          timings: {},
-          errorUrl: undefined,
-          message: "OK",
-          retries: 0,
-          elapsedMs: 1
-        })
+        failWith !== undefined ? Effect.fail(failWith) : Effect.succeed(success(request.label, request.body.byteLength))
       )),
     getLoadState: () => Effect.succeed("VISIBLE")
   })
@@ -76,7 +82,7 @@ describe("Dispatcher: the byte budget", () => {
       const dispatcher = yield* dispatcherWith(gatedClient(gate), labels)
       yield* dispatcher.dispatch(sealedOf(0))
       const second = yield* Effect.fork(dispatcher.dispatch(sealedOf(1)))
-      yield* Effect.yieldNow().pipe(Effect.repeatN(20))
+      yield* settle
       assert.isTrue(Option.isNone(yield* Fiber.poll(second)), "the second dispatch waits for the budget")
       yield* Deferred.succeed(gate, undefined)
       yield* Fiber.join(second)
@@ -92,7 +98,7 @@ describe("Dispatcher: the byte budget", () => {
       const dispatcher = yield* dispatcherWith(gatedClient(gate, error), yield* LabelStore.makeMemory())
       yield* dispatcher.dispatch(sealedOf(0))
       const second = yield* Effect.fork(dispatcher.dispatch(sealedOf(1)))
-      yield* Effect.yieldNow().pipe(Effect.repeatN(20))
+      yield* settle
       yield* Deferred.succeed(gate, undefined)
       const exit = yield* Fiber.await(second)
       assert.isTrue(Exit.isFailure(exit))
@@ -103,24 +109,6 @@ describe("Dispatcher: the byte budget", () => {
 })
 
 describe("Dispatcher: the in-flight slots", () => {
-  const success = (label: string): LoadClient.LoadResult => ({
-    label,
-    status: "Success",
-    txnId: 1,
-    loadedRows: 1,
-    filteredRows: 0,
-    unselectedRows: 0,
-    totalRows: 1,
-    loadBytes: 10,
-    hops: [],
-    timings: {},
-    errorUrl: undefined,
-    message: "OK",
-    retries: 0,
-    elapsedMs: 1
-  })
-  const settle = Effect.yieldNow().pipe(Effect.repeatN(20))
-
   it.scoped("at most `concurrency` loads at once; a waiting load starts when one ends, in dispatch order", () =>
     Effect.gen(function*() {
       const gates = new Map<string, Deferred.Deferred<void>>()

@@ -398,6 +398,10 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
         return Deferred.fail(failed, e)
       })
 
+    /** A shared slot, then the load: a load without a limit of its table's own. */
+    const unlimited = (item: InFlight): Effect.Effect<void> =>
+      Effect.catchAll(Effect.zipRight(takeSlot(item), loadOne(item)), (error) => failLoad(item, error))
+
     /**
      * A load's fiber, once its turn came (an ordered table's previous load ended): a slot (and its table's permit,
      * with adaptive concurrency), then the load; the slot is given back at the fiber's end (`giveSlot`).
@@ -409,16 +413,11 @@ export const make = (options: Options): Effect.Effect<Dispatcher, never, Scope.S
           // an earlier load of this table failed for good: this one is not attempted
           return Effect.ignore(ledger.record(item.batch, "failed"))
         }
-        if (options.adaptive === undefined) {
-          return Effect.catchAll(Effect.zipRight(takeSlot(item), loadOne(item)), (error) => failLoad(item, error))
-        }
+        if (options.adaptive === undefined) return unlimited(item)
         return Effect.flatMap(limitOf(lane), (limit) =>
           limit === undefined
             // an ordered table under adaptive concurrency: no limit of its own, the slot given back as without
-            ? Effect.zipRight(
-              FiberRef.set(LoadClient.currentBackoff, item.backoff),
-              Effect.catchAll(Effect.zipRight(takeSlot(item), loadOne(item)), (error) => failLoad(item, error))
-            )
+            ? Effect.zipRight(FiberRef.set(LoadClient.currentBackoff, item.backoff), unlimited(item))
             // the table's permit first, kept through backoff waits; then a shared slot, given back during them
             : limit.permits.withPermits(1)(
               Effect.zipRight(

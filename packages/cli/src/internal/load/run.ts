@@ -44,6 +44,7 @@ import type * as Zlib from "node:zlib"
 import * as Checkpoint from "./checkpoint.js"
 import * as Cutter from "./cutter.js"
 import * as FileBatches from "./fileBatches.js"
+import * as InOrder from "./inOrder.js"
 import type * as MetricsModule from "./metrics.js"
 import { decodeDelimiter, delimiterHeader, grouped, label, parseProperties, parseSize, sha256Hex } from "./options.js"
 
@@ -851,11 +852,15 @@ const run = (options: LoadOptions, done: (() => void) | undefined) =>
       })
 
     yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(Duration.seconds(tty ? 1 : 5)), showProgress)))
-    yield* Stream.fromQueue(batches).pipe(
-      Stream.flattenTake,
-      Stream.map(phased),
-      Stream.mapEffect(send, { concurrency: config.ioThreadCount }),
-      Stream.runForEach(landed),
+    // what `Stream.fromQueue(batches).pipe(Stream.flattenTake, Stream.map(phased), Stream.mapEffect(send, { concurrency
+    // }), Stream.runForEach(landed))` does, without the stream's channels (inOrder.ts)
+    yield* InOrder.sendInOrder({
+      queue: batches,
+      prepare: phased,
+      send,
+      land: landed,
+      concurrency: config.ioThreadCount
+    }).pipe(
       Effect.onInterrupt(() =>
         Effect.zipRight(
           Effect.sync(() => {

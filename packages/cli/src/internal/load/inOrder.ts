@@ -1,11 +1,10 @@
 /**
  * The loader's send loop without a stream: what `Stream.fromQueue(queue).pipe(Stream.flattenTake, Stream.map(prepare),
- * Stream.mapEffect(send, { concurrency }), Stream.runForEach(land))` does, the same steps in the same order, run by
- * two fibers instead of a stream's channels. effect's `Stream.mapEffect` with a concurrency is `Channel.mapOutEffectPar`
- * under three more channel layers (the queue's takes, the chunks' flattening, the outputs' chunks), and the channel
- * executor interpreting them cost a one-row load about 20-28 M instructions of its 717 M, more than the load's own
- * HTTP exchange (callgrind, docs/benchmark.md, session 16). This is `mapOutEffectPar`'s algorithm
- * (effect/src/internal/channel.ts) written out:
+ * Stream.mapEffect(send, { concurrency }), Stream.runForEach(land))` does, run by two fibers instead of a stream's
+ * channels. effect's `Stream.mapEffect` with a concurrency is its `Channel.mapOutEffectPar` under three more channel
+ * layers (the queue's takes, the chunks' flattening, the outputs' chunks), and the channel executor interpreting them
+ * cost a one-row load 20-28 M instructions of its 717 M, more than the load's own HTTP exchange (callgrind,
+ * docs/benchmark.md, session 16). This is `mapOutEffectPar`'s algorithm written out:
  *
  * - a producer fiber takes the next item (the queue's chunks one item at a time), offers the await of its result to
  *   an ordered queue of `concurrency` places, forks its send under one of `concurrency` permits and takes the next
@@ -16,6 +15,9 @@
  * - the caller lands the results one by one in the items' order, and fails with the first failure in that order
  *   (a failure of the queue, once the items before it have landed);
  * - the sends and the producer run in a scope of their own, closed (they are interrupted) when the loop ends.
+ *
+ * One difference, which changes nothing the loader does: the stream called `prepare` on all the items of a chunk when
+ * it took the chunk, the loop calls it on each item when it takes it (in order, before its send, as before).
  *
  * @internal
  */

@@ -23,6 +23,7 @@ import { ReferenceRows } from "@effect-starrocks/testkit"
 import type { Context, Exit, Option } from "effect"
 import { Chunk, Clock, Effect, Logger, LogLevel, Schema, Stream, Tracer } from "effect"
 import * as ChildProcess from "node:child_process"
+import * as V8 from "node:v8"
 import { Checkpoint, Checkpointer, StarRocksSink } from "../src/index.js"
 import { ReferenceRow } from "./referenceSchema.js"
 import { config, runSink, startEndpoint } from "./sinkRun.js"
@@ -167,8 +168,18 @@ const callgrind = (what: string) => {
 // EO_GC=1 (with node's --expose-gc): a full collection before each measured run, so that none of the old generation's
 // marking (the pre-built rows, about 1 GB at 2,000,000) lands in a run
 const fullGc = process.env["EO_GC"] === "1" ? (globalThis as { gc?: () => void }).gc : undefined
+// the old generation's bytes in use (old and large-object spaces): what a run promoted, when no full collection
+// fell in it (EO_GC=1 starts each run from a collected heap)
+const oldBytes = () => {
+  let n = 0
+  for (const s of V8.getHeapSpaceStatistics()) {
+    if (s.space_name === "old_space" || s.space_name === "large_object_space") n += s.space_used_size
+  }
+  return n
+}
 const measure = async (which: string, f: () => Promise<unknown>): Promise<Run> => {
   fullGc?.()
+  const old0 = oldBytes()
   callgrind("-i on")
   spans = []
   holds = []
@@ -183,7 +194,10 @@ const measure = async (which: string, f: () => Promise<unknown>): Promise<Run> =
   // the run's bounds on the clock of V8's CPU profiles (microseconds), to split a profile by run
   // (and on performance.now()'s, as `node --trace-gc` stamps its lines, to count the collections of each run)
   if (process.env["EO_MARKS"] === "1") {
-    console.log(`mark ${which} ${h0 / 1000n} ${process.hrtime.bigint() / 1000n} ${t0.toFixed(0)} ${t1.toFixed(0)}`)
+    console.log(
+      `mark ${which} ${h0 / 1000n} ${process.hrtime.bigint() / 1000n} ${t0.toFixed(0)} ${t1.toFixed(0)} ` +
+        `old+${((oldBytes() - old0) / 2 ** 20).toFixed(1)}MiB`
+    )
   }
   const c = process.cpuUsage(c0)
   callgrind(`-d ${which}`)

@@ -11,8 +11,10 @@
  * chunk that carries a barrier (from its pull to the next pull, measured upstream of the sink).
  * `nice -n -20 npx tsx packages/sink/bench/eoRatio.ts [N] [rounds] [phases] [alo|eo]`
  *
- * `alo` or `eo` runs one sink only. `EO_EVERY_ROWS` changes the rows between barriers; `EO_MARKS=1` prints each
- * run's bounds on the clock of V8's CPU profiles (to split a `--cpu-prof` profile by run); `CALLGRIND=1` (under
+ * `alo` or `eo` runs one sink only. `EO_EVERY_ROWS` changes the rows between barriers; `EO_BENCH_ORDER=1` runs each
+ * round as bench.ts does, with an unmeasured at-least-once run into 20 tables between the two measured runs (and
+ * bench.ts's warm-up); `EO_MARKS=1` prints each run's bounds on the clock of V8's CPU profiles (to split a
+ * `--cpu-prof` profile by run) and on performance.now()'s (to split `node --trace-gc`'s lines); `CALLGRIND=1` (under
  * `valgrind --tool=callgrind --instr-atstart=no`) counts instructions during the measured runs only, one dump per
  * run, from round `CALLGRIND_FROM` on. For profiles with stable names, bundle it with esbuild (as
  * scripts/crash-test.ts bundles its child) beside a copy of nullEndpoint.mjs and run the bundle with plain node.
@@ -21,9 +23,10 @@ import { ReferenceRows } from "@effect-starrocks/testkit"
 import type { Context, Exit, Option } from "effect"
 import { Chunk, Clock, Effect, Logger, LogLevel, Schema, Stream, Tracer } from "effect"
 import * as ChildProcess from "node:child_process"
+import * as V8 from "node:v8"
 import { Checkpoint, Checkpointer, StarRocksSink } from "../src/index.js"
 import { ReferenceRow } from "./referenceSchema.js"
-import { config, startEndpoint } from "./sinkRun.js"
+import { config, runSink, startEndpoint } from "./sinkRun.js"
 
 const N = Number(process.argv[2] ?? 2_000_000)
 const rounds = Number(process.argv[3] ?? 3)
@@ -32,6 +35,9 @@ const phases = process.argv[4] === "1"
 const only = process.argv[5]
 // the exactly-once runs' rows between barriers (default 500,000)
 const everyRows = Number(process.env["EO_EVERY_ROWS"] ?? 500_000)
+// EO_BENCH_ORDER=1: each round as bench.ts runs it, an at-least-once run into 20 tables (unmeasured) between the
+// at-least-once run and the exactly-once run, with bench.ts's warm-up (CSV, JSON, 20 tables, one-row chunks)
+const benchOrder = process.env["EO_BENCH_ORDER"] === "1"
 type Row = typeof ReferenceRow.Type
 
 const { child, port } = await startEndpoint()
@@ -159,7 +165,21 @@ const callgrind = (what: string) => {
     ChildProcess.execSync(`callgrind_control ${what} ${process.pid}`)
   }
 }
+// EO_GC=1 (with node's --expose-gc): a full collection before each measured run, so that none of the old generation's
+// marking (the pre-built rows, about 1 GB at 2,000,000) lands in a run
+const fullGc = process.env["EO_GC"] === "1" ? (globalThis as { gc?: () => void }).gc : undefined
+// the old generation's bytes in use (old and large-object spaces): what a run promoted, when no full collection
+// fell in it (EO_GC=1 starts each run from a collected heap)
+const oldBytes = () => {
+  let n = 0
+  for (const s of V8.getHeapSpaceStatistics()) {
+    if (s.space_name === "old_space" || s.space_name === "large_object_space") n += s.space_used_size
+  }
+  return n
+}
 const measure = async (which: string, f: () => Promise<unknown>): Promise<Run> => {
+  fullGc?.()
+  const old0 = oldBytes()
   callgrind("-i on")
   spans = []
   holds = []
@@ -172,7 +192,13 @@ const measure = async (which: string, f: () => Promise<unknown>): Promise<Run> =
   await f()
   const t1 = performance.now()
   // the run's bounds on the clock of V8's CPU profiles (microseconds), to split a profile by run
-  if (process.env["EO_MARKS"] === "1") console.log(`mark ${which} ${h0 / 1000n} ${process.hrtime.bigint() / 1000n}`)
+  // (and on performance.now()'s, as `node --trace-gc` stamps its lines, to count the collections of each run)
+  if (process.env["EO_MARKS"] === "1") {
+    console.log(
+      `mark ${which} ${h0 / 1000n} ${process.hrtime.bigint() / 1000n} ${t0.toFixed(0)} ${t1.toFixed(0)} ` +
+        `old+${((oldBytes() - old0) / 2 ** 20).toFixed(1)}MiB`
+    )
+  }
   const c = process.cpuUsage(c0)
   callgrind(`-d ${which}`)
   callgrind("-i off")
@@ -216,6 +242,11 @@ const median = (xs: ReadonlyArray<number>) => {
 
 // warm-up (JIT), as bench.ts
 await atLeastOnce(rows.slice(0, 50_000))
+if (benchOrder) {
+  await runSink(rows.slice(0, 50_000), port, "json")
+  await runSink(rows.slice(0, 50_000), port, "csv", 4096, 20)
+  await runSink(rows.slice(0, 50_000), port, "csv", 1)
+}
 await exactlyOnce(rows.slice(0, 50_000), 20_000)
 
 const alo: Array<Run> = []
@@ -224,6 +255,7 @@ for (let k = 0; k < rounds; k++) {
   round = k + 1
   const skip = { wall: NaN, cpu: NaN, sys: NaN, faults: NaN, start: NaN, startCpu: NaN, endCpu: NaN, tail: NaN }
   alo.push(only === "eo" ? skip : await measure("at-least-once", () => atLeastOnce(rows)))
+  if (benchOrder) await runSink(rows, port, "csv", 4096, 20)
   eo.push(only === "alo" ? skip : await measure("exactly-once", () => exactlyOnce(rows, everyRows)))
   const a = alo[k]!
   const e = eo[k]!

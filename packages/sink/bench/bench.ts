@@ -25,6 +25,7 @@
  * BENCH_ADAPTIVE_ROWS (default 100,000) and BENCH_ADAPTIVE_ROUNDS (default 1) with the server's settings in adaptive.ts,
  * and the loader's BENCH_LOADER_GB (default 1), BENCH_LOADER_BIG_GB (default 4), BENCH_LOADER_ROUNDS (default 2).
  * BENCH_SECTIONS=core runs only the figures before the compression section (a hot-path comparison).
+ * Each measured run starts after a full garbage collection (`collect` below; node runs with `--expose-gc`).
  */
 import { ReferenceRows } from "@effect-starrocks/testkit"
 import { Effect, Sink, Stream } from "effect"
@@ -45,7 +46,25 @@ import { config, runExactlyOnce, runSink, startEndpoint } from "./sinkRun.js"
 const here = Path.dirname(Url.fileURLToPath(import.meta.url))
 const N = Number(process.env["BENCH_ROWS"] ?? 2_000_000)
 
+/**
+ * A full garbage collection before each measured run (`npm run bench` runs node with `--expose-gc`). The bench
+ * holds its input, 2,000,000 pre-built rows (about 1 GB of heap), for the whole process; V8's old generation grows
+ * with every run, and the run in which it crosses its limit pays a full collection that marks those rows: 0.8 to
+ * 2.5 s of CPU, the input's cost, not the sink's (docs/benchmark.md, session 16, eoRatio.ts with `EO_GC=1`). Where
+ * it fell decided single runs and the ratios of two (20 tables ÷ one, exactly-once ÷ at-least-once). Each measured
+ * run now starts from the same collected heap; the sink's own garbage, young and old, stays in its run.
+ */
+const collect: () => void = (() => {
+  const gc = (globalThis as { gc?: () => void }).gc
+  if (gc === undefined) {
+    console.log("note: no --expose-gc (npm run bench sets it): runs start without a full collection before each")
+    return () => {}
+  }
+  return () => gc()
+})()
+
 const time = async <A>(f: () => Promise<A>): Promise<[A, number]> => {
+  collect()
   const t0 = process.hrtime.bigint()
   const a = await f()
   return [a, Number(process.hrtime.bigint() - t0) / 1e9]

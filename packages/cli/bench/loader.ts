@@ -12,7 +12,11 @@
  * {"gb":…,"big_gb":…,"bytes":…,"loader_mb_per_s":…,"curl_mb_per_s":…,"curl_parallel2_mb_per_s":…,
  *  "loader_vs_curl":…,"loader_start_s":…,"loader_vs_curl_parallel2":…,"loader_parallel1_mb_per_s":…,
  *  "node_start_s":…,"floor_mb_per_s":…,"floor_parallel2_mb_per_s":…,"floor_parallel2_vs_curl_parallel2":…,
+ *  "extra_ca_certs":…,"loader_no_extra_ca_mb_per_s":…,"loader_no_extra_ca_vs_curl":…,
+ *  "loader_no_extra_ca_vs_curl_parallel2":…,"loader_start_no_extra_ca_s":…,"node_start_no_extra_ca_s":…,
  *  "rss_mb":…,"rss_big_mb":…,"rss_big_vs_small":…}
+ * The `no_extra_ca` figures (null when the environment sets no `NODE_EXTRA_CA_CERTS`) are the loader's and node's
+ * runs with that variable removed (`bare` below).
  * `loader_parallel1_mb_per_s` is the same command with `--parallel 1`; `node_start_s` is `node -e 0`; the floor
  * (bench/floor.mjs) is a plain node script that PUTs the same file the fastest way we found (no Effect, no row
  * count), with 1 and 2 loads in flight: what node itself allows next to curl.
@@ -102,6 +106,20 @@ const seconds = (f: () => void): number => {
   return Number(process.hrtime.bigint() - t0) / 1e9
 }
 
+/**
+ * The environment without `NODE_EXTRA_CA_CERTS`, when it sets it (else undefined). Node 20 reads and parses that
+ * file of certificates at every start, whether the process uses TLS or not; where it names the system's whole bundle
+ * (as on the machine these figures come from: 144 certificates), that is about 420 M of the 498 M instructions of
+ * `node -e 0` and 0.05-0.08 s of wall time (docs/benchmark.md, session 16). curl reads no certificate for an
+ * `http://` URL. The figures above are taken with the environment as it is; the loader is also run without the
+ * variable (its loads are plain HTTP, the certificates are never used), and those figures are printed beside.
+ */
+const bare: NodeJS.ProcessEnv | undefined = (() => {
+  if (process.env["NODE_EXTRA_CA_CERTS"] === undefined) return undefined
+  const { NODE_EXTRA_CA_CERTS: _, ...rest } = process.env
+  return rest
+})()
+
 const main = async () => {
   const tmp = Fs.mkdtempSync(Path.join(Os.tmpdir(), "sr-bench-loader-"))
   const endpoint = await startEndpoint()
@@ -119,7 +137,7 @@ const main = async () => {
     )
     let runs = 0
     /** One `load` of `files`: wall seconds, peak RSS (MiB) and the summary line. */
-    const load = (files: ReadonlyArray<string>, extra: ReadonlyArray<string> = []) => {
+    const load = (files: ReadonlyArray<string>, extra: ReadonlyArray<string> = [], env = process.env) => {
       let out: ChildProcess.SpawnSyncReturns<string> | undefined
       const s = seconds(() => {
         out = ChildProcess.spawnSync(process.execPath, [
@@ -137,7 +155,8 @@ const main = async () => {
           ...extra
         ], {
           encoding: "utf8",
-          maxBuffer: 64 * MiB
+          maxBuffer: 64 * MiB,
+          env
         })
       })
       if (out!.status !== 0) throw new Error(`effect-starrocks load exited ${out!.status}: ${out!.stderr}`)
@@ -179,14 +198,24 @@ const main = async () => {
     Fs.writeFileSync(tiny, "1,a,1.5,2024-01-01 12:00:00,note\n")
     let startSeconds = Infinity
     let nodeSeconds = Infinity
+    let startBareSeconds = Infinity
+    let nodeBareSeconds = Infinity
     for (let k = 0; k < rounds; k++) {
       startSeconds = Math.min(startSeconds, load([tiny]).seconds)
       // node's own start in the same conditions (the environment's NODE_EXTRA_CA_CERTS, say, is in both)
       nodeSeconds = Math.min(nodeSeconds, seconds(() => ChildProcess.execFileSync(process.execPath, ["-e", "0"])))
+      if (bare !== undefined) {
+        startBareSeconds = Math.min(startBareSeconds, load([tiny], [], bare).seconds)
+        nodeBareSeconds = Math.min(
+          nodeBareSeconds,
+          seconds(() => ChildProcess.execFileSync(process.execPath, ["-e", "0"], { env: bare }))
+        )
+      }
     }
     let loaderSeconds = Infinity
     let curlSeconds = Infinity
     let parallelSeconds = Infinity
+    let loaderBareSeconds = Infinity
     let loaderOneSeconds = Infinity
     let floorSeconds = Infinity
     let floorParallelSeconds = Infinity
@@ -201,6 +230,11 @@ const main = async () => {
       if (run.summary.bytes !== bytes) throw new Error(`the loader sent ${run.summary.bytes} bytes of ${bytes}`)
       loaderSeconds = Math.min(loaderSeconds, run.seconds)
       rssMb = Math.max(rssMb, run.peakMb)
+      if (bare !== undefined) {
+        const plain = load([file], [], bare)
+        if (plain.summary.bytes !== bytes) throw new Error(`the loader sent ${plain.summary.bytes} bytes of ${bytes}`)
+        loaderBareSeconds = Math.min(loaderBareSeconds, plain.seconds)
+      }
       const one = load([file], ["--parallel", "1"])
       if (one.summary.bytes !== bytes) throw new Error(`the loader sent ${one.summary.bytes} bytes of ${bytes}`)
       loaderOneSeconds = Math.min(loaderOneSeconds, one.seconds)
@@ -238,6 +272,14 @@ const main = async () => {
       floor_mb_per_s: Math.round(rate(floorSeconds)),
       floor_parallel2_mb_per_s: Math.round(rate(floorParallelSeconds)),
       floor_parallel2_vs_curl_parallel2: Number((parallelSeconds / floorParallelSeconds).toFixed(3)),
+      extra_ca_certs: bare !== undefined,
+      loader_no_extra_ca_mb_per_s: bare === undefined ? null : Math.round(rate(loaderBareSeconds)),
+      loader_no_extra_ca_vs_curl: bare === undefined ? null : Number((curlSeconds / loaderBareSeconds).toFixed(3)),
+      loader_no_extra_ca_vs_curl_parallel2: bare === undefined ?
+        null :
+        Number((parallelSeconds / loaderBareSeconds).toFixed(3)),
+      loader_start_no_extra_ca_s: bare === undefined ? null : Number(startBareSeconds.toFixed(3)),
+      node_start_no_extra_ca_s: bare === undefined ? null : Number(nodeBareSeconds.toFixed(3)),
       rss_mb: Math.round(rssMb),
       rss_big_mb: rssBigMb === undefined ? null : Math.round(rssBigMb),
       rss_big_vs_small: rssBigMb === undefined ? null : Number((rssBigMb / rssMb).toFixed(3))
@@ -254,6 +296,14 @@ const main = async () => {
         `${figures.floor_mb_per_s} MiB/s, with 2 loads in flight ${figures.floor_parallel2_mb_per_s} MiB/s ` +
         `(floor-parallel-2/curl-parallel-2 ${figures.floor_parallel2_vs_curl_parallel2})`
     )
+    if (bare !== undefined) {
+      console.log(
+        `loader without the environment's NODE_EXTRA_CA_CERTS (plain HTTP: the certificates are never used): ` +
+          `${figures.loader_no_extra_ca_mb_per_s} MiB/s (loader/curl ${figures.loader_no_extra_ca_vs_curl}; ` +
+          `loader/curl-parallel-2 ${figures.loader_no_extra_ca_vs_curl_parallel2}); fixed cost ` +
+          `${figures.loader_start_no_extra_ca_s} s (node -e 0: ${figures.node_start_no_extra_ca_s} s)`
+      )
+    }
     console.log(
       `loader: peak RSS ${figures.rss_mb} MB for ${(bytes / GiB).toFixed(2)} GiB` +
         (rssBigMb === undefined

@@ -1,8 +1,9 @@
 /**
- * The batcher's grouped adding (internal/sink/batcher.ts `addGrouped`): rows of a chunk routed to many tables are
- * added lane by lane within a segment, and nothing of that may show. Each table gets the loads it gets when every
- * row comes alone (one-row chunks, added as they come), with its batches full and its shapes cut at the same rows;
- * an error names the first row that fails in stream order, whatever table comes first in the chunk.
+ * The batcher (internal/sink/batcher.ts) with rows of many tables in one chunk: what each table gets does not depend
+ * on how the rows are chunked. Each table gets the loads it gets when every row comes alone (one-row chunks), with
+ * its batches full and its shapes cut at the same rows; an error names the first row that fails in stream order,
+ * whatever table comes first in the chunk. What a row loop that adds a chunk's rows lane by lane must keep
+ * (docs/benchmark.md, session 16: tried, not kept).
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Chunk, Effect, Layer, Redacted, Ref, Schema, Stream } from "effect"

@@ -24,7 +24,7 @@ import * as Barrier from "../barrier.js"
 import * as Chunks from "../chunks.js"
 import * as EventLoop from "../eventLoop.js"
 import type { Lane, Sealed } from "./lane.js"
-import { ADDED, FULL, overBudget, REFUSED } from "./lane.js"
+import { FULL, overBudget, REFUSED } from "./lane.js"
 
 /** Finds the lane of an item; `create` makes the lane of a table the sink has not seen yet. */
 export interface Router<E, R> {
@@ -143,7 +143,7 @@ export const make = <In, E, R>(options: Options<In, E, R>): Effect.Effect<Batche
      * Adds items from `from` on while none needs an effect; returns the index of the next item, sets `stop`. The
      * clock is read only where a row opens a batch (its first-row time): one-row chunks would read it per row.
      */
-    const addEach = (items: ReadonlyArray<In>, from: number): number => {
+    const addRows = (items: ReadonlyArray<In>, from: number): number => {
       for (let i = from; i < items.length; i++) {
         const row: unknown = items[i]
         if (barriers && Barrier.is(row)) {
@@ -176,163 +176,6 @@ export const make = <In, E, R>(options: Options<In, E, R>): Effect.Effect<Batche
       stop = "done"
       return items.length
     }
-
-    /*
-     * Grouped adding (without barriers and without a dead letter): the rows up to the next look at the event loop
-     * and the budget (a segment: at most ROWS_PER_CHECK rows, ending where `addEach` looks) are routed first, then
-     * added lane by lane, each lane's rows in stream order with their own stream indexes. Rows that alternate between
-     * tables are thus added in runs of one table. Exactness:
-     * - a lane's rows keep their order and indexes, so its batches are the ones `addEach` makes;
-     * - at the segment's end every row before it is added, as with `addEach`: the budget and the event loop are
-     *   looked at on the same lanes' state;
-     * - a row that needs an effect (its lane's batch FULL, REFUSED, or a `RowEncodeError`) ends the grouping of its
-     *   segment: the rest of the segment is replayed in stream order (`replay`), the rows added already skipped, so
-     *   that every row before it is added before its seal or its error (the error then names the first row that
-     *   fails in stream order, as it did). What differs is only that rows after it of lanes added before it are in
-     *   their building batches already (a budget check after that seal sees them).
-     */
-    const grouping = !barriers && deadLetter === undefined
-    const SEGMENT = EventLoop.ROWS_PER_CHECK
-    // more tables than this within one segment end the segment (a linear search finds a lane's group)
-    const MAX_GROUPS = 32
-    const segLanes: Array<Lane | undefined> = new Array(SEGMENT).fill(undefined)
-    const segDone = new Uint8Array(SEGMENT)
-    const segNext = new Int32Array(SEGMENT)
-    const groupLane: Array<Lane | undefined> = new Array(MAX_GROUPS).fill(undefined)
-    const groupHead = new Int32Array(MAX_GROUPS)
-    const groupTail = new Int32Array(MAX_GROUPS)
-    // the segment being replayed: stream indexes [replayBase, replayEnd); `replayFull` the row whose add said FULL
-    let replayBase = 0
-    let replayEnd = 0
-    let replayFull = -1
-
-    /** The rest of a segment in stream order, skipping its rows added already; as `addEach` otherwise. */
-    const replay = (items: ReadonlyArray<In>, from: number): number => {
-      let i = from
-      for (; i < items.length && rowIndex < replayEnd; i++) {
-        const index = rowIndex
-        const o = index - replayBase
-        const lane = segLanes[o]!
-        current = lane
-        let added: number
-        if (segDone[o] === 1) {
-          added = index === replayFull ? FULL : ADDED
-        } else {
-          added = lane.add(items[i], index, clock, maxRows, maxBytes)
-          if (added === REFUSED) {
-            stop = "cut"
-            return i
-          }
-        }
-        rowIndex++
-        if (
-          added === FULL ||
-          (index % SEGMENT === SEGMENT - 1 && (turns.due() || spent()))
-        ) {
-          stop = "pause"
-          return i + 1
-        }
-      }
-      stop = "done"
-      return i
-    }
-
-    const addGrouped = (items: ReadonlyArray<In>, from: number): number => {
-      let i = from
-      if (rowIndex < replayEnd) {
-        i = replay(items, i)
-        if (stop !== "done") return i
-      }
-      while (i < items.length) {
-        const start = rowIndex
-        const end = Math.min(items.length, i + SEGMENT - (start % SEGMENT))
-        // route the segment: each row's lane, and per lane the list of its rows (offsets into the segment)
-        let n = 0
-        let groups = 0
-        let last: Lane | undefined
-        let lastGroup = 0
-        for (let k = i; k < end; k++) {
-          const lane = router.lane(items[k])
-          if (lane === undefined) break
-          let g = lastGroup
-          if (lane !== last) {
-            g = 0
-            while (g < groups && groupLane[g] !== lane) g++
-            if (g === groups) {
-              if (groups === MAX_GROUPS) break
-              groupLane[g] = lane
-              groupHead[g] = n
-              groupTail[g] = n
-              groups++
-            } else segNext[groupTail[g]!] = n
-            last = lane
-            lastGroup = g
-          } else segNext[groupTail[g]!] = n
-          groupTail[g] = n
-          segLanes[n] = lane
-          n++
-        }
-        if (n === 0) return addEach(items, i)
-        let event = -1
-        if (groups === 1) {
-          const lane = groupLane[0]!
-          current = lane
-          for (let o = 0; o < n; o++) {
-            const added = lane.add(items[i + o], start + o, clock, maxRows, maxBytes)
-            if (added !== ADDED) {
-              if (added === FULL) {
-                rowIndex = start + o + 1
-                stop = "pause"
-                return i + o + 1
-              }
-              rowIndex = start + o
-              stop = "cut"
-              return i + o
-            }
-          }
-        } else {
-          segDone.fill(0, 0, n)
-          try {
-            for (let g = 0; g < groups && event < 0; g++) {
-              const lane = groupLane[g]!
-              current = lane
-              const tail = groupTail[g]!
-              for (let o = groupHead[g]!;; o = segNext[o]!) {
-                const added = lane.add(items[i + o], start + o, clock, maxRows, maxBytes)
-                if (added !== ADDED) {
-                  if (added === FULL) segDone[o] = 1
-                  event = o
-                  replayFull = added === FULL ? start + o : -1
-                  break
-                }
-                segDone[o] = 1
-                if (o === tail) break
-              }
-            }
-          } catch (e) {
-            if (!(e instanceof RowEncodeError)) throw e
-            // its add is made again in stream order, after every row before it
-            event = 0
-            replayFull = -1
-          }
-          if (event >= 0) {
-            replayBase = start
-            replayEnd = start + n
-            return replay(items, i)
-          }
-        }
-        rowIndex = start + n
-        i += n
-        if ((start + n) % SEGMENT === 0 && (turns.due() || spent())) {
-          stop = "pause"
-          return i
-        }
-      }
-      stop = "done"
-      return items.length
-    }
-
-    const addRows = grouping ? addGrouped : addEach
 
     /**
      * `addRows` with a `RowEncodeError` naming the table of the row that failed; with a dead letter, the row is

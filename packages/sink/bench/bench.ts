@@ -45,6 +45,8 @@ import { config, runExactlyOnce, runSink, startEndpoint } from "./sinkRun.js"
 
 const here = Path.dirname(Url.fileURLToPath(import.meta.url))
 const N = Number(process.env["BENCH_ROWS"] ?? 2_000_000)
+/** Rounds of the one-table, 20-table and exactly-once runs (alternating; each figure the best of its rounds). */
+const ROUNDS = 5
 
 /**
  * A full garbage collection before each measured run (`npm run bench` runs node with `--expose-gc`). The bench
@@ -131,7 +133,8 @@ const main = async () => {
   // The two ratios' runs, on the same rows: one table at-least-once, 20 tables interleaved (row.id % 20: routing
   // per row, 20 lanes sharing the byte budget), and exactly-once (a barrier every 500,000 rows, transactions on
   // the null endpoint). A single run's speed moves by several percent with where a full GC falls, and a ratio of
-  // two single runs by twice that: three rounds, alternating, best of each.
+  // two single runs by twice that: five rounds, alternating, best of each (three until session 16: on a machine
+  // whose speed drifts by tens of percent within minutes, the best of three still caught a slow spell).
   let atLeastOnceSeconds = Infinity
   let tables20Seconds = Infinity
   let exactlyOnceSeconds = Infinity
@@ -140,7 +143,7 @@ const main = async () => {
   // best-of figure can be trusted
   const tables20Rounds: Array<number> = []
   const exactlyOnceRounds: Array<number> = []
-  for (let k = 0; k < 3; k++) {
+  for (let k = 0; k < ROUNDS; k++) {
     const one = (await time(() => runSink(rows, port, "csv")))[1]
     const many = (await time(() => runSink(rows, port, "csv", 4096, 20)))[1]
     atLeastOnceSeconds = Math.min(atLeastOnceSeconds, one)
@@ -283,7 +286,9 @@ const main = async () => {
   const atLeastOnceRate = N / atLeastOnceSeconds
   console.log(
     `sink  CSV, 20 tables interleaved (byRoute): ${Math.round(tables20Rate).toLocaleString()} rows/s  (one table, ` +
-      `the same rounds: ${Math.round(atLeastOnceRate).toLocaleString()} rows/s; best of 3 each; ratio per round ` +
+      `the same rounds: ${
+        Math.round(atLeastOnceRate).toLocaleString()
+      } rows/s; best of ${ROUNDS} each; ratio per round ` +
       `${spread(tables20Rounds)})`
   )
   const oneRowRate = small.length / oneRowSeconds
@@ -296,7 +301,7 @@ const main = async () => {
   const exactlyOnceRate = N / exactlyOnceSeconds
   console.log(
     `sink  CSV, exactly-once (barrier every 500,000 rows): ${Math.round(exactlyOnceRate).toLocaleString()} rows/s ` +
-      `(${exactlyOnceSummary!.checkpoints} checkpoints; best of 3)  at-least-once, the same rounds: ${
+      `(${exactlyOnceSummary!.checkpoints} checkpoints; best of ${ROUNDS})  at-least-once, the same rounds: ${
         Math.round(atLeastOnceRate).toLocaleString()
       } rows/s; ratio per round ${spread(exactlyOnceRounds)}`
   )

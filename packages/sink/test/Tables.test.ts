@@ -3,62 +3,10 @@
  * routing, the per-table summary, and the interval timer on the TestClock.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Redacted, Ref, Schema, Stream, TestClock } from "effect"
-import { Change, LabelStore, LoadClient, StarRocksConfig, StarRocksSink } from "../src/index.js"
+import { Effect, Fiber, Ref, Schema, Stream, TestClock } from "effect"
+import { Change, LoadClient, StarRocksSink } from "../src/index.js"
 import * as Lane from "../src/internal/sink/lane.js"
-import { loaded } from "./loadResults.js"
-
-interface Call {
-  readonly database: string
-  readonly table: string
-  readonly label: string
-  readonly headers: Readonly<Record<string, string>>
-  readonly lines: ReadonlyArray<string>
-}
-
-const recordingClient = Effect.gen(function*() {
-  const calls = yield* Ref.make<Array<Call>>([])
-  const client = LoadClient.fromPartial({
-    loadBatch: (request) =>
-      Effect.gen(function*() {
-        const body = Buffer.concat(request.body.chunks.map((c) => Buffer.from(c))).toString("utf8")
-        const lines = request.headers["format"] === "json"
-          ? (JSON.parse(body) as Array<unknown>).map((o) => JSON.stringify(o))
-          : body.split("\n").filter((l) => l.length > 0)
-        yield* Ref.update(calls, (cs) => [...cs, {
-          database: request.database,
-          table: request.table,
-          label: request.label,
-          headers: request.headers,
-          lines
-        }])
-        return loaded(request, lines.length)
-      }),
-    getLoadState: () => Effect.succeed("VISIBLE" as const)
-  })
-  return { client, calls }
-})
-
-const config = (overrides: Partial<StarRocksConfig.Options> = {}) =>
-  StarRocksConfig.make({
-    loadUrl: "127.0.0.1:1",
-    database: "db",
-    table: "t",
-    username: "root",
-    password: Redacted.make(""),
-    maxRows: 1_000,
-    maxBytes: 1_000_000,
-    flushInterval: "10 minutes",
-    allowSmallBuffers: true,
-    ...overrides
-  })
-
-const layerWith = (c: StarRocksConfig.StarRocksConfig, client: LoadClient.LoadClient) =>
-  Layer.mergeAll(
-    Layer.succeed(StarRocksConfig.StarRocksConfig, c),
-    Layer.succeed(LoadClient.LoadClient, client),
-    LabelStore.layerMemory
-  )
+import { config, layerWith, recordingClient } from "./recordingClient.js"
 
 const Item = Schema.Struct({ id: Schema.Number, name: Schema.NullOr(Schema.String), qty: Schema.Number })
 type Item = typeof Item.Type

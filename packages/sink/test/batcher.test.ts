@@ -6,52 +6,9 @@
  * (docs/benchmark.md, session 16: tried, not kept).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Chunk, Effect, Layer, Redacted, Ref, Schema, Stream } from "effect"
-import { Change, LabelStore, LoadClient, StarRocksConfig, StarRocksSink } from "../src/index.js"
-import { loaded } from "./loadResults.js"
-
-interface Call {
-  readonly table: string
-  readonly headers: Readonly<Record<string, string>>
-  readonly lines: ReadonlyArray<string>
-}
-
-const recordingClient = Effect.gen(function*() {
-  const calls = yield* Ref.make<Array<Call>>([])
-  const client = LoadClient.fromPartial({
-    loadBatch: (request) =>
-      Effect.gen(function*() {
-        const body = Buffer.concat(request.body.chunks.map((c) => Buffer.from(c))).toString("utf8")
-        const lines = request.headers["format"] === "json"
-          ? (JSON.parse(body) as Array<unknown>).map((o) => JSON.stringify(o))
-          : body.split("\n").filter((l) => l.length > 0)
-        yield* Ref.update(calls, (cs) => [...cs, { table: request.table, headers: request.headers, lines }])
-        return loaded(request, lines.length)
-      }),
-    getLoadState: () => Effect.succeed("VISIBLE" as const)
-  })
-  return { client, calls }
-})
-
-const layer = (client: LoadClient.LoadClient) =>
-  Layer.mergeAll(
-    Layer.succeed(
-      StarRocksConfig.StarRocksConfig,
-      StarRocksConfig.make({
-        loadUrl: "127.0.0.1:1",
-        database: "db",
-        table: "t",
-        username: "root",
-        password: Redacted.make(""),
-        maxRows: 37,
-        maxBytes: 1_000_000,
-        flushInterval: "10 minutes",
-        allowSmallBuffers: true
-      })
-    ),
-    Layer.succeed(LoadClient.LoadClient, client),
-    LabelStore.layerMemory
-  )
+import { Chunk, Effect, Ref, Schema, Stream } from "effect"
+import { Change, StarRocksSink } from "../src/index.js"
+import { config, layerWith, recordingClient } from "./recordingClient.js"
 
 const Item = Schema.Struct({ id: Schema.Number, name: Schema.NullOr(Schema.String), qty: Schema.Number })
 type Item = typeof Item.Type
@@ -69,7 +26,7 @@ const run = (items: ReadonlyArray<In>, chunk: number) =>
     yield* Stream.fromIterable(items).pipe(
       Stream.rechunk(chunk),
       Stream.run(StarRocksSink.make(StarRocksSink.byRoute(Item, tableOf, { primaryKey: ["id"] }))),
-      Effect.provide(layer(client))
+      Effect.provide(layerWith(config({ maxRows: 37 }), client))
     )
     const byTable: Record<string, Array<string>> = {}
     for (const c of yield* Ref.get(calls)) {
@@ -108,7 +65,7 @@ describe("batcher: rows of many tables in one chunk", () => {
       items[45] = Change.update<Item>({ id: 45, qty: 1 })
       const error = yield* Stream.fromChunk(Chunk.fromIterable(items)).pipe(
         Stream.run(StarRocksSink.make(StarRocksSink.byRoute(Item, tableOf))),
-        Effect.provide(layer(client)),
+        Effect.provide(layerWith(config({ maxRows: 37 }), client)),
         Effect.flip
       )
       assert.strictEqual(error._tag, "RowEncodeError")

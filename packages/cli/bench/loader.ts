@@ -120,6 +120,9 @@ const bare: NodeJS.ProcessEnv | undefined = (() => {
   return rest
 })()
 
+/** A figure of the runs without `NODE_EXTRA_CA_CERTS`, null when there were none. */
+const ifBare = (x: number): number | null => bare === undefined ? null : x
+
 const main = async () => {
   const tmp = Fs.mkdtempSync(Path.join(Os.tmpdir(), "sr-bench-loader-"))
   const endpoint = await startEndpoint()
@@ -196,6 +199,9 @@ const main = async () => {
     // the fixed cost in every figure below: start-up, startup check and one load of a one-row file
     const tiny = Path.join(tmp, "one.csv")
     Fs.writeFileSync(tiny, "1,a,1.5,2024-01-01 12:00:00,note\n")
+    /** `node -e 0` in `env`: node's own start. */
+    const nodeStart = (env: NodeJS.ProcessEnv) =>
+      seconds(() => ChildProcess.execFileSync(process.execPath, ["-e", "0"], { env }))
     let startSeconds = Infinity
     let nodeSeconds = Infinity
     let startBareSeconds = Infinity
@@ -203,13 +209,10 @@ const main = async () => {
     for (let k = 0; k < rounds; k++) {
       startSeconds = Math.min(startSeconds, load([tiny]).seconds)
       // node's own start in the same conditions (the environment's NODE_EXTRA_CA_CERTS, say, is in both)
-      nodeSeconds = Math.min(nodeSeconds, seconds(() => ChildProcess.execFileSync(process.execPath, ["-e", "0"])))
+      nodeSeconds = Math.min(nodeSeconds, nodeStart(process.env))
       if (bare !== undefined) {
         startBareSeconds = Math.min(startBareSeconds, load([tiny], [], bare).seconds)
-        nodeBareSeconds = Math.min(
-          nodeBareSeconds,
-          seconds(() => ChildProcess.execFileSync(process.execPath, ["-e", "0"], { env: bare }))
-        )
+        nodeBareSeconds = Math.min(nodeBareSeconds, nodeStart(bare))
       }
     }
     let loaderSeconds = Infinity
@@ -273,13 +276,11 @@ const main = async () => {
       floor_parallel2_mb_per_s: Math.round(rate(floorParallelSeconds)),
       floor_parallel2_vs_curl_parallel2: Number((parallelSeconds / floorParallelSeconds).toFixed(3)),
       extra_ca_certs: bare !== undefined,
-      loader_no_extra_ca_mb_per_s: bare === undefined ? null : Math.round(rate(loaderBareSeconds)),
-      loader_no_extra_ca_vs_curl: bare === undefined ? null : Number((curlSeconds / loaderBareSeconds).toFixed(3)),
-      loader_no_extra_ca_vs_curl_parallel2: bare === undefined ?
-        null :
-        Number((parallelSeconds / loaderBareSeconds).toFixed(3)),
-      loader_start_no_extra_ca_s: bare === undefined ? null : Number(startBareSeconds.toFixed(3)),
-      node_start_no_extra_ca_s: bare === undefined ? null : Number(nodeBareSeconds.toFixed(3)),
+      loader_no_extra_ca_mb_per_s: ifBare(Math.round(rate(loaderBareSeconds))),
+      loader_no_extra_ca_vs_curl: ifBare(Number((curlSeconds / loaderBareSeconds).toFixed(3))),
+      loader_no_extra_ca_vs_curl_parallel2: ifBare(Number((parallelSeconds / loaderBareSeconds).toFixed(3))),
+      loader_start_no_extra_ca_s: ifBare(Number(startBareSeconds.toFixed(3))),
+      node_start_no_extra_ca_s: ifBare(Number(nodeBareSeconds.toFixed(3))),
       rss_mb: Math.round(rssMb),
       rss_big_mb: rssBigMb === undefined ? null : Math.round(rssBigMb),
       rss_big_vs_small: rssBigMb === undefined ? null : Number((rssBigMb / rssMb).toFixed(3))

@@ -28,9 +28,10 @@ export const blobName = "effect-starrocks.load.blob"
 /**
  * Node's built-in modules that node 20 cannot put in a snapshot: node:http (its evaluation calls `toSorted`, which
  * the builder's context lacks, and with that shimmed its parser's binding leaves global handles: "Check failed:
- * handle_checker.CheckGlobalAndEternalHandles()"), node:https, and node:tls ("Unknown external reference"). The loader evaluates none of them before its first request, only takes their
- * namespace: the snapshot's script gets, for each, an object with one getter per export that requires the module
- * at its first read, at run time.
+ * handle_checker.CheckGlobalAndEternalHandles()"), node:https (which requires it), and node:tls ("Unknown external
+ * reference"). The loader evaluates none of them before its first request, only takes their namespace: the
+ * snapshot's script gets, for each, an object with one getter per export that requires the module at its first
+ * read, at run time.
  */
 export const lazyBuiltins: ReadonlyArray<string> = ["node:http", "node:https", "node:tls"]
 

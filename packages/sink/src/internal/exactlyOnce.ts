@@ -414,7 +414,9 @@ export const make = <In, P, PI, E = never, R = never>(
     const tableOf = (lane: Lane): Effect.Effect<Table, Error, LoadClient.LoadClient> => {
       const known = tables.get(lane)
       if (known !== undefined) return Effect.succeed(known)
-      return starting === undefined ? tableNow(lane) : Effect.zipRight(awaitStarting, Effect.suspend(() => tableNow(lane)))
+      return starting === undefined
+        ? tableNow(lane)
+        : Effect.zipRight(awaitStarting, Effect.suspend(() => tableNow(lane)))
     }
     if (starting !== undefined) {
       const walked = starting

@@ -400,7 +400,7 @@ export const make = <In, P, PI, E = never, R = never>(
     // of the first rows (until it is done the sink reads as while a checkpoint closes: its failure fails the sink at
     // once, even under a quiet upstream). Nothing waits for it but a table's first transaction (`tableOf`), a
     // barrier and the end: no transaction begins before the lingering ones are rolled back, as before. Measured: its
-    // label probes (`Recovery.walk`, UNKNOWN_STREAK `get_load_state` calls per table) took 40 to 160 ms of a start
+    // label probes (`Recovery.walk`, UNKNOWN_STREAK `get_load_state` calls per table) took 39 to 163 ms of a start
     // on a loaded machine, which the rows waited for (docs/benchmark.md, Session 17).
     const walks = yield* FiberSet.make<void, never>()
     const startLanes = Array.from(router.lanes())

@@ -157,7 +157,7 @@ describe("exactly-once start (emulator)", () => {
         assert.strictEqual(summary.rows, 300)
         assert.strictEqual(summary.checkpoints, 3)
         const firstBegin = events.findIndex((e) => e.startsWith("begin "))
-        const lastProbe = events.findLastIndex((e) => e.startsWith("probe "))
+        const lastProbe = events.map((e) => e.startsWith("probe ")).lastIndexOf(true)
         assert.isTrue(lastProbe >= 0 && firstBegin > lastProbe, `every begin after the walk: ${events.join(", ")}`)
         // the lingering transaction was rolled back and its label passed over
         assert.strictEqual(events[firstBegin], `begin ${label(1)}`)
@@ -196,7 +196,10 @@ describe("exactly-once start (emulator)", () => {
           Effect.exit
         )
         const error = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
-        assert.strictEqual(Option.getOrUndefined(error)?._tag, "ExactlyOnceError")
+        assert.strictEqual(
+          (Option.getOrUndefined(error) as { readonly _tag?: string } | undefined)?._tag,
+          "ExactlyOnceError"
+        )
         assert.strictEqual((Option.getOrThrow(error) as StarRocksSink.ExactlyOnceError).reason, "LabelCollision")
         assert.deepStrictEqual(began, [])
         assert.deepStrictEqual(yield* ctx.emulator.rows(db, ctx.table), [])

@@ -347,11 +347,15 @@ export const make = <In, P, PI, E = never, R = never>(
     let checkpoints = 0
     const tables = new Map<Lane, Table>()
 
+    // a background checkpoint's failure, the start's recovery walk's (below), or an onCheckpoint's, which fails the
+    // sink at once (see the channel at the end)
+    const failed = yield* Deferred.make<never, Failure>()
+
     /**
      * A table's state; the first time, its lingering transactions are rolled back (recovery, step 2), once its
      * own options are found to allow exactly-once (`refuseMergeCommit`).
      */
-    const tableOf = (lane: Lane): Effect.Effect<Table, Error, LoadClient.LoadClient> => {
+    const tableNow = (lane: Lane): Effect.Effect<Table, Error, LoadClient.LoadClient> => {
       const known = tables.get(lane)
       if (known !== undefined) return Effect.succeed(known)
       const refused = refuseMergeCommit(lane)
@@ -392,7 +396,49 @@ export const make = <In, P, PI, E = never, R = never>(
       const refused = refuseMergeCommit(lane)
       if (refused !== undefined) return yield* refused
     }
-    for (const lane of router.lanes()) yield* tableOf(lane)
+    // Step 2 of recovery for the tables known at start runs in a fiber of its own, beside the reading and encoding
+    // of the first rows (until it is done the sink reads as while a checkpoint closes: its failure fails the sink at
+    // once, even under a quiet upstream). Nothing waits for it but a table's first transaction (`tableOf`), a
+    // barrier and the end: no transaction begins before the lingering ones are rolled back, as before. Measured: its
+    // label probes (`Recovery.walk`, UNKNOWN_STREAK `get_load_state` calls per table) took 39 to 163 ms of a start
+    // on a loaded machine, which the rows waited for (docs/benchmark.md, Session 17).
+    const walks = yield* FiberSet.make<void, never>()
+    const startLanes = Array.from(router.lanes())
+    let starting: Deferred.Deferred<void, Error> | undefined = startLanes.length === 0
+      ? undefined
+      : yield* Deferred.make<void, Error>()
+    const awaitStarting: Effect.Effect<void, Error> = Effect.suspend(() =>
+      starting === undefined ? Effect.void : Deferred.await(starting)
+    )
+    /** A table's state, once the start's recovery walk is done. */
+    const tableOf = (lane: Lane): Effect.Effect<Table, Error, LoadClient.LoadClient> => {
+      const known = tables.get(lane)
+      if (known !== undefined) return Effect.succeed(known)
+      return starting === undefined
+        ? tableNow(lane)
+        : Effect.zipRight(awaitStarting, Effect.suspend(() => tableNow(lane)))
+    }
+    if (starting !== undefined) {
+      const walked = starting
+      yield* FiberSet.run(
+        walks,
+        Effect.forEach(startLanes, tableNow, { discard: true }).pipe(
+          Effect.onExit((exit) =>
+            Effect.zipRight(
+              Deferred.done(walked, exit),
+              Exit.isSuccess(exit)
+                ? Effect.sync(() => {
+                  if (starting === walked) starting = undefined
+                })
+                : Deferred.failCause(failed, exit.cause)
+            )
+          ),
+          // reported through `starting` and `failed`
+          Effect.exit,
+          Effect.asVoid
+        )
+      )
+    }
 
     if (Checkpointer.isMemoryForTests(checkpointer)) {
       yield* Effect.logWarning(
@@ -693,9 +739,6 @@ export const make = <In, P, PI, E = never, R = never>(
     // cleared once it is acknowledged; a failed or stopped one stays, for the finalizer to read its state.
     let closing: Closing<P, E> | undefined
     const background = yield* FiberSet.make<void, never>()
-    // a background checkpoint's failure, or its onCheckpoint's, which fails the sink at once (see the channel at the
-    // end)
-    const failed = yield* Deferred.make<never, Failure>()
 
     /**
      * Waits for the checkpoint finishing in the background: done when it is acknowledged and `onCheckpoint` has run
@@ -717,6 +760,7 @@ export const make = <In, P, PI, E = never, R = never>(
     const onBarrier = (item: Checkpoint.Envelope<In, P>) => {
       const barrier = item as Checkpoint.Barrier<P>
       return Effect.gen(function*() {
+        yield* awaitStarting
         yield* late.batcher!.sealAll
         yield* awaitClosing
         const parts: Array<Part> = []
@@ -874,6 +918,8 @@ export const make = <In, P, PI, E = never, R = never>(
     // (with `owner`), when the store can never take it. Those of a saved record are recovery's.
     yield* Effect.addFinalizer((exit) =>
       Effect.gen(function*() {
+        // the start's recovery walk, if the sink stops before it is done (nothing of this run began yet)
+        yield* FiberSet.clear(walks)
         if (options.coordinator !== undefined) {
           yield* exit._tag === "Success"
             ? options.coordinator.leave
@@ -928,6 +974,7 @@ export const make = <In, P, PI, E = never, R = never>(
     )
 
     const finish = Effect.gen(function*() {
+      yield* awaitStarting
       // the last barrier's checkpoint: the stream ends once it is committed and acknowledged
       yield* awaitClosing
       let uncovered = 0
@@ -971,6 +1018,8 @@ export const make = <In, P, PI, E = never, R = never>(
     // crossing tripled the sink's CPU time when it lasted the whole stream (docs/benchmark.md, Exactly-once
     // checkpoints in the background): the merge lasts from a barrier to the first chunk after its checkpoint is done.
     const step = Chunks.stepOf(batcher.onChunk)
+    // whether a failure may come from a fiber of the sink's own: a closing checkpoint, the start's recovery walk
+    const busy = () => closing !== undefined || starting !== undefined
     type Rows<Done> = Channel.Channel<
       never,
       Chunk.Chunk<Checkpoint.Envelope<In, P>>,
@@ -983,7 +1032,7 @@ export const make = <In, P, PI, E = never, R = never>(
     const direct = (): Rows<Summary> =>
       Channel.readWithCause({
         onInput: (chunk: Chunk.Chunk<Checkpoint.Envelope<In, P>>) =>
-          Channel.flatMap(Channel.fromEffect(step(chunk)), () => closing === undefined ? direct() : merged()),
+          Channel.flatMap(Channel.fromEffect(step(chunk)), () => busy() ? merged() : direct()),
         onFailure: Channel.failCause,
         onDone: () => Channel.fromEffect(finish)
       })
@@ -993,7 +1042,7 @@ export const make = <In, P, PI, E = never, R = never>(
         onInput: (chunk: Chunk.Chunk<Checkpoint.Envelope<In, P>>) =>
           Channel.flatMap(
             Channel.fromEffect(step(chunk)),
-            () => closing === undefined ? Channel.succeed("more" as const) : whileClosing()
+            () => busy() ? whileClosing() : Channel.succeed("more" as const)
           ),
         onFailure: Channel.failCause,
         onDone: () => Channel.succeed("end" as const)
@@ -1010,5 +1059,5 @@ export const make = <In, P, PI, E = never, R = never>(
         }),
         (next) => next === "more" ? direct() : Channel.fromEffect(finish)
       )
-    return Sink.fromChannel(Channel.suspend(direct))
+    return Sink.fromChannel(Channel.suspend(() => busy() ? merged() : direct()))
   })) as Sink.Sink<Summary, Checkpoint.Envelope<In, P>, never, Error | CallbackError<E>, Requirements | R>

@@ -3,6 +3,7 @@
  * aside for `load` only (node 20 parses its file at every start), and `load` still trusts those certificates for an
  * https load URL (packages/cli/src/internal/load/run.ts, `extraCa`), read only then.
  */
+import * as StarRocksConfig from "@effect-starrocks/sink/StarRocksConfig"
 import { StarRocksEmulator } from "@effect-starrocks/testkit"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -11,7 +12,6 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Tls from "node:tls"
-import * as StarRocksConfig from "@effect-starrocks/sink/StarRocksConfig"
 import { bundle } from "../scripts/bundle.js"
 import { extraCaVariable, writeLauncher } from "../scripts/launcher.js"
 import { extraCa } from "../src/internal/load/run.js"
@@ -51,8 +51,13 @@ interface Run {
 
 const spawnRun = (file: string, args: ReadonlyArray<string>, env: Record<string, string>) =>
   Effect.async<Run>((resume) => {
-    execFile(file, args, { encoding: "utf8", env }, (error, stdout, stderr) =>
-      resume(Effect.succeed({ code: error === null ? 0 : (error.code as number | null) ?? 1, stdout, stderr })))
+    execFile(
+      file,
+      args,
+      { encoding: "utf8", env },
+      (error, stdout, stderr) =>
+        resume(Effect.succeed({ code: error === null ? 0 : (error.code as number | null) ?? 1, stdout, stderr }))
+    )
   })
 
 describe("NODE_EXTRA_CA_CERTS and the installed command", () => {
@@ -118,12 +123,13 @@ describe("NODE_EXTRA_CA_CERTS and the installed command", () => {
       const http = yield* StarRocksConfig.fromProperties({ ...base, "load-url": "127.0.0.1:8030" })
       const env = { [extraCaVariable]: file }
       const trusted = yield* extraCa(https, env)
-      assert.strictEqual(trusted.tls?.ca, [...Tls.rootCertificates, pem].join("\n"))
+      assert.strictEqual(trusted.tls.ca, [...Tls.rootCertificates, pem].join("\n"))
+      assert.isTrue(trusted.tls.verify)
       // plain HTTP, no variable, or a CA of the configuration's own: the configuration as it is, the file unread
       Fs.rmSync(file)
       assert.strictEqual(yield* extraCa(http, env), http)
       assert.strictEqual(yield* extraCa(https, {}), https)
-      const own = { ...https, tls: { ca: "OWN" } }
+      const own = { ...https, tls: { ...https.tls, ca: "OWN" } }
       assert.strictEqual(yield* extraCa(own, env), own)
       // a missing file, or one without a certificate: an error naming the variable and the file
       const error = yield* Effect.flip(extraCa(https, env))

@@ -235,7 +235,7 @@ export const extraCa = (
   Effect.suspend(() => {
     const file = env[extraCaVariable]
     if (
-      file === undefined || file === "" || config.tls?.ca !== undefined ||
+      file === undefined || file === "" || config.tls.ca !== undefined ||
       !config.loadUrl.some((url) => /^https:/i.test(url))
     ) return Effect.succeed(config)
     let text: string

@@ -7,7 +7,7 @@
  * `build/pack/<name>` with a `package.json` whose `exports` point at `dist` (`types` and `default` per entry),
  * whose `bin` runs `dist` with plain node (or, for a package with a `scripts/bundle.ts`, the cli, the bundle that
  * script writes into `bundle/`, with its V8 code cache: a start then reads three files instead of ~750 modules and
- * compiles little), and without the in-repo
+ * compiles little; the bin is then packages/cli/scripts/launcher.ts's sh/JavaScript launcher), and without the in-repo
  * launcher's dependency on tsx, and packs it
  * there with `npm pack`. Prints one JSON line: `{"tarballs":[...]}` (absolute paths).
  *
@@ -70,12 +70,25 @@ for (const name of packages) {
       // the bundle's entry is CommonJS (it compiles the bundle with its V8 code cache): so is its bin, which then
       // starts without node's ES module loader
       const script = Fs.existsSync(bundler) ? Path.basename(file).replace(/\.m?js$/, ".cjs") : Path.basename(file)
-      const load = Fs.existsSync(bundler) ? `require(${JSON.stringify(main)})` : `await import(${JSON.stringify(main)})`
-      Fs.writeFileSync(
-        Path.join(stage, "bin", script),
-        `#!/usr/bin/env node\n// The \`${command}\` command: the built JavaScript, run by plain node.\n${load}\n`,
-        { mode: 0o755 }
-      )
+      if (Fs.existsSync(bundler)) {
+        // the sh/JavaScript launcher that starts `load` without node's parse of NODE_EXTRA_CA_CERTS (the loader's
+        // benchmark writes the same file with the same function: packages/cli/scripts/launcher.ts, `writeLauncher`)
+        run(process.execPath, [
+          "--import",
+          "tsx",
+          Path.join(dir, "scripts", "launcher.ts"),
+          Path.join(stage, "bin", script),
+          command,
+          main
+        ], root)
+      } else {
+        Fs.writeFileSync(
+          Path.join(stage, "bin", script),
+          `#!/usr/bin/env node\n// The \`${command}\` command: the built JavaScript, run by plain node.\n` +
+            `await import(${JSON.stringify(main)})\n`,
+          { mode: 0o755 }
+        )
+      }
       staged["bin"] = { ...staged["bin"], [command]: `./bin/${script}` }
     }
   }

@@ -3,7 +3,8 @@
  * Stream Load endpoint (packages/sink/bench/nullEndpoint.mjs) on loopback, next to `curl -T` of the same file to
  * the same endpoint and `curl --parallel` with 2 transfers (the file's two halves), in the same run; then the
  * loader's peak RSS for two file sizes. The command runs as it runs installed: the bundle that `npm run pack` ships
- * (packages/cli/scripts/bundle.ts), started by plain node (the in-repository launcher's tsx alone adds about
+ * (packages/cli/scripts/bundle.ts), started by the launcher it ships as the package's bin
+ * (packages/cli/scripts/launcher.ts: sh, then plain node; the in-repository launcher's tsx alone adds about
  * 190 MB), with its defaults (`--parallel 2`, 90 MB batches). Each throughput figure is the best of `BENCH_LOADER_ROUNDS` rounds (default 2) of wall time, start-up
  * included (`loader_start_s`: the same command on a one-row file, its fixed cost); peak RSS is the child's VmHWM,
  * read at its exit.
@@ -33,6 +34,7 @@ import * as Path from "node:path"
 import * as Url from "node:url"
 import { startEndpoint } from "../../sink/bench/sinkRun.js"
 import { bundle } from "../scripts/bundle.js"
+import { writeLauncher } from "../scripts/launcher.js"
 
 const here = Path.dirname(Url.fileURLToPath(import.meta.url))
 
@@ -111,7 +113,8 @@ const seconds = (f: () => void): number => {
  * file of certificates at every start, whether the process uses TLS or not; where it names the system's whole bundle
  * (as on the machine these figures come from: 144 certificates), that is about 420 M of the 498 M instructions of
  * `node -e 0` and 0.05-0.08 s of wall time (docs/benchmark.md, session 16). curl reads no certificate for an
- * `http://` URL. The figures above are taken with the environment as it is; the loader is also run without the
+ * `http://` URL. The figures above are taken with the environment as it is (the installed command's launcher then
+ * moves the variable aside for `load`, packages/cli/scripts/launcher.ts); the loader is also run without the
  * variable (its loads are plain HTTP, the certificates are never used), and those figures are printed beside.
  */
 const bare: NodeJS.ProcessEnv | undefined = (() => {
@@ -130,8 +133,13 @@ const main = async () => {
     const url = `http://127.0.0.1:${endpoint.port}/api/db/t/_stream_load`
 
     // the command as it runs installed (scripts/pack.ts ships this bundle as the `effect-starrocks` command): the
-    // bundle of packages/cli/scripts/bundle.ts, plain node; a preload prints the peak RSS at exit
-    const bin = await bundle(Path.join(tmp, "bin"))
+    // bundle of packages/cli/scripts/bundle.ts in `bundle/`, started by the launcher that scripts/pack.ts writes as
+    // the package's bin (packages/cli/scripts/launcher.ts: sh, which moves NODE_EXTRA_CA_CERTS aside for `load`,
+    // then plain node); a preload (NODE_OPTIONS=--require, as a user's could be) prints the peak RSS at exit
+    const entry = await bundle(Path.join(tmp, "package", "bundle"))
+    Fs.mkdirSync(Path.join(tmp, "package", "bin"))
+    const bin = Path.join(tmp, "package", "bin", "effect-starrocks.cjs")
+    writeLauncher(bin, "effect-starrocks", `../bundle/${Path.basename(entry)}`)
     const preload = Path.join(tmp, "peak.cjs")
     Fs.writeFileSync(
       preload,
@@ -143,10 +151,7 @@ const main = async () => {
     const load = (files: ReadonlyArray<string>, extra: ReadonlyArray<string> = [], env = process.env) => {
       let out: ChildProcess.SpawnSyncReturns<string> | undefined
       const s = seconds(() => {
-        out = ChildProcess.spawnSync(process.execPath, [
-          "--require",
-          preload,
-          bin,
+        out = ChildProcess.spawnSync(bin, [
           "load",
           ...files,
           "--table",
@@ -159,13 +164,15 @@ const main = async () => {
         ], {
           encoding: "utf8",
           maxBuffer: 64 * MiB,
-          env
+          env: { ...env, NODE_OPTIONS: `${env["NODE_OPTIONS"] ?? ""} --require ${preload}`.trim() }
         })
       })
       if (out!.status !== 0) throw new Error(`effect-starrocks load exited ${out!.status}: ${out!.stderr}`)
       const peak = /bench-peak-rss-kb (\d+)/.exec(out!.stderr)
       const summary = JSON.parse(out!.stdout.trim().split("\n").pop()!) as { bytes: number; loads: number }
-      return { seconds: s, peakMb: peak === null ? NaN : Number(peak[1]) / 1024, summary }
+      // the preload reaches node through the launcher's exec (NODE_OPTIONS): its figure must be there
+      if (peak === null) throw new Error(`effect-starrocks load printed no peak RSS: ${out!.stderr}`)
+      return { seconds: s, peakMb: Number(peak[1]) / 1024, summary }
     }
     const curl = (extra: ReadonlyArray<string>) =>
       seconds(() => {

@@ -141,10 +141,12 @@ describe("installable packages", () => {
           assert.isFalse(script.cachedDataRejected, name)
         }
         Fs.writeFileSync(Path.join(project, "rows.csv"), "2001,a\n2002,\\N\n2003,c\n")
+        // the bin is the sh/JavaScript launcher (packages/cli/scripts/launcher.ts): the emulator above ran it as
+        // JavaScript (node <file>), the load below runs it as a user does, through npm's .bin link and sh
+        assert.isTrue(Fs.readFileSync(bin, "utf8").startsWith("#!/bin/sh\n':' //; "))
         const loaded = await run(
-          process.execPath,
+          Path.join(project, "node_modules", ".bin", "effect-starrocks"),
           [
-            Path.join(project, "node_modules", ".bin", "effect-starrocks"),
             "load",
             "rows.csv",
             "--table",

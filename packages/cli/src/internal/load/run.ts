@@ -40,6 +40,7 @@ import * as fs from "node:fs"
 import * as Module from "node:module"
 import * as path from "node:path"
 import type * as stream from "node:stream"
+import type * as Tls from "node:tls"
 import type * as Zlib from "node:zlib"
 import * as Checkpoint from "./checkpoint.js"
 import * as Cutter from "./cutter.js"
@@ -213,6 +214,54 @@ const formatOfName = (file: string): Format | undefined => {
   return undefined
 }
 
+/** Where the launcher moves `NODE_EXTRA_CA_CERTS` (packages/cli/scripts/launcher.ts, `extraCaVariable`). */
+const extraCaVariable = "EFFECT_STARROCKS_EXTRA_CA_CERTS"
+
+/**
+ * The certificates of `NODE_EXTRA_CA_CERTS` for an https load URL, when the installed command's launcher moved
+ * that variable aside (packages/cli/scripts/launcher.ts: node 20 parses its file at every start, 0.05-0.07 s with
+ * the system's whole bundle, and a plain-HTTP load never uses it) to `EFFECT_STARROCKS_EXTRA_CA_CERTS`: trusted as
+ * node would have, beside node's own root certificates, unless the configuration gives a CA of its own
+ * (`sink.tls.ca-file`, which replaces node's roots). node:tls is loaded only then. A file that cannot be read, or
+ * holds no PEM certificate, is an error (node only warns and goes on without it).
+ *
+ * @since 0.3.0
+ * @category options
+ */
+export const extraCa = (
+  config: StarRocksConfig.StarRocksConfig,
+  env: NodeJS.ProcessEnv
+): Effect.Effect<StarRocksConfig.StarRocksConfig, LoadOptionError> =>
+  Effect.suspend(() => {
+    const file = env[extraCaVariable]
+    if (
+      file === undefined || file === "" || config.tls.ca !== undefined ||
+      !config.loadUrl.some((url) => /^https:/i.test(url))
+    ) return Effect.succeed(config)
+    let text: string
+    try {
+      text = fs.readFileSync(file, "utf8")
+    } catch (e) {
+      return Effect.fail(
+        optionError(
+          extraCaVariable,
+          `${file} (NODE_EXTRA_CA_CERTS, moved aside by the effect-starrocks launcher) cannot be read: ` +
+            ((e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message)
+        )
+      )
+    }
+    if (!text.includes("-----BEGIN CERTIFICATE-----")) {
+      return Effect.fail(
+        optionError(
+          extraCaVariable,
+          `${file} (NODE_EXTRA_CA_CERTS, moved aside by the effect-starrocks launcher) holds no PEM certificate`
+        )
+      )
+    }
+    const roots = (lazyRequire("node:tls") as typeof Tls).rootCertificates
+    return Effect.succeed({ ...config, tls: { ...config.tls, ca: [...roots, text].join("\n") } })
+  })
+
 interface Plan {
   readonly config: StarRocksConfig.StarRocksConfig
   /** `--format`, else `auto` (each file's extension, else the config's format: json → ndjson, else csv). */
@@ -284,7 +333,7 @@ const plan = (options: LoadOptions) =>
       set(record, "sink.properties.format", options.format.value === "csv" ? "csv" : "json")
     }
 
-    const config = yield* StarRocksConfig.fromProperties(record)
+    const config = yield* extraCa(yield* StarRocksConfig.fromProperties(record), process.env)
     const props = { ...config.properties }
     if (props["skip_header"] !== undefined && props["skip_header"].trim() !== "0") {
       return yield* optionError(

@@ -128,6 +128,15 @@ describe("NODE_EXTRA_CA_CERTS and the installed command", () => {
       // plain HTTP, no variable, or a CA of the configuration's own: the configuration as it is, the file unread
       Fs.rmSync(file)
       assert.strictEqual(yield* extraCa(http, env), http)
+      // a plain-HTTP FE whose BEs are reached through an https proxy (be-host-map): the certificates too
+      const proxied = yield* StarRocksConfig.fromProperties({
+        ...base,
+        "load-url": "127.0.0.1:8030",
+        "be-host-map": "10.0.0.5:8040=https://proxy.example:443"
+      })
+      Fs.writeFileSync(file, pem)
+      assert.strictEqual((yield* extraCa(proxied, env)).tls.ca, [...Tls.rootCertificates, pem].join("\n"))
+      Fs.rmSync(file)
       assert.strictEqual(yield* extraCa(https, {}), https)
       const own = { ...https, tls: { ...https.tls, ca: "OWN" } }
       assert.strictEqual(yield* extraCa(own, env), own)

@@ -757,6 +757,13 @@ const parseAddress = (entry: string): Either.Either<string, string> => {
   return Either.right(`${scheme}://${hp.host}:${hp.port}`)
 }
 
+/** The reachable side of a `be-host-map` entry: `host:port`, or `http(s)://host:port` as `parseAddress` gives it. */
+const reachable = (text: string): string | undefined => {
+  if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(text)) return Either.getOrUndefined(parseAddress(text))
+  const hp = parseHostPort(text)
+  return hp === undefined ? undefined : `${hp.host}:${hp.port}`
+}
+
 const splitList = (text: string): Array<string> => text.split(/[;,]/).map((s) => s.trim()).filter((s) => s.length > 0)
 
 const isRecord = (u: unknown): u is Readonly<Record<string, unknown>> =>
@@ -1126,7 +1133,7 @@ const resolve = (
   // be-host-map
   const beHostMap = new Map<string, string>()
   if (o.beHostMap !== undefined) {
-    const allowed = "internal:port=reachable:port,…"
+    const allowed = "internal:port=reachable:port (or =https://reachable:port),…"
     let pairs: Array<readonly [string, unknown]> = []
     if (typeof o.beHostMap === "string") {
       for (const entry of splitList(o.beHostMap)) {
@@ -1138,13 +1145,19 @@ const resolve = (
     else problem("beHostMap", "must be a string or a record", allowed)
     for (const [from, to] of pairs) {
       const a = parseHostPort(from)
-      const b = typeof to === "string" ? parseHostPort(to) : undefined
-      if (a === undefined || b === undefined) {
-        problem("beHostMap", `"${from}=${String(to)}" is not host:port=host:port`, allowed)
+      // the reachable side may carry a scheme (`https://proxy:443`: a BE reached through a TLS proxy), which the
+      // transport's host map applies (internal/client/transport.ts, applyHostMap)
+      const target = typeof to === "string" ? reachable(to) : undefined
+      if (a === undefined || target === undefined) {
+        problem(
+          "beHostMap",
+          `"${from}=${String(to)}" is not host:port=host:port (or host:port=http(s)://host:port)`,
+          allowed
+        )
       } else {
         const key = `${a.host}:${a.port}`
         if (beHostMap.has(key)) problem("beHostMap", `"${key}" is mapped twice`, allowed)
-        else beHostMap.set(key, `${b.host}:${b.port}`)
+        else beHostMap.set(key, target)
       }
     }
   }

@@ -623,6 +623,10 @@ describe("StarRocksConfig", () => {
       assert.deepStrictEqual([...s], [["a:8040", "b:18040"], ["c:8040", "d:18040"]])
       const r = StarRocksConfig.make({ ...base, beHostMap: { "a:8040": "b:18040" } }).beHostMap
       assert.strictEqual(r.get("a:8040"), "b:18040")
+      // the reachable side may name its scheme: a BE reached through an https proxy
+      const tls = StarRocksConfig.make({ ...base, beHostMap: "a:8040=https://proxy:443/" }).beHostMap
+      assert.strictEqual(tls.get("a:8040"), "https://proxy:443")
+      assert.include(typedError({ ...base, beHostMap: "a:8040=ftp://proxy:21" }).reason, "http(s)://")
     })
 
     it("refuses malformed and duplicate entries", () => {

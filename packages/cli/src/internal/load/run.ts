@@ -214,13 +214,18 @@ const formatOfName = (file: string): Format | undefined => {
   return undefined
 }
 
+/** An https URL (a load URL, or a `be-host-map` target such as an https proxy in front of the BEs). */
+const isHttps = (url: string): boolean => /^https:/i.test(url)
+
 /** Where the launcher moves `NODE_EXTRA_CA_CERTS` (packages/cli/scripts/launcher.ts, `extraCaVariable`). */
 const extraCaVariable = "EFFECT_STARROCKS_EXTRA_CA_CERTS"
 
 /**
  * The certificates of `NODE_EXTRA_CA_CERTS` for an https load URL, when the installed command's launcher moved
  * that variable aside (packages/cli/scripts/launcher.ts: node 20 parses its file at every start, 0.05-0.07 s with
- * the system's whole bundle, and a plain-HTTP load never uses it) to `EFFECT_STARROCKS_EXTRA_CA_CERTS`: trusted as
+ * the system's whole bundle, and a plain-HTTP load never uses it) to `EFFECT_STARROCKS_EXTRA_CA_CERTS`, and a load
+ * URL or a `be-host-map` target is https (a BE reached by a redirect from a plain-HTTP FE to an https address that
+ * no `be-host-map` names gets node's roots only, and fails its TLS handshake with a typed error): trusted as
  * node would have, beside node's own root certificates, unless the configuration gives a CA of its own
  * (`sink.tls.ca-file`, which replaces node's roots). node:tls is loaded only then. A file that cannot be read, or
  * holds no PEM certificate, is an error (node only warns and goes on without it).
@@ -236,7 +241,7 @@ export const extraCa = (
     const file = env[extraCaVariable]
     if (
       file === undefined || file === "" || config.tls.ca !== undefined ||
-      !config.loadUrl.some((url) => /^https:/i.test(url))
+      !(config.loadUrl.some(isHttps) || Array.from(config.beHostMap.values()).some(isHttps))
     ) return Effect.succeed(config)
     let text: string
     try {

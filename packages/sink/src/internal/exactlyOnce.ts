@@ -350,6 +350,18 @@ export const make = <In, P, PI, E = never, R = never>(
     // a background checkpoint's failure, the start's recovery walk's (below), or an onCheckpoint's, which fails the
     // sink at once (see the channel at the end)
     const failed = yield* Deferred.make<never, Failure>()
+    /**
+     * How a step in the background (the start's recovery walk, a closing checkpoint) ends: its `done` completed with
+     * its exit; a success clears its slot (`clear`), a failure fails the sink at once through `failed`.
+     */
+    const settle = <F extends Failure>(done: Deferred.Deferred<void, F>, clear: () => void) =>
+    (
+      exit: Exit.Exit<void, F>
+    ): Effect.Effect<void> =>
+      Effect.zipRight(
+        Deferred.done(done, exit),
+        Exit.isSuccess(exit) ? Effect.sync(clear) : Deferred.failCause(failed, exit.cause)
+      )
 
     /**
      * A table's state; the first time, its lingering transactions are rolled back (recovery, step 2), once its
@@ -423,16 +435,9 @@ export const make = <In, P, PI, E = never, R = never>(
       yield* FiberSet.run(
         walks,
         Effect.forEach(startLanes, tableNow, { discard: true }).pipe(
-          Effect.onExit((exit) =>
-            Effect.zipRight(
-              Deferred.done(walked, exit),
-              Exit.isSuccess(exit)
-                ? Effect.sync(() => {
-                  if (starting === walked) starting = undefined
-                })
-                : Deferred.failCause(failed, exit.cause)
-            )
-          ),
+          Effect.onExit(settle(walked, () => {
+            if (starting === walked) starting = undefined
+          })),
           // reported through `starting` and `failed`
           Effect.exit,
           Effect.asVoid
@@ -878,16 +883,9 @@ export const make = <In, P, PI, E = never, R = never>(
         Effect.tapError((e) => Deferred.fail(c.barrier.ack, e)),
         Effect.onInterrupt(() => Deferred.interrupt(c.barrier.ack)),
         Effect.flatMap(handOver),
-        Effect.onExit((exit) =>
-          Effect.zipRight(
-            Deferred.done(c.done, exit),
-            Exit.isSuccess(exit)
-              ? Effect.sync(() => {
-                if (closing === c) closing = undefined
-              })
-              : Deferred.failCause(failed, exit.cause)
-          )
-        ),
+        Effect.onExit(settle(c.done, () => {
+          if (closing === c) closing = undefined
+        })),
         // reported through `done` and `failed`
         Effect.exit,
         Effect.asVoid

@@ -1,7 +1,6 @@
 /**
  * Exactly-once against the emulator (memory storage, real sockets, live clock).
  */
-import { StarRocksEmulator } from "@effect-starrocks/testkit"
 import { NodeContext } from "@effect/platform-node"
 import { assert, describe, layer } from "@effect/vitest"
 import {
@@ -16,7 +15,6 @@ import {
   LogLevel,
   Option,
   Queue,
-  Redacted,
   Ref,
   Schema,
   Stream
@@ -26,77 +24,12 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as CheckpointerFileSystem from "../../src/Checkpointer/FileSystem.js"
-import {
-  Checkpoint,
-  Checkpointer,
-  ColumnType,
-  LabelStore,
-  LoadClient,
-  StarRocksConfig,
-  StarRocksError,
-  StarRocksSink
-} from "../../src/index.js"
+import type { StarRocksConfig } from "../../src/index.js"
+import { Checkpoint, Checkpointer, LoadClient, StarRocksError, StarRocksSink } from "../../src/index.js"
 
-const Row = Schema.Struct({ id: ColumnType.BigInt, note: Schema.NullOr(ColumnType.Varchar(64)) })
-type Row = typeof Row.Type
+import { configFor, type Ctx, db, Emulator, Row, rowsFrom, services, setupTable } from "./exactlyOnceFixture.js"
 
-const db = "db"
-let seq = 0
-const uniqueTable = (base: string) => `${base}_${process.pid}_${Date.now() % 100000}_${++seq}`
-
-const rowsFrom = (from: number, to: number): ReadonlyArray<Row> => {
-  const out: Array<Row> = []
-  for (let i = from; i < to; i++) out.push({ id: i, note: i % 7 === 0 ? null : `note ${i}` })
-  return out
-}
-
-const Emulator = StarRocksEmulator.layer({ users: { root: "" }, bes: 2, cleanerIntervalMs: 200 })
-
-const setup = Effect.gen(function*() {
-  const emulator = yield* StarRocksEmulator.StarRocksEmulator
-  const table = uniqueTable("eo")
-  yield* emulator.createTable({
-    database: db,
-    table,
-    model: "DUPLICATE",
-    key: ["id"],
-    columns: [{ name: "id", type: "BIGINT" }, { name: "note", type: "VARCHAR(64)", nullable: true }]
-  })
-  const checkpointer = yield* Checkpointer.makeMemoryForTests
-  const labelStore = yield* LabelStore.makeMemory()
-  return { emulator, table, checkpointer, labelStore }
-})
-
-type Ctx = Effect.Effect.Success<typeof setup>
-
-const configFor = (ctx: Ctx, overrides: Partial<StarRocksConfig.Options> = {}) =>
-  StarRocksConfig.make({
-    loadUrl: ctx.emulator.fe,
-    database: db,
-    table: ctx.table,
-    username: "root",
-    password: Redacted.make(""),
-    format: "csv",
-    maxRows: 100,
-    maxBytes: 64 * 1024,
-    maxRetries: 3,
-    retryInterval: "20 millis",
-    retryMaxDelay: "100 millis",
-    labelStateTimeout: "2 seconds",
-    allowSmallBuffers: true,
-    ...overrides
-  })
-
-/** The sink's services, sharing the test's Checkpointer and LabelStore (they survive a "restart"). */
-const services = (ctx: Ctx, config: StarRocksConfig.StarRocksConfig, checkpointer?: Checkpointer.Checkpointer) =>
-  Layer.mergeAll(
-    LoadClient.layer(config),
-    Layer.succeed(LabelStore.LabelStore, ctx.labelStore),
-    Layer.succeed(Checkpointer.Checkpointer, checkpointer ?? ctx.checkpointer)
-  ).pipe(
-    Layer.provideMerge(StarRocksConfig.layerFrom(config)),
-    Layer.provideMerge(Logger.minimumLogLevel(LogLevel.Error))
-  )
+const setup = setupTable("eo")
 
 const visibleIds = (ctx: Ctx) =>
   Effect.map(ctx.emulator.rows(db, ctx.table), (rows) => rows.map((r) => Number(r["id"] as bigint)))

@@ -4,92 +4,13 @@
  * reading of the first rows, no transaction begins before it is done, and its failure fails the sink at once under a
  * quiet upstream.
  */
-import { StarRocksEmulator } from "@effect-starrocks/testkit"
 import { assert, describe, layer } from "@effect/vitest"
-import {
-  Cause,
-  Deferred,
-  Effect,
-  Exit,
-  Fiber,
-  Layer,
-  Logger,
-  LogLevel,
-  Option,
-  Queue,
-  Redacted,
-  Schema,
-  Stream
-} from "effect"
+import { Cause, Deferred, Effect, Exit, Fiber, Layer, Option, Queue, Schema, Stream } from "effect"
 import type { Context } from "effect"
-import {
-  Checkpoint,
-  Checkpointer,
-  ColumnType,
-  LabelStore,
-  LoadClient,
-  StarRocksConfig,
-  StarRocksSink
-} from "../../src/index.js"
+import { Checkpoint, LoadClient, StarRocksSink } from "../../src/index.js"
+import { configFor, db, Emulator, Row, rowsFrom, services, setupTable } from "./exactlyOnceFixture.js"
 
-const Row = Schema.Struct({ id: ColumnType.BigInt, note: Schema.NullOr(ColumnType.Varchar(64)) })
-type Row = typeof Row.Type
-
-const db = "db"
-let seq = 0
-const uniqueTable = (base: string) => `${base}_${process.pid}_${Date.now() % 100000}_${++seq}`
-
-const rowsFrom = (from: number, to: number): ReadonlyArray<Row> => {
-  const out: Array<Row> = []
-  for (let i = from; i < to; i++) out.push({ id: i, note: `note ${i}` })
-  return out
-}
-
-const Emulator = StarRocksEmulator.layer({ users: { root: "" }, bes: 2, cleanerIntervalMs: 200 })
-
-const setup = Effect.gen(function*() {
-  const emulator = yield* StarRocksEmulator.StarRocksEmulator
-  const table = uniqueTable("eostart")
-  yield* emulator.createTable({
-    database: db,
-    table,
-    model: "DUPLICATE",
-    key: ["id"],
-    columns: [{ name: "id", type: "BIGINT" }, { name: "note", type: "VARCHAR(64)", nullable: true }]
-  })
-  const checkpointer = yield* Checkpointer.makeMemoryForTests
-  const labelStore = yield* LabelStore.makeMemory()
-  return { emulator, table, checkpointer, labelStore }
-})
-
-type Ctx = Effect.Effect.Success<typeof setup>
-
-const configFor = (ctx: Ctx) =>
-  StarRocksConfig.make({
-    loadUrl: ctx.emulator.fe,
-    database: db,
-    table: ctx.table,
-    username: "root",
-    password: Redacted.make(""),
-    format: "csv",
-    maxRows: 100,
-    maxBytes: 64 * 1024,
-    maxRetries: 3,
-    retryInterval: "20 millis",
-    retryMaxDelay: "100 millis",
-    labelStateTimeout: "2 seconds",
-    allowSmallBuffers: true
-  })
-
-const services = (ctx: Ctx, config: StarRocksConfig.StarRocksConfig) =>
-  Layer.mergeAll(
-    LoadClient.layer(config),
-    Layer.succeed(LabelStore.LabelStore, ctx.labelStore),
-    Layer.succeed(Checkpointer.Checkpointer, ctx.checkpointer)
-  ).pipe(
-    Layer.provideMerge(StarRocksConfig.layerFrom(config)),
-    Layer.provideMerge(Logger.minimumLogLevel(LogLevel.Error))
-  )
+const setup = setupTable("eostart")
 
 type Client = Context.Tag.Service<typeof LoadClient.LoadClient>
 

@@ -19,7 +19,7 @@ type Failure = { cause: Cause.Cause<Boom> | undefined }
  */
 const sinkOf = (n: number, failure: Failure, onTake: () => void = () => {}) => {
   const taken: Array<ReadonlyArray<number> | "end"> = []
-  const direct: Channel.Channel<never, Chunk.Chunk<number>, never, unknown, Taken, unknown> = Channel.readWith({
+  const direct: Channel.Channel<never, Chunk.Chunk<number>, unknown, unknown, Taken, unknown> = Channel.readWith({
     onInput: (chunk: Chunk.Chunk<number>) => {
       taken.push(Chunk.toReadonlyArray(chunk))
       return direct

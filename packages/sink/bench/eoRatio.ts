@@ -16,13 +16,15 @@
  * bench.ts's warm-up); `EO_MARKS=1` prints each run's bounds on the clock of V8's CPU profiles (to split a
  * `--cpu-prof` profile by run) and on performance.now()'s (to split `node --trace-gc`'s lines); `CALLGRIND=1` (under
  * `valgrind --tool=callgrind --instr-atstart=no`) counts instructions during the measured runs only, one dump per
- * run, from round `CALLGRIND_FROM` on. For profiles with stable names, bundle it with esbuild (as
+ * run, from round `CALLGRIND_FROM` on. `EO_ALLOC=1` samples each measured run's allocations (V8's sampling heap
+ * profiler) and prints, by allocating function, what the run still held at its end. For profiles with stable names, bundle it with esbuild (as
  * scripts/crash-test.ts bundles its child) beside a copy of nullEndpoint.mjs and run the bundle with plain node.
  */
 import { ReferenceRows } from "@effect-starrocks/testkit"
 import type { Context, Exit, Option } from "effect"
 import { Chunk, Clock, Effect, Logger, LogLevel, Schema, Stream, Tracer } from "effect"
 import * as ChildProcess from "node:child_process"
+import * as Inspector from "node:inspector/promises"
 import * as V8 from "node:v8"
 import { Checkpoint, Checkpointer, StarRocksSink } from "../src/index.js"
 import { ReferenceRow } from "./referenceSchema.js"
@@ -177,9 +179,43 @@ const oldBytes = () => {
   }
   return n
 }
+// of them, the large-object space's (objects over about 128 KiB, allocated there directly, not promoted)
+const largeBytes = () =>
+  V8.getHeapSpaceStatistics().find((s) => s.space_name === "large_object_space")?.space_used_size ?? 0
+// EO_ALLOC=1: V8's sampling heap profiler from each measured run's start to its end (one sample every
+// EO_ALLOC_INTERVAL bytes, default 16384); what it still holds at the end is what the run allocated and kept (what
+// survived its scavenges, promoted or about to be), printed by allocating function, largest first
+const allocSession = process.env["EO_ALLOC"] === "1" ? new Inspector.Session() : undefined
+allocSession?.connect()
+interface AllocNode {
+  callFrame: { functionName: string; url: string; lineNumber: number }
+  selfSize: number
+  children: ReadonlyArray<AllocNode>
+}
+const allocTop = (root: AllocNode) => {
+  const by = new Map<string, number>()
+  const walk = (n: AllocNode, path: string) => {
+    const f = n.callFrame
+    const here = `${f.functionName || "(anonymous)"} ${f.url.split("/").pop()}:${f.lineNumber + 1}`
+    if (n.selfSize > 0) {
+      const key = `${here} <- ${path}`
+      by.set(key, (by.get(key) ?? 0) + n.selfSize)
+    }
+    for (const c of n.children) walk(c, here)
+  }
+  walk(root, "")
+  const all = [...by].sort((a, b) => b[1] - a[1])
+  const total = all.reduce((n, [, b]) => n + b, 0)
+  console.log(`  kept: ${(total / 2 ** 20).toFixed(2)} MiB`)
+  for (const [k, b] of all.slice(0, 12)) console.log(`    ${(b / 1024).toFixed(0).padStart(6)} KiB ${k}`)
+}
 const measure = async (which: string, f: () => Promise<unknown>): Promise<Run> => {
   fullGc?.()
   const old0 = oldBytes()
+  const large0 = largeBytes()
+  await allocSession?.post("HeapProfiler.startSampling", {
+    samplingInterval: Number(process.env["EO_ALLOC_INTERVAL"] ?? 16384)
+  })
   callgrind("-i on")
   spans = []
   holds = []
@@ -196,10 +232,18 @@ const measure = async (which: string, f: () => Promise<unknown>): Promise<Run> =
   if (process.env["EO_MARKS"] === "1") {
     console.log(
       `mark ${which} ${h0 / 1000n} ${process.hrtime.bigint() / 1000n} ${t0.toFixed(0)} ${t1.toFixed(0)} ` +
-        `old+${((oldBytes() - old0) / 2 ** 20).toFixed(1)}MiB`
+        `old+${((oldBytes() - old0) / 2 ** 20).toFixed(1)}MiB (large+${
+          ((largeBytes() - large0) / 2 ** 20).toFixed(1)
+        }MiB)`
     )
   }
   const c = process.cpuUsage(c0)
+  if (allocSession !== undefined) {
+    const { profile } = await allocSession.post("HeapProfiler.getSamplingProfile")
+    await allocSession.post("HeapProfiler.stopSampling")
+    console.log(`alloc ${which}`)
+    allocTop((profile as unknown as { head: AllocNode }).head)
+  }
   callgrind(`-d ${which}`)
   callgrind("-i off")
   const run = {

@@ -6,7 +6,8 @@
  * the barrier acknowledged.
  */
 import type { Chunk } from "effect"
-import { Cause, Channel, Deferred, Duration, Effect, Exit, FiberSet, MergeDecision, Option, Schema, Sink } from "effect"
+import { Cause, Channel, Deferred, Duration, Effect, Exit, FiberSet, Option, Schema, Sink } from "effect"
+import type { SingleProducerAsyncInput } from "effect"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Checkpoint from "../Checkpoint.js"
@@ -30,6 +31,80 @@ import * as Ledger from "./sink/ledger.js"
 import type { Routing } from "./sink/routing.js"
 import * as Spool from "./spool.js"
 import * as Startup from "./startup.js"
+
+/**
+ * The exactly-once sink's reading while a step runs in the background (see the channel at the end of `make`): the
+ * upstream's drainer (the channel executor's, in a fiber of its own under `Channel.embedInput`) hands its chunks
+ * over one at a time to the sink's reading, and pulls the upstream only when the reading asks for a chunk, so that
+ * nothing is read ahead (the reading ends between two chunks and the stream's fiber reads on from there). `take`
+ * gives the next chunk, or `undefined` at the upstream's end, or fails with the upstream's failure; it fails with
+ * `failure.cause` once that is set (a step in the background failed), and `fail` ends a wait for the upstream with
+ * it. One chunk at most is in the hand-over, and nothing keeps it once it is taken.
+ */
+export class Handover<A, E> implements SingleProducerAsyncInput.AsyncInputProducer<unknown, A, unknown> {
+  /** A chunk (or the end) handed over before the reading waited for it. */
+  private held: { readonly value: A | undefined } | { readonly cause: Cause.Cause<unknown> } | undefined
+  /** The reading, waiting for the next chunk. */
+  private taker: ((effect: Effect.Effect<A | undefined, E>) => void) | undefined
+  /** The drainer, waiting for the reading to ask. */
+  private reader: (() => void) | undefined
+  /** The reading asked and the drainer has not handed over yet. */
+  private asked = false
+
+  constructor(private readonly failure: { readonly cause: Cause.Cause<E> | undefined }) {}
+
+  readonly take: Effect.Effect<A | undefined, E> = Effect.async<A | undefined, E>((resume) => {
+    const failed = this.failure.cause
+    if (failed !== undefined) return resume(Effect.failCause(failed))
+    const held = this.held
+    if (held !== undefined) {
+      this.held = undefined
+      return resume("cause" in held ? Effect.failCause(held.cause as Cause.Cause<E>) : Effect.succeed(held.value))
+    }
+    this.taker = resume
+    this.asked = true
+    const reader = this.reader
+    this.reader = undefined
+    reader?.()
+    return Effect.sync(() => {
+      this.taker = undefined
+    })
+  })
+
+  /** Ends the reading's wait with the sink's failure (a later `take` fails with `failure.cause`). */
+  fail(cause: Cause.Cause<E>): void {
+    const taker = this.taker
+    this.taker = undefined
+    taker?.(Effect.failCause(cause))
+  }
+
+  private give(item: { readonly value: A | undefined } | { readonly cause: Cause.Cause<unknown> }): void {
+    this.asked = false
+    const taker = this.taker
+    this.taker = undefined
+    if (taker === undefined) this.held = item
+    else taker("cause" in item ? Effect.failCause(item.cause as Cause.Cause<E>) : Effect.succeed(item.value))
+  }
+
+  awaitRead(): Effect.Effect<unknown> {
+    return Effect.async<void>((resume) => {
+      if (this.asked) return resume(Effect.void)
+      this.reader = () => resume(Effect.void)
+      return Effect.sync(() => {
+        this.reader = undefined
+      })
+    })
+  }
+  emit(element: A): Effect.Effect<unknown> {
+    return Effect.sync(() => this.give({ value: element }))
+  }
+  error(cause: Cause.Cause<unknown>): Effect.Effect<unknown> {
+    return Effect.sync(() => this.give({ cause }))
+  }
+  done(): Effect.Effect<unknown> {
+    return Effect.sync(() => this.give({ value: undefined }))
+  }
+}
 
 export interface Options<P, PI, E = never, R = never> {
   readonly position: Schema.Schema<P, PI>
@@ -349,10 +424,14 @@ export const make = <In, P, PI, E = never, R = never>(
 
     // a background checkpoint's failure, the start's recovery walk's (below), or an onCheckpoint's, which fails the
     // sink at once (see the channel at the end)
-    const failed = yield* Deferred.make<never, Failure>()
+    // (the first such failure; see the channel at the end), and the reading that waits for its upstream meanwhile,
+    // which the failure wakes
+    const sinkFailure: { cause: Cause.Cause<Failure> | undefined } = { cause: undefined }
+    let reading: { readonly fail: (cause: Cause.Cause<Failure>) => void } | undefined
     /**
      * How a step in the background (the start's recovery walk, a closing checkpoint) ends: its `done` completed with
-     * its exit; a success clears its slot (`clear`), a failure fails the sink at once through `failed`.
+     * its exit; a success clears its slot (`clear`), a failure fails the sink at once (`sinkFailure`, and the
+     * reading that waits for its upstream is woken with it).
      */
     const settle = <F extends Failure>(done: Deferred.Deferred<void, F>, clear: () => void) =>
     (
@@ -360,7 +439,11 @@ export const make = <In, P, PI, E = never, R = never>(
     ): Effect.Effect<void> =>
       Effect.zipRight(
         Deferred.done(done, exit),
-        Exit.isSuccess(exit) ? Effect.sync(clear) : Deferred.failCause(failed, exit.cause)
+        Effect.sync(() => {
+          if (Exit.isSuccess(exit)) return clear()
+          if (sinkFailure.cause === undefined) sinkFailure.cause = exit.cause
+          reading?.fail(exit.cause)
+        })
       )
 
     /**
@@ -1010,11 +1093,13 @@ export const make = <In, P, PI, E = never, R = never>(
     // The sink reads its chunks itself. While no checkpoint is closing, it reads them as `Sink.forEachChunk` does
     // (in the stream's fiber: nothing costs more per chunk). While one is closing, its failure must fail the sink
     // at once, even when no element comes (a quiet upstream: the stream's fiber would wait in the upstream, and the
-    // failure would wait for the next element). Then the reading is merged with a channel that reads no input and
-    // fails with that failure, whichever ends first ending both: the upstream runs in a fiber of the merge's own
-    // meanwhile (Channel.mergeWith), and each chunk crosses between two fibers. Measured with one-row chunks, that
-    // crossing tripled the sink's CPU time when it lasted the whole stream (docs/benchmark.md, Exactly-once
-    // checkpoints in the background): the merge lasts from a barrier to the first chunk after its checkpoint is done.
+    // failure would wait for the next element). Then the upstream runs in a fiber of its own (`Channel.embedInput`:
+    // the executor's drainer, interrupted when the reading ends) and hands each chunk over through a `Handover`,
+    // whose wait the failure ends (`settle`). Measured with one-row chunks, that crossing tripled the sink's CPU time
+    // when it lasted the whole stream (docs/benchmark.md, Exactly-once checkpoints in the background): it lasts from
+    // a barrier to the first chunk after its checkpoint is done. It was `Channel.mergeWith` with a channel failing
+    // with the failure until session 18 (docs/benchmark.md, Session 18): the same hand-over with two more
+    // executors, a scope, a race of two joins and an input queue of Deferreds around it.
     const step = Chunks.stepOf(batcher.onChunk)
     // whether a failure may come from a fiber of the sink's own: a closing checkpoint, the start's recovery walk
     const busy = () => closing !== undefined || starting !== undefined
@@ -1034,28 +1119,33 @@ export const make = <In, P, PI, E = never, R = never>(
         onFailure: Channel.failCause,
         onDone: () => Channel.fromEffect(finish)
       })
-    // reads while a checkpoint is closing; "more" after the first chunk once it is done, "end" at the stream's end
-    const whileClosing = (): Rows<"more" | "end"> =>
-      Channel.readWithCause({
-        onInput: (chunk: Chunk.Chunk<Checkpoint.Envelope<In, P>>) =>
-          Channel.flatMap(
-            Channel.fromEffect(step(chunk)),
-            () => busy() ? whileClosing() : Channel.succeed("more" as const)
-          ),
-        onFailure: Channel.failCause,
-        onDone: () => Channel.succeed("end" as const)
-      })
-    const failure: Channel.Channel<never, unknown, Failure, unknown, never, unknown> = Channel.fromEffect(
-      Deferred.await(failed)
-    )
+    // reads from the hand-over while a checkpoint is closing; "more" after the first chunk once it is done, "end" at
+    // the stream's end; the failure of a step in the background ends it (`sinkFailure`, checked before each take)
+    const whileClosing = (
+      input: Handover<Chunk.Chunk<Checkpoint.Envelope<In, P>>, Failure>
+    ): Channel.Channel<never, unknown, Failure, unknown, "more" | "end", unknown, LoadClient.LoadClient> => {
+      const loop: Channel.Channel<never, unknown, Failure, unknown, "more" | "end", unknown, LoadClient.LoadClient> =
+        Channel.flatMap(
+          Channel.fromEffect(input.take),
+          (chunk) =>
+            chunk === undefined ? Channel.succeed("end" as const) : Channel.flatMap(
+              Channel.fromEffect(step(chunk)),
+              () => busy() ? loop : Channel.succeed("more" as const)
+            )
+        )
+      return loop
+    }
     const merged = (): Rows<Summary> =>
-      Channel.flatMap(
-        Channel.mergeWith(whileClosing(), {
-          other: failure,
-          onSelfDone: (exit) => MergeDecision.Done(exit),
-          onOtherDone: (exit) => MergeDecision.Done(exit)
-        }),
-        (next) => next === "more" ? direct() : Channel.fromEffect(finish)
-      )
+      Channel.suspend(() => {
+        const input = new Handover<Chunk.Chunk<Checkpoint.Envelope<In, P>>, Failure>(sinkFailure)
+        reading = input
+        return Channel.flatMap(
+          Channel.embedInput(whileClosing(input), input) as Rows<"more" | "end">,
+          (next) => {
+            if (reading === input) reading = undefined
+            return next === "more" ? direct() : Channel.fromEffect(finish)
+          }
+        )
+      })
     return Sink.fromChannel(Channel.suspend(() => busy() ? merged() : direct()))
   })) as Sink.Sink<Summary, Checkpoint.Envelope<In, P>, never, Error | CallbackError<E>, Requirements | R>

@@ -663,6 +663,30 @@ const defaultPrefix = (table: string, inputs: ReadonlyArray<Input>): string => {
   return `load_${sha256Hex(text).slice(0, 16)}`
 }
 
+/** Resumes from the event loop's next turn (`setImmediate`): what is already queued on the loop runs first. */
+const nextTurn: Effect.Effect<void> = Effect.async<void>((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
+})
+
+/**
+ * `stream` with each item after the first `ahead` given on from the event loop's next turn. The loader's reading
+ * fiber cuts a batch when it pulls it (for a streamed batch, a 320 KiB window read around its limit) and offers it
+ * to a queue of one (`Stream.toQueue`); once the send loop had taken the first batches it cut the next ones at once,
+ * before the first load's request was written, on the one thread that the first load's start also needs: five cuts
+ * before the first request of a 1 GiB load. Now an item after the first `ahead` waits for a turn of the loop before
+ * it is offered, and the pull after it (the next cut) with it: three cuts come before the first request, the others
+ * while it waits for its 100 Continue (docs/benchmark.md, session 18). The same items, in the same order, the same
+ * end and failures.
+ *
+ * @internal
+ */
+export const pacedAfter = (ahead: number) => <A, E, R>(stream: Stream.Stream<A, E, R>): Stream.Stream<A, E, R> =>
+  Stream.suspend(() => {
+    let given = 0
+    return Stream.tap(stream, () => given++ < ahead ? Effect.void : nextTurn)
+  })
+
 const run = (options: LoadOptions, done: (() => void) | undefined) =>
   Effect.gen(function*() {
     if (options.files.filter((f) => f === "-" || f === "/dev/stdin").length > 1) {
@@ -803,12 +827,14 @@ const run = (options: LoadOptions, done: (() => void) | undefined) =>
     // transport reads a send's body into 4 at most)
     const slices = FileBatches.makeSlices(4 * config.ioThreadCount)
     // reading starts now: the first batch is read (into memory touched for the first time, slow on a virtual
-    // machine) while the client starts and checks the server
+    // machine) while the client starts and checks the server; from the third on, each batch goes to the send loop
+    // from a later turn of the event loop, and the next one is cut then (`pacedAfter`)
     const batches = yield* Stream.fromIterable(pending).pipe(
       Stream.flatMap(
         (input) => itemsOf(input, states[input.index]?.offset ?? 0, p.delimiter, p.maxBytes, pool, fromFile, slices),
         { concurrency: 1 }
       ),
+      pacedAfter(2),
       Stream.toQueue({ capacity: 1 })
     )
 

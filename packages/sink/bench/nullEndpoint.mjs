@@ -8,7 +8,34 @@
 // Run as a child process so that it does not share the event loop of the process being measured. Prints
 // `{"port":N}` when ready; answers the IPC message "stats" with `{loads, bytes}` (loads: Stream Loads plus
 // transaction loads; bytes: their bodies).
+// Options (environment; unset: as above): READ_MB_PER_S reads each request's body at most that many MiB/s (a BE
+// parsing one load at its own pace: a load's rate is capped, loads in parallel are not), ANSWER_MS answers that many
+// milliseconds after a body's last byte (a BE's commit and publish).
 import * as Http from "node:http"
+
+const readMbPerS = Number(process.env["READ_MB_PER_S"] ?? 0)
+const answerMs = Number(process.env["ANSWER_MS"] ?? 0)
+
+/** Paces `req`'s reading at `readMbPerS` (pauses it while it is ahead of that rate). */
+const pace = (req) => {
+  if (!(readMbPerS > 0)) return
+  const bytesPerMs = (readMbPerS * 1024 * 1024) / 1000
+  /** From the body's first bytes (not the request's start: a body that comes later earns no burst). */
+  let t0
+  let n = 0
+  req.on("data", (chunk) => {
+    t0 ??= performance.now()
+    n += chunk.length
+    const ahead = n / bytesPerMs - (performance.now() - t0)
+    if (ahead > 1) {
+      req.pause()
+      setTimeout(() => req.resume(), ahead)
+    }
+  })
+}
+
+/** Runs `f` after ANSWER_MS (at once without it). */
+const later = (f) => answerMs > 0 ? setTimeout(f, answerMs) : f()
 
 let loads = 0
 let bytes = 0
@@ -24,7 +51,8 @@ const reply = (res, body) => {
 const server = Http.createServer((req, res) => {
   let n = 0
   req.on("data", (chunk) => (n += chunk.length))
-  req.on("end", () => {
+  pace(req)
+  req.on("end", () => later(() => {
     const url = new URL(req.url ?? "/", "http://localhost")
     const label = typeof req.headers["label"] === "string" ? req.headers["label"] : ""
     const txn = url.pathname.match(/^\/api\/transaction\/(begin|load|prepare|commit|rollback)$/)
@@ -86,7 +114,7 @@ const server = Http.createServer((req, res) => {
       WriteDataTimeMs: 0,
       CommitAndPublishTimeMs: 0
     })
-  })
+  }))
 })
 server.on("checkContinue", (req, res) => {
   res.writeContinue()

@@ -35,6 +35,7 @@ import * as Url from "node:url"
 import { startEndpoint } from "../../sink/bench/sinkRun.js"
 import { bundle } from "../scripts/bundle.js"
 import { writeLauncher } from "../scripts/launcher.js"
+import { generate } from "./csvFile.js"
 
 const here = Path.dirname(Url.fileURLToPath(import.meta.url))
 
@@ -44,37 +45,6 @@ const MiB = 1024 ** 2
 const gb = Number(process.env["BENCH_LOADER_GB"] ?? 1)
 const bigGb = Number(process.env["BENCH_LOADER_BIG_GB"] ?? 4)
 const rounds = Math.max(1, Number(process.env["BENCH_LOADER_ROUNDS"] ?? 2))
-
-/**
- * Writes about `bytes` of CSV rows (`id,name,amount,created,note`, 70-100 bytes each) to `file`, each row whole;
- * a 4 MiB block of rows written again and again with its ids moved on, so that generating 4 GB takes seconds.
- */
-const generate = (file: string, bytes: number): number => {
-  const rows: Array<string> = []
-  let size = 0
-  for (let i = 0; size < 4 * MiB; i++) {
-    const row =
-      `${i},name-${(i * 7919) % 100_000},${(i % 10_000) / 100},2024-01-${String(1 + (i % 28)).padStart(2, "0")} ` +
-      `12:${String(i % 60).padStart(2, "0")}:00,${"note ".repeat(1 + (i % 6))}\n`
-    rows.push(row)
-    size += row.length
-  }
-  const block = Buffer.from(rows.join(""))
-  const fd = Fs.openSync(file, "w")
-  let written = 0
-  try {
-    while (written + block.length <= bytes) {
-      Fs.writeSync(fd, block)
-      written += block.length
-    }
-    // on disk before anything is measured: else the kernel writes the dirty pages back about 30 s later
-    // (vm.dirty_expire_centisecs), in the middle of the runs, and whichever runs it falls in read slower
-    Fs.fsyncSync(fd)
-  } finally {
-    Fs.closeSync(fd)
-  }
-  return written
-}
 
 /** Splits `file` at the first row boundary after its middle into `a` and `b` (for curl's two transfers). */
 const halves = (file: string, a: string, b: string): void => {

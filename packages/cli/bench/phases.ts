@@ -16,6 +16,7 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Url from "node:url"
+import { generate, median } from "./csvFile.js"
 
 const here = Path.dirname(Url.fileURLToPath(import.meta.url))
 const MiB = 1024 ** 2
@@ -26,38 +27,10 @@ const pairs = Number(process.env["BENCH_PHASES_PAIRS"] ?? 5)
 const gb = Number(process.env["BENCH_PHASES_GB"] ?? 1)
 const extra = (process.env["BENCH_PHASES_ARGS"] ?? "").split(" ").filter((a) => a !== "")
 
-/** About `bytes` of CSV rows (70-100 bytes each), a 4 MiB block written again and again, on disk before use. */
-const generate = (file: string, bytes: number): number => {
-  const rows: Array<string> = []
-  let size = 0
-  for (let i = 0; size < 4 * MiB; i++) {
-    const row = `${i},name-${(i * 7919) % 100_000},${(i % 10_000) / 100},2024-01-01 12:00:00,${
-      "note ".repeat(1 + (i % 6))
-    }\n`
-    rows.push(row)
-    size += row.length
-  }
-  const block = Buffer.from(rows.join(""))
-  const fd = Fs.openSync(file, "w")
-  let written = 0
-  while (written + block.length <= bytes) {
-    Fs.writeSync(fd, block)
-    written += block.length
-  }
-  Fs.fsyncSync(fd)
-  Fs.closeSync(fd)
-  return written
-}
-
 /** The CPU seconds (user + system) of process `pid` so far. */
 const cpuOf = (pid: number): number => {
   const fields = Fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
   return (Number(fields[11]) + Number(fields[12])) / 100
-}
-
-const median = (xs: ReadonlyArray<number>) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
 }
 
 const main = async () => {

@@ -20,38 +20,11 @@ import * as Url from "node:url"
 import { startEndpoint } from "../../sink/bench/sinkRun.js"
 import { bundle, entryName } from "../scripts/bundle.js"
 import { writeLauncher } from "../scripts/launcher.js"
+import { generate, median } from "./csvFile.js"
 
 const here = Path.dirname(Url.fileURLToPath(import.meta.url))
-const MiB = 1024 ** 2
-
-/** About `bytes` of CSV rows (loader.ts's rows: a 4 MiB block written again and again), on disk before use. */
-const generate = (file: string, bytes: number): void => {
-  const rows: Array<string> = []
-  let size = 0
-  for (let i = 0; size < 4 * MiB; i++) {
-    const row = `${i},name-${(i * 7919) % 100_000},${(i % 10_000) / 100},2024-01-${
-      String(1 + (i % 28)).padStart(2, "0")
-    } 12:${String(i % 60).padStart(2, "0")}:00,${"note ".repeat(1 + (i % 6))}\n`
-    rows.push(row)
-    size += row.length
-  }
-  const block = Buffer.from(rows.join(""))
-  const fd = Fs.openSync(file, "w")
-  for (let written = 0; written + block.length <= bytes; written += block.length) Fs.writeSync(fd, block)
-  Fs.fsyncSync(fd)
-  Fs.closeSync(fd)
-}
 
 type Mark = [name: string, ms: number, detail?: string]
-
-const median = (xs: ReadonlyArray<number>): number => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length === 0
-    ? NaN
-    : s.length % 2 === 1
-    ? s[(s.length - 1) / 2]!
-    : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
-}
 
 const main = async () => {
   const tmp = Fs.mkdtempSync(Path.join(Os.tmpdir(), "sr-timeline-"))

@@ -6,7 +6,6 @@
  * MariaDB (127.0.0.1:3306/test) and PostgreSQL (127.0.0.1:5432/test, user root); those are skipped when nothing
  * listens there, unless CI=true.
  */
-import { StarRocksEmulator } from "@effect-starrocks/testkit"
 import { MysqlClient } from "@effect/sql-mysql2"
 import { PgClient } from "@effect/sql-pg"
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -30,22 +29,9 @@ import {
 } from "effect"
 import * as Net from "node:net"
 import * as CheckpointerSql from "../src/Checkpointer/Sql.js"
-import {
-  Checkpoint,
-  Checkpointer,
-  ColumnType,
-  LabelStore,
-  LoadClient,
-  StarRocksConfig,
-  StarRocksSink
-} from "../src/index.js"
-
-const Row = Schema.Struct({ id: ColumnType.BigInt, note: Schema.NullOr(ColumnType.Varchar(64)) })
-type Row = typeof Row.Type
-
-const db = "db"
-let seq = 0
-const uniqueTable = (base: string) => `${base}_${process.pid}_${Date.now() % 100000}_${++seq}`
+import { Checkpoint, Checkpointer, LabelStore, LoadClient, StarRocksConfig, StarRocksSink } from "../src/index.js"
+import * as Fixture from "./integration/exactlyOnceFixture.js"
+import { db, Emulator, Row } from "./integration/exactlyOnceFixture.js"
 
 const rowsFrom = (from: number, to: number): ReadonlyArray<Row> => {
   const out: Array<Row> = []
@@ -112,41 +98,14 @@ const stores: ReadonlyArray<Store> = [
     : [])
 ]
 
-const Emulator = StarRocksEmulator.layer({ users: { root: "" }, bes: 2, cleanerIntervalMs: 200 })
-
-const setup = Effect.gen(function*() {
-  const emulator = yield* StarRocksEmulator.StarRocksEmulator
-  const table = uniqueTable("fence")
-  yield* emulator.createTable({
-    database: db,
-    table,
-    model: "DUPLICATE",
-    key: ["id"],
-    columns: [{ name: "id", type: "BIGINT" }, { name: "note", type: "VARCHAR(64)", nullable: true }]
-  })
-  // one store shared by both "processes" (in production: the SQL store)
-  const checkpointer = yield* Checkpointer.makeMemoryForTests
-  return { emulator, table, checkpointer }
-})
-type Ctx = Effect.Effect.Success<typeof setup>
+// the exactly-once suites' table, configuration and emulator (test/integration/exactlyOnceFixture.ts); the
+// Checkpointer is shared by both "processes" (in production: the SQL store), each has a LabelStore of its own
+// (`services` below)
+const setup = Fixture.setupTable("fence")
+type Ctx = Fixture.Ctx
 
 const configFor = (ctx: Ctx, overrides: Partial<StarRocksConfig.Options> = {}) =>
-  StarRocksConfig.make({
-    loadUrl: ctx.emulator.fe,
-    database: db,
-    table: ctx.table,
-    username: "root",
-    password: Redacted.make(""),
-    format: "csv",
-    maxRows: 25,
-    maxBytes: 64 * 1024,
-    maxRetries: 3,
-    retryInterval: "20 millis",
-    retryMaxDelay: "100 millis",
-    labelStateTimeout: "2 seconds",
-    allowSmallBuffers: true,
-    ...overrides
-  })
+  Fixture.configFor(ctx, { maxRows: 25, ...overrides })
 
 /**
  * A process's services: its own LoadClient (through `client`, a test's wrapper, when given) and LabelStore, the

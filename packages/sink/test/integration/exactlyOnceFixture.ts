@@ -1,5 +1,6 @@
 /**
- * What the exactly-once suites against the emulator share (exactlyOnce.test.ts, exactlyOnceStart.test.ts): the row
+ * What the exactly-once suites against the emulator share (exactlyOnce.test.ts, exactlyOnceStart.test.ts, and
+ * ../Fencing.test.ts its table, configuration and emulator): the row
  * schema, a fresh DUPLICATE table per test with in-memory Checkpointer and LabelStore, the sink's configuration
  * (small batches, quick retries) and its services.
  */

@@ -1,12 +1,12 @@
 /**
- * The exactly-once sink's reading while a step runs in the background (internal/exactlyOnce.ts, `Handover` under
- * `Channel.embedInput`): chunks come in order and none is lost when the stream's fiber reads on directly, the
+ * The exactly-once sink's reading while a step runs in the background (internal/handover.ts, used by
+ * internal/exactlyOnce.ts under `Channel.embedInput`): chunks come in order and none is lost when the stream's fiber reads on directly, the
  * upstream is pulled only when the reading asks, a failure set meanwhile ends a wait on a quiet upstream with that
  * failure (typed, not an interruption), and the upstream's own failure and end pass through.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Channel, Chunk, Data, Deferred, Effect, Exit, Fiber, Sink, Stream } from "effect"
-import { Handover } from "../src/internal/exactlyOnce.js"
+import { Handover } from "../src/internal/handover.js"
 
 class Boom extends Data.TaggedError("Boom")<{ readonly why: string }> {}
 

@@ -7,7 +7,6 @@
  */
 import type { Chunk } from "effect"
 import { Cause, Channel, Deferred, Duration, Effect, Exit, FiberSet, Option, Schema, Sink } from "effect"
-import type { SingleProducerAsyncInput } from "effect"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Checkpoint from "../Checkpoint.js"
@@ -21,6 +20,7 @@ import type { SinkError } from "../StarRocksError.js"
 import { ExactlyOnceError } from "../StarRocksError.js"
 import * as Chunks from "./chunks.js"
 import * as RetryLogic from "./client/retryLogic.js"
+import { Handover } from "./handover.js"
 import * as LabelSpool from "./labelSpool.js"
 import * as Recovery from "./recovery.js"
 import * as Batcher from "./sink/batcher.js"
@@ -31,80 +31,6 @@ import * as Ledger from "./sink/ledger.js"
 import type { Routing } from "./sink/routing.js"
 import * as Spool from "./spool.js"
 import * as Startup from "./startup.js"
-
-/**
- * The exactly-once sink's reading while a step runs in the background (see the channel at the end of `make`): the
- * upstream's drainer (the channel executor's, in a fiber of its own under `Channel.embedInput`) hands its chunks
- * over one at a time to the sink's reading, and pulls the upstream only when the reading asks for a chunk, so that
- * nothing is read ahead (the reading ends between two chunks and the stream's fiber reads on from there). `take`
- * gives the next chunk, or `undefined` at the upstream's end, or fails with the upstream's failure; it fails with
- * `failure.cause` once that is set (a step in the background failed), and `fail` ends a wait for the upstream with
- * it. One chunk at most is in the hand-over, and nothing keeps it once it is taken.
- */
-export class Handover<A, E> implements SingleProducerAsyncInput.AsyncInputProducer<unknown, A, unknown> {
-  /** A chunk (or the end) handed over before the reading waited for it. */
-  private held: { readonly value: A | undefined } | { readonly cause: Cause.Cause<unknown> } | undefined
-  /** The reading, waiting for the next chunk. */
-  private taker: ((effect: Effect.Effect<A | undefined, E>) => void) | undefined
-  /** The drainer, waiting for the reading to ask. */
-  private reader: (() => void) | undefined
-  /** The reading asked and the drainer has not handed over yet. */
-  private asked = false
-
-  constructor(private readonly failure: { readonly cause: Cause.Cause<E> | undefined }) {}
-
-  readonly take: Effect.Effect<A | undefined, E> = Effect.async<A | undefined, E>((resume) => {
-    const failed = this.failure.cause
-    if (failed !== undefined) return resume(Effect.failCause(failed))
-    const held = this.held
-    if (held !== undefined) {
-      this.held = undefined
-      return resume("cause" in held ? Effect.failCause(held.cause as Cause.Cause<E>) : Effect.succeed(held.value))
-    }
-    this.taker = resume
-    this.asked = true
-    const reader = this.reader
-    this.reader = undefined
-    reader?.()
-    return Effect.sync(() => {
-      this.taker = undefined
-    })
-  })
-
-  /** Ends the reading's wait with the sink's failure (a later `take` fails with `failure.cause`). */
-  fail(cause: Cause.Cause<E>): void {
-    const taker = this.taker
-    this.taker = undefined
-    taker?.(Effect.failCause(cause))
-  }
-
-  private give(item: { readonly value: A | undefined } | { readonly cause: Cause.Cause<unknown> }): void {
-    this.asked = false
-    const taker = this.taker
-    this.taker = undefined
-    if (taker === undefined) this.held = item
-    else taker("cause" in item ? Effect.failCause(item.cause as Cause.Cause<E>) : Effect.succeed(item.value))
-  }
-
-  awaitRead(): Effect.Effect<unknown> {
-    return Effect.async<void>((resume) => {
-      if (this.asked) return resume(Effect.void)
-      this.reader = () => resume(Effect.void)
-      return Effect.sync(() => {
-        this.reader = undefined
-      })
-    })
-  }
-  emit(element: A): Effect.Effect<unknown> {
-    return Effect.sync(() => this.give({ value: element }))
-  }
-  error(cause: Cause.Cause<unknown>): Effect.Effect<unknown> {
-    return Effect.sync(() => this.give({ cause }))
-  }
-  done(): Effect.Effect<unknown> {
-    return Effect.sync(() => this.give({ value: undefined }))
-  }
-}
 
 export interface Options<P, PI, E = never, R = never> {
   readonly position: Schema.Schema<P, PI>

@@ -13,6 +13,9 @@
  * {"gb":…,"big_gb":…,"bytes":…,"loader_mb_per_s":…,"curl_mb_per_s":…,"curl_parallel2_mb_per_s":…,
  *  "loader_vs_curl":…,"loader_start_s":…,"loader_vs_curl_parallel2":…,"loader_parallel1_mb_per_s":…,
  *  "node_start_s":…,"floor_mb_per_s":…,"floor_parallel2_mb_per_s":…,"floor_parallel2_vs_curl_parallel2":…,
+ *  "zero_copy_parallel2_mb_per_s":…,"zero_copy_parallel2_vs_curl_parallel2":…,"endpoint_busy_curl":…,
+ *  "endpoint_busy_curl_parallel2":…,"endpoint_busy_loader":…,"endpoint_busy_floor_parallel2":…,
+ *  "endpoint_busy_zero_copy_parallel2":…,
  *  "extra_ca_certs":…,"loader_no_extra_ca_mb_per_s":…,"loader_no_extra_ca_vs_curl":…,
  *  "loader_no_extra_ca_vs_curl_parallel2":…,"loader_start_no_extra_ca_s":…,"node_start_no_extra_ca_s":…,
  *  "rss_mb":…,"rss_big_mb":…,"rss_big_vs_small":…}
@@ -20,7 +23,11 @@
  * runs with that variable removed (`bare` below).
  * `loader_parallel1_mb_per_s` is the same command with `--parallel 1`; `node_start_s` is `node -e 0`; the floor
  * (bench/floor.mjs) is a plain node script that PUTs the same file the fastest way we found (no Effect, no row
- * count), with 1 and 2 loads in flight: what node itself allows next to curl.
+ * count), with 1 and 2 loads in flight: what node itself allows next to curl. The zero-copy sender
+ * (bench/zeroCopy.py, run when python3 is on the PATH; its figures null otherwise) makes curl --parallel 2's two PUTs
+ * but sends each body with sendfile(2), never copying it into the process: what the endpoint and the machine allow
+ * when the sender costs almost nothing. `endpoint_busy_*` is the null endpoint's CPU time (user and system) over
+ * the best run of each, divided by that run's wall time: near 1, the endpoint's one thread was busy all along.
  * (MB are MiB.) Run by packages/sink/bench/bench.ts as its last section, or alone:
  * `npx tsx packages/cli/bench/loader.ts`. Environment: BENCH_LOADER_GB (the file of the throughput runs and the
  * first RSS run, default 1), BENCH_LOADER_BIG_GB (the second RSS run, default 4; 0 skips it),
@@ -96,6 +103,18 @@ const bare: NodeJS.ProcessEnv | undefined = (() => {
 /** A figure of the runs without `NODE_EXTRA_CA_CERTS`, null when there were none. */
 const ifBare = (x: number): number | null => bare === undefined ? null : x
 
+/** python3, when it is on the PATH (for the zero-copy sender), else undefined. */
+const python: string | undefined = ChildProcess.spawnSync("python3", ["-c", "0"]).status === 0 ? "python3" : undefined
+
+/** A measured run: wall seconds, and the endpoint's CPU time over it as a share of them. */
+interface Run {
+  readonly seconds: number
+  readonly busy: number
+}
+
+/** A share, rounded, or null when not measured. */
+const share = (x: number): number | null => Number.isFinite(x) ? Number(x.toFixed(2)) : null
+
 const main = async () => {
   const tmp = Fs.mkdtempSync(Path.join(Os.tmpdir(), "sr-bench-loader-"))
   const endpoint = await startEndpoint()
@@ -167,6 +186,15 @@ const main = async () => {
         })
       })
 
+    // the zero-copy sender (bench/zeroCopy.py): curl --parallel 2's two PUTs, each body sent by sendfile(2) from the
+    // page cache, never copied into the process; run when python3 is there
+    const zeroCopy = (files: ReadonlyArray<string>) =>
+      seconds(() => {
+        ChildProcess.execFileSync(python!, [Path.join(here, "zeroCopy.py"), String(endpoint.port), ...files], {
+          stdio: ["ignore", "ignore", "inherit"]
+        })
+      })
+
     // throughput: the `gb` file, loader and both curls, `rounds` rounds alternating, best of each
     const file = Path.join(tmp, "rows.csv")
     const bytes = generate(file, gb * GiB)
@@ -192,23 +220,40 @@ const main = async () => {
         nodeBareSeconds = Math.min(nodeBareSeconds, nodeStart(bare))
       }
     }
-    let loaderSeconds = Infinity
-    let curlSeconds = Infinity
-    let parallelSeconds = Infinity
+    /**
+     * A run of `f` (its wall seconds) with the endpoint's CPU time over it, as a share of that wall time: near 1, the
+     * endpoint (one node thread reading every socket) was busy all along and set the pace, whatever the sender.
+     */
+    const measured = async <A extends { readonly seconds: number }>(f: () => A): Promise<A & Run> => {
+      const before = (await endpoint.stats()).cpuMs
+      const a = f()
+      const after = (await endpoint.stats()).cpuMs
+      return { ...a, busy: (after - before) / 1000 / a.seconds }
+    }
+    const timed = (f: () => number) => measured(() => ({ seconds: f() }))
+    /** The faster of two runs. */
+    const best = (x: Run, y: Run): Run => y.seconds < x.seconds ? { seconds: y.seconds, busy: y.busy } : x
+    const none: Run = { seconds: Infinity, busy: NaN }
+    let loaderRun = none
+    let curlRun = none
+    let parallelRun = none
     let loaderBareSeconds = Infinity
     let loaderOneSeconds = Infinity
     let floorSeconds = Infinity
-    let floorParallelSeconds = Infinity
+    let floorParallelRun = none
+    let zeroCopyRun = none
     let rssMb = 0
     for (let k = 0; k < rounds; k++) {
-      curlSeconds = Math.min(curlSeconds, curl(["-o", "/dev/null", "-T", file, url]))
-      parallelSeconds = Math.min(
-        parallelSeconds,
-        curl(["--parallel", "--parallel-max", "2", "-o", "/dev/null", "-o", "/dev/null", "-T", `{${a},${b}}`, url])
+      curlRun = best(curlRun, await timed(() => curl(["-o", "/dev/null", "-T", file, url])))
+      parallelRun = best(
+        parallelRun,
+        await timed(() =>
+          curl(["--parallel", "--parallel-max", "2", "-o", "/dev/null", "-o", "/dev/null", "-T", `{${a},${b}}`, url])
+        )
       )
-      const run = load([file])
+      const run = await measured(() => load([file]))
       if (run.summary.bytes !== bytes) throw new Error(`the loader sent ${run.summary.bytes} bytes of ${bytes}`)
-      loaderSeconds = Math.min(loaderSeconds, run.seconds)
+      loaderRun = best(loaderRun, run)
       rssMb = Math.max(rssMb, run.peakMb)
       if (bare !== undefined) {
         const plain = load([file], [], bare)
@@ -219,8 +264,13 @@ const main = async () => {
       if (one.summary.bytes !== bytes) throw new Error(`the loader sent ${one.summary.bytes} bytes of ${bytes}`)
       loaderOneSeconds = Math.min(loaderOneSeconds, one.seconds)
       floorSeconds = Math.min(floorSeconds, floor(1))
-      floorParallelSeconds = Math.min(floorParallelSeconds, floor(2))
+      floorParallelRun = best(floorParallelRun, await timed(() => floor(2)))
+      if (python !== undefined) zeroCopyRun = best(zeroCopyRun, await timed(() => zeroCopy([a, b])))
     }
+    const loaderSeconds = loaderRun.seconds
+    const curlSeconds = curlRun.seconds
+    const parallelSeconds = parallelRun.seconds
+    const floorParallelSeconds = floorParallelRun.seconds
     Fs.rmSync(a)
     Fs.rmSync(b)
     Fs.rmSync(file)
@@ -252,6 +302,15 @@ const main = async () => {
       floor_mb_per_s: Math.round(rate(floorSeconds)),
       floor_parallel2_mb_per_s: Math.round(rate(floorParallelSeconds)),
       floor_parallel2_vs_curl_parallel2: Number((parallelSeconds / floorParallelSeconds).toFixed(3)),
+      zero_copy_parallel2_mb_per_s: python === undefined ? null : Math.round(rate(zeroCopyRun.seconds)),
+      zero_copy_parallel2_vs_curl_parallel2: python === undefined
+        ? null
+        : Number((parallelSeconds / zeroCopyRun.seconds).toFixed(3)),
+      endpoint_busy_curl: share(curlRun.busy),
+      endpoint_busy_curl_parallel2: share(parallelRun.busy),
+      endpoint_busy_loader: share(loaderRun.busy),
+      endpoint_busy_floor_parallel2: share(floorParallelRun.busy),
+      endpoint_busy_zero_copy_parallel2: share(zeroCopyRun.busy),
       extra_ca_certs: bare !== undefined,
       loader_no_extra_ca_mb_per_s: ifBare(Math.round(rate(loaderBareSeconds))),
       loader_no_extra_ca_vs_curl: ifBare(Number((curlSeconds / loaderBareSeconds).toFixed(3))),
@@ -273,6 +332,16 @@ const main = async () => {
       `loader: --parallel 1 ${figures.loader_parallel1_mb_per_s} MiB/s; the floor (bench/floor.mjs, plain node) ` +
         `${figures.floor_mb_per_s} MiB/s, with 2 loads in flight ${figures.floor_parallel2_mb_per_s} MiB/s ` +
         `(floor-parallel-2/curl-parallel-2 ${figures.floor_parallel2_vs_curl_parallel2})`
+    )
+    console.log(
+      `loader: the endpoint's CPU time ÷ the wall time (its busy share) in the best run of each: curl -T ` +
+        `${figures.endpoint_busy_curl}, curl --parallel 2 ${figures.endpoint_busy_curl_parallel2}, loader ` +
+        `${figures.endpoint_busy_loader}, floor with 2 in flight ${figures.endpoint_busy_floor_parallel2}` +
+        (python === undefined
+          ? "; no python3: no zero-copy sender"
+          : `, zero-copy sender ${figures.endpoint_busy_zero_copy_parallel2}; the zero-copy sender (bench/zeroCopy.py, ` +
+            `sendfile, 2 in flight) ${figures.zero_copy_parallel2_mb_per_s} MiB/s (zero-copy/curl-parallel-2 ` +
+            `${figures.zero_copy_parallel2_vs_curl_parallel2})`)
     )
     if (bare !== undefined) {
       console.log(

@@ -6,8 +6,8 @@
 // - `GET /api/{db}/get_load_state?label=`: the label's state (PREPARE after begin/load, PREPARED, VISIBLE, ABORTED),
 //   UNKNOWN for a label it has not seen.
 // Run as a child process so that it does not share the event loop of the process being measured. Prints
-// `{"port":N}` when ready; answers the IPC message "stats" with `{loads, bytes}` (loads: Stream Loads plus
-// transaction loads; bytes: their bodies).
+// `{"port":N}` when ready; answers the IPC message "stats" with `{loads, bytes, cpuMs}` (loads: Stream Loads plus
+// transaction loads; bytes: their bodies; cpuMs: this process's CPU time so far, user and system, in milliseconds).
 // Options (environment; unset: as above): READ_MB_PER_S reads each request's body at most that many MiB/s (a BE
 // parsing one load at its own pace: a load's rate is capped, loads in parallel are not), ANSWER_MS answers that many
 // milliseconds after a body's last byte (a BE's commit and publish).
@@ -125,6 +125,9 @@ server.listen(0, "127.0.0.1", () => {
   process.stdout.write(JSON.stringify({ port: server.address().port }) + "\n")
 })
 process.on("message", (m) => {
-  if (m === "stats") process.send?.({ loads, bytes })
+  if (m === "stats") {
+    const cpu = process.cpuUsage()
+    process.send?.({ loads, bytes, cpuMs: (cpu.user + cpu.system) / 1000 })
+  }
 })
 process.on("SIGTERM", () => server.close(() => process.exit(0)))

@@ -98,7 +98,11 @@ const here = Path.dirname(Url.fileURLToPath(import.meta.url))
 /** The null endpoint (nullEndpoint.mjs) in a child process of its own: its port, and its counts of loads and bytes. */
 export const startEndpoint = () =>
   new Promise<
-    { port: number; child: ChildProcess.ChildProcess; stats: () => Promise<{ loads: number; bytes: number }> }
+    {
+      port: number
+      child: ChildProcess.ChildProcess
+      stats: () => Promise<{ loads: number; bytes: number; cpuMs: number }>
+    }
   >(
     (resolve, reject) => {
       const child = ChildProcess.spawn(process.execPath, [Path.join(here, "nullEndpoint.mjs")], {
@@ -111,7 +115,7 @@ export const startEndpoint = () =>
           child,
           stats: () =>
             new Promise((res) => {
-              child.once("message", (m) => res(m as { loads: number; bytes: number }))
+              child.once("message", (m) => res(m as { loads: number; bytes: number; cpuMs: number }))
               child.send("stats")
             })
         })

@@ -13,7 +13,7 @@
  * itself, only for an https load URL (packages/cli/src/internal/load/run.ts, `extraCa`). Only `load` moves it:
  * `describe` and `labels` connect with mysql2, whose TLS relies on node's own handling of the variable. Run with
  * `node <file>` instead (as on Windows, where npm's shim may not find sh), it is the same command with the variable
- * left as it is.
+ * left as it is. For `load` it also sets `MALLOC_ARENA_MAX` (`mallocArenaMax`) when the environment does not.
  *
  * `npx tsx packages/cli/scripts/launcher.ts FILE COMMAND MAIN` writes it (`writeLauncher`), as scripts/pack.ts does.
  */
@@ -25,17 +25,26 @@ import * as Url from "node:url"
 export const extraCaVariable = "EFFECT_STARROCKS_EXTRA_CA_CERTS"
 
 /**
+ * `MALLOC_ARENA_MAX` for `load`, unless the environment sets it: glibc's malloc gives each thread that allocates an
+ * arena of its own (up to 8 a core), and node's background threads (V8's helpers) touched more of them the longer a
+ * load ran: about 1 MB of such arenas at 1 GiB, 5 MB at 4 GiB, resident until the process ends. Two arenas hold what
+ * they allocate (docs/cli.md, "Memory flat in the file's size"). Other C libraries ignore the variable.
+ */
+export const mallocArenaMax = 2
+
+/**
  * The launcher's text: `command`'s name (for the comment) and `main`, what it requires (relative to the file, e.g.
  * `../bundle/effect-starrocks.cjs`). node runs `"$0"`: npm's `.bin` entry is a symbolic link, and node resolves the
  * main module's real path, so `require` is relative to the real file.
  */
 export const launcherSource = (command: string, main: string): string =>
   `#!/bin/sh
-':' //; if [ "$1" = load ] && [ -n "$NODE_EXTRA_CA_CERTS" ]; then ${extraCaVariable}=$NODE_EXTRA_CA_CERTS; export ${extraCaVariable}; unset NODE_EXTRA_CA_CERTS; fi; exec node "$0" "$@"
+':' //; if [ "$1" = load ]; then if [ -n "$NODE_EXTRA_CA_CERTS" ]; then ${extraCaVariable}=$NODE_EXTRA_CA_CERTS; export ${extraCaVariable}; unset NODE_EXTRA_CA_CERTS; fi; MALLOC_ARENA_MAX=\${MALLOC_ARENA_MAX:-${mallocArenaMax}}; export MALLOC_ARENA_MAX; fi; exec node "$0" "$@"
 // The \`${command}\` command: the bundle, run by plain node (packages/cli/scripts/bundle.ts). Line 2 is sh to sh and
 // a string and a comment to node: for \`load\`, it moves NODE_EXTRA_CA_CERTS aside to ${extraCaVariable} (node 20
 // parses that file at every start: with the system's 144 certificates, 0.108 s of a 0.19 s start, against
-// 0.04-0.06 s without it), and \`load\` trusts those certificates itself for an https load URL
+// 0.04-0.06 s without it), and \`load\` trusts those certificates itself for an https load URL; and it sets
+// MALLOC_ARENA_MAX=${mallocArenaMax} unless set, so that malloc's arenas do not grow with a long load
 // (packages/cli/scripts/launcher.ts).
 require(${JSON.stringify(main)})
 `

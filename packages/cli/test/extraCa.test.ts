@@ -13,7 +13,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Tls from "node:tls"
 import { bundle } from "../scripts/bundle.js"
-import { extraCaVariable, writeLauncher } from "../scripts/launcher.js"
+import { extraCaVariable, mallocArenaMax, writeLauncher } from "../scripts/launcher.js"
 import { extraCa } from "../src/internal/load/run.js"
 
 /** A throw-away CA and a server certificate for 127.0.0.1 (as bundle.test.ts makes them). */
@@ -37,7 +37,10 @@ const makeCa = (dir: string) => {
 const cleanEnv = (): Record<string, string> => {
   const env: Record<string, string> = {}
   for (const [k, v] of Object.entries(process.env)) {
-    if (v === undefined || k.startsWith("STARROCKS_") || k === "NODE_EXTRA_CA_CERTS" || k === extraCaVariable) continue
+    if (
+      v === undefined || k.startsWith("STARROCKS_") || k === "NODE_EXTRA_CA_CERTS" || k === extraCaVariable ||
+      k === "MALLOC_ARENA_MAX"
+    ) continue
     env[k] = v
   }
   return env
@@ -61,7 +64,7 @@ const spawnRun = (file: string, args: ReadonlyArray<string>, env: Record<string,
   })
 
 describe("NODE_EXTRA_CA_CERTS and the installed command", () => {
-  it.live("the launcher moves NODE_EXTRA_CA_CERTS aside for load only, and passes the command line as it is", () =>
+  it.live("the launcher moves NODE_EXTRA_CA_CERTS aside and sets MALLOC_ARENA_MAX for load only, and passes the command line as it is", () =>
     Effect.gen(function*() {
       const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "sr-launcher-"))
       yield* Effect.addFinalizer(() => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true })))
@@ -72,7 +75,7 @@ describe("NODE_EXTRA_CA_CERTS and the installed command", () => {
       Fs.writeFileSync(
         Path.join(dir, "package", "stub.cjs"),
         "console.log(JSON.stringify({ argv: process.argv.slice(2), node: process.env.NODE_EXTRA_CA_CERTS ?? null, " +
-          `moved: process.env.${extraCaVariable} ?? null }))\n`
+          `moved: process.env.${extraCaVariable} ?? null, arenas: process.env.MALLOC_ARENA_MAX ?? null }))\n`
       )
       writeLauncher(Path.join(dir, "package", "bin", "effect-starrocks.cjs"), "effect-starrocks", "../stub.cjs")
       const link = Path.join(dir, ".bin", "effect-starrocks")
@@ -83,26 +86,40 @@ describe("NODE_EXTRA_CA_CERTS and the installed command", () => {
       const started = (file: string, args: ReadonlyArray<string>, env: Record<string, string>) =>
         spawnRun(file, args, env).pipe(Effect.map((run) => {
           assert.strictEqual(run.code, 0, run.stderr)
-          return JSON.parse(run.stdout) as { argv: ReadonlyArray<string>; node: string | null; moved: string | null }
+          return JSON.parse(run.stdout) as {
+            argv: ReadonlyArray<string>
+            node: string | null
+            moved: string | null
+            arenas: string | null
+          }
         }))
       const marked = { ...cleanEnv(), NODE_EXTRA_CA_CERTS: certs }
       const args = ["load", "a file.csv", "--table", "db.t", "--load-url", "https://fe:8030", "$HOME", "*"]
-      assert.deepStrictEqual(yield* started(link, args, marked), { argv: args, node: null, moved: certs })
+      // and for load only, MALLOC_ARENA_MAX (mallocArenaMax) unless the environment sets it
+      const arenas = String(mallocArenaMax)
+      assert.deepStrictEqual(yield* started(link, args, marked), { argv: args, node: null, moved: certs, arenas })
+      assert.deepStrictEqual(yield* started(link, args, { ...marked, MALLOC_ARENA_MAX: "4" }), {
+        argv: args,
+        node: null,
+        moved: certs,
+        arenas: "4"
+      })
       // describe and labels connect with mysql2, which relies on node's handling of the variable
       for (const command of ["describe", "labels", "emulator"]) {
         assert.deepStrictEqual(yield* started(link, [command, "load"], marked), {
           argv: [command, "load"],
           node: certs,
-          moved: null
+          moved: null,
+          arenas: null
         })
       }
-      assert.deepStrictEqual(yield* started(link, [], marked), { argv: [], node: certs, moved: null })
-      // without the variable, nothing is set
-      assert.deepStrictEqual(yield* started(link, args, cleanEnv()), { argv: args, node: null, moved: null })
+      assert.deepStrictEqual(yield* started(link, [], marked), { argv: [], node: certs, moved: null, arenas: null })
+      // without the variable, nothing is moved
+      assert.deepStrictEqual(yield* started(link, args, cleanEnv()), { argv: args, node: null, moved: null, arenas })
       // run as JavaScript (node <file>), it is the same command with the variable left as it is
       assert.deepStrictEqual(
         yield* started(process.execPath, [Path.join(dir, "package", "bin", "effect-starrocks.cjs"), ...args], marked),
-        { argv: args, node: certs, moved: null }
+        { argv: args, node: certs, moved: null, arenas: null }
       )
     }).pipe(Effect.scoped))
 

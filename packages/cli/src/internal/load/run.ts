@@ -48,6 +48,7 @@ import * as FileBatches from "./fileBatches.js"
 import * as InOrder from "./inOrder.js"
 import type * as MetricsModule from "./metrics.js"
 import { decodeDelimiter, delimiterHeader, grouped, label, parseProperties, parseSize, sha256Hex } from "./options.js"
+import * as YoungGeneration from "./youngGeneration.js"
 
 /**
  * What only some loads use is loaded when first used, not at every start (docs/benchmark.md, session 14): node:zlib
@@ -854,6 +855,8 @@ const run = (options: LoadOptions, done: (() => void) | undefined) =>
     let previous: Deferred.Deferred<void> | undefined
     /** The gate of each item: the previous large load's share to wait for, and this load's share, in order. */
     const phased = (item: Item): readonly [Item, Phase | undefined] => {
+      // a long load: its young generation keeps its size from here on (youngGeneration.ts)
+      if (item._tag === "Batch" && item.piece.byteLength >= PHASED_BYTES) YoungGeneration.hold()
       if (parallel < 2 || item._tag !== "Batch" || item.streamed === undefined) return [item, undefined]
       if (item.piece.byteLength < PHASED_BYTES) return [item, undefined]
       const phase: Phase = { after: previous, share: Deferred.unsafeMake<void>(FiberId.none) }

@@ -23,7 +23,8 @@
  * runs with that variable removed (`bare` below).
  * `loader_parallel1_mb_per_s` is the same command with `--parallel 1`; `node_start_s` is `node -e 0`; the floor
  * (bench/floor.mjs) is a plain node script that PUTs the same file the fastest way we found (no Effect, no row
- * count), with 1 and 2 loads in flight: what node itself allows next to curl. The zero-copy sender
+ * count), with 1 and 2 loads in flight: what node itself allows next to curl; it runs without NODE_EXTRA_CA_CERTS,
+ * as the launcher runs the loader. The zero-copy sender
  * (bench/zeroCopy.py, run when python3 is on the PATH; its figures null otherwise) makes curl --parallel 2's two PUTs
  * but sends each body with sendfile(2), never copying it into the process: what the endpoint and the machine allow
  * when the sender costs almost nothing. `endpoint_busy_*` is the null endpoint's CPU time (user and system) over
@@ -179,10 +180,13 @@ const main = async () => {
       })
 
     // the floor (bench/floor.mjs): the same PUTs by the plainest fast node script, 1 and 2 loads in flight
+    // run without NODE_EXTRA_CA_CERTS (`bare`), as the launcher runs `load`: like for like with the loader (until
+    // session 19 the floor paid node's parse of that file at its start, about 33 ms, and the loader did not)
     const floor = (parallel: number) =>
       seconds(() => {
         ChildProcess.execFileSync(process.execPath, [Path.join(here, "floor.mjs"), file, url, String(parallel)], {
-          stdio: ["ignore", "ignore", "inherit"]
+          stdio: ["ignore", "ignore", "inherit"],
+          env: bare ?? process.env
         })
       })
 

@@ -43,3 +43,14 @@ export const median = (xs: ReadonlyArray<number>): number => {
   const m = s.length >> 1
   return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2
 }
+
+/** Runs a benchmark's `main`, then ends the process: 0, or 1 with the error printed. */
+export const runMain = (main: () => Promise<void>): void => {
+  main().then(
+    () => process.exit(0),
+    (e) => {
+      console.error(e)
+      process.exit(1)
+    }
+  )
+}

@@ -43,7 +43,7 @@ import * as Url from "node:url"
 import { startEndpoint } from "../../sink/bench/sinkRun.js"
 import { bundle } from "../scripts/bundle.js"
 import { writeLauncher } from "../scripts/launcher.js"
-import { generate } from "./csvFile.js"
+import { generate, runMain } from "./csvFile.js"
 
 const here = Path.dirname(Url.fileURLToPath(import.meta.url))
 
@@ -236,7 +236,7 @@ const main = async () => {
     }
     const timed = (f: () => number) => measured(() => ({ seconds: f() }))
     /** The faster of two runs. */
-    const best = (x: Run, y: Run): Run => y.seconds < x.seconds ? { seconds: y.seconds, busy: y.busy } : x
+    const best = (x: Run, y: Run): Run => y.seconds < x.seconds ? y : x
     const none: Run = { seconds: Infinity, busy: NaN }
     let loaderRun = none
     let curlRun = none
@@ -368,10 +368,4 @@ const main = async () => {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (e) => {
-    console.error(e)
-    process.exit(1)
-  }
-)
+runMain(main)

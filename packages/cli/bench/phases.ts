@@ -3,8 +3,8 @@
  * tree (as bench/loader.ts runs it: packages/cli/scripts/bundle.ts plus the launcher) loads the same generated CSV
  * file into the null endpoint (packages/sink/bench/nullEndpoint.mjs), the trees alternating run by run, under the
  * same endpoint options: READ_MB_PER_S (each load's body read at most that fast, a BE's parse) and ANSWER_MS pass
- * through to it. Each run's wall time, the loader's CPU time (/usr/bin/time) and the endpoint's (its
- * /proc/<pid>/stat) are printed, then one JSON line of medians and ranges per tree.
+ * through to it. Each run's wall time, the loader's CPU time (/usr/bin/time) and the endpoint's (its own
+ * `process.cpuUsage()`, through the `stats` message of packages/sink/bench/sinkRun.ts) are printed, then one JSON line of medians and ranges per tree.
  *
  * `npx tsx packages/cli/bench/phases.ts` with BENCH_PHASES_TREES (comma-separated repository roots; default: this
  * one), BENCH_PHASES_PAIRS (runs per tree, default 5), BENCH_PHASES_GB (default 1), BENCH_PHASES_ARGS (more `load`
@@ -16,7 +16,8 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Url from "node:url"
-import { generate, median } from "./csvFile.js"
+import { startEndpoint } from "../../sink/bench/sinkRun.js"
+import { generate, median, runMain } from "./csvFile.js"
 
 const here = Path.dirname(Url.fileURLToPath(import.meta.url))
 const MiB = 1024 ** 2
@@ -27,22 +28,13 @@ const pairs = Number(process.env["BENCH_PHASES_PAIRS"] ?? 5)
 const gb = Number(process.env["BENCH_PHASES_GB"] ?? 1)
 const extra = (process.env["BENCH_PHASES_ARGS"] ?? "").split(" ").filter((a) => a !== "")
 
-/** The CPU seconds (user + system) of process `pid` so far. */
-const cpuOf = (pid: number): number => {
-  const fields = Fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
-  return (Number(fields[11]) + Number(fields[12])) / 100
-}
-
 const main = async () => {
   const tmp = Fs.mkdtempSync(Path.join(Os.tmpdir(), "sr-bench-phases-"))
-  const endpoint = ChildProcess.spawn(process.execPath, [Path.resolve(here, "../../sink/bench/nullEndpoint.mjs")], {
-    stdio: ["ignore", "pipe", "inherit", "ipc"]
-  })
+  const endpoint = await startEndpoint()
+  const { port } = endpoint
+  /** The endpoint's CPU seconds (user + system) so far. */
+  const endpointCpu = async () => (await endpoint.stats()).cpuMs / 1000
   try {
-    const port = await new Promise<number>((resolve, reject) => {
-      endpoint.stdout!.once("data", (d: Buffer) => resolve(JSON.parse(d.toString("utf8")).port))
-      endpoint.once("error", reject)
-    })
     // each tree's command as it runs installed: its bundle, started by its launcher
     const bins: Array<string> = []
     for (const [i, tree] of trees.entries()) {
@@ -60,7 +52,7 @@ const main = async () => {
     let n = 0
     for (let k = 0; k < pairs; k++) {
       for (const [i, bin] of bins.entries()) {
-        const endpointBefore = cpuOf(endpoint.pid!)
+        const endpointBefore = await endpointCpu()
         const t0 = process.hrtime.bigint()
         const out = ChildProcess.spawnSync("/usr/bin/time", [
           "-f",
@@ -84,7 +76,7 @@ const main = async () => {
         const run = {
           mbPerS: Math.round(bytes / MiB / seconds),
           cpu: Number((Number(cpu[1]) + Number(cpu[2])).toFixed(2)),
-          endpointCpu: Number((cpuOf(endpoint.pid!) - endpointBefore).toFixed(2))
+          endpointCpu: Number(((await endpointCpu()) - endpointBefore).toFixed(2))
         }
         // with BENCH_PHASES_ARGS="--verbose": the phases' modes, for a tree whose loader logs them
         for (const line of out.stderr.split("\n")) if (line.includes("the loads' phases:")) console.log(`  ${line}`)
@@ -109,15 +101,9 @@ const main = async () => {
       }))
     }
   } finally {
-    endpoint.kill("SIGTERM")
+    endpoint.child.kill("SIGTERM")
     Fs.rmSync(tmp, { recursive: true, force: true })
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (e) => {
-    console.error(e)
-    process.exit(1)
-  }
-)
+runMain(main)

@@ -22,38 +22,33 @@ failures = []
 
 
 def put(index, path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        size = os.fstat(fd).st_size
-        with socket.create_connection(("127.0.0.1", port)) as s:
-            s.settimeout(120)  # a deadline on every wait of this socket
-            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            s.sendall((
-                "PUT /api/db/t/_stream_load HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                f"Content-Length: {size}\r\nExpect: 100-continue\r\nConnection: close\r\nAuthorization: Basic {auth}\r\n"
-                f"label: zero-copy-{os.getpid()}-{index}-{time.monotonic_ns()}\r\nformat: csv\r\n\r\n"
-            ).encode())
-            head = s.recv(4096)
-            if not head.startswith(b"HTTP/1.1 100"):
-                failures.append(f"{path}: no 100 Continue: {head[:80]!r}")
-                return
-            # socket.sendfile: os.sendfile(2) in a loop, waiting for the socket within its timeout
-            with os.fdopen(os.dup(fd), "rb") as body:
-                sent = s.sendfile(body)
-            if sent != size:
-                failures.append(f"{path}: sent {sent} of {size} bytes")
-                return
-            # the answer, to the end of the connection (`Connection: close`: the endpoint closes after it)
-            answer = b""
-            while True:
-                part = s.recv(65536)
-                if not part:
-                    break
-                answer += part
-            if b'"Success"' not in answer:
-                failures.append(f"{path}: {answer[:200]!r}")
-    finally:
-        os.close(fd)
+    with open(path, "rb") as body, socket.create_connection(("127.0.0.1", port)) as s:
+        size = os.fstat(body.fileno()).st_size
+        s.settimeout(120)  # a deadline on every wait of this socket
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.sendall((
+            "PUT /api/db/t/_stream_load HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Content-Length: {size}\r\nExpect: 100-continue\r\nConnection: close\r\nAuthorization: Basic {auth}\r\n"
+            f"label: zero-copy-{os.getpid()}-{index}-{time.monotonic_ns()}\r\nformat: csv\r\n\r\n"
+        ).encode())
+        head = s.recv(4096)
+        if not head.startswith(b"HTTP/1.1 100"):
+            failures.append(f"{path}: no 100 Continue: {head[:80]!r}")
+            return
+        # socket.sendfile: os.sendfile(2) in a loop, waiting for the socket within its timeout
+        sent = s.sendfile(body)
+        if sent != size:
+            failures.append(f"{path}: sent {sent} of {size} bytes")
+            return
+        # the answer, to the end of the connection (`Connection: close`: the endpoint closes after it)
+        answer = b""
+        while True:
+            part = s.recv(65536)
+            if not part:
+                break
+            answer += part
+        if b'"Success"' not in answer:
+            failures.append(f"{path}: {answer[:200]!r}")
 
 
 started = time.monotonic()

@@ -14,9 +14,12 @@ import { Effect } from "effect"
  * `failure.cause` once that is set (a step in the background failed), and `fail` ends a wait for the upstream with
  * it. One chunk at most is in the hand-over, and nothing keeps it once it is taken.
  */
+/** A chunk (or the end: `undefined`) or the upstream's failure, as the drainer hands it over. */
+type Item<A> = { readonly value: A | undefined } | { readonly cause: Cause.Cause<unknown> }
+
 export class Handover<A, E> implements SingleProducerAsyncInput.AsyncInputProducer<unknown, A, unknown> {
   /** A chunk (or the end) handed over before the reading waited for it. */
-  private held: { readonly value: A | undefined } | { readonly cause: Cause.Cause<unknown> } | undefined
+  private held: Item<A> | undefined
   /** The reading, waiting for the next chunk. */
   private taker: ((effect: Effect.Effect<A | undefined, E>) => void) | undefined
   /** The drainer, waiting for the reading to ask. */
@@ -32,7 +35,7 @@ export class Handover<A, E> implements SingleProducerAsyncInput.AsyncInputProduc
     const held = this.held
     if (held !== undefined) {
       this.held = undefined
-      return resume("cause" in held ? Effect.failCause(held.cause as Cause.Cause<E>) : Effect.succeed(held.value))
+      return resume(this.asEffect(held))
     }
     this.taker = resume
     this.asked = true
@@ -51,12 +54,17 @@ export class Handover<A, E> implements SingleProducerAsyncInput.AsyncInputProduc
     taker?.(Effect.failCause(cause))
   }
 
-  private give(item: { readonly value: A | undefined } | { readonly cause: Cause.Cause<unknown> }): void {
+  private give(item: Item<A>): void {
     this.asked = false
     const taker = this.taker
     this.taker = undefined
     if (taker === undefined) this.held = item
-    else taker("cause" in item ? Effect.failCause(item.cause as Cause.Cause<E>) : Effect.succeed(item.value))
+    else taker(this.asEffect(item))
+  }
+
+  /** What the reading gets for a handed-over item: the chunk (or the end), or the upstream's failure. */
+  private asEffect(item: Item<A>): Effect.Effect<A | undefined, E> {
+    return "cause" in item ? Effect.failCause(item.cause as Cause.Cause<E>) : Effect.succeed(item.value)
   }
 
   awaitRead(): Effect.Effect<unknown> {

@@ -855,10 +855,10 @@ const run = (options: LoadOptions, done: (() => void) | undefined) =>
     let previous: Deferred.Deferred<void> | undefined
     /** The gate of each item: the previous large load's share to wait for, and this load's share, in order. */
     const phased = (item: Item): readonly [Item, Phase | undefined] => {
+      if (item._tag !== "Batch" || item.piece.byteLength < PHASED_BYTES) return [item, undefined]
       // a long load: its young generation keeps its size from here on (youngGeneration.ts)
-      if (item._tag === "Batch" && item.piece.byteLength >= PHASED_BYTES) YoungGeneration.hold()
-      if (parallel < 2 || item._tag !== "Batch" || item.streamed === undefined) return [item, undefined]
-      if (item.piece.byteLength < PHASED_BYTES) return [item, undefined]
+      YoungGeneration.hold()
+      if (parallel < 2 || item.streamed === undefined) return [item, undefined]
       const phase: Phase = { after: previous, share: Deferred.unsafeMake<void>(FiberId.none) }
       previous = phase.share
       return [item, phase]
